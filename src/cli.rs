@@ -1,0 +1,122 @@
+//! The command line (clap). The binary parses it and hands it to [`crate::commands::dispatch`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::DEFAULT_CONFIG_PATH;
+
+/// mpsync keeps Mailprotector usage and your PSA billing in agreement.
+///
+/// It polls Mailprotector for per-customer, per-product user counts, reads what your PSA bills,
+/// reconciles the two, and serves the differences and its own health on a local HTTP endpoint.
+/// Exit codes: 0 ok, 64 usage, 65 bad input data, 69 upstream unavailable, 75 store held by
+/// another process, 78 bad config.
+#[derive(Debug, Parser)]
+#[command(name = "mpsync", version, propagate_version = true)]
+pub struct Cli {
+    /// The TOML config file. Settings can also come from MPSYNC_<SECTION>__<KEY> environment
+    /// variables, which win over the file.
+    #[arg(short, long, global = true, value_name = "PATH", default_value = DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+
+    /// Log line format: text for people and journald, json for log shippers.
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormatArg>,
+
+    /// Log filter (tracing syntax, e.g. "info" or "mpsync=debug"); overrides daemon.log.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line format on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon (what systemd starts): poll on schedule, serve HTTP, until SIGTERM.
+    Run(RunArgs),
+    /// Validate the config and test each configured upstream ("Check Connection").
+    /// Exits non-zero if anything fails, saying what to fix.
+    Check(CheckArgs),
+    /// Print the effective config (file + environment + flags), secrets shown as <redacted>.
+    Config,
+    /// Poll now without the daemon and print a summary. Needs the store: stop the daemon
+    /// first, or use `curl -X POST http://127.0.0.1:9847/v1/sync` instead.
+    Sync(SyncArgs),
+    /// Run the simulated upstreams (Mailprotector under /api/v1) on one listener, for trying
+    /// mpsync without a real account and for tests.
+    Sim(SimArgs),
+}
+
+/// `mpsync run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Listen address for the HTTP endpoint; overrides daemon.listen.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// State directory holding the store; overrides daemon.state_dir.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `mpsync check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `mpsync sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Run once and exit (required: the scheduled form is `mpsync run`).
+    #[arg(long, required = true)]
+    pub once: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// State directory holding the store; overrides daemon.state_dir.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `mpsync sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Listen address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9850")]
+    pub listen: SocketAddr,
+    /// How many customers to generate.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub customers: u32,
+    /// Seed of the generator: the same seed gives the same data.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// Latency added to every response, in milliseconds.
+    #[arg(long, value_name = "L", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Server-side rate limit in requests per second (429 with Retry-After above it).
+    #[arg(long, value_name = "RPS")]
+    pub rate_limit: Option<f64>,
+    /// A fault to inject, e.g. "status=503,rate=0.1,endpoint=user_groups"; repeatable.
+    /// See the README's simulator section for the forms.
+    #[arg(long, value_name = "SPEC")]
+    pub fault: Vec<String>,
+    /// Write the API keys as secret files (mode 0600) and a ready mpsync.toml into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub keys_dir: Option<PathBuf>,
+}

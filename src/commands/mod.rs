@@ -1,0 +1,44 @@
+//! One function per CLI command. Each prints what the operator needs and returns the exit
+//! status; `main` only parses and calls [`dispatch`].
+
+mod check;
+mod config_cmd;
+mod run;
+mod sim;
+mod sync;
+
+use crate::cli::{Cli, Command};
+use crate::exit::Exit;
+
+/// Runs the parsed command line and returns the process exit status.
+pub fn dispatch(cli: Cli) -> Exit {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mpsync: cannot start the async runtime: {e}");
+            return Exit::Software;
+        }
+    };
+    let Cli { config, log_format, log, command } = cli;
+    let globals = Globals { config_path: config, log_format, log };
+    runtime.block_on(async move {
+        match command {
+            Command::Run(args) => run::run(&globals, args).await,
+            Command::Check(args) => check::check(&globals, args).await,
+            Command::Config => config_cmd::print(&globals).await,
+            Command::Sync(args) => sync::once(&globals, args).await,
+            Command::Sim(args) => sim::run(&globals, args).await,
+        }
+    })
+}
+
+/// The options every command shares.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    /// `-c/--config`.
+    pub config_path: std::path::PathBuf,
+    /// `--log-format`.
+    pub log_format: Option<crate::cli::LogFormatArg>,
+    /// `--log`.
+    pub log: Option<String>,
+}

@@ -1,0 +1,39 @@
+//! mpsync keeps Mailprotector email-security usage and an MSP's billing in agreement.
+//!
+//! It polls Mailprotector on a schedule for customers and per-product user counts, keeps every
+//! run in a redb store, reads what is billed from the PSA, reconciles the two, and serves the
+//! result and its own health on a local HTTP endpoint.
+//!
+//! # Layout
+//!
+//! - [`config`]: raw TOML/env settings → validated [`config::Config`]; secrets.
+//! - [`store`]: the redb database: schema version, runs, snapshots, caches.
+//! - [`upstream`]: shared HTTP plumbing: client builder, rate limiter, retry, typed errors.
+//! - [`mailprotector`]: the Mailprotector API client and usage-count collection.
+//! - [`sim`]: faithful local fakes of the upstream APIs (part of the product).
+//! - [`server`]: the axum routes: probes, health, v1 API.
+//! - [`health`]: the in-memory state that health answers from.
+//! - [`systemd`]: the notify protocol and the watchdog heartbeat.
+//! - [`telemetry`]: logging set-up.
+//! - [`app`]: builds everything from a `Config` and runs until shutdown; the only module that
+//!   knows all the others.
+//! - [`cli`]: the command-line definition (clap).
+//! - [`commands`]: one function per CLI command, called by the thin binary.
+//! - [`model`]: the domain words shared by every module (customer, product, run, snapshot).
+//! - [`exit`]: exit codes (sysexits) and the mapping from errors to them.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod health;
+pub mod mailprotector;
+pub mod model;
+pub mod server;
+pub mod sim;
+pub mod store;
+pub mod systemd;
+pub mod telemetry;
+pub mod upstream;
