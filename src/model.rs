@@ -90,6 +90,9 @@ pub struct RunRecord {
     pub requests: BTreeMap<String, u64>,
     /// Why it failed, in words an operator can act on.
     pub error: Option<String>,
+    /// The snapshot this run produced or confirmed unchanged (the run id that first stored
+    /// that content); `None` for runs that produce no snapshot or did not succeed.
+    pub snapshot: Option<RunId>,
 }
 
 /// Users of one customer per product (or count definition) name.

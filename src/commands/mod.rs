@@ -42,3 +42,30 @@ pub struct Globals {
     /// `--log`.
     pub log: Option<String>,
 }
+
+/// Loads and validates the config for a command: `-c` path, the process environment, the
+/// global `--log`/`--log-format` flags and the command's own `overrides` (dotted key, value).
+/// On failure prints every problem to stderr and returns the exit status (78).
+pub fn load_config(
+    g: &Globals,
+    mut overrides: Vec<(String, String)>,
+) -> Result<crate::config::Config, Exit> {
+    if let Some(log) = &g.log {
+        overrides.push(("daemon.log".into(), log.clone()));
+    }
+    if let Some(fmt) = g.log_format {
+        let v = match fmt {
+            crate::cli::LogFormatArg::Text => "text",
+            crate::cli::LogFormatArg::Json => "json",
+        };
+        overrides.push(("daemon.log_format".into(), v.into()));
+    }
+    let opts = crate::config::LoadOptions::from_process(g.config_path.clone(), overrides);
+    crate::config::load(&opts).map_err(|e| {
+        eprintln!("mpsync: {e}");
+        for p in &e.problems {
+            eprintln!("  - {}: {}", p.key, p.message);
+        }
+        Exit::Config
+    })
+}

@@ -26,10 +26,18 @@ pub struct ConfigError {
 pub struct LoadOptions {
     /// The TOML file.
     pub path: PathBuf,
-    /// The process environment (a snapshot; tests pass their own).
+    /// The process environment (a snapshot; tests pass their own). Supplies `MPSYNC_*`
+    /// overrides, `RUST_LOG`, `STATE_DIRECTORY` and `CREDENTIALS_DIRECTORY`.
     pub env: HashMap<String, String>,
-    /// CLI flag overrides as (dotted key, value).
+    /// CLI flag overrides as (dotted key, value), e.g. ("daemon.listen", "127.0.0.1:9900").
     pub overrides: Vec<(String, String)>,
+}
+
+impl LoadOptions {
+    /// Options for `path` with the real process environment and the given CLI overrides.
+    pub fn from_process(path: PathBuf, overrides: Vec<(String, String)>) -> LoadOptions {
+        LoadOptions { path, env: std::env::vars().collect(), overrides }
+    }
 }
 
 /// Loads and validates the config.
