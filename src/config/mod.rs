@@ -143,7 +143,7 @@ pub enum BillingSource {
     /// No billing source: reconciliation is not computed.
     None,
     /// ConnectWise Manage agreement additions.
-    Connectwise(ConnectwiseConfig),
+    Connectwise(Box<ConnectwiseConfig>),
     /// A CSV export.
     Csv(CsvConfig),
 }
