@@ -8,6 +8,7 @@ mod backoff;
 mod cron;
 mod engine;
 mod job;
+mod ledger;
 
 pub use backoff::failure_backoff;
 pub use cron::CronTicker;

@@ -379,3 +379,91 @@ async fn the_heartbeat_stops_when_the_loop_is_blocked() {
     assert!(rig.beats.load(Ordering::SeqCst) >= stalled_at + 4, "beats resume once unblocked");
     rig.stop().await;
 }
+
+/// A vendor job that returns scripted outcomes in order.
+struct ScriptedVendor {
+    script: Mutex<Vec<Result<Vec<crate::model::CustomerUsage>, JobError>>>,
+}
+
+impl Job for ScriptedVendor {
+    fn run(&self, _ctx: RunContext) -> BoxFuture<'_, JobResult> {
+        Box::pin(async move {
+            let next = self.script.lock().unwrap().remove(0);
+            let mut requests = BTreeMap::new();
+            requests.insert("mailprotector GET /resellers/{id}/customers".to_string(), 3);
+            JobResult { outcome: next.map(|customers| JobOutput::Vendor { customers }), requests }
+        })
+    }
+}
+
+fn usage(id: u64, users: u64) -> crate::model::CustomerUsage {
+    crate::model::CustomerUsage {
+        id,
+        name: format!("Customer {id}"),
+        counts: [("CloudFilter".to_string(), users)].into_iter().collect(),
+    }
+}
+
+#[tokio::test]
+async fn with_the_real_store_a_failed_run_changes_no_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = tokio::task::spawn_blocking({
+        let p = dir.path().to_path_buf();
+        move || crate::store::Store::open(&p)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let job = Arc::new(ScriptedVendor {
+        script: Mutex::new(vec![
+            Ok(vec![usage(1, 10), usage(2, 20)]),
+            Err(JobError::failed(
+                "Mailprotector answered 503 on GET /domains/{id}/user_groups",
+                Exit::Unavailable,
+            )),
+            Ok(vec![usage(1, 11), usage(2, 20)]),
+        ]),
+    });
+    let observer = Arc::new(CountingObserver::default());
+    let opts = EngineOptions { catch_up: false, seed: 1, ..EngineOptions::default() };
+    let spec = JobSpec {
+        kind: RunKind::Vendor,
+        schedule: Schedule::parse("0 */30 * * * *").unwrap(),
+        job,
+    };
+    let (engine, handle) = Engine::new(vec![spec], Arc::new(store.clone()), observer.clone(), opts);
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    tracker.spawn(engine.run(cancel.clone(), tracker.clone()));
+
+    let mut seen = Vec::new();
+    for expected in 1..=3u32 {
+        assert_eq!(handle.trigger_now(RunKind::Vendor).await, TriggerOutcome::Started);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while observer.finished.load(Ordering::SeqCst) < expected {
+            assert!(tokio::time::Instant::now() < deadline, "run {expected} never finished");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        seen.push(store.latest_usage_snapshot().await.unwrap().unwrap());
+    }
+    assert_eq!(seen[0].customers[0].counts["CloudFilter"], 10);
+    assert_eq!(seen[1], seen[0], "the failed run left the latest snapshot as it was");
+    assert_eq!(seen[2].customers[0].counts["CloudFilter"], 11);
+    let runs = store.recent_runs(10, None).await.unwrap();
+    let mut outcomes: Vec<_> = runs.iter().map(|r| (r.id, r.outcome)).collect();
+    outcomes.sort_by_key(|o| o.0);
+    assert_eq!(
+        outcomes.iter().map(|o| o.1).collect::<Vec<_>>(),
+        vec![RunOutcome::Ok, RunOutcome::Failed, RunOutcome::Ok]
+    );
+    let failed = runs.iter().find(|r| r.outcome == RunOutcome::Failed).unwrap();
+    assert!(failed.error.as_deref().unwrap().contains("503"));
+    assert_eq!(
+        failed.requests.values().sum::<u64>(),
+        3,
+        "requests are recorded for failed runs too"
+    );
+    cancel.cancel();
+    tracker.close();
+    tracker.wait().await;
+}
