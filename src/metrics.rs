@@ -38,7 +38,9 @@ impl Metrics {
         let mut registry = Registry::default();
         let build = Info::new(BuildLabels {
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            release_id: option_env!("MPSYNC_RELEASE_ID").unwrap_or(env!("CARGO_PKG_VERSION")).to_owned(),
+            release_id: option_env!("MPSYNC_RELEASE_ID")
+                .unwrap_or(env!("CARGO_PKG_VERSION"))
+                .to_owned(),
         });
         registry.register("mpsync_build", "mpsync version and build", build);
 
@@ -49,7 +51,11 @@ impl Metrics {
             reload_failures.clone(),
         );
         let reloads = Counter::default();
-        registry.register("mpsync_reloads", "Config reloads (SIGHUP) that applied a new config", reloads.clone());
+        registry.register(
+            "mpsync_reloads",
+            "Config reloads (SIGHUP) that applied a new config",
+            reloads.clone(),
+        );
 
         Metrics { registry: Arc::new(Mutex::new(registry)), reload_failures, reloads }
     }

@@ -32,7 +32,8 @@ impl Heartbeat {
     /// A heartbeat whose loop beats every `tick` and counts as stale after `stale_after`
     /// without a beat. It starts fresh (as if it had just beaten).
     pub fn new(tick: Duration, stale_after: Duration) -> Heartbeat {
-        let inner = HeartbeatInner { base: Instant::now(), last_us: AtomicU64::new(0), tick, stale_after };
+        let inner =
+            HeartbeatInner { base: Instant::now(), last_us: AtomicU64::new(0), tick, stale_after };
         Heartbeat { inner: Arc::new(inner) }
     }
 
@@ -155,7 +156,12 @@ pub fn watchdog_interval() -> Option<Duration> {
 
 /// Pings the watchdog every `interval / 2` while `heartbeat` is fresh, until `token` is
 /// cancelled. A stale heartbeat skips the ping (and logs once), so systemd's watchdog fires.
-pub async fn run_watchdog(notifier: Notifier, heartbeat: Heartbeat, interval: Duration, token: CancellationToken) {
+pub async fn run_watchdog(
+    notifier: Notifier,
+    heartbeat: Heartbeat,
+    interval: Duration,
+    token: CancellationToken,
+) {
     let mut ticker = tokio::time::interval((interval / 2).max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut wedged = false;
@@ -233,12 +239,18 @@ mod tests {
         };
         tokio::time::sleep(Duration::from_secs(10)).await;
         let while_alive = pings(&log);
-        assert!(while_alive >= 9, "expected a ping per second while the loop beats, got {while_alive}");
+        assert!(
+            while_alive >= 9,
+            "expected a ping per second while the loop beats, got {while_alive}"
+        );
 
         tokio::time::sleep(Duration::from_secs(30)).await;
         let after = pings(&log);
         // The beat goes stale 1.5 s after the block: at most two more pings may follow.
-        assert!(after <= while_alive + 2, "pings kept coming from a blocked loop: {while_alive} → {after}");
+        assert!(
+            after <= while_alive + 2,
+            "pings kept coming from a blocked loop: {while_alive} → {after}"
+        );
 
         // A loop that recovers gets its pings back.
         hb.beat();

@@ -18,7 +18,9 @@ use crate::config::LogFormat;
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
     /// The filter does not parse (config validation should have caught it).
-    #[error("invalid log filter {filter:?}: {source}; use tracing syntax such as \"info\" or \"mpsync=debug\"")]
+    #[error(
+        "invalid log filter {filter:?}: {source}; use tracing syntax such as \"info\" or \"mpsync=debug\""
+    )]
     Filter {
         /// The rejected filter.
         filter: String,
@@ -49,7 +51,11 @@ pub struct LogOptions {
 impl LogOptions {
     /// Options for this process: `journald` from `$JOURNAL_STREAM` in `env`, colours only when
     /// stderr is a terminal and not the journal.
-    pub fn new(filter: &str, format: LogFormat, env: &std::collections::HashMap<String, String>) -> LogOptions {
+    pub fn new(
+        filter: &str,
+        format: LogFormat,
+        env: &std::collections::HashMap<String, String>,
+    ) -> LogOptions {
         let journald = env.get("JOURNAL_STREAM").is_some_and(|v| !v.is_empty());
         let ansi = !journald && std::io::stderr().is_terminal();
         LogOptions { filter: filter.to_owned(), format, journald, ansi }
@@ -99,9 +105,9 @@ where
                 .with_writer(writer),
         ),
         // journald stamps every line itself and shows no colours.
-        (LogFormat::Text, true) => {
-            Box::new(tracing_subscriber::fmt::layer().without_time().with_ansi(false).with_writer(writer))
-        }
+        (LogFormat::Text, true) => Box::new(
+            tracing_subscriber::fmt::layer().without_time().with_ansi(false).with_writer(writer),
+        ),
         (LogFormat::Text, false) => {
             Box::new(tracing_subscriber::fmt::layer().with_ansi(opts.ansi).with_writer(writer))
         }
@@ -150,7 +156,8 @@ mod tests {
     fn json_lines_parse_and_carry_the_span() {
         let buf = Buf::default();
         let w = buf.clone();
-        let (sub, _h) = subscriber(&opts("info", LogFormat::Json, false), move || w.clone()).unwrap();
+        let (sub, _h) =
+            subscriber(&opts("info", LogFormat::Json, false), move || w.clone()).unwrap();
         tracing::subscriber::with_default(sub, || {
             let span = tracing::info_span!("reload", generation = 3);
             let _g = span.enter();

@@ -4,6 +4,7 @@
 //! The sync engine writes it as runs finish; the server only reads it. Nothing here calls an
 //! upstream or opens a store transaction, so health answers in microseconds.
 
+mod observer;
 mod report;
 
 use std::collections::BTreeMap;
@@ -125,7 +126,8 @@ impl Health {
             max_age: Duration::from_secs(2 * 3600),
             reconciliation: None,
         };
-        let health = Health { state: Arc::new(RwLock::new(state)), ready: Arc::new(AtomicBool::new(false)) };
+        let health =
+            Health { state: Arc::new(RwLock::new(state)), ready: Arc::new(AtomicBool::new(false)) };
         health.set_configured(Source::Mailprotector, true, Some("mailprotector"));
         health
     }

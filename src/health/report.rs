@@ -122,7 +122,8 @@ fn check(component_type: &'static str, status: CheckStatus) -> Check {
 pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus) -> HealthReport {
     let mut checks = BTreeMap::new();
 
-    let mut c = check("system", if main_loop.fresh { CheckStatus::Pass } else { CheckStatus::Fail });
+    let mut c =
+        check("system", if main_loop.fresh { CheckStatus::Pass } else { CheckStatus::Fail });
     c.observed_value = Some(main_loop.age.as_secs_f64().into());
     c.observed_unit = Some("s");
     if !main_loop.fresh {
@@ -161,7 +162,9 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
                 // failure: the daemon itself is doing its job.
                 c.status = CheckStatus::Warn;
                 c.output = Some(match &sh.last_failure {
-                    Some((_, reason)) => format!("no successful run yet; last run failed: {reason}"),
+                    Some((_, reason)) => {
+                        format!("no successful run yet; last run failed: {reason}")
+                    }
                     None => "no run yet".to_owned(),
                 });
             }
@@ -172,8 +175,12 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
                 c.run_id = Some(run_id);
                 if sh.consecutive_failures > 0 {
                     c.status = CheckStatus::Warn;
-                    let reason = sh.last_failure.as_ref().map(|(_, r)| r.as_str()).unwrap_or("unknown");
-                    c.output = Some(format!("{} run(s) failed since the last success: {reason}", sh.consecutive_failures));
+                    let reason =
+                        sh.last_failure.as_ref().map(|(_, r)| r.as_str()).unwrap_or("unknown");
+                    c.output = Some(format!(
+                        "{} run(s) failed since the last success: {reason}",
+                        sh.consecutive_failures
+                    ));
                 } else if age > i64::try_from(st.max_age.as_secs()).unwrap_or(i64::MAX) {
                     c.status = CheckStatus::Warn;
                     c.output = Some(format!(
@@ -193,7 +200,8 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
         c.time = Some(rfc3339(r.at));
         c.run_id = Some(r.run_id);
         if r.discrepancies > 0 {
-            c.output = Some(format!("{} discrepancies; by status: {:?}", r.discrepancies, r.by_status));
+            c.output =
+                Some(format!("{} discrepancies; by status: {:?}", r.discrepancies, r.by_status));
         }
         checks.insert("reconciliation:discrepancies".to_owned(), vec![c]);
     }
@@ -201,7 +209,9 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
     let status = checks.values().flatten().map(|c| c.status).max().unwrap_or(CheckStatus::Pass);
     let notes = checks
         .iter()
-        .flat_map(|(k, cs)| cs.iter().filter_map(move |c| c.output.as_ref().map(|o| format!("{k}: {o}"))))
+        .flat_map(|(k, cs)| {
+            cs.iter().filter_map(move |c| c.output.as_ref().map(|o| format!("{k}: {o}")))
+        })
         .collect();
     HealthReport {
         status,
@@ -250,8 +260,16 @@ mod tests {
         let mp = &r.checks["mailprotector:lastSuccess"][0];
         assert_eq!((mp.run_id, mp.observed_value.clone()), (Some(7), Some(60.into())));
 
-        h.record_failure(Source::Mailprotector, t("2026-01-01T00:40:00Z"), "HTTP 503 from emailservice.io");
-        h.record_failure(Source::Mailprotector, t("2026-01-01T01:10:00Z"), "HTTP 503 from emailservice.io");
+        h.record_failure(
+            Source::Mailprotector,
+            t("2026-01-01T00:40:00Z"),
+            "HTTP 503 from emailservice.io",
+        );
+        h.record_failure(
+            Source::Mailprotector,
+            t("2026-01-01T01:10:00Z"),
+            "HTTP 503 from emailservice.io",
+        );
         let r = h.report(t("2026-01-01T01:11:00Z"), FRESH);
         let mp = &r.checks["mailprotector:lastSuccess"][0];
         assert_eq!((r.status, mp.consecutive_failures), (CheckStatus::Warn, Some(2)));
@@ -277,6 +295,9 @@ mod tests {
         assert_eq!(v["releaseId"], env!("CARGO_PKG_VERSION"));
         assert_eq!(v["checks"]["mainLoop:heartbeat"][0]["componentType"], "system");
         assert_eq!(v["checks"]["store:open"][0]["time"], "2026-01-01T00:00:00Z");
-        assert!(v["checks"]["mailprotector:lastSuccess"][0].get("output").is_none(), "no output on pass");
+        assert!(
+            v["checks"]["mailprotector:lastSuccess"][0].get("output").is_none(),
+            "no output on pass"
+        );
     }
 }

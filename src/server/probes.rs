@@ -21,7 +21,8 @@ pub async fn livez(State(state): State<ServerState>) -> Response {
     if main_loop.fresh {
         (StatusCode::OK, "ok\n").into_response()
     } else {
-        let msg = format!("main loop has not made progress for {:.1}s\n", main_loop.age.as_secs_f64());
+        let msg =
+            format!("main loop has not made progress for {:.1}s\n", main_loop.age.as_secs_f64());
         (StatusCode::SERVICE_UNAVAILABLE, msg).into_response()
     }
 }
@@ -32,7 +33,8 @@ pub async fn readyz(State(state): State<ServerState>) -> Response {
     if state.health.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "starting: config, store or main loop not up yet\n").into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, "starting: config, store or main loop not up yet\n")
+            .into_response()
     }
 }
 
@@ -44,7 +46,8 @@ pub async fn health(State(state): State<ServerState>) -> Response {
         CheckStatus::Fail => StatusCode::SERVICE_UNAVAILABLE,
     };
     match serde_json::to_vec_pretty(&report) {
-        Ok(body) => (code, [(header::CONTENT_TYPE, HeaderValue::from_static(HEALTH_JSON))], body).into_response(),
+        Ok(body) => (code, [(header::CONTENT_TYPE, HeaderValue::from_static(HEALTH_JSON))], body)
+            .into_response(),
         Err(e) => {
             tracing::error!(error = %e, "cannot serialize the health report");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -55,5 +58,6 @@ pub async fn health(State(state): State<ServerState>) -> Response {
 /// `/metrics`: OpenMetrics text.
 pub async fn metrics(State(state): State<ServerState>) -> Response {
     let body = state.metrics.encode();
-    ([(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE))], body).into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static(crate::metrics::CONTENT_TYPE))], body)
+        .into_response()
 }

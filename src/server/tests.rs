@@ -64,7 +64,8 @@ struct Running {
 async fn start(heartbeat: Heartbeat) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state = ServerState { health: Health::new(chrono::Utc::now()), heartbeat, metrics: Metrics::new() };
+    let state =
+        ServerState { health: Health::new(chrono::Utc::now()), heartbeat, metrics: Metrics::new() };
     let token = CancellationToken::new();
     let server = tokio::spawn(serve(listener, state.clone(), token.clone().cancelled_owned()));
     Running { addr, state, token, server }
@@ -87,7 +88,11 @@ async fn probes_answer_with_no_store_and_readiness_latches() {
     assert_eq!((ready.status, ready.headers["cache-control"].as_str()), (200, "no-store"));
 
     // An upstream failure is a warning; readiness stays.
-    r.state.health.record_failure(crate::health::Source::Mailprotector, chrono::Utc::now(), "HTTP 503");
+    r.state.health.record_failure(
+        crate::health::Source::Mailprotector,
+        chrono::Utc::now(),
+        "HTTP 503",
+    );
     assert_eq!(get(r.addr, "/readyz").await.status, 200);
 }
 
@@ -141,6 +146,9 @@ async fn an_idle_keep_alive_connection_does_not_block_shutdown() {
     done.expect("server did not stop with an idle keep-alive connection open").unwrap().unwrap();
     // The idle connection was closed by the server.
     let mut rest = Vec::new();
-    let n = tokio::time::timeout(Duration::from_secs(10), idle.read_to_end(&mut rest)).await.unwrap().unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(10), idle.read_to_end(&mut rest))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(n, 0);
 }
