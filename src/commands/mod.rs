@@ -68,13 +68,7 @@ pub fn load_config(
     g: &Globals,
     overrides: Vec<(String, String)>,
 ) -> Result<crate::config::Config, Exit> {
-    load_with(&load_options(g, overrides))
-}
-
-/// Loads and validates the config from `opts`; on failure prints every problem to stderr and
-/// returns the exit status (78).
-pub fn load_with(opts: &crate::config::LoadOptions) -> Result<crate::config::Config, Exit> {
-    crate::config::load(opts).map_err(|e| {
+    crate::config::load(&load_options(g, overrides)).map_err(|e| {
         eprintln!("mpsync: {e}");
         for p in &e.problems {
             eprintln!("  - {}: {}", p.key, p.message);

@@ -18,9 +18,16 @@ pub async fn run(g: &Globals, args: RunArgs) -> Exit {
         overrides.push(("daemon.state_dir".to_owned(), dir.display().to_string()));
     }
     let load_options = super::load_options(g, overrides);
-    let config = match super::load_with(&load_options) {
+    let config = match crate::config::load(&load_options) {
         Ok(c) => c,
-        Err(exit) => return exit,
+        Err(e) => {
+            // The same report as every other command: each problem with its key path.
+            eprintln!("mpsync: {e}");
+            for p in &e.problems {
+                eprintln!("  - {}: {}", p.key, p.message);
+            }
+            return Exit::Config;
+        }
     };
 
     let log_opts = LogOptions::new(&config.daemon.log, config.daemon.log_format, &load_options.env);
