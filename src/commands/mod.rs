@@ -69,10 +69,7 @@ pub fn load_config(
     overrides: Vec<(String, String)>,
 ) -> Result<crate::config::Config, Exit> {
     crate::config::load(&load_options(g, overrides)).map_err(|e| {
-        eprintln!("mpsync: {e}");
-        for p in &e.problems {
-            eprintln!("  - {}: {}", p.key, p.message);
-        }
+        eprintln!("mpsync: {e:#}");
         Exit::Config
     })
 }

@@ -22,10 +22,8 @@ pub async fn run(g: &Globals, args: RunArgs) -> Exit {
         Ok(c) => c,
         Err(e) => {
             // The same report as every other command: each problem with its key path.
-            eprintln!("mpsync: {e}");
-            for p in &e.problems {
-                eprintln!("  - {}: {}", p.key, p.message);
-            }
+            // The same report as every other command: each problem with its key path.
+            eprintln!("mpsync: {e:#}");
             return Exit::Config;
         }
     };
