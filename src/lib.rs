@@ -11,6 +11,7 @@
 //! - [`upstream`]: shared HTTP plumbing: client builder, rate limiter, retry, typed errors.
 //! - [`mailprotector`]: the Mailprotector API client and usage-count collection.
 //! - [`sim`]: faithful local fakes of the upstream APIs (part of the product).
+//! - [`sync`]: the sync engine: schedules, run lifecycle, catch-up, backoff.
 //! - [`server`]: the axum routes: probes, health, v1 API.
 //! - [`health`]: the in-memory state that health answers from.
 //! - [`systemd`]: the notify protocol and the watchdog heartbeat.
@@ -34,6 +35,7 @@ pub mod model;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod sync;
 pub mod systemd;
 pub mod telemetry;
 pub mod upstream;
