@@ -16,6 +16,7 @@
 //! - [`health`]: the in-memory state that health answers from.
 //! - [`systemd`]: the notify protocol and the watchdog heartbeat.
 //! - [`telemetry`]: logging set-up.
+//! - [`metrics`]: the Prometheus registry served on `/metrics`.
 //! - [`app`]: builds everything from a `Config` and runs until shutdown; the only module that
 //!   knows all the others.
 //! - [`cli`]: the command-line definition (clap).
@@ -31,6 +32,7 @@ pub mod config;
 pub mod exit;
 pub mod health;
 pub mod mailprotector;
+pub mod metrics;
 pub mod model;
 pub mod server;
 pub mod sim;
