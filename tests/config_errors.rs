@@ -346,3 +346,46 @@ fn a_missing_config_file_given_with_c_is_named() {
         "{stderr}"
     );
 }
+
+/// Kills the child if a test fails before it exits, so nothing keeps running.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn run_refuses_the_same_bad_configs_with_78() {
+    // `run` shares the loader with `check`; a sample of the table proves it reports the same.
+    let sample = [
+        "unknown key in the file",
+        "five-field cron",
+        "world-readable secret file",
+        "unknown env key",
+        "invalid RUST_LOG",
+        "missing reseller_id",
+    ];
+    let table = cases();
+    for name in sample {
+        let case = table.iter().find(|c| c.name == name).expect("case in table");
+        let td = TestDir::new();
+        let path = td.config(&(case.edit)(&td, base(&td)));
+        let mut cmd = common::mpsync();
+        cmd.arg("-c").arg(&path).args(case.args).arg("run").envs(case.env.iter().copied());
+        cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+        let mut child = KillOnDrop(cmd.spawn().expect("spawn mpsync run"));
+        let status =
+            common::wait_for(std::time::Duration::from_secs(20), "mpsync run to exit", || {
+                child.0.try_wait().expect("wait")
+            });
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(78), "{name}: {stderr}");
+        for want in case.expect {
+            assert!(stderr.contains(want), "{name}: stderr lacks {want:?}:\n{stderr}");
+        }
+    }
+}
