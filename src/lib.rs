@@ -11,10 +11,12 @@
 //! - [`upstream`]: shared HTTP plumbing: client builder, rate limiter, retry, typed errors.
 //! - [`mailprotector`]: the Mailprotector API client and usage-count collection.
 //! - [`sim`]: faithful local fakes of the upstream APIs (part of the product).
+//! - [`sync`]: the sync engine: schedules, run lifecycle, catch-up, backoff.
 //! - [`server`]: the axum routes: probes, health, v1 API.
 //! - [`health`]: the in-memory state that health answers from.
 //! - [`systemd`]: the notify protocol and the watchdog heartbeat.
 //! - [`telemetry`]: logging set-up.
+//! - [`metrics`]: the Prometheus registry served on `/metrics`.
 //! - [`app`]: builds everything from a `Config` and runs until shutdown; the only module that
 //!   knows all the others.
 //! - [`cli`]: the command-line definition (clap).
@@ -30,10 +32,12 @@ pub mod config;
 pub mod exit;
 pub mod health;
 pub mod mailprotector;
+pub mod metrics;
 pub mod model;
 pub mod server;
 pub mod sim;
 pub mod store;
+pub mod sync;
 pub mod systemd;
 pub mod telemetry;
 pub mod upstream;

@@ -43,13 +43,12 @@ pub struct Globals {
     pub log: Option<String>,
 }
 
-/// Loads and validates the config for a command: `-c` path, the process environment, the
-/// global `--log`/`--log-format` flags and the command's own `overrides` (dotted key, value).
-/// On failure prints every problem to stderr and returns the exit status (78).
-pub fn load_config(
+/// The load options for a command: `-c` path, the process environment, the global
+/// `--log`/`--log-format` flags and the command's own `overrides` (dotted key, value).
+pub fn load_options(
     g: &Globals,
     mut overrides: Vec<(String, String)>,
-) -> Result<crate::config::Config, Exit> {
+) -> crate::config::LoadOptions {
     if let Some(log) = &g.log {
         overrides.push(("daemon.log".into(), log.clone()));
     }
@@ -60,12 +59,17 @@ pub fn load_config(
         };
         overrides.push(("daemon.log_format".into(), v.into()));
     }
-    let opts = crate::config::LoadOptions::from_process(g.config_path.clone(), overrides);
-    crate::config::load(&opts).map_err(|e| {
-        eprintln!("mpsync: {e}");
-        for p in &e.problems {
-            eprintln!("  - {}: {}", p.key, p.message);
-        }
+    crate::config::LoadOptions::from_process(g.config_path.clone(), overrides)
+}
+
+/// Loads and validates the config for a command (see [`load_options`]).
+/// On failure prints every problem to stderr and returns the exit status (78).
+pub fn load_config(
+    g: &Globals,
+    overrides: Vec<(String, String)>,
+) -> Result<crate::config::Config, Exit> {
+    crate::config::load(&load_options(g, overrides)).map_err(|e| {
+        eprintln!("mpsync: {e:#}");
         Exit::Config
     })
 }

@@ -1,10 +1,52 @@
-//! `mpsync run`: the daemon.
+//! `mpsync run`: the daemon. Loads the config (exit 78 on any problem), sets up logging, and
+//! hands over to [`crate::app::run`].
+
 use super::Globals;
+use crate::app::{self, RunOptions};
 use crate::cli::RunArgs;
 use crate::exit::Exit;
+use crate::systemd::{self, Notifier};
+use crate::telemetry::{self, LogOptions};
 
 /// Runs the daemon until SIGTERM/SIGINT.
-pub async fn run(_g: &Globals, _args: RunArgs) -> Exit {
-    eprintln!("mpsync run: not built yet");
-    Exit::Software
+pub async fn run(g: &Globals, args: RunArgs) -> Exit {
+    let mut overrides = Vec::new();
+    if let Some(listen) = args.listen {
+        overrides.push(("daemon.listen".to_owned(), listen.to_string()));
+    }
+    if let Some(dir) = args.state_dir {
+        overrides.push(("daemon.state_dir".to_owned(), dir.display().to_string()));
+    }
+    let load_options = super::load_options(g, overrides);
+    let config = match crate::config::load(&load_options) {
+        Ok(c) => c,
+        Err(e) => {
+            // The same report as every other command: each problem with its key path.
+            // The same report as every other command: each problem with its key path.
+            eprintln!("mpsync: {e:#}");
+            return Exit::Config;
+        }
+    };
+
+    let log_opts = LogOptions::new(&config.daemon.log, config.daemon.log_format, &load_options.env);
+    let log = match telemetry::init(&log_opts) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            eprintln!("mpsync: {e}");
+            return Exit::Software;
+        }
+    };
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %config.source_path.as_ref().map_or("(defaults only)".to_owned(), |p| p.display().to_string()),
+        "mpsync starting"
+    );
+    tracing::debug!(
+        "effective configuration (secrets redacted):\n{}",
+        crate::config::redacted_toml(&config)
+    );
+
+    let watchdog = systemd::watchdog_interval();
+    let notifier = Notifier::systemd();
+    app::run(RunOptions { config, load_options, log, notifier, watchdog }).await
 }

@@ -1,24 +1,58 @@
-//! (placeholder: being built) Loading and layering.
+//! Loading: merge the layers (see `raw`), validate them (see `validate`), and report every
+//! problem at once as a [`ConfigError`].
+
 use std::collections::HashMap;
+use std::fmt;
 use std::path::PathBuf;
 
 use super::Config;
+use super::raw::{self, Provenance};
+use super::section::Ctx;
+use crate::exit::{Exit, ExitStatus};
 
 /// One problem found in the config, with the key path it concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
-    /// Dotted key path, e.g. `mailprotector.timeout`.
+    /// Dotted key path, e.g. `mailprotector.timeout` (or the file, or `RUST_LOG`).
     pub key: String,
     /// What is wrong and what is expected.
     pub message: String,
 }
 
 /// Why the config could not be loaded: every problem found.
+///
+/// `{}` is a one-line summary; `{:#}` adds one line per problem (`  - key: message`).
 #[derive(Debug, thiserror::Error)]
-#[error("invalid configuration")]
 pub struct ConfigError {
+    /// The config file that was being loaded.
+    pub path: PathBuf,
     /// Every problem, in key order.
     pub problems: Vec<ConfigProblem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "invalid configuration from {} (with MPSYNC_* environment and flags): {n} problem{}; \
+             fix each one, then check with `mpsync check`",
+            self.path.display(),
+            if n == 1 { "" } else { "s" }
+        )?;
+        if f.alternate() {
+            for p in &self.problems {
+                write!(f, "\n  - {}: {}", p.key, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ExitStatus for ConfigError {
+    fn exit(&self) -> Exit {
+        Exit::Config
+    }
 }
 
 /// Where config comes from besides the file.
@@ -40,12 +74,31 @@ impl LoadOptions {
     }
 }
 
-/// Loads and validates the config.
-pub fn load(_opts: &LoadOptions) -> Result<Config, ConfigError> {
-    Err(ConfigError { problems: vec![] })
+/// Loads and validates the config: defaults < file < `MPSYNC_*` environment < overrides.
+pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
+    load_with_provenance(opts).map(|(cfg, _)| cfg)
+}
+
+/// Like [`load`], also saying which layer set each key (for `mpsync config`).
+pub fn load_with_provenance(opts: &LoadOptions) -> Result<(Config, Provenance), ConfigError> {
+    let fail = |problems| ConfigError { path: opts.path.clone(), problems };
+    let tree = raw::merge(opts).map_err(fail)?;
+    let ctx = Ctx::new(tree.provenance, &opts.env);
+    let cfg = super::validate::validate(tree.root, &ctx, opts.path.clone());
+    let (problems, provenance) = ctx.into_parts();
+    if problems.is_empty() { Ok((cfg, provenance)) } else { Err(fail(problems)) }
 }
 
 /// The effective config as TOML with secrets redacted.
-pub fn redacted_toml(_cfg: &Config) -> String {
-    String::new()
+pub fn redacted_toml(cfg: &Config) -> String {
+    super::redact::render(cfg, None)
 }
+
+/// The effective config as TOML with secrets redacted and each key's origin as a comment.
+pub fn redacted_toml_annotated(cfg: &Config, provenance: &Provenance) -> String {
+    super::redact::render(cfg, Some(provenance))
+}
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

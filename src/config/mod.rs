@@ -4,10 +4,13 @@
 //! Validation collects every problem at once, each with its key path; secrets are read from
 //! files or systemd credentials and never shown.
 
+mod fields;
 mod load;
 mod raw;
+mod redact;
 mod schedule;
 mod secret;
+mod section;
 mod validate;
 
 use std::net::SocketAddr;
@@ -16,7 +19,11 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub use load::{ConfigError, ConfigProblem, LoadOptions, load, redacted_toml};
+pub use load::{
+    ConfigError, ConfigProblem, LoadOptions, load, load_with_provenance, redacted_toml,
+    redacted_toml_annotated,
+};
+pub use raw::{Origin, Provenance};
 pub use schedule::Schedule;
 pub use secret::Secret;
 

@@ -1,1 +1,76 @@
-//! (placeholder: being built)
+//! The HTTP server (axum): probes (`/livez`, `/readyz`), `/v1/health`, `/metrics`.
+//!
+//! [`router`] and [`serve`] take their state, listener and shutdown signal as arguments, so
+//! tests run them on `127.0.0.1:0`. Every answer comes from memory; none touches an upstream.
+
+mod probes;
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::systemd::Heartbeat;
+
+/// A handler that takes longer than this gets a 503, so a stuck handler cannot hold a
+/// connection (and shutdown) open. Well below the shutdown grace period.
+pub const HANDLER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the handlers read. Cloned per request (every field is a shared handle).
+#[derive(Debug, Clone)]
+pub struct ServerState {
+    /// Readiness latch, store and source status.
+    pub health: Health,
+    /// The main loop's heartbeat (liveness).
+    pub heartbeat: Heartbeat,
+    /// The metric families rendered on `/metrics`.
+    pub metrics: Metrics,
+}
+
+/// All routes, with `Cache-Control: no-store` on every response, a per-request timeout, and
+/// a JSON 404 for unknown paths.
+pub fn router(state: ServerState) -> Router {
+    Router::new()
+        .route("/livez", get(probes::livez))
+        .route("/readyz", get(probes::readyz))
+        .route("/v1/health", get(probes::health))
+        .route("/metrics", get(probes::metrics))
+        .fallback(not_found)
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, HANDLER_TIMEOUT))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+}
+
+async fn not_found(uri: Uri) -> Response {
+    let body = serde_json::json!({
+        "error": "not found",
+        "path": uri.path(),
+        "hint": "try /v1/health, /livez, /readyz or /metrics",
+    });
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
+}
+
+/// Serves `router(state)` on `listener` until `shutdown` completes, then stops accepting and
+/// waits for in-flight requests (idle keep-alive connections are closed at once). The caller
+/// bounds that wait with its grace period.
+pub async fn serve(
+    listener: TcpListener,
+    state: ServerState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+#[cfg(test)]
+mod tests;

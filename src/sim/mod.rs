@@ -1,1 +1,41 @@
-//! (placeholder: being built)
+//! Faithful local fakes of the upstream APIs — part of the product (`mpsync sim`, `mpsync
+//! demo`, the tests and the benchmarks), not a test helper.
+//!
+//! - [`dataset`]: the seeded generator, the data, its mutations and the ground truth.
+//! - [`mailprotector`]: the Mailprotector v1 API under `/api/v1`.
+//! - [`faults`]: injectable faults and variants, and the `--fault` spec syntax.
+//! - [`control`] / [`control_http`]: the control surface, in process and under `/_sim`.
+//! - [`server`]: binding and running it ([`SimServer::start`] → [`SimHandle`]).
+
+pub mod control;
+pub mod control_http;
+pub mod dataset;
+mod fault_plan;
+pub mod faults;
+pub mod mailprotector;
+pub mod server;
+
+use axum::Router;
+use axum::extract::Request;
+
+pub use control::{RequestCounts, SimControl};
+pub use dataset::{Dataset, Role, Services, SimError};
+pub use faults::{Fault, FaultKind, Variant};
+pub use server::{SimHandle, SimOptions, SimServer, SimStartError};
+
+/// Every simulated API on one router: Mailprotector under `/api/v1`, the control surface under
+/// `/_sim`, and a JSON 404 for anything else. Other simulators (Gradient under
+/// `/api/vendor-api`, ConnectWise under `/v4_6_release/apis/3.0`) merge in here.
+pub fn router(control: SimControl) -> Router {
+    let counter = control.clone();
+    mailprotector::router(control.clone()).merge(control_http::router(control)).fallback(
+        move |req: Request| {
+            let c = counter.clone();
+            async move {
+                c.count_request(&format!("{} (unmatched)", req.method()));
+                c.count_status(404);
+                mailprotector::route_not_found(req.method().as_str(), req.uri().path())
+            }
+        },
+    )
+}

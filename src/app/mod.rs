@@ -1,0 +1,177 @@
+//! Builds the daemon from a validated [`Config`] and runs it until SIGTERM/SIGINT: opens the
+//! store, binds the listener, starts the HTTP server, the sync engine (the main loop, whose
+//! heartbeat feeds `/livez` and the systemd watchdog) and the watchdog, then handles signals.
+//!
+//! The only module that knows all the others. One root [`CancellationToken`] and one
+//! [`TaskTracker`](tokio_util::task::TaskTracker) (inside [`Tasks`]) own every task.
+
+mod reload;
+mod start;
+mod tasks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, LoadOptions};
+use crate::exit::Exit;
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::server::{self, ServerState};
+use crate::sync::{Engine, EngineOptions};
+use crate::systemd::{self, Heartbeat, Notifier};
+use crate::telemetry::LogHandle;
+
+pub use tasks::Tasks;
+
+/// What [`run`] needs besides the config.
+pub struct RunOptions {
+    /// The validated config the daemon starts with.
+    pub config: Config,
+    /// How that config was loaded (path, environment, CLI overrides); SIGHUP loads again with
+    /// the same options, so CLI flags keep winning after a reload.
+    pub load_options: LoadOptions,
+    /// Changes the log filter on reload (`None` when logging was set up elsewhere).
+    pub log: Option<LogHandle>,
+    /// Where READY/STOPPING/RELOADING/WATCHDOG go.
+    pub notifier: Notifier,
+    /// The systemd watchdog interval (`WATCHDOG_USEC`), if any.
+    pub watchdog: Option<Duration>,
+}
+
+/// Why the signal loop ended.
+enum Stop {
+    Signal(&'static str),
+    Fatal,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT and returns the exit status: 0 after a clean
+/// drain, 75 when the store is held by another process, 78/69 when the listener cannot be
+/// bound, 70 when the grace period ran out or a component failed.
+pub async fn run(opts: RunOptions) -> Exit {
+    let RunOptions { config, load_options, log, notifier, watchdog } = opts;
+    let started_at = chrono::Utc::now();
+
+    // Registered before READY=1, so a SIGTERM right after start-up drains instead of killing.
+    let signals = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    );
+    let (mut sigterm, mut sigint, mut sighup) = match signals {
+        (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            tracing::error!("cannot install the signal handlers: {e}");
+            return Exit::Software;
+        }
+    };
+
+    notifier.status("starting: opening the store");
+    let store = match start::open_store(&config.daemon.state_dir, started_at).await {
+        Ok(s) => s,
+        Err(exit) => return exit,
+    };
+    let listener = match start::bind(config.daemon.listen).await {
+        Ok(l) => l,
+        Err(exit) => return exit,
+    };
+    let addr = listener.local_addr().unwrap_or(config.daemon.listen);
+
+    let health = Health::new(started_at);
+    health.configure(&config);
+    health.set_store_open(store.path().to_path_buf(), chrono::Utc::now());
+    start::seed_health(&store, &health).await;
+    let metrics = Metrics::new();
+    let heartbeat = Heartbeat::for_watchdog(watchdog);
+    let (config_tx, _) = watch::channel(Arc::new(config));
+    let token = CancellationToken::new();
+    let tasks = Tasks::new();
+
+    let state = ServerState {
+        health: health.clone(),
+        heartbeat: heartbeat.clone(),
+        metrics: metrics.clone(),
+    };
+    let (shutdown, on_error) = (token.clone().cancelled_owned(), token.clone());
+    tasks.spawn("http server", async move {
+        if let Err(e) = server::serve(listener, state, shutdown).await {
+            tracing::error!("the HTTP server stopped: {e}; shutting down");
+            on_error.cancel();
+        }
+    });
+
+    // The engine's loop is the daemon's main loop: it beats the heartbeat on every turn, and
+    // its first turn latches readiness. Jobs are registered here as they are built.
+    let beat = {
+        let (heartbeat, health) = (heartbeat.clone(), health.clone());
+        Arc::new(move || {
+            heartbeat.beat();
+            health.mark_ready();
+        })
+    };
+    let engine_opts = EngineOptions { tick: heartbeat.tick(), beat, ..EngineOptions::default() };
+    let (engine, _engine_handle) =
+        Engine::new(Vec::new(), Arc::new(store.clone()), Arc::new(health.clone()), engine_opts);
+    tasks.spawn("sync engine", engine.run(token.clone(), tasks.tracker().clone()));
+
+    if let Some(interval) = watchdog {
+        tasks.spawn(
+            "watchdog",
+            systemd::run_watchdog(notifier.clone(), heartbeat.clone(), interval, token.clone()),
+        );
+    }
+
+    let status = format!("serving on http://{addr}");
+    notifier.ready(&status);
+    tracing::info!("mpsync ready on http://{addr}");
+
+    let reloader = reload::Reloader {
+        load_options,
+        config: config_tx.clone(),
+        log,
+        health,
+        metrics,
+        notifier: notifier.clone(),
+        status,
+    };
+    let stop = loop {
+        tokio::select! {
+            _ = sigterm.recv() => break Stop::Signal("SIGTERM"),
+            _ = sigint.recv() => break Stop::Signal("SIGINT"),
+            _ = sighup.recv() => reloader.reload().await,
+            _ = token.cancelled() => break Stop::Fatal,
+        }
+    };
+
+    let grace = config_tx.borrow().daemon.shutdown_grace;
+    if let Stop::Signal(name) = stop {
+        tracing::info!(
+            "{name} received: shutting down; waiting up to {}s for running work",
+            grace.as_secs_f64()
+        );
+    }
+    notifier.stopping();
+    token.cancel();
+    tasks.tracker().close();
+    let drained = tokio::time::timeout(grace, tasks.tracker().wait()).await.is_ok();
+    // The store (last clone here) closes when this function returns, after every task ended.
+    drop(store);
+    match (drained, stop) {
+        (true, Stop::Signal(_)) => {
+            tracing::info!("mpsync stopped");
+            Exit::Ok
+        }
+        (true, Stop::Fatal) => Exit::Software,
+        (false, _) => {
+            tracing::error!(
+                "shutdown grace period ({}s, daemon.shutdown_grace) ran out; still running: {}",
+                grace.as_secs_f64(),
+                tasks.describe_running()
+            );
+            Exit::Software
+        }
+    }
+}

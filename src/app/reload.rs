@@ -1,0 +1,142 @@
+//! SIGHUP: re-read and validate the config off to the side; keep the old one when it is
+//! invalid; otherwise publish it and apply the hot fields. Cold fields (listen address, state
+//! directory, log format) keep their running values until a restart, and the log says so.
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::config::{self, Config, DaemonConfig, LoadOptions};
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::systemd::Notifier;
+use crate::telemetry::LogHandle;
+
+/// Everything a reload touches.
+pub(super) struct Reloader {
+    pub(super) load_options: LoadOptions,
+    pub(super) config: watch::Sender<Arc<Config>>,
+    pub(super) log: Option<LogHandle>,
+    pub(super) health: Health,
+    pub(super) metrics: Metrics,
+    pub(super) notifier: Notifier,
+    /// The STATUS= line sent with READY=1 after the reload.
+    pub(super) status: String,
+}
+
+impl Reloader {
+    /// One reload, bracketed by RELOADING=1 and READY=1 for systemd.
+    pub(super) async fn reload(&self) {
+        let path = self.load_options.path.display().to_string();
+        tracing::info!("SIGHUP received: reloading the configuration from {path}");
+        self.notifier.reloading();
+        let opts = self.load_options.clone();
+        match tokio::task::spawn_blocking(move || config::load(&opts)).await {
+            Ok(Ok(new)) => self.apply(new),
+            Ok(Err(e)) => {
+                self.metrics.reload_failures.inc();
+                let problems: Vec<String> =
+                    e.problems.iter().map(|p| format!("{}: {}", p.key, p.message)).collect();
+                tracing::error!(
+                    "configuration reload from {path} failed, keeping the previous configuration: {}. \
+                     Fix the file and send SIGHUP again (systemctl reload mpsync)",
+                    problems.join("; ")
+                );
+            }
+            Err(e) => {
+                self.metrics.reload_failures.inc();
+                tracing::error!(
+                    "configuration reload from {path} failed, keeping the previous configuration: {e}"
+                );
+            }
+        }
+        self.notifier.ready(&self.status);
+    }
+
+    fn apply(&self, mut new: Config) {
+        let old = self.config.borrow().clone();
+        for change in cold_changes(&old.daemon, &new.daemon) {
+            tracing::warn!(
+                "{change}: restart required (systemctl restart mpsync); the old value stays in force until then"
+            );
+        }
+        keep_cold(&old.daemon, &mut new.daemon);
+        if old.daemon.log != new.daemon.log {
+            match self.log.as_ref().map(|h| h.set_filter(&new.daemon.log)) {
+                Some(Err(e)) => tracing::error!("cannot apply the new log filter: {e}"),
+                Some(Ok(())) => tracing::info!(filter = %new.daemon.log, "log filter changed"),
+                None => {}
+            }
+        }
+        self.health.configure(&new);
+        self.config.send_replace(Arc::new(new));
+        self.metrics.reloads.inc();
+        tracing::info!("configuration reloaded");
+    }
+}
+
+/// The cold `[daemon]` fields that differ, described for the log.
+pub(super) fn cold_changes(old: &DaemonConfig, new: &DaemonConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if old.listen != new.listen {
+        out.push(format!("daemon.listen changed from {} to {}", old.listen, new.listen));
+    }
+    if old.state_dir != new.state_dir {
+        out.push(format!(
+            "daemon.state_dir changed from {} to {}",
+            old.state_dir.display(),
+            new.state_dir.display()
+        ));
+    }
+    if old.log_format != new.log_format {
+        out.push(format!(
+            "daemon.log_format changed from {:?} to {:?}",
+            old.log_format, new.log_format
+        ));
+    }
+    out
+}
+
+/// Puts the running values of the cold fields back, so the published config says what is in
+/// force.
+fn keep_cold(old: &DaemonConfig, new: &mut DaemonConfig) {
+    new.listen = old.listen;
+    new.state_dir = old.state_dir.clone();
+    new.log_format = old.log_format;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::LogFormat;
+
+    fn daemon(listen: &str, log: &str) -> DaemonConfig {
+        DaemonConfig {
+            listen: listen.parse().unwrap(),
+            state_dir: "/var/lib/mpsync".into(),
+            log: log.into(),
+            log_format: LogFormat::Text,
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+
+    #[test]
+    fn only_cold_fields_need_a_restart_and_keep_their_running_values() {
+        let old = daemon("127.0.0.1:9847", "info");
+        let mut new = daemon("127.0.0.1:9900", "debug");
+        new.log_format = LogFormat::Json;
+        let changes = cold_changes(&old, &new);
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert!(changes[0].contains("daemon.listen changed from 127.0.0.1:9847 to 127.0.0.1:9900"));
+        keep_cold(&old, &mut new);
+        assert_eq!(
+            (new.listen, new.log_format, new.log.as_str()),
+            (old.listen, LogFormat::Text, "debug")
+        );
+        assert!(
+            cold_changes(&daemon("127.0.0.1:1", "info"), &daemon("127.0.0.1:1", "warn")).is_empty()
+        );
+    }
+}

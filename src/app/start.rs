@@ -1,0 +1,95 @@
+//! Start-up steps that can fail, each mapped to its exit status with a message that says what
+//! to do: opening the store and binding the listener.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use tokio::net::TcpListener;
+
+use crate::exit::{Exit, ExitStatus};
+use crate::health::Health;
+use crate::model::RunKind;
+use crate::store::Store;
+
+/// Opens the store off the async runtime (redb blocks) and marks runs a crash left behind as
+/// aborted. Exit 75 when another process holds it.
+pub(super) async fn open_store(
+    state_dir: &Path,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Store, Exit> {
+    let dir = state_dir.to_path_buf();
+    let store = match tokio::task::spawn_blocking(move || Store::open(&dir)).await {
+        Ok(Ok(store)) => store,
+        Ok(Err(e)) => {
+            tracing::error!("cannot start: {e}");
+            return Err(e.exit());
+        }
+        Err(e) => {
+            tracing::error!(
+                "cannot start: opening the store in {} panicked: {e}",
+                state_dir.display()
+            );
+            return Err(Exit::Software);
+        }
+    };
+    match store.abort_leftover_runs(now).await {
+        Ok(ids) if !ids.is_empty() => {
+            tracing::warn!(
+                ?ids,
+                "marked runs left running by a previous process (crash or kill) as aborted"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            return Err(e.exit());
+        }
+    }
+    Ok(store)
+}
+
+/// Binds the HTTP listener. An address in use is EX_UNAVAILABLE (69: something else holds
+/// it, retrying later may work); an address this host cannot bind is EX_CONFIG (78).
+pub(super) async fn bind(addr: SocketAddr) -> Result<TcpListener, Exit> {
+    use std::io::ErrorKind;
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok(l),
+        Err(e) if e.kind() == ErrorKind::AddrInUse => {
+            tracing::error!(
+                "cannot listen on {addr}: the address is already in use (another mpsync or another \
+                 service). Stop that process, or set daemon.listen (or `run --listen`) to a free address"
+            );
+            Err(Exit::Unavailable)
+        }
+        Err(e) if matches!(e.kind(), ErrorKind::AddrNotAvailable | ErrorKind::PermissionDenied) => {
+            tracing::error!(
+                "cannot listen on {addr}: {e}. Set daemon.listen (or `run --listen`) to an address of \
+                 this host and a port above 1023, e.g. 127.0.0.1:9847"
+            );
+            Err(Exit::Config)
+        }
+        Err(e) => {
+            tracing::error!(
+                "cannot listen on {addr}: {e}. Check daemon.listen (or `run --listen`)"
+            );
+            Err(Exit::Unavailable)
+        }
+    }
+}
+
+/// Fills health with each job's last success from the store, so a restart does not report
+/// "no run yet" for sources that have run.
+pub(super) async fn seed_health(store: &Store, health: &Health) {
+    for kind in [RunKind::Vendor, RunKind::Billing, RunKind::Push] {
+        match store.last_success(kind).await {
+            Ok(Some(rec)) => health.record_success(
+                kind.into(),
+                rec.id,
+                rec.finished_at.unwrap_or(rec.started_at),
+            ),
+            Ok(None) => {}
+            // Health is only a report: a read error here must not stop the daemon.
+            Err(e) => tracing::warn!("cannot read the last {kind} run for health: {e}"),
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! Leaf parsers for config values. Each turns one merged value into a typed one or a message
+//! that shows what was found and what is expected. Values from the environment and the
+//! command line arrive as strings, so numbers and booleans are also accepted as text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use config::{Value, ValueKind};
+
+use super::Schedule;
+
+/// How a value is shown in a message: strings quoted, numbers as written, containers by kind.
+/// Only ever called for non-secret keys (secrets are never config values, only file paths).
+pub(crate) fn show(v: &Value) -> String {
+    match &v.kind {
+        ValueKind::Nil => "an empty value".into(),
+        ValueKind::Boolean(b) => b.to_string(),
+        ValueKind::I64(n) => n.to_string(),
+        ValueKind::I128(n) => n.to_string(),
+        ValueKind::U64(n) => n.to_string(),
+        ValueKind::U128(n) => n.to_string(),
+        ValueKind::Float(f) => f.to_string(),
+        ValueKind::String(s) => format!("{s:?}"),
+        ValueKind::Table(_) => "a table".into(),
+        ValueKind::Array(_) => "an array".into(),
+    }
+}
+
+/// A text value.
+pub(crate) fn string(v: &Value) -> Result<String, String> {
+    match &v.kind {
+        ValueKind::String(s) => Ok(s.clone()),
+        _ => Err(format!("expected a string in quotes, got {}", show(v))),
+    }
+}
+
+/// A non-empty text value.
+pub(crate) fn non_empty(v: &Value) -> Result<String, String> {
+    let s = string(v)?;
+    if s.trim().is_empty() {
+        return Err("is empty; expected a non-empty string".into());
+    }
+    Ok(s.trim().to_string())
+}
+
+/// `true`/`false`, or the same words as text.
+pub(crate) fn boolean(v: &Value) -> Result<bool, String> {
+    match &v.kind {
+        ValueKind::Boolean(b) => Ok(*b),
+        ValueKind::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(format!("{} is not a boolean; use true or false", show(v))),
+        },
+        _ => Err(format!("{} is not a boolean; use true or false", show(v))),
+    }
+}
+
+/// A whole number, at least `min`.
+pub(crate) fn whole(v: &Value, min: u64) -> Result<u64, String> {
+    let n = match &v.kind {
+        ValueKind::I64(n) => u64::try_from(*n).ok(),
+        ValueKind::U64(n) => Some(*n),
+        ValueKind::I128(n) => u64::try_from(*n).ok(),
+        ValueKind::U128(n) => u64::try_from(*n).ok(),
+        ValueKind::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if n >= min => Ok(n),
+        _ => Err(format!("{} is not a whole number ≥ {min}", show(v))),
+    }
+}
+
+/// A whole number that fits `u32`, at least `min`.
+pub(crate) fn whole_u32(v: &Value, min: u64) -> Result<u32, String> {
+    let n = whole(v, min)?;
+    u32::try_from(n).map_err(|_| format!("{n} is too large; expected at most {}", u32::MAX))
+}
+
+/// A number greater than zero (integers accepted).
+pub(crate) fn positive(v: &Value) -> Result<f64, String> {
+    let n = match &v.kind {
+        ValueKind::Float(f) => Some(*f),
+        ValueKind::I64(n) => Some(*n as f64),
+        ValueKind::U64(n) => Some(*n as f64),
+        ValueKind::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if n.is_finite() && n > 0.0 => Ok(n),
+        _ => Err(format!("{} is not a number greater than 0, e.g. 5.0", show(v))),
+    }
+}
+
+/// A duration with a unit ("30s", "5m", "2h", "30d"); `allow_zero` admits "0s".
+pub(crate) fn duration(v: &Value, allow_zero: bool) -> Result<Duration, String> {
+    let text = match &v.kind {
+        ValueKind::String(s) => s.trim(),
+        ValueKind::I64(_) | ValueKind::U64(_) | ValueKind::Float(_) => {
+            return Err(format!(
+                "{} is not a duration; use a string with a unit, e.g. \"{}s\"",
+                show(v),
+                show(v)
+            ));
+        }
+        _ => return Err(format!("expected a duration with a unit, e.g. \"30s\", got {}", show(v))),
+    };
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() && !allow_zero => {
+            Err(format!("{} must be greater than 0, e.g. \"30s\"", show(v)))
+        }
+        Ok(d) => Ok(d),
+        Err(_) if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) => {
+            Err(format!("{} is not a duration; use a unit, e.g. \"{text}s\"", show(v)))
+        }
+        Err(e) => Err(format!(
+            "{} is not a duration ({e}); use a number with a unit, e.g. \"30s\", \"5m\", \"2h\"",
+            show(v)
+        )),
+    }
+}
+
+/// A 6-field cron schedule.
+pub(crate) fn schedule(v: &Value) -> Result<Schedule, String> {
+    Schedule::parse(&string(v)?)
+}
+
+/// An `ip:port` socket address.
+pub(crate) fn socket_addr(v: &Value) -> Result<SocketAddr, String> {
+    let s = string(v)?;
+    s.trim().parse::<SocketAddr>().map_err(|_| {
+        format!("{} is not an ip:port address; e.g. \"127.0.0.1:9847\" or \"[::1]:9847\"", show(v))
+    })
+}
+
+/// An `http`/`https` URL with a host and no query or fragment.
+pub(crate) fn base_url(v: &Value) -> Result<url::Url, String> {
+    let s = string(v)?;
+    let url = url::Url::parse(s.trim()).map_err(|e| {
+        format!("{} is not a URL ({e}); expected e.g. \"https://api.example.com\"", show(v))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{} must start with https:// (or http:// for a local test)", show(v)));
+    }
+    if url.host().is_none() {
+        return Err(format!("{} has no host", show(v)));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{} must not have a query or fragment; give only the host", show(v)));
+    }
+    Ok(url)
+}
+
+/// A filesystem path.
+pub(crate) fn path(v: &Value) -> Result<PathBuf, String> {
+    Ok(PathBuf::from(non_empty(v).map_err(|_| format!("expected a file path, got {}", show(v)))?))
+}
+
+/// A tracing filter ("info", "warn,mpsync=debug"), checked to parse.
+pub(crate) fn log_filter(text: &str) -> Result<String, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(
+            "is empty; use a level such as \"info\" or a filter like \"warn,mpsync=debug\"".into(),
+        );
+    }
+    tracing_subscriber::EnvFilter::builder().parse(t).map(|_| t.to_string()).map_err(|e| {
+        format!(
+            "{t:?} is not a valid log filter ({e}); use a level (error, warn, info, debug, trace) \
+             or target=level pairs, e.g. \"warn,mpsync=debug\""
+        )
+    })
+}
+
+/// Formats a duration the way the config file writes it, with the largest exact unit.
+pub(crate) fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
+        return humantime::format_duration(d).to_string();
+    }
+    // Days only from two days up, so "24h" stays "24h" as the example file writes it.
+    for (unit, size) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms.is_multiple_of(size) && (unit != "d" || ms >= 2 * size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// Edit distance, for "did you mean" suggestions on unknown keys.
+pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(text: &str) -> Value {
+        Value::new(None, ValueKind::String(text.into()))
+    }
+    fn i(n: i64) -> Value {
+        Value::new(None, ValueKind::I64(n))
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(duration(&s("30s"), false).unwrap(), Duration::from_secs(30));
+        assert_eq!(duration(&s("400d"), false).unwrap(), Duration::from_secs(400 * 86_400));
+        let e = duration(&s("30"), false).unwrap_err();
+        assert_eq!(e, "\"30\" is not a duration; use a unit, e.g. \"30s\"");
+        let e = duration(&i(30), false).unwrap_err();
+        assert!(e.contains("use a string with a unit, e.g. \"30s\""), "{e}");
+        assert!(duration(&s("soon"), false).unwrap_err().contains("\"5m\""));
+        assert!(duration(&s("0s"), false).unwrap_err().contains("greater than 0"));
+        assert_eq!(duration(&s("0s"), true).unwrap(), Duration::ZERO);
+    }
+
+    #[test]
+    fn numbers_and_booleans_arrive_as_text_from_the_environment() {
+        assert_eq!(whole(&s("188"), 1).unwrap(), 188);
+        assert_eq!(whole(&i(4), 1).unwrap(), 4);
+        assert!(whole(&i(0), 1).unwrap_err().contains("≥ 1"));
+        assert!(whole(&s("four"), 1).unwrap_err().contains("\"four\""));
+        assert!(whole(&i(-3), 0).is_err());
+        assert!(boolean(&s("TRUE")).unwrap());
+        assert!(boolean(&s("yes")).unwrap_err().contains("true or false"));
+        assert_eq!(positive(&s("2.5")).unwrap(), 2.5);
+        assert_eq!(positive(&i(5)).unwrap(), 5.0);
+        assert!(positive(&s("0")).is_err());
+        assert!(positive(&s("NaN")).is_err());
+        assert!(whole_u32(&i(i64::from(u32::MAX) + 1), 1).is_err());
+    }
+
+    #[test]
+    fn addresses_and_urls() {
+        assert!(socket_addr(&s("127.0.0.1:9847")).is_ok());
+        assert!(socket_addr(&s("localhost:9847")).unwrap_err().contains("ip:port"));
+        assert!(base_url(&s("https://emailservice.io")).is_ok());
+        assert!(base_url(&s("ftp://x.example")).unwrap_err().contains("https://"));
+        assert!(base_url(&s("https://x.example/?a=1")).unwrap_err().contains("query"));
+        assert!(base_url(&s("not a url")).unwrap_err().contains("not a URL"));
+    }
+
+    #[test]
+    fn log_filters_are_checked() {
+        assert_eq!(log_filter("info").unwrap(), "info");
+        assert!(log_filter("warn,mpsync=debug").is_ok());
+        assert!(log_filter("mpsync=loud").unwrap_err().contains("not a valid log filter"));
+        assert!(log_filter("  ").is_err());
+    }
+
+    #[test]
+    fn durations_print_with_the_largest_exact_unit() {
+        assert_eq!(format_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(format_duration(Duration::from_secs(7200)), "2h");
+        assert_eq!(format_duration(Duration::from_secs(86_400)), "24h");
+        assert_eq!(format_duration(Duration::from_secs(400 * 86_400)), "400d");
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+    }
+
+    #[test]
+    fn edit_distance_counts_single_edits() {
+        assert_eq!(edit_distance("listne", "listen"), 2);
+        assert_eq!(edit_distance("lisen", "listen"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}

@@ -1,0 +1,295 @@
+//! Layering, provenance and whole-config validation, driven through `load` with explicit
+//! environment maps (never the process environment).
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::config::{BillingSource, Origin};
+
+struct Fixture {
+    dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture { dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn secret(&self, name: &str, value: &str) -> PathBuf {
+        let p = self.dir.path().join(name);
+        fs::write(&p, value).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        p
+    }
+
+    /// A config with the Mailprotector key and reseller id plus `extra` TOML.
+    fn config(&self, extra: &str) -> PathBuf {
+        let key = self.secret("mp-key", "mp-secret-value\n");
+        let text = format!(
+            "[mailprotector]\napi_key_file = \"{}\"\nreseller_id = 188\n{extra}",
+            key.display()
+        );
+        let p = self.dir.path().join("mpsync.toml");
+        fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+fn opts(path: &Path, env: &[(&str, &str)], overrides: &[(&str, &str)]) -> LoadOptions {
+    LoadOptions {
+        path: path.to_path_buf(),
+        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>(),
+        overrides: overrides.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    }
+}
+
+fn problems(o: &LoadOptions) -> Vec<ConfigProblem> {
+    load(o).expect_err("config should be invalid").problems
+}
+
+#[test]
+fn an_env_override_really_lands() {
+    let fx = Fixture::new();
+    let path = fx.config("[daemon]\nlisten = \"127.0.0.1:1111\"\n");
+    let cfg = load(&opts(&path, &[("MPSYNC_DAEMON__LISTEN", "127.0.0.1:2222")], &[])).unwrap();
+    assert_eq!(cfg.daemon.listen.to_string(), "127.0.0.1:2222");
+    // Numbers arrive as strings from the environment and still parse.
+    let cfg = load(&opts(&path, &[("MPSYNC_MAILPROTECTOR__BURST", "9")], &[])).unwrap();
+    assert_eq!(cfg.mailprotector.limits.burst, 9);
+}
+
+#[test]
+fn nested_env_overrides_reach_subsections() {
+    let fx = Fixture::new();
+    let public = fx.secret("cw-public", "pub");
+    let private = fx.secret("cw-private", "priv");
+    let path = fx.config(&format!(
+        "[billing]\nsource = \"connectwise\"\n[billing.connectwise]\ncompany_id = \"acme\"\n\
+         client_id = \"c1\"\npublic_key_file = \"{}\"\nprivate_key_file = \"{}\"\n",
+        public.display(),
+        private.display()
+    ));
+    let env = [("MPSYNC_BILLING__CONNECTWISE__BASE_URL", "http://127.0.0.1:9/")];
+    let cfg = load(&opts(&path, &env, &[])).unwrap();
+    let BillingSource::Connectwise(cw) = &cfg.billing.source else { panic!("not connectwise") };
+    assert_eq!(cw.base_url.as_str(), "http://127.0.0.1:9/");
+    assert_eq!(cw.private_key.expose(), "priv");
+}
+
+#[test]
+fn cli_beats_env_beats_file() {
+    let fx = Fixture::new();
+    let path = fx.config("[daemon]\nlog = \"warn\"\nlisten = \"127.0.0.1:1111\"\n");
+    let env = [("MPSYNC_DAEMON__LOG", "debug"), ("MPSYNC_DAEMON__LISTEN", "127.0.0.1:2222")];
+    let cli = [("daemon.log", "trace")];
+    let (cfg, prov) = load_with_provenance(&opts(&path, &env, &cli)).unwrap();
+    assert_eq!(cfg.daemon.log, "trace");
+    assert_eq!(prov.origin("daemon.log"), Origin::Cli);
+    assert_eq!(cfg.daemon.listen.to_string(), "127.0.0.1:2222");
+    assert_eq!(prov.origin("daemon.listen"), Origin::Env("MPSYNC_DAEMON__LISTEN".into()));
+    let (cfg, prov) = load_with_provenance(&opts(&path, &env, &[])).unwrap();
+    assert_eq!(cfg.daemon.log, "debug");
+    let (cfg, _) = load_with_provenance(&opts(&path, &[], &[])).unwrap();
+    assert_eq!(cfg.daemon.log, "warn");
+    assert_eq!(prov.origin("mailprotector.reseller_id"), Origin::File);
+    assert_eq!(prov.origin("daemon.shutdown_grace"), Origin::Default);
+}
+
+#[test]
+fn rust_log_wins_over_daemon_log_but_not_over_the_flag() {
+    let fx = Fixture::new();
+    let path = fx.config("[daemon]\nlog = \"warn\"\n");
+    let cfg = load(&opts(&path, &[("RUST_LOG", "mpsync=debug")], &[])).unwrap();
+    assert_eq!(cfg.daemon.log, "mpsync=debug");
+    let cfg =
+        load(&opts(&path, &[("RUST_LOG", "mpsync=debug")], &[("daemon.log", "error")])).unwrap();
+    assert_eq!(cfg.daemon.log, "error");
+    let p = problems(&opts(&path, &[("RUST_LOG", "mpsync=loud")], &[]));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].key, "RUST_LOG");
+}
+
+#[test]
+fn unknown_env_keys_name_the_variable() {
+    let fx = Fixture::new();
+    let path = fx.config("");
+    let p = problems(&opts(&path, &[("MPSYNC_DAEMON__LISTNE", "127.0.0.1:1")], &[]));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].key, "daemon.listne");
+    assert!(p[0].message.contains("MPSYNC_DAEMON__LISTNE"), "{}", p[0].message);
+    assert!(p[0].message.contains("did you mean daemon.listen?"), "{}", p[0].message);
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_key() {
+    let fx = Fixture::new();
+    let path = fx.config(
+        "timeout = \"30\"\n[daemon]\nlisten = \"nowhere\"\nlog = \"x=loud\"\n[reconcile]\nmax_age = 5\n\
+         [gradient]\nenabled = true\n[bogus]\nx = 1\n",
+    );
+    let keys: Vec<String> = problems(&opts(&path, &[], &[])).into_iter().map(|p| p.key).collect();
+    for k in [
+        "bogus",
+        "daemon.listen",
+        "daemon.log",
+        "gradient.partner_key_file",
+        "gradient.vendor_key_file",
+        "mailprotector.timeout",
+        "reconcile.max_age",
+    ] {
+        assert!(keys.contains(&k.to_string()), "{k} missing from {keys:?}");
+    }
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted, "problems come in key order");
+}
+
+#[test]
+fn state_dir_defaults_to_state_directory_but_the_file_wins() {
+    let fx = Fixture::new();
+    let path = fx.config("");
+    let env = [("STATE_DIRECTORY", "/run/x/state:/run/x/other")];
+    let (cfg, prov) = load_with_provenance(&opts(&path, &env, &[])).unwrap();
+    assert_eq!(cfg.daemon.state_dir, PathBuf::from("/run/x/state"));
+    assert_eq!(prov.origin("daemon.state_dir"), Origin::DerivedEnv("STATE_DIRECTORY"));
+    let cfg = load(&opts(&path, &[], &[])).unwrap();
+    assert_eq!(cfg.daemon.state_dir, PathBuf::from("/var/lib/mpsync"));
+    let path = fx.config("[daemon]\nstate_dir = \"/srv/mpsync\"\n");
+    let cfg = load(&opts(&path, &env, &[])).unwrap();
+    assert_eq!(cfg.daemon.state_dir, PathBuf::from("/srv/mpsync"));
+}
+
+#[test]
+fn secrets_fall_back_to_the_credentials_directory() {
+    let fx = Fixture::new();
+    let creds = fx.dir.path().join("creds");
+    fs::create_dir(&creds).unwrap();
+    fs::write(creds.join("mailprotector-api-key"), "from-credential\n").unwrap();
+    let path = fx.dir.path().join("c.toml");
+    fs::write(&path, "[mailprotector]\nreseller_id = 7\n").unwrap();
+    let env = [("CREDENTIALS_DIRECTORY", creds.to_str().unwrap())];
+    let cfg = load(&opts(&path, &env, &[])).unwrap();
+    assert_eq!(cfg.mailprotector.api_key.expose(), "from-credential");
+    let p = problems(&opts(&path, &[], &[]));
+    assert_eq!(p[0].key, "mailprotector.api_key_file");
+    assert!(p[0].message.contains("LoadCredential=mailprotector-api-key"), "{}", p[0].message);
+}
+
+#[test]
+fn sources_only_need_their_own_settings() {
+    let fx = Fixture::new();
+    let p = problems(&opts(&fx.config("[billing]\nsource = \"connectwise\"\n"), &[], &[]));
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "billing.connectwise.client_id",
+            "billing.connectwise.company_id",
+            "billing.connectwise.private_key_file",
+            "billing.connectwise.public_key_file"
+        ]
+    );
+    let p = problems(&opts(&fx.config("[billing]\nsource = \"csv\"\n"), &[], &[]));
+    assert_eq!(p[0].key, "billing.csv.path");
+    let p = problems(&opts(&fx.config("[billing]\nsource = \"quickbooks\"\n"), &[], &[]));
+    assert!(p[0].message.contains("\"connectwise\", \"csv\" or \"none\""), "{p:?}");
+}
+
+#[test]
+fn toml_syntax_errors_name_the_file_and_line() {
+    let fx = Fixture::new();
+    let path = fx.dir.path().join("bad.toml");
+    fs::write(&path, "[daemon]\nlisten = \"127.0.0.1:1\"\nlog = info\n").unwrap();
+    let p = problems(&opts(&path, &[], &[]));
+    assert_eq!(p.len(), 1);
+    assert_eq!(p[0].key, path.display().to_string());
+    assert!(p[0].message.starts_with("line 3, column"), "{}", p[0].message);
+}
+
+#[test]
+fn a_missing_default_file_says_how_to_create_it() {
+    let p = problems(&opts(Path::new(crate::config::DEFAULT_CONFIG_PATH), &[], &[]));
+    assert_eq!(p.len(), 1);
+    assert!(p[0].message.contains("config/mpsync.toml") && p[0].message.contains("-c"), "{p:?}");
+    let p = problems(&opts(Path::new("/nonexistent/x.toml"), &[], &[]));
+    assert_eq!(p[0].key, "/nonexistent/x.toml");
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("config/mpsync.toml")
+}
+
+#[test]
+fn the_example_file_has_only_missing_secret_problems() {
+    let p = problems(&opts(&example(), &[], &[]));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].key, "mailprotector.api_key_file");
+    assert!(p[0].message.contains("does not exist"), "{p:?}");
+}
+
+#[test]
+fn the_example_file_shows_the_built_in_defaults() {
+    let fx = Fixture::new();
+    let key = fx.secret("k", "v");
+    let env = [("MPSYNC_MAILPROTECTOR__API_KEY_FILE", key.to_str().unwrap())];
+    let from_example = load(&opts(&example(), &env, &[])).unwrap();
+    let from_defaults = load(&opts(&fx.config(""), &[], &[])).unwrap();
+    let body = |c: &crate::config::Config| {
+        redacted_toml(c).lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n")
+    };
+    assert_eq!(body(&from_example), body(&from_defaults));
+}
+
+#[test]
+fn every_key_in_the_example_is_known_and_every_known_key_is_in_the_example() {
+    let text = fs::read_to_string(example()).unwrap();
+    let table: toml::Table = toml::from_str(&text).unwrap();
+    let mut in_file = Vec::new();
+    fn walk(t: &toml::Table, prefix: &str, out: &mut Vec<String>) {
+        for (k, v) in t {
+            let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            match v {
+                toml::Value::Table(t) => walk(t, &p, out),
+                _ => out.push(p),
+            }
+        }
+    }
+    walk(&table, "", &mut in_file);
+    let mut known = super::super::validate::known_keys();
+    // Named counts are shown commented out in the example (there are none by default).
+    assert!(text.contains("# [[mailprotector.counts]]"));
+    known.retain(|k| k != "mailprotector.counts");
+    in_file.sort();
+    known.sort();
+    assert_eq!(in_file, known);
+}
+
+#[test]
+fn redacted_toml_is_valid_toml_without_secret_values() {
+    let fx = Fixture::new();
+    let path = fx.config(
+        "[[mailprotector.counts]]\nname = \"Total\"\nany_of = [\"CloudFilter\", \"Bracket\"]\n",
+    );
+    let (cfg, prov) = load_with_provenance(&opts(&path, &[], &[])).unwrap();
+    for text in [redacted_toml(&cfg), redacted_toml_annotated(&cfg, &prov)] {
+        assert!(!text.contains("mp-secret-value"), "{text}");
+        assert!(text.contains("api_key = \"<redacted>\""), "{text}");
+        let parsed: toml::Table = toml::from_str(&text).expect("valid TOML");
+        assert_eq!(parsed["mailprotector"]["counts"][0]["any_of"][1].as_str(), Some("Bracket"));
+    }
+    assert!(!format!("{cfg:?}").contains("mp-secret-value"));
+}
+
+#[test]
+fn config_error_lists_problems_only_in_alternate_form() {
+    let e = ConfigError {
+        path: "/x.toml".into(),
+        problems: vec![ConfigProblem { key: "daemon.listen".into(), message: "bad".into() }],
+    };
+    assert!(!e.to_string().contains("daemon.listen"));
+    assert!(format!("{e:#}").contains("\n  - daemon.listen: bad"));
+    assert_eq!(crate::exit::ExitStatus::exit(&e), crate::exit::Exit::Config);
+}

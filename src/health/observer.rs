@@ -1,0 +1,69 @@
+//! Health as the sync engine's run observer: every finished run updates its source's status.
+
+use std::time::Duration;
+
+use crate::model::{RunKind, RunOutcome, RunRecord};
+use crate::sync::RunObserver;
+
+use super::Health;
+
+impl RunObserver for Health {
+    fn finished(&self, kind: RunKind, record: &RunRecord, _duration: Duration) {
+        let at = record.finished_at.unwrap_or_else(chrono::Utc::now);
+        match record.outcome {
+            RunOutcome::Ok => self.record_success(kind.into(), record.id, at),
+            RunOutcome::Failed => {
+                let reason = record.error.clone().unwrap_or_else(|| "the run failed".to_owned());
+                self.record_failure(kind.into(), at, reason);
+            }
+            // Shutdown or a crash says nothing about the upstream.
+            RunOutcome::Cancelled | RunOutcome::Aborted | RunOutcome::Running => {}
+        }
+    }
+
+    fn unrecorded(&self, kind: RunKind, reason: &str) {
+        self.record_failure(
+            kind.into(),
+            chrono::Utc::now(),
+            format!("the run could not be recorded: {reason}"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::Source;
+
+    fn record(id: u64, outcome: RunOutcome, error: Option<&str>) -> RunRecord {
+        let at = "2026-01-01T00:00:00Z".parse().unwrap();
+        RunRecord {
+            id,
+            kind: RunKind::Vendor,
+            started_at: at,
+            finished_at: Some(at),
+            outcome,
+            requests: Default::default(),
+            error: error.map(str::to_owned),
+            snapshot: None,
+        }
+    }
+
+    #[test]
+    fn finished_runs_update_the_source() {
+        let h = Health::new(chrono::Utc::now());
+        h.finished(
+            RunKind::Vendor,
+            &record(3, RunOutcome::Failed, Some("HTTP 401: key revoked")),
+            Duration::ZERO,
+        );
+        h.finished(RunKind::Vendor, &record(4, RunOutcome::Cancelled, None), Duration::ZERO);
+        let st = h.snapshot();
+        let mp = &st.sources[&Source::Mailprotector];
+        assert_eq!(mp.consecutive_failures, 1);
+        assert_eq!(mp.last_failure.as_ref().unwrap().1, "HTTP 401: key revoked");
+        h.finished(RunKind::Vendor, &record(5, RunOutcome::Ok, None), Duration::ZERO);
+        let mp = h.snapshot().sources[&Source::Mailprotector].clone();
+        assert_eq!((mp.last_success.unwrap().0, mp.consecutive_failures), (5, 0));
+    }
+}

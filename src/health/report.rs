@@ -1,0 +1,303 @@
+//! The `application/health+json` report (draft-inadarei-api-health-check-06) built from
+//! [`HealthState`]: overall status, version, and checks keyed `"component:measurement"`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::HealthState;
+use crate::model::RunId;
+
+/// A check's (and the report's) status. Ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    /// Healthy.
+    Pass,
+    /// Healthy, with a concern (no run yet, a failing upstream, aging inputs, discrepancies).
+    Warn,
+    /// The daemon cannot do its job (HTTP 503).
+    Fail,
+}
+
+/// How the main loop is doing, from its heartbeat.
+#[derive(Debug, Clone, Copy)]
+pub struct LoopStatus {
+    /// Time since the last beat.
+    pub age: Duration,
+    /// Whether that is within the staleness limit.
+    pub fresh: bool,
+}
+
+/// One entry of a check (the draft's "check object"); extra fields are allowed by the draft.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Check {
+    /// "datastore", "component" or "system".
+    pub component_type: &'static str,
+    /// Which implementation (e.g. "connectwise"), when it helps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component_id: Option<String>,
+    /// The measured value (an age in seconds, a count, a boolean).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_value: Option<serde_json::Value>,
+    /// The unit of `observed_value`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_unit: Option<&'static str>,
+    /// This check's status.
+    pub status: CheckStatus,
+    /// When the observed thing happened (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    /// Why the check is not `pass` (omitted on pass, as the draft asks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
+    /// The run that produced the last success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<RunId>,
+    /// Failed runs since the last success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consecutive_failures: Option<u32>,
+    /// The last failure's time and reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+}
+
+/// A source's last failure.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastError {
+    /// When it failed (RFC 3339).
+    pub time: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// The whole report: serialize it as the response body.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HealthReport {
+    /// Worst status of all checks.
+    pub status: CheckStatus,
+    /// Public version (the crate version).
+    pub version: &'static str,
+    /// Build identifier.
+    pub release_id: &'static str,
+    /// Always "mpsync".
+    pub service_id: &'static str,
+    /// What the service is.
+    pub description: &'static str,
+    /// Why the status is not `pass`, one line per concern.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Checks keyed "component:measurement".
+    pub checks: BTreeMap<String, Vec<Check>>,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn age_secs(now: DateTime<Utc>, then: DateTime<Utc>) -> i64 {
+    (now - then).num_seconds().max(0)
+}
+
+fn check(component_type: &'static str, status: CheckStatus) -> Check {
+    Check {
+        component_type,
+        component_id: None,
+        observed_value: None,
+        observed_unit: None,
+        status,
+        time: None,
+        output: None,
+        run_id: None,
+        consecutive_failures: None,
+        last_error: None,
+    }
+}
+
+/// Builds the report; pure, so it is tested without a server.
+pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus) -> HealthReport {
+    let mut checks = BTreeMap::new();
+
+    let mut c =
+        check("system", if main_loop.fresh { CheckStatus::Pass } else { CheckStatus::Fail });
+    c.observed_value = Some(main_loop.age.as_secs_f64().into());
+    c.observed_unit = Some("s");
+    if !main_loop.fresh {
+        c.output = Some("the main loop has stopped making progress".into());
+    }
+    checks.insert("mainLoop:heartbeat".to_owned(), vec![c]);
+
+    let c = match &st.store {
+        Some(s) => {
+            let mut c = check("datastore", CheckStatus::Pass);
+            c.component_id = Some(s.path.display().to_string());
+            c.observed_value = Some(true.into());
+            c.time = Some(rfc3339(s.opened_at));
+            c
+        }
+        None => {
+            let mut c = check("datastore", CheckStatus::Fail);
+            c.observed_value = Some(false.into());
+            c.output = Some("the store is not open".into());
+            c
+        }
+    };
+    checks.insert("store:open".to_owned(), vec![c]);
+
+    for (source, sh) in st.sources.iter().filter(|(_, sh)| sh.configured) {
+        let mut c = check("component", CheckStatus::Pass);
+        c.component_id = sh.component_id.clone();
+        c.observed_unit = Some("s");
+        if let Some((at, reason)) = &sh.last_failure {
+            c.last_error = Some(LastError { time: rfc3339(*at), reason: reason.clone() });
+            c.consecutive_failures = Some(sh.consecutive_failures);
+        }
+        match sh.last_success {
+            None => {
+                // An upstream outage or a first run still pending is a warning, never a
+                // failure: the daemon itself is doing its job.
+                c.status = CheckStatus::Warn;
+                c.output = Some(match &sh.last_failure {
+                    Some((_, reason)) => {
+                        format!("no successful run yet; last run failed: {reason}")
+                    }
+                    None => "no run yet".to_owned(),
+                });
+            }
+            Some((run_id, at)) => {
+                let age = age_secs(now, at);
+                c.observed_value = Some(age.into());
+                c.time = Some(rfc3339(at));
+                c.run_id = Some(run_id);
+                if sh.consecutive_failures > 0 {
+                    c.status = CheckStatus::Warn;
+                    let reason =
+                        sh.last_failure.as_ref().map(|(_, r)| r.as_str()).unwrap_or("unknown");
+                    c.output = Some(format!(
+                        "{} run(s) failed since the last success: {reason}",
+                        sh.consecutive_failures
+                    ));
+                } else if age > i64::try_from(st.max_age.as_secs()).unwrap_or(i64::MAX) {
+                    c.status = CheckStatus::Warn;
+                    c.output = Some(format!(
+                        "last success is {age}s old, older than reconcile.max_age ({}s)",
+                        st.max_age.as_secs()
+                    ));
+                }
+            }
+        }
+        checks.insert(format!("{}:lastSuccess", source.as_str()), vec![c]);
+    }
+
+    if let Some(r) = &st.reconciliation {
+        let status = if r.discrepancies > 0 { CheckStatus::Warn } else { CheckStatus::Pass };
+        let mut c = check("component", status);
+        c.observed_value = Some(r.discrepancies.into());
+        c.time = Some(rfc3339(r.at));
+        c.run_id = Some(r.run_id);
+        if r.discrepancies > 0 {
+            c.output =
+                Some(format!("{} discrepancies; by status: {:?}", r.discrepancies, r.by_status));
+        }
+        checks.insert("reconciliation:discrepancies".to_owned(), vec![c]);
+    }
+
+    let status = checks.values().flatten().map(|c| c.status).max().unwrap_or(CheckStatus::Pass);
+    let notes = checks
+        .iter()
+        .flat_map(|(k, cs)| {
+            cs.iter().filter_map(move |c| c.output.as_ref().map(|o| format!("{k}: {o}")))
+        })
+        .collect();
+    HealthReport {
+        status,
+        version: env!("CARGO_PKG_VERSION"),
+        release_id: option_env!("MPSYNC_RELEASE_ID").unwrap_or(env!("CARGO_PKG_VERSION")),
+        service_id: "mpsync",
+        description: "Mailprotector usage and billing reconciliation daemon",
+        notes,
+        checks,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Health, Source};
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    const FRESH: LoopStatus = LoopStatus { age: Duration::from_millis(10), fresh: true };
+
+    #[test]
+    fn fresh_start_warns_no_run_yet_and_fails_without_store() {
+        let h = Health::new(t("2026-01-01T00:00:00Z"));
+        let r = h.report(t("2026-01-01T00:01:00Z"), FRESH);
+        assert_eq!(r.status, CheckStatus::Fail);
+        h.set_store_open("/s/mpsync.redb".into(), t("2026-01-01T00:00:01Z"));
+        let r = h.report(t("2026-01-01T00:01:00Z"), FRESH);
+        assert_eq!(r.status, CheckStatus::Warn);
+        assert_eq!(r.checks["store:open"][0].status, CheckStatus::Pass);
+        let mp = &r.checks["mailprotector:lastSuccess"][0];
+        assert_eq!((mp.status, mp.output.as_deref()), (CheckStatus::Warn, Some("no run yet")));
+        assert!(!r.checks.contains_key("billing:lastSuccess"), "billing is not configured");
+    }
+
+    #[test]
+    fn success_passes_then_failures_and_age_warn() {
+        let h = Health::new(t("2026-01-01T00:00:00Z"));
+        h.set_store_open("/s/mpsync.redb".into(), t("2026-01-01T00:00:00Z"));
+        h.record_success(Source::Mailprotector, 7, t("2026-01-01T00:10:00Z"));
+        let r = h.report(t("2026-01-01T00:11:00Z"), FRESH);
+        assert_eq!(r.status, CheckStatus::Pass);
+        assert!(r.notes.is_empty());
+        let mp = &r.checks["mailprotector:lastSuccess"][0];
+        assert_eq!((mp.run_id, mp.observed_value.clone()), (Some(7), Some(60.into())));
+
+        h.record_failure(
+            Source::Mailprotector,
+            t("2026-01-01T00:40:00Z"),
+            "HTTP 503 from emailservice.io",
+        );
+        h.record_failure(
+            Source::Mailprotector,
+            t("2026-01-01T01:10:00Z"),
+            "HTTP 503 from emailservice.io",
+        );
+        let r = h.report(t("2026-01-01T01:11:00Z"), FRESH);
+        let mp = &r.checks["mailprotector:lastSuccess"][0];
+        assert_eq!((r.status, mp.consecutive_failures), (CheckStatus::Warn, Some(2)));
+        assert!(mp.output.as_deref().unwrap().contains("HTTP 503"));
+
+        h.record_success(Source::Mailprotector, 9, t("2026-01-01T01:20:00Z"));
+        let r = h.report(t("2026-01-01T04:00:00Z"), FRESH);
+        let mp = &r.checks["mailprotector:lastSuccess"][0];
+        assert_eq!(mp.status, CheckStatus::Warn, "older than max_age (2h)");
+        assert!(mp.output.as_deref().unwrap().contains("max_age"));
+    }
+
+    #[test]
+    fn a_stale_main_loop_fails_and_serializes_per_the_draft() {
+        let h = Health::new(t("2026-01-01T00:00:00Z"));
+        h.set_store_open("/s/mpsync.redb".into(), t("2026-01-01T00:00:00Z"));
+        h.record_success(Source::Mailprotector, 1, t("2026-01-01T00:00:00Z"));
+        let stale = LoopStatus { age: Duration::from_secs(90), fresh: false };
+        let r = h.report(t("2026-01-01T00:00:30Z"), stale);
+        assert_eq!(r.status, CheckStatus::Fail);
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["status"], "fail");
+        assert_eq!(v["releaseId"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(v["checks"]["mainLoop:heartbeat"][0]["componentType"], "system");
+        assert_eq!(v["checks"]["store:open"][0]["time"], "2026-01-01T00:00:00Z");
+        assert!(
+            v["checks"]["mailprotector:lastSuccess"][0].get("output").is_none(),
+            "no output on pass"
+        );
+    }
+}

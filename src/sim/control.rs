@@ -1,0 +1,211 @@
+//! The control surface: one cheap-to-clone handle ([`SimControl`]) over the running
+//! simulator's data, request counters and faults. Tests use it directly; `/_sim/...` exposes
+//! the same operations over HTTP (see [`super::control_http`]).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::dataset::{Dataset, Services, SimError};
+use super::faults::{Fault, FaultSet};
+
+/// Requests the simulator has received since the last reset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RequestCounts {
+    /// Every request, answered or not (faults and 4xx included).
+    pub total: u64,
+    /// Per route pattern, e.g. `"GET /domains/{id}/user_groups"` (without `/api/v1`);
+    /// unrouted paths count under `"GET (unmatched)"`.
+    pub by_endpoint: BTreeMap<String, u64>,
+    /// Per response status (hung requests are not counted here until they end).
+    pub by_status: BTreeMap<u16, u64>,
+}
+
+impl RequestCounts {
+    /// Requests to one route pattern (0 when none).
+    pub fn get(&self, endpoint: &str) -> u64 {
+        self.by_endpoint.get(endpoint).copied().unwrap_or(0)
+    }
+
+    /// Responses with one status (0 when none).
+    pub fn status(&self, status: u16) -> u64 {
+        self.by_status.get(&status).copied().unwrap_or(0)
+    }
+}
+
+pub(crate) struct Shared {
+    data: RwLock<Dataset>,
+    counts: Mutex<RequestCounts>,
+    pub(crate) faults: Mutex<FaultSet>,
+    pub(crate) shutdown: CancellationToken,
+}
+
+/// A handle on a simulator's state, usable while it serves. Cloning is cheap.
+#[derive(Clone)]
+pub struct SimControl {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for SimControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimControl").field("seed", &self.read().seed()).finish_non_exhaustive()
+    }
+}
+
+impl SimControl {
+    /// Wraps a dataset; fault randomness is seeded from the dataset's seed.
+    pub fn new(dataset: Dataset) -> SimControl {
+        let seed = dataset.seed();
+        SimControl {
+            shared: Arc::new(Shared {
+                data: RwLock::new(dataset),
+                counts: Mutex::new(RequestCounts::default()),
+                faults: Mutex::new(FaultSet::new(seed)),
+                shutdown: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// Read access to the data. Do not hold it across `.await`.
+    pub fn read(&self) -> RwLockReadGuard<'_, Dataset> {
+        self.shared.data.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Dataset> {
+        self.shared.data.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `f` on the data with write access (any change at all, atomically for requests).
+    pub fn mutate<R>(&self, f: impl FnOnce(&mut Dataset) -> R) -> R {
+        f(&mut self.write())
+    }
+
+    /// The main reseller's id (188).
+    pub fn reseller_id(&self) -> u64 {
+        self.read().reseller_id()
+    }
+
+    /// The main reseller's API key.
+    pub fn reseller_key(&self) -> String {
+        self.read().reseller_key().to_owned()
+    }
+
+    /// A customer-level API key for `customer`.
+    pub fn customer_key(&self, customer: u64) -> Option<String> {
+        self.read().customer_key(customer).map(str::to_owned)
+    }
+
+    /// Ground truth now: see [`Dataset::expected_counts`].
+    pub fn expected_counts(&self) -> BTreeMap<u64, BTreeMap<String, u64>> {
+        self.read().expected_counts()
+    }
+
+    /// Ground truth for a combined definition: see [`Dataset::expected_count_any_of`].
+    pub fn expected_count_any_of(&self, products: &[&str]) -> BTreeMap<u64, u64> {
+        self.read().expected_count_any_of(products)
+    }
+
+    /// Adds `n` users to a group; returns their ids.
+    pub fn add_users(&self, group: u64, n: u32) -> Result<Vec<u64>, SimError> {
+        self.write().add_users(group, n)
+    }
+
+    /// Removes up to `n` users (newest first, with their aliases) from a group.
+    pub fn remove_users(&self, group: u64, n: u64) -> Result<u64, SimError> {
+        self.write().remove_users(group, n)
+    }
+
+    /// Renames a customer.
+    pub fn rename_customer(&self, id: u64, name: &str) -> Result<(), SimError> {
+        self.write().rename_customer(id, name)
+    }
+
+    /// Moves a primary domain (and its aliases) to another customer.
+    pub fn move_domain(&self, domain: u64, customer: u64) -> Result<(), SimError> {
+        self.write().move_domain(domain, customer)
+    }
+
+    /// Replaces a group's services.
+    pub fn set_services(&self, group: u64, services: Services) -> Result<(), SimError> {
+        self.write().set_services(group, services)
+    }
+
+    /// Adds a customer under `reseller`; returns its id.
+    pub fn add_customer(&self, reseller: u64, name: &str) -> Result<u64, SimError> {
+        self.write().add_customer(reseller, name)
+    }
+
+    /// Adds a (primary, or with `parent` alias) domain; returns its id.
+    pub fn add_domain(
+        &self,
+        customer: u64,
+        name: &str,
+        parent: Option<u64>,
+    ) -> Result<u64, SimError> {
+        self.write().add_domain(customer, name, parent)
+    }
+
+    /// Adds a user group with `users` users; returns its id.
+    pub fn add_group(
+        &self,
+        domain: u64,
+        name: &str,
+        services: Services,
+        users: u32,
+    ) -> Result<u64, SimError> {
+        self.write().add_group(domain, name, services, users)
+    }
+
+    /// Revokes an API key (401 from now on).
+    pub fn revoke_key(&self, key: &str) {
+        self.write().revoke_key(key)
+    }
+
+    /// Request counts since the start or the last [`SimControl::reset_requests`].
+    pub fn requests(&self) -> RequestCounts {
+        self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Zeroes the request counts.
+    pub fn reset_requests(&self) {
+        *self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()) = RequestCounts::default();
+    }
+
+    pub(crate) fn count_request(&self, endpoint: &str) {
+        let mut c = self.shared.counts.lock().unwrap_or_else(|e| e.into_inner());
+        c.total += 1;
+        *c.by_endpoint.entry(endpoint.to_owned()).or_insert(0) += 1;
+    }
+
+    pub(crate) fn count_status(&self, status: u16) {
+        let mut c = self.shared.counts.lock().unwrap_or_else(|e| e.into_inner());
+        *c.by_status.entry(status).or_insert(0) += 1;
+    }
+
+    /// Installs a fault; returns its id (for [`SimControl::remove_fault`]).
+    pub fn add_fault(&self, fault: Fault) -> u64 {
+        self.shared.faults.lock().unwrap_or_else(|e| e.into_inner()).add(fault)
+    }
+
+    /// Removes one fault; false when no fault has that id.
+    pub fn remove_fault(&self, id: u64) -> bool {
+        self.shared.faults.lock().unwrap_or_else(|e| e.into_inner()).remove(id)
+    }
+
+    /// Removes every fault (the rate limit and latency from the options included).
+    pub fn clear_faults(&self) {
+        self.shared.faults.lock().unwrap_or_else(|e| e.into_inner()).clear()
+    }
+
+    /// The installed faults with their ids and how often each fired.
+    pub fn faults(&self) -> Vec<super::faults::FaultStatus> {
+        self.shared.faults.lock().unwrap_or_else(|e| e.into_inner()).list()
+    }
+
+    /// Releases every hung request and marks the simulator as stopping.
+    pub(crate) fn stop(&self) {
+        self.shared.shutdown.cancel();
+    }
+}

@@ -1,0 +1,187 @@
+//! The control surface over HTTP, under `/_sim` (JSON in and out, no auth: the simulator is
+//! for loopback use). Lets `mpsync sim` users, the demo and benchmarks drive it:
+//!
+//! | method and path | what |
+//! |---|---|
+//! | `GET /_sim/info` | seed, reseller id and key, customer/user/alias totals |
+//! | `GET /_sim/requests`, `DELETE /_sim/requests` | request counts (total, per route pattern, per status); reset |
+//! | `GET /_sim/faults` | installed faults with ids and fire counts |
+//! | `POST /_sim/faults` | add one: a fault object (`{"kind":"status","status":503,"endpoint":"user_groups","rate":0.2}`) or `{"spec":"status=503,rate=0.2"}`; → 201 `{"id":N}` |
+//! | `DELETE /_sim/faults`, `DELETE /_sim/faults/{id}` | remove all, or one |
+//! | `GET /_sim/expected_counts` | ground truth: `{"<customer id>":{"<product>":users}}` |
+//! | `POST /_sim/keys/revoke` | `{"key":"..."}`: that key answers 401 from now on |
+//! | `POST /_sim/mutations` | one change: `{"op":"add_users","group":109,"n":5}`, `remove_users` (group, n), `rename_customer` (customer, name), `move_domain` (domain, customer), `set_services` (group, hosting, addons), `add_customer` (name, reseller?), `add_domain` (customer, name, parent?), `add_group` (domain, name, hosting, addons, users) → `{"id":..}` or `{"ids":[..]}` |
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::control::SimControl;
+use super::dataset::Services;
+use super::faults::Fault;
+
+fn err(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(json!({"error": msg.into()}))).into_response()
+}
+
+/// The `/_sim` routes.
+pub fn router(control: SimControl) -> Router {
+    Router::new()
+        .route("/_sim/info", get(info))
+        .route("/_sim/requests", get(requests).delete(reset_requests))
+        .route("/_sim/faults", get(faults).post(add_fault).delete(clear_faults))
+        .route("/_sim/faults/{id}", delete(remove_fault))
+        .route("/_sim/expected_counts", get(expected))
+        .route("/_sim/keys/revoke", post(revoke))
+        .route("/_sim/mutations", post(mutate))
+        .with_state(control)
+}
+
+async fn info(State(c): State<SimControl>) -> Response {
+    let ds = c.read();
+    let (users, aliases) = ds.user_totals();
+    Json(json!({
+        "seed": ds.seed(),
+        "reseller_id": ds.reseller_id(),
+        "reseller_key": ds.reseller_key(),
+        "customers": ds.main_customers().len(),
+        "users": users,
+        "aliases": aliases,
+    }))
+    .into_response()
+}
+
+async fn requests(State(c): State<SimControl>) -> Response {
+    Json(c.requests()).into_response()
+}
+
+async fn reset_requests(State(c): State<SimControl>) -> Response {
+    c.reset_requests();
+    Json(json!({})).into_response()
+}
+
+async fn faults(State(c): State<SimControl>) -> Response {
+    Json(c.faults()).into_response()
+}
+
+async fn add_fault(State(c): State<SimControl>, Json(body): Json<Value>) -> Response {
+    let fault = match body.get("spec").and_then(Value::as_str) {
+        Some(spec) => Fault::parse(spec).map_err(|e| e.to_string()),
+        None => serde_json::from_value::<Fault>(body)
+            .map_err(|e| e.to_string())
+            .and_then(|f| f.validate().map(|()| f)),
+    };
+    match fault {
+        Ok(f) => (StatusCode::CREATED, Json(json!({"id": c.add_fault(f)}))).into_response(),
+        Err(e) => err(StatusCode::UNPROCESSABLE_ENTITY, e),
+    }
+}
+
+async fn clear_faults(State(c): State<SimControl>) -> Response {
+    c.clear_faults();
+    Json(json!({})).into_response()
+}
+
+async fn remove_fault(State(c): State<SimControl>, Path(id): Path<u64>) -> Response {
+    if c.remove_fault(id) {
+        Json(json!({})).into_response()
+    } else {
+        err(StatusCode::NOT_FOUND, format!("no fault with id {id}"))
+    }
+}
+
+async fn expected(State(c): State<SimControl>) -> Response {
+    Json(c.expected_counts()).into_response()
+}
+
+#[derive(Deserialize)]
+struct RevokeBody {
+    key: String,
+}
+
+async fn revoke(State(c): State<SimControl>, Json(b): Json<RevokeBody>) -> Response {
+    c.revoke_key(&b.key);
+    Json(json!({})).into_response()
+}
+
+/// One mutation, as `POST /_sim/mutations` takes it.
+#[derive(Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+enum Mutation {
+    AddUsers {
+        group: u64,
+        n: u32,
+    },
+    RemoveUsers {
+        group: u64,
+        n: u64,
+    },
+    RenameCustomer {
+        customer: u64,
+        name: String,
+    },
+    MoveDomain {
+        domain: u64,
+        customer: u64,
+    },
+    SetServices {
+        group: u64,
+        hosting: Option<String>,
+        #[serde(default)]
+        addons: Vec<String>,
+    },
+    AddCustomer {
+        name: String,
+        reseller: Option<u64>,
+    },
+    AddDomain {
+        customer: u64,
+        name: String,
+        parent: Option<u64>,
+    },
+    AddGroup {
+        domain: u64,
+        name: String,
+        hosting: Option<String>,
+        #[serde(default)]
+        addons: Vec<String>,
+        #[serde(default)]
+        users: u32,
+    },
+}
+
+async fn mutate(State(c): State<SimControl>, Json(m): Json<Mutation>) -> Response {
+    let done = match m {
+        Mutation::AddUsers { group, n } => c.add_users(group, n).map(|ids| json!({"ids": ids})),
+        Mutation::RemoveUsers { group, n } => {
+            c.remove_users(group, n).map(|n| json!({"removed": n}))
+        }
+        Mutation::RenameCustomer { customer, name } => {
+            c.rename_customer(customer, &name).map(|()| json!({}))
+        }
+        Mutation::MoveDomain { domain, customer } => {
+            c.move_domain(domain, customer).map(|()| json!({}))
+        }
+        Mutation::SetServices { group, hosting, addons } => {
+            c.set_services(group, Services { hosting, addons }).map(|()| json!({}))
+        }
+        Mutation::AddCustomer { name, reseller } => {
+            let r = reseller.unwrap_or_else(|| c.reseller_id());
+            c.add_customer(r, &name).map(|id| json!({"id": id}))
+        }
+        Mutation::AddDomain { customer, name, parent } => {
+            c.add_domain(customer, &name, parent).map(|id| json!({"id": id}))
+        }
+        Mutation::AddGroup { domain, name, hosting, addons, users } => c
+            .add_group(domain, &name, Services { hosting, addons }, users)
+            .map(|id| json!({"id": id})),
+    };
+    match done {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => err(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    }
+}

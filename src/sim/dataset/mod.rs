@@ -1,0 +1,354 @@
+//! The simulated Mailprotector data: provider → resellers → customers → domains → user groups →
+//! users, generated from a seed ([`Dataset::generate`]), with the ground truth the usage counts
+//! must equal ([`Dataset::expected_counts`]). Users are stored compactly per user group (id runs
+//! plus an alias list) and materialised only when an endpoint lists them.
+
+mod generate;
+mod mutate;
+mod names;
+mod truth;
+mod users;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
+pub use generate::{MAIN_RESELLER, OTHER_RESELLER, SUB_RESELLER, UNKNOWN_PRODUCT};
+pub use mutate::SimError;
+pub(crate) use users::{GroupUsers, ScopeUsers};
+pub use users::{SimUser, UserKind};
+
+/// Milliseconds since the Unix epoch (UTC): how the simulator keeps timestamps.
+pub type Millis = i64;
+
+/// Formats a timestamp the way the API does: ISO-8601 UTC with milliseconds and `Z`.
+pub fn format_ts(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+/// The provider every generated reseller belongs to (id 65 "United States" in the vendor examples).
+pub const PROVIDER: (u64, &str) = (65, "United States");
+
+/// A reseller; `parent` is `None` at the top of the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reseller {
+    /// Reseller id.
+    pub id: u64,
+    /// Display name.
+    pub name: String,
+    /// The parent reseller, if this one is nested.
+    pub parent: Option<u64>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+}
+
+/// A customer ("account"), owned by one reseller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Customer {
+    /// Customer id.
+    pub id: u64,
+    /// Current name.
+    pub name: String,
+    /// The name before a rename, if the customer was renamed (not served; for tests).
+    pub former_name: Option<String>,
+    /// The owning reseller.
+    pub reseller_id: u64,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change (later than `created_at` for renamed customers).
+    pub updated_at: Millis,
+}
+
+/// Domain verification state (`domain_status` in the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DomainStatus {
+    /// `{"id":1,"name":"Pending"}`: not verified yet (new alias domains).
+    Pending,
+    /// `{"id":2,"name":"Active"}`.
+    Active,
+}
+
+impl DomainStatus {
+    /// The `{id, name}` pair the API shows.
+    pub fn id_name(self) -> (u64, &'static str) {
+        match self {
+            DomainStatus::Pending => (1, "Pending"),
+            DomainStatus::Active => (2, "Active"),
+        }
+    }
+}
+
+/// A domain; an alias domain has `parent` set and owns no user groups of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Domain {
+    /// Domain id.
+    pub id: u64,
+    /// The DNS name.
+    pub name: String,
+    /// The owning customer.
+    pub customer_id: u64,
+    /// The primary domain this one is an alias of.
+    pub parent: Option<u64>,
+    /// Verification state.
+    pub status: DomainStatus,
+    /// Set while the domain is pending verification.
+    pub verification_token: Option<String>,
+    /// Whether address discovery is on.
+    pub address_discovery_enabled: bool,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+}
+
+/// The services (products) enabled on a user group, in the project's canonical vocabulary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Services {
+    /// `CloudFilter`, `CloudMail` or none.
+    pub hosting: Option<String>,
+    /// Add-ons such as `SafeSend`, `Bracket`; unknown products (e.g. `ForceEncrypt`) verbatim.
+    pub addons: Vec<String>,
+}
+
+impl Services {
+    /// Builds a service set from a hosting name and add-on names.
+    pub fn new(hosting: Option<&str>, addons: &[&str]) -> Services {
+        Services {
+            hosting: hosting.map(str::to_owned),
+            addons: addons.iter().map(|s| (*s).to_owned()).collect(),
+        }
+    }
+
+    /// Every product of the group (hosting first), without duplicates.
+    pub fn products(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for p in self.hosting.iter().chain(self.addons.iter()) {
+            if !out.contains(&p.as_str()) {
+                out.push(p);
+            }
+        }
+        out
+    }
+}
+
+/// A user group with its services and (compactly stored) users.
+#[derive(Debug)]
+pub struct UserGroup {
+    /// User group id.
+    pub id: u64,
+    /// Display name.
+    pub name: String,
+    /// The (primary) domain it belongs to.
+    pub domain_id: u64,
+    /// Enabled services.
+    pub services: Services,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+    pub(crate) users: GroupUsers,
+}
+
+impl UserGroup {
+    /// `user_count` as served: users of type User; aliases are excluded.
+    pub fn user_count(&self) -> u64 {
+        self.users.user_count()
+    }
+
+    /// Aliases (user type Alias) in this group.
+    pub fn alias_count(&self) -> u64 {
+        self.users.aliases.len() as u64
+    }
+}
+
+/// What an API key's manager role is attached to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Role {
+    /// A reseller-level role: sees the reseller's whole subtree, sub-resellers included.
+    Reseller(u64),
+    /// A customer-level role: sees that customer's domains, groups and users only.
+    Customer(u64),
+}
+
+/// One API key: a manager's key for one role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    /// The manager owning the role.
+    pub manager_id: u64,
+    /// The role the key carries.
+    pub role: Role,
+}
+
+/// The whole simulated tenant tree. Deterministic for a given seed and customer count.
+#[derive(Debug)]
+pub struct Dataset {
+    seed: u64,
+    main_reseller: u64,
+    resellers: BTreeMap<u64, Reseller>,
+    customers: BTreeMap<u64, Customer>,
+    domains: BTreeMap<u64, Domain>,
+    groups: BTreeMap<u64, UserGroup>,
+    // Child indexes, kept in step by every mutation.
+    customers_of: BTreeMap<u64, BTreeSet<u64>>,
+    domains_of: BTreeMap<u64, BTreeSet<u64>>,
+    groups_of: BTreeMap<u64, BTreeSet<u64>>,
+    aliases_of: BTreeMap<u64, BTreeSet<u64>>,
+    keys: HashMap<String, ApiKey>,
+    key_of: BTreeMap<Role, String>,
+    revoked: BTreeSet<String>,
+    next_id: NextIds,
+    // Per-scope sorted user segments; cleared by every mutation.
+    user_index: Mutex<HashMap<(Scope, u64), std::sync::Arc<ScopeUsers>>>,
+}
+
+/// The next free id per entity kind (mutations allocate from here).
+#[derive(Debug, Clone, Default)]
+struct NextIds {
+    customer: u64,
+    domain: u64,
+    group: u64,
+    user: u64,
+    manager: u64,
+}
+
+/// A list scope: which entity a `/{scope}/{id}/...` path starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    /// `/resellers/{id}`.
+    Reseller,
+    /// `/customers/{id}`.
+    Customer,
+    /// `/domains/{id}`.
+    Domain,
+    /// `/user_groups/{id}`.
+    UserGroup,
+}
+
+impl Dataset {
+    /// The seed this dataset was generated from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The reseller mpsync is configured with (188); its subtree is the ground truth's scope.
+    pub fn reseller_id(&self) -> u64 {
+        self.main_reseller
+    }
+
+    /// The API key of the main reseller's manager.
+    pub fn reseller_key(&self) -> &str {
+        self.key_for(Role::Reseller(self.main_reseller)).unwrap_or_default()
+    }
+
+    /// The API key of a customer-level manager of `customer`, if the customer exists.
+    pub fn customer_key(&self, customer: u64) -> Option<&str> {
+        self.key_for(Role::Customer(customer))
+    }
+
+    /// The API key for a role, if one was issued.
+    pub fn key_for(&self, role: Role) -> Option<&str> {
+        self.key_of.get(&role).map(String::as_str)
+    }
+
+    /// Resolves a bearer key: `None` when unknown or revoked.
+    pub fn lookup_key(&self, key: &str) -> Option<&ApiKey> {
+        if self.revoked.contains(key) {
+            return None;
+        }
+        self.keys.get(key)
+    }
+
+    /// Every reseller, by id.
+    pub fn resellers(&self) -> &BTreeMap<u64, Reseller> {
+        &self.resellers
+    }
+
+    /// Every customer (of every reseller), by id.
+    pub fn customers(&self) -> &BTreeMap<u64, Customer> {
+        &self.customers
+    }
+
+    /// Every domain (aliases included), by id.
+    pub fn domains(&self) -> &BTreeMap<u64, Domain> {
+        &self.domains
+    }
+
+    /// Every user group, by id.
+    pub fn groups(&self) -> &BTreeMap<u64, UserGroup> {
+        &self.groups
+    }
+
+    /// A customer's name.
+    pub fn customer_name(&self, id: u64) -> Option<&str> {
+        self.customers.get(&id).map(|c| c.name.as_str())
+    }
+
+    /// Customers in the main reseller's subtree (what `/resellers/{id}/customers` lists).
+    pub fn main_customers(&self) -> Vec<u64> {
+        self.customers_in_reseller(self.main_reseller)
+    }
+
+    /// Whether reseller `inner` is `outer` or nested anywhere below it.
+    pub fn reseller_within(&self, inner: u64, outer: u64) -> bool {
+        let mut cur = Some(inner);
+        let mut hops = 0;
+        while let Some(r) = cur {
+            if r == outer {
+                return true;
+            }
+            hops += 1;
+            if hops > 64 {
+                return false;
+            }
+            cur = self.resellers.get(&r).and_then(|x| x.parent);
+        }
+        false
+    }
+
+    /// Customers whose reseller is `reseller` or one of its sub-resellers, ascending.
+    pub fn customers_in_reseller(&self, reseller: u64) -> Vec<u64> {
+        let mut out: Vec<u64> = Vec::new();
+        for r in self.resellers.keys() {
+            if self.reseller_within(*r, reseller) {
+                out.extend(self.customers_of.get(r).into_iter().flatten());
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// A customer's domains (aliases included), ascending.
+    pub fn domains_of_customer(&self, customer: u64) -> Vec<u64> {
+        self.domains_of.get(&customer).map(|s| s.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// The user groups listed for a domain: its own, or for an alias domain its primary's
+    /// (an alias shares the primary domain's users; this is what makes double counting possible).
+    pub fn groups_of_domain(&self, domain: u64) -> Vec<u64> {
+        let d = match self.domains.get(&domain) {
+            Some(d) => d.parent.unwrap_or(domain),
+            None => return Vec::new(),
+        };
+        self.groups_of.get(&d).map(|s| s.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// Alias domains whose parent is `domain`, ascending.
+    pub fn aliases_of_domain(&self, domain: u64) -> Vec<u64> {
+        self.aliases_of.get(&domain).map(|s| s.iter().copied().collect()).unwrap_or_default()
+    }
+
+    /// The customer owning a user group.
+    pub fn customer_of_group(&self, group: u64) -> Option<u64> {
+        let g = self.groups.get(&group)?;
+        self.domains.get(&g.domain_id).map(|d| d.customer_id)
+    }
+
+    /// Total users (type User) and aliases in the whole dataset.
+    pub fn user_totals(&self) -> (u64, u64) {
+        self.groups.values().fold((0, 0), |(u, a), g| (u + g.user_count(), a + g.alias_count()))
+    }
+}

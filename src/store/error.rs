@@ -1,0 +1,161 @@
+//! [`StoreError`]: everything that can go wrong opening or using the store, each message
+//! naming the file and what the operator should do, and its exit status.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::exit::{Exit, ExitStatus};
+use crate::model::{RunId, RunKind, RunOutcome};
+
+/// An error from the redb store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process (normally the daemon) holds the store's exclusive lock.
+    #[error(
+        "the store {path} is in use: another mpsync process (a running daemon) already holds it. \
+         Talk to the daemon through its HTTP API instead (e.g. `curl -X POST \
+         http://127.0.0.1:9847/v1/sync` to start a sync), or stop the daemon and retry"
+    )]
+    Locked {
+        /// The database file.
+        path: PathBuf,
+    },
+
+    /// The file was written by a newer mpsync whose schema this build does not understand.
+    #[error(
+        "the store {path} has schema version {found}, but this mpsync understands only up to \
+         version {supported}: it was written by a newer mpsync. Install that newer mpsync, or \
+         point daemon.state_dir at another directory (this build will not modify the file)"
+    )]
+    NewerSchema {
+        /// The database file.
+        path: PathBuf,
+        /// The schema version in the file.
+        found: u32,
+        /// The highest schema version this build can read and write.
+        supported: u32,
+    },
+
+    /// Local I/O failed: creating the state directory, opening or writing the file.
+    #[error(
+        "cannot {action} {path}: {source}. Check that the state directory exists (or its parent \
+         is writable so it can be created) and that the user running mpsync may read and write it"
+    )]
+    Io {
+        /// What was being done, e.g. "create the state directory".
+        action: &'static str,
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+
+    /// redb reported an error other than plain I/O (corruption, a poisoned transaction, ...).
+    #[error(
+        "the store {path} failed to {action}: {source}. If this repeats, stop mpsync, move the \
+         state directory aside and restart (a fresh store is rebuilt by the next sync)"
+    )]
+    Db {
+        /// What was being done.
+        action: &'static str,
+        /// The database file.
+        path: PathBuf,
+        /// The redb error.
+        #[source]
+        source: Box<redb::Error>,
+    },
+
+    /// A stored value could not be decoded.
+    #[error(
+        "the store {path} holds a {what} that cannot be decoded ({reason}); the file is damaged \
+         or was written by an incompatible mpsync. Move the state directory aside and restart"
+    )]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// Which kind of value.
+        what: &'static str,
+        /// The decoder's complaint.
+        reason: String,
+    },
+
+    /// A run id that the store does not know.
+    #[error("run {id} does not exist in the store {path}")]
+    UnknownRun {
+        /// The run asked for.
+        id: RunId,
+        /// The database file.
+        path: PathBuf,
+    },
+
+    /// A run was finished twice, or a run that is no longer running was finished.
+    #[error("run {id} cannot be finished: it is already {}", outcome.as_str())]
+    RunNotRunning {
+        /// The run.
+        id: RunId,
+        /// Its recorded outcome.
+        outcome: RunOutcome,
+    },
+
+    /// A run was finished through the method of another kind (e.g. a push run as a vendor run).
+    #[error("run {id} is a {actual} run but was finished as a {expected} run")]
+    WrongKind {
+        /// The run.
+        id: RunId,
+        /// Its recorded kind.
+        actual: RunKind,
+        /// The kind the caller assumed.
+        expected: RunKind,
+    },
+
+    /// A snapshot listed the same customer twice (a collector bug; nothing was written).
+    #[error("the snapshot of run {run} lists customer {customer} twice; nothing was written")]
+    DuplicateCustomer {
+        /// The run.
+        run: RunId,
+        /// The customer id that appeared twice.
+        customer: u64,
+    },
+
+    /// The blocking task running a store operation panicked or was cancelled.
+    #[error("the store task that was to {action} stopped unexpectedly: {reason}")]
+    Task {
+        /// What was being done.
+        action: &'static str,
+        /// The join error.
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// Wraps any redb error, turning plain I/O errors into [`StoreError::Io`] so their exit
+    /// status is EX_IOERR.
+    pub(crate) fn db(action: &'static str, path: PathBuf, err: impl Into<redb::Error>) -> Self {
+        match err.into() {
+            redb::Error::DatabaseAlreadyOpen => StoreError::Locked { path },
+            redb::Error::Io(source) => StoreError::Io { action, path, source },
+            other => StoreError::Db { action, path, source: Box::new(other) },
+        }
+    }
+}
+
+impl ExitStatus for StoreError {
+    fn exit(&self) -> Exit {
+        match self {
+            StoreError::Locked { .. } => Exit::TempFail,
+            StoreError::NewerSchema { .. } | StoreError::Corrupt { .. } => Exit::DataErr,
+            StoreError::Io { .. } => Exit::IoErr,
+            // An earlier write failed at the I/O level; the handle refuses further work.
+            StoreError::Db { source, .. } if matches!(**source, redb::Error::PreviousIo) => {
+                Exit::IoErr
+            }
+            StoreError::Db { .. }
+            | StoreError::UnknownRun { .. }
+            | StoreError::RunNotRunning { .. }
+            | StoreError::WrongKind { .. }
+            | StoreError::DuplicateCustomer { .. }
+            | StoreError::Task { .. } => Exit::Software,
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The sync engine: jobs (vendor poll, billing poll, push) run on their cron schedules, one at
+//! a time per job, with catch-up at start-up, failure backoff and a heartbeat for the watchdog.
+//!
+//! The engine owns the run lifecycle — record the start, run the job, commit its output or
+//! record its failure — so every job kind is recorded the same way.
+
+mod backoff;
+mod cron;
+mod engine;
+mod job;
+mod ledger;
+
+pub use backoff::failure_backoff;
+pub use cron::CronTicker;
+pub use engine::{Engine, EngineHandle, EngineOptions, JobSpec, TriggerOutcome};
+pub use job::{
+    BoxFuture, Job, JobError, JobOutput, JobResult, LedgerError, NoopObserver, RunContext,
+    RunLedger, RunObserver, SkipReason,
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,61 @@
+//! SIGHUP on the real daemon: a broken config keeps the old one and keeps serving; a fixed one
+//! is applied.
+
+mod common;
+mod daemon_support;
+
+use common::{TestDir, free_port, mpsync};
+use daemon_support::Daemon;
+
+fn metric(d: &Daemon, name: &str) -> Option<u64> {
+    let body = d.get("/metrics").body;
+    body.lines().find_map(|l| l.strip_prefix(&format!("{name} "))?.trim().parse().ok())
+}
+
+#[test]
+fn sighup_with_a_broken_file_keeps_serving_and_a_fixed_file_applies() {
+    let dir = TestDir::new();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let config = dir.valid_config(&addr, "http://127.0.0.1:9");
+    let good = std::fs::read_to_string(&config).unwrap();
+    let mut cmd = mpsync();
+    cmd.arg("--config").arg(&config).arg("run");
+    let mut d = Daemon::spawn(cmd, &addr);
+    d.wait_ready();
+
+    // Broken: a 5-field cron.
+    std::fs::write(
+        &config,
+        good.replace("schedule = \"0 0 0 1 1 *\"", "schedule = \"*/5 * * * *\""),
+    )
+    .unwrap();
+    d.signal("HUP");
+    d.wait_log("keeping the previous configuration");
+    assert!(
+        d.stderr().contains("mailprotector.schedule"),
+        "the log says which key: {}",
+        d.stderr()
+    );
+    assert_eq!(d.get("/v1/health").status, 200);
+    assert_eq!(d.get("/livez").status, 200);
+    assert_eq!(metric(&d, "mpsync_reload_failures_total"), Some(1));
+    assert_eq!(metric(&d, "mpsync_reloads_total"), Some(0));
+
+    // Fixed, with a new log filter and a new listen address (cold: needs a restart).
+    let other = format!("127.0.0.1:{}", free_port());
+    let fixed = good.replace(&addr, &other).replace("[daemon]\n", "[daemon]\nlog = \"debug\"\n");
+    std::fs::write(&config, fixed).unwrap();
+    d.signal("HUP");
+    d.wait_log("configuration reloaded");
+    assert_eq!(metric(&d, "mpsync_reloads_total"), Some(1));
+    assert_eq!(metric(&d, "mpsync_reload_failures_total"), Some(1));
+    let log = d.stderr();
+    assert!(log.contains("log filter changed"), "{log}");
+    assert!(log.contains(&format!("daemon.listen changed from {addr} to {other}")), "{log}");
+    assert!(log.contains("restart required"), "{log}");
+    // Still on the old address.
+    assert_eq!(d.get("/livez").status, 200);
+
+    d.signal("TERM");
+    assert_eq!(d.wait_exit().code(), Some(0), "{}", d.stderr());
+}

@@ -1,0 +1,159 @@
+//! Helpers for the daemon tests: a running `mpsync run` child (killed on drop) whose stderr is
+//! collected, a tiny blocking HTTP client, a test NOTIFY_SOCKET, and signals via `kill`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::common::wait_for;
+
+/// How long anything in these tests may take before it counts as hung.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// A running daemon. Dropping it kills the process.
+pub struct Daemon {
+    pub child: Child,
+    stderr: Arc<Mutex<String>>,
+    pub addr: String,
+}
+
+impl Daemon {
+    /// Spawns `cmd` (already carrying `--config ... run`) with stderr collected.
+    pub fn spawn(mut cmd: Command, addr: &str) -> Daemon {
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn mpsync");
+        let pipe = child.stderr.take().unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                let mut s = sink.lock().unwrap();
+                s.push_str(&line);
+                s.push('\n');
+            }
+        });
+        Daemon { child, stderr, addr: addr.to_owned() }
+    }
+
+    /// Everything written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `needle`.
+    pub fn wait_log(&self, needle: &str) {
+        wait_for(DEADLINE, &format!("log line {needle:?}"), || {
+            self.stderr().contains(needle).then_some(())
+        });
+    }
+
+    /// Waits until `mpsync ready on` was logged.
+    pub fn wait_ready(&mut self) {
+        wait_for(DEADLINE, "mpsync ready", || {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("mpsync exited with {status} before it was ready:\n{}", self.stderr());
+            }
+            self.stderr().contains("mpsync ready on http://").then_some(())
+        });
+    }
+
+    /// Sends a signal by name ("TERM", "INT", "HUP").
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{name} failed");
+    }
+
+    /// Waits (with the deadline) for the process to exit.
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        wait_for(DEADLINE, "mpsync to exit", || self.child.try_wait().unwrap())
+    }
+
+    /// GET `path` on the daemon.
+    pub fn get(&self, path: &str) -> Reply {
+        get(&self.addr, path)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Reply {
+    /// A header's value (case-insensitive name).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+        })
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// One `GET` with `Connection: close`.
+pub fn get(addr: &str, path: &str) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Reply { status, head: head.to_owned(), body: body.to_owned() }
+}
+
+/// A unix datagram socket standing in for systemd's NOTIFY_SOCKET.
+pub struct NotifySocket {
+    pub path: PathBuf,
+    sock: UnixDatagram,
+    seen: Vec<String>,
+}
+
+impl NotifySocket {
+    pub fn bind(dir: &Path) -> NotifySocket {
+        let path = dir.join("notify.sock");
+        let sock = UnixDatagram::bind(&path).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        NotifySocket { path, sock, seen: Vec::new() }
+    }
+
+    /// Waits until `count` messages (lines) equal to `line` have arrived in total.
+    pub fn wait_for(&mut self, line: &str, count: usize) {
+        wait_for(DEADLINE, &format!("{count} × {line:?} on NOTIFY_SOCKET"), || {
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = self.sock.recv(&mut buf) {
+                let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+                self.seen.extend(msg.lines().map(str::to_owned));
+            }
+            (self.seen.iter().filter(|l| *l == line).count() >= count).then_some(())
+        });
+    }
+
+    /// Every line received so far.
+    pub fn seen(&self) -> &[String] {
+        &self.seen
+    }
+}
