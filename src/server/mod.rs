@@ -4,6 +4,7 @@
 //! tests run them on `127.0.0.1:0`. Every answer comes from memory; none touches an upstream.
 
 mod probes;
+mod v1;
 
 use std::future::Future;
 use std::time::Duration;
@@ -20,6 +21,8 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::systemd::Heartbeat;
 
+pub use v1::ApiState;
+
 /// A handler that takes longer than this gets a 503, so a stuck handler cannot hold a
 /// connection (and shutdown) open. Well below the shutdown grace period.
 pub const HANDLER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,18 +36,26 @@ pub struct ServerState {
     pub heartbeat: Heartbeat,
     /// The metric families rendered on `/metrics`.
     pub metrics: Metrics,
+    /// The store-backed `/v1` API (runs, history, customers, sync); `None` serves only
+    /// probes, health and metrics.
+    pub api: Option<ApiState>,
 }
 
 /// All routes, with `Cache-Control: no-store` on every response, a per-request timeout, and
 /// a JSON 404 for unknown paths.
 pub fn router(state: ServerState) -> Router {
+    let api = match state.api.clone() {
+        Some(api) => v1::routes().with_state(api),
+        None => Router::new(),
+    };
     Router::new()
         .route("/livez", get(probes::livez))
         .route("/readyz", get(probes::readyz))
         .route("/v1/health", get(probes::health))
         .route("/metrics", get(probes::metrics))
-        .fallback(not_found)
         .with_state(state)
+        .merge(api)
+        .fallback(not_found)
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, HANDLER_TIMEOUT))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
