@@ -1,1 +1,82 @@
-//! (placeholder: being built)
+//! The Mailprotector side of mpsync: the API client (tolerant models, paging), the product
+//! vocabulary, the "Check Connection" call, and the usage-count collection (customers →
+//! domains → user groups → services, or the reseller-wide user listing when cheaper).
+
+mod client;
+mod collect;
+mod count;
+pub mod models;
+pub mod pagination;
+pub mod products;
+
+pub use client::{HasId, MailprotectorClient, UPSTREAM};
+pub use collect::{CollectInput, CollectOutput, Walk, WalkStats, collect_usage};
+pub use count::{GroupFacts, count_usage};
+
+use crate::config::MailprotectorConfig;
+use crate::exit::{Exit, ExitStatus};
+use crate::upstream::UpstreamError;
+
+/// Why a collection run did not complete. A run either counts every customer or fails whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CollectError {
+    /// A call failed (after retries), or an answer was malformed.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// Shutdown (or the caller) cancelled the run; nothing was counted.
+    #[error(
+        "the Mailprotector collection was cancelled before it completed; no counts were recorded"
+    )]
+    Cancelled,
+}
+
+impl ExitStatus for CollectError {
+    fn exit(&self) -> Exit {
+        match self {
+            CollectError::Upstream(e) => e.exit(),
+            CollectError::Cancelled => Exit::Failure,
+        }
+    }
+}
+
+/// The reseller the configured key and id reach.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ResellerInfo {
+    /// Reseller id.
+    pub id: u64,
+    /// Its name, when given.
+    pub name: Option<String>,
+}
+
+/// The "Check Connection" step: `GET /resellers/{id}` with the configured key. Errors say
+/// exactly what to fix: the key (401), the key's scope (403) or the reseller id (404).
+pub async fn check_connection(cfg: &MailprotectorConfig) -> Result<ResellerInfo, UpstreamError> {
+    let client = MailprotectorClient::new(cfg)?;
+    let id = cfg.reseller_id;
+    match client.reseller().await {
+        Ok(r) => Ok(ResellerInfo { id: r.id, name: r.name }),
+        Err(UpstreamError::Forbidden { upstream, endpoint, credential, message }) => {
+            Err(UpstreamError::Forbidden {
+                upstream,
+                endpoint,
+                credential,
+                message: format!(
+                    "{message}; the key is not a reseller-level key for reseller {id} (a customer-level key, or one \
+                 for another reseller): use the API key of a manager role on reseller {id}"
+                ),
+            })
+        }
+        Err(UpstreamError::NotFound { upstream, endpoint, path, message }) => {
+            Err(UpstreamError::NotFound {
+                upstream,
+                endpoint,
+                path,
+                message: format!(
+                    "{message}; reseller {id} does not exist: check mailprotector.reseller_id (the number in the \
+                 console URL of your reseller overview)"
+                ),
+            })
+        }
+        Err(other) => Err(other),
+    }
+}

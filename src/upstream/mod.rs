@@ -1,1 +1,20 @@
-//! (placeholder: being built)
+//! Shared HTTP plumbing for every upstream (Mailprotector, Gradient, ConnectWise): one
+//! rate-limited reqwest client per upstream, a 429 pause gate shared by all its callers,
+//! retries with capped exponential backoff and full jitter, typed errors and request
+//! accounting.
+
+mod client;
+mod error;
+mod limit;
+mod retry;
+mod stats;
+#[cfg(test)]
+mod tests;
+
+pub use client::{
+    Endpoint, UpstreamClient, UpstreamResponse, UpstreamSpec, install_crypto_provider,
+};
+pub use error::{UpstreamError, error_message, excerpt};
+pub use limit::{Budget, PauseGate};
+pub use retry::{RetryPolicy, parse_retry_after, status_is_transient};
+pub use stats::{RequestStats, StatsSnapshot};

@@ -1,0 +1,232 @@
+//! Tolerant models of the Mailprotector resources mpsync reads (reference §5, §12).
+//!
+//! Only `id` is required and ids are integers; unknown fields are ignored; names take any
+//! scalar. Fields whose absence would change a count (`user_count`, a user's type and group,
+//! a domain's customer) are checked where they are used, so the error names the endpoint.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::products::canonical;
+
+/// A reference to another entity: `{id, name}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct EntityRef {
+    /// The entity's id.
+    pub id: u64,
+    /// Its name, when given.
+    #[serde(default, deserialize_with = "lenient_name")]
+    pub name: Option<String>,
+}
+
+/// `GET /resellers/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Reseller {
+    /// Reseller id.
+    pub id: u64,
+    /// Its name.
+    #[serde(default, deserialize_with = "lenient_name")]
+    pub name: Option<String>,
+}
+
+/// One entry of `GET /resellers/{id}/customers`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Customer {
+    /// Customer id.
+    pub id: u64,
+    /// Its name.
+    #[serde(default, deserialize_with = "lenient_name")]
+    pub name: Option<String>,
+}
+
+/// One entry of `GET /resellers/{id}/domains`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Domain {
+    /// Domain id.
+    pub id: u64,
+    /// The domain name.
+    #[serde(default, deserialize_with = "lenient_name")]
+    pub name: Option<String>,
+    /// The owning customer (`account` in the reference; `customer` accepted too).
+    #[serde(default, alias = "customer")]
+    pub account: Option<EntityRef>,
+    /// The owning customer as a bare id, if the API sends that form instead.
+    #[serde(default, alias = "customer_id")]
+    pub account_id: Option<u64>,
+    /// Set on domain aliases (points at the primary domain).
+    #[serde(default)]
+    pub parent: Option<Value>,
+}
+
+impl Domain {
+    /// The owning customer's id, from whichever form the API used.
+    pub fn customer_id(&self) -> Option<u64> {
+        self.account.as_ref().map(|a| a.id).or(self.account_id)
+    }
+
+    /// Whether this is an alias of another domain (its users are counted on the primary).
+    pub fn is_alias(&self) -> bool {
+        match &self.parent {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+            Some(Value::Object(o)) => !o.is_empty(),
+            Some(Value::String(s)) => !s.is_empty(),
+            Some(_) => true,
+        }
+    }
+}
+
+/// One entry of `GET /domains/{id}/user_groups`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct UserGroup {
+    /// User group id.
+    pub id: u64,
+    /// Its name.
+    #[serde(default, deserialize_with = "lenient_name")]
+    pub name: Option<String>,
+    /// Users of type User in the group, kept raw so a wrong type is reported, never read as 0.
+    #[serde(default)]
+    pub user_count: Option<Value>,
+}
+
+impl UserGroup {
+    /// The user count; an error (for a `BadResponse`) when missing or not a non-negative integer.
+    pub fn user_count(&self) -> Result<u64, String> {
+        match &self.user_count {
+            Some(Value::Number(n)) => n.as_u64().ok_or_else(|| {
+                format!(
+                    "user group {} has a user_count that is not a non-negative integer: {n}",
+                    self.id
+                )
+            }),
+            None | Some(Value::Null) => Err(format!("user group {} has no user_count", self.id)),
+            Some(other) => Err(format!(
+                "user group {} has a user_count that is not an integer: {other}",
+                self.id
+            )),
+        }
+    }
+}
+
+/// One entry of `GET /resellers/{id}/users` (the alternative counting walk).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct User {
+    /// User id.
+    pub id: u64,
+    /// `{id: 1, name: "User"}` or `{id: 2, name: "Alias"}`; kept raw for tolerance.
+    #[serde(default)]
+    pub user_type: Option<Value>,
+    /// The user's group.
+    #[serde(default)]
+    pub user_group: Option<EntityRef>,
+    /// The user's domain.
+    #[serde(default)]
+    pub domain: Option<EntityRef>,
+}
+
+impl User {
+    /// Whether the user counts (type User, id 1); an error when the type is missing or unknown.
+    pub fn is_counted(&self) -> Result<bool, String> {
+        let by_name = |s: &str| match s.trim().to_ascii_lowercase().as_str() {
+            "user" => Ok(true),
+            "alias" | "mailing_list" | "mailing list" => Ok(false),
+            _ => Err(format!("user {} has an unknown user_type {s:?}", self.id)),
+        };
+        match &self.user_type {
+            Some(Value::Object(o)) => match o.get("id").and_then(Value::as_u64) {
+                Some(1) => Ok(true),
+                Some(_) => Ok(false),
+                None => match o.get("name").and_then(Value::as_str) {
+                    Some(n) => by_name(n),
+                    None => Err(format!("user {} has a user_type without an id", self.id)),
+                },
+            },
+            Some(Value::Number(n)) => Ok(n.as_u64() == Some(1)),
+            Some(Value::String(s)) => by_name(s),
+            _ => Err(format!("user {} has no user_type", self.id)),
+        }
+    }
+}
+
+/// The canonical products of a `GET /user_groups/{id}/services` answer, sorted and
+/// de-duplicated. Accepts the convention object `{"service_types":{"hosting","addons"}}`, an
+/// array of `{name|service_type}` objects or strings, and the SDK object with `service_type`.
+pub fn parse_services(v: &Value) -> Result<Vec<String>, String> {
+    let mut names: Vec<String> = Vec::new();
+    let mut push = |s: &str| {
+        if !s.trim().is_empty() {
+            names.push(canonical(s));
+        }
+    };
+    match v {
+        Value::Object(o) if o.contains_key("service_types") => match o.get("service_types") {
+            Some(Value::Object(st)) => {
+                match st.get("hosting") {
+                    Some(Value::String(h)) => push(h),
+                    None | Some(Value::Null) => {}
+                    Some(other) => {
+                        return Err(format!("service_types.hosting is not a string: {other}"));
+                    }
+                }
+                match st.get("addons") {
+                    Some(Value::Array(a)) => {
+                        for addon in a {
+                            match addon {
+                                Value::String(s) => push(s),
+                                Value::Object(ao) => {
+                                    push(entry_name(ao).ok_or("an addon has no name")?)
+                                }
+                                other => return Err(format!("an addon is not a name: {other}")),
+                            }
+                        }
+                    }
+                    None | Some(Value::Null) => {}
+                    Some(other) => {
+                        return Err(format!("service_types.addons is not a list: {other}"));
+                    }
+                }
+            }
+            Some(Value::Null) => {}
+            Some(other) => return Err(format!("service_types is not an object: {other}")),
+            None => {}
+        },
+        Value::Object(o) => match entry_name(o) {
+            Some(n) => push(n),
+            None => {
+                return Err("the services object has neither service_types nor service_type".into());
+            }
+        },
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::String(s) => push(s),
+                    Value::Object(o) => {
+                        push(entry_name(o).ok_or("a service entry has no name or service_type")?)
+                    }
+                    other => return Err(format!("a service entry is not an object: {other}")),
+                }
+            }
+        }
+        other => return Err(format!("expected an object or a list of services, got {other}")),
+    }
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
+fn entry_name(o: &serde_json::Map<String, Value>) -> Option<&str> {
+    ["name", "service_type", "code"].iter().find_map(|k| o.get(*k).and_then(Value::as_str))
+}
+
+/// Accepts any scalar as a name (numbers become strings); objects and arrays as absent.
+fn lenient_name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+#[path = "models_tests.rs"]
+mod tests;

@@ -1,0 +1,378 @@
+//! [`UpstreamClient`]: one reqwest client per upstream with its shared [`Budget`], retries
+//! for idempotent calls, error classification and request accounting.
+//!
+//! Clones share the connection pool, limiter, in-flight bound and pause gate; [`UpstreamClient::scoped`]
+//! gives a clone with its own fresh accounting (one per run).
+
+use std::sync::{Arc, Once};
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use super::error::{UpstreamError, error_message, excerpt};
+use super::limit::Budget;
+use super::retry::{RetryPolicy, parse_retry_after, status_is_transient};
+use super::stats::{RequestStats, StatsSnapshot};
+use crate::config::{Secret, UpstreamLimits};
+
+/// Installs rustls' ring crypto provider once per process (reqwest is built without one).
+pub fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Another part of the process may have installed one already: that is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// Everything needed to build a client for one upstream.
+#[derive(Debug, Clone)]
+pub struct UpstreamSpec {
+    /// Short name used in errors, logs and metrics, e.g. `mailprotector`.
+    pub name: String,
+    /// Base URL including the API prefix, e.g. `https://emailservice.io/api/v1`.
+    pub base_url: url::Url,
+    /// Rate limit, burst, concurrency and timeouts.
+    pub limits: UpstreamLimits,
+    /// Authentication headers, sent on every request, marked sensitive, never logged.
+    pub auth_headers: Vec<(String, Secret)>,
+    /// How to name the credential in 401/403 errors, e.g.
+    /// `mailprotector.api_key_file (/etc/mpsync/mailprotector-api-key)`.
+    pub credential: String,
+    /// Retry behaviour for idempotent calls.
+    pub retry: RetryPolicy,
+}
+
+/// One endpoint call: the concrete path and its route pattern for accounting and errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// HTTP method.
+    pub method: Method,
+    /// The path below the base URL, starting with `/`, never ending with `/`.
+    pub path: String,
+    /// The route pattern with ids replaced, e.g. `/domains/{id}/user_groups`.
+    pub pattern: &'static str,
+}
+
+impl Endpoint {
+    /// A GET of `path`, accounted under `pattern`.
+    pub fn get(path: impl Into<String>, pattern: &'static str) -> Endpoint {
+        Endpoint { method: Method::GET, path: path.into(), pattern }
+    }
+
+    /// `"GET /domains/{id}/user_groups"`: the accounting and error label.
+    pub fn label(&self) -> String {
+        format!("{} {}", self.method, self.pattern)
+    }
+}
+
+/// A successful (2xx) answer, body fully read.
+#[derive(Debug, Clone)]
+pub struct UpstreamResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body (empty for 204).
+    pub body: bytes::Bytes,
+    /// The endpoint label it answered.
+    pub endpoint: String,
+}
+
+struct Shared {
+    name: String,
+    base: String,
+    http: reqwest::Client,
+    budget: Budget,
+    retry: RetryPolicy,
+    credential: String,
+    secrets: Vec<Secret>,
+}
+
+/// A rate-limited, retrying client for one upstream. Cheap to clone.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    shared: Arc<Shared>,
+    stats: Arc<RequestStats>,
+}
+
+impl std::fmt::Debug for UpstreamClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamClient")
+            .field("upstream", &self.shared.name)
+            .field("base", &self.shared.base)
+            .finish()
+    }
+}
+
+enum Failure {
+    Status(u16, String),
+    Timeout,
+    Transport(String),
+}
+
+impl UpstreamClient {
+    /// Builds the client: crypto provider, timeouts, sensitive auth headers, the budget.
+    pub fn new(spec: UpstreamSpec) -> Result<UpstreamClient, UpstreamError> {
+        install_crypto_provider();
+        let setup = |reason: String| UpstreamError::Setup { upstream: spec.name.clone(), reason };
+        let mut headers = HeaderMap::new();
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        for (name, secret) in &spec.auth_headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| setup(format!("invalid header name {name:?}")))?;
+            let mut value = HeaderValue::from_str(secret.expose()).map_err(|_| {
+                setup(format!(
+                    "the secret from {} contains characters not allowed in an HTTP header",
+                    secret.origin()
+                ))
+            })?;
+            value.set_sensitive(true);
+            headers.insert(name, value);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(spec.limits.connect_timeout)
+            .timeout(spec.limits.timeout)
+            .default_headers(headers)
+            .user_agent(concat!("mpsync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| setup(format!("HTTP client: {e}")))?;
+        let base = spec.base_url.as_str().trim_end_matches('/').to_owned();
+        let stats = Arc::new(RequestStats::new(spec.name.clone()));
+        let shared = Shared {
+            budget: Budget::new(&spec.limits),
+            name: spec.name,
+            base,
+            http,
+            retry: spec.retry,
+            credential: spec.credential,
+            secrets: spec.auth_headers.into_iter().map(|(_, s)| s).collect(),
+        };
+        Ok(UpstreamClient { shared: Arc::new(shared), stats })
+    }
+
+    /// A clone sharing the pool and budget but counting into fresh accounting (one per run).
+    pub fn scoped(&self) -> UpstreamClient {
+        UpstreamClient {
+            shared: self.shared.clone(),
+            stats: Arc::new(RequestStats::new(self.shared.name.clone())),
+        }
+    }
+
+    /// The upstream's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The request accounting of this scope so far.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot()
+    }
+
+    /// GETs `endpoint` with `query`; retried on transient failures.
+    pub async fn get(
+        &self,
+        endpoint: &Endpoint,
+        query: &[(&str, String)],
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        self.send(endpoint, query, None, true).await
+    }
+
+    /// Sends one call. Only `idempotent` calls are retried (429 included); others fail on
+    /// the first transient failure.
+    pub async fn send(
+        &self,
+        endpoint: &Endpoint,
+        query: &[(&str, String)],
+        json: Option<&serde_json::Value>,
+        idempotent: bool,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let sh = &self.shared;
+        let policy = &sh.retry;
+        let label = endpoint.label();
+        let deadline = Instant::now() + policy.deadline;
+        let (mut attempts, mut failures, mut limited) = (0u32, 0u32, 0u32);
+        loop {
+            let (permit, waited) = sh.budget.acquire().await;
+            self.stats.record_wait(waited);
+            attempts += 1;
+            self.stats.record_request(&label, attempts > 1);
+            let outcome = self.attempt(endpoint, query, json).await;
+            drop(permit);
+            let failure = match outcome {
+                Ok((status, headers, body)) if (200..300).contains(&status) => {
+                    sh.budget.gate().note_success();
+                    return Ok(UpstreamResponse { status, headers, body, endpoint: label });
+                }
+                Ok((429, headers, _)) => {
+                    self.stats.record_rate_limited();
+                    limited += 1;
+                    let n = sh.budget.gate().note_rate_limited();
+                    let pause = headers
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()))
+                        .map(|d| policy.clamp_retry_after(d))
+                        .unwrap_or_else(|| policy.rate_limit_pause(n, rand::random()));
+                    sh.budget.gate().pause_for(pause);
+                    tracing::warn!(upstream = %sh.name, endpoint = %label, pause_ms = pause.as_millis() as u64,
+                        "rate limited (429); pausing every call to this upstream");
+                    if !idempotent
+                        || limited >= policy.max_rate_limited_attempts
+                        || Instant::now() + pause > deadline
+                    {
+                        return Err(UpstreamError::RateLimited {
+                            upstream: sh.name.clone(),
+                            endpoint: label,
+                            attempts,
+                        });
+                    }
+                    continue;
+                }
+                Ok((status, _, body)) if status_is_transient(status) => {
+                    Failure::Status(status, error_message(&body, &self.redactions()))
+                }
+                Ok((status, _, body)) => return Err(self.classify(endpoint, status, &body)),
+                Err(f) => f,
+            };
+            failures += 1;
+            let delay = policy.backoff(failures, rand::random());
+            if !idempotent || failures >= policy.max_attempts || Instant::now() + delay > deadline {
+                return Err(self.exhausted(label, attempts, failure));
+            }
+            tracing::debug!(upstream = %sh.name, endpoint = %label, attempt = attempts, delay_ms = delay.as_millis() as u64,
+                "transient failure; retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(
+        &self,
+        endpoint: &Endpoint,
+        query: &[(&str, String)],
+        json: Option<&serde_json::Value>,
+    ) -> Result<(u16, HeaderMap, bytes::Bytes), Failure> {
+        let url = format!("{}{}", self.shared.base, endpoint.path);
+        let mut req = self.shared.http.request(endpoint.method.clone(), url);
+        if !query.is_empty() {
+            req = req.query(query);
+        }
+        if let Some(body) = json {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(|e| self.transport(e))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(|e| self.transport(e))?;
+        Ok((status, headers, body))
+    }
+
+    fn transport(&self, e: reqwest::Error) -> Failure {
+        let timeout = e.is_timeout();
+        let e = e.without_url();
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            detail.push_str(": ");
+            detail.push_str(&s.to_string());
+            source = s.source();
+        }
+        let detail = excerpt(detail.as_bytes(), &self.redactions(), 300);
+        if timeout { Failure::Timeout } else { Failure::Transport(detail) }
+    }
+
+    fn exhausted(&self, endpoint: String, attempts: u32, last: Failure) -> UpstreamError {
+        let upstream = self.shared.name.clone();
+        match last {
+            Failure::Timeout => UpstreamError::Timeout { upstream, endpoint, attempts },
+            Failure::Status(status, msg) => {
+                let reason = StatusCode::from_u16(status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("");
+                UpstreamError::Unavailable {
+                    upstream,
+                    endpoint,
+                    attempts,
+                    detail: format!("last answer {status} {reason}: {msg}"),
+                }
+            }
+            Failure::Transport(detail) => {
+                UpstreamError::Unavailable { upstream, endpoint, attempts, detail }
+            }
+        }
+    }
+
+    fn classify(&self, endpoint: &Endpoint, status: u16, body: &[u8]) -> UpstreamError {
+        let sh = &self.shared;
+        let (upstream, label) = (sh.name.clone(), endpoint.label());
+        let message = error_message(body, &self.redactions());
+        match status {
+            401 => UpstreamError::Unauthorized {
+                upstream,
+                endpoint: label,
+                credential: sh.credential.clone(),
+                message,
+            },
+            403 => UpstreamError::Forbidden {
+                upstream,
+                endpoint: label,
+                credential: sh.credential.clone(),
+                message,
+            },
+            404 => UpstreamError::NotFound {
+                upstream,
+                endpoint: label,
+                path: endpoint.path.clone(),
+                message,
+            },
+            400..=499 => UpstreamError::Rejected { upstream, endpoint: label, status, message },
+            _ => self.bad_response(&label, format!("unexpected HTTP status {status}"), body),
+        }
+    }
+
+    fn redactions(&self) -> Vec<&str> {
+        self.shared.secrets.iter().map(|s| s.expose()).collect()
+    }
+
+    /// A [`UpstreamError::BadResponse`] for `endpoint` with a short, redacted body excerpt.
+    pub fn bad_response(
+        &self,
+        endpoint: &str,
+        reason: impl Into<String>,
+        body: &[u8],
+    ) -> UpstreamError {
+        UpstreamError::BadResponse {
+            upstream: self.shared.name.clone(),
+            endpoint: endpoint.to_owned(),
+            reason: reason.into(),
+            excerpt: excerpt(body, &self.redactions(), 120),
+        }
+    }
+
+    /// Parses a response body as JSON into `T`; a parse failure is a `BadResponse`.
+    pub fn parse_json<T: DeserializeOwned>(
+        &self,
+        resp: &UpstreamResponse,
+    ) -> Result<T, UpstreamError> {
+        serde_json::from_slice(&resp.body).map_err(|e| {
+            self.bad_response(
+                &resp.endpoint,
+                format!("cannot parse the JSON body: {e}"),
+                &resp.body,
+            )
+        })
+    }
+
+    /// How long the pause gate stays closed from now (zero when open); for tests and health.
+    pub fn paused_for(&self) -> Duration {
+        self.shared
+            .budget
+            .gate()
+            .closed_until()
+            .map(|u| u - Instant::now())
+            .unwrap_or(Duration::ZERO)
+    }
+}

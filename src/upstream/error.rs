@@ -1,0 +1,302 @@
+//! The typed error of every upstream call, classified by what the operator must do.
+//!
+//! Each variant names the upstream and the endpoint as a route pattern (ids, never secrets),
+//! says whether a retry could help, and maps to one exit status.
+
+use crate::exit::{Exit, ExitStatus};
+
+/// Why a call to an upstream API failed, after any retries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// 401: the key is wrong or was revoked.
+    #[error(
+        "{upstream} rejected the credentials on {endpoint} (401: {message}); check {credential}: \
+         the key is wrong, expired or was revoked"
+    )]
+    Unauthorized {
+        /// The upstream's name, e.g. `mailprotector`.
+        upstream: String,
+        /// The route pattern, e.g. `GET /resellers/{id}`.
+        endpoint: String,
+        /// Which key or setting the operator should check.
+        credential: String,
+        /// The upstream's own words (redacted, truncated).
+        message: String,
+    },
+    /// 403: the key is valid but lacks the permission or belongs to another scope.
+    #[error(
+        "{upstream} refused {endpoint} (403: {message}); the key in {credential} lacks the \
+         permission or belongs to another scope"
+    )]
+    Forbidden {
+        /// The upstream's name.
+        upstream: String,
+        /// The route pattern.
+        endpoint: String,
+        /// Which key or setting the operator should check.
+        credential: String,
+        /// The upstream's own words.
+        message: String,
+    },
+    /// 404: the id (or the route) does not exist.
+    #[error(
+        "{upstream} has no such resource at {endpoint} (404: {message}); check the configured ids"
+    )]
+    NotFound {
+        /// The upstream's name.
+        upstream: String,
+        /// The route pattern (the concrete id is in `path`).
+        endpoint: String,
+        /// The path that was requested (ids only, no secrets).
+        path: String,
+        /// The upstream's own words.
+        message: String,
+    },
+    /// 429 on every attempt: the upstream kept refusing for rate reasons.
+    #[error(
+        "{upstream} kept answering 429 (rate limited) on {endpoint} after {attempts} attempts; \
+         lower the configured rate_limit or try later"
+    )]
+    RateLimited {
+        /// The upstream's name.
+        upstream: String,
+        /// The route pattern.
+        endpoint: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// 5xx or transport failures on every attempt.
+    #[error(
+        "{upstream} is unavailable: {endpoint} failed after {attempts} attempts ({detail}); \
+         check the base_url and the network, or try later"
+    )]
+    Unavailable {
+        /// The upstream's name.
+        upstream: String,
+        /// The route pattern.
+        endpoint: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last failure (status or transport error).
+        detail: String,
+    },
+    /// Every attempt timed out.
+    #[error(
+        "{upstream} did not answer {endpoint} in time after {attempts} attempts; check the \
+         network or raise the timeout"
+    )]
+    Timeout {
+        /// The upstream's name.
+        upstream: String,
+        /// The route pattern.
+        endpoint: String,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The answer could not be understood (malformed JSON, wrong types, missing fields).
+    #[error(
+        "{upstream} sent a malformed response on {endpoint}: {reason} (body starts: {excerpt:?})"
+    )]
+    BadResponse {
+        /// The upstream's name.
+        upstream: String,
+        /// The route pattern.
+        endpoint: String,
+        /// What was wrong.
+        reason: String,
+        /// A short, redacted excerpt of the body.
+        excerpt: String,
+    },
+    /// 400, 422 or another unexpected 4xx: the upstream refused the request itself.
+    #[error(
+        "{upstream} refused the request {endpoint} ({status}: {message}); this is a bug in mpsync or an API change"
+    )]
+    Rejected {
+        /// The upstream's name.
+        upstream: String,
+        /// The route pattern.
+        endpoint: String,
+        /// The HTTP status.
+        status: u16,
+        /// The upstream's own words.
+        message: String,
+    },
+    /// The client could not be set up (e.g. a key that is not a valid header value).
+    #[error("cannot set up the {upstream} client: {reason}")]
+    Setup {
+        /// The upstream's name.
+        upstream: String,
+        /// What is wrong and where to fix it.
+        reason: String,
+    },
+}
+
+impl UpstreamError {
+    /// Whether trying the same call again later could succeed (rate limits, outages,
+    /// timeouts), as opposed to needing the operator (keys, ids, malformed data).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::RateLimited { .. }
+                | UpstreamError::Unavailable { .. }
+                | UpstreamError::Timeout { .. }
+        )
+    }
+
+    /// The route pattern the error concerns, if any.
+    pub fn endpoint(&self) -> Option<&str> {
+        match self {
+            UpstreamError::Unauthorized { endpoint, .. }
+            | UpstreamError::Forbidden { endpoint, .. }
+            | UpstreamError::NotFound { endpoint, .. }
+            | UpstreamError::RateLimited { endpoint, .. }
+            | UpstreamError::Unavailable { endpoint, .. }
+            | UpstreamError::Timeout { endpoint, .. }
+            | UpstreamError::BadResponse { endpoint, .. }
+            | UpstreamError::Rejected { endpoint, .. } => Some(endpoint),
+            UpstreamError::Setup { .. } => None,
+        }
+    }
+
+    /// A short machine-readable kind, for JSON output and metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::Unauthorized { .. } => "unauthorized",
+            UpstreamError::Forbidden { .. } => "forbidden",
+            UpstreamError::NotFound { .. } => "not_found",
+            UpstreamError::RateLimited { .. } => "rate_limited",
+            UpstreamError::Unavailable { .. } => "unavailable",
+            UpstreamError::Timeout { .. } => "timeout",
+            UpstreamError::BadResponse { .. } => "bad_response",
+            UpstreamError::Rejected { .. } => "rejected",
+            UpstreamError::Setup { .. } => "setup",
+        }
+    }
+}
+
+impl ExitStatus for UpstreamError {
+    fn exit(&self) -> Exit {
+        match self {
+            UpstreamError::Unauthorized { .. }
+            | UpstreamError::Forbidden { .. }
+            | UpstreamError::NotFound { .. }
+            | UpstreamError::RateLimited { .. }
+            | UpstreamError::Unavailable { .. }
+            | UpstreamError::Timeout { .. } => Exit::Unavailable,
+            UpstreamError::BadResponse { .. } => Exit::DataErr,
+            UpstreamError::Rejected { .. } => Exit::Software,
+            UpstreamError::Setup { .. } => Exit::Config,
+        }
+    }
+}
+
+/// Extracts a human message from an error body: JSON `error`, then `message`, then
+/// `errors` (array or object), else the raw text. Never fails; the result is collapsed to
+/// one line and truncated. Secrets in `redact` are replaced by `<redacted>`.
+pub fn error_message(body: &[u8], redact: &[&str]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let from_json = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| {
+        let obj = v.as_object()?;
+        for key in ["error", "message"] {
+            match obj.get(key) {
+                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {
+                    return Some(s.clone());
+                }
+                Some(serde_json::Value::Object(inner)) => {
+                    if let Some(serde_json::Value::String(s)) = inner.get("message") {
+                        return Some(s.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        match obj.get("errors") {
+            Some(serde_json::Value::Array(a)) if !a.is_empty() => Some(
+                a.iter()
+                    .map(|e| e.as_str().map(str::to_owned).unwrap_or_else(|| e.to_string()))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            Some(serde_json::Value::Object(o)) if !o.is_empty() => {
+                Some(o.iter().map(|(k, e)| format!("{k}: {e}")).collect::<Vec<_>>().join("; "))
+            }
+            _ => None,
+        }
+    });
+    let msg = from_json.unwrap_or_else(|| text.into_owned());
+    let msg = excerpt(msg.as_bytes(), redact, 200);
+    if msg.is_empty() { "no message".to_owned() } else { msg }
+}
+
+/// A one-line, truncated (to `max` characters), redacted excerpt of a body.
+pub fn excerpt(body: &[u8], redact: &[&str], max: usize) -> String {
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    for secret in redact.iter().filter(|s| !s.is_empty()) {
+        text = text.replace(secret, "<redacted>");
+    }
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut out: String = one_line.chars().take(max).collect();
+    if one_line.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_prefers_error_then_message_then_text() {
+        assert_eq!(error_message(br#"{"error":"bad key","message":"x"}"#, &[]), "bad key");
+        assert_eq!(error_message(br#"{"message":"Not allowed"}"#, &[]), "Not allowed");
+        assert_eq!(error_message(br#"{"errors":["name is blank","x"]}"#, &[]), "name is blank; x");
+        assert_eq!(
+            error_message(b"<html><body>Bad  Gateway</body></html>", &[]),
+            "<html><body>Bad Gateway</body></html>"
+        );
+        assert_eq!(error_message(b"", &[]), "no message");
+        assert_eq!(error_message(&[0xff, 0xfe, b'x'], &[]), "\u{fffd}\u{fffd}x");
+    }
+
+    #[test]
+    fn excerpts_are_redacted_and_truncated() {
+        let body = format!("token sk-secret-123 {}", "a".repeat(500));
+        let e = excerpt(body.as_bytes(), &["sk-secret-123"], 40);
+        assert!(!e.contains("sk-secret-123"), "{e}");
+        assert!(e.starts_with("token <redacted> aaa"), "{e}");
+        assert_eq!(e.chars().count(), 41);
+        let m = error_message(br#"{"error":"key sk-secret-123 revoked"}"#, &["sk-secret-123"]);
+        assert_eq!(m, "key <redacted> revoked");
+    }
+
+    #[test]
+    fn classification_drives_retry_and_exit() {
+        let unavailable = UpstreamError::Unavailable {
+            upstream: "mailprotector".into(),
+            endpoint: "GET /resellers/{id}".into(),
+            attempts: 5,
+            detail: "503".into(),
+        };
+        assert!(unavailable.is_retryable());
+        assert_eq!(unavailable.exit(), Exit::Unavailable);
+        let bad = UpstreamError::BadResponse {
+            upstream: "mailprotector".into(),
+            endpoint: "GET /domains/{id}/user_groups".into(),
+            reason: "user_count missing".into(),
+            excerpt: "[]".into(),
+        };
+        assert!(!bad.is_retryable());
+        assert_eq!(bad.exit(), Exit::DataErr);
+        assert!(bad.to_string().contains("GET /domains/{id}/user_groups"));
+        let unauthorized = UpstreamError::Unauthorized {
+            upstream: "mailprotector".into(),
+            endpoint: "GET /resellers/{id}".into(),
+            credential: "mailprotector.api_key_file (/etc/k)".into(),
+            message: "invalid key".into(),
+        };
+        assert!(!unauthorized.is_retryable());
+        assert_eq!(unauthorized.exit(), Exit::Unavailable);
+        assert!(unauthorized.to_string().contains("mailprotector.api_key_file"));
+    }
+}
