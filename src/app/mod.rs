@@ -42,6 +42,33 @@ pub struct RunOptions {
     pub watchdog: Option<Duration>,
 }
 
+/// Runs the HTTP server on its own thread and single-threaded runtime, so probes and health
+/// answer (and `/livez` can report a wedged main loop) even when the main runtime is busy.
+/// A server error cancels `token`, which shuts the daemon down.
+fn spawn_server(
+    tasks: &Tasks,
+    listener: tokio::net::TcpListener,
+    state: ServerState,
+    token: CancellationToken,
+) -> std::io::Result<()> {
+    let listener = listener.into_std()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    tasks.spawn_thread("http", move || {
+        runtime.block_on(async move {
+            let served = match tokio::net::TcpListener::from_std(listener) {
+                Ok(l) => server::serve(l, state, token.clone().cancelled_owned()).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = served {
+                tracing::error!("the HTTP server stopped: {e}; shutting down");
+                token.cancel();
+            }
+        });
+        // Connections still open after the drain are dropped with the runtime, at once.
+        runtime.shutdown_background();
+    })
+}
+
 /// Why the signal loop ended.
 enum Stop {
     Signal(&'static str),
@@ -95,13 +122,10 @@ pub async fn run(opts: RunOptions) -> Exit {
         heartbeat: heartbeat.clone(),
         metrics: metrics.clone(),
     };
-    let (shutdown, on_error) = (token.clone().cancelled_owned(), token.clone());
-    tasks.spawn("http server", async move {
-        if let Err(e) = server::serve(listener, state, shutdown).await {
-            tracing::error!("the HTTP server stopped: {e}; shutting down");
-            on_error.cancel();
-        }
-    });
+    if let Err(e) = spawn_server(&tasks, listener, state, token.clone()) {
+        tracing::error!("cannot start the HTTP server thread: {e}");
+        return Exit::Software;
+    }
 
     // The engine's loop is the daemon's main loop: it beats the heartbeat on every turn, and
     // its first turn latches readiness. Jobs are registered here as they are built.
@@ -155,21 +179,19 @@ pub async fn run(opts: RunOptions) -> Exit {
     }
     notifier.stopping();
     token.cancel();
-    tasks.tracker().close();
-    let drained = tokio::time::timeout(grace, tasks.tracker().wait()).await.is_ok();
+    let drained = tasks.drain(grace).await;
     // The store (last clone here) closes when this function returns, after every task ended.
     drop(store);
     match (drained, stop) {
-        (true, Stop::Signal(_)) => {
+        (Ok(()), Stop::Signal(_)) => {
             tracing::info!("mpsync stopped");
             Exit::Ok
         }
-        (true, Stop::Fatal) => Exit::Software,
-        (false, _) => {
+        (Ok(()), Stop::Fatal) => Exit::Software,
+        (Err(still_running), _) => {
             tracing::error!(
-                "shutdown grace period ({}s, daemon.shutdown_grace) ran out; still running: {}",
+                "shutdown grace period ({}s, daemon.shutdown_grace) ran out; still running: {still_running}",
                 grace.as_secs_f64(),
-                tasks.describe_running()
             );
             Exit::Software
         }

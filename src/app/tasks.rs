@@ -54,6 +54,35 @@ impl Tasks {
         });
     }
 
+    /// Runs `f` on a dedicated OS thread named `mpsync-<name>`, tracked like a task: the
+    /// tracker waits for the thread to end. For work that must stay responsive when the main
+    /// runtime is saturated (the HTTP server on its own runtime, as linkerd runs its admin
+    /// server).
+    pub fn spawn_thread<F>(&self, name: &'static str, f: F) -> std::io::Result<()>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).insert(id, name);
+        let entry = Entry { id, running: self.running.clone() };
+        let token = self.tracker.token();
+        let spawned = std::thread::Builder::new().name(format!("mpsync-{name}")).spawn(move || {
+            let _tracked = (entry, token);
+            f();
+        });
+        spawned.map(drop)
+    }
+
+    /// Closes the tracker and waits up to `grace` for every task to end. On timeout returns
+    /// what is still running (see [`Tasks::describe_running`]).
+    pub async fn drain(&self, grace: std::time::Duration) -> Result<(), String> {
+        self.tracker.close();
+        match tokio::time::timeout(grace, self.tracker.wait()).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(self.describe_running()),
+        }
+    }
+
     /// A description of what is still running, e.g. "http server, sync engine and 2 other
     /// task(s) (sync runs)".
     pub fn describe_running(&self) -> String {
@@ -91,6 +120,43 @@ mod tests {
         assert_eq!(tasks.describe_running(), "http server and 1 other task(s) (sync runs)");
         stuck.cancel();
         tasks.tracker().wait().await;
+        assert_eq!(tasks.describe_running(), "nothing");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drain_is_bounded_by_the_grace_period_and_names_the_stragglers() {
+        let tasks = Tasks::new();
+        let token = tokio_util::sync::CancellationToken::new();
+        let t = token.clone();
+        tasks.spawn("sync engine", async move { t.cancelled().await });
+        tasks.spawn("ignores shutdown", std::future::pending());
+        token.cancel();
+        let left = tasks.drain(std::time::Duration::from_secs(20)).await;
+        assert_eq!(left, Err("ignores shutdown".to_owned()));
+
+        let tasks = Tasks::new();
+        let t = token.clone();
+        tasks.spawn("http server", async move { t.cancelled().await });
+        assert_eq!(tasks.drain(std::time::Duration::from_secs(20)).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_thread_is_tracked_until_it_ends() {
+        let tasks = Tasks::new();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        tasks
+            .spawn_thread("http", move || {
+                let _ = rx.recv();
+            })
+            .unwrap();
+        assert_eq!(tasks.describe_running(), "http");
+        assert_eq!(tasks.tracker().len(), 1);
+        drop(tx);
+        let waited = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            tasks.drain(std::time::Duration::from_secs(30)),
+        );
+        assert_eq!(waited.await, Ok(Ok(())));
         assert_eq!(tasks.describe_running(), "nothing");
     }
 }

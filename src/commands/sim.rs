@@ -1,10 +1,182 @@
-//! `mpsync sim`: the simulated upstreams, standalone.
+//! `mpsync sim`: the simulated upstreams, standalone, until Ctrl-C or SIGTERM. Prints the URL,
+//! the reseller id and API keys; with `--keys-dir DIR` writes the reseller key as a secret file
+//! (mode 0600) and a ready `DIR/mpsync.toml` so `mpsync -c DIR/mpsync.toml sync --once` works
+//! as is.
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use super::Globals;
 use crate::cli::SimArgs;
 use crate::exit::Exit;
+use crate::sim::faults::Fault;
+use crate::sim::{SimOptions, SimServer};
 
-/// Runs the simulator until Ctrl-C.
-pub async fn run(_g: &Globals, _args: SimArgs) -> Exit {
-    eprintln!("mpsync sim: not built yet");
-    Exit::Software
+/// Runs the simulator until Ctrl-C or SIGTERM.
+pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
+    let mut faults = Vec::new();
+    for spec in &args.fault {
+        match Fault::parse(spec) {
+            Ok(f) => faults.push(f),
+            Err(e) => {
+                eprintln!("mpsync sim: {e}");
+                return Exit::Usage;
+            }
+        }
+    }
+    if let Some(rps) = args.rate_limit
+        && !(rps > 0.0 && rps.is_finite())
+    {
+        eprintln!(
+            "mpsync sim: --rate-limit must be a number of requests per second above 0, got {rps}"
+        );
+        return Exit::Usage;
+    }
+    let opts = SimOptions {
+        listen: args.listen,
+        customers: args.customers,
+        seed: args.seed,
+        latency: Duration::from_millis(args.latency_ms),
+        rate_limit: args.rate_limit,
+        faults,
+        dataset: None,
+    };
+    let handle = match SimServer::start(opts).await {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("mpsync {e}");
+            return Exit::IoErr;
+        }
+    };
+    let mut addr = handle.addr();
+    if addr.ip().is_unspecified() {
+        addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port());
+    }
+    let base_url = format!("http://{addr}");
+    let ctl = handle.control().clone();
+    let (reseller_id, reseller_key, sample, users) = {
+        let ds = ctl.read();
+        let sample: Vec<(u64, String)> = ds
+            .main_customers()
+            .into_iter()
+            .take(3)
+            .filter_map(|c| ds.customer_key(c).map(|k| (c, k.to_owned())))
+            .collect();
+        (ds.reseller_id(), ds.reseller_key().to_owned(), sample, ds.user_totals().0)
+    };
+    println!(
+        "mpsync sim: Mailprotector simulator on {base_url} (API under /api/v1, control under /_sim)"
+    );
+    println!("  seed {}, {} customers, {users} users", args.seed, args.customers);
+    println!("  reseller id:  {reseller_id}");
+    println!("  reseller key: {reseller_key}");
+    for (c, k) in &sample {
+        println!("  customer {c} key: {k}");
+    }
+    println!("  every key: GET {base_url}/_sim/keys");
+    if let Some(dir) = &args.keys_dir {
+        match write_keys_dir(dir, &base_url, reseller_id, &reseller_key, args.rate_limit) {
+            Ok(config) => {
+                println!(
+                    "  wrote {} (mode 0600) and {}",
+                    dir.join(KEY_FILE).display(),
+                    config.display()
+                );
+                println!("  try: mpsync -c {} sync --once", config.display());
+            }
+            Err(e) => {
+                eprintln!("mpsync sim: cannot write the keys directory {}: {e}", dir.display());
+                handle.shutdown().await;
+                return Exit::IoErr;
+            }
+        }
+    }
+    let _ = std::io::stdout().flush();
+    wait_for_signal().await;
+    eprintln!("mpsync sim: stopping");
+    handle.shutdown().await;
+    Exit::Ok
+}
+
+const KEY_FILE: &str = "mailprotector-api-key";
+
+/// Writes `DIR/mailprotector-api-key` (0600) and `DIR/mpsync.toml`; returns the config path.
+fn write_keys_dir(
+    dir: &Path,
+    base_url: &str,
+    reseller_id: u64,
+    key: &str,
+    rate_limit: Option<f64>,
+) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let dir = std::fs::canonicalize(dir)?;
+    let key_path = dir.join(KEY_FILE);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&key_path)?;
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600))?;
+    writeln!(f, "{key}")?;
+    let config = dir.join("mpsync.toml");
+    std::fs::write(&config, config_toml(&dir, base_url, reseller_id, rate_limit))?;
+    Ok(config)
+}
+
+/// A TOML string literal.
+fn quoted(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+/// The generated config: keys exactly as in `config/mpsync.toml`.
+fn config_toml(dir: &Path, base_url: &str, reseller_id: u64, rate_limit: Option<f64>) -> String {
+    let mut s = format!(
+        "# Written by `mpsync sim --keys-dir`: points mpsync at the simulator on {base_url}.\n\
+         [daemon]\nlisten = \"127.0.0.1:9847\"\nstate_dir = {state}\n\n\
+         [mailprotector]\nbase_url = {url}\napi_key_file = {key}\nreseller_id = {reseller_id}\n\
+         schedule = \"0 */5 * * * *\"\n",
+        state = quoted(&dir.join("state").to_string_lossy()),
+        url = quoted(base_url),
+        key = quoted(&dir.join(KEY_FILE).to_string_lossy()),
+    );
+    if let Some(rps) = rate_limit {
+        // Match the simulator's bucket (depth ceil(rps)) so a well-behaved client sees no 429.
+        let burst = rps.ceil().max(1.0) as u64;
+        s.push_str(&format!("rate_limit = {rps:?}\nburst = {burst}\n"));
+    }
+    s
+}
+
+async fn wait_for_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_names_the_sim_and_matches_its_rate_limit() {
+        let t = config_toml(Path::new("/tmp/k"), "http://127.0.0.1:9850", 188, Some(2.5));
+        assert!(t.contains("base_url = \"http://127.0.0.1:9850\""));
+        assert!(t.contains("api_key_file = \"/tmp/k/mailprotector-api-key\""));
+        assert!(t.contains("state_dir = \"/tmp/k/state\""));
+        assert!(t.contains("rate_limit = 2.5\nburst = 3\n"));
+        assert!(t.parse::<toml::Table>().is_ok());
+        assert!(crate::sim::faults::SPEC_FORMS.contains("kind=hang"));
+    }
 }

@@ -4,6 +4,7 @@
 //! | method and path | what |
 //! |---|---|
 //! | `GET /_sim/info` | seed, reseller id and key, customer/user/alias totals |
+//! | `GET /_sim/keys` | every API key: `[{"role":"reseller","id":188,"key":"..."}, ...]` |
 //! | `GET /_sim/requests`, `DELETE /_sim/requests` | request counts (total, per route pattern, per status); reset |
 //! | `GET /_sim/faults` | installed faults with ids and fire counts |
 //! | `POST /_sim/faults` | add one: a fault object (`{"kind":"status","status":503,"endpoint":"user_groups","rate":0.2}`) or `{"spec":"status=503,rate=0.2"}`; → 201 `{"id":N}` |
@@ -21,7 +22,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::control::SimControl;
-use super::dataset::Services;
+use super::dataset::{Role, Services};
 use super::faults::Fault;
 
 fn err(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -32,6 +33,7 @@ fn err(status: StatusCode, msg: impl Into<String>) -> Response {
 pub fn router(control: SimControl) -> Router {
     Router::new()
         .route("/_sim/info", get(info))
+        .route("/_sim/keys", get(keys))
         .route("/_sim/requests", get(requests).delete(reset_requests))
         .route("/_sim/faults", get(faults).post(add_fault).delete(clear_faults))
         .route("/_sim/faults/{id}", delete(remove_fault))
@@ -53,6 +55,21 @@ async fn info(State(c): State<SimControl>) -> Response {
         "aliases": aliases,
     }))
     .into_response()
+}
+
+async fn keys(State(c): State<SimControl>) -> Response {
+    let ds = c.read();
+    let all: Vec<Value> = ds
+        .keys()
+        .map(|(role, key)| {
+            let (kind, id) = match role {
+                Role::Reseller(id) => ("reseller", id),
+                Role::Customer(id) => ("customer", id),
+            };
+            json!({"role": kind, "id": id, "key": key})
+        })
+        .collect();
+    Json(Value::Array(all)).into_response()
 }
 
 async fn requests(State(c): State<SimControl>) -> Response {

@@ -254,6 +254,11 @@ impl Dataset {
         self.key_of.get(&role).map(String::as_str)
     }
 
+    /// Every issued key with its role (revoked ones included), by role.
+    pub fn keys(&self) -> impl Iterator<Item = (Role, &str)> + '_ {
+        self.key_of.iter().map(|(r, k)| (*r, k.as_str()))
+    }
+
     /// Resolves a bearer key: `None` when unknown or revoked.
     pub fn lookup_key(&self, key: &str) -> Option<&ApiKey> {
         if self.revoked.contains(key) {
