@@ -5,7 +5,7 @@ mod common;
 mod daemon_support;
 
 use common::{TestDir, free_port, mpsync};
-use daemon_support::Daemon;
+use daemon_support::{Daemon, NotifySocket};
 
 fn metric(d: &Daemon, name: &str) -> Option<u64> {
     let body = d.get("/metrics").body;
@@ -18,10 +18,12 @@ fn sighup_with_a_broken_file_keeps_serving_and_a_fixed_file_applies() {
     let addr = format!("127.0.0.1:{}", free_port());
     let config = dir.valid_config(&addr, "http://127.0.0.1:9");
     let good = std::fs::read_to_string(&config).unwrap();
+    let mut notify = NotifySocket::bind(dir.path());
     let mut cmd = mpsync();
-    cmd.arg("--config").arg(&config).arg("run");
+    cmd.arg("--config").arg(&config).arg("run").env("NOTIFY_SOCKET", &notify.path);
     let mut d = Daemon::spawn(cmd, &addr);
     d.wait_ready();
+    notify.wait_for("READY=1", 1);
 
     // Broken: a 5-field cron.
     std::fs::write(
@@ -40,6 +42,15 @@ fn sighup_with_a_broken_file_keeps_serving_and_a_fixed_file_applies() {
     assert_eq!(d.get("/livez").status, 200);
     assert_eq!(metric(&d, "mpsync_reload_failures_total"), Some(1));
     assert_eq!(metric(&d, "mpsync_reloads_total"), Some(0));
+    // systemd saw the reload begin and end, and `systemctl status` says it failed.
+    notify.wait_for("READY=1", 2);
+    let seen = notify.seen();
+    let reloading = seen.iter().position(|l| l == "RELOADING=1").expect("RELOADING=1");
+    assert!(seen[reloading + 1].starts_with("MONOTONIC_USEC="), "{seen:?}");
+    assert!(
+        seen.iter().any(|l| l.starts_with("STATUS=") && l.contains("last reload failed")),
+        "{seen:?}"
+    );
 
     // Fixed, with a new log filter and a new listen address (cold: needs a restart).
     let other = format!("127.0.0.1:{}", free_port());
@@ -48,6 +59,12 @@ fn sighup_with_a_broken_file_keeps_serving_and_a_fixed_file_applies() {
     d.signal("HUP");
     d.wait_log("configuration reloaded");
     assert_eq!(metric(&d, "mpsync_reloads_total"), Some(1));
+    notify.wait_for("READY=1", 3);
+    assert!(
+        notify.seen().last().unwrap().starts_with("STATUS=serving on http://"),
+        "{:?}",
+        notify.seen()
+    );
     assert_eq!(metric(&d, "mpsync_reload_failures_total"), Some(1));
     let log = d.stderr();
     assert!(log.contains("log filter changed"), "{log}");

@@ -31,8 +31,11 @@ impl Reloader {
         tracing::info!("SIGHUP received: reloading the configuration from {path}");
         self.notifier.reloading();
         let opts = self.load_options.clone();
-        match tokio::task::spawn_blocking(move || config::load(&opts)).await {
-            Ok(Ok(new)) => self.apply(new),
+        let applied = match tokio::task::spawn_blocking(move || config::load(&opts)).await {
+            Ok(Ok(new)) => {
+                self.apply(new);
+                true
+            }
             Ok(Err(e)) => {
                 self.metrics.reload_failures.inc();
                 let problems: Vec<String> =
@@ -42,15 +45,24 @@ impl Reloader {
                      Fix the file and send SIGHUP again (systemctl reload mpsync)",
                     problems.join("; ")
                 );
+                false
             }
             Err(e) => {
                 self.metrics.reload_failures.inc();
                 tracing::error!(
                     "configuration reload from {path} failed, keeping the previous configuration: {e}"
                 );
+                false
             }
+        };
+        if applied {
+            self.notifier.ready(&self.status);
+        } else {
+            // `systemctl status` shows this until the next successful reload.
+            let at = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
+            let status = format!("{}; last reload failed at {at}, see the log", self.status);
+            self.notifier.ready(&status);
         }
-        self.notifier.ready(&self.status);
     }
 
     fn apply(&self, mut new: Config) {

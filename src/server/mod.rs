@@ -36,15 +36,25 @@ pub struct ServerState {
 }
 
 /// All routes, with `Cache-Control: no-store` on every response, a per-request timeout, and
-/// a JSON 404 for unknown paths.
+/// a JSON 404 for unknown paths. New routes go into [`routes`].
 pub fn router(state: ServerState) -> Router {
+    with_common_layers(routes()).with_state(state)
+}
+
+/// The routes themselves (add new ones here).
+fn routes() -> Router<ServerState> {
     Router::new()
         .route("/livez", get(probes::livez))
         .route("/readyz", get(probes::readyz))
         .route("/v1/health", get(probes::health))
         .route("/metrics", get(probes::metrics))
+}
+
+/// What every route gets: the JSON 404, the handler timeout and `Cache-Control: no-store`
+/// (outermost, so timeouts and 404s carry it too).
+fn with_common_layers(routes: Router<ServerState>) -> Router<ServerState> {
+    routes
         .fallback(not_found)
-        .with_state(state)
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, HANDLER_TIMEOUT))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

@@ -152,3 +152,27 @@ async fn an_idle_keep_alive_connection_does_not_block_shutdown() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stuck_handler_times_out_with_503_and_no_store() {
+    use tower::ServiceExt;
+    let slow = Router::new().route(
+        "/slow",
+        axum::routing::get(|| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            "too late"
+        }),
+    );
+    let state = ServerState {
+        health: Health::new(chrono::Utc::now()),
+        heartbeat: beating(),
+        metrics: Metrics::new(),
+    };
+    let app = with_common_layers(slow).with_state(state);
+    let req = axum::http::Request::get("/slow").body(axum::body::Body::empty()).unwrap();
+    let started = tokio::time::Instant::now();
+    let resp = app.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
+    assert_eq!(started.elapsed(), HANDLER_TIMEOUT, "virtual time: the timeout, not the handler");
+}

@@ -142,13 +142,19 @@ impl NotifySocket {
 
     /// Waits until `count` messages (lines) equal to `line` have arrived in total.
     pub fn wait_for(&mut self, line: &str, count: usize) {
-        wait_for(DEADLINE, &format!("{count} × {line:?} on NOTIFY_SOCKET"), || {
+        let what = format!("{count} × {line:?} on NOTIFY_SOCKET");
+        self.wait_until(&what, |seen| seen.iter().filter(|l| *l == line).count() >= count);
+    }
+
+    /// Waits until `done` holds for the lines received so far.
+    pub fn wait_until(&mut self, what: &str, mut done: impl FnMut(&[String]) -> bool) {
+        wait_for(DEADLINE, what, || {
             let mut buf = [0u8; 4096];
             if let Ok(n) = self.sock.recv(&mut buf) {
                 let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
                 self.seen.extend(msg.lines().map(str::to_owned));
             }
-            (self.seen.iter().filter(|l| *l == line).count() >= count).then_some(())
+            done(&self.seen).then_some(())
         });
     }
 
