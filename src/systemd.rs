@@ -142,6 +142,13 @@ impl Notifier {
         }
     }
 
+    /// `EXTEND_TIMEOUT_USEC=...`: start-up (or stop) needs up to `by` more from now, e.g.
+    /// while redb repairs the store after a crash.
+    pub fn extend_timeout(&self, by: Duration) {
+        let usec = u32::try_from(by.as_micros()).unwrap_or(u32::MAX);
+        self.send(&[NotifyState::ExtendTimeoutUsec(usec)]);
+    }
+
     /// `WATCHDOG=1`.
     pub fn watchdog(&self) {
         self.send(&[NotifyState::Watchdog]);
@@ -267,11 +274,13 @@ mod tests {
         n.ready("serving");
         n.reloading();
         n.stopping();
+        n.extend_timeout(Duration::from_secs(30));
         let log = log.lock().unwrap();
         assert_eq!(log[0], "READY=1");
         assert_eq!(log[1], "STATUS=serving");
         assert_eq!(log[2], "RELOADING=1");
         assert!(log[3].starts_with("MONOTONIC_USEC="), "{log:?}");
         assert_eq!(log[4], "STOPPING=1");
+        assert_eq!(log[6], "EXTEND_TIMEOUT_USEC=30000000");
     }
 }

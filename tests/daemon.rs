@@ -114,16 +114,10 @@ fn a_second_instance_on_the_same_state_dir_exits_75() {
 
     let other = format!("127.0.0.1:{}", free_port());
     let config = dir.path().join("mpsync.toml");
-    let out = mpsync()
-        .arg("--config")
-        .arg(&config)
-        .arg("run")
-        .arg("--listen")
-        .arg(&other)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(75), "{}", String::from_utf8_lossy(&out.stderr));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let mut cmd = mpsync();
+    cmd.arg("--config").arg(&config).arg("run").arg("--listen").arg(&other);
+    let (code, err) = Daemon::run_to_exit(cmd);
+    assert_eq!(code, Some(75), "{err}");
     let file = dir.state_dir().join("mpsync.redb");
     assert!(
         err.contains(&file.display().to_string()),
@@ -141,9 +135,10 @@ fn a_listen_address_in_use_exits_69_with_a_clear_message() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let config = dir.valid_config(&addr, "http://127.0.0.1:9");
-    let out = mpsync().arg("--config").arg(&config).arg("run").output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(69), "{err}");
+    let mut cmd = mpsync();
+    cmd.arg("--config").arg(&config).arg("run");
+    let (code, err) = Daemon::run_to_exit(cmd);
+    assert_eq!(code, Some(69), "{err}");
     assert!(
         err.contains(&format!("cannot listen on {addr}")) && err.contains("already in use"),
         "{err}"
@@ -154,9 +149,10 @@ fn a_listen_address_in_use_exits_69_with_a_clear_message() {
 fn a_bad_config_exits_78_from_run() {
     let dir = TestDir::new();
     let config = dir.config("[daemon]\nlisten = \"127.0.0.1:1\"\nno_such_key = 1\n");
-    let out = mpsync().arg("--config").arg(&config).arg("run").output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(78), "{err}");
+    let mut cmd = mpsync();
+    cmd.arg("--config").arg(&config).arg("run");
+    let (code, err) = Daemon::run_to_exit(cmd);
+    assert_eq!(code, Some(78), "{err}");
     assert!(err.contains("no_such_key"), "{err}");
 }
 

@@ -97,7 +97,7 @@ pub async fn run(opts: RunOptions) -> Exit {
     };
 
     notifier.status("starting: opening the store");
-    let store = match start::open_store(&config.daemon.state_dir, started_at).await {
+    let store = match start::open_store(&config.daemon.state_dir, started_at, &notifier).await {
         Ok(s) => s,
         Err(exit) => return exit,
     };

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
@@ -10,15 +11,34 @@ use crate::exit::{Exit, ExitStatus};
 use crate::health::Health;
 use crate::model::RunKind;
 use crate::store::Store;
+use crate::systemd::Notifier;
+
+/// While the store opens, systemd's start timeout is extended by this much, every
+/// [`EXTEND_EVERY`]: after a crash redb may walk the whole file to repair it.
+const EXTEND_BY: Duration = Duration::from_secs(30);
+const EXTEND_EVERY: Duration = Duration::from_secs(10);
 
 /// Opens the store off the async runtime (redb blocks) and marks runs a crash left behind as
 /// aborted. Exit 75 when another process holds it.
 pub(super) async fn open_store(
     state_dir: &Path,
     now: chrono::DateTime<chrono::Utc>,
+    notifier: &Notifier,
 ) -> Result<Store, Exit> {
     let dir = state_dir.to_path_buf();
-    let store = match tokio::task::spawn_blocking(move || Store::open(&dir)).await {
+    let mut opening = tokio::task::spawn_blocking(move || Store::open(&dir));
+    let mut extend = tokio::time::interval(EXTEND_EVERY);
+    extend.tick().await;
+    let opened = loop {
+        tokio::select! {
+            r = &mut opening => break r,
+            _ = extend.tick() => {
+                tracing::info!("still opening the store in {} (repairing after a crash?)", state_dir.display());
+                notifier.extend_timeout(EXTEND_BY);
+            }
+        }
+    };
+    let store = match opened {
         Ok(Ok(store)) => store,
         Ok(Err(e)) => {
             tracing::error!("cannot start: {e}");

@@ -19,6 +19,7 @@ pub const DEADLINE: Duration = Duration::from_secs(30);
 pub struct Daemon {
     pub child: Child,
     stderr: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
     pub addr: String,
 }
 
@@ -30,7 +31,7 @@ impl Daemon {
         let pipe = child.stderr.take().unwrap();
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines() {
                 let Ok(line) = line else { break };
                 let mut s = sink.lock().unwrap();
@@ -38,7 +39,14 @@ impl Daemon {
                 s.push('\n');
             }
         });
-        Daemon { child, stderr, addr: addr.to_owned() }
+        Daemon { child, stderr, reader: Some(reader), addr: addr.to_owned() }
+    }
+
+    /// Runs `cmd` to completion within the deadline (killed otherwise): exit code and stderr.
+    pub fn run_to_exit(cmd: Command) -> (Option<i32>, String) {
+        let mut d = Daemon::spawn(cmd, "");
+        let status = d.wait_exit();
+        (status.code(), d.stderr())
     }
 
     /// Everything written to stderr so far.
@@ -65,17 +73,20 @@ impl Daemon {
 
     /// Sends a signal by name ("TERM", "INT", "HUP").
     pub fn signal(&self, name: &str) {
-        let ok = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .unwrap();
+        // The shell's built-in kill: no dependency on procps or a signal crate.
+        let script = format!("kill -{name} {}", self.child.id());
+        let ok = Command::new("sh").arg("-c").arg(script).status().unwrap();
         assert!(ok.success(), "kill -{name} failed");
     }
 
-    /// Waits (with the deadline) for the process to exit.
+    /// Waits (with the deadline) for the process to exit, then for the rest of its stderr.
     pub fn wait_exit(&mut self) -> ExitStatus {
-        wait_for(DEADLINE, "mpsync to exit", || self.child.try_wait().unwrap())
+        let status = wait_for(DEADLINE, "mpsync to exit", || self.child.try_wait().unwrap());
+        // The reader ends at EOF, which follows the exit: then stderr() is complete.
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        status
     }
 
     /// GET `path` on the daemon.
