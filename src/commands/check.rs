@@ -1,10 +1,197 @@
-//! `mpsync check`: validate the config and test upstreams.
-use super::Globals;
-use crate::cli::CheckArgs;
-use crate::exit::Exit;
+//! `mpsync check`: validate the config, open the store, then test each configured upstream.
+//! The result is a list of named checks printed as a table (or JSON with `--json`).
+//!
+//! To add a check, write a function returning [`CheckResult`] and add one line to [`checks`].
 
-/// Validates the config and tests each configured upstream.
-pub async fn check(_g: &Globals, _args: CheckArgs) -> Exit {
-    eprintln!("mpsync check: not built yet");
-    Exit::Software
+use serde::Serialize;
+
+use super::{Globals, load_options};
+use crate::cli::CheckArgs;
+use crate::config::{BillingSource, Config, ConfigError};
+use crate::exit::{Exit, ExitStatus};
+
+/// The outcome of one named check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    /// Short name, e.g. "config", "store", "mailprotector".
+    pub name: String,
+    /// Whether the check passed.
+    pub ok: bool,
+    /// What was found, or what failed and what to do about it.
+    pub detail: String,
+    /// The exit status this failure deserves (ignored when `ok`).
+    #[serde(skip)]
+    pub exit_on_failure: Exit,
+}
+
+impl CheckResult {
+    /// A passed check.
+    pub fn pass(name: &str, detail: impl Into<String>) -> CheckResult {
+        CheckResult {
+            name: name.into(),
+            ok: true,
+            detail: detail.into(),
+            exit_on_failure: Exit::Ok,
+        }
+    }
+
+    /// A failed check that makes `mpsync check` exit with `exit`.
+    pub fn fail(name: &str, detail: impl Into<String>, exit: Exit) -> CheckResult {
+        CheckResult { name: name.into(), ok: false, detail: detail.into(), exit_on_failure: exit }
+    }
+
+    /// The result of a check that returns what it found, or an error that knows its exit
+    /// status (an upstream error maps to 69, a locked store to 75, ...).
+    pub fn from_result<E>(name: &str, result: Result<String, E>) -> CheckResult
+    where
+        E: std::fmt::Display + ExitStatus,
+    {
+        match result {
+            Ok(detail) => CheckResult::pass(name, detail),
+            Err(e) => CheckResult::fail(name, e.to_string(), e.exit()),
+        }
+    }
+}
+
+/// Every check that runs once the config is valid, in order. Upstream checks are added here,
+/// one line each, e.g.
+/// `CheckResult::from_result("mailprotector", mailprotector::check_connection(cfg).await),`.
+async fn checks(cfg: &Config) -> Vec<CheckResult> {
+    vec![config_summary(cfg), store(cfg).await]
+}
+
+/// Validates the config and tests each configured upstream; prints the results.
+pub async fn check(g: &Globals, args: CheckArgs) -> Exit {
+    let results = match crate::config::load(&load_options(g, Vec::new())) {
+        Ok(cfg) => checks(&cfg).await,
+        Err(e) => {
+            eprintln!("mpsync: {e:#}");
+            if args.json {
+                println!("{}", json_report(&[config_failed(&e)], Some(&e)));
+            } else {
+                print!("{}", table(&[config_failed(&e)]));
+            }
+            return e.exit();
+        }
+    };
+    if args.json {
+        println!("{}", json_report(&results, None));
+    } else {
+        print!("{}", table(&results));
+    }
+    overall_exit(&results)
+}
+
+/// The exit status of a list of results: 0 when all pass, else that of the first failure
+/// (the list is ordered config, store, upstreams, so the most basic problem wins).
+pub fn overall_exit(results: &[CheckResult]) -> Exit {
+    results.iter().find(|r| !r.ok).map_or(Exit::Ok, |r| r.exit_on_failure)
+}
+
+fn config_failed(e: &ConfigError) -> CheckResult {
+    let n = e.problems.len();
+    let detail = format!(
+        "{}: {n} problem{} (listed on stderr); fix each one and run mpsync check again",
+        e.path.display(),
+        if n == 1 { "" } else { "s" }
+    );
+    CheckResult::fail("config", detail, e.exit())
+}
+
+fn config_summary(cfg: &Config) -> CheckResult {
+    let file = cfg.source_path.as_ref().map_or("defaults".into(), |p| p.display().to_string());
+    let billing = match &cfg.billing.source {
+        BillingSource::None => "none",
+        BillingSource::Connectwise(_) => "connectwise",
+        BillingSource::Csv(_) => "csv",
+    };
+    let gradient = if cfg.gradient.enabled { "on" } else { "off" };
+    CheckResult::pass(
+        "config",
+        format!(
+            "{file}: valid (reseller {}, billing source {billing}, Gradient push {gradient})",
+            cfg.mailprotector.reseller_id
+        ),
+    )
+}
+
+/// Opens the store in the state directory: proves it can be created and written, that the
+/// schema is one this build reads, and that no daemon holds it (exit 75 if one does).
+async fn store(cfg: &Config) -> CheckResult {
+    let dir = cfg.daemon.state_dir.clone();
+    let opened = tokio::task::spawn_blocking(move || crate::store::Store::open(&dir)).await;
+    match opened {
+        Ok(result) => CheckResult::from_result(
+            "store",
+            result.map(|store| format!("{} opens and is writable", store.path().display())),
+        ),
+        Err(e) => {
+            CheckResult::fail("store", format!("the store check crashed: {e}"), Exit::Software)
+        }
+    }
+}
+
+/// The results as an aligned table: CHECK, RESULT, DETAIL.
+pub fn table(results: &[CheckResult]) -> String {
+    let width = results.iter().map(|r| r.name.len()).max().unwrap_or(0).max("CHECK".len());
+    let mut out = format!("{:<width$}  RESULT  DETAIL\n", "CHECK");
+    for r in results {
+        let result = if r.ok { "ok" } else { "FAILED" };
+        out.push_str(&format!("{:<width$}  {result:<6}  {}\n", r.name, r.detail));
+    }
+    out
+}
+
+/// The results as one JSON object: `ok`, `exit_code`, `checks`, and the config problems when
+/// the config is invalid.
+fn json_report(results: &[CheckResult], config_error: Option<&ConfigError>) -> String {
+    let problems: Vec<serde_json::Value> = config_error
+        .map(|e| {
+            e.problems
+                .iter()
+                .map(|p| serde_json::json!({ "key": p.key, "message": p.message }))
+                .collect()
+        })
+        .unwrap_or_default();
+    let exit = config_error.map_or_else(|| overall_exit(results), |e| e.exit());
+    let report = serde_json::json!({
+        "ok": exit == Exit::Ok,
+        "exit_code": exit.code(),
+        "checks": results,
+        "config_problems": problems,
+    });
+    serde_json::to_string_pretty(&report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_failure_decides_the_exit_status() {
+        let all_ok = [CheckResult::pass("config", "fine"), CheckResult::pass("store", "fine")];
+        assert_eq!(overall_exit(&all_ok), Exit::Ok);
+        let upstream = [
+            CheckResult::pass("config", "fine"),
+            CheckResult::fail("mp", "401", Exit::Unavailable),
+        ];
+        assert_eq!(overall_exit(&upstream), Exit::Unavailable);
+        let both = [
+            CheckResult::fail("store", "locked", Exit::TempFail),
+            CheckResult::fail("mp", "x", Exit::Unavailable),
+        ];
+        assert_eq!(overall_exit(&both), Exit::TempFail);
+    }
+
+    #[test]
+    fn the_table_aligns_names_and_marks_failures() {
+        let t = table(&[
+            CheckResult::pass("config", "valid"),
+            CheckResult::fail("mailprotector", "401", Exit::Unavailable),
+        ]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "CHECK          RESULT  DETAIL");
+        assert_eq!(lines[1], "config         ok      valid");
+        assert_eq!(lines[2], "mailprotector  FAILED  401");
+    }
 }

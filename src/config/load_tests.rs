@@ -293,3 +293,14 @@ fn config_error_lists_problems_only_in_alternate_form() {
     assert!(format!("{e:#}").contains("\n  - daemon.listen: bad"));
     assert_eq!(crate::exit::ExitStatus::exit(&e), crate::exit::Exit::Config);
 }
+
+#[test]
+fn a_bad_value_from_the_environment_names_the_variable() {
+    let fx = Fixture::new();
+    let path = fx.config("");
+    let p = problems(&opts(&path, &[("MPSYNC_MAILPROTECTOR__BURST", "lots")], &[]));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].key, "mailprotector.burst");
+    assert!(p[0].message.contains("\"lots\""), "{}", p[0].message);
+    assert!(p[0].message.contains("MPSYNC_MAILPROTECTOR__BURST"), "{}", p[0].message);
+}

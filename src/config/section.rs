@@ -9,7 +9,7 @@ use config::{Map, Value, ValueKind};
 
 use super::fields::edit_distance;
 use super::load::ConfigProblem;
-use super::raw::Provenance;
+use super::raw::{Origin, Provenance};
 
 /// Shared state while validating: the problems found so far and where keys came from.
 pub(crate) struct Ctx<'e> {
@@ -106,7 +106,14 @@ impl<'c, 'e> Section<'c, 'e> {
         match parse(&v) {
             Ok(t) => Some(t),
             Err(msg) => {
-                self.ctx.problem(self.key(key), msg);
+                let full = self.key(key);
+                // Say which layer set a bad value when it was not the file.
+                let by = match self.ctx.prov.borrow().origin(&full) {
+                    Origin::Env(var) => format!(" (set by environment variable {var})"),
+                    Origin::Cli => " (set on the command line)".to_string(),
+                    _ => String::new(),
+                };
+                self.ctx.problem(full, format!("{msg}{by}"));
                 None
             }
         }
@@ -190,11 +197,13 @@ impl<'c, 'e> Section<'c, 'e> {
                 self.key(&file_key)
             );
         }
+        // A near miss by edit distance, else a known key the typo starts with ("listen_addr").
         let near = self
             .known
             .iter()
             .filter(|c| edit_distance(k, c) <= 2)
-            .min_by_key(|c| edit_distance(k, c));
+            .min_by_key(|c| edit_distance(k, c))
+            .or_else(|| self.known.iter().filter(|c| k.starts_with(*c)).max_by_key(|c| c.len()));
         match near {
             Some(c) => format!("did you mean {}?", self.key(c)),
             None if self.path.is_empty() => format!("known sections: {}", self.known.join(", ")),
