@@ -5,6 +5,7 @@
 //! The only module that knows all the others. One root [`CancellationToken`] and one
 //! [`TaskTracker`](tokio_util::task::TaskTracker) (inside [`Tasks`]) own every task.
 
+mod observe;
 mod reload;
 mod start;
 mod tasks;
@@ -19,12 +20,15 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, LoadOptions};
 use crate::exit::Exit;
 use crate::health::Health;
+use crate::mailprotector::MailprotectorClient;
 use crate::metrics::Metrics;
+use crate::model::RunKind;
 use crate::server::{self, ServerState};
-use crate::sync::{Engine, EngineOptions};
+use crate::sync::{CronTicker, Engine, EngineOptions, JobSpec, RunObserver, VendorJob};
 use crate::systemd::{self, Heartbeat, Notifier};
 use crate::telemetry::LogHandle;
 
+pub use observe::{Fanout, RunMetrics};
 pub use tasks::Tasks;
 
 /// What [`run`] needs besides the config.
@@ -117,18 +121,19 @@ pub async fn run(opts: RunOptions) -> Exit {
     let token = CancellationToken::new();
     let tasks = Tasks::new();
 
-    let state = ServerState {
-        health: health.clone(),
-        heartbeat: heartbeat.clone(),
-        metrics: metrics.clone(),
-    };
-    if let Err(e) = spawn_server(&tasks, listener, state, token.clone()) {
-        tracing::error!("cannot start the HTTP server thread: {e}");
-        return Exit::Software;
+    let run_metrics = RunMetrics::register(&metrics);
+    for kind in [RunKind::Vendor, RunKind::Billing, RunKind::Push] {
+        if let Ok(Some(rec)) = store.last_success(kind).await {
+            run_metrics.seed_last_success(kind, &rec);
+        }
     }
+    let jobs = match build_jobs(&config_tx.borrow(), &store) {
+        Ok(jobs) => jobs,
+        Err(exit) => return exit,
+    };
 
     // The engine's loop is the daemon's main loop: it beats the heartbeat on every turn, and
-    // its first turn latches readiness. Jobs are registered here as they are built.
+    // its first turn latches readiness.
     let beat = {
         let (heartbeat, health) = (heartbeat.clone(), health.clone());
         Arc::new(move || {
@@ -136,10 +141,43 @@ pub async fn run(opts: RunOptions) -> Exit {
             health.mark_ready();
         })
     };
+    let observer: Arc<dyn RunObserver> =
+        Arc::new(Fanout(vec![Arc::new(health.clone()), Arc::new(run_metrics)]));
     let engine_opts = EngineOptions { tick: heartbeat.tick(), beat, ..EngineOptions::default() };
-    let (engine, _engine_handle) =
-        Engine::new(Vec::new(), Arc::new(store.clone()), Arc::new(health.clone()), engine_opts);
+    let (engine, engine_handle) =
+        Engine::new(jobs.clone(), Arc::new(store.clone()), observer, engine_opts);
     tasks.spawn("sync engine", engine.run(token.clone(), tasks.tracker().clone()));
+    let cron = match CronTicker::start(&jobs, engine_handle.clone()).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("cannot start the scheduler: {e}");
+            token.cancel();
+            let _ = tasks.drain(Duration::from_secs(5)).await;
+            return Exit::Software;
+        }
+    };
+    tasks.spawn(
+        "store pruning",
+        start::prune_periodically(store.clone(), config_tx.subscribe(), token.clone()),
+    );
+
+    let state = ServerState {
+        health: health.clone(),
+        heartbeat: heartbeat.clone(),
+        metrics: metrics.clone(),
+        api: Some(crate::server::ApiState {
+            store: store.clone(),
+            engine: engine_handle,
+            sync_kinds: jobs.iter().map(|j| j.kind).filter(|k| *k != RunKind::Push).collect(),
+        }),
+    };
+    if let Err(e) = spawn_server(&tasks, listener, state, token.clone()) {
+        tracing::error!("cannot start the HTTP server thread: {e}");
+        cron.shutdown().await;
+        token.cancel();
+        let _ = tasks.drain(Duration::from_secs(5)).await;
+        return Exit::Software;
+    }
 
     if let Some(interval) = watchdog {
         tasks.spawn(
@@ -178,6 +216,7 @@ pub async fn run(opts: RunOptions) -> Exit {
         );
     }
     notifier.stopping();
+    cron.shutdown().await;
     token.cancel();
     let drained = tasks.drain(grace).await;
     // The store (last clone here) closes when this function returns, after every task ended.
@@ -196,4 +235,20 @@ pub async fn run(opts: RunOptions) -> Exit {
             Exit::Software
         }
     }
+}
+
+/// The scheduled jobs the config asks for: the vendor poll always (billing and push arrive
+/// with their sources). Building a client can only fail on a TLS set-up problem.
+fn build_jobs(config: &Config, store: &crate::store::Store) -> Result<Vec<JobSpec>, Exit> {
+    let mp = Arc::new(config.mailprotector.clone());
+    let client = MailprotectorClient::new(&mp).map_err(|e| {
+        tracing::error!("cannot build the Mailprotector client: {e}");
+        Exit::Software
+    })?;
+    let vendor = VendorJob::new(client, mp.clone(), store.clone());
+    Ok(vec![JobSpec {
+        kind: RunKind::Vendor,
+        schedule: mp.schedule.clone(),
+        job: Arc::new(vendor),
+    }])
 }

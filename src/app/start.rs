@@ -113,3 +113,29 @@ pub(super) async fn seed_health(store: &Store, health: &Health) {
         }
     }
 }
+
+/// How often the store is pruned (also once shortly after start-up).
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
+
+/// Prunes snapshots and history past their retention, shortly after start and then every six
+/// hours, with the retention in force at that time (SIGHUP may change it).
+pub(super) async fn prune_periodically(
+    store: Store,
+    config: tokio::sync::watch::Receiver<std::sync::Arc<crate::config::Config>>,
+    token: tokio_util::sync::CancellationToken,
+) {
+    let mut wait = std::time::Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        wait = PRUNE_EVERY;
+        let retention = config.borrow().store.clone();
+        let now = chrono::Utc::now();
+        match store.prune(now, retention.snapshot_retention, retention.history_retention).await {
+            Ok(stats) => tracing::info!(?stats, "store pruned"),
+            Err(e) => tracing::warn!("pruning the store failed (will retry in 6h): {e}"),
+        }
+    }
+}

@@ -4,6 +4,7 @@
 //! tests run them on `127.0.0.1:0`. Every answer comes from memory; none touches an upstream.
 
 mod probes;
+mod v1;
 
 use std::future::Future;
 use std::time::Duration;
@@ -20,6 +21,8 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::systemd::Heartbeat;
 
+pub use v1::ApiState;
+
 /// A handler that takes longer than this gets a 503, so a stuck handler cannot hold a
 /// connection (and shutdown) open. Well below the shutdown grace period.
 pub const HANDLER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,15 +36,22 @@ pub struct ServerState {
     pub heartbeat: Heartbeat,
     /// The metric families rendered on `/metrics`.
     pub metrics: Metrics,
+    /// The store-backed `/v1` API (runs, history, customers, sync); `None` serves only
+    /// probes, health and metrics.
+    pub api: Option<ApiState>,
 }
 
 /// All routes, with `Cache-Control: no-store` on every response, a per-request timeout, and
 /// a JSON 404 for unknown paths. New routes go into [`routes`].
 pub fn router(state: ServerState) -> Router {
-    with_common_layers(routes()).with_state(state)
+    let api: Router<ServerState> = match state.api.clone() {
+        Some(api) => v1::routes().with_state(api),
+        None => Router::new(),
+    };
+    with_common_layers(routes().merge(api)).with_state(state)
 }
 
-/// The routes themselves (add new ones here).
+/// The routes themselves (add new ones here; the store-backed `/v1` API is in `v1`).
 fn routes() -> Router<ServerState> {
     Router::new()
         .route("/livez", get(probes::livez))

@@ -64,8 +64,12 @@ struct Running {
 async fn start(heartbeat: Heartbeat) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let state =
-        ServerState { health: Health::new(chrono::Utc::now()), heartbeat, metrics: Metrics::new() };
+    let state = ServerState {
+        health: Health::new(chrono::Utc::now()),
+        heartbeat,
+        metrics: Metrics::new(),
+        api: None,
+    };
     let token = CancellationToken::new();
     let server = tokio::spawn(serve(listener, state.clone(), token.clone().cancelled_owned()));
     Running { addr, state, token, server }
@@ -167,6 +171,7 @@ async fn a_stuck_handler_times_out_with_503_and_no_store() {
         health: Health::new(chrono::Utc::now()),
         heartbeat: beating(),
         metrics: Metrics::new(),
+        api: None,
     };
     let app = with_common_layers(slow).with_state(state);
     let req = axum::http::Request::get("/slow").body(axum::body::Body::empty()).unwrap();

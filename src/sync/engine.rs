@@ -326,8 +326,10 @@ pub(crate) async fn execute(
                 crate::exit::Exit::Software,
             )),
             requests: BTreeMap::new(),
+            stats: Vec::new(),
         },
     };
+    observer.upstream_stats(kind, &result.stats);
     let finished_at = now();
     let recorded = match result.outcome {
         Ok(output) => ledger.complete(run_id, finished_at, result.requests.clone(), output).await,

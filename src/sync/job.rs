@@ -66,8 +66,10 @@ impl JobError {
 pub struct JobResult {
     /// The output, or why there is none.
     pub outcome: Result<JobOutput, JobError>,
-    /// Requests made, per upstream endpoint.
+    /// Requests made, per upstream endpoint ("<upstream> <METHOD> <pattern>").
     pub requests: BTreeMap<String, u64>,
+    /// Each upstream's accounting for the run (retries, 429s, time waited on the limiter).
+    pub stats: Vec<crate::upstream::StatsSnapshot>,
 }
 
 /// One kind of scheduled work.
@@ -142,6 +144,8 @@ pub trait RunObserver: Send + Sync + 'static {
     fn finished(&self, _kind: RunKind, _record: &RunRecord, _duration: Duration) {}
     /// A run could not even be recorded (the store failed).
     fn unrecorded(&self, _kind: RunKind, _reason: &str) {}
+    /// What each upstream saw during a run (requests, retries, time waited on the limiter).
+    fn upstream_stats(&self, _kind: RunKind, _stats: &[crate::upstream::StatsSnapshot]) {}
     /// A trigger was skipped.
     fn skipped(&self, _kind: RunKind, _why: SkipReason) {}
     /// After a failure the next attempt waits this long.

@@ -9,6 +9,7 @@ mod cron;
 mod engine;
 mod job;
 mod ledger;
+mod vendor;
 
 pub use backoff::failure_backoff;
 pub use cron::CronTicker;
@@ -17,6 +18,7 @@ pub use job::{
     BoxFuture, Job, JobError, JobOutput, JobResult, LedgerError, NoopObserver, RunContext,
     RunLedger, RunObserver, SkipReason,
 };
+pub use vendor::{VendorJob, WALK_STATS_KEY, prefixed};
 
 #[cfg(test)]
 mod tests;

@@ -137,7 +137,7 @@ impl Job for GatedJob {
                 _ = ctx.cancel.cancelled() => Err(JobError::Cancelled),
             };
             self.active.fetch_sub(1, Ordering::SeqCst);
-            JobResult { outcome, requests: BTreeMap::new() }
+            JobResult { outcome, requests: BTreeMap::new(), stats: vec![] }
         })
     }
 }
@@ -391,7 +391,11 @@ impl Job for ScriptedVendor {
             let next = self.script.lock().unwrap().remove(0);
             let mut requests = BTreeMap::new();
             requests.insert("mailprotector GET /resellers/{id}/customers".to_string(), 3);
-            JobResult { outcome: next.map(|customers| JobOutput::Vendor { customers }), requests }
+            JobResult {
+                outcome: next.map(|customers| JobOutput::Vendor { customers }),
+                requests,
+                stats: vec![],
+            }
         })
     }
 }

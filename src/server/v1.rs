@@ -1,0 +1,172 @@
+//! The `/v1` API beyond health: runs, count history, customers' latest counts, and
+//! `POST /v1/sync`. Reads go through the store (off the runtime); nothing calls an upstream.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::model::{RunKind, RunRecord};
+use crate::store::Store;
+use crate::sync::{EngineHandle, SkipReason, TriggerOutcome};
+
+/// What the `/v1` handlers need.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The store (runs, snapshots, history).
+    pub store: Store,
+    /// Starts runs on demand.
+    pub engine: EngineHandle,
+    /// The jobs `POST /v1/sync` starts, vendor first.
+    pub sync_kinds: Vec<RunKind>,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState").field("sync_kinds", &self.sync_kinds).finish_non_exhaustive()
+    }
+}
+
+/// The `/v1` routes (health is served elsewhere).
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/v1/runs", get(runs))
+        .route("/v1/history", get(history))
+        .route("/v1/customers", get(customers))
+        .route("/v1/sync", post(sync_now))
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({ "error": message.into() }))).into_response()
+}
+
+fn store_error(e: crate::store::StoreError) -> Response {
+    tracing::error!("store read failed: {e}");
+    error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+}
+
+#[derive(Debug, Deserialize)]
+struct RunsQuery {
+    limit: Option<usize>,
+    kind: Option<String>,
+}
+
+fn run_json(r: &RunRecord) -> serde_json::Value {
+    let duration = r.finished_at.map(|f| (f - r.started_at).num_milliseconds() as f64 / 1000.0);
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    v["duration_seconds"] = json!(duration);
+    v["requests_total"] = json!(r.requests.values().sum::<u64>());
+    v
+}
+
+async fn runs(State(api): State<ApiState>, Query(q): Query<RunsQuery>) -> Response {
+    let kind = match q.kind.as_deref() {
+        None => None,
+        Some("vendor") => Some(RunKind::Vendor),
+        Some("billing") => Some(RunKind::Billing),
+        Some("push") => Some(RunKind::Push),
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("unknown kind {other:?}: use vendor, billing or push"),
+            );
+        }
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    match api.store.recent_runs(limit, kind).await {
+        Ok(runs) => {
+            Json(json!({ "runs": runs.iter().map(run_json).collect::<Vec<_>>() })).into_response()
+        }
+        Err(e) => store_error(e),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct HistoryQuery {
+    customer: Option<String>,
+    product: Option<String>,
+}
+
+async fn history(State(api): State<ApiState>, Query(q): Query<HistoryQuery>) -> Response {
+    let Some(customer) = q.customer.as_deref().and_then(|c| c.trim().parse::<u64>().ok()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "give the Mailprotector customer id as ?customer=<number>&product=<name>",
+        );
+    };
+    let Some(product) = q.product.filter(|p| !p.trim().is_empty()) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "give the product as ?product=<name>, e.g. ?customer=329&product=CloudFilter",
+        );
+    };
+    let points = match api.store.history(customer, &product).await {
+        Ok(p) => p,
+        Err(e) => return store_error(e),
+    };
+    let renames = match api.store.renames(customer).await {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    Json(json!({
+        "customer": customer,
+        "product": product,
+        "points": points,
+        "renames": renames,
+    }))
+    .into_response()
+}
+
+async fn customers(State(api): State<ApiState>) -> Response {
+    match api.store.latest_usage_snapshot().await {
+        Ok(Some(snap)) => Json(json!({
+            "run_id": snap.run_id,
+            "observed_at": snap.observed_at,
+            "customers": snap.customers,
+            "totals": snap.totals(),
+        }))
+        .into_response(),
+        Ok(None) => Json(json!({
+            "run_id": null,
+            "observed_at": null,
+            "customers": [],
+            "note": "no vendor run has completed yet; POST /v1/sync to start one",
+        }))
+        .into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+async fn sync_now(State(api): State<ApiState>) -> Response {
+    let mut started = Vec::new();
+    let mut running = Vec::new();
+    for (i, kind) in api.sync_kinds.iter().enumerate() {
+        match api.engine.trigger_now(*kind).await {
+            TriggerOutcome::Started => started.push(kind.as_str()),
+            TriggerOutcome::Skipped(SkipReason::Overlap)
+            | TriggerOutcome::Skipped(SkipReason::Backoff) => {
+                running.push(kind.as_str());
+                if i == 0 {
+                    return (
+                        StatusCode::CONFLICT,
+                        Json(json!({
+                            "error": format!("a {kind} run is already running; try again when it finishes (see /v1/runs)"),
+                            "running": running,
+                        })),
+                    )
+                        .into_response();
+                }
+            }
+            TriggerOutcome::NotConfigured => {}
+            TriggerOutcome::ShuttingDown => {
+                return error(StatusCode::SERVICE_UNAVAILABLE, "mpsync is shutting down");
+            }
+        }
+    }
+    (StatusCode::ACCEPTED, Json(json!({ "started": started, "already_running": running })))
+        .into_response()
+}
