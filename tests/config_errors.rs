@@ -58,6 +58,13 @@ fn cases() -> Vec<Case> {
             expect: &["deamon: unknown section", "did you mean daemon?"],
         },
         Case {
+            name: "key outside any section",
+            edit: |_, c| format!("log_format = \"json\"\n{c}"),
+            env: &[],
+            args: &[],
+            expect: &["log_format: unknown key", "put it under [daemon]"],
+        },
+        Case {
             name: "bad duration",
             edit: |_, c| c + "timeout = \"soon\"\n",
             env: &[],
@@ -329,6 +336,21 @@ fn an_inline_secret_is_refused_without_echoing_it() {
     assert!(stderr.contains("mailprotector.api_key: unknown key"), "{stderr}");
     assert!(stderr.contains("set mailprotector.api_key_file"), "{stderr}");
     assert!(!stderr.contains("INLINE-CANARY") && !stdout.contains("INLINE-CANARY"));
+
+    // The key pasted where its file path belongs is not echoed either.
+    let env = ("MPSYNC_MAILPROTECTOR__API_KEY_FILE", "INLINE-CANARY-5512");
+    let out = common::mpsync()
+        .arg("-c")
+        .arg(td.config(&base(&td)))
+        .arg("config")
+        .env(env.0, env.1)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("mailprotector.api_key_file: must be the absolute path"), "{stderr}");
+    assert!(stderr.contains("MPSYNC_MAILPROTECTOR__API_KEY_FILE"), "{stderr}");
+    assert!(!stderr.contains("INLINE-CANARY") && !out.stdout.windows(6).any(|w| w == b"INLINE"));
 }
 
 #[test]

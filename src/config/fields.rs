@@ -3,7 +3,7 @@
 //! command line arrive as strings, so numbers and booleans are also accepted as text.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::{Value, ValueKind};
@@ -158,6 +158,18 @@ pub(crate) fn path(v: &Value) -> Result<PathBuf, String> {
     Ok(PathBuf::from(non_empty(v).map_err(|_| format!("expected a file path, got {}", show(v)))?))
 }
 
+/// The absolute path of a secret file. A value that is not an absolute path is never echoed:
+/// an operator who pasted the key itself into `*_file` must not see it in logs.
+pub(crate) fn secret_path(v: &Value) -> Result<PathBuf, String> {
+    match &v.kind {
+        ValueKind::String(s) if Path::new(s.trim()).is_absolute() => Ok(PathBuf::from(s.trim())),
+        _ => Err("must be the absolute path of the file holding the secret, e.g. \
+                  \"/etc/mpsync/mailprotector-api-key\" (the value is not shown, in case it is \
+                  the secret itself)"
+            .into()),
+    }
+}
+
 /// A tracing filter ("info", "warn,mpsync=debug"), checked to parse.
 pub(crate) fn log_filter(text: &str) -> Result<String, String> {
     let t = text.trim();
@@ -258,6 +270,14 @@ mod tests {
     }
 
     #[test]
+    fn secret_paths_must_be_absolute_and_are_never_echoed() {
+        assert_eq!(secret_path(&s("/etc/k")).unwrap(), PathBuf::from("/etc/k"));
+        let e = secret_path(&s("sk_live_0123456789")).unwrap_err();
+        assert!(e.contains("absolute path") && !e.contains("sk_live"), "{e}");
+        assert!(secret_path(&i(5)).is_err());
+    }
+
+    #[test]
     fn log_filters_are_checked() {
         assert_eq!(log_filter("info").unwrap(), "info");
         assert!(log_filter("warn,mpsync=debug").is_ok());
@@ -280,5 +300,36 @@ mod tests {
         assert_eq!(edit_distance("listne", "listen"), 2);
         assert_eq!(edit_distance("lisen", "listen"), 1);
         assert_eq!(edit_distance("", "abc"), 3);
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// What `mpsync config` prints for a duration parses back to the same duration.
+        #[test]
+        fn printed_durations_parse_back(ms in 1u64..100_000_000_000) {
+            let d = Duration::from_millis(ms);
+            let text = format_duration(d);
+            let v = Value::new(None, ValueKind::String(text.clone()));
+            prop_assert_eq!(duration(&v, false).unwrap(), d, "{}", text);
+        }
+
+        /// Any text either parses as a duration or yields a message naming the value.
+        #[test]
+        fn duration_errors_quote_the_value(text in "[a-z0-9 ]{0,12}") {
+            let v = Value::new(None, ValueKind::String(text.clone()));
+            if let Err(e) = duration(&v, true) {
+                prop_assert!(e.contains(&format!("{text:?}")) || text.trim().is_empty(), "{}", e);
+            }
+        }
+
+        #[test]
+        fn edit_distance_is_symmetric(a in "[a-z_]{0,10}", b in "[a-z_]{0,10}") {
+            prop_assert_eq!(edit_distance(&a, &b), edit_distance(&b, &a));
+        }
     }
 }

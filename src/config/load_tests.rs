@@ -304,3 +304,42 @@ fn a_bad_value_from_the_environment_names_the_variable() {
     assert!(p[0].message.contains("\"lots\""), "{}", p[0].message);
     assert!(p[0].message.contains("MPSYNC_MAILPROTECTOR__BURST"), "{}", p[0].message);
 }
+
+#[test]
+fn a_key_outside_any_section_is_pointed_to_its_section() {
+    let fx = Fixture::new();
+    let key = fx.secret("mp-key", "v");
+    let path = fx.dir.path().join("c.toml");
+    fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:1\"\n[mailprotector]\napi_key_file = \"{}\"\nreseller_id = 1\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    let p = problems(&opts(&path, &[], &[]));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].key, "listen");
+    assert!(p[0].message.contains("put it under [daemon]"), "{}", p[0].message);
+}
+
+#[test]
+fn an_env_variable_that_replaces_a_section_is_named() {
+    let fx = Fixture::new();
+    let path = fx.config("");
+    let p = problems(&opts(&path, &[("MPSYNC_DAEMON", "x")], &[]));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].key, "daemon");
+    assert!(p[0].message.contains("MPSYNC_DAEMON") && p[0].message.contains("daemon.KEY"), "{p:?}");
+}
+
+#[test]
+fn a_secret_pasted_into_a_file_key_is_not_echoed() {
+    let fx = Fixture::new();
+    let path = fx.config("");
+    let env = [("MPSYNC_MAILPROTECTOR__API_KEY_FILE", "sk-pasted-secret-99")];
+    let e = load(&opts(&path, &env, &[])).unwrap_err();
+    assert_eq!(e.problems[0].key, "mailprotector.api_key_file");
+    assert!(!format!("{e:#} {e:?}").contains("sk-pasted"), "{e:#}");
+}

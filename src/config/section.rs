@@ -50,6 +50,9 @@ pub(crate) struct Section<'c, 'e> {
     table: Map<String, Value>,
     known: &'static [&'static str],
     ctx: &'c Ctx<'e>,
+    /// Extra suggestion for an unknown key (the root uses it to say which section a stray
+    /// key belongs in).
+    hint: Option<fn(&str) -> Option<String>>,
 }
 
 impl<'c, 'e> Section<'c, 'e> {
@@ -72,7 +75,13 @@ impl<'c, 'e> Section<'c, 'e> {
                 Map::new()
             }
         };
-        Section { path: path.to_string(), table, known, ctx }
+        Section { path: path.to_string(), table, known, ctx, hint: None }
+    }
+
+    /// Adds a suggestion source for unknown keys, tried after the near-miss search.
+    pub fn with_hint(mut self, hint: fn(&str) -> Option<String>) -> Self {
+        self.hint = Some(hint);
+        self
     }
 
     /// The dotted path of `key` in this section.
@@ -204,6 +213,9 @@ impl<'c, 'e> Section<'c, 'e> {
             .filter(|c| edit_distance(k, c) <= 2)
             .min_by_key(|c| edit_distance(k, c))
             .or_else(|| self.known.iter().filter(|c| k.starts_with(*c)).max_by_key(|c| c.len()));
+        if let (None, Some(h)) = (near, self.hint.and_then(|h| h(k))) {
+            return h;
+        }
         match near {
             Some(c) => format!("did you mean {}?", self.key(c)),
             None if self.path.is_empty() => format!("known sections: {}", self.known.join(", ")),

@@ -79,6 +79,27 @@ pub(crate) fn known_keys() -> Vec<String> {
     out
 }
 
+/// For a key written outside any section: the section(s) it belongs in.
+fn section_of(key: &str) -> Option<String> {
+    let schema: [(&str, &[&str]); 8] = [
+        ("daemon", DAEMON),
+        ("store", STORE),
+        ("mailprotector", MAILPROTECTOR),
+        ("billing", BILLING),
+        ("billing.connectwise", CONNECTWISE),
+        ("billing.csv", CSV),
+        ("gradient", GRADIENT),
+        ("reconcile", RECONCILE),
+    ];
+    let homes: Vec<String> = schema
+        .iter()
+        .filter(|(_, keys)| keys.contains(&key))
+        .map(|(sec, _)| format!("[{sec}]"))
+        .collect();
+    (!homes.is_empty())
+        .then(|| format!("keys go inside a section: put it under {}", homes.join(" or ")))
+}
+
 const DEFAULT_STATE_DIR: &str = "/var/lib/mpsync";
 const DEFAULT_SCHEDULE_VENDOR: &str = "0 */30 * * * *";
 const DEFAULT_SCHEDULE_BILLING: &str = "0 5 * * * *";
@@ -106,7 +127,7 @@ pub(crate) fn validate(mut root: Map<String, Value>, ctx: &Ctx<'_>, source: Path
     let gradient = gradient(top_sub(&mut root, ctx, "gradient", GRADIENT));
     let reconcile = reconcile(top_sub(&mut root, ctx, "reconcile", RECONCILE));
     // What is left at the top level is unknown; report it through a root section.
-    Section::new(ctx, "", Some(Value::from(root)), SECTIONS).finish();
+    Section::new(ctx, "", Some(Value::from(root)), SECTIONS).with_hint(section_of).finish();
     Config { source_path: Some(source), daemon, store, mailprotector, billing, gradient, reconcile }
 }
 
@@ -189,7 +210,7 @@ fn secret(
 ) -> Option<Secret> {
     let key = s.key(key_file);
     let given = s.table_has(key_file);
-    let path = s.opt(key_file, f::path);
+    let path = s.opt(key_file, f::secret_path);
     if !needed || (given && path.is_none()) {
         return None;
     }
