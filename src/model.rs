@@ -138,3 +138,45 @@ pub struct CachedServices {
     /// When the list was read.
     pub fetched_at: DateTime<Utc>,
 }
+
+/// A billing account: a PSA company (ConnectWise) or an account in a CSV export.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Account {
+    /// The source's id for it, as a string (ConnectWise company id, CSV `account_id`).
+    pub id: String,
+    /// Its name as the PSA shows it.
+    pub name: String,
+}
+
+/// One billed line: a ConnectWise agreement addition or a CSV row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BilledLine {
+    /// The account billed.
+    pub account_id: String,
+    /// The PSA product (ConnectWise product identifier, CSV `product_id`).
+    pub product_id: String,
+    /// Units billed.
+    pub quantity: f64,
+    /// Price per unit per month, when the source gives one.
+    pub unit_price: Option<f64>,
+    /// Whether the line counts toward the billed quantity (agreement active, not cancelled,
+    /// in effect, billable). Lines that do not count are kept as evidence.
+    pub counted: bool,
+    /// Why the line does not count, when it does not.
+    pub note: Option<String>,
+    /// Where the line came from, e.g. "agreement 12 addition 345" or "billed.csv line 7".
+    pub source_ref: String,
+}
+
+/// The complete output of one successful billing run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BilledSnapshot {
+    /// The run that produced it.
+    pub run_id: RunId,
+    /// When it was read.
+    pub observed_at: DateTime<Utc>,
+    /// Every account the source knows (used for names and mapping suggestions).
+    pub accounts: Vec<Account>,
+    /// Every line read, counted or not.
+    pub lines: Vec<BilledLine>,
+}

@@ -34,6 +34,13 @@ pub enum JobOutput {
         /// Every customer of the reseller, ordered by id.
         customers: Vec<CustomerUsage>,
     },
+    /// A complete billed snapshot: every account and billed line the source holds.
+    Billing {
+        /// Accounts known to the billing source.
+        accounts: Vec<crate::model::Account>,
+        /// Every billed line read, counted or not.
+        lines: Vec<crate::model::BilledLine>,
+    },
     /// A run that leaves no snapshot (e.g. a push); its results are in the run record.
     Plain,
 }
