@@ -109,6 +109,9 @@ pub struct SimArgs {
     /// Latency added to every response, in milliseconds.
     #[arg(long, value_name = "L", default_value_t = 0)]
     pub latency_ms: u64,
+    /// Extra random latency of up to this many milliseconds on every response (seeded).
+    #[arg(long, value_name = "J", default_value_t = 0)]
+    pub jitter_ms: u64,
     /// Server-side rate limit in requests per second (429 with Retry-After above it).
     #[arg(long, value_name = "RPS")]
     pub rate_limit: Option<f64>,
