@@ -134,6 +134,20 @@ async fn keys_are_scoped_like_manager_roles() {
         assert_eq!(a.headers["content-type"], "application/json");
         assert!(a.json["error"].is_string());
     }
+    let a = reseller.send(reqwest::Method::POST, "/domains/102", None).await;
+    assert_eq!(
+        (a.status, a.json["error"].is_string()),
+        (StatusCode::METHOD_NOT_ALLOWED, true),
+        "{}",
+        a.text
+    );
+    let st = customer.get("/customers/329/statements").await;
+    assert_eq!(st.status, StatusCode::OK);
+    assert_eq!(st.json[0]["currency"], "USD");
+    assert!(st.pagination()["total"].as_u64().unwrap() > 0);
+    assert_eq!(customer.get("/customers/7114/statements").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(customer.get("/resellers/188/statements").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(reseller.get("/resellers/188/statements").await.status, StatusCode::OK);
     let a = reseller.get("/resellers/188/").await;
     assert_eq!(
         (a.status, a.json["error"].is_string()),

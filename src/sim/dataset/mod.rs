@@ -184,7 +184,6 @@ pub struct ApiKey {
 }
 
 /// The whole simulated tenant tree. Deterministic for a given seed and customer count.
-#[derive(Debug)]
 pub struct Dataset {
     seed: u64,
     main_reseller: u64,
@@ -203,6 +202,20 @@ pub struct Dataset {
     next_id: NextIds,
     // Per-scope sorted user segments; cleared by every mutation.
     user_index: Mutex<HashMap<(Scope, u64), std::sync::Arc<ScopeUsers>>>,
+}
+
+impl std::fmt::Debug for Dataset {
+    // Sizes only: the data is large and the keys are credentials (even simulated ones).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dataset")
+            .field("seed", &self.seed)
+            .field("reseller", &self.main_reseller)
+            .field("customers", &self.customers.len())
+            .field("domains", &self.domains.len())
+            .field("groups", &self.groups.len())
+            .field("keys", &self.keys.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The next free id per entity kind (mutations allocate from here).
