@@ -364,3 +364,14 @@ fn named_counts_are_checked_entry_by_entry() {
     assert!(p[0].message.contains(&format!("set by {}", path.display())), "{}", p[0].message);
     assert!(p[2].message.contains("unique"), "{}", p[2].message);
 }
+
+#[test]
+fn limits_are_bounded_so_the_limiter_can_be_built() {
+    let fx = Fixture::new();
+    let path = fx.config("max_in_flight = 100000\nrate_limit = 0.0000001\nburst = 0\n");
+    let keys: Vec<String> = problems(&opts(&path, &[], &[])).into_iter().map(|p| p.key).collect();
+    assert_eq!(
+        keys,
+        ["mailprotector.burst", "mailprotector.max_in_flight", "mailprotector.rate_limit"]
+    );
+}
