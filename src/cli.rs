@@ -117,7 +117,7 @@ pub struct SimArgs {
     pub rate_limit: Option<f64>,
     /// A fault to inject, e.g. "status=503,rate=0.1,endpoint=user_groups"; repeatable.
     /// Forms: status=503 | kind=latency,ms=N[,jitter_ms=N] | kind=rate_limit,rps=N[,burst=N] |
-    /// kind=storm[,retry_after=S] | kind=hang | kind=truncate | kind=malformed |
+    /// kind=storm[,retry_after=S] | kind=hang | kind=truncate | kind=disconnect | kind=malformed |
     /// kind=wrong_types | kind=revoke,after=N | variant=NAME; each also takes endpoint=
     /// (*, a path segment like user_groups, or "GET /path"), rate=0..1, after=N, times=N.
     /// A bad spec prints every form and exits 64.

@@ -23,7 +23,8 @@ pub enum Origin {
     Env(String),
     /// A command-line flag.
     Cli,
-    /// A default taken from another environment variable (`STATE_DIRECTORY`, `RUST_LOG`).
+    /// Taken from another environment variable: `STATE_DIRECTORY` (only a default) or
+    /// `RUST_LOG` (wins over the file and `MPSYNC_DAEMON__LOG`, not over `--log`).
     DerivedEnv(&'static str),
 }
 

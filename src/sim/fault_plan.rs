@@ -57,6 +57,7 @@ pub(crate) enum Pre {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Post {
     Truncate,
+    Disconnect,
     Malformed,
     WrongTypes,
 }
@@ -168,6 +169,7 @@ impl FaultSet {
                     plan.pre.get_or_insert(Pre::Hang);
                 }
                 FaultKind::Truncate => plan.post.push(Post::Truncate),
+                FaultKind::Disconnect => plan.post.push(Post::Disconnect),
                 FaultKind::Malformed => plan.post.push(Post::Malformed),
                 FaultKind::WrongTypes => plan.post.push(Post::WrongTypes),
                 FaultKind::Revoke { key } => plan.revoke.push(key.clone()),
