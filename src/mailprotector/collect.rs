@@ -99,12 +99,13 @@ pub struct CollectOutput {
     pub services_fetched: u64,
 }
 
-/// Runs one collection with `client`'s shared budget, counting its requests separately.
+/// Runs one collection with `client`'s shared budget. Requests are counted in `client`'s
+/// accounting scope: pass `client.scoped()` for per-run numbers (`CollectOutput::requests`).
 pub async fn collect_usage(
     client: &MailprotectorClient,
     input: CollectInput<'_>,
 ) -> Result<CollectOutput, CollectError> {
-    let client = client.scoped();
+    let client = client.clone();
     let cancel = &input.cancel;
     let started = Instant::now();
     let (customers, domains) = tokio::try_join!(client.customers(cancel), client.domains(cancel))?;
