@@ -216,6 +216,19 @@ mod tests {
     }
 
     #[test]
+    fn latency_is_fixed_plus_seeded_jitter() {
+        let delays = |seed| {
+            let mut set = FaultSet::new(seed);
+            set.add(Fault::new(FaultKind::Latency { ms: 100, jitter_ms: 50 }));
+            (0..20).map(|_| set.plan("GET /users/{id}").latency).collect::<Vec<_>>()
+        };
+        let a = delays(3);
+        assert_eq!(a, delays(3));
+        assert!(a.iter().all(|d| (100..=150).contains(&d.as_millis())));
+        assert!(a.iter().any(|d| *d != a[0]), "jitter varies");
+    }
+
+    #[test]
     fn after_and_times_bound_a_fault() {
         let mut set = FaultSet::new(1);
         set.add(Fault::new(FaultKind::Status { status: 503 }).after(2).times(1));

@@ -232,8 +232,17 @@ impl Fault {
         Ok(fault)
     }
 
-    /// Checks values a type cannot: rates, statuses, positive rps.
+    /// Checks values a type cannot: an endpoint that matches a route, rates, statuses,
+    /// positive rps.
     pub fn validate(&self) -> Result<(), String> {
+        let routes = super::mailprotector::ROUTES;
+        if !routes.iter().any(|r| super::fault_plan::endpoint_matches(&self.endpoint, r)) {
+            return Err(format!(
+                "endpoint {:?} matches no route; use *, a path segment (customers, domains, \
+                 user_groups, services, users, ...) or a pattern like \"GET /domains/{{id}}/user_groups\"",
+                self.endpoint
+            ));
+        }
         if !(0.0..=1.0).contains(&self.rate) {
             return Err(format!("rate {} is outside 0..=1", self.rate));
         }

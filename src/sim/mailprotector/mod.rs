@@ -57,6 +57,31 @@ pub(crate) fn route_not_found(method: &str, path: &str) -> Response {
     ApiError::new(StatusCode::NOT_FOUND, format!("no route for {method} {path}")).into_response()
 }
 
+/// Every route the simulator serves, as counted and as fault `endpoint`s match them.
+pub const ROUTES: &[&str] = &[
+    "GET /resellers/{id}",
+    "GET /resellers/{id}/customers",
+    "POST /resellers/{id}/customers",
+    "GET /resellers/{id}/domains",
+    "GET /resellers/{id}/users",
+    "GET /resellers/{id}/statements",
+    "GET /customers/{id}",
+    "PUT /customers/{id}",
+    "DELETE /customers/{id}",
+    "GET /customers/{id}/domains",
+    "GET /customers/{id}/users",
+    "GET /customers/{id}/statements",
+    "GET /domains/{id}",
+    "GET /domains/{id}/user_groups",
+    "GET /domains/{id}/users",
+    "GET /domains/{id}/aliases",
+    "GET /user_groups/{id}",
+    "GET /user_groups/{id}/services",
+    "PUT /user_groups/{id}/services",
+    "GET /user_groups/{id}/users",
+    "GET /users/{id}",
+];
+
 /// The 405 for a known path with an unsupported method, in the standard body.
 pub(crate) fn method_not_allowed(method: &str, path: &str) -> Response {
     let msg = format!("{method} is not supported on {path}");
