@@ -1,0 +1,313 @@
+//! The daemon under read load while it syncs: the real `mpsync run` binary as a child process
+//! against the simulator, `/v1/health` and a store-backed endpoint hammered by a closed-loop
+//! load generator (tokio tasks, one keep-alive client, loopback only) until the vendor run
+//! ends, bounded in requests and time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::setup::proc_status_kb;
+
+/// Longest a single phase may load the daemon.
+const PHASE_LIMIT: Duration = Duration::from_secs(600);
+/// Most requests one load task sends in one phase.
+const TASK_LIMIT: usize = 2_000_000;
+
+/// Latencies of one endpoint in one phase.
+#[derive(Debug, Clone)]
+pub struct EndpointLoad {
+    /// The path loaded.
+    pub path: String,
+    /// Concurrent tasks.
+    pub tasks: usize,
+    /// Answers received.
+    pub count: usize,
+    /// Answers that were not 2xx, or transport errors.
+    pub errors: usize,
+    /// Latency percentiles and max, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+    /// Slowest.
+    pub max_ms: f64,
+    /// Answers per second over the phase.
+    pub rps: f64,
+}
+
+/// One phase: a vendor run (or idle time) with the load running.
+#[derive(Debug, Clone)]
+pub struct Phase {
+    /// What the daemon was doing.
+    pub name: String,
+    /// How long the load ran, seconds.
+    pub duration_s: f64,
+    /// The vendor run that ended the phase: (id, outcome, duration s, requests).
+    pub run: Option<(u64, String, f64, u64)>,
+    /// Per endpoint.
+    pub endpoints: Vec<EndpointLoad>,
+}
+
+/// The whole HTTP measurement.
+#[derive(Debug, Clone)]
+pub struct HttpResult {
+    /// The phases in order.
+    pub phases: Vec<Phase>,
+    /// The daemon's peak RSS (VmHWM) at the end, kB.
+    pub daemon_hwm_kb: u64,
+    /// The endpoint loaded besides health.
+    pub data_path: String,
+    /// The daemon binary that was measured.
+    pub daemon: String,
+}
+
+/// Kills the daemon if the measurement ends early.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `mpsync` binary next to this one (`target/release/mpsync` beside `mpsync-bench`).
+pub fn default_daemon() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join("mpsync")))
+        .unwrap_or_else(|| PathBuf::from("mpsync"))
+}
+
+/// Settings of the load.
+#[derive(Debug, Clone)]
+pub struct LoadPlan {
+    /// The daemon binary.
+    pub daemon: PathBuf,
+    /// Tasks on `/v1/health`.
+    pub health_tasks: usize,
+    /// Tasks on the data endpoint.
+    pub data_tasks: usize,
+    /// Seconds of load with no run, for reference.
+    pub idle_s: u64,
+}
+
+/// Starts the daemon with `config` on `listen`, loads it during a cold run, a warm run and an
+/// idle period, and stops it.
+pub async fn measure(
+    config: &Path,
+    listen: &str,
+    dir: &Path,
+    plan: &LoadPlan,
+) -> Result<HttpResult> {
+    let log = std::fs::File::create(dir.join("daemon.log"))?;
+    let child = Command::new(&plan.daemon)
+        .arg("-c")
+        .arg(config)
+        .arg("run")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("starting {}", plan.daemon.display()))?;
+    let daemon = Daemon(child);
+    let pid = daemon.0.id().to_string();
+    let base = format!("http://{listen}");
+    mpsync::upstream::install_crypto_provider();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    wait_live(&http, &base).await?;
+    let data_path = if http.get(format!("{base}/v1/reconciliation")).send().await?.status() == 404 {
+        "/v1/customers"
+    } else {
+        "/v1/reconciliation"
+    };
+    let mut phases = Vec::new();
+    // Catch-up starts the first (cold) vendor run at start-up; the trigger finds it running
+    // (409) or starts it (202).
+    let prev = latest_run(&http, &base).await?.map(|r| r.0);
+    trigger(&http, &base).await?;
+    phases.push(
+        phase(
+            "cold vendor run (first sync)",
+            &http,
+            &base,
+            data_path,
+            plan,
+            prev.map(|p| p.saturating_sub(1)),
+        )
+        .await?,
+    );
+    let last = phases[0].run.as_ref().map(|r| r.0);
+    trigger(&http, &base).await?;
+    phases
+        .push(phase("warm vendor run (steady state)", &http, &base, data_path, plan, last).await?);
+    phases.push(idle(&base, data_path, plan).await?);
+    let daemon_hwm_kb = proc_status_kb(&pid, "VmHWM:").unwrap_or(0);
+    // A clean stop: SIGTERM via kill(1) (no unsafe code here), then the guard's SIGKILL.
+    let _ = Command::new("kill").arg("-TERM").arg(&pid).status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut daemon = daemon;
+    while Instant::now() < deadline {
+        if daemon.0.try_wait()?.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let shown = plan.daemon.display().to_string();
+    let cwd = std::env::current_dir().map(|d| d.display().to_string() + "/").unwrap_or_default();
+    let daemon = shown.strip_prefix(&cwd).unwrap_or(&shown).to_owned();
+    Ok(HttpResult { phases, daemon_hwm_kb, data_path: data_path.to_owned(), daemon })
+}
+
+async fn wait_live(http: &reqwest::Client, base: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/livez")).send().await
+            && r.status().is_success()
+        {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the daemon did not answer /livez within 60 s (see daemon.log)");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn trigger(http: &reqwest::Client, base: &str) -> Result<()> {
+    let r = http.post(format!("{base}/v1/sync")).send().await?;
+    match r.status().as_u16() {
+        202 | 409 => Ok(()),
+        s => bail!("POST /v1/sync answered {s}: {}", r.text().await.unwrap_or_default()),
+    }
+}
+
+/// The latest vendor run: (id, finished, outcome, duration s, requests).
+async fn latest_run(
+    http: &reqwest::Client,
+    base: &str,
+) -> Result<Option<(u64, bool, String, f64, u64)>> {
+    let v: Value =
+        http.get(format!("{base}/v1/runs?kind=vendor&limit=1")).send().await?.json().await?;
+    let Some(r) = v["runs"].get(0) else { return Ok(None) };
+    Ok(Some((
+        r["id"].as_u64().unwrap_or(0),
+        !r["finished_at"].is_null(),
+        r["outcome"].as_str().unwrap_or("?").to_owned(),
+        r["duration_seconds"].as_f64().unwrap_or(0.0),
+        r["requests_total"].as_u64().unwrap_or(0),
+    )))
+}
+
+/// Loads until a vendor run newer than `after` has finished.
+async fn phase(
+    name: &str,
+    http: &reqwest::Client,
+    base: &str,
+    data_path: &str,
+    plan: &LoadPlan,
+    after: Option<u64>,
+) -> Result<Phase> {
+    let stop = CancellationToken::new();
+    let load = start_load(base, data_path, plan, stop.clone());
+    let started = Instant::now();
+    let mut run = None;
+    while started.elapsed() < PHASE_LIMIT {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Some((id, true, outcome, secs, reqs)) = latest_run(http, base).await?
+            && after.is_none_or(|a| id > a)
+        {
+            run = Some((id, outcome, secs, reqs));
+            break;
+        }
+    }
+    stop.cancel();
+    let duration_s = started.elapsed().as_secs_f64();
+    let endpoints = finish_load(load, duration_s).await?;
+    Ok(Phase { name: name.to_owned(), duration_s, run, endpoints })
+}
+
+async fn idle(base: &str, data_path: &str, plan: &LoadPlan) -> Result<Phase> {
+    let stop = CancellationToken::new();
+    let load = start_load(base, data_path, plan, stop.clone());
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(plan.idle_s)).await;
+    stop.cancel();
+    let duration_s = started.elapsed().as_secs_f64();
+    let endpoints = finish_load(load, duration_s).await?;
+    Ok(Phase { name: "idle (no run)".into(), duration_s, run: None, endpoints })
+}
+
+type Samples = Vec<(u32, bool)>;
+type Load = Vec<(String, usize, Vec<tokio::task::JoinHandle<Samples>>)>;
+
+fn start_load(base: &str, data_path: &str, plan: &LoadPlan, stop: CancellationToken) -> Load {
+    // One keep-alive client shared by the tasks: each task keeps its own pooled connection.
+    let client = Arc::new(
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap_or_default(),
+    );
+    let mut out = Vec::new();
+    for (path, tasks) in [("/v1/health", plan.health_tasks), (data_path, plan.data_tasks)] {
+        let handles = (0..tasks)
+            .map(|_| {
+                let (client, stop, url) = (client.clone(), stop.clone(), format!("{base}{path}"));
+                tokio::spawn(async move {
+                    let mut samples = Vec::new();
+                    while !stop.is_cancelled() && samples.len() < TASK_LIMIT {
+                        let t = Instant::now();
+                        let ok = match client.get(&url).send().await {
+                            // The body is read to the end so the connection is reused.
+                            Ok(r) => r.status().is_success() & r.bytes().await.is_ok(),
+                            Err(_) => false,
+                        };
+                        samples.push((t.elapsed().as_micros().min(u32::MAX as u128) as u32, ok));
+                    }
+                    samples
+                })
+            })
+            .collect();
+        out.push((path.to_owned(), tasks, handles));
+    }
+    out
+}
+
+async fn finish_load(load: Load, duration_s: f64) -> Result<Vec<EndpointLoad>> {
+    let mut out = Vec::new();
+    for (path, tasks, handles) in load {
+        let mut samples: Samples = Vec::new();
+        for h in handles {
+            samples.extend(h.await?);
+        }
+        let errors = samples.iter().filter(|s| !s.1).count();
+        let mut lat: Vec<u32> = samples.iter().map(|s| s.0).collect();
+        lat.sort_unstable();
+        let pct = |p: f64| {
+            if lat.is_empty() {
+                return 0.0;
+            }
+            let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
+            f64::from(lat[i]) / 1000.0
+        };
+        out.push(EndpointLoad {
+            path,
+            tasks,
+            count: lat.len(),
+            errors,
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+            max_ms: lat.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
+            rps: lat.len() as f64 / duration_s.max(1e-9),
+        });
+    }
+    Ok(out)
+}

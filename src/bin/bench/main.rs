@@ -1,0 +1,266 @@
+//! `mpsync-bench`: the benchmark harness behind BENCHMARKS.md. For each size it serves a
+//! seeded simulator (server rate limit, per-request latency) in this process and measures, in
+//! fresh child processes of this binary, a cold and a warm sync by the real client and a
+//! naive sequential baseline; at one size it also runs the real daemon and loads its HTTP
+//! endpoints while it syncs. Results go to stdout and BENCHMARKS.md.
+//!
+//! Run: `cargo build --release --bin mpsync-bench --bin mpsync && target/release/mpsync-bench`
+//! (`--quick` for small sizes; `--help` for every knob).
+
+mod http;
+mod naive;
+mod real;
+mod report;
+mod setup;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use mpsync::sim::{SimOptions, SimServer};
+
+use setup::{ChildReport, ClientLimits, Counts};
+
+/// Benchmarks mpsync against its simulator and writes BENCHMARKS.md.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "mpsync-bench")]
+pub struct Args {
+    /// Small sizes (50 and 200 customers, HTTP load at 200) for a quick check.
+    #[arg(long)]
+    pub quick: bool,
+    /// Customer counts to sync (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Vec<u32>,
+    /// Customers for the HTTP-load measurement (must be one of the sizes; 0 skips it).
+    #[arg(long)]
+    pub http_customers: Option<u32>,
+    /// Server-side rate limit of the simulator, requests/s (bucket depth ceil(rps)).
+    #[arg(long, default_value_t = 400.0)]
+    pub server_rps: f64,
+    /// Client-side rate limit (mailprotector.rate_limit), requests/s.
+    #[arg(long, default_value_t = 400.0)]
+    pub client_rps: f64,
+    /// Client burst (mailprotector.burst).
+    #[arg(long, default_value_t = 20)]
+    pub burst: u32,
+    /// Client requests in flight (mailprotector.max_in_flight).
+    #[arg(long, default_value_t = 8)]
+    pub in_flight: usize,
+    /// Fixed latency the simulator adds to every answer, ms.
+    #[arg(long, default_value_t = 2)]
+    pub latency_ms: u64,
+    /// Extra uniform random latency (0..=jitter), ms.
+    #[arg(long, default_value_t = 3)]
+    pub jitter_ms: u64,
+    /// Dataset seed.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Skip the naive baseline.
+    #[arg(long)]
+    pub no_naive: bool,
+    /// The daemon binary for the HTTP measurement (default: `mpsync` beside this binary).
+    #[arg(long)]
+    pub daemon: Option<PathBuf>,
+    /// Load tasks on /v1/health.
+    #[arg(long, default_value_t = 2)]
+    pub health_tasks: usize,
+    /// Load tasks on the data endpoint (/v1/reconciliation, else /v1/customers).
+    #[arg(long, default_value_t = 1)]
+    pub data_tasks: usize,
+    /// Where to write the report ("-" for stdout only).
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    pub out: String,
+    /// Internal: run as a measurement child (`sync` or `naive`).
+    #[arg(long, hide = true)]
+    pub child: Option<String>,
+    /// Internal: the child's config.
+    #[arg(long, hide = true)]
+    pub config: Option<PathBuf>,
+    /// Internal: the sync child's kept state.
+    #[arg(long, hide = true)]
+    pub state: Option<PathBuf>,
+    /// Internal: where the child writes its counts.
+    #[arg(long, hide = true)]
+    pub counts_out: Option<PathBuf>,
+}
+
+/// One sync measurement, with the simulator's view beside the client's.
+#[derive(Debug, Clone)]
+pub struct SyncMeasure {
+    /// What the child reported.
+    pub child: ChildReport,
+    /// Requests the simulator counted during it.
+    pub sim_requests: u64,
+    /// 429s the simulator sent.
+    pub sim_429: u64,
+    /// Service-list requests the simulator counted.
+    pub sim_services: u64,
+    /// Customers whose counts differ from the ground truth.
+    pub mismatches: usize,
+}
+
+/// Everything measured at one size.
+#[derive(Debug, Clone)]
+pub struct SizeResult {
+    /// Customers generated.
+    pub customers: u32,
+    /// Domains and user groups in the dataset.
+    pub domains: usize,
+    /// User groups in the dataset.
+    pub groups: usize,
+    /// First run: empty cache.
+    pub cold: SyncMeasure,
+    /// Second run: cache and walk sizes of the first.
+    pub warm: SyncMeasure,
+    /// The naive baseline.
+    pub naive: Option<SyncMeasure>,
+    /// The HTTP measurement, when taken at this size.
+    pub http: Option<http::HttpResult>,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if let Some(mode) = args.child.clone() {
+        return rt.block_on(child(&mode, &args));
+    }
+    rt.block_on(parent(args))
+}
+
+async fn child(mode: &str, args: &Args) -> Result<()> {
+    let config = args.config.as_deref().context("--config")?;
+    let counts = args.counts_out.as_deref().context("--counts-out")?;
+    let report = match mode {
+        "sync" => real::run(config, args.state.as_deref().context("--state")?, counts).await?,
+        "naive" => naive::run(config, counts).await?,
+        other => anyhow::bail!("unknown child mode {other:?}"),
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+async fn parent(mut args: Args) -> Result<()> {
+    if args.sizes.is_empty() {
+        args.sizes = if args.quick { vec![50, 200] } else { vec![200, 2_000, 10_000] };
+    }
+    let http_at = args.http_customers.unwrap_or(if args.quick { 200 } else { 10_000 });
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let started_at = chrono::Utc::now();
+    let load_before = setup::loadavg();
+    let mut results = Vec::new();
+    for &n in &args.sizes {
+        eprintln!("mpsync-bench: {n} customers");
+        results.push(one_size(&args, n, n == http_at).await?);
+    }
+    let env = report::Env {
+        command,
+        started_at,
+        finished_at: chrono::Utc::now(),
+        load_before,
+        load_after: setup::loadavg(),
+        machine: setup::Machine::probe(),
+    };
+    let text = report::render(&args, &env, &results);
+    println!("{text}");
+    if args.out != "-" {
+        std::fs::write(&args.out, &text).with_context(|| format!("writing {}", args.out))?;
+        eprintln!("mpsync-bench: wrote {}", args.out);
+    }
+    Ok(())
+}
+
+async fn one_size(args: &Args, n: u32, with_http: bool) -> Result<SizeResult> {
+    let opts = SimOptions {
+        customers: n,
+        seed: args.seed,
+        latency: Duration::from_millis(args.latency_ms),
+        jitter: Duration::from_millis(args.jitter_ms),
+        rate_limit: Some(args.server_rps),
+        ..SimOptions::default()
+    };
+    let sim = SimServer::start(opts).await?;
+    let (rid, key, truth, domains, groups) = {
+        let ds = sim.control().read();
+        (
+            ds.reseller_id(),
+            ds.reseller_key().to_owned(),
+            ds.expected_counts(),
+            ds.domains().len(),
+            ds.groups().len(),
+        )
+    };
+    let dir = tempfile::Builder::new().prefix("mpsync-bench-").tempdir()?;
+    let limits =
+        ClientLimits { rps: args.client_rps, burst: args.burst, in_flight: args.in_flight };
+    let listen = free_port()?;
+    let config = setup::write_config(dir.path(), &sim.base_url(), rid, &key, &limits, &listen)?;
+    let state = dir.path().join("kept.json");
+    let measure = |mode: &'static str, name: &'static str| {
+        let (config, state, truth, control) =
+            (config.clone(), state.clone(), truth.clone(), sim.control().clone());
+        let counts = dir.path().join(format!("{name}-counts.json"));
+        async move { measure(mode, &config, &state, &counts, &truth, &control).await }
+    };
+    let cold = measure("sync", "cold").await?;
+    eprintln!("  cold: {:.2}s, {} requests", cold.child.wall_s, cold.child.total());
+    let warm = measure("sync", "warm").await?;
+    eprintln!("  warm: {:.2}s, {} requests", warm.child.wall_s, warm.child.total());
+    let naive = if args.no_naive {
+        None
+    } else {
+        let m = measure("naive", "naive").await?;
+        eprintln!("  naive: {:.2}s, {} requests", m.child.wall_s, m.child.total());
+        Some(m)
+    };
+    let http = if with_http {
+        let plan = http::LoadPlan {
+            daemon: args.daemon.clone().unwrap_or_else(http::default_daemon),
+            health_tasks: args.health_tasks,
+            data_tasks: args.data_tasks,
+            idle_s: 5,
+        };
+        eprintln!("  HTTP load on {} during a sync", plan.daemon.display());
+        sim.control().reset_requests();
+        Some(http::measure(&config, &listen, dir.path(), &plan).await?)
+    } else {
+        None
+    };
+    sim.shutdown().await;
+    Ok(SizeResult { customers: n, domains, groups, cold, warm, naive, http })
+}
+
+async fn measure(
+    mode: &str,
+    config: &std::path::Path,
+    state: &std::path::Path,
+    counts: &std::path::Path,
+    truth: &Counts,
+    control: &mpsync::sim::SimControl,
+) -> Result<SyncMeasure> {
+    control.reset_requests();
+    let args = vec![
+        "--config".into(),
+        config.display().to_string(),
+        "--state".into(),
+        state.display().to_string(),
+        "--counts-out".into(),
+        counts.display().to_string(),
+    ];
+    let child = setup::run_child(mode, args).await?;
+    let seen = control.requests();
+    Ok(SyncMeasure {
+        sim_requests: seen.total,
+        sim_429: seen.status(429),
+        sim_services: seen.get("GET /user_groups/{id}/services"),
+        mismatches: setup::mismatches(counts, truth)?,
+        child,
+    })
+}
+
+/// A loopback address with a port free right now (the daemon binds it a moment later).
+fn free_port() -> Result<String> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.to_string())
+}
