@@ -49,7 +49,8 @@ pub fn render(args: &Args, env: &Env, results: &[SizeResult]) -> String {
     let _ = writeln!(
         s,
         "Measured by the harness in `src/bin/bench/` against the in-process simulator \
-         (`src/sim`). Rerun with:\n\n```sh\ncargo build --release --bin mpsync-bench --bin mpsync\n{}\n```\n",
+         (`src/sim`). Rerun with:\n\n```sh\ncargo build {}--bin mpsync-bench --bin mpsync\n{}\n```\n",
+        if cfg!(debug_assertions) { "" } else { "--release " },
         env.command.replace(
             &std::env::current_dir().map(|d| d.display().to_string() + "/").unwrap_or_default(),
             ""
