@@ -10,6 +10,7 @@
 //! - [`store`]: the redb database: schema version, runs, snapshots, caches.
 //! - [`upstream`]: shared HTTP plumbing: client builder, rate limiter, retry, typed errors.
 //! - [`mailprotector`]: the Mailprotector API client and usage-count collection.
+//! - [`billing`]: billed quantities from ConnectWise Manage or a CSV export.
 //! - [`sim`]: faithful local fakes of the upstream APIs (part of the product).
 //! - [`sync`]: the sync engine: schedules, run lifecycle, catch-up, backoff.
 //! - [`server`]: the axum routes: probes, health, v1 API.
@@ -26,6 +27,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod billing;
 pub mod cli;
 pub mod commands;
 pub mod config;

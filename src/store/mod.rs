@@ -4,6 +4,7 @@
 //! Opening is blocking (call it from `spawn_blocking`); every other method is `async` and runs
 //! its redb work on the blocking pool, never holding a transaction across an `.await`.
 
+mod billed;
 mod cache;
 mod error;
 mod history;
