@@ -37,6 +37,7 @@ pub fn router(control: SimControl) -> Router {
 /// handle).
 pub fn router_with(control: SimControl, cw: connectwise::ConnectwiseSim) -> Router {
     let counter = control.clone();
+    let wrong_method = control.clone();
     mailprotector::router(control.clone())
         .merge(connectwise::router(cw))
         .merge(control_http::router(control))
@@ -46,6 +47,14 @@ pub fn router_with(control: SimControl, cw: connectwise::ConnectwiseSim) -> Rout
                 c.count_request(&format!("{} (unmatched)", req.method()));
                 c.count_status(404);
                 mailprotector::route_not_found(req.method().as_str(), req.uri().path())
+            }
+        })
+        .method_not_allowed_fallback(move |req: Request| {
+            let c = wrong_method.clone();
+            async move {
+                c.count_request(&format!("{} (unmatched)", req.method()));
+                c.count_status(405);
+                mailprotector::method_not_allowed(req.method().as_str(), req.uri().path())
             }
         })
 }

@@ -31,11 +31,19 @@ pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
-/// Checks the Basic credentials and the clientId header.
-fn authenticate(sim: &ConnectwiseSim, headers: &HeaderMap, path: &str) -> Result<(), Response> {
+/// Checks the Basic credentials and the clientId header; `Some` is the refusal.
+fn refusal(sim: &ConnectwiseSim, headers: &HeaderMap, path: &str) -> Option<Response> {
+    authenticate(sim, headers, path).err().map(|r| *r)
+}
+
+fn authenticate(
+    sim: &ConnectwiseSim,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<(), Box<Response>> {
     let creds = sim.credentials();
     let unauthorized = |why: &str| {
-        cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", format!("Unauthorized: {why}"))
+        Box::new(cw_error(StatusCode::UNAUTHORIZED, "Unauthorized", format!("Unauthorized: {why}")))
     };
     let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let Some(encoded) = auth.and_then(|a| a.strip_prefix("Basic ")) else {
@@ -63,14 +71,14 @@ fn authenticate(sim: &ConnectwiseSim, headers: &HeaderMap, path: &str) -> Result
             "message": "clientId header is required; register your integration at developer.connectwise.com",
             "errors": [{"code": "MissingField", "message": "clientId is required", "resource": "header", "field": "clientId"}],
         });
-        return Err((StatusCode::BAD_REQUEST, axum::Json(body)).into_response());
+        return Err(Box::new((StatusCode::BAD_REQUEST, axum::Json(body)).into_response()));
     }
     if limited && path.starts_with("/finance/") {
-        return Err(cw_error(
+        return Err(Box::new(cw_error(
             StatusCode::FORBIDDEN,
             "Forbidden",
             "You do not have access to this resource: the member's security role lacks Inquire on Finance > Agreements",
-        ));
+        )));
     }
     Ok(())
 }
@@ -112,17 +120,17 @@ pub(crate) async fn layer(
             let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             cw_error(status, "SimulatedFailure", format!("simulated upstream failure ({code})"))
         }
-        None => match authenticate(&sim, req.headers(), &path) {
-            Err(r) => r,
-            Ok(()) if !plan.revoke.is_empty() => {
+        None => match refusal(&sim, req.headers(), &path) {
+            Some(r) => r,
+            None if !plan.revoke.is_empty() => {
                 // Revocation fires on this request: the keys stop working from now on.
                 sim.revoke();
-                match authenticate(&sim, req.headers(), &path) {
-                    Err(r) => r,
-                    Ok(()) => next.run(req).await,
+                match refusal(&sim, req.headers(), &path) {
+                    Some(r) => r,
+                    None => next.run(req).await,
                 }
             }
-            Ok(()) => next.run(req).await,
+            None => next.run(req).await,
         },
     };
     let resp = finish(resp, &plan).await;
@@ -163,10 +171,22 @@ async fn finish(resp: Response, plan: &Plan) -> Response {
     if damage {
         for p in &plan.post {
             bytes = match p {
+                Post::Disconnect => bytes,
                 Post::Truncate => bytes[..bytes.len() / 2].to_vec(),
                 Post::Malformed => b"[{\"id\":1,\"name\":\"broken\",]".to_vec(),
                 Post::WrongTypes => mistype(bytes),
             };
+        }
+        if plan.post.contains(&Post::Disconnect) {
+            // Half the body, then the connection drops: a transport error for the client.
+            let half = bytes[..bytes.len() / 2].to_vec();
+            let broken =
+                std::io::Error::new(std::io::ErrorKind::ConnectionReset, "simulated disconnect");
+            let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(half), Err(broken)];
+            return Response::from_parts(
+                parts,
+                Body::from_stream(futures_util::stream::iter(chunks)),
+            );
         }
     }
     parts.headers.remove(header::CONTENT_LENGTH);
