@@ -12,6 +12,7 @@
 //! - [`mailprotector`]: the Mailprotector API client and usage-count collection.
 //! - [`gradient`]: the Gradient Synthesize vendor API client and the push plan and report.
 //! - [`sim`]: faithful local fakes of the upstream APIs (part of the product).
+//! - [`reconcile`]: the pure reconciliation engine: snapshots + mapping → typed rows.
 //! - [`sync`]: the sync engine: schedules, run lifecycle, catch-up, backoff.
 //! - [`server`]: the axum routes: probes, health, v1 API.
 //! - [`health`]: the in-memory state that health answers from.
@@ -36,6 +37,7 @@ pub mod health;
 pub mod mailprotector;
 pub mod metrics;
 pub mod model;
+pub mod reconcile;
 pub mod server;
 pub mod sim;
 pub mod store;

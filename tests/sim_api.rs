@@ -235,3 +235,18 @@ async fn the_derivation_recipe_yields_the_ground_truth_and_is_counted() {
     ctl.reset_requests();
     assert_eq!(ctl.requests().total, 0);
 }
+
+/// Every listed route is really routed (so fault endpoints validated against the list match).
+#[tokio::test]
+async fn every_listed_route_is_served_and_counted_under_its_pattern() {
+    let sim = start(2, 5).await;
+    let api = Api::new(&sim, Some(&sim.control().reseller_key()));
+    for pattern in mpsync::sim::mailprotector::ROUTES {
+        let (method, path) = pattern.split_once(' ').unwrap();
+        let before = sim.control().requests().get(pattern);
+        let method: reqwest::Method = method.parse().unwrap();
+        api.send(method, &path.replace("{id}", "999999"), Some(json!({}))).await;
+        assert_eq!(sim.control().requests().get(pattern), before + 1, "{pattern}");
+    }
+    assert_eq!(sim.control().requests().get("GET (unmatched)"), 0);
+}

@@ -117,6 +117,15 @@ async fn damaged_bodies_and_wrong_types_are_served() {
     );
     ctl.remove_fault(id);
 
+    let id = ctl.add_fault(Fault::parse("kind=disconnect,endpoint=user_groups").unwrap());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = format!("{}/api/v1/domains/102/user_groups", sim.base_url());
+    let client = reqwest::Client::new();
+    let got = async { client.get(url).bearer_auth(ctl.reseller_key()).send().await?.bytes().await };
+    let err = got.await.expect_err("the response breaks off");
+    assert!(!err.is_timeout() && !err.is_status(), "a transport error: {err}");
+    ctl.remove_fault(id);
+
     let id = ctl.add_fault(Fault::parse("kind=malformed").unwrap());
     let a = api.get("/customers/329").await;
     assert!(serde_json::from_str::<Value>(&a.text).is_err(), "{}", a.text);

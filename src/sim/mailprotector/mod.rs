@@ -1,7 +1,7 @@
 //! The simulated Mailprotector v1 API under `/api/v1`, per the reference's §2–§8 and the §12
 //! conventions: bearer keys scoped to a reseller or customer subtree, bare JSON arrays with
 //! `X-Pagination`, `{"error":"..."}` bodies on every 4xx/5xx, ascending ids, no trailing-slash
-//! routes. Every request passes [`layer`], which counts it, applies faults and authenticates.
+//! routes. Every request passes one layer that counts it, applies faults and authenticates.
 //!
 //! Sim-specific choices where the reference is silent: reseller-scope lists
 //! (`/resellers/{id}/customers|domains|users`) cover the whole subtree including
@@ -56,6 +56,31 @@ impl IntoResponse for ApiError {
 pub(crate) fn route_not_found(method: &str, path: &str) -> Response {
     ApiError::new(StatusCode::NOT_FOUND, format!("no route for {method} {path}")).into_response()
 }
+
+/// Every route the simulator serves, as counted and as fault `endpoint`s match them.
+pub const ROUTES: &[&str] = &[
+    "GET /resellers/{id}",
+    "GET /resellers/{id}/customers",
+    "POST /resellers/{id}/customers",
+    "GET /resellers/{id}/domains",
+    "GET /resellers/{id}/users",
+    "GET /resellers/{id}/statements",
+    "GET /customers/{id}",
+    "PUT /customers/{id}",
+    "DELETE /customers/{id}",
+    "GET /customers/{id}/domains",
+    "GET /customers/{id}/users",
+    "GET /customers/{id}/statements",
+    "GET /domains/{id}",
+    "GET /domains/{id}/user_groups",
+    "GET /domains/{id}/users",
+    "GET /domains/{id}/aliases",
+    "GET /user_groups/{id}",
+    "GET /user_groups/{id}/services",
+    "PUT /user_groups/{id}/services",
+    "GET /user_groups/{id}/users",
+    "GET /users/{id}",
+];
 
 /// The 405 for a known path with an unsupported method, in the standard body.
 pub(crate) fn method_not_allowed(method: &str, path: &str) -> Response {
