@@ -90,9 +90,18 @@ async fn run(sim: &GradientSim, plan: Plan, req: Request, next: Next) -> Respons
             Post::Truncate => bytes[..bytes.len() / 2].to_vec(),
             Post::Malformed => b"{\"status\":200,\"data\":{\"skus\":[".to_vec(),
             Post::WrongTypes => mistype(&bytes),
+            Post::Disconnect => bytes,
         };
     }
     parts.headers.remove(header::CONTENT_LENGTH);
+    if plan.post.contains(&Post::Disconnect) {
+        // Half the body, then a reset: the client sees a transport error, not a status.
+        let half = bytes[..bytes.len() / 2].to_vec();
+        let reset =
+            std::io::Error::new(std::io::ErrorKind::ConnectionReset, "simulated disconnect");
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(half), Err(reset)];
+        return Response::from_parts(parts, Body::from_stream(futures_util::stream::iter(chunks)));
+    }
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Response::from_parts(parts, Body::from(bytes))
 }
