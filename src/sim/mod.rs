@@ -4,6 +4,7 @@
 //! - [`dataset`]: the seeded generator, the data, its mutations and the ground truth.
 //! - [`mailprotector`]: the Mailprotector v1 API under `/api/v1`.
 //! - [`connectwise`]: the ConnectWise Manage API under `/v4_6_release/apis/3.0`.
+//! - [`gradient`]: the Gradient Synthesize vendor API under `/api/vendor-api`.
 //! - [`faults`]: injectable faults and variants, and the `--fault` spec syntax.
 //! - [`control`] / [`control_http`]: the control surface, in process and under `/_sim`.
 //! - [`server`]: binding and running it ([`SimServer::start`] → [`SimHandle`]).
@@ -14,6 +15,7 @@ pub mod control_http;
 pub mod dataset;
 mod fault_plan;
 pub mod faults;
+pub mod gradient;
 pub mod mailprotector;
 pub mod server;
 
@@ -40,6 +42,7 @@ pub fn router_with(control: SimControl, cw: connectwise::ConnectwiseSim) -> Rout
     let wrong_method = control.clone();
     mailprotector::router(control.clone())
         .merge(connectwise::router(cw))
+        .merge(gradient::router(control.gradient().clone()))
         .merge(control_http::router(control))
         .fallback(move |req: Request| {
             let c = counter.clone();
