@@ -5,19 +5,23 @@
 //! record its failure — so every job kind is recorded the same way.
 
 mod backoff;
+mod billing;
 mod cron;
 mod engine;
 mod job;
 mod ledger;
+mod push;
 mod vendor;
 
 pub use backoff::failure_backoff;
+pub use billing::BillingJob;
 pub use cron::CronTicker;
 pub use engine::{Engine, EngineHandle, EngineOptions, JobSpec, TriggerOutcome};
 pub use job::{
     BoxFuture, Job, JobError, JobOutput, JobResult, LedgerError, NoopObserver, RunContext,
     RunLedger, RunObserver, SkipReason,
 };
+pub use push::{PushJob, ReportHook};
 pub use vendor::{VendorJob, WALK_STATS_KEY, prefixed};
 
 #[cfg(test)]
