@@ -57,7 +57,9 @@ impl CheckResult {
 /// one line each, e.g.
 /// `CheckResult::from_result("mailprotector", mailprotector::check_connection(cfg).await),`.
 async fn checks(cfg: &Config) -> Vec<CheckResult> {
-    vec![config_summary(cfg), store(cfg).await]
+    let mut results = vec![config_summary(cfg), store(cfg).await];
+    results.extend(super::reconcile::mapping_check(cfg).await);
+    results
 }
 
 /// Validates the config and tests each configured upstream; prints the results.
