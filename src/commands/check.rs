@@ -58,8 +58,19 @@ impl CheckResult {
 /// `CheckResult::from_result("mailprotector", mailprotector::check_connection(cfg).await),`.
 async fn checks(cfg: &Config) -> Vec<CheckResult> {
     let mut results = vec![config_summary(cfg), store(cfg).await];
+    // The mapping is a local file: its problems (78) come before upstream ones (69).
     results.extend(super::reconcile::mapping_check(cfg).await);
+    results.push(mailprotector(cfg).await);
     results
+}
+
+/// The "Check Connection" step for Mailprotector: the key reaches the configured reseller.
+async fn mailprotector(cfg: &Config) -> CheckResult {
+    let reached = crate::mailprotector::check_connection(&cfg.mailprotector).await.map(|r| {
+        let name = r.name.map(|n| format!(" ({n})")).unwrap_or_default();
+        format!("the API key reaches reseller {}{name} at {}", r.id, cfg.mailprotector.base_url)
+    });
+    CheckResult::from_result("mailprotector", reached)
 }
 
 /// Validates the config and tests each configured upstream; prints the results.
