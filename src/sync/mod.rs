@@ -9,6 +9,7 @@ mod cron;
 mod engine;
 mod job;
 mod ledger;
+mod push;
 mod reconcile;
 mod vendor;
 
@@ -19,6 +20,7 @@ pub use job::{
     BoxFuture, Job, JobError, JobOutput, JobResult, LedgerError, NoopObserver, RunContext,
     RunLedger, RunObserver, SkipReason,
 };
+pub use push::{PushJob, ReportHook};
 pub use reconcile::recompute;
 pub use vendor::{VendorJob, WALK_STATS_KEY, prefixed};
 
