@@ -61,6 +61,9 @@ async fn checks(cfg: &Config) -> Vec<CheckResult> {
     // The mapping is a local file: its problems (78) come before upstream ones (69).
     results.extend(super::reconcile::mapping_check(cfg).await);
     results.push(mailprotector(cfg).await);
+    results.extend(
+        crate::billing::check(&cfg.billing).await.map(|r| CheckResult::from_result("billing", r)),
+    );
     results
 }
 
