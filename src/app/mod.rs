@@ -127,7 +127,7 @@ pub async fn run(opts: RunOptions) -> Exit {
             run_metrics.seed_last_success(kind, &rec);
         }
     }
-    let jobs = match build_jobs(&config_tx.borrow(), &store) {
+    let jobs = match build_jobs(&config_tx.borrow(), &store, &health, &metrics) {
         Ok(jobs) => jobs,
         Err(exit) => return exit,
     };
@@ -237,18 +237,31 @@ pub async fn run(opts: RunOptions) -> Exit {
     }
 }
 
-/// The scheduled jobs the config asks for: the vendor poll always (billing and push arrive
-/// with their sources). Building a client can only fail on a TLS set-up problem.
-fn build_jobs(config: &Config, store: &crate::store::Store) -> Result<Vec<JobSpec>, Exit> {
+/// The scheduled jobs the config asks for: the vendor poll always, the Gradient push when
+/// `[gradient] enabled` (billing arrives with its source). Building a client can only fail on
+/// a TLS set-up problem or a key that is not a valid header value.
+fn build_jobs(
+    config: &Config,
+    store: &crate::store::Store,
+    health: &Health,
+    metrics: &Metrics,
+) -> Result<Vec<JobSpec>, Exit> {
     let mp = Arc::new(config.mailprotector.clone());
     let client = MailprotectorClient::new(&mp).map_err(|e| {
         tracing::error!("cannot build the Mailprotector client: {e}");
         Exit::Software
     })?;
     let vendor = VendorJob::new(client, mp.clone(), store.clone());
-    Ok(vec![JobSpec {
+    let mut jobs = vec![JobSpec {
         kind: RunKind::Vendor,
         schedule: mp.schedule.clone(),
         job: Arc::new(vendor),
-    }])
+    }];
+    if config.gradient.enabled {
+        jobs.push(crate::sync::push_job_spec(config, store, health, metrics).map_err(|e| {
+            tracing::error!("cannot build the Gradient client: {e}");
+            Exit::Config
+        })?);
+    }
+    Ok(jobs)
 }

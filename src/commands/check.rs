@@ -57,7 +57,19 @@ impl CheckResult {
 /// one line each, e.g.
 /// `CheckResult::from_result("mailprotector", mailprotector::check_connection(cfg).await),`.
 async fn checks(cfg: &Config) -> Vec<CheckResult> {
-    vec![config_summary(cfg), store(cfg).await, mailprotector(cfg).await]
+    let mut all = vec![config_summary(cfg), store(cfg).await, mailprotector(cfg).await];
+    all.extend(gradient(cfg).await);
+    all
+}
+
+/// The "Check Connection" step for Gradient, when the push is enabled: the keys, the
+/// integration status, and how many accounts and services Synthesize knows.
+async fn gradient(cfg: &Config) -> Option<CheckResult> {
+    if !cfg.gradient.enabled {
+        return None;
+    }
+    let reached = crate::gradient::check_connection(&cfg.gradient).await;
+    Some(CheckResult::from_result("gradient", reached))
 }
 
 /// The "Check Connection" step for Mailprotector: the key reaches the configured reseller.
