@@ -237,9 +237,9 @@ pub async fn run(opts: RunOptions) -> Exit {
     }
 }
 
-/// The scheduled jobs the config asks for: the vendor poll always, the Gradient push when
-/// `[gradient] enabled` (billing arrives with its source). Building a client can only fail on
-/// a TLS set-up problem or a key that is not a valid header value.
+/// The scheduled jobs the config asks for: the vendor poll always, the billing poll when a
+/// billing source is configured, the Gradient push when `[gradient] enabled`. Building a
+/// client can only fail on a TLS set-up problem or a key that is not a valid header value.
 fn build_jobs(
     config: &Config,
     store: &crate::store::Store,
@@ -257,6 +257,17 @@ fn build_jobs(
         schedule: mp.schedule.clone(),
         job: Arc::new(vendor),
     }];
+    let billing = crate::billing::source_from_config(&config.billing).map_err(|e| {
+        tracing::error!("cannot build the billing source: {e}");
+        Exit::Software
+    })?;
+    if let Some(source) = billing {
+        jobs.push(JobSpec {
+            kind: RunKind::Billing,
+            schedule: config.billing.schedule.clone(),
+            job: Arc::new(crate::sync::BillingJob::new(source)),
+        });
+    }
     if config.gradient.enabled {
         jobs.push(crate::sync::push_job_spec(config, store, health, metrics).map_err(|e| {
             tracing::error!("cannot build the Gradient client: {e}");

@@ -57,9 +57,12 @@ impl CheckResult {
 /// one line each, e.g.
 /// `CheckResult::from_result("mailprotector", mailprotector::check_connection(cfg).await),`.
 async fn checks(cfg: &Config) -> Vec<CheckResult> {
-    let mut all = vec![config_summary(cfg), store(cfg).await, mailprotector(cfg).await];
-    all.extend(gradient(cfg).await);
-    all
+    let mut out = vec![config_summary(cfg), store(cfg).await, mailprotector(cfg).await];
+    out.extend(
+        crate::billing::check(&cfg.billing).await.map(|r| CheckResult::from_result("billing", r)),
+    );
+    out.extend(gradient(cfg).await);
+    out
 }
 
 /// The "Check Connection" step for Gradient, when the push is enabled: the keys, the
