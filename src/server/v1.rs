@@ -38,6 +38,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/history", get(history))
         .route("/v1/customers", get(customers))
         .route("/v1/sync", post(sync_now))
+        .merge(super::reconciliation::routes())
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -127,11 +128,26 @@ async fn customers(State(api): State<ApiState>) -> Response {
         api.store.get_meta(crate::gradient::LAST_PUSH_KEY).await.ok().flatten();
     match api.store.latest_usage_snapshot().await {
         Ok(Some(snap)) => {
+            // Mapping state and suggestions come from the latest reconciliation.
+            let mappings = super::reconciliation::customer_mappings(&api).await;
+            let customers: Vec<serde_json::Value> = snap
+                .customers
+                .iter()
+                .map(|c| {
+                    let v = serde_json::to_value(c).unwrap_or_default();
+                    super::reconciliation::with_mapping(v, mappings.get(&c.id))
+                })
+                .collect();
+            let unmapped = mappings
+                .values()
+                .filter(|m| m.state == crate::reconcile::MappingState::Unmapped)
+                .count();
             let mut body = json!({
                 "run_id": snap.run_id,
                 "observed_at": snap.observed_at,
-                "customers": snap.customers,
+                "customers": customers,
                 "totals": snap.totals(),
+                "unmapped": unmapped,
             });
             if let Some(report) = push {
                 with_synthesize(&mut body, &report);
