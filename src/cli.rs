@@ -109,11 +109,18 @@ pub struct SimArgs {
     /// Latency added to every response, in milliseconds.
     #[arg(long, value_name = "L", default_value_t = 0)]
     pub latency_ms: u64,
+    /// Extra random latency of up to this many milliseconds on every response (seeded).
+    #[arg(long, value_name = "J", default_value_t = 0)]
+    pub jitter_ms: u64,
     /// Server-side rate limit in requests per second (429 with Retry-After above it).
     #[arg(long, value_name = "RPS")]
     pub rate_limit: Option<f64>,
     /// A fault to inject, e.g. "status=503,rate=0.1,endpoint=user_groups"; repeatable.
-    /// See the README's simulator section for the forms.
+    /// Forms: status=503 | kind=latency,ms=N[,jitter_ms=N] | kind=rate_limit,rps=N[,burst=N] |
+    /// kind=storm[,retry_after=S] | kind=hang | kind=truncate | kind=disconnect | kind=malformed |
+    /// kind=wrong_types | kind=revoke,after=N | variant=NAME; each also takes endpoint=
+    /// (*, a path segment like user_groups, or "GET /path"), rate=0..1, after=N, times=N.
+    /// A bad spec prints every form and exits 64.
     #[arg(long, value_name = "SPEC")]
     pub fault: Vec<String>,
     /// Write the API keys as secret files (mode 0600) and a ready mpsync.toml into DIR.

@@ -134,6 +134,20 @@ async fn keys_are_scoped_like_manager_roles() {
         assert_eq!(a.headers["content-type"], "application/json");
         assert!(a.json["error"].is_string());
     }
+    let a = reseller.send(reqwest::Method::POST, "/domains/102", None).await;
+    assert_eq!(
+        (a.status, a.json["error"].is_string()),
+        (StatusCode::METHOD_NOT_ALLOWED, true),
+        "{}",
+        a.text
+    );
+    let st = customer.get("/customers/329/statements").await;
+    assert_eq!(st.status, StatusCode::OK);
+    assert_eq!(st.json[0]["currency"], "USD");
+    assert!(st.pagination()["total"].as_u64().unwrap() > 0);
+    assert_eq!(customer.get("/customers/7114/statements").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(customer.get("/resellers/188/statements").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(reseller.get("/resellers/188/statements").await.status, StatusCode::OK);
     let a = reseller.get("/resellers/188/").await;
     assert_eq!(
         (a.status, a.json["error"].is_string()),
@@ -220,4 +234,19 @@ async fn the_derivation_recipe_yields_the_ground_truth_and_is_counted() {
     assert_eq!(r.status(200), r.total);
     ctl.reset_requests();
     assert_eq!(ctl.requests().total, 0);
+}
+
+/// Every listed route is really routed (so fault endpoints validated against the list match).
+#[tokio::test]
+async fn every_listed_route_is_served_and_counted_under_its_pattern() {
+    let sim = start(2, 5).await;
+    let api = Api::new(&sim, Some(&sim.control().reseller_key()));
+    for pattern in mpsync::sim::mailprotector::ROUTES {
+        let (method, path) = pattern.split_once(' ').unwrap();
+        let before = sim.control().requests().get(pattern);
+        let method: reqwest::Method = method.parse().unwrap();
+        api.send(method, &path.replace("{id}", "999999"), Some(json!({}))).await;
+        assert_eq!(sim.control().requests().get(pattern), before + 1, "{pattern}");
+    }
+    assert_eq!(sim.control().requests().get("GET (unmatched)"), 0);
 }

@@ -117,6 +117,15 @@ async fn damaged_bodies_and_wrong_types_are_served() {
     );
     ctl.remove_fault(id);
 
+    let id = ctl.add_fault(Fault::parse("kind=disconnect,endpoint=user_groups").unwrap());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let url = format!("{}/api/v1/domains/102/user_groups", sim.base_url());
+    let client = reqwest::Client::new();
+    let got = async { client.get(url).bearer_auth(ctl.reseller_key()).send().await?.bytes().await };
+    let err = got.await.expect_err("the response breaks off");
+    assert!(!err.is_timeout() && !err.is_status(), "a transport error: {err}");
+    ctl.remove_fault(id);
+
     let id = ctl.add_fault(Fault::parse("kind=malformed").unwrap());
     let a = api.get("/customers/329").await;
     assert!(serde_json::from_str::<Value>(&a.text).is_err(), "{}", a.text);
@@ -205,4 +214,27 @@ async fn faults_can_be_driven_over_http() {
     let counts = api.get("/_sim/requests").await.json;
     assert_eq!(counts["by_endpoint"]["GET /resellers/{id}"], 2);
     assert_eq!(counts["by_endpoint"]["GET /resellers/{id}/customers"], 2);
+}
+
+#[tokio::test]
+async fn options_install_the_rate_limit_and_latency() {
+    use mpsync::sim::{SimOptions, SimServer};
+    let opts = SimOptions {
+        customers: 3,
+        rate_limit: Some(0.5),
+        latency: Duration::from_millis(5),
+        ..SimOptions::default()
+    };
+    let sim = SimServer::start(opts).await.unwrap();
+    let api = Api::new(&sim, Some(&sim.control().reseller_key()));
+    assert_eq!(api.get("/resellers/188").await.status, StatusCode::OK);
+    let a = api.get("/resellers/188").await;
+    assert_eq!(a.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "one token per 2 s: {retry}");
+    let kinds: Vec<String> =
+        sim.control().faults().iter().map(|f| format!("{:?}", f.fault.kind)).collect();
+    assert!(kinds[0].starts_with("RateLimit") && kinds[1].starts_with("Latency"), "{kinds:?}");
+    assert!(sim.base_url().starts_with("http://127.0.0.1:"));
+    sim.shutdown().await;
 }

@@ -82,27 +82,26 @@ async fn newer_schema_is_refused_and_left_untouched() {
 }
 
 #[tokio::test]
-async fn unwritable_state_dir_is_an_io_error_naming_the_path() {
+async fn unusable_paths_are_io_errors_naming_the_path() {
+    // A state dir below a regular file cannot be created, even by root.
     let (tmp, _) = state_dir();
-    let parent = tmp.path().join("ro");
-    std::fs::create_dir(&parent).unwrap();
-    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o500)).unwrap();
-    let state = parent.join("state");
-    let result = Store::open(&state);
-    std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(0o700)).unwrap();
-    // Root ignores directory permissions; the check only means something for other users.
-    if let Err(err) = result {
-        assert_eq!(err.exit(), Exit::IoErr, "{err:?}");
-        assert!(err.to_string().contains(&state.display().to_string()), "{err}");
-    } else {
-        assert!(is_root(), "a read-only parent must stop a non-root user");
-    }
-}
+    let blocker = tmp.path().join("not-a-dir");
+    std::fs::write(&blocker, b"x").unwrap();
+    let state = blocker.join("state");
+    let err = Store::open(&state).expect_err("cannot create a dir under a file");
+    assert_eq!(err.exit(), Exit::IoErr, "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("create the state directory") && msg.contains(&state.display().to_string()),
+        "{msg}"
+    );
 
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
-        .unwrap_or(false)
+    // The store file itself is a directory.
+    let state = tmp.path().join("state2");
+    std::fs::create_dir_all(state.join("mpsync.redb")).unwrap();
+    let err = Store::open(&state).expect_err("the file is a directory");
+    assert_eq!(err.exit(), Exit::IoErr, "{err:?}");
+    assert!(err.to_string().contains("mpsync.redb"), "{err}");
 }
 
 #[tokio::test]
@@ -119,4 +118,68 @@ async fn run_ids_increase_across_kinds_and_reopen() {
     assert_eq!(aborted, vec![a, b, c]);
     let d = store.begin_run(RunKind::Vendor, at(4)).await.unwrap();
     assert!(d > c, "ids are never reused after a restart: {d} after {c}");
+}
+
+/// Kills the child process if the test panics before it is reaped.
+struct KillOnDrop(std::process::Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Another process on the same state dir gets `Locked` too. The test binary re-executes
+/// itself as the holder (the sled crash-test pattern): with `STORE_LOCK_HOLDER` set this test
+/// plays the child, opens the store, says so, and holds it until its stdin closes.
+#[test]
+fn second_process_on_same_state_dir_is_locked() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+
+    if let Some(dir) = std::env::var_os("STORE_LOCK_HOLDER") {
+        let _store = Store::open(std::path::Path::new(&dir)).expect("child opens the store");
+        println!("STORE-HELD");
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        return;
+    }
+    let (_tmp, state) = state_dir();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "second_process_on_same_state_dir_is_locked", "--nocapture"])
+        .env("STORE_LOCK_HOLDER", &state)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = KillOnDrop(child);
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    loop {
+        line.clear();
+        // EOF (0) means the child died before holding the store.
+        assert!(out.read_line(&mut line).unwrap() > 0, "child exited before opening the store");
+        if line.contains("STORE-HELD") {
+            break;
+        }
+    }
+    let err = Store::open(&state).expect_err("a second process must be refused");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err:?}");
+    drop(child.0.stdin.take()); // lets the child finish
+    assert!(child.0.wait().unwrap().success());
+    Store::open(&state).expect("open once the other process is gone");
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_store_is_refused_and_left_alone() {
+    let (_tmp, state) = state_dir();
+    std::fs::create_dir_all(&state).unwrap();
+    let file = state.join("mpsync.redb");
+    let garbage: Vec<u8> = (0..20_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&file, &garbage).unwrap();
+    let err = Store::open(&state).expect_err("garbage is not a store");
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err:?}");
+    assert!(err.to_string().contains("mpsync.redb"), "{err}");
+    assert_eq!(err.exit(), Exit::DataErr);
+    assert_eq!(std::fs::read(&file).unwrap(), garbage, "a foreign file is never overwritten");
 }

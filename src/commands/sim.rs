@@ -39,6 +39,7 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
         customers: args.customers,
         seed: args.seed,
         latency: Duration::from_millis(args.latency_ms),
+        jitter: Duration::from_millis(args.jitter_ms),
         rate_limit: args.rate_limit,
         faults,
         dataset: None,

@@ -1,10 +1,246 @@
-//! `mpsync sync --once`: one poll without the daemon.
+//! `mpsync sync --once [--json]`: one vendor poll without the daemon. Opens the store (exit 75
+//! while a daemon holds it), runs one Mailprotector collection as a recorded run (the service
+//! cache and walk sizes are kept, so the next run is warm), and prints the summary.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
 use super::Globals;
 use crate::cli::SyncArgs;
-use crate::exit::Exit;
+use crate::exit::{Exit, ExitStatus};
+use crate::mailprotector::MailprotectorClient;
+use crate::model::{RunId, RunKind, RunRecord};
+use crate::store::Store;
+use crate::sync::{Job, JobError, JobOutput, RunContext, VendorJob};
+use crate::telemetry::{self, LogOptions};
+use crate::upstream::StatsSnapshot;
 
-/// Runs one collection and prints the summary.
-pub async fn once(_g: &Globals, _args: SyncArgs) -> Exit {
-    eprintln!("mpsync sync: not built yet");
-    Exit::Software
+/// What `sync --once` reports about one run (printed as text or JSON).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    /// The job kind (`vendor`).
+    pub kind: RunKind,
+    /// The recorded run id.
+    pub run_id: RunId,
+    /// `ok`, `failed` or `cancelled`.
+    pub outcome: String,
+    /// Why it failed, in words an operator can act on.
+    pub error: Option<String>,
+    /// Customers counted (0 unless the run completed).
+    pub customers_counted: usize,
+    /// Users per product (and count definition) over all customers.
+    pub totals: BTreeMap<String, u64>,
+    /// Requests per upstream.
+    pub requests: BTreeMap<String, UpstreamSummary>,
+    /// Wall time of the run in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// Requests one upstream saw during the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpstreamSummary {
+    /// All requests, retries included.
+    pub total: u64,
+    /// Per endpoint pattern.
+    pub by_endpoint: BTreeMap<String, u64>,
+    /// Retries among them.
+    pub retries: u64,
+    /// 429 answers received.
+    pub rate_limited: u64,
+    /// Time spent waiting on the rate limiter and 429 pauses, in milliseconds.
+    pub waited_ms: u64,
+}
+
+impl From<&StatsSnapshot> for UpstreamSummary {
+    fn from(s: &StatsSnapshot) -> Self {
+        UpstreamSummary {
+            total: s.total_requests(),
+            by_endpoint: s.requests.clone(),
+            retries: s.retries,
+            rate_limited: s.rate_limited,
+            waited_ms: s.waited.as_millis() as u64,
+        }
+    }
+}
+
+/// Runs one collection and prints the summary; the exit status follows the run's outcome.
+pub async fn once(g: &Globals, args: SyncArgs) -> Exit {
+    let mut overrides = Vec::new();
+    if let Some(dir) = &args.state_dir {
+        overrides.push(("daemon.state_dir".to_owned(), dir.display().to_string()));
+    }
+    let opts = super::load_options(g, overrides);
+    let config = match crate::config::load(&opts) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mpsync: {e:#}");
+            return Exit::Config;
+        }
+    };
+    let log_opts = LogOptions::new(&config.daemon.log, config.daemon.log_format, &opts.env);
+    if let Err(e) = telemetry::init(&log_opts) {
+        eprintln!("mpsync: {e}");
+        return Exit::Software;
+    }
+    let dir = config.daemon.state_dir.clone();
+    let store = match tokio::task::spawn_blocking(move || Store::open(&dir)).await {
+        Ok(Ok(store)) => store,
+        Ok(Err(e)) => {
+            eprintln!("mpsync: {e}");
+            return e.exit();
+        }
+        Err(e) => {
+            eprintln!("mpsync: opening the store panicked: {e}");
+            return Exit::Software;
+        }
+    };
+    let client = match MailprotectorClient::new(&config.mailprotector) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("mpsync: {e}");
+            return e.exit();
+        }
+    };
+    let job = VendorJob::new(client, Arc::new(config.mailprotector.clone()), store.clone());
+    match run_once(&store, &job).await {
+        Ok((summary, exit)) => {
+            print_summary(&summary, args.json);
+            exit
+        }
+        Err((what, e)) => {
+            eprintln!("mpsync: cannot {what}: {e}");
+            e.exit()
+        }
+    }
+}
+
+/// Records, runs and commits (or fails) one vendor run. Ctrl-C cancels it at the next page.
+async fn run_once(
+    store: &Store,
+    job: &VendorJob,
+) -> Result<(RunSummary, Exit), (&'static str, crate::store::StoreError)> {
+    let now = chrono::Utc::now();
+    // A run left "running" by a process that died is over: say so before starting another.
+    store.abort_leftover_runs(now).await.map_err(|e| ("mark interrupted runs as aborted", e))?;
+    let run_id =
+        store.begin_run(RunKind::Vendor, now).await.map_err(|e| ("record the run start", e))?;
+    let started = Instant::now();
+    let cancel = CancellationToken::new();
+    let ctx = RunContext { run_id, started_at: now, cancel: cancel.clone() };
+    let run = job.run(ctx);
+    tokio::pin!(run);
+    let result = tokio::select! {
+        r = &mut run => r,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("mpsync: interrupted; stopping the run at the next page");
+            cancel.cancel();
+            run.await
+        }
+    };
+    let finished = chrono::Utc::now();
+    let duration_ms = started.elapsed().as_millis() as u64;
+    let requests = result.requests.clone();
+    let mut summary = RunSummary {
+        kind: RunKind::Vendor,
+        run_id,
+        outcome: String::new(),
+        error: None,
+        customers_counted: 0,
+        totals: BTreeMap::new(),
+        requests: result.stats.iter().map(|s| (s.upstream.clone(), s.into())).collect(),
+        duration_ms,
+    };
+    let (record, exit): (RunRecord, Exit) = match result.outcome {
+        Ok(JobOutput::Vendor { customers }) => {
+            summary.customers_counted = customers.len();
+            for c in &customers {
+                for (product, n) in &c.counts {
+                    *summary.totals.entry(product.clone()).or_insert(0) += n;
+                }
+            }
+            let rec = store
+                .commit_vendor_run(run_id, finished, requests, customers)
+                .await
+                .map_err(|e| ("commit the run and its snapshot", e))?;
+            (rec, Exit::Ok)
+        }
+        Ok(_) => {
+            let rec = store
+                .fail_run(run_id, finished, "the vendor job returned no snapshot".into(), requests)
+                .await
+                .map_err(|e| ("record the failed run", e))?;
+            (rec, Exit::Software)
+        }
+        Err(JobError::Cancelled) => {
+            let rec = store
+                .cancel_run(run_id, finished, requests)
+                .await
+                .map_err(|e| ("record the cancelled run", e))?;
+            (rec, Exit::Failure)
+        }
+        Err(JobError::Failed { reason, exit }) => {
+            let rec = store
+                .fail_run(run_id, finished, reason, requests)
+                .await
+                .map_err(|e| ("record the failed run", e))?;
+            (rec, exit)
+        }
+    };
+    summary.outcome = record.outcome.as_str().to_owned();
+    summary.error = record.error;
+    Ok((summary, exit))
+}
+
+fn print_summary(s: &RunSummary, json: bool) {
+    if json {
+        let doc = serde_json::json!({ "outcome": s.outcome, "runs": [s] });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        );
+        return;
+    }
+    print!("{}", render_text(s));
+}
+
+/// The human-readable summary.
+pub fn render_text(s: &RunSummary) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let secs = s.duration_ms as f64 / 1000.0;
+    let _ = writeln!(out, "{} run {}: {} in {secs:.1}s", s.kind, s.run_id, s.outcome);
+    if let Some(e) = &s.error {
+        let _ = writeln!(out, "  reason: {e}");
+    }
+    if s.outcome == "ok" {
+        let _ = writeln!(out, "  customers counted: {}", s.customers_counted);
+        if s.totals.is_empty() {
+            let _ = writeln!(out, "  users per product: none");
+        } else {
+            let _ = writeln!(out, "  users per product:");
+            let width = s.totals.keys().map(|k| k.chars().count()).max().unwrap_or(0);
+            for (p, n) in &s.totals {
+                let _ = writeln!(out, "    {p:<width$}  {n:>8}");
+            }
+        }
+    }
+    for (upstream, r) in &s.requests {
+        let _ = writeln!(
+            out,
+            "  requests to {upstream}: {} (retries {}, rate limited {}, waited {:.1}s)",
+            r.total,
+            r.retries,
+            r.rate_limited,
+            r.waited_ms as f64 / 1000.0
+        );
+        let width = r.by_endpoint.keys().map(|k| k.chars().count()).max().unwrap_or(0);
+        for (ep, n) in &r.by_endpoint {
+            let _ = writeln!(out, "    {ep:<width$}  {n:>8}");
+        }
+    }
+    out
 }

@@ -79,7 +79,7 @@ pub(crate) fn whole_u32(v: &Value, min: u64) -> Result<u32, String> {
     u32::try_from(n).map_err(|_| format!("{n} is too large; expected at most {}", u32::MAX))
 }
 
-/// A number greater than zero (integers accepted).
+/// A request rate: a number greater than zero (integers accepted), at least [`MIN_RATE`].
 pub(crate) fn positive(v: &Value) -> Result<f64, String> {
     let n = match &v.kind {
         ValueKind::Float(f) => Some(*f),
@@ -89,10 +89,18 @@ pub(crate) fn positive(v: &Value) -> Result<f64, String> {
         _ => None,
     };
     match n {
+        // Below one request per 1000 s the limiter's period stops making sense (and a
+        // vanishing rate would overflow it); no upstream wants that.
+        Some(n) if n.is_finite() && n > 0.0 && n < MIN_RATE => {
+            Err(format!("{} is too small; use at least {MIN_RATE} requests per second", show(v)))
+        }
         Some(n) if n.is_finite() && n > 0.0 => Ok(n),
         _ => Err(format!("{} is not a number greater than 0, e.g. 5.0", show(v))),
     }
 }
+
+/// The smallest request rate accepted, in requests per second.
+const MIN_RATE: f64 = 0.001;
 
 /// A duration with a unit ("30s", "5m", "2h", "30d"); `allow_zero` admits "0s".
 pub(crate) fn duration(v: &Value, allow_zero: bool) -> Result<Duration, String> {
@@ -256,6 +264,7 @@ mod tests {
         assert_eq!(positive(&i(5)).unwrap(), 5.0);
         assert!(positive(&s("0")).is_err());
         assert!(positive(&s("NaN")).is_err());
+        assert!(positive(&s("1e-30")).unwrap_err().contains("too small"));
         assert!(whole_u32(&i(i64::from(u32::MAX) + 1), 1).is_err());
     }
 

@@ -343,3 +343,35 @@ fn a_secret_pasted_into_a_file_key_is_not_echoed() {
     assert_eq!(e.problems[0].key, "mailprotector.api_key_file");
     assert!(!format!("{e:#} {e:?}").contains("sk-pasted"), "{e:#}");
 }
+
+#[test]
+fn named_counts_are_checked_entry_by_entry() {
+    let fx = Fixture::new();
+    let path = fx.config(
+        "[[mailprotector.counts]]\nname = \"Total\"\nany_of = [\"CloudFilter\"]\ncolour = \"red\"\n\
+         [[mailprotector.counts]]\nname = \"Total\"\nany_of = []\n",
+    );
+    let p = problems(&opts(&path, &[], &[]));
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "mailprotector.counts[0].colour",
+            "mailprotector.counts[1].any_of",
+            "mailprotector.counts[1].name"
+        ]
+    );
+    assert!(p[0].message.contains(&format!("set by {}", path.display())), "{}", p[0].message);
+    assert!(p[2].message.contains("unique"), "{}", p[2].message);
+}
+
+#[test]
+fn limits_are_bounded_so_the_limiter_can_be_built() {
+    let fx = Fixture::new();
+    let path = fx.config("max_in_flight = 100000\nrate_limit = 0.0000001\nburst = 0\n");
+    let keys: Vec<String> = problems(&opts(&path, &[], &[])).into_iter().map(|p| p.key).collect();
+    assert_eq!(
+        keys,
+        ["mailprotector.burst", "mailprotector.max_in_flight", "mailprotector.rate_limit"]
+    );
+}

@@ -23,7 +23,8 @@ pub enum Origin {
     Env(String),
     /// A command-line flag.
     Cli,
-    /// A default taken from another environment variable (`STATE_DIRECTORY`, `RUST_LOG`).
+    /// Taken from another environment variable: `STATE_DIRECTORY` (only a default) or
+    /// `RUST_LOG` (wins over the file and `MPSYNC_DAEMON__LOG`, not over `--log`).
     DerivedEnv(&'static str),
 }
 
@@ -83,9 +84,11 @@ impl Provenance {
 
     /// Describes which layers set `key` or anything under it, for unknown-key messages.
     pub(crate) fn setters(&self, key: &str) -> String {
-        let under = |k: &str| {
-            k == key || k.starts_with(&format!("{key}.")) || k.starts_with(&format!("{key}["))
-        };
+        // A layer set `key` if it set the key itself, something under it, or the array it
+        // sits in (`mailprotector.counts` for `mailprotector.counts[0].name`).
+        let related =
+            |a: &str, b: &str| b.starts_with(&format!("{a}.")) || b.starts_with(&format!("{a}["));
+        let under = |k: &str| k == key || related(key, k) || related(k, key);
         let mut who: Vec<String> = self
             .env_keys
             .iter()
@@ -97,6 +100,10 @@ impl Provenance {
         }
         if self.file_keys.iter().any(|k| under(k)) {
             who.push(format!("{}", self.file.display()));
+        }
+        if who.is_empty() {
+            // Not traceable to one layer (e.g. an override the config crate expanded).
+            return "the configuration".into();
         }
         who.join(" and ")
     }
@@ -189,7 +196,7 @@ fn syntax_problem(path: &Path, text: &str, e: &toml::de::Error) -> ConfigProblem
     ConfigProblem {
         key: path.display().to_string(),
         message: format!(
-            "{}{}; fix the TOML syntax",
+            "{}{}; fix the TOML syntax (text values need double quotes, e.g. log = \"info\")",
             at.unwrap_or_default(),
             e.message().trim_end()
         ),

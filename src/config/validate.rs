@@ -183,6 +183,9 @@ fn store(mut s: Section<'_, '_>) -> StoreConfig {
     StoreConfig { snapshot_retention, history_retention }
 }
 
+/// The most requests in flight at once that the config accepts.
+const MAX_IN_FLIGHT: u64 = 1000;
+
 /// Built-in limits of one upstream.
 struct LimitDefaults {
     rate_limit: f64,
@@ -193,7 +196,11 @@ fn limits(s: &mut Section<'_, '_>, d: LimitDefaults) -> UpstreamLimits {
     UpstreamLimits {
         rate_limit: s.or("rate_limit", d.rate_limit, f::positive),
         burst: s.or("burst", d.burst, |v| f::whole_u32(v, 1)),
-        max_in_flight: s.or("max_in_flight", 4, |v| f::whole(v, 1).map(|n| n as usize)),
+        max_in_flight: s.or("max_in_flight", 4, |v| match f::whole(v, 1)? {
+            // A semaphore has a permit ceiling, and no upstream wants thousands of requests at once.
+            n if n > MAX_IN_FLIGHT => Err(format!("{n} is too many; use at most {MAX_IN_FLIGHT}")),
+            n => Ok(n as usize),
+        }),
         timeout: s.or("timeout", secs(30), |v| f::duration(v, false)),
         connect_timeout: s.or("connect_timeout", secs(5), |v| f::duration(v, false)),
     }

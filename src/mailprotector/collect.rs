@@ -99,13 +99,13 @@ pub struct CollectOutput {
     pub services_fetched: u64,
 }
 
-/// Runs one collection with `client`'s shared budget, counting its requests in `client`'s
-/// accounting. Pass a [`MailprotectorClient::scoped`] clone per run: the caller keeps it, so
-/// the requests of a run that fails are still known (the run record and metrics need them).
+/// Runs one collection with `client`'s shared budget. Requests are counted in `client`'s
+/// accounting scope: pass `client.scoped()` for per-run numbers (`CollectOutput::requests`).
 pub async fn collect_usage(
     client: &MailprotectorClient,
     input: CollectInput<'_>,
 ) -> Result<CollectOutput, CollectError> {
+    let client = client.clone();
     let cancel = &input.cancel;
     let started = Instant::now();
     let (customers, domains) = tokio::try_join!(client.customers(cancel), client.domains(cancel))?;
@@ -129,13 +129,13 @@ pub async fn collect_usage(
     let mut stats = input.walk_stats.clone().unwrap_or_default();
     let groups: Vec<(u64, u64, u64)> = match walk {
         Walk::UserGroups => {
-            let groups = walk_user_groups(client, &counted_domains, cancel).await?;
+            let groups = walk_user_groups(&client, &counted_domains, cancel).await?;
             stats.user_group_requests = client.stats().requests_to("GET /domains/{id}/user_groups");
             stats.user_group_domains = counted_domains.len() as u64;
             groups
         }
         Walk::Users => {
-            let (groups, listed) = walk_users(client, &counted_domains, cancel).await?;
+            let (groups, listed) = walk_users(&client, &counted_domains, cancel).await?;
             stats.users_listed = listed;
             groups
         }
@@ -143,7 +143,7 @@ pub async fn collect_usage(
     // Groups without users add nothing; skipping them saves their service calls.
     let groups: Vec<_> = groups.into_iter().filter(|(_, _, users)| *users > 0).collect();
     let (products, cache, fetched) =
-        services_for(client, &input, groups.iter().map(|g| g.0).collect()).await?;
+        services_for(&client, &input, groups.iter().map(|g| g.0).collect()).await?;
     let facts: Vec<GroupFacts> = groups
         .iter()
         .map(|&(group_id, customer_id, users)| GroupFacts {

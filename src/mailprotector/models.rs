@@ -189,6 +189,12 @@ pub fn parse_services(v: &Value) -> Result<Vec<String>, String> {
             Some(other) => return Err(format!("service_types is not an object: {other}")),
             None => {}
         },
+        // The SDK's single object: `service_type` names the one service (null: none).
+        Value::Object(o) if o.contains_key("service_type") => match o.get("service_type") {
+            Some(Value::String(s)) => push(s),
+            Some(Value::Null) | None => {}
+            Some(other) => return Err(format!("service_type is not a string: {other}")),
+        },
         Value::Object(o) => match entry_name(o) {
             Some(n) => push(n),
             None => {

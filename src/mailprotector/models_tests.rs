@@ -97,6 +97,10 @@ fn services_array_and_sdk_forms() {
     assert_eq!(parse_services(&json!(["XtraMail"])).unwrap(), vec!["XtraMail"]);
     let sdk = json!({"id": 5, "service_type": "CloudFilter Email Security", "user_group": {"id": 109}, "domain": {"id": 102}});
     assert_eq!(parse_services(&sdk).unwrap(), vec!["CloudFilter"]);
+    assert_eq!(
+        parse_services(&json!({"id": 5, "service_type": null})).unwrap(),
+        Vec::<String>::new()
+    );
     let sdk_array = json!([{"id": 5, "service_type": "Premium Hosted Email"}]);
     assert_eq!(parse_services(&sdk_array).unwrap(), vec!["CloudMail"]);
 }

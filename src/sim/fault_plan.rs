@@ -57,6 +57,7 @@ pub(crate) enum Pre {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Post {
     Truncate,
+    Disconnect,
     Malformed,
     WrongTypes,
 }
@@ -168,6 +169,7 @@ impl FaultSet {
                     plan.pre.get_or_insert(Pre::Hang);
                 }
                 FaultKind::Truncate => plan.post.push(Post::Truncate),
+                FaultKind::Disconnect => plan.post.push(Post::Disconnect),
                 FaultKind::Malformed => plan.post.push(Post::Malformed),
                 FaultKind::WrongTypes => plan.post.push(Post::WrongTypes),
                 FaultKind::Revoke { key } => plan.revoke.push(key.clone()),
@@ -211,6 +213,19 @@ mod tests {
         tokio::time::advance(Duration::from_millis(500)).await;
         assert_eq!(set.plan(p).pre, None);
         assert_eq!(set.plan(p).pre, Some(Pre::TooMany(1)));
+    }
+
+    #[test]
+    fn latency_is_fixed_plus_seeded_jitter() {
+        let delays = |seed| {
+            let mut set = FaultSet::new(seed);
+            set.add(Fault::new(FaultKind::Latency { ms: 100, jitter_ms: 50 }));
+            (0..20).map(|_| set.plan("GET /users/{id}").latency).collect::<Vec<_>>()
+        };
+        let a = delays(3);
+        assert_eq!(a, delays(3));
+        assert!(a.iter().all(|d| (100..=150).contains(&d.as_millis())));
+        assert!(a.iter().any(|d| *d != a[0]), "jitter varies");
     }
 
     #[test]

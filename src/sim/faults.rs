@@ -74,6 +74,9 @@ pub enum FaultKind {
     Hang,
     /// Cut the JSON body in half (Content-Length matches the cut body).
     Truncate,
+    /// Start the answer, then drop the connection before the body is complete (the client
+    /// sees an incomplete message: a transport error, not a status).
+    Disconnect,
     /// Serve a body that is not JSON at all.
     Malformed,
     /// Serve well-formed JSON with wrong types (`user_count` and `id` as strings, `addons` as a
@@ -132,7 +135,7 @@ after=N, times=N apply to every kind):
   kind=latency,ms=200[,jitter_ms=50]               delay answers
   kind=rate_limit,rps=5[,burst=5]                  token bucket, excess -> 429 + Retry-After
   kind=storm[,retry_after=2]                       every request -> 429
-  kind=hang | kind=truncate | kind=malformed | kind=wrong_types
+  kind=hang | kind=truncate | kind=disconnect | kind=malformed | kind=wrong_types
   kind=revoke,after=100[,key=KEY]                  key revoked after 100 requests -> 401
   variant=services_array|services_sdk|long_names|lowercase_names|no_pagination|
           pagination_alt_keys|pagination_strings|message_error|text_error|no_content_delete";
@@ -229,8 +232,17 @@ impl Fault {
         Ok(fault)
     }
 
-    /// Checks values a type cannot: rates, statuses, positive rps.
+    /// Checks values a type cannot: an endpoint that matches a route, rates, statuses,
+    /// positive rps.
     pub fn validate(&self) -> Result<(), String> {
+        let routes = super::mailprotector::ROUTES;
+        if !routes.iter().any(|r| super::fault_plan::endpoint_matches(&self.endpoint, r)) {
+            return Err(format!(
+                "endpoint {:?} matches no route; use *, a path segment (customers, domains, \
+                 user_groups, services, users, ...) or a pattern like \"GET /domains/{{id}}/user_groups\"",
+                self.endpoint
+            ));
+        }
         if !(0.0..=1.0).contains(&self.rate) {
             return Err(format!("rate {} is outside 0..=1", self.rate));
         }
@@ -257,6 +269,7 @@ mod tests {
         assert_eq!(f, Fault::new(FaultKind::Status { status: 503 }).on("user_groups").rate(0.2));
         assert_eq!(Fault::parse("kind=hang").unwrap().kind, FaultKind::Hang);
         assert_eq!(Fault::parse("kind=truncate").unwrap().kind, FaultKind::Truncate);
+        assert_eq!(Fault::parse("kind=disconnect").unwrap().kind, FaultKind::Disconnect);
         let l = Fault::parse("kind=latency,ms=200,jitter_ms=50").unwrap();
         assert_eq!(l.kind, FaultKind::Latency { ms: 200, jitter_ms: 50 });
         let r = Fault::parse("kind=revoke,after=100").unwrap();

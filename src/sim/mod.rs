@@ -28,14 +28,23 @@ pub use server::{SimHandle, SimOptions, SimServer, SimStartError};
 /// `/api/vendor-api`, ConnectWise under `/v4_6_release/apis/3.0`) merge in here.
 pub fn router(control: SimControl) -> Router {
     let counter = control.clone();
-    mailprotector::router(control.clone()).merge(control_http::router(control)).fallback(
-        move |req: Request| {
+    let wrong_method = control.clone();
+    mailprotector::router(control.clone())
+        .merge(control_http::router(control))
+        .fallback(move |req: Request| {
             let c = counter.clone();
             async move {
                 c.count_request(&format!("{} (unmatched)", req.method()));
                 c.count_status(404);
                 mailprotector::route_not_found(req.method().as_str(), req.uri().path())
             }
-        },
-    )
+        })
+        .method_not_allowed_fallback(move |req: Request| {
+            let c = wrong_method.clone();
+            async move {
+                c.count_request(&format!("{} (unmatched)", req.method()));
+                c.count_status(405);
+                mailprotector::method_not_allowed(req.method().as_str(), req.uri().path())
+            }
+        })
 }

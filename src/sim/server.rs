@@ -26,6 +26,8 @@ pub struct SimOptions {
     pub seed: u64,
     /// Latency added to every Mailprotector answer.
     pub latency: Duration,
+    /// Extra uniform random latency (0..=jitter) on every answer, seeded.
+    pub jitter: Duration,
     /// Server-side rate limit in requests per second (burst ceil(rps)); `None` = off.
     pub rate_limit: Option<f64>,
     /// Faults installed from the start.
@@ -41,6 +43,7 @@ impl Default for SimOptions {
             customers: 50,
             seed: 1,
             latency: Duration::ZERO,
+            jitter: Duration::ZERO,
             rate_limit: None,
             faults: Vec::new(),
             dataset: None,
@@ -82,9 +85,10 @@ impl SimServer {
         };
         let control = SimControl::new(dataset);
         let mut faults = opts.faults;
-        if !opts.latency.is_zero() {
+        if !opts.latency.is_zero() || !opts.jitter.is_zero() {
             let ms = opts.latency.as_millis() as u64;
-            faults.insert(0, Fault::new(FaultKind::Latency { ms, jitter_ms: 0 }));
+            let jitter_ms = opts.jitter.as_millis() as u64;
+            faults.insert(0, Fault::new(FaultKind::Latency { ms, jitter_ms }));
         }
         if let Some(rps) = opts.rate_limit {
             faults.insert(0, Fault::new(FaultKind::RateLimit { rps, burst: None }));

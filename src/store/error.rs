@@ -66,6 +66,19 @@ pub enum StoreError {
         source: Box<redb::Error>,
     },
 
+    /// The file is not a redb database, or its structure is damaged.
+    #[error(
+        "the file {path} is not a usable mpsync store ({reason}). If it belongs to something \
+         else, point daemon.state_dir at another directory; if it is a damaged store, move it \
+         aside and restart (mpsync creates a fresh store and the next sync refills it)"
+    )]
+    NotAStore {
+        /// The database file.
+        path: PathBuf,
+        /// What redb found wrong.
+        reason: String,
+    },
+
     /// A stored value could not be decoded.
     #[error(
         "the store {path} holds a {what} that cannot be decoded ({reason}); the file is damaged \
@@ -134,7 +147,12 @@ impl StoreError {
     pub(crate) fn db(action: &'static str, path: PathBuf, err: impl Into<redb::Error>) -> Self {
         match err.into() {
             redb::Error::DatabaseAlreadyOpen => StoreError::Locked { path },
+            // redb reports a foreign file (bad magic number) as invalid data.
+            redb::Error::Io(source) if source.kind() == std::io::ErrorKind::InvalidData => {
+                StoreError::NotAStore { path, reason: source.to_string() }
+            }
             redb::Error::Io(source) => StoreError::Io { action, path, source },
+            redb::Error::Corrupted(reason) => StoreError::NotAStore { path, reason },
             other => StoreError::Db { action, path, source: Box::new(other) },
         }
     }
@@ -144,7 +162,9 @@ impl ExitStatus for StoreError {
     fn exit(&self) -> Exit {
         match self {
             StoreError::Locked { .. } => Exit::TempFail,
-            StoreError::NewerSchema { .. } | StoreError::Corrupt { .. } => Exit::DataErr,
+            StoreError::NewerSchema { .. }
+            | StoreError::NotAStore { .. }
+            | StoreError::Corrupt { .. } => Exit::DataErr,
             StoreError::Io { .. } => Exit::IoErr,
             // An earlier write failed at the I/O level; the handle refuses further work.
             StoreError::Db { source, .. } if matches!(**source, redb::Error::PreviousIo) => {

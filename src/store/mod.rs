@@ -12,6 +12,7 @@ mod runs;
 mod snapshots;
 mod tables;
 
+use std::collections::BTreeMap;
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
@@ -100,21 +101,27 @@ impl Store {
 
     /// Rows per table, by table name (for tests and diagnostics).
     #[doc(hidden)]
-    pub async fn row_counts(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
-        self.blocking("count rows", |inner| {
+    pub async fn row_counts(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let stats = self.table_stats().await?;
+        Ok(stats.into_iter().map(|(name, s)| (name, s.rows)).collect())
+    }
+
+    /// Rows, payload bytes and pages per table, by table name (for tests and diagnostics).
+    #[doc(hidden)]
+    pub async fn table_stats(&self) -> Result<BTreeMap<String, TableStat>, StoreError> {
+        self.blocking("measure tables", |inner| {
             let txn = inner.read()?;
-            let mut out = std::collections::BTreeMap::new();
-            let tables = txn
-                .list_tables()
-                .map_err(|e| StoreError::db("list tables", inner.path.clone(), e))?;
-            for handle in tables {
+            let mut out = BTreeMap::new();
+            for handle in txn.list_tables().map_err(inner.err("list tables"))? {
                 let name = handle.name().to_string();
-                let table = txn
-                    .open_untyped_table(handle)
-                    .map_err(|e| StoreError::db("open a table", inner.path.clone(), e))?;
-                let n =
-                    table.len().map_err(|e| StoreError::db("count rows", inner.path.clone(), e))?;
-                out.insert(name, n);
+                let table = txn.open_untyped_table(handle).map_err(inner.err("open a table"))?;
+                let stats = table.stats().map_err(inner.err("measure a table"))?;
+                let stat = TableStat {
+                    rows: table.len().map_err(inner.err("count rows"))?,
+                    stored_bytes: stats.stored_bytes(),
+                    pages: stats.leaf_pages() + stats.branch_pages(),
+                };
+                out.insert(name, stat);
             }
             Ok(out)
         })
@@ -158,6 +165,18 @@ fn begin_write(db: &Database, path: &Path) -> Result<redb::WriteTransaction, Sto
         db.begin_write().map_err(|e| StoreError::db("begin a write", path.to_path_buf(), e))?;
     txn.set_quick_repair(true);
     Ok(txn)
+}
+
+/// Size of one table, from [`Store::table_stats`].
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableStat {
+    /// Number of rows.
+    pub rows: u64,
+    /// Bytes of keys and values stored.
+    pub stored_bytes: u64,
+    /// B-tree pages (leaf and branch) the table occupies.
+    pub pages: u64,
 }
 
 /// Table names this build creates, in a stable order.

@@ -124,6 +124,9 @@ async fn finish(resp: Response, plan: &Plan, method: &Method) -> Response {
         for p in &plan.post {
             bytes = damage(*p, bytes);
         }
+        if plan.post.contains(&Post::Disconnect) {
+            return Response::from_parts(parts, cut_off(bytes));
+        }
     }
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(bytes))
@@ -154,8 +157,18 @@ fn rewrite_pagination(headers: &mut axum::http::HeaderMap, v: &ActiveVariants) {
     }
 }
 
+/// Half the body, then a stream error: hyper aborts the connection mid-body while the
+/// Content-Length header still promises the whole.
+fn cut_off(bytes: Vec<u8>) -> Body {
+    let half = bytes[..bytes.len() / 2].to_vec();
+    let broken = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "simulated disconnect");
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = vec![Ok(half), Err(broken)];
+    Body::from_stream(futures_util::stream::iter(chunks))
+}
+
 fn damage(p: Post, bytes: Vec<u8>) -> Vec<u8> {
     match p {
+        Post::Disconnect => bytes,
         Post::Truncate => {
             let keep = bytes.len() / 2;
             bytes[..keep].to_vec()

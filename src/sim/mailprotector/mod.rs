@@ -14,6 +14,7 @@ mod layer;
 mod models;
 mod pagination;
 mod routes;
+mod statements;
 mod writes;
 
 use axum::Router;
@@ -39,6 +40,10 @@ impl ApiError {
     pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError { status, message: message.into() }
     }
+
+    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -50,6 +55,37 @@ impl IntoResponse for ApiError {
 /// The 404 for paths no route matches (trailing slashes included), in the standard body.
 pub(crate) fn route_not_found(method: &str, path: &str) -> Response {
     ApiError::new(StatusCode::NOT_FOUND, format!("no route for {method} {path}")).into_response()
+}
+
+/// Every route the simulator serves, as counted and as fault `endpoint`s match them.
+pub const ROUTES: &[&str] = &[
+    "GET /resellers/{id}",
+    "GET /resellers/{id}/customers",
+    "POST /resellers/{id}/customers",
+    "GET /resellers/{id}/domains",
+    "GET /resellers/{id}/users",
+    "GET /resellers/{id}/statements",
+    "GET /customers/{id}",
+    "PUT /customers/{id}",
+    "DELETE /customers/{id}",
+    "GET /customers/{id}/domains",
+    "GET /customers/{id}/users",
+    "GET /customers/{id}/statements",
+    "GET /domains/{id}",
+    "GET /domains/{id}/user_groups",
+    "GET /domains/{id}/users",
+    "GET /domains/{id}/aliases",
+    "GET /user_groups/{id}",
+    "GET /user_groups/{id}/services",
+    "PUT /user_groups/{id}/services",
+    "GET /user_groups/{id}/users",
+    "GET /users/{id}",
+];
+
+/// The 405 for a known path with an unsupported method, in the standard body.
+pub(crate) fn method_not_allowed(method: &str, path: &str) -> Response {
+    let msg = format!("{method} is not supported on {path}");
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, msg).into_response()
 }
 
 /// The Mailprotector routes with their request layer, state applied. Compose it with other
@@ -65,6 +101,8 @@ pub fn router(control: SimControl) -> Router {
         )
         .route(&p("/resellers/{id}/domains"), get(routes::reseller_domains))
         .route(&p("/resellers/{id}/users"), get(routes::reseller_users))
+        .route(&p("/resellers/{id}/statements"), get(statements::reseller_statements))
+        .route(&p("/customers/{id}/statements"), get(statements::customer_statements))
         .route(
             &p("/customers/{id}"),
             get(routes::get_customer).put(writes::update_customer).delete(writes::delete_customer),

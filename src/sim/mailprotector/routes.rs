@@ -15,7 +15,7 @@ use super::{ApiError, models};
 use crate::sim::control::SimControl;
 use crate::sim::dataset::{Dataset, Scope};
 
-type Res = Result<Response, ApiError>;
+pub(crate) type Res = Result<Response, ApiError>;
 type Exists = fn(&Dataset, u64) -> bool;
 type Sees = fn(&Caller, &Dataset, u64) -> bool;
 
@@ -28,7 +28,12 @@ fn not_found(what: &str, id: impl std::fmt::Display) -> ApiError {
 }
 
 /// Checks existence (404) then visibility (403).
-fn check(ds: &Dataset, caller: &Caller, scope: Scope, raw: &str) -> Result<u64, ApiError> {
+pub(crate) fn check(
+    ds: &Dataset,
+    caller: &Caller,
+    scope: Scope,
+    raw: &str,
+) -> Result<u64, ApiError> {
     let (what, exists, sees): (&str, Exists, Sees) = match scope {
         Scope::Reseller => {
             ("reseller", |d, i| d.resellers().contains_key(&i), Caller::sees_reseller)
