@@ -276,3 +276,7 @@ impl MailprotectorClient {
         Ok(((items, resp.body), info))
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

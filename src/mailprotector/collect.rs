@@ -11,61 +11,15 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::count::{GroupFacts, count_usage};
-use super::pagination::PER_PAGE;
+use super::walk::{Walk, WalkStats};
 use super::{CollectError, MailprotectorClient};
 use crate::config::MailprotectorConfig;
 use crate::model::{CachedServices, CustomerUsage};
 use crate::upstream::StatsSnapshot;
-
-/// Which walk counted the users.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Walk {
-    /// One `GET /domains/{id}/user_groups` listing per non-alias domain (`user_count`).
-    UserGroups,
-    /// The reseller-wide `GET /resellers/{id}/users` listing, counting users of type User.
-    Users,
-}
-
-/// Sizes seen by the last run, kept by the caller, used to pick the cheaper walk next time.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WalkStats {
-    /// The walk the last run took.
-    pub walk: Option<Walk>,
-    /// Non-alias domains of counted customers in the last run.
-    pub domains: u64,
-    /// Requests the last user-group walk made, and the domains it covered then.
-    pub user_group_requests: u64,
-    /// Domains covered by that walk (to scale its cost to today's domain count).
-    pub user_group_domains: u64,
-    /// Users in the reseller-wide listing (all types) when last walked; 0 when never.
-    pub users_listed: u64,
-    /// Users of type User counted by the last run.
-    pub users_counted: u64,
-}
-
-impl WalkStats {
-    /// The walk to take now for `domains` non-alias domains: the reseller-wide user listing
-    /// when its pages are fewer than the user-group calls, judged from the last run.
-    pub fn choose(&self, domains: u64) -> Walk {
-        let users = if self.users_listed > 0 { self.users_listed } else { self.users_counted };
-        if users == 0 || self.walk.is_none() {
-            return Walk::UserGroups;
-        }
-        let user_pages = users.div_ceil(u64::from(PER_PAGE)).max(1);
-        let group_calls = if self.user_group_domains > 0 {
-            (domains * self.user_group_requests).div_ceil(self.user_group_domains)
-        } else {
-            domains
-        };
-        if user_pages < group_calls { Walk::Users } else { Walk::UserGroups }
-    }
-}
 
 /// What a run needs besides the client.
 #[derive(Debug, Clone)]

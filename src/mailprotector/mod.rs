@@ -8,10 +8,12 @@ mod count;
 pub mod models;
 pub mod pagination;
 pub mod products;
+mod walk;
 
 pub use client::{HasId, MailprotectorClient, UPSTREAM};
-pub use collect::{CollectInput, CollectOutput, Walk, WalkStats, collect_usage};
+pub use collect::{CollectInput, CollectOutput, collect_usage};
 pub use count::{GroupFacts, count_usage};
+pub use walk::{Walk, WalkStats};
 
 use crate::config::MailprotectorConfig;
 use crate::exit::{Exit, ExitStatus};

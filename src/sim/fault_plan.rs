@@ -1,6 +1,6 @@
 //! Deciding, per request, which installed faults fire: endpoint matching, `after`/`times`/`rate`
 //! bookkeeping, token buckets for the rate limit, and seeded randomness so a seed gives the same
-//! fault sequence. The HTTP layer ([`super::layer`]) carries out the resulting [`Plan`].
+//! fault sequence. The Mailprotector request layer carries out the resulting [`Plan`].
 
 use std::time::Duration;
 

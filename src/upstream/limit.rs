@@ -35,9 +35,10 @@ impl Budget {
         let burst = NonZeroU32::new(limits.burst.max(1)).unwrap_or(NonZeroU32::MIN);
         let quota =
             Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN));
-        // Jitter spreads waiters that wake together (thundering herd), kept well below one
-        // period so it never costs throughput.
-        let jitter = (period / 4).min(Duration::from_millis(50));
+        // Jitter spreads waiters that wake together (thundering herd). Every wait pays it, so
+        // it stays a small fraction of one period: a full sync must take close to
+        // requests / rate_limit.
+        let jitter = (period / 20).min(Duration::from_millis(10));
         Budget {
             limiter: RateLimiter::direct(quota.allow_burst(burst)),
             jitter,

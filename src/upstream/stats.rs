@@ -29,7 +29,8 @@ pub struct StatsSnapshot {
     pub retries: u64,
     /// 429 answers received.
     pub rate_limited: u64,
-    /// Total time callers waited on the rate limiter and the 429 pause gate.
+    /// Time callers waited on the rate limiter and the 429 pause gate, summed over
+    /// concurrent callers (so it can exceed the run's wall time).
     #[serde(with = "humantime_serde")]
     pub waited: Duration,
 }

@@ -279,4 +279,36 @@ mod tests {
         assert_eq!(s.slice(5, 10), vec![(12, 8, None)]);
         assert!(s.slice(6, 10).is_empty());
     }
+
+    proptest::proptest! {
+        /// Pages of any size, concatenated, list every user exactly once in id order.
+        #[test]
+        fn pages_partition_the_scope(
+            runs in proptest::collection::vec((1u32..20, 0u32..3), 1..12),
+            per_page in 1u64..30,
+        ) {
+            let mut ds = Dataset::generate(5, 3);
+            let mut expected = Vec::new();
+            for (users, aliases) in runs {
+                let ids = ds.add_users(109, users).unwrap();
+                expected.extend(ids);
+                expected.extend(ds.add_aliases(109, aliases).unwrap());
+            }
+            let idx = ds.scope_users(Scope::UserGroup, 109);
+            let mut all: Vec<u64> = idx.slice(0, idx.total()).into_iter().map(|u| u.0).collect();
+            let mut paged = Vec::new();
+            let mut offset = 0;
+            while offset < idx.total() {
+                paged.extend(idx.slice(offset, per_page).into_iter().map(|u| u.0));
+                offset += per_page;
+            }
+            proptest::prop_assert_eq!(&paged, &all);
+            let before = all.len();
+            all.sort_unstable();
+            all.dedup();
+            proptest::prop_assert_eq!(all.len(), before);
+            proptest::prop_assert_eq!(&paged, &all);
+            proptest::prop_assert!(expected.iter().all(|id| all.binary_search(id).is_ok()));
+        }
+    }
 }

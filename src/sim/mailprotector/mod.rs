@@ -1,7 +1,7 @@
 //! The simulated Mailprotector v1 API under `/api/v1`, per the reference's §2–§8 and the §12
 //! conventions: bearer keys scoped to a reseller or customer subtree, bare JSON arrays with
 //! `X-Pagination`, `{"error":"..."}` bodies on every 4xx/5xx, ascending ids, no trailing-slash
-//! routes. Every request passes [`layer`], which counts it, applies faults and authenticates.
+//! routes. Every request passes one layer that counts it, applies faults and authenticates.
 //!
 //! Sim-specific choices where the reference is silent: reseller-scope lists
 //! (`/resellers/{id}/customers|domains|users`) cover the whole subtree including
