@@ -56,6 +56,10 @@ pub enum Command {
     /// Poll now without the daemon and print a summary. Needs the store: stop the daemon
     /// first, or use `curl -X POST http://127.0.0.1:9847/v1/sync` instead.
     Sync(SyncArgs),
+    /// Try mpsync on demo data: the simulated Mailprotector with a seeded reseller and a daemon
+    /// against it in a temporary directory. Prints the URLs to look at; Ctrl-C stops it and
+    /// removes the directory.
+    Demo(DemoArgs),
     /// Run the simulated upstreams (Mailprotector under /api/v1) on one listener, for trying
     /// mpsync without a real account and for tests.
     Sim(SimArgs),
@@ -126,4 +130,18 @@ pub struct SimArgs {
     /// Write the API keys as secret files (mode 0600) and a ready mpsync.toml into DIR.
     #[arg(long, value_name = "DIR")]
     pub keys_dir: Option<PathBuf>,
+}
+
+/// `mpsync demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Listen address of the daemon's HTTP endpoint.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9847")]
+    pub listen: SocketAddr,
+    /// How many customers the demo reseller has.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub customers: u32,
+    /// Seed of the demo data.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
 }

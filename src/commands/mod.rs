@@ -3,6 +3,7 @@
 
 mod check;
 mod config_cmd;
+mod demo;
 mod run;
 mod sim;
 mod sync;
@@ -28,6 +29,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Config => config_cmd::print(&globals).await,
             Command::Sync(args) => sync::once(&globals, args).await,
             Command::Sim(args) => sim::run(&globals, args).await,
+            Command::Demo(args) => demo::run(&globals, args).await,
         }
     })
 }

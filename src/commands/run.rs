@@ -17,11 +17,15 @@ pub async fn run(g: &Globals, args: RunArgs) -> Exit {
     if let Some(dir) = args.state_dir {
         overrides.push(("daemon.state_dir".to_owned(), dir.display().to_string()));
     }
-    let load_options = super::load_options(g, overrides);
+    start(super::load_options(g, overrides)).await
+}
+
+/// Loads the config from `load_options` (exit 78 on any problem), sets up logging and runs
+/// the daemon until SIGTERM/SIGINT. Shared by `run` and `demo`.
+pub(super) async fn start(load_options: crate::config::LoadOptions) -> Exit {
     let config = match crate::config::load(&load_options) {
         Ok(c) => c,
         Err(e) => {
-            // The same report as every other command: each problem with its key path.
             // The same report as every other command: each problem with its key path.
             eprintln!("mpsync: {e:#}");
             return Exit::Config;

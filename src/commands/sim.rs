@@ -104,7 +104,7 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
 const KEY_FILE: &str = "mailprotector-api-key";
 
 /// Writes `DIR/mailprotector-api-key` (0600) and `DIR/mpsync.toml`; returns the config path.
-fn write_keys_dir(
+pub(super) fn write_keys_dir(
     dir: &Path,
     base_url: &str,
     reseller_id: u64,

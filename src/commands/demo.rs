@@ -1,0 +1,83 @@
+//! `mpsync demo`: the simulated Mailprotector with a seeded demo reseller, and a daemon
+//! against it in a temporary state directory, until Ctrl-C. The first thing a new user runs.
+
+use std::time::Duration;
+
+use super::Globals;
+use crate::cli::DemoArgs;
+use crate::exit::Exit;
+use crate::sim::{SimOptions, SimServer};
+
+/// Runs the demo until Ctrl-C/SIGTERM, then stops everything and removes the temporary dir.
+pub async fn run(g: &Globals, args: DemoArgs) -> Exit {
+    let dir = match tempfile::Builder::new().prefix("mpsync-demo-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("mpsync demo: cannot create a temporary directory: {e}");
+            return Exit::IoErr;
+        }
+    };
+    let opts = SimOptions {
+        customers: args.customers,
+        seed: args.seed,
+        // A little latency, so runs look like real ones in /v1/runs.
+        latency: Duration::from_millis(5),
+        jitter: Duration::from_millis(10),
+        ..SimOptions::default()
+    };
+    let sim = match SimServer::start(opts).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("mpsync demo: {e}");
+            return Exit::IoErr;
+        }
+    };
+    let (reseller_id, key) = {
+        let ds = sim.control().read();
+        (ds.reseller_id(), ds.reseller_key().to_owned())
+    };
+    let config =
+        match super::sim::write_keys_dir(dir.path(), &sim.base_url(), reseller_id, &key, None) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!(
+                    "mpsync demo: cannot write the demo config into {}: {e}",
+                    dir.path().display()
+                );
+                sim.shutdown().await;
+                return Exit::IoErr;
+            }
+        };
+    let overrides = vec![
+        ("daemon.listen".to_owned(), args.listen.to_string()),
+        ("daemon.state_dir".to_owned(), dir.path().join("state").display().to_string()),
+        // Poll every minute, so changes show up while you watch.
+        ("mailprotector.schedule".to_owned(), "0 * * * * *".to_owned()),
+        // The simulator has no rate limit here; a real account keeps the cautious 5/s.
+        ("mailprotector.rate_limit".to_owned(), "50".to_owned()),
+        ("mailprotector.burst".to_owned(), "20".to_owned()),
+    ];
+    let globals = Globals { config_path: config.clone(), ..g.clone() };
+    let url = format!("http://{}", args.listen);
+    println!(
+        "mpsync demo: a simulated Mailprotector reseller ({} customers, seed {}) on {}",
+        args.customers,
+        args.seed,
+        sim.base_url()
+    );
+    println!("  config and state in {} (removed on exit)", dir.path().display());
+    println!("  health:     curl -s {url}/v1/health");
+    println!("  customers:  curl -s {url}/v1/customers");
+    println!("  runs:       curl -s {url}/v1/runs");
+    println!("  poll now:   curl -s -X POST {url}/v1/sync");
+    println!("  metrics:    curl -s {url}/metrics");
+    println!("  Ctrl-C stops the demo.");
+    let exit = super::run::start(super::load_options(&globals, overrides)).await;
+    sim.shutdown().await;
+    let path = dir.path().display().to_string();
+    match dir.close() {
+        Ok(()) => println!("mpsync demo: stopped; removed {path}"),
+        Err(e) => eprintln!("mpsync demo: stopped; could not remove {path}: {e}"),
+    }
+    exit
+}

@@ -1,0 +1,91 @@
+//! `mpsync demo` — the README's first command — starts, polls the demo reseller, serves what
+//! it counted, and on Ctrl-C stops cleanly and removes its temporary directory.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The body of a 200 answer to `GET path`, or `None` (not listening yet, or another status).
+fn get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    let (head, body) = raw.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}
+
+#[test]
+fn demo_polls_serves_and_cleans_up_on_ctrl_c() {
+    let port = common::free_port();
+    let child = common::mpsync()
+        .args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--customers", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mpsync demo");
+    let mut child = KillOnDrop(child);
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let dir: PathBuf =
+        common::wait_for(Duration::from_secs(30), "the demo to name its directory", || {
+            lines.extend(rx.try_iter());
+            lines.iter().find_map(|l| {
+                l.trim()
+                    .strip_prefix("config and state in ")
+                    .map(|rest| PathBuf::from(rest.trim_end_matches(" (removed on exit)")))
+            })
+        });
+    assert!(dir.exists(), "the demo directory {} exists while it runs", dir.display());
+    let addr = format!("127.0.0.1:{port}");
+    let base = format!("http://{addr}");
+    assert!(
+        lines.iter().any(|l| l.contains(&format!("{base}/v1/health"))),
+        "prints the health URL: {lines:?}"
+    );
+
+    // The start-up catch-up polls the demo reseller; its customers are then served.
+    let customers = common::wait_for(Duration::from_secs(60), "a completed demo poll", || {
+        let body = get(&addr, "/v1/customers")?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let list = v["customers"].as_array()?.clone();
+        (!list.is_empty()).then_some(list)
+    });
+    assert_eq!(customers.len(), 20, "every demo customer is counted");
+    assert!(customers.iter().any(|c| c["counts"].as_object().is_some_and(|m| !m.is_empty())));
+    let health = get(&addr, "/v1/health").expect("health answers");
+    assert!(
+        health.contains("\"status\": \"pass\"") || health.contains("\"status\":\"pass\""),
+        "{health}"
+    );
+
+    // Ctrl-C: exit 0, and the temporary directory is gone.
+    let pid = child.0.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let status = common::wait_for(Duration::from_secs(30), "the demo to exit", || {
+        child.0.try_wait().ok().flatten()
+    });
+    assert_eq!(status.code(), Some(0));
+    assert!(!dir.exists(), "the demo removed {}", dir.display());
+}
