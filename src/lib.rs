@@ -11,6 +11,7 @@
 //! - [`upstream`]: shared HTTP plumbing: client builder, rate limiter, retry, typed errors.
 //! - [`mailprotector`]: the Mailprotector API client and usage-count collection.
 //! - [`sim`]: faithful local fakes of the upstream APIs (part of the product).
+//! - [`reconcile`]: the pure reconciliation engine: snapshots + mapping → typed rows.
 //! - [`sync`]: the sync engine: schedules, run lifecycle, catch-up, backoff.
 //! - [`server`]: the axum routes: probes, health, v1 API.
 //! - [`health`]: the in-memory state that health answers from.
@@ -34,6 +35,7 @@ pub mod health;
 pub mod mailprotector;
 pub mod metrics;
 pub mod model;
+pub mod reconcile;
 pub mod server;
 pub mod sim;
 pub mod store;

@@ -6,6 +6,7 @@
 
 mod fields;
 mod load;
+pub mod mapping;
 mod raw;
 mod redact;
 mod schedule;
@@ -23,6 +24,7 @@ pub use load::{
     ConfigError, ConfigProblem, LoadOptions, load, load_with_provenance, redacted_toml,
     redacted_toml_annotated,
 };
+pub use mapping::{Mapping, MappingError, MappingProblem, ProductMapping, Suppression};
 pub use raw::{Origin, Provenance};
 pub use schedule::Schedule;
 pub use secret::Secret;

@@ -1,0 +1,438 @@
+//! [`compute`]: gathers vendor counts and billed lines per row key, then gives each row its
+//! status by precedence: stale, suppressed, pending, then the comparison itself.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    CustomerContribution, CustomerMapping, Evidence, Freshness, Inputs, LineEvidence, MappingState,
+    Observation, Reconciliation, Row, RowKey, Since, SourceStatus, Status, Summary, SuppressionRef,
+};
+use crate::config::{Mapping, Suppression};
+use crate::model::RunId;
+
+/// Quantities closer than this are equal (billed quantities are floats).
+const EPSILON: f64 = 1e-9;
+
+/// Computes the reconciliation. Pure: the same inputs always give the same result.
+pub fn compute(inp: &Inputs<'_>) -> Reconciliation {
+    let vendor_run = inp.usage.map(|u| u.run_id);
+    let billing_run = inp.billed.map(|b| b.run_id);
+    let vendor =
+        freshness("vendor", inp.usage.map(|u| (u.run_id, u.observed_at)), &inp.vendor, inp);
+    let billing =
+        freshness("billing", inp.billed.map(|b| (b.run_id, b.observed_at)), &inp.billing, inp);
+    let newest_run = vendor_run.max(billing_run);
+    let previous: HashMap<&RowKey, &Row> =
+        inp.previous.map(|p| p.rows.iter().map(|r| (&r.key, r)).collect()).unwrap_or_default();
+
+    let names = account_names(inp);
+    let rows: Vec<Row> = gather(inp)
+        .into_iter()
+        .map(|(key, draft)| {
+            let prev = previous.get(&key).copied();
+            let ctx = RowCtx { vendor: &vendor, billing: &billing, newest_run, names: &names };
+            finish(inp, key, draft, prev, &ctx)
+        })
+        .collect();
+    let summary = summarize(&rows, vendor, billing);
+    Reconciliation {
+        computed_at: inp.now,
+        vendor_run,
+        billing_run,
+        rows,
+        summary,
+        customers: customer_states(inp, &names),
+    }
+}
+
+/// PSA account id → name, from the billed snapshot.
+fn account_names<'a>(inp: &Inputs<'a>) -> HashMap<&'a str, &'a str> {
+    inp.billed
+        .map(|b| b.accounts.iter().map(|a| (a.id.as_str(), a.name.as_str())).collect())
+        .unwrap_or_default()
+}
+
+/// What every row's finishing shares.
+struct RowCtx<'a> {
+    vendor: &'a Freshness,
+    billing: &'a Freshness,
+    newest_run: Option<RunId>,
+    names: &'a HashMap<&'a str, &'a str>,
+}
+
+/// Why rows using a source are stale, if they are.
+fn freshness(
+    what: &str,
+    snapshot: Option<(RunId, DateTime<Utc>)>,
+    status: &SourceStatus,
+    inp: &Inputs<'_>,
+) -> Freshness {
+    let age = snapshot.map(|(_, at)| (inp.now - at).num_seconds());
+    let max_age = inp.settings.max_age;
+    let stale_reason = match (snapshot, age) {
+        (None, _) => Some(format!("no {what} run has completed yet")),
+        _ if status.last_run_failed => Some(format!(
+            "the last {what} run failed ({}); its last good data is not compared",
+            status.last_error.as_deref().unwrap_or("no reason recorded")
+        )),
+        (_, Some(age)) if age > 0 && age as u64 > max_age.as_secs() => Some(format!(
+            "the {what} data is {} old, more than max_age {}",
+            humantime::format_duration(std::time::Duration::from_secs(age as u64)),
+            humantime::format_duration(max_age)
+        )),
+        _ => None,
+    };
+    Freshness {
+        run_id: snapshot.map(|(id, _)| id),
+        observed_at: snapshot.map(|(_, at)| at),
+        age_seconds: age,
+        last_run_failed: status.last_run_failed,
+        last_error: status.last_error.clone(),
+        stale_reason,
+    }
+}
+
+/// What is known about one row before its status is decided.
+#[derive(Debug, Default)]
+struct Draft {
+    customer_name: Option<String>,
+    products: BTreeSet<String>,
+    vendor: u64,
+    customers: Vec<CustomerContribution>,
+    lines: Vec<LineEvidence>,
+    billed: f64,
+    counted: usize,
+}
+
+/// Sums vendor counts and billed lines per row key.
+fn gather(inp: &Inputs<'_>) -> BTreeMap<RowKey, Draft> {
+    let m = inp.mapping;
+    let psa_products: BTreeSet<&str> =
+        m.products.values().map(|p| p.psa_product.as_str()).collect();
+    let mut drafts: BTreeMap<RowKey, Draft> = BTreeMap::new();
+    if let Some(usage) = inp.usage {
+        for c in usage.customers.iter().filter(|c| !m.exclude_customers.contains(&c.id)) {
+            for (product, &count) in &c.counts {
+                if m.exclude_products.contains(product) {
+                    continue;
+                }
+                let contribution = CustomerContribution {
+                    customer: c.id,
+                    name: c.name.clone(),
+                    product: product.clone(),
+                    count,
+                };
+                let key = match (m.account_of(c.id), m.products.get(product)) {
+                    (Some(account), Some(pm)) => RowKey::Service {
+                        account: account.to_string(),
+                        psa_product: pm.psa_product.clone(),
+                    },
+                    // Unmapped usage matters only when there is some.
+                    _ if count == 0 => continue,
+                    (None, _) => RowKey::UnmappedCustomer { customer: c.id },
+                    (Some(_), None) => RowKey::UnmappedProduct { product: product.clone() },
+                };
+                let d = drafts.entry(key.clone()).or_default();
+                d.vendor += count;
+                d.customers.push(contribution.clone());
+                if let RowKey::UnmappedCustomer { .. } = key {
+                    d.customer_name = Some(c.name.clone());
+                    d.products.insert(product.clone());
+                    // Its usage of an unmapped product is an unmapped product too.
+                    if !m.products.contains_key(product) {
+                        let p = drafts
+                            .entry(RowKey::UnmappedProduct { product: product.clone() })
+                            .or_default();
+                        p.vendor += count;
+                        p.customers.push(contribution);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(billed) = inp.billed {
+        for line in billed.lines.iter().filter(|l| psa_products.contains(l.product_id.as_str())) {
+            let key = RowKey::Service {
+                account: line.account_id.clone(),
+                psa_product: line.product_id.clone(),
+            };
+            let d = drafts.entry(key).or_default();
+            d.lines.push(LineEvidence {
+                source_ref: line.source_ref.clone(),
+                quantity: line.quantity,
+                unit_price: line.unit_price,
+                counted: line.counted,
+                note: line.note.clone(),
+            });
+            if line.counted && line.quantity.is_finite() {
+                d.billed += line.quantity;
+                d.counted += 1;
+            }
+        }
+    }
+    // A service row exists only when something says it should: usage or a counted line.
+    drafts.retain(|k, d| !matches!(k, RowKey::Service { .. }) || d.vendor > 0 || d.counted > 0);
+    for (key, d) in drafts.iter_mut() {
+        match key {
+            RowKey::Service { psa_product, .. } => {
+                d.products = m
+                    .products
+                    .iter()
+                    .filter(|(_, p)| &p.psa_product == psa_product)
+                    .map(|(name, _)| name.clone())
+                    .collect();
+            }
+            RowKey::UnmappedProduct { product } => {
+                d.products.insert(product.clone());
+            }
+            RowKey::UnmappedCustomer { .. } => {}
+        }
+    }
+    drafts
+}
+
+/// Tolerances and debounce of a service row: the largest over the products billed as it.
+fn limits(m: &Mapping, psa_product: &str, default_debounce: u32) -> (f64, f64, u32) {
+    let mut abs = 0.0_f64;
+    let mut pct = 0.0_f64;
+    let mut debounce: Option<u32> = None;
+    for p in m.products.values().filter(|p| p.psa_product == psa_product) {
+        abs = abs.max(p.tolerance);
+        pct = pct.max(p.tolerance_percent);
+        if let Some(n) = p.debounce_runs {
+            debounce = Some(debounce.map_or(n, |d| d.max(n)));
+        }
+    }
+    (abs, pct, debounce.unwrap_or(default_debounce).max(1))
+}
+
+/// The comparison of a fresh service row.
+fn compare(vendor: u64, billed: Option<f64>, abs: f64, pct: f64) -> Status {
+    let Some(billed) = billed else {
+        return Status::Unbilled;
+    };
+    let v = vendor as f64;
+    let diff = (v - billed).abs();
+    if vendor == 0 && billed > EPSILON {
+        Status::BilledWithoutUsage
+    } else if diff < EPSILON {
+        Status::Match
+    } else if diff <= abs + EPSILON || diff <= billed.abs() * pct / 100.0 + EPSILON {
+        Status::WithinTolerance
+    } else if v > billed {
+        Status::UnderBilled
+    } else {
+        Status::OverBilled
+    }
+}
+
+/// Price per unit over the counted lines: their common price, else quantity-weighted.
+fn unit_price(lines: &[LineEvidence]) -> Option<f64> {
+    let priced: Vec<(f64, f64)> = lines
+        .iter()
+        .filter(|l| l.counted)
+        .filter_map(|l| l.unit_price.filter(|p| p.is_finite()).map(|p| (l.quantity, p)))
+        .collect();
+    let first = priced.first()?.1;
+    if priced.iter().all(|(_, p)| (p - first).abs() < EPSILON) {
+        return Some(first);
+    }
+    let qty: f64 = priced.iter().map(|(q, _)| q).sum();
+    if qty.abs() < EPSILON {
+        return Some(first);
+    }
+    Some(priced.iter().map(|(q, p)| q * p).sum::<f64>() / qty)
+}
+
+fn finish(inp: &Inputs<'_>, key: RowKey, d: Draft, prev: Option<&Row>, ctx: &RowCtx<'_>) -> Row {
+    let m = inp.mapping;
+    let is_service = matches!(key, RowKey::Service { .. });
+    let stale_reason = ctx
+        .vendor
+        .stale_reason
+        .clone()
+        .or_else(|| if is_service { ctx.billing.stale_reason.clone() } else { None });
+    let (abs, pct, debounce_runs) = match &key {
+        RowKey::Service { psa_product, .. } => limits(m, psa_product, inp.settings.debounce_runs),
+        _ => (0.0, 0.0, inp.settings.debounce_runs.max(1)),
+    };
+    let vendor_quantity = match key {
+        RowKey::UnmappedCustomer { .. } => None,
+        _ => inp.usage.map(|_| d.vendor),
+    };
+    let billed_quantity = (is_service && inp.billed.is_some() && d.counted > 0).then_some(d.billed);
+    let unit_price = unit_price(&d.lines);
+
+    let raw = match (&key, stale_reason.is_some()) {
+        (_, true) => None,
+        (RowKey::Service { .. }, false) => Some(compare(d.vendor, billed_quantity, abs, pct)),
+        (RowKey::UnmappedCustomer { .. }, false) => Some(Status::UnmappedCustomer),
+        (RowKey::UnmappedProduct { .. }, false) => Some(Status::UnmappedProduct),
+    };
+    let observed = observe(raw, prev, inp.usage.map(|u| u.run_id));
+    let delta =
+        (is_service && raw.is_some()).then(|| d.vendor as f64 - billed_quantity.unwrap_or(0.0));
+    let monthly_impact = delta.zip(unit_price).map(|(delta, price)| delta * price);
+
+    let suppression = if raw.is_some() { suppression_for(inp, &key, &d) } else { None };
+    let (status, pending_status) = match raw {
+        None => (Status::Stale, None),
+        Some(_) if suppression.is_some() => (Status::Suppressed, None),
+        Some(s) if s.is_discrepancy() && observed.seen_runs < debounce_runs => {
+            (Status::Pending, Some(s))
+        }
+        Some(s) => (s, None),
+    };
+    let since = match prev {
+        Some(p) if p.status == status => p.since.clone(),
+        _ => Since { at: inp.now, run_id: ctx.newest_run },
+    };
+    let account_name = match &key {
+        RowKey::Service { account, .. } => ctx.names.get(account.as_str()).map(|n| n.to_string()),
+        _ => None,
+    };
+    Row {
+        account_name,
+        customer_name: d.customer_name,
+        products: d.products.into_iter().collect(),
+        vendor_quantity,
+        billed_quantity,
+        delta,
+        unit_price,
+        monthly_impact,
+        status,
+        since,
+        pending_status,
+        seen_runs: observed.seen_runs,
+        debounce_runs,
+        stale_reason: if status == Status::Stale { stale_reason } else { None },
+        suppression: suppression.map(|s| SuppressionRef {
+            reason: s.reason.clone(),
+            until: s.until,
+            line: s.line,
+        }),
+        observed,
+        evidence: Evidence {
+            vendor_run: inp.usage.map(|u| u.run_id),
+            customers: d.customers,
+            billing_run: if is_service { inp.billed.map(|b| b.run_id) } else { None },
+            lines: d.lines,
+        },
+        key,
+    }
+}
+
+/// The debounce memory after this computation. A stale row keeps the old memory, so an
+/// outage neither resets nor advances the count; a recomputation without a new vendor run
+/// (after a billing run) does not advance it either.
+fn observe(raw: Option<Status>, prev: Option<&Row>, vendor_run: Option<RunId>) -> Observation {
+    let prev = prev.map(|p| &p.observed);
+    let Some(status) = raw else {
+        return prev.cloned().unwrap_or(Observation {
+            status: None,
+            seen_runs: 0,
+            vendor_run: None,
+        });
+    };
+    let seen_runs = match prev {
+        Some(p) if p.status == Some(status) && p.vendor_run == vendor_run => p.seen_runs.max(1),
+        Some(p) if p.status == Some(status) => p.seen_runs.saturating_add(1),
+        _ => 1,
+    };
+    Observation { status: Some(status), seen_runs, vendor_run }
+}
+
+/// The first active suppression covering the row.
+fn suppression_for<'m>(inp: &Inputs<'m>, key: &RowKey, d: &Draft) -> Option<&'m Suppression> {
+    let m = inp.mapping;
+    let today = inp.now.date_naive();
+    m.suppressions.iter().filter(|s| s.active_on(today)).find(|s| {
+        let customer_ok = s.customer.is_none_or(|c| match key {
+            RowKey::Service { account, .. } => {
+                m.account_of(c) == Some(account.as_str())
+                    || d.customers.iter().any(|x| x.customer == c)
+            }
+            RowKey::UnmappedCustomer { customer } => *customer == c,
+            RowKey::UnmappedProduct { .. } => d.customers.iter().any(|x| x.customer == c),
+        });
+        let account_ok = s.account.as_ref().is_none_or(|a| match key {
+            RowKey::Service { account, .. } => account == a,
+            _ => false,
+        });
+        let product_ok = s.product.as_ref().is_none_or(|p| match key {
+            RowKey::Service { psa_product, .. } => psa_product == p || d.products.contains(p),
+            RowKey::UnmappedCustomer { .. } => d.products.contains(p),
+            RowKey::UnmappedProduct { product } => product == p,
+        });
+        customer_ok && account_ok && product_ok
+    })
+}
+
+fn summarize(rows: &[Row], vendor: Freshness, billing: Freshness) -> Summary {
+    let mut by_status: BTreeMap<String, u64> =
+        Status::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
+    let mut s = Summary {
+        rows: rows.len() as u64,
+        by_status: BTreeMap::new(),
+        impact_under_billed: 0.0,
+        impact_over_billed: 0.0,
+        discrepancies: 0,
+        unpriced_discrepancies: 0,
+        attention: 0,
+        vendor,
+        billing,
+    };
+    for r in rows {
+        *by_status.entry(r.status.as_str().to_string()).or_insert(0) += 1;
+        if r.status.needs_attention() {
+            s.attention += 1;
+        }
+        if !r.status.is_discrepancy() {
+            continue;
+        }
+        s.discrepancies += 1;
+        match r.monthly_impact {
+            None => s.unpriced_discrepancies += 1,
+            Some(x) if x > 0.0 => s.impact_under_billed += x,
+            Some(x) => s.impact_over_billed += -x,
+        }
+    }
+    s.by_status = by_status;
+    s
+}
+
+/// Every vendor customer's mapping state, with suggestions for the unmapped ones.
+fn customer_states(inp: &Inputs<'_>, names: &HashMap<&str, &str>) -> Vec<CustomerMapping> {
+    let Some(usage) = inp.usage else {
+        return Vec::new();
+    };
+    let m = inp.mapping;
+    let accounts = inp.billed.map(|b| b.accounts.as_slice()).unwrap_or_default();
+    let mut suggestions = super::suggestions(&usage.customers, accounts, m);
+    usage
+        .customers
+        .iter()
+        .map(|c| {
+            let account = m.account_of(c.id).map(str::to_string);
+            let state = if m.exclude_customers.contains(&c.id) {
+                MappingState::Excluded
+            } else if account.is_some() {
+                MappingState::Mapped
+            } else {
+                MappingState::Unmapped
+            };
+            let account_name =
+                account.as_ref().and_then(|id| names.get(id.as_str())).map(|n| n.to_string());
+            CustomerMapping {
+                customer: c.id,
+                name: c.name.clone(),
+                state,
+                account,
+                account_name,
+                suggestions: suggestions.remove(&c.id).unwrap_or_default(),
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,178 @@
+//! Text renderings of rows shared by `/v1/reconciliation?format=csv` and `mpsync reconcile`:
+//! CSV with a header row, and an aligned table for people.
+
+use super::{Row, RowKey};
+
+/// The CSV header, in column order.
+pub const CSV_COLUMNS: [&str; 21] = [
+    "kind",
+    "status",
+    "account",
+    "account_name",
+    "psa_product",
+    "customer",
+    "customer_name",
+    "product",
+    "products",
+    "vendor_quantity",
+    "billed_quantity",
+    "delta",
+    "unit_price",
+    "monthly_impact",
+    "since",
+    "since_run",
+    "pending_status",
+    "seen_runs",
+    "debounce_runs",
+    "note",
+    "vendor_run",
+];
+
+/// A quantity without a needless `.0`: `12`, `12.5`.
+pub fn quantity(x: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{}", x.round() as i64)
+    } else {
+        let s = format!("{x:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Money with two decimals.
+pub fn money(x: f64) -> String {
+    format!("{x:.2}")
+}
+
+fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> String) -> String {
+    v.map(f).unwrap_or_default()
+}
+
+/// Why the row has its status, in words: stale reason, suppression or pending count.
+fn note(r: &Row) -> String {
+    if let Some(s) = &r.stale_reason {
+        return s.clone();
+    }
+    if let Some(s) = &r.suppression {
+        return format!("suppressed until {}: {}", s.until, s.reason);
+    }
+    if let Some(p) = r.pending_status {
+        return format!("{p} seen in {} of {} vendor runs", r.seen_runs, r.debounce_runs);
+    }
+    String::new()
+}
+
+/// The row's fields as text, in [`CSV_COLUMNS`] order.
+fn fields(r: &Row) -> Vec<String> {
+    let (kind, account, psa, customer, product) = match &r.key {
+        RowKey::Service { account, psa_product } => {
+            ("service", account.clone(), psa_product.clone(), String::new(), String::new())
+        }
+        RowKey::UnmappedCustomer { customer } => {
+            ("unmapped_customer", String::new(), String::new(), customer.to_string(), String::new())
+        }
+        RowKey::UnmappedProduct { product } => {
+            ("unmapped_product", String::new(), String::new(), String::new(), product.clone())
+        }
+    };
+    vec![
+        kind.to_string(),
+        r.status.to_string(),
+        account,
+        r.account_name.clone().unwrap_or_default(),
+        psa,
+        customer,
+        r.customer_name.clone().unwrap_or_default(),
+        product,
+        r.products.join(";"),
+        opt(r.vendor_quantity, |v| v.to_string()),
+        opt(r.billed_quantity, quantity),
+        opt(r.delta, quantity),
+        opt(r.unit_price, money),
+        opt(r.monthly_impact, money),
+        r.since.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        opt(r.since.run_id, |v| v.to_string()),
+        opt(r.pending_status, |s| s.to_string()),
+        r.seen_runs.to_string(),
+        r.debounce_runs.to_string(),
+        note(r),
+        opt(r.evidence.vendor_run, |v| v.to_string()),
+    ]
+}
+
+/// One CSV field (RFC 4180). Text that a spreadsheet would run as a formula gets a leading `'`.
+fn csv_field(s: &str) -> String {
+    let s = if s.starts_with(['=', '+', '@']) || (s.starts_with('-') && s.parse::<f64>().is_err()) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s }
+}
+
+/// The rows as CSV: a header row, then one line per row (CRLF line ends, RFC 4180).
+pub fn csv(rows: &[Row]) -> String {
+    let mut out = CSV_COLUMNS.join(",");
+    out.push_str("\r\n");
+    for r in rows {
+        let line: Vec<String> = fields(r).iter().map(|f| csv_field(f)).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// The rows as an aligned table for a terminal.
+pub fn table(rows: &[Row]) -> String {
+    let header =
+        ["STATUS", "ACCOUNT", "PSA PRODUCT", "VENDOR", "BILLED", "DELTA", "IMPACT", "NOTE"];
+    let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
+    for r in rows {
+        let (who, what) = match &r.key {
+            RowKey::Service { account, psa_product } => {
+                let who = match &r.account_name {
+                    Some(n) => format!("{account} {n}"),
+                    None => account.clone(),
+                };
+                (who, psa_product.clone())
+            }
+            RowKey::UnmappedCustomer { customer } => (
+                format!("customer {customer} {}", r.customer_name.as_deref().unwrap_or("")),
+                r.products.join(", "),
+            ),
+            RowKey::UnmappedProduct { product } => ("-".into(), format!("product {product}")),
+        };
+        let mut note = note(r);
+        if note.is_empty() && !r.products.is_empty() && matches!(r.key, RowKey::Service { .. }) {
+            note = r.products.join(", ");
+        }
+        lines.push(vec![
+            r.status.to_string(),
+            who.trim_end().to_string(),
+            what,
+            opt(r.vendor_quantity, |v| v.to_string()),
+            opt(r.billed_quantity, quantity),
+            opt(r.delta, quantity),
+            opt(r.monthly_impact, money),
+            note,
+        ]);
+    }
+    let cols = header.len();
+    let widths: Vec<usize> =
+        (0..cols).map(|i| lines.iter().map(|l| l[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for l in &lines {
+        let mut line = String::new();
+        for (i, cell) in l.iter().enumerate() {
+            if i + 1 == cols {
+                line.push_str(cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                line.push_str(cell);
+                line.push_str(&" ".repeat(pad + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
