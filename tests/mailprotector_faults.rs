@@ -33,7 +33,8 @@ async fn transient_faults_are_retried_and_counts_stay_correct() {
         .add_fault(Fault::new(FaultKind::Status { status: 500 }).on("services").after(2).times(2));
     sim.control().add_fault(Fault::new(FaultKind::Hang).on("services").after(10).times(1));
     let mut cfg_fast = cfg.clone();
-    cfg_fast.limits.timeout = Duration::from_millis(800);
+    // Short enough to give up on the hung request quickly, long enough for a busy machine.
+    cfg_fast.limits.timeout = Duration::from_secs(2);
     let out =
         collect(&client(&cfg_fast), &cfg_fast, &HashMap::new(), None).await.expect("run survives");
     assert_eq!(as_map(&out.customers), sim.control().expected_counts());

@@ -70,7 +70,10 @@ impl MailprotectorClient {
             base_url,
             limits: cfg.limits.clone(),
             auth_headers: vec![("Authorization".into(), bearer)],
-            credential: format!("the API key read from {}", cfg.api_key.origin()),
+            credential: format!(
+                "mailprotector.api_key_file (the API key read from {})",
+                cfg.api_key.origin()
+            ),
             retry,
         };
         Ok(MailprotectorClient {

@@ -160,6 +160,28 @@ mod tests {
         assert!(!p.more_after(2, 0, None));
     }
 
+    proptest::proptest! {
+        /// Whatever the server's page-size cap and the listing's length, the header-less rule
+        /// reads every item and makes at most one request beyond the pages the data needs.
+        #[test]
+        fn the_headerless_rule_reads_everything(total in 0usize..2_000, cap in 1usize..=100) {
+            let mut pager = Pager::new();
+            let (mut page, mut read) = (0u64, 0usize);
+            loop {
+                page += 1;
+                let len = cap.min(total.saturating_sub(read));
+                read += len;
+                if !pager.more_after(page, len, None) {
+                    break;
+                }
+                proptest::prop_assert!(page < 10_000, "runaway listing");
+            }
+            proptest::prop_assert_eq!(read, total);
+            let needed = total.div_ceil(cap).max(1) as u64;
+            proptest::prop_assert!(page == needed || page == needed + 1, "{} pages for {}", page, needed);
+        }
+    }
+
     #[test]
     fn header_may_come_and_go() {
         let mut p = Pager::new();

@@ -59,8 +59,9 @@ fn spec(base: url::Url) -> UpstreamSpec {
             rate_limit: 1000.0,
             burst: 50,
             max_in_flight: 4,
-            timeout: Duration::from_millis(300),
-            connect_timeout: Duration::from_millis(300),
+            // Generous for a loaded CI machine; the timeout test shortens it.
+            timeout: Duration::from_secs(3),
+            connect_timeout: Duration::from_secs(3),
         },
         auth_headers: vec![(
             "Authorization".into(),
@@ -172,7 +173,9 @@ async fn timeouts_and_refused_connections_become_typed_errors() {
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, slow).await;
     });
-    let c = UpstreamClient::new(spec(format!("http://{addr}").parse().unwrap())).unwrap();
+    let mut sp = spec(format!("http://{addr}").parse().unwrap());
+    sp.limits.timeout = Duration::from_millis(300);
+    let c = UpstreamClient::new(sp).unwrap();
     let e = c.get(&ep(), &[]).await.unwrap_err();
     assert!(matches!(e, UpstreamError::Timeout { attempts: 3, .. }), "{e:?}");
     task.abort();
