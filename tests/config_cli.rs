@@ -91,8 +91,17 @@ fn secrets_never_appear_in_config_or_check_output() {
 
 #[test]
 fn check_passes_a_valid_config_as_a_table_and_as_json() {
+    // The simulator stands in for Mailprotector, so the connection check has a real peer.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim =
+        rt.block_on(mpsync::sim::SimServer::start(mpsync::sim::SimOptions::default())).unwrap();
+    let (reseller, key) = {
+        let ds = sim.control().read();
+        (ds.reseller_id(), ds.reseller_key().to_owned())
+    };
     let td = TestDir::new();
-    let path = td.valid_config("127.0.0.1:1111", "http://127.0.0.1:9");
+    let path = td.valid_config("127.0.0.1:1111", &sim.base_url());
+    td.secret("mailprotector-api-key", &key);
     let out = run(&["check"], &path, &[]);
     assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -100,6 +109,12 @@ fn check_passes_a_valid_config_as_a_table_and_as_json() {
     assert!(lines[0].starts_with("CHECK") && lines[0].contains("RESULT"), "{stdout}");
     assert!(lines.iter().any(|l| l.starts_with("config") && l.contains(" ok ")), "{stdout}");
     assert!(lines.iter().any(|l| l.starts_with("store") && l.contains(" ok ")), "{stdout}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("mailprotector")
+            && l.contains(" ok ")
+            && l.contains(&format!("reseller {reseller}"))),
+        "{stdout}"
+    );
     assert!(td.state_dir().join("mpsync.redb").exists(), "check opened the store");
 
     let out = run(&["check", "--json"], &path, &[]);
@@ -109,7 +124,16 @@ fn check_passes_a_valid_config_as_a_table_and_as_json() {
     assert_eq!(v["exit_code"], 0);
     let names: Vec<&str> =
         v["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["config", "store"]);
+    assert_eq!(names, ["config", "store", "mailprotector"]);
+
+    // A wrong key: the check fails with 69 and says which setting to fix.
+    td.secret("mailprotector-api-key", "not-the-key");
+    let out = run(&["check"], &path, &[]);
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    let line = stdout.lines().find(|l| l.starts_with("mailprotector")).unwrap_or_default();
+    assert!(line.contains("FAILED") && line.contains("api_key"), "{stdout}");
+    rt.block_on(sim.shutdown());
 }
 
 #[test]

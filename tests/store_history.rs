@@ -80,7 +80,10 @@ async fn prune_drops_old_data_but_keeps_the_latest() {
 
     let days = |d: u64| Duration::from_secs(d * 86_400);
     let stats = store.prune(at(21 * DAY), days(2), days(10)).await.unwrap();
-    assert_eq!(stats, PruneStats { snapshots: 3, history_points: 3, renames: 1, runs: 3 });
+    assert_eq!(
+        stats,
+        PruneStats { snapshots: 3, billed_snapshots: 0, history_points: 3, renames: 1, runs: 3 }
+    );
     let latest = store.latest_usage_snapshot().await.unwrap().unwrap();
     assert_eq!((latest.run_id, latest.customers.clone()), (r5.id, day20.clone()));
     assert_eq!(store.snapshot(r4).await.unwrap().unwrap().customers, day20);
@@ -99,7 +102,10 @@ async fn prune_drops_old_data_but_keeps_the_latest() {
     // Much later: the old 0 point goes, the last success of each kind stays, the latest
     // snapshot stays however old it is.
     let stats = store.prune(at(400 * DAY), days(2), days(10)).await.unwrap();
-    assert_eq!(stats, PruneStats { snapshots: 0, history_points: 1, renames: 1, runs: 2 });
+    assert_eq!(
+        stats,
+        PruneStats { snapshots: 0, billed_snapshots: 0, history_points: 1, renames: 1, runs: 2 }
+    );
     assert!(store.history(2, "SS").await.unwrap().is_empty());
     assert_eq!(points(&store.history(1, "CF").await.unwrap()), vec![(r4, 12)]);
     assert_eq!(store.last_success(RunKind::Vendor).await.unwrap().unwrap().id, r5.id);

@@ -90,6 +90,7 @@ async fn steady_state_run_adds_only_its_run_record() {
         let expected = if table == "runs_v1" { n + 1 } else { *n };
         assert_eq!(after[table], expected, "rows in {table}: {before:?} → {after:?}");
     }
+    assert_eq!(before.len(), mpsync::store::table_names().len(), "every table exists");
     assert_eq!(before.len(), after.len());
     assert!(before["usage_snapshots_v1"] == 2 && before["usage_history_v1"] > 0);
     assert_eq!(rec.outcome, RunOutcome::Ok);

@@ -57,7 +57,16 @@ impl CheckResult {
 /// one line each, e.g.
 /// `CheckResult::from_result("mailprotector", mailprotector::check_connection(cfg).await),`.
 async fn checks(cfg: &Config) -> Vec<CheckResult> {
-    vec![config_summary(cfg), store(cfg).await]
+    vec![config_summary(cfg), store(cfg).await, mailprotector(cfg).await]
+}
+
+/// The "Check Connection" step for Mailprotector: the key reaches the configured reseller.
+async fn mailprotector(cfg: &Config) -> CheckResult {
+    let reached = crate::mailprotector::check_connection(&cfg.mailprotector).await.map(|r| {
+        let name = r.name.map(|n| format!(" ({n})")).unwrap_or_default();
+        format!("the API key reaches reseller {}{name} at {}", r.id, cfg.mailprotector.base_url)
+    });
+    CheckResult::from_result("mailprotector", reached)
 }
 
 /// Validates the config and tests each configured upstream; prints the results.

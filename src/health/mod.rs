@@ -78,6 +78,15 @@ pub struct ReconciliationSummary {
     pub by_status: BTreeMap<String, u64>,
     /// How many rows are discrepancies an operator should look at.
     pub discrepancies: u64,
+    /// Monthly money missed (under-billed and unbilled rows with a known price).
+    pub impact_under_billed: f64,
+    /// Monthly money possibly overcharged (over-billed and billed-without-usage rows).
+    pub impact_over_billed: f64,
+    /// Rows that could not be compared because an input is missing, old or failed.
+    pub stale: u64,
+    /// Why no trustworthy reconciliation could be produced (the mapping file is invalid, the
+    /// store failed); `None` when the summary above is current.
+    pub error: Option<String>,
 }
 
 /// The store as health sees it.

@@ -194,16 +194,44 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
     }
 
     if let Some(r) = &st.reconciliation {
-        let status = if r.discrepancies > 0 { CheckStatus::Warn } else { CheckStatus::Pass };
-        let mut c = check("component", status);
+        let mut c = check("component", CheckStatus::Pass);
         c.observed_value = Some(r.discrepancies.into());
         c.time = Some(rfc3339(r.at));
         c.run_id = Some(r.run_id);
-        if r.discrepancies > 0 {
-            c.output =
-                Some(format!("{} discrepancies; by status: {:?}", r.discrepancies, r.by_status));
+        if let Some(err) = &r.error {
+            // Without a trustworthy reconciliation the daemon is not doing its job.
+            c.status = CheckStatus::Fail;
+            c.output = Some(err.clone());
+        } else if r.discrepancies > 0 || r.stale > 0 {
+            c.status = CheckStatus::Warn;
+            let mut parts = Vec::new();
+            if r.discrepancies > 0 {
+                parts.push(format!(
+                    "{} discrepancies (under-billed {:.2}/month, over-billed {:.2}/month)",
+                    r.discrepancies, r.impact_under_billed, r.impact_over_billed
+                ));
+            }
+            if r.stale > 0 {
+                parts.push(format!("{} rows stale (an input is missing, old or failed)", r.stale));
+            }
+            c.output = Some(parts.join("; "));
         }
         checks.insert("reconciliation:discrepancies".to_owned(), vec![c]);
+        let mut by_status = check("component", CheckStatus::Pass);
+        by_status.observed_value = serde_json::to_value(&r.by_status).ok();
+        by_status.observed_unit = Some("rows");
+        by_status.time = Some(rfc3339(r.at));
+        checks.insert("reconciliation:rowsByStatus".to_owned(), vec![by_status]);
+        for (name, value) in [
+            ("impactUnderBilled", r.impact_under_billed),
+            ("impactOverBilled", r.impact_over_billed),
+        ] {
+            let mut m = check("component", CheckStatus::Pass);
+            m.observed_value = serde_json::Number::from_f64((value * 100.0).round() / 100.0)
+                .map(serde_json::Value::Number);
+            m.observed_unit = Some("per month");
+            checks.insert(format!("reconciliation:{name}"), vec![m]);
+        }
     }
 
     let status = checks.values().flatten().map(|c| c.status).max().unwrap_or(CheckStatus::Pass);

@@ -1,9 +1,10 @@
-//! The redb store: one file `<state_dir>/mpsync.redb` holding runs, usage snapshots, count
-//! history and caches, behind a cheap-to-clone async [`Store`].
+//! The redb store: one file `<state_dir>/mpsync.redb` holding runs, usage and billed
+//! snapshots, count history and caches, behind a cheap-to-clone async [`Store`].
 //!
 //! Opening is blocking (call it from `spawn_blocking`); every other method is `async` and runs
 //! its redb work on the blocking pool, never holding a transaction across an `.await`.
 
+mod billing;
 mod cache;
 mod error;
 mod history;

@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use redb::ReadableTable;
 use serde::Serialize;
 
+use super::billing::BilledRow;
 use super::snapshots::SnapshotRow;
-use super::tables::{self, HISTORY, META, RENAMES, RUNS, SNAPSHOTS};
+use super::tables::{self, BILLED, HISTORY, META, RENAMES, RUNS, SNAPSHOTS};
 use super::{Inner, Store, StoreError};
 use crate::model::{RunKind, RunOutcome, RunRecord};
 
@@ -19,6 +20,8 @@ use crate::model::{RunKind, RunOutcome, RunRecord};
 pub struct PruneStats {
     /// Stored snapshots dropped (older snapshots can no longer be rebuilt).
     pub snapshots: u64,
+    /// Stored billed snapshots dropped.
+    pub billed_snapshots: u64,
     /// History points dropped.
     pub history_points: u64,
     /// Renames dropped.
@@ -29,9 +32,9 @@ pub struct PruneStats {
 
 impl Store {
     /// Drops what is past its retention, in one transaction:
-    /// - snapshots observed before `now - snapshot_retention`, oldest first, always keeping the
-    ///   latest (a run record may then point at a snapshot that [`Store::snapshot`] no longer
-    ///   returns; its counts survive in the history);
+    /// - usage and billed snapshots observed before `now - snapshot_retention`, oldest first,
+    ///   always keeping the latest (a run record may then point at a snapshot that
+    ///   [`Store::snapshot`] no longer returns; its counts survive in the history);
     /// - history points observed before `now - history_retention`, except the latest point per
     ///   (customer, product), which tells since when the current value holds; that latest
     ///   point is dropped too when it is a 0 (the product is gone, there is nothing to date);
@@ -49,6 +52,7 @@ impl Store {
             let txn = inner.write()?;
             let mut stats = PruneStats::default();
             prune_snapshots(inner, &txn, snap_cutoff, &mut stats)?;
+            prune_billed(inner, &txn, snap_cutoff, &mut stats)?;
             prune_history(inner, &txn, hist_cutoff, &mut stats)?;
             prune_runs(inner, &txn, hist_cutoff, &mut stats)?;
             txn.commit().map_err(inner.err("commit the pruning"))?;
@@ -109,6 +113,31 @@ fn prune_snapshots(
                 .map_err(inner.err("write a snapshot"))?;
         }
     }
+    Ok(())
+}
+
+fn prune_billed(
+    inner: &Inner,
+    txn: &redb::WriteTransaction,
+    cutoff: DateTime<Utc>,
+    stats: &mut PruneStats,
+) -> Result<(), StoreError> {
+    let meta = txn.open_table(META).map_err(inner.err("open meta"))?;
+    let latest =
+        meta.get(tables::KEY_LATEST_BILLED).map_err(inner.err("read meta"))?.map(|v| v.value());
+    let mut table = txn.open_table(BILLED).map_err(inner.err("open billed snapshots"))?;
+    let mut drop = Vec::new();
+    for row in table.iter().map_err(inner.err("read billed snapshots"))? {
+        let (k, v) = row.map_err(inner.err("read billed snapshots"))?;
+        let row: BilledRow = tables::decode(&inner.path, "billed snapshot", v.value())?;
+        if Some(k.value()) != latest && row.observed_at < cutoff {
+            drop.push(k.value());
+        }
+    }
+    for id in &drop {
+        table.remove(*id).map_err(inner.err("drop a billed snapshot"))?;
+    }
+    stats.billed_snapshots = drop.len() as u64;
     Ok(())
 }
 

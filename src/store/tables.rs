@@ -16,7 +16,8 @@ use super::StoreError;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Internal counters and the schema version: `schema_version`, `next_run_id`,
-/// `last_ok.<kind>`, `latest_snapshot`. Unversioned name: it is how versions are found.
+/// `last_ok.<kind>`, `latest_snapshot`, `latest_billed_snapshot`, `latest_billed_run`.
+/// Unversioned name and fixed types: it is how versions are found.
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Caller metadata for [`super::Store::put_meta`]: key → encoded JSON value.
 pub(crate) const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv_v1");
@@ -35,12 +36,14 @@ pub(crate) const HISTORY: TableDefinition<(u64, &str, u64), (i64, u64)> =
     TableDefinition::new("usage_history_v1");
 /// Customer renames: (customer, run) → encoded [`super::Rename`].
 pub(crate) const RENAMES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("renames_v1");
+/// Billed snapshots, whole, keyed by the billing run that first produced the content.
+pub(crate) const BILLED: TableDefinition<u64, &[u8]> = TableDefinition::new("billed_snapshots_v1");
 /// Service lists per user group id (a rebuildable cache).
 pub(crate) const SERVICE_CACHE: TableDefinition<u64, &[u8]> =
     TableDefinition::new("service_cache_v1");
 
 /// Names of every table, for row counting in tests and diagnostics.
-pub(crate) const ALL_TABLE_NAMES: [&str; 9] = [
+pub(crate) const ALL_TABLE_NAMES: [&str; 10] = [
     "meta",
     "kv_v1",
     "runs_v1",
@@ -49,12 +52,15 @@ pub(crate) const ALL_TABLE_NAMES: [&str; 9] = [
     "usage_snapshots_v1",
     "usage_history_v1",
     "renames_v1",
+    "billed_snapshots_v1",
     "service_cache_v1",
 ];
 
 pub(crate) const KEY_SCHEMA: &str = "schema_version";
 pub(crate) const KEY_NEXT_RUN: &str = "next_run_id";
 pub(crate) const KEY_LATEST_SNAPSHOT: &str = "latest_snapshot";
+pub(crate) const KEY_LATEST_BILLED: &str = "latest_billed_snapshot";
+pub(crate) const KEY_LATEST_BILLED_RUN: &str = "latest_billed_run";
 
 /// The `meta` key holding the id of the latest successful run of `kind`.
 pub(crate) fn key_last_ok(kind: crate::model::RunKind) -> &'static str {
@@ -125,6 +131,7 @@ pub(crate) fn init_schema(txn: &WriteTransaction, path: &Path) -> Result<(), Sto
     txn.open_table(SNAPSHOTS).map_err(err)?;
     txn.open_table(HISTORY).map_err(err)?;
     txn.open_table(RENAMES).map_err(err)?;
+    txn.open_table(BILLED).map_err(err)?;
     txn.open_table(SERVICE_CACHE).map_err(err)?;
     Ok(())
 }
