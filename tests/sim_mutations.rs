@@ -91,6 +91,9 @@ async fn served_data_follows_mutations() {
         .await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.json["error"].as_str().unwrap().contains("no user group with id 1"));
+    let bad = api.send(Method::POST, "/_sim/mutations", Some(json!({"op": "explode"}))).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.json["error"].as_str().unwrap().contains("explode"), "{}", bad.text);
 }
 
 #[tokio::test]

@@ -76,7 +76,9 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
     for (c, k) in &sample {
         println!("  customer {c} key: {k}");
     }
-    println!("  every key: GET {base_url}/_sim/keys");
+    println!(
+        "  every key: GET {base_url}/_sim/keys; expected counts: GET {base_url}/_sim/expected_counts"
+    );
     if let Some(dir) = &args.keys_dir {
         match write_keys_dir(dir, &base_url, reseller_id, &reseller_key, args.rate_limit) {
             Ok(config) => {

@@ -13,6 +13,7 @@
 //! | `POST /_sim/keys/revoke` | `{"key":"..."}`: that key answers 401 from now on |
 //! | `POST /_sim/mutations` | one change: `{"op":"add_users","group":109,"n":5}`, `remove_users` (group, n), `rename_customer` (customer, name), `move_domain` (domain, customer), `set_services` (group, hosting, addons), `add_customer` (name, reseller?), `add_domain` (customer, name, parent?), `add_group` (domain, name, hosting, addons, users) → `{"id":..}` or `{"ids":[..]}` |
 
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -27,6 +28,11 @@ use super::faults::Fault;
 
 fn err(status: StatusCode, msg: impl Into<String>) -> Response {
     (status, Json(json!({"error": msg.into()}))).into_response()
+}
+
+/// Parses a JSON body; the error becomes a 400 with the standard error body.
+fn parse<T: serde::de::DeserializeOwned>(raw: &Bytes) -> Result<T, String> {
+    serde_json::from_slice(raw).map_err(|e| format!("bad JSON body: {e}"))
 }
 
 /// The `/_sim` routes.
@@ -85,7 +91,11 @@ async fn faults(State(c): State<SimControl>) -> Response {
     Json(c.faults()).into_response()
 }
 
-async fn add_fault(State(c): State<SimControl>, Json(body): Json<Value>) -> Response {
+async fn add_fault(State(c): State<SimControl>, raw: Bytes) -> Response {
+    let body: Value = match parse(&raw) {
+        Ok(b) => b,
+        Err(e) => return err(StatusCode::BAD_REQUEST, e),
+    };
     let fault = match body.get("spec").and_then(Value::as_str) {
         Some(spec) => Fault::parse(spec).map_err(|e| e.to_string()),
         None => serde_json::from_value::<Fault>(body)
@@ -120,7 +130,11 @@ struct RevokeBody {
     key: String,
 }
 
-async fn revoke(State(c): State<SimControl>, Json(b): Json<RevokeBody>) -> Response {
+async fn revoke(State(c): State<SimControl>, raw: Bytes) -> Response {
+    let b: RevokeBody = match parse(&raw) {
+        Ok(b) => b,
+        Err(e) => return err(StatusCode::BAD_REQUEST, e),
+    };
     c.revoke_key(&b.key);
     Json(json!({})).into_response()
 }
@@ -171,7 +185,11 @@ enum Mutation {
     },
 }
 
-async fn mutate(State(c): State<SimControl>, Json(m): Json<Mutation>) -> Response {
+async fn mutate(State(c): State<SimControl>, raw: Bytes) -> Response {
+    let m: Mutation = match parse(&raw) {
+        Ok(m) => m,
+        Err(e) => return err(StatusCode::BAD_REQUEST, e),
+    };
     let done = match m {
         Mutation::AddUsers { group, n } => c.add_users(group, n).map(|ids| json!({"ids": ids})),
         Mutation::RemoveUsers { group, n } => {
