@@ -10,6 +10,7 @@
 //! - [`store`]: the redb database: schema version, runs, snapshots, caches.
 //! - [`upstream`]: shared HTTP plumbing: client builder, rate limiter, retry, typed errors.
 //! - [`mailprotector`]: the Mailprotector API client and usage-count collection.
+//! - [`gradient`]: the Gradient Synthesize vendor API client and the push plan and report.
 //! - [`sim`]: faithful local fakes of the upstream APIs (part of the product).
 //! - [`reconcile`]: the pure reconciliation engine: snapshots + mapping → typed rows.
 //! - [`sync`]: the sync engine: schedules, run lifecycle, catch-up, backoff.
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
+pub mod gradient;
 pub mod health;
 pub mod mailprotector;
 pub mod metrics;

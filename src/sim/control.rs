@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     counts: Mutex<RequestCounts>,
     pub(crate) faults: Mutex<FaultSet>,
     pub(crate) shutdown: CancellationToken,
+    /// The simulated Gradient Synthesize (its own counters and faults).
+    pub(crate) gradient: super::gradient::GradientSim,
 }
 
 /// A handle on a simulator's state, usable while it serves. Cloning is cheap.
@@ -58,12 +60,15 @@ impl SimControl {
     /// Wraps a dataset; fault randomness is seeded from the dataset's seed.
     pub fn new(dataset: Dataset) -> SimControl {
         let seed = dataset.seed();
+        let gradient =
+            super::gradient::GradientSim::new(seed, super::gradient::seeded_companies(&dataset));
         SimControl {
             shared: Arc::new(Shared {
                 data: RwLock::new(dataset),
                 counts: Mutex::new(RequestCounts::default()),
                 faults: Mutex::new(FaultSet::new(seed)),
                 shutdown: CancellationToken::new(),
+                gradient,
             }),
         }
     }
@@ -80,6 +85,11 @@ impl SimControl {
     /// Runs `f` on the data with write access (any change at all, atomically for requests).
     pub fn mutate<R>(&self, f: impl FnOnce(&mut Dataset) -> R) -> R {
         f(&mut self.write())
+    }
+
+    /// The simulated Gradient Synthesize served under `/api/vendor-api`.
+    pub fn gradient(&self) -> &super::gradient::GradientSim {
+        &self.shared.gradient
     }
 
     /// The main reseller's id (188).

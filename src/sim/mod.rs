@@ -3,6 +3,7 @@
 //!
 //! - [`dataset`]: the seeded generator, the data, its mutations and the ground truth.
 //! - [`mailprotector`]: the Mailprotector v1 API under `/api/v1`.
+//! - [`gradient`]: the Gradient Synthesize vendor API under `/api/vendor-api`.
 //! - [`faults`]: injectable faults and variants, and the `--fault` spec syntax.
 //! - [`control`] / [`control_http`]: the control surface, in process and under `/_sim`.
 //! - [`server`]: binding and running it ([`SimServer::start`] → [`SimHandle`]).
@@ -12,6 +13,7 @@ pub mod control_http;
 pub mod dataset;
 mod fault_plan;
 pub mod faults;
+pub mod gradient;
 pub mod mailprotector;
 pub mod server;
 
@@ -30,6 +32,7 @@ pub fn router(control: SimControl) -> Router {
     let counter = control.clone();
     let wrong_method = control.clone();
     mailprotector::router(control.clone())
+        .merge(gradient::router(control.gradient().clone()))
         .merge(control_http::router(control))
         .fallback(move |req: Request| {
             let c = counter.clone();

@@ -9,6 +9,7 @@ mod cron;
 mod engine;
 mod job;
 mod ledger;
+mod push;
 mod vendor;
 
 pub use backoff::failure_backoff;
@@ -18,6 +19,7 @@ pub use job::{
     BoxFuture, Job, JobError, JobOutput, JobResult, LedgerError, NoopObserver, RunContext,
     RunLedger, RunObserver, SkipReason,
 };
+pub use push::{PushJob, ReportHook};
 pub use vendor::{VendorJob, WALK_STATS_KEY, prefixed};
 
 #[cfg(test)]
