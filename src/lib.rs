@@ -10,6 +10,7 @@
 //! - [`store`]: the redb database: schema version, runs, snapshots, caches.
 //! - [`upstream`]: shared HTTP plumbing: client builder, rate limiter, retry, typed errors.
 //! - [`mailprotector`]: the Mailprotector API client and usage-count collection.
+//! - [`billing`]: billed quantities from ConnectWise Manage or a CSV export.
 //! - [`gradient`]: the Gradient Synthesize vendor API client and the push plan and report.
 //! - [`sim`]: faithful local fakes of the upstream APIs (part of the product).
 //! - [`reconcile`]: the pure reconciliation engine: snapshots + mapping → typed rows.
@@ -28,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod billing;
 pub mod cli;
 pub mod commands;
 pub mod config;

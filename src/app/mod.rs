@@ -237,8 +237,8 @@ pub async fn run(opts: RunOptions) -> Exit {
     }
 }
 
-/// The scheduled jobs the config asks for: the vendor poll always (billing and push arrive
-/// with their sources). Building a client can only fail on a TLS set-up problem.
+/// The scheduled jobs the config asks for: the vendor poll always, the billing poll when a
+/// billing source is configured (push arrives with its source). Building a client can only fail on a TLS set-up problem.
 fn build_jobs(config: &Config, store: &crate::store::Store) -> Result<Vec<JobSpec>, Exit> {
     let mp = Arc::new(config.mailprotector.clone());
     let client = MailprotectorClient::new(&mp).map_err(|e| {
@@ -246,9 +246,21 @@ fn build_jobs(config: &Config, store: &crate::store::Store) -> Result<Vec<JobSpe
         Exit::Software
     })?;
     let vendor = VendorJob::new(client, mp.clone(), store.clone());
-    Ok(vec![JobSpec {
+    let mut jobs = vec![JobSpec {
         kind: RunKind::Vendor,
         schedule: mp.schedule.clone(),
         job: Arc::new(vendor),
-    }])
+    }];
+    let billing = crate::billing::source_from_config(&config.billing).map_err(|e| {
+        tracing::error!("cannot build the billing source: {e}");
+        Exit::Software
+    })?;
+    if let Some(source) = billing {
+        jobs.push(JobSpec {
+            kind: RunKind::Billing,
+            schedule: config.billing.schedule.clone(),
+            job: Arc::new(crate::sync::BillingJob::new(source)),
+        });
+    }
+    Ok(jobs)
 }

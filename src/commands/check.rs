@@ -57,7 +57,11 @@ impl CheckResult {
 /// one line each, e.g.
 /// `CheckResult::from_result("mailprotector", mailprotector::check_connection(cfg).await),`.
 async fn checks(cfg: &Config) -> Vec<CheckResult> {
-    vec![config_summary(cfg), store(cfg).await, mailprotector(cfg).await]
+    let mut out = vec![config_summary(cfg), store(cfg).await, mailprotector(cfg).await];
+    out.extend(
+        crate::billing::check(&cfg.billing).await.map(|r| CheckResult::from_result("billing", r)),
+    );
+    out
 }
 
 /// The "Check Connection" step for Mailprotector: the key reaches the configured reseller.

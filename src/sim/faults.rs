@@ -235,8 +235,8 @@ impl Fault {
     /// Checks values a type cannot: an endpoint that matches a route, rates, statuses,
     /// positive rps.
     pub fn validate(&self) -> Result<(), String> {
-        let routes = super::mailprotector::ROUTES;
-        if !routes.iter().any(|r| super::fault_plan::endpoint_matches(&self.endpoint, r)) {
+        let routes = super::mailprotector::ROUTES.iter().chain(&super::connectwise::ENDPOINTS);
+        if !routes.clone().any(|r| super::fault_plan::endpoint_matches(&self.endpoint, r)) {
             return Err(format!(
                 "endpoint {:?} matches no route; use *, a path segment (customers, domains, \
                  user_groups, services, users, ...) or a pattern like \"GET /domains/{{id}}/user_groups\"",

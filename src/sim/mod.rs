@@ -3,11 +3,13 @@
 //!
 //! - [`dataset`]: the seeded generator, the data, its mutations and the ground truth.
 //! - [`mailprotector`]: the Mailprotector v1 API under `/api/v1`.
+//! - [`connectwise`]: the ConnectWise Manage API under `/v4_6_release/apis/3.0`.
 //! - [`gradient`]: the Gradient Synthesize vendor API under `/api/vendor-api`.
 //! - [`faults`]: injectable faults and variants, and the `--fault` spec syntax.
 //! - [`control`] / [`control_http`]: the control surface, in process and under `/_sim`.
 //! - [`server`]: binding and running it ([`SimServer::start`] → [`SimHandle`]).
 
+pub mod connectwise;
 pub mod control;
 pub mod control_http;
 pub mod dataset;
@@ -29,9 +31,17 @@ pub use server::{SimHandle, SimOptions, SimServer, SimStartError};
 /// `/_sim`, and a JSON 404 for anything else. Other simulators (Gradient under
 /// `/api/vendor-api`, ConnectWise under `/v4_6_release/apis/3.0`) merge in here.
 pub fn router(control: SimControl) -> Router {
+    let cw = connectwise::ConnectwiseSim::for_control(&control);
+    router_with(control, cw)
+}
+
+/// [`router`] with a given ConnectWise simulator (tests that change billing data keep its
+/// handle).
+pub fn router_with(control: SimControl, cw: connectwise::ConnectwiseSim) -> Router {
     let counter = control.clone();
     let wrong_method = control.clone();
     mailprotector::router(control.clone())
+        .merge(connectwise::router(cw))
         .merge(gradient::router(control.gradient().clone()))
         .merge(control_http::router(control))
         .fallback(move |req: Request| {

@@ -29,11 +29,10 @@ impl RunLedger for Store {
                 JobOutput::Vendor { customers } => {
                     self.commit_vendor_run(id, at, requests, customers).await
                 }
-                // Until billed snapshots have their own tables, a billing run records its
-                // outcome only (see the billing issue).
-                JobOutput::Billing { .. } | JobOutput::Plain => {
-                    self.commit_run(id, at, requests, RunOutcome::Ok).await
+                JobOutput::Billing { accounts, lines } => {
+                    self.commit_billing_run(id, at, requests, accounts, lines).await
                 }
+                JobOutput::Plain => self.commit_run(id, at, requests, RunOutcome::Ok).await,
             }
             .map_err(ledger_err)
         })

@@ -5,6 +5,7 @@
 //! record its failure — so every job kind is recorded the same way.
 
 mod backoff;
+mod billing;
 mod cron;
 mod engine;
 mod job;
@@ -13,6 +14,7 @@ mod push;
 mod vendor;
 
 pub use backoff::failure_backoff;
+pub use billing::BillingJob;
 pub use cron::CronTicker;
 pub use engine::{Engine, EngineHandle, EngineOptions, JobSpec, TriggerOutcome};
 pub use job::{

@@ -1,0 +1,168 @@
+//! ConnectWise Manage as a billing source (read-only): companies become accounts, the
+//! additions of every agreement that is not cancelled become billed lines, counted or not by
+//! the §7 rules ([`rules`]). Requests: one company listing, one agreement listing, one
+//! additions listing per agreement (fetched `max_in_flight` at a time).
+
+mod client;
+pub mod link;
+pub mod models;
+pub mod rules;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use tokio_util::sync::CancellationToken;
+
+pub use client::{AGREEMENT_CONDITIONS, API_PREFIX, ConnectwiseClient, PAGE_SIZE, UPSTREAM};
+use models::{Addition, Agreement, Company};
+
+use super::{Billed, BilledSource, BillingError, FetchReport};
+use crate::config::ConnectwiseConfig;
+use crate::model::{Account, BilledLine};
+use crate::sync::BoxFuture;
+use crate::upstream::{RetryPolicy, UpstreamError};
+
+/// ConnectWise Manage agreement additions as billed lines.
+#[derive(Debug, Clone)]
+pub struct ConnectwiseSource {
+    client: ConnectwiseClient,
+}
+
+impl ConnectwiseSource {
+    /// A source for the configured ConnectWise.
+    pub fn new(cfg: &ConnectwiseConfig) -> Result<ConnectwiseSource, UpstreamError> {
+        Ok(ConnectwiseSource { client: ConnectwiseClient::new(cfg)? })
+    }
+
+    /// A source with a specific retry policy (tests shorten the waits).
+    pub fn with_retry(
+        cfg: &ConnectwiseConfig,
+        retry: RetryPolicy,
+    ) -> Result<ConnectwiseSource, UpstreamError> {
+        Ok(ConnectwiseSource { client: ConnectwiseClient::with_retry(cfg, retry)? })
+    }
+
+    /// The client (shares the rate budget with this source).
+    pub fn client(&self) -> &ConnectwiseClient {
+        &self.client
+    }
+}
+
+impl BilledSource for ConnectwiseSource {
+    fn name(&self) -> &'static str {
+        UPSTREAM
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        now: DateTime<Utc>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, FetchReport> {
+        Box::pin(async move {
+            let client = self.client.scoped();
+            let outcome = collect(&client, now, cancel).await;
+            FetchReport { outcome, stats: vec![client.stats()] }
+        })
+    }
+}
+
+/// Reads every company, agreement and addition and turns them into accounts and lines.
+pub async fn collect(
+    client: &ConnectwiseClient,
+    now: DateTime<Utc>,
+    cancel: &CancellationToken,
+) -> Result<Billed, BillingError> {
+    let companies = client.companies(cancel).await?;
+    let agreements = client.agreements(cancel).await?;
+    let additions: Vec<(Agreement, Vec<Addition>)> = stream::iter(agreements)
+        .map(|a| async move {
+            let adds = client.additions(a.id, cancel).await?;
+            Ok::<_, BillingError>((a, adds))
+        })
+        .buffered(client.concurrency())
+        .try_collect()
+        .await?;
+    build(client, &companies, &additions, now)
+}
+
+/// Accounts from the non-deleted companies; one line per addition.
+fn build(
+    client: &ConnectwiseClient,
+    companies: &[Company],
+    additions: &[(Agreement, Vec<Addition>)],
+    now: DateTime<Utc>,
+) -> Result<Billed, BillingError> {
+    let deleted: HashMap<u64, bool> =
+        companies.iter().map(|c| (c.id, c.deleted_flag == Some(true))).collect();
+    let mut accounts: Vec<Account> = companies
+        .iter()
+        .filter(|c| c.deleted_flag != Some(true))
+        .map(|c| Account {
+            id: c.id.to_string(),
+            name: c
+                .name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .or_else(|| c.identifier.clone())
+                .unwrap_or_else(|| c.id.to_string()),
+        })
+        .collect();
+    accounts.sort();
+    let mut lines = Vec::new();
+    let ep = "GET /finance/agreements/{id}/additions";
+    for (agreement, adds) in additions {
+        let Some(company) = agreement.company.as_ref().and_then(|c| c.id) else {
+            let reason = format!("agreement {} names no company id", agreement.id);
+            return Err(client.bad("GET /finance/agreements", reason).into());
+        };
+        for add in adds {
+            let product_id = add
+                .product
+                .as_ref()
+                .and_then(|p| {
+                    p.identifier
+                        .clone()
+                        .filter(|s| !s.trim().is_empty())
+                        .or(p.id.map(|i| i.to_string()))
+                })
+                .ok_or_else(|| {
+                    client.bad(
+                        ep,
+                        format!(
+                            "addition {} of agreement {} names no product",
+                            add.id, agreement.id
+                        ),
+                    )
+                })?;
+            let quantity = add.quantity.filter(|q| q.is_finite()).ok_or_else(|| {
+                client.bad(
+                    ep,
+                    format!("addition {} of agreement {} has no quantity", add.id, agreement.id),
+                )
+            })?;
+            let is_deleted = deleted.get(&company).copied().unwrap_or(false);
+            let note = rules::judge(agreement, add, is_deleted, now).map_err(|reason| {
+                client.bad(ep, format!("{reason} (agreement {})", agreement.id))
+            })?;
+            lines.push(BilledLine {
+                account_id: company.to_string(),
+                product_id,
+                quantity,
+                unit_price: add.unit_price.filter(|p| p.is_finite()),
+                counted: note.is_none(),
+                note,
+                source_ref: format!("agreement {} addition {}", agreement.id, add.id),
+            });
+        }
+    }
+    Ok(Billed { accounts, lines })
+}
+
+/// The "Check Connection" step: `GET /system/info` with the configured keys and clientId.
+/// A 401 names the company id and key files, a 403 the role's rights.
+pub async fn check_connection(
+    cfg: &ConnectwiseConfig,
+) -> Result<models::SystemInfo, UpstreamError> {
+    ConnectwiseClient::new(cfg)?.system_info().await
+}

@@ -1,0 +1,125 @@
+//! Which agreement additions count toward the billed quantity (reference §7): the agreement
+//! is not cancelled and its status is absent or `Active`; the addition's `cancelledDate` is
+//! empty or in the future, its `effectiveDate` empty or not in the future, and it bills the
+//! customer (`billCustomer` `Billable`; absent is read as `Billable`, the ConnectWise default).
+//! Additions that do not count are kept, with every reason in the note.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::models::{Addition, Agreement};
+
+/// Parses an ISO-8601 date-time (`2024-01-01T00:00:00Z`) or a bare date (midnight UTC).
+/// Empty means "no date". An unreadable value is an error naming it.
+pub fn parse_date(value: Option<&str>) -> Result<Option<DateTime<Utc>>, String> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(Some(t.with_timezone(&Utc)));
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()));
+    }
+    // ConnectWise sometimes omits the zone; it means UTC.
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S") {
+        return Ok(Some(t.and_utc()));
+    }
+    Err(format!("{v:?} is not a date"))
+}
+
+/// `Ok(None)` when the addition counts at `now`; `Ok(Some(note))` with every reason when it
+/// does not; `Err` when a date cannot be read. `company_deleted` comes from the company list.
+pub fn judge(
+    agreement: &Agreement,
+    addition: &Addition,
+    company_deleted: bool,
+    now: DateTime<Utc>,
+) -> Result<Option<String>, String> {
+    let mut why = Vec::new();
+    if agreement.cancelled_flag == Some(true) {
+        why.push(format!("agreement {} is cancelled", agreement.id));
+    }
+    if let Some(status) = agreement.agreement_status.as_deref()
+        && !status.trim().eq_ignore_ascii_case("active")
+    {
+        why.push(format!("agreement {} has status {status}, not Active", agreement.id));
+    }
+    if company_deleted {
+        why.push("its company is marked deleted".to_owned());
+    }
+    let cancelled = parse_date(addition.cancelled_date.as_deref())
+        .map_err(|e| format!("addition {} cancelledDate {e}", addition.id))?;
+    if let Some(c) = cancelled
+        && c <= now
+    {
+        why.push(format!("cancelled on {}", c.format("%Y-%m-%d")));
+    }
+    let effective = parse_date(addition.effective_date.as_deref())
+        .map_err(|e| format!("addition {} effectiveDate {e}", addition.id))?;
+    if let Some(e) = effective
+        && e > now
+    {
+        why.push(format!("takes effect on {}", e.format("%Y-%m-%d")));
+    }
+    if let Some(bill) = addition.bill_customer.as_deref()
+        && !bill.trim().eq_ignore_ascii_case("billable")
+    {
+        why.push(format!("billCustomer is {bill}, not Billable"));
+    }
+    Ok(if why.is_empty() { None } else { Some(why.join("; ")) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agreement(cancelled: Option<bool>, status: Option<&str>) -> Agreement {
+        Agreement {
+            id: 7,
+            name: None,
+            company: None,
+            cancelled_flag: cancelled,
+            agreement_status: status.map(str::to_owned),
+        }
+    }
+
+    fn addition(eff: Option<&str>, canc: Option<&str>, bill: Option<&str>) -> Addition {
+        Addition {
+            id: 9,
+            product: None,
+            quantity: Some(3.0),
+            less_included: None,
+            unit_price: None,
+            bill_customer: bill.map(str::to_owned),
+            effective_date: eff.map(str::to_owned),
+            cancelled_date: canc.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn the_seven_rules() {
+        let now = "2026-06-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let ok = agreement(Some(false), Some("Active"));
+        let counts = |ag: &Agreement, ad: &Addition| judge(ag, ad, false, now).unwrap();
+        assert_eq!(counts(&ok, &addition(None, None, Some("Billable"))), None);
+        assert_eq!(counts(&agreement(None, None), &addition(Some(""), Some(""), None)), None);
+        assert_eq!(
+            counts(&ok, &addition(Some("2026-06-01T00:00:00Z"), Some("2026-07-01"), None)),
+            None
+        );
+        let n = counts(&agreement(Some(true), None), &addition(None, None, None)).unwrap();
+        assert!(n.contains("agreement 7 is cancelled"), "{n}");
+        let n =
+            counts(&agreement(Some(false), Some("Expired")), &addition(None, None, None)).unwrap();
+        assert!(n.contains("status Expired"), "{n}");
+        let n = counts(&ok, &addition(None, Some("2026-05-31T00:00:00Z"), None)).unwrap();
+        assert_eq!(n, "cancelled on 2026-05-31");
+        let n = counts(&ok, &addition(Some("2026-06-02"), None, None)).unwrap();
+        assert_eq!(n, "takes effect on 2026-06-02");
+        let n = counts(&ok, &addition(None, None, Some("DoNotBill"))).unwrap();
+        assert_eq!(n, "billCustomer is DoNotBill, not Billable");
+        assert!(judge(&ok, &addition(None, None, None), true, now).unwrap().is_some());
+        let e = judge(&ok, &addition(Some("soon"), None, None), false, now).unwrap_err();
+        assert!(e.contains("effectiveDate \"soon\" is not a date"), "{e}");
+    }
+}

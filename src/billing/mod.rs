@@ -1,0 +1,134 @@
+//! The billing side: where billed quantities come from. A [`BilledSource`] reads every
+//! account and billed line the PSA holds — ConnectWise Manage agreement additions
+//! ([`ConnectwiseSource`]) or a CSV export ([`CsvSource`]) — or fails whole with a typed
+//! [`BillingError`]; a partial read is never returned.
+
+pub mod connectwise;
+pub mod csv;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+pub use self::connectwise::ConnectwiseSource;
+pub use self::csv::{CsvError, CsvProblem, CsvSource, parse_csv};
+use crate::config::{BillingConfig, BillingSource};
+use crate::exit::{Exit, ExitStatus};
+use crate::model::{Account, BilledLine};
+use crate::sync::BoxFuture;
+use crate::upstream::{StatsSnapshot, UpstreamError};
+
+/// Everything a billing source holds: its accounts and every billed line, counted or not.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Billed {
+    /// Every account (PSA company, CSV account), sorted by id.
+    pub accounts: Vec<Account>,
+    /// Every line read; lines that do not count carry `counted = false` and a note.
+    pub lines: Vec<BilledLine>,
+}
+
+/// What one read returns: the result and the requests it made (recorded either way).
+#[derive(Debug, Clone)]
+pub struct FetchReport {
+    /// The accounts and lines, or why there are none.
+    pub outcome: Result<Billed, BillingError>,
+    /// Request accounting per upstream (empty for a file source).
+    pub stats: Vec<StatsSnapshot>,
+}
+
+/// A source of billed quantities. Object-safe: the daemon holds an `Arc<dyn BilledSource>`.
+pub trait BilledSource: Send + Sync + 'static {
+    /// The source's short name (`connectwise`, `csv`), used in logs and errors.
+    fn name(&self) -> &'static str;
+
+    /// Reads everything, judging time-dependent rules (effective and cancelled dates) at
+    /// `now`. Honours `cancel` between requests.
+    fn fetch<'a>(
+        &'a self,
+        now: DateTime<Utc>,
+        cancel: &'a CancellationToken,
+    ) -> BoxFuture<'a, FetchReport>;
+}
+
+/// Why a billing read did not complete. Nothing is recorded from a failed read: the previous
+/// billed snapshot stays in use.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BillingError {
+    /// A ConnectWise call failed (after retries), or its answer was unusable.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The CSV file has bad rows; every problem is listed.
+    #[error(transparent)]
+    Csv(#[from] CsvError),
+    /// The CSV file could not be read at all.
+    #[error(
+        "cannot read the billing CSV {path}: {reason}; check billing.csv.path and that the \
+         user running mpsync may read the file (the previous billed snapshot stays in use)"
+    )]
+    CsvIo {
+        /// The configured path.
+        path: String,
+        /// The OS error.
+        reason: String,
+    },
+    /// Shutdown (or the caller) stopped the read; nothing was recorded.
+    #[error("the billing read was cancelled before it completed; nothing was recorded")]
+    Cancelled,
+}
+
+impl ExitStatus for BillingError {
+    fn exit(&self) -> Exit {
+        match self {
+            BillingError::Upstream(e) => e.exit(),
+            BillingError::Csv(_) => Exit::DataErr,
+            BillingError::CsvIo { .. } => Exit::IoErr,
+            BillingError::Cancelled => Exit::Failure,
+        }
+    }
+}
+
+/// The source the config asks for; `Ok(None)` when `billing.source = "none"`. Building the
+/// ConnectWise client fails only on a key that is not a valid header value.
+pub fn source_from_config(
+    cfg: &BillingConfig,
+) -> Result<Option<Arc<dyn BilledSource>>, BillingError> {
+    Ok(match &cfg.source {
+        BillingSource::None => None,
+        BillingSource::Connectwise(cw) => Some(Arc::new(ConnectwiseSource::new(cw)?)),
+        BillingSource::Csv(c) => Some(Arc::new(CsvSource::new(c.path.clone()))),
+    })
+}
+
+/// The "Check Connection" step for the configured billing source, for `mpsync check`:
+/// ConnectWise answers `GET /system/info` with the configured keys; a CSV file parses
+/// cleanly. `None` when no billing source is configured.
+pub async fn check(cfg: &BillingConfig) -> Option<Result<String, BillingError>> {
+    match &cfg.source {
+        BillingSource::None => None,
+        BillingSource::Connectwise(cw) => Some(
+            connectwise::check_connection(cw)
+                .await
+                .map(|info| format!("ConnectWise {} answers with these keys", info.describe()))
+                .map_err(BillingError::from),
+        ),
+        BillingSource::Csv(c) => {
+            let path = c.path.clone();
+            let parsed =
+                tokio::task::spawn_blocking(move || csv::read_file(&path, Utc::now())).await;
+            Some(match parsed {
+                Ok(Ok(b)) => Ok(format!(
+                    "{} reads cleanly: {} accounts, {} lines",
+                    c.path.display(),
+                    b.accounts.len(),
+                    b.lines.len()
+                )),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(BillingError::CsvIo {
+                    path: c.path.display().to_string(),
+                    reason: format!("the reading task stopped: {e}"),
+                }),
+            })
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The simulated ConnectWise Manage API under `/v4_6_release/apis/3.0` (reference §1–§4 and
+//! the §7 conventions): Basic auth from `companyId+publicKey:privateKey` and a required
+//! `clientId` header, `page`/`pageSize` paging with `Link` headers, the `conditions` subset
+//! mpsync sends, §4 error bodies, and the simulator's fault injection and request counters
+//! (shared with the Mailprotector simulator: faults name CW endpoints by their patterns,
+//! e.g. `additions` or `GET /finance/agreements`).
+//!
+//! Sim choices where the reference is silent: every page carries a `Link` header (at least
+//! `rel="last"`), so a one-page listing needs one request; strings in `conditions` compare
+//! case-insensitively; a member with the limited key pair gets 403 on `/finance/...`.
+
+mod conditions;
+mod data;
+mod generate;
+mod layer;
+mod mapping;
+mod routes;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use axum::Router;
+use axum::routing::get;
+
+pub use conditions::{Clause, Conditions, Literal};
+pub use data::{
+    BillingData, CwAddition, CwAgreement, CwCompany, CwCredentials, CwRef, PLANTED_STATUSES,
+    Planted,
+};
+pub use generate::{PRODUCTS, vary};
+
+use super::control::SimControl;
+use super::faults::{Fault, FaultKind};
+
+/// Where the API lives on the listener; the client appends it to the configured host.
+pub const API_PREFIX: &str = "/v4_6_release/apis/3.0";
+
+/// Default `pageSize` (§2).
+pub const DEFAULT_PAGE_SIZE: usize = 25;
+/// Largest `pageSize`; larger values are clamped (§7).
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// The endpoints' route patterns, as counted and as faults name them.
+pub const ENDPOINTS: [&str; 6] = [
+    "GET /system/info",
+    "GET /company/companies",
+    "GET /company/companies/{id}",
+    "GET /finance/agreements",
+    "GET /finance/agreements/{id}",
+    "GET /finance/agreements/{id}/additions",
+];
+
+struct Shared {
+    data: RwLock<BillingData>,
+    revoked: AtomicBool,
+}
+
+/// A handle on the simulated ConnectWise: its data and credentials. Request counters and
+/// faults live in the [`SimControl`] it shares with the other simulators. Cheap to clone.
+#[derive(Clone)]
+pub struct ConnectwiseSim {
+    control: SimControl,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ConnectwiseSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectwiseSim").field("seed", &self.read().seed).finish_non_exhaustive()
+    }
+}
+
+impl ConnectwiseSim {
+    /// Serves `data`, counting and faulting through `control`.
+    pub fn new(control: SimControl, data: BillingData) -> ConnectwiseSim {
+        ConnectwiseSim {
+            control,
+            shared: Arc::new(Shared { data: RwLock::new(data), revoked: AtomicBool::new(false) }),
+        }
+    }
+
+    /// Billing generated for the control's dataset as it is now, seeded with its seed: the
+    /// same data [`BillingData::generate`] gives for that dataset and seed.
+    pub fn for_control(control: &SimControl) -> ConnectwiseSim {
+        let data = {
+            let ds = control.read();
+            BillingData::generate(&ds, ds.seed())
+        };
+        ConnectwiseSim::new(control.clone(), data)
+    }
+
+    /// Read access to the data. Do not hold it across `.await`.
+    pub fn read(&self) -> RwLockReadGuard<'_, BillingData> {
+        self.shared.data.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the data (e.g. an addition's quantity), atomically for requests.
+    pub fn mutate<R>(&self, f: impl FnOnce(&mut BillingData) -> R) -> R {
+        f(&mut self.shared.data.write().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The accepted credentials.
+    pub fn credentials(&self) -> CwCredentials {
+        self.read().credentials.clone()
+    }
+
+    /// Revokes the API member's keys: 401 from now on.
+    pub fn revoke(&self) {
+        self.shared.revoked.store(true, Ordering::SeqCst);
+    }
+
+    fn revoked(&self) -> bool {
+        self.shared.revoked.load(Ordering::SeqCst)
+    }
+
+    /// The shared control surface (request counts, faults).
+    pub fn control(&self) -> &SimControl {
+        &self.control
+    }
+}
+
+/// Faults that make the whole ConnectWise API answer `status` (a PSA outage), leaving the
+/// other simulators alone. Install each with [`SimControl::add_fault`].
+pub fn outage(status: u16) -> Vec<Fault> {
+    ENDPOINTS.iter().map(|e| Fault::new(FaultKind::Status { status }).on(e)).collect()
+}
+
+/// The ConnectWise routes with their request layer, nested under [`API_PREFIX`]. Merge it
+/// into the simulator's router (the fallback belongs to the caller).
+pub fn router(sim: ConnectwiseSim) -> Router {
+    let p = |path: &str| format!("{API_PREFIX}{path}");
+    Router::new()
+        .route(&p("/system/info"), get(routes::system_info))
+        .route(&p("/company/companies"), get(routes::companies))
+        .route(&p("/company/companies/{id}"), get(routes::company))
+        .route(&p("/finance/agreements"), get(routes::agreements))
+        .route(&p("/finance/agreements/{id}"), get(routes::agreement))
+        .route(&p("/finance/agreements/{id}/additions"), get(routes::additions))
+        .route_layer(axum::middleware::from_fn_with_state(sim.clone(), layer::layer))
+        .with_state(sim)
+}
