@@ -63,6 +63,10 @@ pub enum Command {
     /// Run the simulated upstreams (Mailprotector under /api/v1) on one listener, for trying
     /// mpsync without a real account and for tests.
     Sim(SimArgs),
+    /// Print the latest reconciliation from the store: every (account, PSA product) with its
+    /// vendor and billed quantity and status. Needs the store: while the daemon runs, use
+    /// `curl http://127.0.0.1:9847/v1/reconciliation` instead.
+    Reconcile(ReconcileArgs),
 }
 
 /// `mpsync run`.
@@ -144,4 +148,30 @@ pub struct DemoArgs {
     /// Seed of the demo data.
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub seed: u64,
+}
+
+/// `mpsync reconcile`.
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    /// Output format.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "table")]
+    pub format: ReconcileFormat,
+    /// Only rows with this status; several as a comma-separated list
+    /// (e.g. under_billed,over_billed,unbilled).
+    #[arg(long, value_name = "S")]
+    pub status: Option<String>,
+    /// State directory holding the store; overrides daemon.state_dir.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// How `mpsync reconcile` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReconcileFormat {
+    /// An aligned table with a summary, for people.
+    Table,
+    /// The rows and summary as JSON (the same as /v1/reconciliation).
+    Json,
+    /// CSV with a header row (the same as /v1/reconciliation?format=csv).
+    Csv,
 }

@@ -6,6 +6,7 @@
 //! [`TaskTracker`](tokio_util::task::TaskTracker) (inside [`Tasks`]) own every task.
 
 mod observe;
+mod reconciler;
 mod reload;
 mod start;
 mod tasks;
@@ -127,6 +128,16 @@ pub async fn run(opts: RunOptions) -> Exit {
             run_metrics.seed_last_success(kind, &rec);
         }
     }
+    // The mapping is part of the configuration: an invalid one stops the start like a bad key.
+    let mapping = match reconciler::load_mapping(&config_tx.borrow()) {
+        None => None,
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => {
+            tracing::error!("cannot start: {e}");
+            return Exit::Config;
+        }
+    };
+    let (reconcile_trigger, reconcile_rx) = reconciler::Reconciler::channel();
     let jobs = match build_jobs(&config_tx.borrow(), &store) {
         Ok(jobs) => jobs,
         Err(exit) => return exit,
@@ -141,8 +152,11 @@ pub async fn run(opts: RunOptions) -> Exit {
             health.mark_ready();
         })
     };
-    let observer: Arc<dyn RunObserver> =
-        Arc::new(Fanout(vec![Arc::new(health.clone()), Arc::new(run_metrics)]));
+    let observer: Arc<dyn RunObserver> = Arc::new(Fanout(vec![
+        Arc::new(health.clone()),
+        Arc::new(run_metrics),
+        Arc::new(reconcile_trigger),
+    ]));
     let engine_opts = EngineOptions { tick: heartbeat.tick(), beat, ..EngineOptions::default() };
     let (engine, engine_handle) =
         Engine::new(jobs.clone(), Arc::new(store.clone()), observer, engine_opts);
@@ -156,6 +170,14 @@ pub async fn run(opts: RunOptions) -> Exit {
             return Exit::Software;
         }
     };
+    let reconciler = reconciler::Reconciler {
+        store: store.clone(),
+        health: health.clone(),
+        config: config_tx.subscribe(),
+        mapping,
+        metrics: metrics.clone(),
+    };
+    tasks.spawn("reconciler", reconciler.run(reconcile_rx, token.clone()));
     tasks.spawn(
         "store pruning",
         start::prune_periodically(store.clone(), config_tx.subscribe(), token.clone()),

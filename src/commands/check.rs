@@ -57,7 +57,10 @@ impl CheckResult {
 /// one line each, e.g.
 /// `CheckResult::from_result("mailprotector", mailprotector::check_connection(cfg).await),`.
 async fn checks(cfg: &Config) -> Vec<CheckResult> {
-    let mut out = vec![config_summary(cfg), store(cfg).await, mailprotector(cfg).await];
+    let mut out = vec![config_summary(cfg), store(cfg).await];
+    // The mapping is a local file: its problems (78) come before upstream ones (69).
+    out.extend(super::reconcile::mapping_check(cfg).await);
+    out.push(mailprotector(cfg).await);
     out.extend(
         crate::billing::check(&cfg.billing).await.map(|r| CheckResult::from_result("billing", r)),
     );

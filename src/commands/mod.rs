@@ -4,6 +4,7 @@
 mod check;
 mod config_cmd;
 mod demo;
+mod reconcile;
 mod run;
 mod sim;
 mod sync;
@@ -30,6 +31,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Sync(args) => sync::once(&globals, args).await,
             Command::Sim(args) => sim::run(&globals, args).await,
             Command::Demo(args) => demo::run(&globals, args).await,
+            Command::Reconcile(args) => reconcile::print(&globals, args).await,
         }
     })
 }

@@ -5,6 +5,7 @@
 //! previous result (which carries each row's `since` and debounce counters).
 
 mod engine;
+mod filter;
 mod output;
 mod suggest;
 
@@ -24,7 +25,8 @@ use crate::config::Mapping;
 use crate::model::{BilledSnapshot, CustomerId, RunId, UsageSnapshot};
 
 pub use engine::compute;
-pub use output::{csv, table};
+pub use filter::Filter;
+pub use output::{CSV_COLUMNS, NOT_YET, csv, json_report, money, quantity, summary_text, table};
 pub use suggest::{normalize_name, suggestions};
 
 /// A row's status (DESIGN.md's table, plus `pending`).

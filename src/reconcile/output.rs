@@ -110,7 +110,7 @@ fn csv_field(s: &str) -> String {
 }
 
 /// The rows as CSV: a header row, then one line per row (CRLF line ends, RFC 4180).
-pub fn csv(rows: &[Row]) -> String {
+pub fn csv<'a>(rows: impl IntoIterator<Item = &'a Row>) -> String {
     let mut out = CSV_COLUMNS.join(",");
     out.push_str("\r\n");
     for r in rows {
@@ -122,7 +122,7 @@ pub fn csv(rows: &[Row]) -> String {
 }
 
 /// The rows as an aligned table for a terminal.
-pub fn table(rows: &[Row]) -> String {
+pub fn table<'a>(rows: impl IntoIterator<Item = &'a Row>) -> String {
     let header =
         ["STATUS", "ACCOUNT", "PSA PRODUCT", "VENDOR", "BILLED", "DELTA", "IMPACT", "NOTE"];
     let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
@@ -173,6 +173,73 @@ pub fn table(rows: &[Row]) -> String {
         }
         out.push_str(line.trim_end());
         out.push('\n');
+    }
+    out
+}
+
+/// What was looked at when there is no reconciliation yet.
+pub const NOT_YET: &str = "no reconciliation yet: it is computed after the first vendor and \
+                           billing runs complete (POST /v1/sync, or wait for the schedule)";
+
+/// The JSON document of `/v1/reconciliation` and `mpsync reconcile --format json`: when and
+/// from which runs, the summary (of all rows), the filters, and the rows that pass them.
+pub fn json_report(
+    rec: Option<&super::Reconciliation>,
+    filter: &super::Filter,
+) -> serde_json::Value {
+    let filters = serde_json::json!({
+        "status": filter.statuses.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "account": filter.account,
+        "product": filter.product,
+    });
+    match rec {
+        Some(rec) => {
+            let rows = filter.apply(&rec.rows);
+            serde_json::json!({
+                "computed_at": rec.computed_at,
+                "vendor_run": rec.vendor_run,
+                "billing_run": rec.billing_run,
+                "summary": rec.summary,
+                "filters": filters,
+                "count": rows.len(),
+                "rows": rows,
+            })
+        }
+        None => serde_json::json!({
+            "computed_at": null,
+            "vendor_run": null,
+            "billing_run": null,
+            "summary": null,
+            "filters": filters,
+            "count": 0,
+            "rows": [],
+            "note": NOT_YET,
+        }),
+    }
+}
+
+/// The summary in two lines for people: rows per status (non-zero ones) and money.
+pub fn summary_text(rec: &super::Reconciliation) -> String {
+    let s = &rec.summary;
+    let statuses: Vec<String> =
+        s.by_status.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+    let mut out = format!(
+        "{} rows: {}\nmonthly impact: under-billed {}, over-billed {}",
+        s.rows,
+        if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") },
+        money(s.impact_under_billed),
+        money(s.impact_over_billed),
+    );
+    if s.unpriced_discrepancies > 0 {
+        out.push_str(&format!(
+            " ({} discrepancies without a unit price)",
+            s.unpriced_discrepancies
+        ));
+    }
+    for (what, f) in [("vendor", &s.vendor), ("billing", &s.billing)] {
+        if let Some(reason) = &f.stale_reason {
+            out.push_str(&format!("\n{what} input is stale: {reason}"));
+        }
     }
     out
 }

@@ -4,6 +4,7 @@
 //! tests run them on `127.0.0.1:0`. Every answer comes from memory; none touches an upstream.
 
 mod probes;
+mod reconciliation;
 mod v1;
 
 use std::future::Future;

@@ -38,6 +38,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/history", get(history))
         .route("/v1/customers", get(customers))
         .route("/v1/sync", post(sync_now))
+        .merge(super::reconciliation::routes())
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -123,13 +124,30 @@ async fn history(State(api): State<ApiState>, Query(q): Query<HistoryQuery>) -> 
 
 async fn customers(State(api): State<ApiState>) -> Response {
     match api.store.latest_usage_snapshot().await {
-        Ok(Some(snap)) => Json(json!({
-            "run_id": snap.run_id,
-            "observed_at": snap.observed_at,
-            "customers": snap.customers,
-            "totals": snap.totals(),
-        }))
-        .into_response(),
+        Ok(Some(snap)) => {
+            // Mapping state and suggestions come from the latest reconciliation.
+            let mappings = super::reconciliation::customer_mappings(&api).await;
+            let customers: Vec<serde_json::Value> = snap
+                .customers
+                .iter()
+                .map(|c| {
+                    let v = serde_json::to_value(c).unwrap_or_default();
+                    super::reconciliation::with_mapping(v, mappings.get(&c.id))
+                })
+                .collect();
+            let unmapped = mappings
+                .values()
+                .filter(|m| m.state == crate::reconcile::MappingState::Unmapped)
+                .count();
+            Json(json!({
+                "run_id": snap.run_id,
+                "observed_at": snap.observed_at,
+                "customers": customers,
+                "totals": snap.totals(),
+                "unmapped": unmapped,
+            }))
+            .into_response()
+        }
         Ok(None) => Json(json!({
             "run_id": null,
             "observed_at": null,

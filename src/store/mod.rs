@@ -9,6 +9,7 @@ mod cache;
 mod error;
 mod history;
 mod prune;
+mod reconciliation;
 mod runs;
 mod snapshots;
 mod tables;

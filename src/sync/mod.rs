@@ -11,6 +11,7 @@ mod engine;
 mod job;
 mod ledger;
 mod push;
+mod reconcile;
 mod vendor;
 
 pub use backoff::failure_backoff;
@@ -22,6 +23,7 @@ pub use job::{
     RunLedger, RunObserver, SkipReason,
 };
 pub use push::{PushJob, ReportHook};
+pub use reconcile::recompute;
 pub use vendor::{VendorJob, WALK_STATS_KEY, prefixed};
 
 #[cfg(test)]

@@ -1,0 +1,166 @@
+//! `mpsync reconcile`: print the latest stored reconciliation as a table, JSON or CSV.
+//! Reads the store only; exits 75 when a daemon holds it (its HTTP API serves the same).
+
+use super::{Globals, load_config};
+use crate::cli::{ReconcileArgs, ReconcileFormat};
+use crate::exit::{Exit, ExitStatus};
+use crate::reconcile::{self, Filter, Reconciliation};
+use crate::store::{FILE_NAME, Store};
+
+/// Prints the latest reconciliation, filtered by `--status`.
+pub async fn print(g: &Globals, args: ReconcileArgs) -> Exit {
+    let statuses = match args.status.as_deref().map(Filter::parse_statuses).transpose() {
+        Ok(s) => s.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("mpsync reconcile: --status: {e}");
+            return Exit::Usage;
+        }
+    };
+    let filter = Filter { statuses, ..Filter::default() };
+    let mut overrides = Vec::new();
+    if let Some(dir) = &args.state_dir {
+        overrides.push(("daemon.state_dir".to_owned(), dir.display().to_string()));
+    }
+    let config = match load_config(g, overrides) {
+        Ok(c) => c,
+        Err(exit) => return exit,
+    };
+    let dir = config.daemon.state_dir.clone();
+    // Reading must not create a store where there is none.
+    let rec = if dir.join(FILE_NAME).exists() {
+        match read_latest(dir).await {
+            Ok(rec) => rec,
+            Err(exit) => return exit,
+        }
+    } else {
+        None
+    };
+    print!("{}", render(rec.as_ref(), &filter, args.format));
+    if rec.is_none() && args.format == ReconcileFormat::Csv {
+        eprintln!("mpsync reconcile: {}", reconcile::NOT_YET);
+    }
+    Exit::Ok
+}
+
+async fn read_latest(dir: std::path::PathBuf) -> Result<Option<Reconciliation>, Exit> {
+    let store = match tokio::task::spawn_blocking(move || Store::open(&dir)).await {
+        Ok(Ok(store)) => store,
+        Ok(Err(e)) => {
+            eprintln!("mpsync: {e}");
+            return Err(e.exit());
+        }
+        Err(e) => {
+            eprintln!("mpsync: opening the store panicked: {e}");
+            return Err(Exit::Software);
+        }
+    };
+    store.latest_reconciliation().await.map_err(|e| {
+        eprintln!("mpsync: {e}");
+        e.exit()
+    })
+}
+
+/// The text printed for `rec` (or its absence) in `format`.
+pub fn render(rec: Option<&Reconciliation>, filter: &Filter, format: ReconcileFormat) -> String {
+    match format {
+        ReconcileFormat::Json => {
+            let doc = reconcile::json_report(rec, filter);
+            let mut s = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            s.push('\n');
+            s
+        }
+        ReconcileFormat::Csv => {
+            reconcile::csv(rec.map(|r| filter.apply(&r.rows)).unwrap_or_default())
+        }
+        ReconcileFormat::Table => match rec {
+            None => format!("{}\n", reconcile::NOT_YET),
+            Some(r) => {
+                let rows = filter.apply(&r.rows);
+                let runs = |id: Option<u64>| id.map_or("none".to_string(), |i| i.to_string());
+                let mut out = format!(
+                    "reconciliation of {} (vendor run {}, billing run {})\n\n",
+                    r.computed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    runs(r.vendor_run),
+                    runs(r.billing_run),
+                );
+                if rows.is_empty() {
+                    out.push_str("no rows match\n");
+                } else {
+                    out.push_str(&reconcile::table(rows));
+                }
+                out.push('\n');
+                out.push_str(&reconcile::summary_text(r));
+                out.push('\n');
+                out
+            }
+        },
+    }
+}
+
+/// `mpsync check`'s mapping check (only when a billing source is configured): the file is
+/// valid, which suppressions have expired, and suggestions for unmapped customers from the
+/// latest stored reconciliation (best effort: skipped while a daemon holds the store).
+pub async fn mapping_check(cfg: &crate::config::Config) -> Vec<super::check::CheckResult> {
+    use super::check::CheckResult;
+    if matches!(cfg.billing.source, crate::config::BillingSource::None) {
+        return Vec::new();
+    }
+    let path = cfg.reconcile.mapping_file.clone();
+    let loaded = tokio::task::spawn_blocking(move || crate::config::Mapping::load(&path)).await;
+    let mapping = match loaded {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => return vec![CheckResult::fail("mapping", e.to_string(), e.exit())],
+        Err(e) => {
+            let detail = format!("the mapping check crashed: {e}");
+            return vec![CheckResult::fail("mapping", detail, Exit::Software)];
+        }
+    };
+    let mut detail = mapping.describe();
+    let today = chrono::Utc::now().date_naive();
+    for s in mapping.expired_suppressions(today) {
+        detail.push_str(&format!(
+            "\n  expired suppression on line {} ({}, until {}): remove it",
+            s.line,
+            s.scope(),
+            s.until
+        ));
+    }
+    detail.push_str(&suggestion_lines(cfg, &mapping).await);
+    vec![CheckResult::pass("mapping", detail)]
+}
+
+/// Ready-to-paste lines for customers the current mapping leaves unmapped, from the latest
+/// stored reconciliation.
+async fn suggestion_lines(cfg: &crate::config::Config, mapping: &crate::config::Mapping) -> String {
+    let dir = cfg.daemon.state_dir.clone();
+    if !dir.join(FILE_NAME).exists() {
+        return String::new();
+    }
+    let opened = tokio::task::spawn_blocking(move || Store::open(&dir)).await;
+    let rec = match opened {
+        Ok(Ok(store)) => store.latest_reconciliation().await.ok().flatten(),
+        Ok(Err(crate::store::StoreError::Locked { .. })) => {
+            return "\n  (suggestions for unmapped customers: see /v1/customers on the running \
+                    daemon)"
+                .to_string();
+        }
+        _ => None,
+    };
+    let Some(rec) = rec else {
+        return String::new();
+    };
+    let unmapped = rec.customers.iter().filter(|c| {
+        !mapping.customers.contains_key(&c.customer)
+            && !mapping.exclude_customers.contains(&c.customer)
+    });
+    let mut out = String::new();
+    for c in unmapped.filter(|c| !c.suggestions.is_empty()) {
+        if out.is_empty() {
+            out.push_str("\n  suggestions for unmapped customers (same normalized name; check, then paste under [customers]):");
+        }
+        for s in &c.suggestions {
+            out.push_str(&format!("\n    {}", s.stanza));
+        }
+    }
+    out
+}

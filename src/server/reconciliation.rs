@@ -1,0 +1,94 @@
+//! `GET /v1/reconciliation`: the latest stored reconciliation as JSON (rows + summary) or CSV
+//! (`?format=csv`), filtered by `?status=` (comma-separated), `?account=` and `?product=`.
+//! Also the mapping state that `/v1/customers` adds to each customer.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::v1::ApiState;
+use crate::model::CustomerId;
+use crate::reconcile::{self, CustomerMapping, Filter, Reconciliation};
+
+/// The reconciliation routes, merged into the `/v1` API.
+pub fn routes() -> Router<ApiState> {
+    Router::new().route("/v1/reconciliation", get(reconciliation))
+}
+
+#[derive(Debug, Deserialize)]
+struct ReconQuery {
+    status: Option<String>,
+    account: Option<String>,
+    product: Option<String>,
+    format: Option<String>,
+}
+
+fn bad_request(message: String) -> Response {
+    (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
+}
+
+async fn reconciliation(State(api): State<ApiState>, Query(q): Query<ReconQuery>) -> Response {
+    let statuses = match q.status.as_deref().map(Filter::parse_statuses).transpose() {
+        Ok(s) => s.unwrap_or_default(),
+        Err(e) => return bad_request(e),
+    };
+    let csv = match q.format.as_deref().map(str::trim) {
+        None | Some("") | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => return bad_request(format!("unknown format {other:?}: use json or csv")),
+    };
+    let nonempty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let filter = Filter { statuses, account: nonempty(q.account), product: nonempty(q.product) };
+    let rec = match api.store.latest_reconciliation().await {
+        Ok(rec) => rec,
+        Err(e) => {
+            tracing::error!("store read failed: {e}");
+            let body = Json(json!({ "error": e.to_string() }));
+            return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+        }
+    };
+    let rows = rec.as_ref().map(|r| filter.apply(&r.rows)).unwrap_or_default();
+    if csv {
+        return (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            reconcile::csv(rows.iter().copied()),
+        )
+            .into_response();
+    }
+    Json(reconcile::json_report(rec.as_ref(), &filter)).into_response()
+}
+
+/// Mapping state per customer from the latest reconciliation, for `/v1/customers`; empty
+/// when none is stored (or it cannot be read: the counts are still worth serving).
+pub(super) async fn customer_mappings(api: &ApiState) -> HashMap<CustomerId, CustomerMapping> {
+    let rec: Option<Reconciliation> = match api.store.latest_reconciliation().await {
+        Ok(rec) => rec,
+        Err(e) => {
+            tracing::warn!("cannot read the reconciliation for /v1/customers: {e}");
+            None
+        }
+    };
+    rec.map(|r| r.customers.into_iter().map(|c| (c.customer, c)).collect()).unwrap_or_default()
+}
+
+/// Adds `mapping` (state, account) and `suggestions` to one customer's JSON.
+pub(super) fn with_mapping(
+    mut customer: serde_json::Value,
+    mapping: Option<&CustomerMapping>,
+) -> serde_json::Value {
+    customer["mapping"] = match mapping {
+        Some(m) => {
+            json!({ "state": m.state, "account": m.account, "account_name": m.account_name })
+        }
+        None => serde_json::Value::Null,
+    };
+    customer["suggestions"] = json!(mapping.map(|m| m.suggestions.as_slice()).unwrap_or_default());
+    customer
+}

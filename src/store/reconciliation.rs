@@ -1,0 +1,59 @@
+//! The latest reconciliation, kept as one versioned value so `mpsync reconcile`, the HTTP API
+//! and the next computation (which carries `since` and debounce counters) read the same thing.
+//! It records the vendor and billing runs it came from inside the value.
+
+use redb::{TableDefinition, TableError};
+
+use super::tables;
+use super::{Store, StoreError};
+use crate::reconcile::Reconciliation;
+
+/// key → encoded [`Reconciliation`]. Only [`LATEST`] is written today; the table is created
+/// on the first save, so a store from before reconciliation existed reads as "none yet".
+const RECONCILIATION: TableDefinition<&str, &[u8]> = TableDefinition::new("reconciliation_v1");
+
+/// The key of the latest reconciliation.
+const LATEST: &str = "latest";
+
+impl Store {
+    /// Replaces the stored reconciliation with `rec` in one transaction.
+    pub async fn save_reconciliation(&self, rec: &Reconciliation) -> Result<(), StoreError> {
+        // Encode on the caller's side: the value is plain data, and the blocking task then
+        // only writes bytes.
+        let bytes = tables::encode(rec);
+        self.blocking("save the reconciliation", move |inner| {
+            let txn = inner.write()?;
+            txn.open_table(RECONCILIATION)
+                .map_err(inner.err("open the reconciliation table"))?
+                .insert(LATEST, bytes.as_slice())
+                .map_err(inner.err("write the reconciliation"))?;
+            txn.commit().map_err(inner.err("commit the reconciliation"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The latest stored reconciliation; `None` before the first one was saved.
+    pub async fn latest_reconciliation(&self) -> Result<Option<Reconciliation>, StoreError> {
+        self.blocking("read the reconciliation", |inner| {
+            let txn = inner.read()?;
+            let table = match txn.open_table(RECONCILIATION) {
+                Ok(t) => t,
+                Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+                Err(e) => {
+                    return Err(StoreError::db(
+                        "open the reconciliation table",
+                        inner.path.clone(),
+                        e,
+                    ));
+                }
+            };
+            let Some(value) = table.get(LATEST).map_err(inner.err("read the reconciliation"))?
+            else {
+                return Ok(None);
+            };
+            tables::decode(&inner.path, "reconciliation", value.value()).map(Some)
+        })
+        .await
+    }
+}

@@ -1,0 +1,55 @@
+//! The reconciliation step: read the latest complete snapshots and the runs' outcomes from the
+//! store, compute (pure, in `crate::reconcile`), and keep the result. Run after every vendor
+//! or billing run, by the daemon and by `sync --once`.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::ReconcileConfig;
+use crate::config::mapping::Mapping;
+use crate::model::{RunKind, RunOutcome};
+use crate::reconcile::{self, Inputs, Reconciliation, Settings, SourceStatus};
+use crate::store::{Store, StoreError};
+
+/// Computes the reconciliation as of `now` from what the store holds and saves it.
+pub async fn recompute(
+    store: &Store,
+    mapping: &Mapping,
+    settings: &ReconcileConfig,
+    now: DateTime<Utc>,
+) -> Result<Reconciliation, StoreError> {
+    let usage = store.latest_usage_snapshot().await?;
+    let billed = store.latest_billed_snapshot().await?;
+    let previous = store.latest_reconciliation().await?;
+    let vendor = source_status(store, RunKind::Vendor).await?;
+    let billing = source_status(store, RunKind::Billing).await?;
+    let inputs = Inputs {
+        usage: usage.as_ref(),
+        vendor,
+        billed: billed.as_ref(),
+        billing,
+        mapping,
+        settings: Settings { max_age: settings.max_age, debounce_runs: settings.debounce_runs },
+        now,
+        previous: previous.as_ref(),
+    };
+    let rec = reconcile::compute(&inputs);
+    store.save_reconciliation(&rec).await?;
+    Ok(rec)
+}
+
+/// Whether the latest finished run of `kind` failed, and why. A run still going says nothing
+/// yet, so the one before it counts.
+async fn source_status(store: &Store, kind: RunKind) -> Result<SourceStatus, StoreError> {
+    let runs = store.recent_runs(8, Some(kind)).await?;
+    let Some(last) = runs.iter().find(|r| r.outcome != RunOutcome::Running) else {
+        return Ok(SourceStatus::default());
+    };
+    let failed = matches!(last.outcome, RunOutcome::Failed | RunOutcome::Aborted);
+    let error = match last.outcome {
+        RunOutcome::Aborted => {
+            Some(format!("run {} was aborted (the process stopped during it)", last.id))
+        }
+        _ => last.error.clone(),
+    };
+    Ok(SourceStatus { last_run_failed: failed, last_error: if failed { error } else { None } })
+}

@@ -1,0 +1,247 @@
+//! The stored reconciliation through the store and the HTTP API: round trip, JSON and CSV of
+//! `/v1/reconciliation` with filters, and mapping state in `/v1/customers`.
+
+mod reconcile_support;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::Utc;
+use mpsync::health::Health;
+use mpsync::metrics::Metrics;
+use mpsync::model::RunKind;
+use mpsync::server::{ApiState, ServerState, router};
+use mpsync::store::Store;
+use mpsync::sync::{Engine, EngineOptions, NoopObserver};
+use mpsync::systemd::Heartbeat;
+use reconcile_support::{at, sample};
+use serde_json::Value;
+use tower::ServiceExt;
+
+fn app(store: &Store) -> axum::Router {
+    let opts = EngineOptions {
+        tick: Duration::from_secs(1),
+        catch_up: false,
+        now: Arc::new(Utc::now),
+        beat: Arc::new(|| {}),
+        seed: 1,
+    };
+    // The engine itself is not run: these routes never trigger a sync.
+    let (_engine, handle) =
+        Engine::new(vec![], Arc::new(store.clone()), Arc::new(NoopObserver), opts);
+    router(ServerState {
+        health: Health::new(Utc::now()),
+        heartbeat: Heartbeat::new(Duration::from_secs(1), Duration::from_secs(3600)),
+        metrics: Metrics::new(),
+        api: Some(ApiState { store: store.clone(), engine: handle, sync_kinds: vec![] }),
+    })
+}
+
+struct Reply {
+    status: StatusCode,
+    content_type: String,
+    body: String,
+}
+
+async fn get(store: &Store, uri: &str) -> Reply {
+    let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), app(store).oneshot(req))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    let status = resp.status();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
+    Reply { status, content_type, body: String::from_utf8(bytes.to_vec()).unwrap() }
+}
+
+fn json(r: &Reply) -> Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.body))
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("state")).unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn a_saved_reconciliation_reads_back_whole_and_a_new_one_replaces_it() {
+    let (_dir, store) = open();
+    assert_eq!(store.latest_reconciliation().await.unwrap(), None, "none before the first save");
+    let rec = sample();
+    store.save_reconciliation(&rec).await.unwrap();
+    let back = store.latest_reconciliation().await.unwrap().unwrap();
+    assert_eq!(back, rec);
+    assert_eq!((back.vendor_run, back.billing_run), (Some(7), Some(8)));
+
+    let mut newer = rec.clone();
+    newer.computed_at = at(11);
+    store.save_reconciliation(&newer).await.unwrap();
+    assert_eq!(store.latest_reconciliation().await.unwrap().unwrap().computed_at, at(11));
+}
+
+#[tokio::test]
+async fn the_endpoint_says_when_there_is_no_reconciliation_yet() {
+    let (_dir, store) = open();
+    let r = get(&store, "/v1/reconciliation").await;
+    assert_eq!(r.status, StatusCode::OK);
+    let v = json(&r);
+    assert_eq!(v["rows"], serde_json::json!([]));
+    assert!(v["note"].as_str().unwrap().contains("no reconciliation yet"));
+    let csv = get(&store, "/v1/reconciliation?format=csv").await;
+    assert_eq!(csv.body.lines().count(), 1, "just the header: {}", csv.body);
+}
+
+#[tokio::test]
+async fn json_carries_rows_summary_and_runs_and_filters_narrow_the_rows() {
+    let (_dir, store) = open();
+    store.save_reconciliation(&sample()).await.unwrap();
+
+    let v = json(&get(&store, "/v1/reconciliation").await);
+    assert_eq!((v["vendor_run"].as_u64(), v["billing_run"].as_u64()), (Some(7), Some(8)));
+    assert_eq!(v["count"], 5);
+    let statuses: BTreeMap<String, String> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let id = r["account"].as_str().map(str::to_string).unwrap_or_else(|| {
+                r["customer"]
+                    .as_u64()
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| r["product"].as_str().unwrap().to_string())
+            });
+            (id, r["status"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let expected: BTreeMap<String, String> = [
+        ("A1", "match"),
+        ("A2", "under_billed"),
+        ("A3", "unbilled"),
+        ("329", "unmapped_customer"),
+        ("XtraMail", "unmapped_product"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(statuses, expected);
+    assert_eq!(v["summary"]["by_status"]["under_billed"], 1);
+    assert_eq!(v["summary"]["impact_under_billed"], 7.0);
+    let leak = v["rows"].as_array().unwrap().iter().find(|r| r["account"] == "A2").unwrap();
+    assert_eq!(leak["kind"], "service");
+    assert_eq!(
+        (leak["vendor_quantity"].as_u64(), leak["billed_quantity"].as_f64()),
+        (Some(12), Some(10.0))
+    );
+    assert_eq!(leak["monthly_impact"], 7.0);
+    assert_eq!(leak["account_name"], "Leak Company");
+    assert_eq!(leak["evidence"]["vendor_run"], 7);
+    assert_eq!(leak["evidence"]["lines"][0]["source_ref"], "agreement 7 addition A2");
+    assert_eq!(leak["evidence"]["customers"][0]["name"], "Leak, Co");
+
+    let only = |uri: &str| {
+        let store = store.clone();
+        let uri = uri.to_string();
+        async move {
+            let v = json(&get(&store, &uri).await);
+            v["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["status"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        only("/v1/reconciliation?status=under_billed,unbilled").await,
+        vec!["under_billed", "unbilled"]
+    );
+    assert_eq!(only("/v1/reconciliation?account=A2").await, vec!["under_billed"]);
+    assert_eq!(only("/v1/reconciliation?account=leak%20company").await, vec!["under_billed"]);
+    assert_eq!(only("/v1/reconciliation?product=XtraMail").await, vec!["unmapped_product"]);
+    assert_eq!(only("/v1/reconciliation?product=MP-CF&status=match").await, vec!["match"]);
+    // The summary always covers every row, whatever the filter.
+    let v = json(&get(&store, "/v1/reconciliation?status=match").await);
+    assert_eq!((v["count"].as_u64(), v["summary"]["rows"].as_u64()), (Some(1), Some(5)));
+}
+
+#[tokio::test]
+async fn bad_filters_are_400_naming_the_valid_values() {
+    let (_dir, store) = open();
+    let r = get(&store, "/v1/reconciliation?status=underbilled").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let msg = json(&r)["error"].as_str().unwrap().to_string();
+    assert!(msg.contains("\"underbilled\"") && msg.contains("under_billed"), "{msg}");
+    let r = get(&store, "/v1/reconciliation?format=xml").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(json(&r)["error"].as_str().unwrap().contains("json or csv"));
+}
+
+#[tokio::test]
+async fn csv_has_a_header_and_one_quoted_line_per_row() {
+    let (_dir, store) = open();
+    store.save_reconciliation(&sample()).await.unwrap();
+    let r =
+        get(&store, "/v1/reconciliation?format=csv&status=under_billed,unmapped_customer").await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.content_type, "text/csv; charset=utf-8");
+    let lines: Vec<&str> = r.body.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 3, "{}", r.body);
+    assert_eq!(lines[0], mpsync::reconcile::CSV_COLUMNS.join(","));
+    let col = |name: &str| mpsync::reconcile::CSV_COLUMNS.iter().position(|c| *c == name).unwrap();
+    let leak: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(leak[col("status")], "under_billed");
+    assert_eq!(leak[col("account")], "A2");
+    assert_eq!(leak[col("vendor_quantity")], "12");
+    assert_eq!(leak[col("billed_quantity")], "10");
+    assert_eq!(leak[col("delta")], "2");
+    assert_eq!(leak[col("unit_price")], "3.50");
+    assert_eq!(leak[col("monthly_impact")], "7.00");
+    // A name with a comma is quoted, so the line still has every column.
+    assert!(lines[2].contains("\"Acme, Inc.\""), "{}", lines[2]);
+    assert!(lines[2].starts_with("unmapped_customer,unmapped_customer,"));
+}
+
+#[tokio::test]
+async fn customers_show_mapping_state_and_suggestions() {
+    let (_dir, store) = open();
+    let rec = sample();
+    let id = store.begin_run(RunKind::Vendor, at(9)).await.unwrap();
+    let customers = vec![
+        mpsync::model::CustomerUsage { id: 1, name: "Match Co".into(), counts: BTreeMap::new() },
+        mpsync::model::CustomerUsage {
+            id: 329,
+            name: "Acme, Inc.".into(),
+            counts: BTreeMap::new(),
+        },
+    ];
+    store.commit_vendor_run(id, at(9), BTreeMap::new(), customers).await.unwrap();
+
+    // Before any reconciliation the counts are served, without mapping state.
+    let v = json(&get(&store, "/v1/customers").await);
+    assert_eq!(v["customers"][0]["mapping"], Value::Null);
+
+    store.save_reconciliation(&rec).await.unwrap();
+    let v = json(&get(&store, "/v1/customers").await);
+    let by_id = |id: u64| {
+        v["customers"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap().clone()
+    };
+    let mapped = by_id(1);
+    assert_eq!(mapped["mapping"]["state"], "mapped");
+    assert_eq!(mapped["mapping"]["account"], "A1");
+    assert_eq!(mapped["mapping"]["account_name"], "Match Company");
+    let acme = by_id(329);
+    assert_eq!(acme["mapping"]["state"], "unmapped");
+    assert_eq!(acme["suggestions"][0]["account"], "250");
+    assert_eq!(acme["suggestions"][0]["normalized"], "acme");
+    assert_eq!(acme["suggestions"][0]["stanza"], "329 = \"250\"  # Acme, Inc. ↔ ACME Inc");
+    assert_eq!(v["unmapped"], 1);
+}

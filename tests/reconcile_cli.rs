@@ -1,0 +1,175 @@
+//! `mpsync reconcile` and the mapping part of `mpsync check`, through the real binary.
+
+mod common;
+mod reconcile_support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{TestDir, mpsync};
+use mpsync::store::Store;
+
+fn run(config: &Path, args: &[&str]) -> Output {
+    mpsync().arg("-c").arg(config).args(args).output().expect("run mpsync")
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn config(t: &TestDir) -> PathBuf {
+    t.valid_config("127.0.0.1:1", "http://127.0.0.1:1")
+}
+
+/// Saves the sample reconciliation into the test's store, then closes the store.
+fn seed_store(t: &TestDir) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = Store::open(&t.state_dir()).unwrap();
+        store.save_reconciliation(&reconcile_support::sample()).await.unwrap();
+    });
+}
+
+#[test]
+fn without_a_store_it_says_there_is_no_reconciliation_yet_and_creates_nothing() {
+    let t = TestDir::new();
+    let cfg = config(&t);
+    let out = run(&cfg, &["reconcile"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("no reconciliation yet"), "{stdout}");
+    assert!(!t.state_dir().join(mpsync::store::FILE_NAME).exists(), "a read created the store");
+
+    let out = run(&cfg, &["reconcile", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((out.status.code(), v["rows"].as_array().map(Vec::len)), (Some(0), Some(0)));
+}
+
+#[test]
+fn table_json_and_csv_show_the_stored_rows_and_status_filters_them() {
+    let t = TestDir::new();
+    let cfg = config(&t);
+    seed_store(&t);
+
+    let out = run(&cfg, &["reconcile"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.contains("vendor run 7, billing run 8"), "{stdout}");
+    let leak =
+        stdout.lines().find(|l| l.starts_with("under_billed")).expect("an under_billed line");
+    assert!(
+        leak.contains("A2 Leak Company") && leak.contains("MP-CF") && leak.contains("7.00"),
+        "{leak}"
+    );
+    assert!(stdout.contains("5 rows: "), "{stdout}");
+    assert!(stdout.contains("monthly impact: under-billed 7.00, over-billed 0.00"), "{stdout}");
+
+    let out = run(&cfg, &["reconcile", "--format", "json", "--status", "unbilled,match"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statuses: Vec<&str> =
+        v["rows"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, vec!["match", "unbilled"]);
+    assert_eq!(v["summary"]["rows"], 5);
+
+    let out = run(&cfg, &["reconcile", "--format", "csv", "--status", "under_billed"]);
+    let (stdout, _) = text(&out);
+    let lines: Vec<&str> = stdout.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("kind,status,account,"));
+    assert!(lines[1].starts_with("service,under_billed,A2,Leak Company,MP-CF,"), "{}", lines[1]);
+}
+
+#[test]
+fn an_unknown_status_is_a_usage_error_naming_the_valid_ones() {
+    let t = TestDir::new();
+    let out = run(&config(&t), &["reconcile", "--status", "overbilled"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("\"overbilled\"") && stderr.contains("over_billed"), "{stderr}");
+}
+
+#[test]
+fn a_store_held_by_another_process_exits_75_saying_so() {
+    let t = TestDir::new();
+    let cfg = config(&t);
+    seed_store(&t);
+    let held = Store::open(&t.state_dir()).unwrap();
+    let out = run(&cfg, &["reconcile"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(75), "{stderr}");
+    assert!(stderr.contains("in use"), "{stderr}");
+    drop(held);
+}
+
+/// Adds a CSV billing source and a mapping file to the test config.
+fn with_billing(t: &TestDir, mapping: &str) -> PathBuf {
+    let cfg = config(t);
+    let map = t.path().join("mapping.toml");
+    std::fs::write(&map, mapping).unwrap();
+    let csv = t.path().join("billed.csv");
+    std::fs::write(&csv, "account_id,product_id,quantity\n").unwrap();
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "\n[billing]\nsource = \"csv\"\n[billing.csv]\npath = \"{}\"\n[reconcile]\nmapping_file = \"{}\"\n",
+        csv.display(),
+        map.display()
+    ));
+    t.config(&text)
+}
+
+fn mapping_line(stdout: &str) -> String {
+    let start =
+        stdout.find("\nmapping").unwrap_or_else(|| panic!("no mapping check in:\n{stdout}"));
+    stdout[start + 1..].to_string()
+}
+
+#[test]
+fn check_validates_the_mapping_with_line_numbers() {
+    let t = TestDir::new();
+    let cfg = with_billing(&t, "[customers]\n329 = \"250\"\nabc = \"251\"\n");
+    let out = run(&cfg, &["check"]);
+    let (stdout, stderr) = text(&out);
+    assert_ne!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let m = mapping_line(&stdout);
+    assert!(m.starts_with("mapping") && m.contains("FAILED"), "{m}");
+    assert!(
+        m.contains("line 3: customers.\"abc\": a Mailprotector customer id must be a number"),
+        "{m}"
+    );
+}
+
+#[test]
+fn check_reports_the_mapping_expired_suppressions_and_suggestions() {
+    let t = TestDir::new();
+    let cfg = with_billing(
+        &t,
+        "[customers]\n1 = \"A1\"\n[products.CloudFilter]\npsa_product = \"MP-CF\"\n\
+         [[suppress]]\ncustomer = 1\nreason = \"old trial\"\nuntil = 2020-01-31\n",
+    );
+    seed_store(&t);
+    let out = run(&cfg, &["check"]);
+    let (stdout, stderr) = text(&out);
+    let m = mapping_line(&stdout);
+    assert!(m.starts_with("mapping") && m.contains(" ok "), "{m}\n{stderr}");
+    assert!(m.contains("1 customers → 1 accounts"), "{m}");
+    assert!(
+        m.contains("expired suppression on line 5 (customer 1, all products, until 2020-01-31)"),
+        "{m}"
+    );
+    assert!(m.contains("329 = \"250\"  # Acme, Inc. ↔ ACME Inc"), "{m}");
+}
+
+#[test]
+fn check_names_a_missing_mapping_file_and_how_to_create_it() {
+    let t = TestDir::new();
+    let cfg = with_billing(&t, "");
+    std::fs::remove_file(t.path().join("mapping.toml")).unwrap();
+    let out = run(&cfg, &["check"]);
+    let (stdout, _) = text(&out);
+    let m = mapping_line(&stdout);
+    assert!(m.contains("does not exist") && m.contains("config/mapping.toml"), "{m}");
+    assert_eq!(out.status.code(), Some(78));
+}
