@@ -339,3 +339,32 @@ async fn a_hung_server_times_out_and_cancellation_stops_the_read() {
     let r = CwServer::source(&cfg).fetch(Utc::now(), &cancel).await;
     assert_eq!(r.outcome.unwrap_err(), BillingError::Cancelled);
 }
+
+#[tokio::test]
+async fn the_standard_simulator_serves_connectwise_beside_mailprotector() {
+    let sim = mpsync::sim::SimServer::start(mpsync::sim::SimOptions {
+        seed: 4,
+        customers: 30,
+        ..mpsync::sim::SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let cw = sim.control().connectwise();
+    let expected = mpsync::sim::connectwise::BillingData::generate(&sim.control().read(), 4);
+    assert_eq!(*cw.read(), expected, "what is served is what generate() gives at start");
+
+    // Billing changes made through the handle are what the client reads next.
+    let target = cw.read().additions[0].clone();
+    cw.mutate(|d| d.additions[0].quantity = 999.0);
+    let cfg = cw_support::config(&sim.base_url(), &cw.credentials());
+    let r = CwServer::source(&cfg).fetch(Utc::now(), &CancellationToken::new()).await;
+    let billed = r.outcome.unwrap();
+    let line = billed
+        .lines
+        .iter()
+        .find(|l| l.source_ref.ends_with(&format!("addition {}", target.id)))
+        .unwrap();
+    assert_eq!(line.quantity, 999.0);
+    assert_eq!(sim.control().requests().get("GET /company/companies"), 1);
+    sim.shutdown().await;
+}

@@ -87,6 +87,22 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
                     dir.join(KEY_FILE).display(),
                     config.display()
                 );
+                let billing =
+                    crate::sim::connectwise::BillingData::generate(&ctl.read(), args.seed);
+                if let Err(e) = write_billing_files(dir, &base_url, &billing, args.rate_limit) {
+                    eprintln!(
+                        "mpsync sim: cannot write the billing files in {}: {e}",
+                        dir.display()
+                    );
+                    handle.shutdown().await;
+                    return Exit::IoErr;
+                }
+                println!(
+                    "  wrote the ConnectWise keys ({CW_PUBLIC_FILE}, {CW_PRIVATE_FILE}), the [billing] \
+                     section and {MAPPING_FILE} (left unmapped on purpose: {} customer, {} product)",
+                    billing.planted_with("unmapped_customer").len(),
+                    billing.planted_with("unmapped_product").len(),
+                );
                 println!("  try: mpsync -c {} sync --once", config.display());
             }
             Err(e) => {
@@ -127,6 +143,68 @@ pub(super) fn write_keys_dir(
     let config = dir.join("mpsync.toml");
     std::fs::write(&config, config_toml(&dir, base_url, reseller_id, rate_limit))?;
     Ok(config)
+}
+
+const CW_PUBLIC_FILE: &str = "connectwise-public-key";
+const CW_PRIVATE_FILE: &str = "connectwise-private-key";
+const MAPPING_FILE: &str = "mapping.toml";
+
+/// Writes the simulated ConnectWise member's key files (0600) and `DIR/mapping.toml`, and
+/// appends `[billing]`, `[billing.connectwise]` and `[reconcile]` to `DIR/mpsync.toml` (call
+/// after [`write_keys_dir`]), so a reconciliation against the simulator needs no editing.
+pub(super) fn write_billing_files(
+    dir: &Path,
+    base_url: &str,
+    billing: &crate::sim::connectwise::BillingData,
+    rate_limit: Option<f64>,
+) -> std::io::Result<()> {
+    let dir = std::fs::canonicalize(dir)?;
+    let creds = &billing.credentials;
+    for (file, value) in
+        [(CW_PUBLIC_FILE, &creds.public_key), (CW_PRIVATE_FILE, &creds.private_key)]
+    {
+        let path = dir.join(file);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+        writeln!(f, "{value}")?;
+    }
+    std::fs::write(dir.join(MAPPING_FILE), &billing.mapping_toml)?;
+    let mut config = std::fs::OpenOptions::new().append(true).open(dir.join("mpsync.toml"))?;
+    config.write_all(billing_toml(&dir, base_url, billing, rate_limit).as_bytes())
+}
+
+/// The `[billing]` and `[reconcile]` sections pointing at the simulated ConnectWise.
+fn billing_toml(
+    dir: &Path,
+    base_url: &str,
+    billing: &crate::sim::connectwise::BillingData,
+    rate_limit: Option<f64>,
+) -> String {
+    let c = &billing.credentials;
+    let mut s = format!(
+        "\n[billing]\nsource = \"connectwise\"\nschedule = \"30 */5 * * * *\"\n\n\
+         [billing.connectwise]\nbase_url = {url}\ncompany_id = {company}\n\
+         public_key_file = {public}\nprivate_key_file = {private}\nclient_id = {client}\n",
+        url = quoted(base_url),
+        company = quoted(&c.company_id),
+        public = quoted(&dir.join(CW_PUBLIC_FILE).to_string_lossy()),
+        private = quoted(&dir.join(CW_PRIVATE_FILE).to_string_lossy()),
+        client = quoted(&c.client_id),
+    );
+    if let Some(rps) = rate_limit {
+        let burst = rps.ceil().max(1.0) as u64;
+        s.push_str(&format!("rate_limit = {rps:?}\nburst = {burst}\n"));
+    }
+    s.push_str(&format!(
+        "\n[reconcile]\nmapping_file = {}\n",
+        quoted(&dir.join(MAPPING_FILE).to_string_lossy())
+    ));
+    s
 }
 
 /// A TOML string literal.
@@ -181,5 +259,36 @@ mod tests {
         assert!(t.contains("rate_limit = 2.5\nburst = 3\n"));
         assert!(t.parse::<toml::Table>().is_ok());
         assert!(crate::sim::faults::SPEC_FORMS.contains("kind=hang"));
+    }
+
+    #[test]
+    fn the_keys_dir_configures_connectwise_billing_and_the_mapping() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ds = crate::sim::Dataset::generate(3, 40);
+        let billing = crate::sim::connectwise::BillingData::generate(&ds, 3);
+        let url = "http://127.0.0.1:9850";
+        let config = write_keys_dir(tmp.path(), url, 188, ds.reseller_key(), Some(4.0)).unwrap();
+        write_billing_files(tmp.path(), url, &billing, Some(4.0)).unwrap();
+        for f in [CW_PUBLIC_FILE, CW_PRIVATE_FILE] {
+            let mode = std::fs::metadata(tmp.path().join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+        let opts = crate::config::LoadOptions {
+            path: config,
+            env: std::collections::HashMap::new(),
+            overrides: Vec::new(),
+        };
+        let cfg = crate::config::load(&opts).expect("the written config is valid");
+        let crate::config::BillingSource::Connectwise(cw) = &cfg.billing.source else {
+            panic!("billing source is {:?}", cfg.billing.source);
+        };
+        assert_eq!(cw.company_id, billing.credentials.company_id);
+        assert_eq!(cw.public_key.expose(), billing.credentials.public_key);
+        assert_eq!(cw.private_key.expose(), billing.credentials.private_key);
+        assert_eq!(cw.base_url.as_str().trim_end_matches('/'), url);
+        let mapping = crate::config::Mapping::load(&cfg.reconcile.mapping_file).expect("mapping");
+        let unmapped = billing.planted_with("unmapped_customer")[0].customer_ids[0];
+        assert_eq!(mapping.account_of(unmapped), None);
+        assert!(!mapping.customers.is_empty());
     }
 }

@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: CancellationToken,
     /// The simulated Gradient Synthesize (its own counters and faults).
     pub(crate) gradient: super::gradient::GradientSim,
+    /// The simulated ConnectWise's data, generated from the dataset on first use.
+    pub(crate) connectwise: std::sync::OnceLock<Arc<super::connectwise::CwState>>,
 }
 
 /// A handle on a simulator's state, usable while it serves. Cloning is cheap.
@@ -69,6 +71,7 @@ impl SimControl {
                 faults: Mutex::new(FaultSet::new(seed)),
                 shutdown: CancellationToken::new(),
                 gradient,
+                connectwise: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -90,6 +93,12 @@ impl SimControl {
     /// The simulated Gradient Synthesize served under `/api/vendor-api`.
     pub fn gradient(&self) -> &super::gradient::GradientSim {
         &self.shared.gradient
+    }
+
+    /// The simulated ConnectWise served under `/v4_6_release/apis/3.0` (its billing is
+    /// generated from the dataset as it is at first use, normally at start).
+    pub fn connectwise(&self) -> super::connectwise::ConnectwiseSim {
+        super::connectwise::ConnectwiseSim::attached(self)
     }
 
     /// The main reseller's id (188).

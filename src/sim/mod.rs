@@ -31,7 +31,7 @@ pub use server::{SimHandle, SimOptions, SimServer, SimStartError};
 /// `/_sim`, and a JSON 404 for anything else. Other simulators (Gradient under
 /// `/api/vendor-api`, ConnectWise under `/v4_6_release/apis/3.0`) merge in here.
 pub fn router(control: SimControl) -> Router {
-    let cw = connectwise::ConnectwiseSim::for_control(&control);
+    let cw = control.connectwise();
     router_with(control, cw)
 }
 

@@ -113,9 +113,10 @@ pub struct CwCredentials {
 ///   `account_id` and `psa_product` are set, `customer_ids` lists the customers mapped to
 ///   the account, `product` the Mailprotector product mapped to the PSA product.
 /// - `unmapped_customer`: one per customer left out of the mapping; `customer_ids` is that
-///   customer, `vendor_qty` the sum of its per-product counts, everything else `None`.
-/// - `unmapped_product`: one per (mapped customer, unmapped product with usage);
-///   `account_id` is the customer's account, `product` the product, `psa_product` `None`.
+///   customer, `vendor_qty` the sum of its per-product counts (the reconciliation row itself
+///   shows no vendor quantity), everything else `None`.
+/// - `unmapped_product`: one per product with usage and no mapping; `product` is its name,
+///   `customer_ids` the (not excluded) customers using it, `vendor_qty` their sum.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Planted {
     /// The billing account (ConnectWise company id).

@@ -70,10 +70,11 @@ impl BillingData {
         };
         let counts = ds.expected_counts();
         let name = |c: u64| ds.customer_name(c).unwrap_or("Unnamed customer").to_owned();
+        let unknown = unmapped_product(&counts);
         // Customers whose usage is only mapped products: safe picks for the planted roles.
         let plain: Vec<u64> = counts
             .iter()
-            .filter(|(_, m)| !m.is_empty() && !m.contains_key(UNKNOWN_PRODUCT))
+            .filter(|(_, m)| !m.is_empty() && !m.contains_key(&unknown))
             .map(|(c, _)| *c)
             .collect();
         let mut picks = plain.clone();
@@ -107,12 +108,14 @@ impl BillingData {
         }
         mapping.customers = account_of.clone();
         mapping.excluded = excluded.into_iter().collect();
+        mapping.unmapped_product = unknown.clone();
         mapping.products = PRODUCTS
             .iter()
+            .filter(|p| p.0 != unknown)
             .map(|p| ProductMap { product: p.0, psa: p.1, tolerance: p.3, percent: p.4 })
             .collect();
 
-        let rows = billable_rows(&counts, &account_of);
+        let rows = billable_rows(&counts, &account_of, &unknown);
         g.plant(rows, &counts, &account_of, &mut mapping);
         if let Some(c) = unmapped {
             let total = counts[&c].values().sum();
@@ -126,18 +129,22 @@ impl BillingData {
                 billed_qty: 0.0,
             });
         }
-        for (&c, m) in &counts {
-            if let (Some(&n), Some(&acct)) = (m.get(UNKNOWN_PRODUCT), account_of.get(&c)) {
-                g.data.planted.push(Planted {
-                    account_id: Some(acct.to_string()),
-                    psa_product: None,
-                    customer_ids: vec![c],
-                    product: Some(UNKNOWN_PRODUCT.into()),
-                    expected_status: "unmapped_product",
-                    vendor_qty: n,
-                    billed_qty: 0.0,
-                });
-            }
+        // One row per unmapped product, over the customers that count (not excluded).
+        let users: Vec<(u64, u64)> = counts
+            .iter()
+            .filter(|(c, _)| Some(**c) != excluded)
+            .filter_map(|(c, m)| m.get(&unknown).map(|n| (*c, *n)))
+            .collect();
+        if !users.is_empty() {
+            g.data.planted.push(Planted {
+                account_id: None,
+                psa_product: None,
+                customer_ids: users.iter().map(|u| u.0).collect(),
+                product: Some(unknown.clone()),
+                expected_status: "unmapped_product",
+                vendor_qty: users.iter().map(|u| u.1).sum(),
+                billed_qty: 0.0,
+            });
         }
         g.data.mapping_toml = mapping.render(seed);
         g.data.agreements.sort_by_key(|a| a.id);
@@ -146,16 +153,38 @@ impl BillingData {
     }
 }
 
+/// The product left unmapped: `ForceEncrypt` when the dataset uses it, else (small datasets)
+/// the least used product, so an `unmapped_product` row is always planted.
+fn unmapped_product(counts: &BTreeMap<u64, BTreeMap<String, u64>>) -> String {
+    let mut totals: BTreeMap<&str, u64> = BTreeMap::new();
+    for m in counts.values() {
+        for (p, n) in m {
+            *totals.entry(p.as_str()).or_insert(0) += n;
+        }
+    }
+    if totals.get(UNKNOWN_PRODUCT).is_some_and(|n| *n > 0) {
+        return UNKNOWN_PRODUCT.to_owned();
+    }
+    PRODUCTS
+        .iter()
+        .filter_map(|p| totals.get(p.0).filter(|n| **n > 0).map(|n| (*n, p.0)))
+        .min()
+        .map_or_else(|| UNKNOWN_PRODUCT.to_owned(), |(_, p)| p.to_owned())
+}
+
 /// Every (account, PSA product) with usage, summed over the customers mapped to the account.
 fn billable_rows(
     counts: &BTreeMap<u64, BTreeMap<String, u64>>,
     account_of: &BTreeMap<u64, u64>,
+    unknown: &str,
 ) -> Vec<Row> {
     let mut rows: BTreeMap<(u64, &'static str), Row> = BTreeMap::new();
     for (&c, m) in counts {
         let Some(&account) = account_of.get(&c) else { continue };
         for (product, &n) in m {
-            let Some(p) = PRODUCTS.iter().find(|p| p.0 == product) else { continue };
+            let Some(p) = PRODUCTS.iter().find(|p| p.0 == product && p.0 != unknown) else {
+                continue;
+            };
             let row = rows.entry((account, p.1)).or_insert_with(|| Row {
                 account,
                 customers: Vec::new(),
@@ -278,7 +307,8 @@ impl Gen {
                 account_of.iter().filter(|(_, a)| **a == account).map(|(c, _)| *c).collect();
             let used: BTreeSet<&str> =
                 customers.iter().flat_map(|c| counts[c].keys().map(String::as_str)).collect();
-            if let Some(p) = PRODUCTS.iter().rev().find(|p| !used.contains(p.0)) {
+            let mapped = |p: &str| mapping.products.iter().any(|m| m.product == p);
+            if let Some(p) = PRODUCTS.iter().rev().find(|p| !used.contains(p.0) && mapped(p.0)) {
                 self.addition(agreement_of[&account], p.1, 5.0, "Billable", Some(PAST), None);
                 self.data.planted.push(Planted {
                     account_id: Some(account.to_string()),

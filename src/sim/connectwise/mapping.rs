@@ -22,6 +22,8 @@ pub(crate) struct MappingText {
     pub(crate) excluded: Vec<u64>,
     /// (customer, product) suppressed until 2099-12-31.
     pub(crate) suppress: Vec<(u64, &'static str)>,
+    /// The product left out of `[products]` on purpose (named in the header comment).
+    pub(crate) unmapped_product: String,
 }
 
 impl MappingText {
@@ -29,8 +31,9 @@ impl MappingText {
     pub(crate) fn render(&self, seed: u64) -> String {
         let mut s = format!(
             "# Mapping for the simulator's dataset (seed {seed}), written by mpsync sim.\n\
-             # Left unmapped on purpose: one customer with usage and the product ForceEncrypt.\n\
-             [customers]\n"
+             # Left unmapped on purpose: one customer with usage and the product {}.\n\
+             [customers]\n",
+            self.unmapped_product
         );
         for (c, a) in &self.customers {
             let _ = writeln!(s, "{c} = \"{a}\"");

@@ -50,9 +50,16 @@ pub const ENDPOINTS: [&str; 6] = [
     "GET /finance/agreements/{id}/additions",
 ];
 
-struct Shared {
+/// The ConnectWise simulator's own state (data and revocation), shared by its handles.
+pub struct CwState {
     data: RwLock<BillingData>,
     revoked: AtomicBool,
+}
+
+impl CwState {
+    fn new(data: BillingData) -> CwState {
+        CwState { data: RwLock::new(data), revoked: AtomicBool::new(false) }
+    }
 }
 
 /// A handle on the simulated ConnectWise: its data and credentials. Request counters and
@@ -60,7 +67,7 @@ struct Shared {
 #[derive(Clone)]
 pub struct ConnectwiseSim {
     control: SimControl,
-    shared: Arc<Shared>,
+    shared: Arc<CwState>,
 }
 
 impl std::fmt::Debug for ConnectwiseSim {
@@ -70,22 +77,34 @@ impl std::fmt::Debug for ConnectwiseSim {
 }
 
 impl ConnectwiseSim {
-    /// Serves `data`, counting and faulting through `control`.
+    /// Serves `data`, counting and faulting through `control` (a standalone instance, not
+    /// the one [`SimControl::connectwise`] returns).
     pub fn new(control: SimControl, data: BillingData) -> ConnectwiseSim {
-        ConnectwiseSim {
-            control,
-            shared: Arc::new(Shared { data: RwLock::new(data), revoked: AtomicBool::new(false) }),
-        }
+        ConnectwiseSim { control, shared: Arc::new(CwState::new(data)) }
     }
 
     /// Billing generated for the control's dataset as it is now, seeded with its seed: the
-    /// same data [`BillingData::generate`] gives for that dataset and seed.
+    /// same data [`BillingData::generate`] gives for that dataset and seed (standalone).
     pub fn for_control(control: &SimControl) -> ConnectwiseSim {
         let data = {
             let ds = control.read();
             BillingData::generate(&ds, ds.seed())
         };
         ConnectwiseSim::new(control.clone(), data)
+    }
+
+    /// The instance kept in `control` (generated on first use): what
+    /// [`crate::sim::router`] serves and [`SimControl::connectwise`] returns.
+    pub(crate) fn attached(control: &SimControl) -> ConnectwiseSim {
+        let shared = control
+            .shared
+            .connectwise
+            .get_or_init(|| {
+                let ds = control.read();
+                Arc::new(CwState::new(BillingData::generate(&ds, ds.seed())))
+            })
+            .clone();
+        ConnectwiseSim { control: control.clone(), shared }
     }
 
     /// Read access to the data. Do not hold it across `.await`.
