@@ -138,7 +138,7 @@ pub async fn run(opts: RunOptions) -> Exit {
         }
     };
     let (reconcile_trigger, reconcile_rx) = reconciler::Reconciler::channel();
-    let jobs = match build_jobs(&config_tx.borrow(), &store) {
+    let jobs = match build_jobs(&config_tx.borrow(), &store, &health, &metrics) {
         Ok(jobs) => jobs,
         Err(exit) => return exit,
     };
@@ -260,8 +260,14 @@ pub async fn run(opts: RunOptions) -> Exit {
 }
 
 /// The scheduled jobs the config asks for: the vendor poll always, the billing poll when a
-/// billing source is configured (push arrives with its source). Building a client can only fail on a TLS set-up problem.
-fn build_jobs(config: &Config, store: &crate::store::Store) -> Result<Vec<JobSpec>, Exit> {
+/// billing source is configured, the Gradient push when `[gradient] enabled`. Building a
+/// client can only fail on a TLS set-up problem or a key that is not a valid header value.
+fn build_jobs(
+    config: &Config,
+    store: &crate::store::Store,
+    health: &Health,
+    metrics: &Metrics,
+) -> Result<Vec<JobSpec>, Exit> {
     let mp = Arc::new(config.mailprotector.clone());
     let client = MailprotectorClient::new(&mp).map_err(|e| {
         tracing::error!("cannot build the Mailprotector client: {e}");
@@ -283,6 +289,12 @@ fn build_jobs(config: &Config, store: &crate::store::Store) -> Result<Vec<JobSpe
             schedule: config.billing.schedule.clone(),
             job: Arc::new(crate::sync::BillingJob::new(source)),
         });
+    }
+    if config.gradient.enabled {
+        jobs.push(crate::sync::push_job_spec(config, store, health, metrics).map_err(|e| {
+            tracing::error!("cannot build the Gradient client: {e}");
+            Exit::Config
+        })?);
     }
     Ok(jobs)
 }

@@ -64,7 +64,18 @@ async fn checks(cfg: &Config) -> Vec<CheckResult> {
     out.extend(
         crate::billing::check(&cfg.billing).await.map(|r| CheckResult::from_result("billing", r)),
     );
+    out.extend(gradient(cfg).await);
     out
+}
+
+/// The "Check Connection" step for Gradient, when the push is enabled: the keys, the
+/// integration status, and how many accounts and services Synthesize knows.
+async fn gradient(cfg: &Config) -> Option<CheckResult> {
+    if !cfg.gradient.enabled {
+        return None;
+    }
+    let reached = crate::gradient::check_connection(&cfg.gradient).await;
+    Some(CheckResult::from_result("gradient", reached))
 }
 
 /// The "Check Connection" step for Mailprotector: the key reaches the configured reseller.

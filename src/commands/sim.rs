@@ -104,6 +104,22 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
                     billing.planted_with("unmapped_product").len(),
                 );
                 println!("  try: mpsync -c {} sync --once", config.display());
+                let g = ctl.gradient();
+                let written =
+                    write_gradient_keys(dir, &base_url, &g.vendor_key(), &g.partner_key());
+                if let Err(e) = written {
+                    eprintln!(
+                        "mpsync sim: cannot write the Gradient keys in {}: {e}",
+                        dir.display()
+                    );
+                    handle.shutdown().await;
+                    return Exit::IoErr;
+                }
+                println!(
+                    "  wrote {} and {} (mode 0600) and an enabled [gradient] section",
+                    dir.join(GRADIENT_VENDOR_KEY_FILE).display(),
+                    dir.join(GRADIENT_PARTNER_KEY_FILE).display()
+                );
             }
             Err(e) => {
                 eprintln!("mpsync sim: cannot write the keys directory {}: {e}", dir.display());
@@ -120,6 +136,48 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
 }
 
 const KEY_FILE: &str = "mailprotector-api-key";
+const GRADIENT_VENDOR_KEY_FILE: &str = "gradient-vendor-key";
+const GRADIENT_PARTNER_KEY_FILE: &str = "gradient-partner-key";
+
+/// Writes a secret file with mode 0600 (set again in case the file existed).
+fn write_secret(path: &Path, value: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    writeln!(f, "{value}")
+}
+
+/// Writes the simulated Synthesize's vendor and partner keys (0600) into `dir` (already
+/// holding the `mpsync.toml` of [`write_keys_dir`]) and appends an enabled `[gradient]`
+/// section pointing at the simulator. Its PSA auto-maps most accounts and services on
+/// creation, so a push works without editing anything.
+pub(super) fn write_gradient_keys(
+    dir: &Path,
+    base_url: &str,
+    vendor_key: &str,
+    partner_key: &str,
+) -> std::io::Result<()> {
+    let dir = std::fs::canonicalize(dir)?;
+    write_secret(&dir.join(GRADIENT_VENDOR_KEY_FILE), vendor_key)?;
+    write_secret(&dir.join(GRADIENT_PARTNER_KEY_FILE), partner_key)?;
+    let mut config = std::fs::OpenOptions::new().append(true).open(dir.join("mpsync.toml"))?;
+    config.write_all(gradient_toml(&dir, base_url).as_bytes())
+}
+
+/// The `[gradient]` section for the simulator: pushes every 15 minutes.
+fn gradient_toml(dir: &Path, base_url: &str) -> String {
+    format!(
+        "\n[gradient]\nenabled = true\nbase_url = {url}\nvendor_key_file = {vendor}\n\
+         partner_key_file = {partner}\nschedule = \"0 */15 * * * *\"\ndry_run = false\n",
+        url = quoted(base_url),
+        vendor = quoted(&dir.join(GRADIENT_VENDOR_KEY_FILE).to_string_lossy()),
+        partner = quoted(&dir.join(GRADIENT_PARTNER_KEY_FILE).to_string_lossy()),
+    )
+}
 
 /// Writes `DIR/mailprotector-api-key` (0600) and `DIR/mpsync.toml`; returns the config path.
 pub(super) fn write_keys_dir(

@@ -4,11 +4,13 @@
 
 pub mod client;
 pub mod models;
+pub mod observe;
 pub mod plan;
 pub mod report;
 
 pub use client::{CountOutcome, GradientClient, TOKEN_HEADER, UPSTREAM, build_token};
 pub use models::{GradientAccount, Integration, IntegrationStatus, NewService, Sku};
+pub use observe::PushObserver;
 pub use plan::{PlannedCount, PushPlan, default_service, plan_push};
 pub use report::{
     CustomerMapping, LAST_PUSH_KEY, PairOutcome, PairResult, PairSummary, PushReport,
@@ -49,6 +51,28 @@ pub enum GradientError {
     /// Any other failure, classified by the shared plumbing.
     #[error(transparent)]
     Upstream(UpstreamError),
+}
+
+/// The "Check Connection" step: the keys reach the partner's integration (`GET
+/// /organization`); reports its status and how many accounts and services Synthesize knows.
+pub async fn check_connection(
+    cfg: &crate::config::GradientConfig,
+) -> Result<String, GradientError> {
+    let client = GradientClient::new(cfg).map_err(GradientError::Upstream)?;
+    let integration = client.integration().await?;
+    let accounts = client.accounts().await?.len();
+    let services = client.skus().await?.len();
+    let org = if integration.name.is_empty() {
+        String::new()
+    } else {
+        format!(" of {}", integration.name)
+    };
+    Ok(format!(
+        "the keys reach the integration{org} at {}: status {}; Synthesize knows {accounts} \
+         accounts and {services} services",
+        cfg.base_url,
+        integration.status.as_str()
+    ))
 }
 
 impl GradientError {

@@ -111,6 +111,27 @@ pub struct HealthState {
     pub max_age: Duration,
     /// The latest reconciliation, once one ran.
     pub reconciliation: Option<ReconciliationSummary>,
+    /// The last Gradient push's pairs by outcome, once one got as far as counting.
+    pub push: Option<PushPairs>,
+}
+
+/// The last Gradient push's (customer, product) pairs by outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushPairs {
+    /// The push run.
+    pub run_id: RunId,
+    /// When it finished.
+    pub at: DateTime<Utc>,
+    /// A dry run (pairs only planned).
+    pub dry_run: bool,
+    /// Accepted by Synthesize (201).
+    pub accepted: u64,
+    /// Not mapped in Synthesize (404; normal).
+    pub unmapped: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Planned only (dry run).
+    pub planned: u64,
 }
 
 /// Shared, cheaply cloned handle to the daemon's health state.
@@ -134,6 +155,7 @@ impl Health {
             sources,
             max_age: Duration::from_secs(2 * 3600),
             reconciliation: None,
+            push: None,
         };
         let health =
             Health { state: Arc::new(RwLock::new(state)), ready: Arc::new(AtomicBool::new(false)) };
@@ -203,6 +225,11 @@ impl Health {
         let entry = st.sources.entry(source).or_default();
         entry.last_failure = Some((at, reason.into()));
         entry.consecutive_failures = entry.consecutive_failures.saturating_add(1);
+    }
+
+    /// Replaces the last Gradient push's pair counts.
+    pub fn set_push(&self, pairs: PushPairs) {
+        self.write().push = Some(pairs);
     }
 
     /// Replaces the reconciliation summary.

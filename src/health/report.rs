@@ -193,6 +193,28 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
         checks.insert(format!("{}:lastSuccess", source.as_str()), vec![c]);
     }
 
+    let gradient_on = st.sources.get(&super::Source::Gradient).is_some_and(|g| g.configured);
+    if let Some(p) = st.push.as_ref().filter(|_| gradient_on) {
+        let mut c = check("component", CheckStatus::Pass);
+        c.component_id = Some(if p.dry_run { "dry_run" } else { "push" }.to_owned());
+        c.observed_value = Some(serde_json::json!({
+            "accepted": p.accepted, "unmapped": p.unmapped, "failed": p.failed,
+            "planned": p.planned,
+        }));
+        c.observed_unit = Some("pairs");
+        c.time = Some(rfc3339(p.at));
+        c.run_id = Some(p.run_id);
+        if p.failed > 0 {
+            c.status = CheckStatus::Warn;
+            c.output = Some(format!(
+                "{} of {} counts were not accepted by Gradient in the last push",
+                p.failed,
+                p.accepted + p.unmapped + p.failed
+            ));
+        }
+        checks.insert("gradient:pushPairs".to_owned(), vec![c]);
+    }
+
     if let Some(r) = &st.reconciliation {
         let mut c = check("component", CheckStatus::Pass);
         c.observed_value = Some(r.discrepancies.into());

@@ -123,6 +123,9 @@ async fn history(State(api): State<ApiState>, Query(q): Query<HistoryQuery>) -> 
 }
 
 async fn customers(State(api): State<ApiState>) -> Response {
+    // The Gradient push's view of each customer, as of the last push (absent without one).
+    let push: Option<crate::gradient::PushReport> =
+        api.store.get_meta(crate::gradient::LAST_PUSH_KEY).await.ok().flatten();
     match api.store.latest_usage_snapshot().await {
         Ok(Some(snap)) => {
             // Mapping state and suggestions come from the latest reconciliation.
@@ -139,14 +142,17 @@ async fn customers(State(api): State<ApiState>) -> Response {
                 .values()
                 .filter(|m| m.state == crate::reconcile::MappingState::Unmapped)
                 .count();
-            Json(json!({
+            let mut body = json!({
                 "run_id": snap.run_id,
                 "observed_at": snap.observed_at,
                 "customers": customers,
                 "totals": snap.totals(),
                 "unmapped": unmapped,
-            }))
-            .into_response()
+            });
+            if let Some(report) = push {
+                with_synthesize(&mut body, &report);
+            }
+            Json(body).into_response()
         }
         Ok(None) => Json(json!({
             "run_id": null,
@@ -157,6 +163,30 @@ async fn customers(State(api): State<ApiState>) -> Response {
         .into_response(),
         Err(e) => store_error(e),
     }
+}
+
+/// Adds `synthesize` (mapped as of the last push, and its pairs by outcome) to each customer,
+/// and `synthesize_push` (which push that was) at the top.
+fn with_synthesize(body: &mut serde_json::Value, report: &crate::gradient::PushReport) {
+    let by_customer = report.customers();
+    if let Some(list) = body.get_mut("customers").and_then(|c| c.as_array_mut()) {
+        for c in list {
+            let id = c.get("id").and_then(serde_json::Value::as_u64);
+            let m = id.and_then(|id| by_customer.get(&id)).copied().unwrap_or_default();
+            c["synthesize"] = json!({
+                "mapped": m.mapped,
+                "accepted": m.pairs.accepted,
+                "unmapped": m.pairs.unmapped,
+                "failed": m.pairs.failed,
+            });
+        }
+    }
+    body["synthesize_push"] = json!({
+        "run_id": report.run_id,
+        "finished_at": report.finished_at,
+        "dry_run": report.dry_run,
+        "summary": report.summary(),
+    });
 }
 
 async fn sync_now(State(api): State<ApiState>) -> Response {

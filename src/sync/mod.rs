@@ -22,7 +22,7 @@ pub use job::{
     BoxFuture, Job, JobError, JobOutput, JobResult, LedgerError, NoopObserver, RunContext,
     RunLedger, RunObserver, SkipReason,
 };
-pub use push::{PushJob, ReportHook};
+pub use push::{PushJob, ReportHook, push_job_spec};
 pub use reconcile::recompute;
 pub use vendor::{VendorJob, WALK_STATS_KEY, prefixed};
 

@@ -300,6 +300,26 @@ async fn post_one(client: GradientClient, p: Post) -> (usize, Result<CountOutcom
     }
 }
 
+/// The push job as the daemon schedules it (when `[gradient] enabled`), publishing each
+/// report to health and metrics.
+pub fn push_job_spec(
+    config: &crate::config::Config,
+    store: &Store,
+    health: &crate::health::Health,
+    metrics: &crate::metrics::Metrics,
+) -> Result<super::JobSpec, crate::upstream::UpstreamError> {
+    let client = GradientClient::new(&config.gradient)?;
+    let observer = crate::gradient::PushObserver::register(metrics, health.clone());
+    let job =
+        PushJob::new(client, store.clone(), config.reconcile.max_age, config.gradient.dry_run)
+            .with_report_hook(observer.hook());
+    Ok(super::JobSpec {
+        kind: RunKind::Push,
+        schedule: config.gradient.schedule.clone(),
+        job: Arc::new(job),
+    })
+}
+
 fn mapped_by_id(accounts: &[crate::gradient::GradientAccount]) -> BTreeMap<CustomerId, bool> {
     accounts.iter().filter_map(|a| Some((a.id.parse::<CustomerId>().ok()?, a.is_mapped?))).collect()
 }
