@@ -77,3 +77,68 @@ impl PushObserver {
         Arc::new(move |r: &PushReport| self.observe(r))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use chrono::Utc;
+
+    use super::*;
+    use crate::gradient::{PairOutcome, PairResult};
+    use crate::health::{LoopStatus, Source};
+
+    fn pair(c: u64, outcome: PairOutcome) -> PairResult {
+        PairResult {
+            customer_id: c,
+            product: "CloudFilter".into(),
+            unit_count: 1,
+            outcome,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn a_report_shows_in_health_and_metrics() {
+        let health = Health::new(Utc::now());
+        health.set_configured(Source::Gradient, true, None);
+        let metrics = Metrics::new();
+        let o = PushObserver::register(&metrics, health.clone());
+        let report = PushReport {
+            run_id: 9,
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            dry_run: false,
+            snapshot_run: Some(8),
+            snapshot_observed_at: None,
+            integration_status: Some("active".into()),
+            statuses_set: vec![],
+            services_created: vec![],
+            accounts_created: vec![],
+            accounts_renamed: vec![],
+            account_mapped: BTreeMap::new(),
+            pairs: vec![
+                pair(1, PairOutcome::Accepted),
+                pair(2, PairOutcome::Unmapped),
+                pair(3, PairOutcome::Unmapped),
+                pair(4, PairOutcome::Failed),
+            ],
+            error: Some("1 of 4 counts were not accepted".into()),
+        };
+        (o.clone().hook())(&report);
+        let fresh = LoopStatus { age: Duration::ZERO, fresh: true };
+        let r = health.report(Utc::now(), fresh);
+        let c = &r.checks["gradient:pushPairs"][0];
+        assert_eq!(c.run_id, Some(9));
+        let v = c.observed_value.clone().unwrap();
+        assert_eq!(
+            (v["accepted"].as_u64(), v["unmapped"].as_u64(), v["failed"].as_u64()),
+            (Some(1), Some(2), Some(1))
+        );
+        assert!(c.output.as_deref().unwrap().contains("1 of 4 counts"));
+        let text = metrics.encode();
+        assert!(text.contains("mpsync_gradient_pushes_total{result=\"failed\"} 1"), "{text}");
+        assert!(text.contains("mpsync_gradient_push_pairs_total{result=\"unmapped\"} 2"), "{text}");
+    }
+}

@@ -218,3 +218,49 @@ async fn sync_now(State(api): State<ApiState>) -> Response {
     (StatusCode::ACCEPTED, Json(json!({ "started": started, "already_running": running })))
         .into_response()
 }
+
+#[cfg(test)]
+mod synthesize_tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::gradient::{PairOutcome, PairResult, PushReport};
+
+    #[test]
+    fn customers_carry_their_synthesize_mapping_as_of_the_last_push() {
+        let pair = |c: u64, outcome, detail: Option<&str>| PairResult {
+            customer_id: c,
+            product: "CloudFilter".into(),
+            unit_count: 2,
+            outcome,
+            detail: detail.map(Into::into),
+        };
+        let report = PushReport {
+            run_id: 4,
+            started_at: chrono::Utc::now(),
+            finished_at: chrono::Utc::now(),
+            dry_run: false,
+            snapshot_run: Some(3),
+            snapshot_observed_at: None,
+            integration_status: Some("active".into()),
+            statuses_set: vec![],
+            services_created: vec![],
+            accounts_created: vec![],
+            accounts_renamed: vec![],
+            account_mapped: BTreeMap::new(),
+            pairs: vec![
+                pair(1, PairOutcome::Accepted, None),
+                pair(2, PairOutcome::Unmapped, Some("No account map found with id: 2")),
+            ],
+            error: None,
+        };
+        let mut body = json!({"customers": [{"id": 1}, {"id": 2}, {"id": 3}]});
+        with_synthesize(&mut body, &report);
+        let c = &body["customers"];
+        assert_eq!(c[0]["synthesize"]["mapped"], json!(true));
+        assert_eq!(c[1]["synthesize"]["mapped"], json!(false));
+        assert_eq!(c[1]["synthesize"]["unmapped"], json!(1));
+        assert_eq!(c[2]["synthesize"]["mapped"], json!(null), "not in the push: unknown");
+        assert_eq!(body["synthesize_push"]["run_id"], json!(4));
+    }
+}
