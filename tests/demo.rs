@@ -74,11 +74,34 @@ fn demo_polls_serves_and_cleans_up_on_ctrl_c() {
     });
     assert_eq!(customers.len(), 20, "every demo customer is counted");
     assert!(customers.iter().any(|c| c["counts"].as_object().is_some_and(|m| !m.is_empty())));
+    // The billing poll and the reconciliation follow: the planted discrepancies show up.
+    let by_status =
+        common::wait_for(Duration::from_secs(60), "a reconciliation of both polls", || {
+            let body = get(&addr, "/v1/reconciliation")?;
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let by = v["summary"]["by_status"].as_object()?.clone();
+            (by.get("match")?.as_u64()? > 0).then_some(by)
+        });
+    for status in [
+        "under_billed",
+        "over_billed",
+        "unbilled",
+        "billed_without_usage",
+        "unmapped_customer",
+        "unmapped_product",
+        "suppressed",
+    ] {
+        assert!(
+            by_status[status].as_u64().unwrap_or(0) >= 1,
+            "the demo plants {status}: {by_status:?}"
+        );
+    }
+    assert_eq!(by_status["stale"].as_u64(), Some(0), "both inputs are fresh: {by_status:?}");
     let health = get(&addr, "/v1/health").expect("health answers");
-    assert!(
-        health.contains("\"status\": \"pass\"") || health.contains("\"status\":\"pass\""),
-        "{health}"
-    );
+    let health: serde_json::Value = serde_json::from_str(&health).unwrap();
+    assert_eq!(health["status"], "warn", "discrepancies make health warn: {health}");
+    assert_eq!(health["checks"]["mailprotector:lastSuccess"][0]["status"], "pass", "{health}");
+    assert_eq!(health["checks"]["billing:lastSuccess"][0]["status"], "pass", "{health}");
 
     // Ctrl-C: exit 0, and the temporary directory is gone.
     let pid = child.0.id().to_string();

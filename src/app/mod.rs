@@ -262,7 +262,7 @@ pub async fn run(opts: RunOptions) -> Exit {
 /// The scheduled jobs the config asks for: the vendor poll always, the billing poll when a
 /// billing source is configured, the Gradient push when `[gradient] enabled`. Building a
 /// client can only fail on a TLS set-up problem or a key that is not a valid header value.
-fn build_jobs(
+pub fn build_jobs(
     config: &Config,
     store: &crate::store::Store,
     health: &Health,

@@ -1,5 +1,6 @@
-//! `mpsync demo`: the simulated Mailprotector with a seeded demo reseller, and a daemon
-//! against it in a temporary state directory, until Ctrl-C. The first thing a new user runs.
+//! `mpsync demo`: the simulated Mailprotector and ConnectWise with a seeded demo reseller whose
+//! billing has every kind of discrepancy planted, and a daemon against them in a temporary
+//! state directory, until Ctrl-C. The first thing a new user runs.
 
 use std::time::Duration;
 
@@ -48,11 +49,21 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Exit {
                 return Exit::IoErr;
             }
         };
+    let billing = crate::sim::connectwise::BillingData::generate(&sim.control().read(), args.seed);
+    if let Err(e) = super::sim::write_billing_files(dir.path(), &sim.base_url(), &billing, None) {
+        eprintln!(
+            "mpsync demo: cannot write the demo billing files into {}: {e}",
+            dir.path().display()
+        );
+        sim.shutdown().await;
+        return Exit::IoErr;
+    }
     let overrides = vec![
         ("daemon.listen".to_owned(), args.listen.to_string()),
         ("daemon.state_dir".to_owned(), dir.path().join("state").display().to_string()),
         // Poll every minute, so changes show up while you watch.
         ("mailprotector.schedule".to_owned(), "0 * * * * *".to_owned()),
+        ("billing.schedule".to_owned(), "30 * * * * *".to_owned()),
         // The simulator has no rate limit here; a real account keeps the cautious 5/s.
         ("mailprotector.rate_limit".to_owned(), "50".to_owned()),
         ("mailprotector.burst".to_owned(), "20".to_owned()),
@@ -67,6 +78,9 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Exit {
     );
     println!("  config and state in {} (removed on exit)", dir.path().display());
     println!("  health:     curl -s {url}/v1/health");
+    println!(
+        "  reconcile:  curl -s {url}/v1/reconciliation        (or ?format=csv, ?status=under_billed)"
+    );
     println!("  customers:  curl -s {url}/v1/customers");
     println!("  runs:       curl -s {url}/v1/runs");
     println!("  poll now:   curl -s -X POST {url}/v1/sync");

@@ -1,9 +1,9 @@
-//! `mpsync sync --once [--json]`: one vendor poll without the daemon. Opens the store (exit 75
-//! while a daemon holds it), runs one Mailprotector collection as a recorded run (the service
-//! cache and walk sizes are kept, so the next run is warm), and prints the summary.
+//! `mpsync sync --once [--json]`: one poll of every configured source without the daemon —
+//! the Mailprotector collection, then the billing poll, then the reconciliation, then the
+//! Gradient push when enabled — each a recorded run like the daemon's. Opens the store (exit
+//! 75 while a daemon holds it) and prints the summary.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -12,10 +12,9 @@ use tokio_util::sync::CancellationToken;
 use super::Globals;
 use crate::cli::SyncArgs;
 use crate::exit::{Exit, ExitStatus};
-use crate::mailprotector::MailprotectorClient;
 use crate::model::{RunId, RunKind, RunRecord};
 use crate::store::Store;
-use crate::sync::{Job, JobError, JobOutput, RunContext, VendorJob};
+use crate::sync::{Job, JobError, JobOutput, RunContext, RunLedger};
 use crate::telemetry::{self, LogOptions};
 use crate::upstream::StatsSnapshot;
 
@@ -98,36 +97,73 @@ pub async fn once(g: &Globals, args: SyncArgs) -> Exit {
             return Exit::Software;
         }
     };
-    let client = match MailprotectorClient::new(&config.mailprotector) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("mpsync: {e}");
-            return e.exit();
-        }
+    // The mapping is checked before anything is polled: a bad one is a config error (78).
+    let mapping = match config.billing.source {
+        crate::config::BillingSource::None => None,
+        _ => match crate::config::mapping::Mapping::load(&config.reconcile.mapping_file) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                eprintln!("mpsync: {e:#}");
+                return Exit::Config;
+            }
+        },
     };
-    let job = VendorJob::new(client, Arc::new(config.mailprotector.clone()), store.clone());
-    match run_once(&store, &job).await {
-        Ok((summary, exit)) => {
-            print_summary(&summary, args.json);
-            exit
+    let health = crate::health::Health::new(chrono::Utc::now());
+    let jobs =
+        match crate::app::build_jobs(&config, &store, &health, &crate::metrics::Metrics::new()) {
+            Ok(jobs) => jobs,
+            Err(exit) => return exit,
+        };
+    let mut summaries = Vec::new();
+    let mut exit = Exit::Ok;
+    let mut reconciliation = None;
+    for kind in [RunKind::Vendor, RunKind::Billing, RunKind::Push] {
+        if kind == RunKind::Push
+            && let Some(mapping) = &mapping
+        {
+            // Reconcile what the polls just stored before pushing anything on.
+            match crate::sync::recompute(&store, mapping, &config.reconcile, chrono::Utc::now())
+                .await
+            {
+                Ok(rec) => reconciliation = Some(rec.summary),
+                Err(e) => {
+                    eprintln!("mpsync: cannot compute the reconciliation: {e}");
+                    exit = e.exit();
+                }
+            }
         }
-        Err((what, e)) => {
-            eprintln!("mpsync: cannot {what}: {e}");
-            e.exit()
+        let Some(spec) = jobs.iter().find(|j| j.kind == kind) else { continue };
+        match run_once(&store, kind, spec.job.as_ref()).await {
+            Ok((summary, run_exit)) => {
+                if exit == Exit::Ok {
+                    exit = run_exit;
+                }
+                let cancelled = summary.outcome == "cancelled";
+                summaries.push(summary);
+                if cancelled {
+                    break;
+                }
+            }
+            Err((what, e)) => {
+                eprintln!("mpsync: cannot {what}: {e}");
+                return e.exit();
+            }
         }
     }
+    print_summary(&summaries, reconciliation.as_ref(), args.json);
+    exit
 }
 
-/// Records, runs and commits (or fails) one vendor run. Ctrl-C cancels it at the next page.
+/// Records, runs and commits (or fails) one run of `kind`. Ctrl-C cancels it at the next page.
 async fn run_once(
     store: &Store,
-    job: &VendorJob,
+    kind: RunKind,
+    job: &dyn Job,
 ) -> Result<(RunSummary, Exit), (&'static str, crate::store::StoreError)> {
     let now = chrono::Utc::now();
     // A run left "running" by a process that died is over: say so before starting another.
     store.abort_leftover_runs(now).await.map_err(|e| ("mark interrupted runs as aborted", e))?;
-    let run_id =
-        store.begin_run(RunKind::Vendor, now).await.map_err(|e| ("record the run start", e))?;
+    let run_id = store.begin_run(kind, now).await.map_err(|e| ("record the run start", e))?;
     let started = Instant::now();
     let cancel = CancellationToken::new();
     let ctx = RunContext { run_id, started_at: now, cancel: cancel.clone() };
@@ -145,7 +181,7 @@ async fn run_once(
     let duration_ms = started.elapsed().as_millis() as u64;
     let requests = result.requests.clone();
     let mut summary = RunSummary {
-        kind: RunKind::Vendor,
+        kind,
         run_id,
         outcome: String::new(),
         error: None,
@@ -154,26 +190,28 @@ async fn run_once(
         requests: result.stats.iter().map(|s| (s.upstream.clone(), s.into())).collect(),
         duration_ms,
     };
-    let (record, exit): (RunRecord, Exit) = match result.outcome {
-        Ok(JobOutput::Vendor { customers }) => {
-            summary.customers_counted = customers.len();
-            for c in &customers {
-                for (product, n) in &c.counts {
-                    *summary.totals.entry(product.clone()).or_insert(0) += n;
-                }
+    if let Ok(JobOutput::Vendor { customers }) = &result.outcome {
+        summary.customers_counted = customers.len();
+        for c in customers {
+            for (product, n) in &c.counts {
+                *summary.totals.entry(product.clone()).or_insert(0) += n;
             }
-            let rec = store
-                .commit_vendor_run(run_id, finished, requests, customers)
-                .await
-                .map_err(|e| ("commit the run and its snapshot", e))?;
-            (rec, Exit::Ok)
         }
-        Ok(_) => {
-            let rec = store
-                .fail_run(run_id, finished, "the vendor job returned no snapshot".into(), requests)
+    }
+    // The same commit paths as the daemon's engine (the store is its ledger).
+    let (record, exit): (RunRecord, Exit) = match result.outcome {
+        Ok(output) => {
+            let rec = RunLedger::complete(store, run_id, finished, requests, output)
                 .await
-                .map_err(|e| ("record the failed run", e))?;
-            (rec, Exit::Software)
+                .map_err(|e| {
+                    (
+                        "commit the run",
+                        crate::store::StoreError::Task { action: "commit the run", reason: e.0 },
+                    )
+                })?;
+            let exit =
+                if rec.outcome == crate::model::RunOutcome::Ok { Exit::Ok } else { Exit::Software };
+            (rec, exit)
         }
         Err(JobError::Cancelled) => {
             let rec = store
@@ -195,16 +233,26 @@ async fn run_once(
     Ok((summary, exit))
 }
 
-fn print_summary(s: &RunSummary, json: bool) {
+fn print_summary(runs: &[RunSummary], rec: Option<&crate::reconcile::Summary>, json: bool) {
+    let overall = if runs.iter().all(|r| r.outcome == "ok") { "ok" } else { "failed" };
     if json {
-        let doc = serde_json::json!({ "outcome": s.outcome, "runs": [s] });
+        let by_status = rec.map(|r| &r.by_status);
+        let doc =
+            serde_json::json!({ "outcome": overall, "runs": runs, "reconciliation": by_status });
         println!(
             "{}",
             serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
         );
         return;
     }
-    print!("{}", render_text(s));
+    for s in runs {
+        print!("{}", render_text(s));
+    }
+    if let Some(r) = rec {
+        let rows: Vec<String> =
+            r.by_status.iter().filter(|(_, n)| **n > 0).map(|(s, n)| format!("{s} {n}")).collect();
+        println!("reconciliation: {} rows ({})", r.rows, rows.join(", "));
+    }
 }
 
 /// The human-readable summary.
@@ -216,7 +264,7 @@ pub fn render_text(s: &RunSummary) -> String {
     if let Some(e) = &s.error {
         let _ = writeln!(out, "  reason: {e}");
     }
-    if s.outcome == "ok" {
+    if s.outcome == "ok" && s.kind == RunKind::Vendor {
         let _ = writeln!(out, "  customers counted: {}", s.customers_counted);
         if s.totals.is_empty() {
             let _ = writeln!(out, "  users per product: none");

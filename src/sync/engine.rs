@@ -172,9 +172,11 @@ impl Engine {
         loop {
             (self.opts.beat)();
             let next_retry = self.next_retry();
+            // Biased: a finished run is recorded as finished before the next trigger is
+            // judged, so a manual sync right after a run ends is not refused as overlapping.
             tokio::select! {
+                biased;
                 _ = cancel.cancelled() => break,
-                _ = interval.tick() => {}
                 Some((kind, ok)) = self.done_rx.recv() => self.on_done(kind, ok),
                 Some(cmd) = self.rx.recv() => match cmd {
                     Command::Trigger { kind, source, reply } => {
@@ -191,6 +193,7 @@ impl Engine {
                         self.trigger(kind, Source::Retry, &cancel, &tracker);
                     }
                 }
+                _ = interval.tick() => {}
             }
         }
         tracing::info!("sync engine stopped; waiting for running jobs to reach a safe point");
