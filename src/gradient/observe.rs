@@ -80,7 +80,6 @@ impl PushObserver {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::time::Duration;
 
     use chrono::Utc;
@@ -105,26 +104,15 @@ mod tests {
         health.set_configured(Source::Gradient, true, None);
         let metrics = Metrics::new();
         let o = PushObserver::register(&metrics, health.clone());
+        let pairs = vec![
+            pair(1, PairOutcome::Accepted),
+            pair(2, PairOutcome::Unmapped),
+            pair(3, PairOutcome::Unmapped),
+            pair(4, PairOutcome::Failed),
+        ];
         let report = PushReport {
-            run_id: 9,
-            started_at: Utc::now(),
-            finished_at: Utc::now(),
-            dry_run: false,
-            snapshot_run: Some(8),
-            snapshot_observed_at: None,
-            integration_status: Some("active".into()),
-            statuses_set: vec![],
-            services_created: vec![],
-            accounts_created: vec![],
-            accounts_renamed: vec![],
-            account_mapped: BTreeMap::new(),
-            pairs: vec![
-                pair(1, PairOutcome::Accepted),
-                pair(2, PairOutcome::Unmapped),
-                pair(3, PairOutcome::Unmapped),
-                pair(4, PairOutcome::Failed),
-            ],
             error: Some("1 of 4 counts were not accepted".into()),
+            ..PushReport::for_test(9, 8, pairs)
         };
         (o.clone().hook())(&report);
         let fresh = LoopStatus { age: Duration::ZERO, fresh: true };

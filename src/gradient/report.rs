@@ -101,6 +101,32 @@ pub struct PushReport {
 }
 
 impl PushReport {
+    /// A completed, non-dry-run report of `run_id` pushing `snapshot_run` with `pairs`, for
+    /// tests of everything that reads reports.
+    #[cfg(test)]
+    pub(crate) fn for_test(
+        run_id: RunId,
+        snapshot_run: RunId,
+        pairs: Vec<PairResult>,
+    ) -> PushReport {
+        PushReport {
+            run_id,
+            started_at: Utc::now(),
+            finished_at: Utc::now(),
+            dry_run: false,
+            snapshot_run: Some(snapshot_run),
+            snapshot_observed_at: None,
+            integration_status: Some("active".into()),
+            statuses_set: vec![],
+            services_created: vec![],
+            accounts_created: vec![],
+            accounts_renamed: vec![],
+            account_mapped: BTreeMap::new(),
+            pairs,
+            error: None,
+        }
+    }
+
     /// Pair counts by outcome.
     pub fn summary(&self) -> PairSummary {
         let mut s = PairSummary::default();
@@ -185,22 +211,7 @@ mod tests {
     }
 
     fn report(pairs: Vec<PairResult>) -> PushReport {
-        PushReport {
-            run_id: 3,
-            started_at: Utc::now(),
-            finished_at: Utc::now(),
-            dry_run: false,
-            snapshot_run: Some(1),
-            snapshot_observed_at: None,
-            integration_status: Some("active".into()),
-            statuses_set: vec![],
-            services_created: vec![],
-            accounts_created: vec![],
-            accounts_renamed: vec![],
-            account_mapped: BTreeMap::new(),
-            pairs,
-            error: None,
-        }
+        PushReport::for_test(3, 1, pairs)
     }
 
     #[test]

@@ -221,7 +221,6 @@ async fn sync_now(State(api): State<ApiState>) -> Response {
 
 #[cfg(test)]
 mod synthesize_tests {
-    use std::collections::BTreeMap;
 
     use super::*;
     use crate::gradient::{PairOutcome, PairResult, PushReport};
@@ -235,25 +234,14 @@ mod synthesize_tests {
             outcome,
             detail: detail.map(Into::into),
         };
-        let report = PushReport {
-            run_id: 4,
-            started_at: chrono::Utc::now(),
-            finished_at: chrono::Utc::now(),
-            dry_run: false,
-            snapshot_run: Some(3),
-            snapshot_observed_at: None,
-            integration_status: Some("active".into()),
-            statuses_set: vec![],
-            services_created: vec![],
-            accounts_created: vec![],
-            accounts_renamed: vec![],
-            account_mapped: BTreeMap::new(),
-            pairs: vec![
+        let report = PushReport::for_test(
+            4,
+            3,
+            vec![
                 pair(1, PairOutcome::Accepted, None),
                 pair(2, PairOutcome::Unmapped, Some("No account map found with id: 2")),
             ],
-            error: None,
-        };
+        );
         let mut body = json!({"customers": [{"id": 1}, {"id": 2}, {"id": 3}]});
         with_synthesize(&mut body, &report);
         let c = &body["customers"];
