@@ -394,6 +394,12 @@ fn gradient_services_file_products_and_counts_under_the_configured_category() {
     assert_eq!(cf.description, None);
     let count = &cfg.gradient.services["Email Protection"];
     assert_eq!(count.description.as_deref(), Some("Protected mailboxes"));
+    // `mpsync config` shows them, as TOML that loads back to the same services.
+    let text = redacted_toml(&cfg);
+    let back: toml::Table = toml::from_str(&text).expect("valid TOML");
+    let shown = &back["gradient"]["services"];
+    assert_eq!(shown["CloudFilter"]["subcategory"].as_str(), Some("DNS filtering"));
+    assert_eq!(shown["Email Protection"]["description"].as_str(), Some("Protected mailboxes"));
 }
 
 #[test]
