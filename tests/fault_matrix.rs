@@ -34,6 +34,21 @@ const MP_FAILED: Health = Health {
     output_has: "1 run(s) failed since the last success",
 };
 
+/// A body that does not parse fails the run at once (never retried) and says what to do.
+const MALFORMED: Case = Case {
+    name: "",
+    kind: "vendor",
+    inject: Inject::Spec(""),
+    env: &[],
+    outcome: Outcome::Failed(&[
+        "mailprotector sent a malformed response",
+        "GET /resellers/{id}/users",
+        "try again later, and if it persists report it",
+    ]),
+    stale: Stale::All,
+    health: MP_FAILED,
+};
+
 /// Short per-request timeout for the hang case: 5 attempts of 1s plus backoff.
 const SHORT_TIMEOUT: &[(&str, &str)] = &[("MPSYNC_MAILPROTECTOR__TIMEOUT", "1s")];
 
@@ -100,29 +115,13 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "truncated JSON",
-            kind: "vendor",
             inject: Inject::Spec("kind=truncate,endpoint=users"),
-            env: &[],
-            outcome: Outcome::Failed(&[
-                "mailprotector sent a malformed response",
-                "GET /resellers/{id}/users",
-                "try again later, and if it persists report it",
-            ]),
-            stale: Stale::All,
-            health: MP_FAILED,
+            ..MALFORMED
         },
         Case {
             name: "wrong field types",
-            kind: "vendor",
             inject: Inject::Spec("kind=wrong_types,endpoint=users"),
-            env: &[],
-            outcome: Outcome::Failed(&[
-                "mailprotector sent a malformed response",
-                "GET /resellers/{id}/users",
-                "try again later, and if it persists report it",
-            ]),
-            stale: Stale::All,
-            health: MP_FAILED,
+            ..MALFORMED
         },
         Case {
             name: "revoked key",
