@@ -38,8 +38,7 @@ fn generated() -> impl Strategy<Value = Generated> {
     )
         .prop_map(|(customers, products, ex_c, ex_p)| Generated {
             exclude_customers: ex_c.into_iter().filter(|c| !customers.contains_key(c)).collect(),
-            // Excluded product names are lower-case, mapped ones start upper-case: disjoint.
-            exclude_products: ex_p,
+            exclude_products: ex_p.into_iter().filter(|p| !products.contains_key(p)).collect(),
             customers,
             products,
         })
