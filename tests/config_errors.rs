@@ -251,6 +251,16 @@ fn cases() -> Vec<Case> {
             expect: &["gradient.vendor_key_file: not set", "gradient.partner_key_file: not set"],
         },
         Case {
+            name: "gradient service filed under a category Gradient refuses",
+            edit: |_, c| {
+                c + "[gradient.services.CloudFilter]\ncategory = \"Email\"\n\
+                     subcategory = \"email security\"\n"
+            },
+            env: &[],
+            args: &[],
+            expect: &["gradient.services.CloudFilter.category: \"Email\" is not an allowed value"],
+        },
+        Case {
             name: "TOML syntax error",
             edit: |_, c| c.replace("[daemon]\n", "[daemon]\nlog = info\n"),
             env: &[],

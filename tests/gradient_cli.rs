@@ -68,6 +68,12 @@ fn keys_dir_config_checks_and_pushes_to_the_simulator_without_editing() {
     assert!(detail.contains("status inactive"), "{detail}");
     assert!(detail.contains("0 accounts and 0 services"), "{detail}");
 
+    // The operator files one product under another subcategory before the first push.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "\n[gradient.services.CloudFilter]\ncategory = \"security\"\nsubcategory = \"DNS filtering\"\n",
+    );
+    std::fs::write(&config, text).unwrap();
     let out = mpsync().arg("-c").arg(&config).args(["sync", "--once"]).output().unwrap();
     assert!(out.status.success(), "sync failed: {}", String::from_utf8_lossy(&out.stderr));
 
@@ -82,6 +88,12 @@ fn keys_dir_config_checks_and_pushes_to_the_simulator_without_editing() {
             .unwrap()
             .unwrap();
         let client = GradientClient::new(&cfg.gradient).unwrap();
+        let skus = client.skus().await.expect("the catalogue");
+        let filed = |name: &str| {
+            skus.iter().find(|s| s.name == name).and_then(|s| s.filed_under.clone()).unwrap()
+        };
+        assert_eq!(filed("CloudFilter"), ("security".to_owned(), "DNS filtering".to_owned()));
+        assert_eq!(filed("CloudMail"), ("productivity".to_owned(), "hosted email".to_owned()));
         let job = PushJob::new(client, store.clone(), cfg.reconcile.max_age, cfg.gradient.dry_run);
         let (record, report) = gradient_support::push(&store, &job).await;
         assert_eq!(record.outcome, RunOutcome::Ok, "{:?}", record.error);

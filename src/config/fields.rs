@@ -212,6 +212,34 @@ pub(crate) fn format_duration(d: Duration) -> String {
     format!("{ms}ms")
 }
 
+/// A string that must be exactly one of `allowed` (case-sensitive, as the receiving API
+/// checks it); the error names the closest allowed value, or lists them all when few.
+pub(crate) fn one_of(v: &Value, allowed: &[&str]) -> Result<String, String> {
+    let given = string(v)?;
+    if allowed.contains(&given.as_str()) {
+        return Ok(given);
+    }
+    let lower = given.to_lowercase();
+    let near = allowed.iter().find(|a| a.to_lowercase() == lower).or_else(|| {
+        allowed
+            .iter()
+            .filter(|a| edit_distance(&lower, &a.to_lowercase()) <= 3)
+            .min_by_key(|a| edit_distance(&lower, &a.to_lowercase()))
+    });
+    Err(match near {
+        Some(a) => {
+            format!("{} is not an allowed value (case matters); did you mean {a:?}?", show(v))
+        }
+        None if allowed.len() <= 10 => {
+            format!("{} is not an allowed value; use one of: {}", show(v), allowed.join(", "))
+        }
+        None => format!(
+            "{} is not an allowed value; see the list in the README (Gradient service categories)",
+            show(v)
+        ),
+    })
+}
+
 /// Edit distance, for "did you mean" suggestions on unknown keys.
 pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();

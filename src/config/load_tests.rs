@@ -262,6 +262,9 @@ fn every_key_in_the_example_is_known_and_every_known_key_is_in_the_example() {
     // Named counts are shown commented out in the example (there are none by default).
     assert!(text.contains("# [[mailprotector.counts]]"));
     known.retain(|k| k != "mailprotector.counts");
+    // So are the per-service Gradient categories (built-in defaults apply).
+    assert!(text.contains("# [gradient.services.CloudFilter]"));
+    known.retain(|k| k != "gradient.services");
     in_file.sort();
     known.sort();
     assert_eq!(in_file, known);
@@ -374,4 +377,53 @@ fn limits_are_bounded_so_the_limiter_can_be_built() {
         keys,
         ["mailprotector.burst", "mailprotector.max_in_flight", "mailprotector.rate_limit"]
     );
+}
+
+#[test]
+fn gradient_services_file_products_and_counts_under_the_configured_category() {
+    let fx = Fixture::new();
+    let path = fx.config(
+        "[[mailprotector.counts]]\nname = \"Email Protection\"\nany_of = [\"CloudFilter\"]\n\
+         [gradient.services.CloudFilter]\ncategory = \"security\"\nsubcategory = \"DNS filtering\"\n\
+         [gradient.services.\"Email Protection\"]\ncategory = \"other\"\nsubcategory = \"other\"\n\
+         description = \"Protected mailboxes\"\n",
+    );
+    let cfg = load(&opts(&path, &[], &[])).unwrap();
+    let cf = &cfg.gradient.services["CloudFilter"];
+    assert_eq!((cf.category.as_str(), cf.subcategory.as_str()), ("security", "DNS filtering"));
+    assert_eq!(cf.description, None);
+    let count = &cfg.gradient.services["Email Protection"];
+    assert_eq!(count.description.as_deref(), Some("Protected mailboxes"));
+    // `mpsync config` shows them, as TOML that loads back to the same services.
+    let text = redacted_toml(&cfg);
+    let back: toml::Table = toml::from_str(&text).expect("valid TOML");
+    let shown = &back["gradient"]["services"];
+    assert_eq!(shown["CloudFilter"]["subcategory"].as_str(), Some("DNS filtering"));
+    assert_eq!(shown["Email Protection"]["description"].as_str(), Some("Protected mailboxes"));
+}
+
+#[test]
+fn a_gradient_service_with_a_wrong_enum_or_product_case_names_the_key_and_the_fix() {
+    let fx = Fixture::new();
+    let path = fx.config(
+        "[gradient.services.CloudFilter]\ncategory = \"Security\"\nsubcategory = \"emial security\"\n\
+         [gradient.services.cloudmail]\ncategory = \"productivity\"\nsubcategory = \"hosted email\"\n\
+         [gradient.services.SafeSend]\ncategory = \"security\"\n",
+    );
+    let p = problems(&opts(&path, &[], &[]));
+    let find = |key: &str| {
+        p.iter()
+            .find(|x| x.key == key)
+            .unwrap_or_else(|| panic!("no problem for {key}: {p:?}"))
+            .message
+            .clone()
+    };
+    assert!(find("gradient.services.CloudFilter.category").contains("did you mean \"security\""));
+    assert!(
+        find("gradient.services.CloudFilter.subcategory")
+            .contains("did you mean \"email security\"")
+    );
+    assert!(find("gradient.services.cloudmail").contains("[gradient.services.CloudMail]"));
+    assert!(find("gradient.services.SafeSend.subcategory").starts_with("required"));
+    assert_eq!(p.len(), 4, "{p:?}");
 }

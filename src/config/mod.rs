@@ -14,6 +14,7 @@ mod secret;
 mod section;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -198,6 +199,22 @@ pub struct GradientConfig {
     pub dry_run: bool,
     /// Rate limit, concurrency and timeouts (default 20 rps, well under Gradient's 100).
     pub limits: UpstreamLimits,
+    /// How services mpsync creates are filed, by product or count name
+    /// (`[gradient.services.<name>]`); names not listed get the built-in defaults.
+    pub services: BTreeMap<String, GradientService>,
+}
+
+/// `[gradient.services.<name>]`: the category a created Synthesize service is filed under.
+/// Only used when mpsync creates the service; an existing one is reused as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GradientService {
+    /// One of Gradient's seven categories (exact spelling).
+    pub category: String,
+    /// One of Gradient's subcategories (exact spelling).
+    pub subcategory: String,
+    /// The service description; `None` keeps mpsync's default text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// `[reconcile]`.

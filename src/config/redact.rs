@@ -141,6 +141,18 @@ pub(crate) fn render(cfg: &Config, prov: Option<&Provenance>) -> String {
     o.kv("gradient", "schedule", g.schedule.as_str());
     o.kv("gradient", "dry_run", g.dry_run);
     o.limits("gradient", &g.limits);
+    for (name, svc) in &g.services {
+        let bare = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let key = if bare { name.clone() } else { toml::Value::from(name.as_str()).to_string() };
+        let s = format!("gradient.services.{key}");
+        o.table(&format!("[{s}]"));
+        o.kv(&s, "category", svc.category.clone());
+        o.kv(&s, "subcategory", svc.subcategory.clone());
+        if let Some(d) = &svc.description {
+            o.kv(&s, "description", d.clone());
+        }
+    }
 
     let r = &cfg.reconcile;
     o.table("[reconcile]");

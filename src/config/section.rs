@@ -160,6 +160,39 @@ impl<'c, 'e> Section<'c, 'e> {
         Section::new(self.ctx, &self.key(key), v, known)
     }
 
+    /// The table `key` whose entries are tables under names the operator chooses
+    /// (`[section.key.<name>]`), each as a section named `key.<name>`, in name order.
+    pub fn named_tables(
+        &mut self,
+        key: &str,
+        known: &'static [&'static str],
+    ) -> Vec<(String, Section<'c, 'e>)> {
+        let path = self.key(key);
+        match self.take(key).map(|v| v.kind) {
+            None => Vec::new(),
+            Some(ValueKind::Table(entries)) => {
+                let mut entries: Vec<_> = entries.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                entries
+                    .into_iter()
+                    .map(|(name, item)| {
+                        let section =
+                            Section::new(self.ctx, &format!("{path}.{name}"), Some(item), known);
+                        (name, section)
+                    })
+                    .collect()
+            }
+            Some(_) => {
+                let by = self.ctx.prov.borrow().setters(&path);
+                self.ctx.problem(
+                    &path,
+                    format!("expected tables written as [{path}.NAME] in the file (set by {by})"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
     /// The array of tables `key` (`[[section.key]]`), each as a section named `key[i]`.
     pub fn tables(&mut self, key: &str, known: &'static [&'static str]) -> Vec<Section<'c, 'e>> {
         let path = self.key(key);

@@ -2,6 +2,7 @@
 //! leaf, read the secrets that the chosen sources need, and collect every problem at once.
 //! The key lists here and config/mpsync.toml must stay in exact agreement (a test checks it).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -53,12 +54,14 @@ const GRADIENT: &[&str] = &[
     "partner_key_file",
     "schedule",
     "dry_run",
+    "services",
     "rate_limit",
     "burst",
     "max_in_flight",
     "timeout",
     "connect_timeout",
 ];
+const GRADIENT_SERVICE: &[&str] = &["category", "subcategory", "description"];
 const RECONCILE: &[&str] = &["mapping_file", "max_age", "debounce_runs"];
 
 /// Every known leaf key as a dotted path (tables of `[[mailprotector.counts]]` as one key).
@@ -124,7 +127,7 @@ pub(crate) fn validate(mut root: Map<String, Value>, ctx: &Ctx<'_>, source: Path
     let store = store(top_sub(&mut root, ctx, "store", STORE));
     let mailprotector = mailprotector(top_sub(&mut root, ctx, "mailprotector", MAILPROTECTOR));
     let billing = billing(top_sub(&mut root, ctx, "billing", BILLING));
-    let gradient = gradient(top_sub(&mut root, ctx, "gradient", GRADIENT));
+    let gradient = gradient(top_sub(&mut root, ctx, "gradient", GRADIENT), &mailprotector);
     let reconcile = reconcile(top_sub(&mut root, ctx, "reconcile", RECONCILE));
     // What is left at the top level is unknown; report it through a root section.
     Section::new(ctx, "", Some(Value::from(root)), SECTIONS).with_hint(section_of).finish();
@@ -383,7 +386,7 @@ fn connectwise(mut s: Section<'_, '_>, used: bool) -> ConnectwiseConfig {
     }
 }
 
-fn gradient(mut s: Section<'_, '_>) -> GradientConfig {
+fn gradient(mut s: Section<'_, '_>, mp: &MailprotectorConfig) -> GradientConfig {
     let enabled = s.or("enabled", false, f::boolean);
     let base_url = s.or("base_url", url("https://app.usegradient.com"), f::base_url);
     let vendor_key = secret(
@@ -403,8 +406,50 @@ fn gradient(mut s: Section<'_, '_>) -> GradientConfig {
     let schedule = s.or("schedule", cron(DEFAULT_SCHEDULE_GRADIENT), f::schedule);
     let dry_run = s.or("dry_run", false, f::boolean);
     let limits = limits(&mut s, LimitDefaults { rate_limit: 20.0, burst: 20 });
+    let services = gradient_services(&mut s, mp);
     s.finish();
-    GradientConfig { enabled, base_url, vendor_key, partner_key, schedule, dry_run, limits }
+    GradientConfig {
+        enabled,
+        base_url,
+        vendor_key,
+        partner_key,
+        schedule,
+        dry_run,
+        limits,
+        services,
+    }
+}
+
+/// `[gradient.services.<name>]`: category and subcategory checked against Gradient's enums
+/// (case-sensitive, as the API checks them); a product name in the wrong case is refused,
+/// because the override would silently never apply.
+fn gradient_services(
+    s: &mut Section<'_, '_>,
+    mp: &MailprotectorConfig,
+) -> BTreeMap<String, GradientService> {
+    use crate::gradient::{CATEGORIES, SUBCATEGORIES};
+    let mut out = BTreeMap::new();
+    let table = s.key("services");
+    for (name, mut t) in s.named_tables("services", GRADIENT_SERVICE) {
+        let canonical = crate::mailprotector::products::canonical(&name);
+        let is_count = mp.counts.iter().any(|c| c.name == name);
+        if canonical != name && !is_count {
+            t.ctx().problem(
+                format!("{table}.{name}"),
+                format!("{name:?} is not how the product is named; write [gradient.services.{canonical}]"),
+            );
+        }
+        let missing = |what: &str| format!("required: the Gradient {what} to file {name} under");
+        let category =
+            t.req("category", String::new(), &missing("category"), |v| f::one_of(v, &CATEGORIES));
+        let subcategory = t.req("subcategory", String::new(), &missing("subcategory"), |v| {
+            f::one_of(v, &SUBCATEGORIES)
+        });
+        let description = t.opt("description", f::non_empty);
+        t.finish();
+        out.insert(name, GradientService { category, subcategory, description });
+    }
+    out
 }
 
 fn reconcile(mut s: Section<'_, '_>) -> ReconcileConfig {

@@ -2,16 +2,18 @@
 //! ([`client`]), its response models ([`models`]), the pure push plan ([`plan`]) and the
 //! per-pair report a push leaves behind ([`report`]). The scheduled job is `sync::PushJob`.
 
+pub mod categories;
 pub mod client;
 pub mod models;
 pub mod observe;
 pub mod plan;
 pub mod report;
 
+pub use categories::{CATEGORIES, SUBCATEGORIES};
 pub use client::{CountOutcome, GradientClient, TOKEN_HEADER, UPSTREAM, build_token};
 pub use models::{GradientAccount, Integration, IntegrationStatus, NewService, Sku};
 pub use observe::PushObserver;
-pub use plan::{PlannedCount, PushPlan, default_service, plan_push};
+pub use plan::{PlannedCount, PushPlan, configured_service, default_service, plan_push};
 pub use report::{
     CustomerMapping, LAST_PUSH_KEY, PairOutcome, PairResult, PairSummary, PushReport,
     SENT_PAIRS_KEY,

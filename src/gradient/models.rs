@@ -63,6 +63,10 @@ pub struct Sku {
     pub id: String,
     /// Its name; mpsync matches services by exact name.
     pub name: String,
+    /// Its category and subcategory as Synthesize holds them, when the response says
+    /// (informational: an existing service is reused whatever its category).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filed_under: Option<(String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -72,6 +76,10 @@ struct RawSku {
     #[serde(default, rename = "_id")]
     underscore_id: Option<Value>,
     name: String,
+    #[serde(default)]
+    category: Option<Value>,
+    #[serde(default)]
+    subcategory: Option<Value>,
 }
 
 /// The vendor object's service catalogue, from an envelope `{status, data, message}` or a
@@ -93,7 +101,12 @@ pub fn parse_skus(body: &Value) -> Result<Vec<Sku>, String> {
                 Value::Number(n) => n.to_string(),
                 other => return Err(format!("sku {:?} has the id {other}", r.name)),
             };
-            Ok(Sku { id, name: r.name })
+            // Tolerated when absent or not text: only the name and id matter to the push.
+            let filed_under = match (&r.category, &r.subcategory) {
+                (Some(Value::String(c)), Some(Value::String(s))) => Some((c.clone(), s.clone())),
+                _ => None,
+            };
+            Ok(Sku { id, name: r.name, filed_under })
         })
         .collect()
 }
@@ -139,7 +152,7 @@ mod tests {
         let env = json!({"status": 200, "data": {"skus": [{"id": "a1", "name": "CloudFilter"}]}});
         assert_eq!(
             parse_skus(&env).unwrap(),
-            vec![Sku { id: "a1".into(), name: "CloudFilter".into() }]
+            vec![Sku { id: "a1".into(), name: "CloudFilter".into(), filed_under: None }]
         );
         let bare =
             json!({"id": "v", "skus": [{"_id": "b2", "name": "Bracket"}, {"id": 7, "name": "X"}]});

@@ -51,6 +51,23 @@ pub fn default_service(name: &str) -> NewService {
     }
 }
 
+/// The service mpsync creates for `name`: [`default_service`], with the category,
+/// subcategory and description the operator set in `[gradient.services.<name>]`.
+pub fn configured_service(
+    services: &BTreeMap<String, crate::config::GradientService>,
+    name: &str,
+) -> NewService {
+    let mut service = default_service(name);
+    if let Some(o) = services.get(name) {
+        service.category.clone_from(&o.category);
+        service.subcategory.clone_from(&o.subcategory);
+        if let Some(d) = &o.description {
+            service.description.clone_from(d);
+        }
+    }
+    service
+}
+
 /// Plans a push of `snapshot`. `previously_sent` holds, per customer, the products last
 /// sent with a non-zero count: those the customer no longer has are sent as 0, because no
 /// DELETE exists and a stale count would otherwise persist. `service_for` names the category
@@ -145,7 +162,7 @@ mod tests {
             (2, "Globex Corp", &[("Bracket", 3)]),
             (3, "New Co", &[]),
         ]);
-        let skus = vec![Sku { id: "a".into(), name: "CloudFilter".into() }];
+        let skus = vec![Sku { id: "a".into(), name: "CloudFilter".into(), filed_under: None }];
         let accounts = vec![GradientAccount {
             id: "2".into(),
             name: "Globex".into(),

@@ -310,9 +310,13 @@ pub fn push_job_spec(
 ) -> Result<super::JobSpec, crate::upstream::UpstreamError> {
     let client = GradientClient::new(&config.gradient)?;
     let observer = crate::gradient::PushObserver::register(metrics, health.clone());
+    let services = config.gradient.services.clone();
     let job =
         PushJob::new(client, store.clone(), config.reconcile.max_age, config.gradient.dry_run)
-            .with_report_hook(observer.hook());
+            .with_report_hook(observer.hook())
+            .with_services(Arc::new(move |name| {
+                crate::gradient::configured_service(&services, name)
+            }));
     Ok(super::JobSpec {
         kind: RunKind::Push,
         schedule: config.gradient.schedule.clone(),
