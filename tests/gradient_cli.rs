@@ -3,6 +3,7 @@
 //! the simulator without editing anything (most accounts and services auto-mapped).
 
 mod common;
+mod daemon_support;
 mod gradient_support;
 
 use std::collections::HashMap;
@@ -81,7 +82,7 @@ fn keys_dir_config_checks_and_pushes_to_the_simulator_without_editing() {
     let cfg = mpsync::config::load(&opts).expect("the written config loads");
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    rt.block_on(async {
+    let summary = rt.block_on(async {
         let state = cfg.daemon.state_dir.clone();
         let store = tokio::task::spawn_blocking(move || mpsync::store::Store::open(&state))
             .await
@@ -99,7 +100,21 @@ fn keys_dir_config_checks_and_pushes_to_the_simulator_without_editing() {
         assert_eq!(record.outcome, RunOutcome::Ok, "{:?}", record.error);
         let s = report.unwrap().summary();
         assert!(s.accepted > 0 && s.unmapped > 0 && s.failed == 0, "{s:?}");
+        s
     });
+
+    // A restarted daemon shows the last push in health before it pushes again (pushes may be
+    // a day apart; the recent runs mean no catch-up run starts).
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let mut run = mpsync();
+    run.arg("-c").arg(&config).arg("run").env("MPSYNC_DAEMON__LISTEN", &addr);
+    let mut daemon = daemon_support::Daemon::spawn(run, &addr);
+    daemon.wait_ready();
+    let health = daemon.get("/v1/health").json();
+    let pairs = &health["checks"]["gradient:pushPairs"][0]["observedValue"];
+    assert_eq!(pairs["accepted"], summary.accepted, "{health}");
+    assert_eq!(pairs["unmapped"], summary.unmapped, "{health}");
+    drop(daemon);
 
     let out = mpsync().arg("-c").arg(&config).args(["check"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -173,3 +173,25 @@ fn check_names_a_missing_mapping_file_and_how_to_create_it() {
     assert!(m.contains("does not exist") && m.contains("config/mapping.toml"), "{m}");
     assert_eq!(out.status.code(), Some(78));
 }
+
+#[test]
+fn the_latest_saved_reconciliation_is_read_back_before_and_after_reopening() {
+    let t = TestDir::new();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let first = reconcile_support::sample();
+    let mut second = first.clone();
+    second.rows.truncate(1);
+    rt.block_on(async {
+        let store = Store::open(&t.state_dir()).unwrap();
+        assert_eq!(store.latest_reconciliation().await.unwrap(), None);
+        store.save_reconciliation(&first).await.unwrap();
+        assert_eq!(store.latest_reconciliation().await.unwrap().as_ref(), Some(&first));
+        // A second save replaces what readers of the same handle see.
+        store.save_reconciliation(&second).await.unwrap();
+        assert_eq!(store.latest_reconciliation().await.unwrap().as_ref(), Some(&second));
+    });
+    rt.block_on(async {
+        let store = Store::open(&t.state_dir()).unwrap();
+        assert_eq!(store.latest_reconciliation().await.unwrap(), Some(second.clone()));
+    });
+}

@@ -112,6 +112,12 @@ pub(super) async fn seed_health(store: &Store, health: &Health) {
             Err(e) => tracing::warn!("cannot read the last {kind} run for health: {e}"),
         }
     }
+    // Pushes may be a day apart: the last one's pair counts come back with the daemon.
+    match store.get_meta::<crate::gradient::PushReport>(crate::gradient::LAST_PUSH_KEY).await {
+        Ok(Some(report)) => health.set_push((&report).into()),
+        Ok(None) => {}
+        Err(e) => tracing::warn!("cannot read the last Gradient push report for health: {e}"),
+    }
 }
 
 /// How often the store is pruned (also once shortly after start-up).

@@ -9,6 +9,8 @@ mod run;
 mod sim;
 mod sync;
 
+pub use sim::write_billing_files;
+
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
 

@@ -210,7 +210,7 @@ const MAPPING_FILE: &str = "mapping.toml";
 /// Writes the simulated ConnectWise member's key files (0600) and `DIR/mapping.toml`, and
 /// appends `[billing]`, `[billing.connectwise]` and `[reconcile]` to `DIR/mpsync.toml` (call
 /// after [`write_keys_dir`]), so a reconciliation against the simulator needs no editing.
-pub(super) fn write_billing_files(
+pub fn write_billing_files(
     dir: &Path,
     base_url: &str,
     billing: &crate::sim::connectwise::BillingData,

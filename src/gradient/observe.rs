@@ -61,7 +61,19 @@ impl PushObserver {
         ] {
             self.pairs.get_or_create(&ResultLabel { result: label.into() }).inc_by(n);
         }
-        self.health.set_push(PushPairs {
+        self.health.set_push(report.into());
+    }
+
+    /// The hook form `sync::PushJob::with_report_hook` takes.
+    pub fn hook(self) -> crate::sync::ReportHook {
+        Arc::new(move |r: &PushReport| self.observe(r))
+    }
+}
+
+impl From<&PushReport> for PushPairs {
+    fn from(report: &PushReport) -> PushPairs {
+        let s = report.summary();
+        PushPairs {
             run_id: report.run_id,
             at: report.finished_at,
             dry_run: report.dry_run,
@@ -69,12 +81,7 @@ impl PushObserver {
             unmapped: s.unmapped,
             failed: s.failed,
             planned: s.planned,
-        });
-    }
-
-    /// The hook form `sync::PushJob::with_report_hook` takes.
-    pub fn hook(self) -> crate::sync::ReportHook {
-        Arc::new(move |r: &PushReport| self.observe(r))
+        }
     }
 }
 

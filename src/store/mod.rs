@@ -41,6 +41,9 @@ pub struct Store {
 struct Inner {
     db: Database,
     path: PathBuf,
+    /// The latest reconciliation as last saved or read: this process is the file's only
+    /// user (the lock guarantees it), so readers skip decoding megabytes of JSON each time.
+    latest_reconciliation: std::sync::Mutex<Option<Arc<crate::reconcile::Reconciliation>>>,
 }
 
 impl Store {
@@ -93,7 +96,7 @@ impl Store {
         let txn = begin_write(&db, &path)?;
         tables::init_schema(&txn, &path)?;
         txn.commit().map_err(|e| StoreError::db("initialise the schema", path.clone(), e))?;
-        Ok(Store { inner: Arc::new(Inner { db, path }) })
+        Ok(Store { inner: Arc::new(Inner { db, path, latest_reconciliation: Default::default() }) })
     }
 
     /// The database file.

@@ -2,6 +2,8 @@
 //! and the next computation (which carries `since` and debounce counters) read the same thing.
 //! It records the vendor and billing runs it came from inside the value.
 
+use std::sync::Arc;
+
 use redb::{TableDefinition, TableError};
 
 use super::tables;
@@ -21,6 +23,7 @@ impl Store {
         // Encode on the caller's side: the value is plain data, and the blocking task then
         // only writes bytes.
         let bytes = tables::encode(rec);
+        let cached = Arc::new(rec.clone());
         self.blocking("save the reconciliation", move |inner| {
             let txn = inner.write()?;
             txn.open_table(RECONCILIATION)
@@ -28,6 +31,7 @@ impl Store {
                 .insert(LATEST, bytes.as_slice())
                 .map_err(inner.err("write the reconciliation"))?;
             txn.commit().map_err(inner.err("commit the reconciliation"))?;
+            *inner.latest_reconciliation.lock().unwrap_or_else(|e| e.into_inner()) = Some(cached);
             Ok(())
         })
         .await
@@ -36,6 +40,10 @@ impl Store {
     /// The latest stored reconciliation; `None` before the first one was saved.
     pub async fn latest_reconciliation(&self) -> Result<Option<Reconciliation>, StoreError> {
         self.blocking("read the reconciliation", |inner| {
+            let cache = &inner.latest_reconciliation;
+            if let Some(rec) = cache.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                return Ok(Some(Reconciliation::clone(rec)));
+            }
             let txn = inner.read()?;
             let table = match txn.open_table(RECONCILIATION) {
                 Ok(t) => t,
@@ -52,7 +60,13 @@ impl Store {
             else {
                 return Ok(None);
             };
-            tables::decode(&inner.path, "reconciliation", value.value()).map(Some)
+            let rec: Reconciliation = tables::decode(&inner.path, "reconciliation", value.value())?;
+            // Only into an empty cache: a save that committed meanwhile holds the newer value.
+            cache
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(|| Arc::new(rec.clone()));
+            Ok(Some(rec))
         })
         .await
     }

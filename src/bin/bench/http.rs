@@ -65,6 +65,9 @@ pub struct HttpResult {
     pub data_path: String,
     /// The daemon binary that was measured.
     pub daemon: String,
+    /// What `/v1/reconciliation` served once billing and reconciliation were in:
+    /// (rows, JSON body bytes), or `None` when it never held rows.
+    pub reconciliation: Option<(usize, usize)>,
 }
 
 /// Kills the daemon if the measurement ends early.
@@ -144,6 +147,13 @@ pub async fn measure(
         .await?,
     );
     let last = phases[0].run.as_ref().map(|r| r.0);
+    // The billing run (started by catch-up beside the cold vendor run) must finish and the
+    // reconciliation be computed before the warm phase, so its reads serve every row.
+    let reconciliation = if data_path == "/v1/reconciliation" {
+        Some(wait_reconciliation(&http, &base).await?)
+    } else {
+        None
+    };
     trigger(&http, &base).await?;
     phases
         .push(phase("warm vendor run (steady state)", &http, &base, data_path, plan, last).await?);
@@ -162,7 +172,31 @@ pub async fn measure(
     let shown = plan.daemon.display().to_string();
     let cwd = std::env::current_dir().map(|d| d.display().to_string() + "/").unwrap_or_default();
     let daemon = shown.strip_prefix(&cwd).unwrap_or(&shown).to_owned();
-    Ok(HttpResult { phases, daemon_hwm_kb, data_path: data_path.to_owned(), daemon })
+    Ok(HttpResult {
+        phases,
+        daemon_hwm_kb,
+        data_path: data_path.to_owned(),
+        daemon,
+        reconciliation,
+    })
+}
+
+/// Waits (bounded) until `/v1/reconciliation` holds rows; returns (rows, body bytes).
+async fn wait_reconciliation(http: &reqwest::Client, base: &str) -> Result<(usize, usize)> {
+    let started = Instant::now();
+    loop {
+        let body = http.get(format!("{base}/v1/reconciliation")).send().await?.bytes().await?;
+        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let rows = v["rows"].as_array().map_or(0, Vec::len);
+        if rows > 0 {
+            eprintln!("  reconciliation: {rows} rows, {} bytes", body.len());
+            return Ok((rows, body.len()));
+        }
+        if started.elapsed() > PHASE_LIMIT {
+            bail!("no reconciliation rows within {PHASE_LIMIT:?} (see daemon.log)");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 async fn wait_live(http: &reqwest::Client, base: &str) -> Result<()> {

@@ -69,6 +69,10 @@ pub struct Args {
     /// Load tasks on the data endpoint (/v1/reconciliation, else /v1/customers).
     #[arg(long, default_value_t = 1)]
     pub data_tasks: usize,
+    /// Client-side rate limit of the HTTP measurement's ConnectWise billing source, requests/s
+    /// (it shares the simulator's server limit with the vendor run).
+    #[arg(long, default_value_t = 100.0)]
+    pub billing_rps: f64,
     /// Where to write the report ("-" for stdout only).
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub out: String,
@@ -222,6 +226,15 @@ async fn one_size(args: &Args, n: u32, with_http: bool) -> Result<SizeResult> {
             idle_s: 5,
         };
         eprintln!("  HTTP load on {} during a sync", plan.daemon.display());
+        // The daemon also reads billing from the simulated ConnectWise (with the generated
+        // mapping), so /v1/reconciliation serves a real reconciliation of every customer.
+        let billing = sim.control().connectwise().read().clone();
+        mpsync::commands::write_billing_files(
+            dir.path(),
+            &sim.base_url(),
+            &billing,
+            Some(args.billing_rps),
+        )?;
         sim.control().reset_requests();
         Some(http::measure(&config, &listen, dir.path(), &plan).await?)
     } else {

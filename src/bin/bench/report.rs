@@ -291,15 +291,22 @@ fn rss_table(s: &mut String, results: &[SizeResult]) {
     let _ = writeln!(s);
 }
 
-/// What the data endpoint served in this setup (the generated config has no billing source).
-fn data_note(path: &str) -> &'static str {
-    if path == "/v1/reconciliation" {
-        "`/v1/reconciliation` is a store read, but the generated config has `billing.source = \
-         \"none\"`, so no reconciliation is stored and it answers an empty report: its numbers \
-         measure the store round trip, not the rendering of 10,000 rows."
-    } else {
-        "`/v1/customers` is the store-backed read (`/v1/reconciliation` did not exist when this \
-         ran); during the cold run it has no snapshot yet and answers a short note."
+/// What the data endpoint served in this setup.
+fn data_note(h: &crate::http::HttpResult) -> String {
+    match (h.data_path.as_str(), h.reconciliation) {
+        ("/v1/reconciliation", Some((rows, bytes))) => format!(
+            "The daemon also reads billing from the simulated ConnectWise (additions of every \
+             agreement, so one request per agreement, at the `billing_rps` client limit and \
+             sharing the simulator's server limit with the vendor run) with the generated \
+             mapping. During the cold run no reconciliation exists yet (the answer is a short \
+             note); from the warm run on, `/v1/reconciliation` serves the full reconciliation: \
+             **{rows} rows, {:.1} MiB of JSON** per answer.",
+            bytes as f64 / 1_048_576.0
+        ),
+        ("/v1/reconciliation", None) => "`/v1/reconciliation` held no rows in this run.".into(),
+        _ => "`/v1/customers` is the store-backed read (`/v1/reconciliation` did not exist when \
+              this ran)."
+            .into(),
     }
 }
 
@@ -322,7 +329,7 @@ fn http_tables(s: &mut String, results: &[SizeResult]) {
             h.daemon,
             h.data_path,
             env_cores(),
-            data_note(&h.data_path)
+            data_note(h)
         );
         let _ = writeln!(
             s,
