@@ -64,6 +64,10 @@ fn demo_polls_serves_and_cleans_up_on_ctrl_c() {
         lines.iter().any(|l| l.contains(&format!("{base}/v1/health"))),
         "prints the health URL: {lines:?}"
     );
+    assert!(
+        lines.iter().any(|l| l.trim_start().starts_with(&format!("dashboard:  {base}/ "))),
+        "prints the dashboard URL: {lines:?}"
+    );
 
     // The start-up catch-up polls the demo reseller; its customers are then served.
     let customers = common::wait_for(Duration::from_secs(60), "a completed demo poll", || {
@@ -97,6 +101,10 @@ fn demo_polls_serves_and_cleans_up_on_ctrl_c() {
         );
     }
     assert_eq!(by_status["stale"].as_u64(), Some(0), "both inputs are fresh: {by_status:?}");
+    // The dashboard shows the same totals.
+    let page = get(&addr, "/").expect("the dashboard answers");
+    let under = by_status["under_billed"].as_u64().unwrap();
+    assert!(page.contains(&format!("id=\"count-under_billed\">{under}</b>")), "{page}");
     let health = get(&addr, "/v1/health").expect("health answers");
     let health: serde_json::Value = serde_json::from_str(&health).unwrap();
     assert_eq!(health["status"], "warn", "discrepancies make health warn: {health}");

@@ -77,6 +77,7 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Exit {
         sim.base_url()
     );
     println!("  config and state in {} (removed on exit)", dir.path().display());
+    println!("  dashboard:  {url}/        (open it in a browser; it refreshes itself)");
     println!("  health:     curl -s {url}/v1/health");
     println!(
         "  reconcile:  curl -s {url}/v1/reconciliation        (or ?format=csv, ?status=under_billed)"

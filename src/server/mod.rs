@@ -1,8 +1,10 @@
-//! The HTTP server (axum): probes (`/livez`, `/readyz`), `/v1/health`, `/metrics`.
+//! The HTTP server (axum): probes (`/livez`, `/readyz`), `/v1/health`, `/metrics`, the `/v1`
+//! API and the HTML dashboard (`/`).
 //!
 //! [`router`] and [`serve`] take their state, listener and shutdown signal as arguments, so
 //! tests run them on `127.0.0.1:0`. Every answer comes from memory; none touches an upstream.
 
+mod dashboard;
 mod probes;
 mod reconciliation;
 mod v1;
@@ -55,6 +57,7 @@ pub fn router(state: ServerState) -> Router {
 /// The routes themselves (add new ones here; the store-backed `/v1` API is in `v1`).
 fn routes() -> Router<ServerState> {
     Router::new()
+        .route("/", get(dashboard::page))
         .route("/livez", get(probes::livez))
         .route("/readyz", get(probes::readyz))
         .route("/v1/health", get(probes::health))
@@ -77,7 +80,7 @@ async fn not_found(uri: Uri) -> Response {
     let body = serde_json::json!({
         "error": "not found",
         "path": uri.path(),
-        "hint": "try /v1/health, /livez, /readyz or /metrics",
+        "hint": "try / (the dashboard), /v1/health, /livez, /readyz or /metrics",
     });
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
