@@ -14,6 +14,8 @@ pub use sim::write_billing_files;
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
 
+pub use sim::write_sim_config;
+
 /// Runs the parsed command line and returns the process exit status.
 pub fn dispatch(cli: Cli) -> Exit {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

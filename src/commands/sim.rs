@@ -135,6 +135,26 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
     Exit::Ok
 }
 
+/// Writes everything `--keys-dir` writes for the simulator behind `control`, served at
+/// `base_url`: the Mailprotector, ConnectWise and Gradient keys (mode 0600), `mapping.toml`
+/// and a complete `mpsync.toml` (returned). For in-process simulators (tests, tools).
+pub fn write_sim_config(
+    dir: &Path,
+    control: &crate::sim::SimControl,
+    base_url: &str,
+    rate_limit: Option<f64>,
+) -> std::io::Result<PathBuf> {
+    let (reseller_id, key) = {
+        let ds = control.read();
+        (ds.reseller_id(), ds.reseller_key().to_owned())
+    };
+    let config = write_keys_dir(dir, base_url, reseller_id, &key, rate_limit)?;
+    write_billing_files(dir, base_url, &control.connectwise().read(), rate_limit)?;
+    let g = control.gradient();
+    write_gradient_keys(dir, base_url, &g.vendor_key(), &g.partner_key())?;
+    Ok(config)
+}
+
 const KEY_FILE: &str = "mailprotector-api-key";
 const GRADIENT_VENDOR_KEY_FILE: &str = "gradient-vendor-key";
 const GRADIENT_PARTNER_KEY_FILE: &str = "gradient-partner-key";

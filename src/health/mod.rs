@@ -96,6 +96,9 @@ pub struct StoreHealth {
     pub path: PathBuf,
     /// When it was opened.
     pub opened_at: DateTime<Utc>,
+    /// The last failed write (when, why) since a run was last recorded: runs cannot be
+    /// recorded, so the daemon is not doing its job.
+    pub write_error: Option<(DateTime<Utc>, String)>,
 }
 
 /// Everything health knows, copied out under the lock.
@@ -197,7 +200,7 @@ impl Health {
 
     /// Records that the store is open.
     pub fn set_store_open(&self, path: PathBuf, at: DateTime<Utc>) {
-        self.write().store = Some(StoreHealth { path, opened_at: at });
+        self.write().store = Some(StoreHealth { path, opened_at: at, write_error: None });
     }
 
     /// Latches readiness: config loaded, store open, main loop running. Never unset, so an
@@ -217,6 +220,18 @@ impl Health {
         let entry = st.sources.entry(source).or_default();
         entry.last_success = Some((run_id, at));
         entry.consecutive_failures = 0;
+        // A recorded run proves the store writes again.
+        if let Some(store) = st.store.as_mut() {
+            store.write_error = None;
+        }
+    }
+
+    /// Records that the store failed to record a run (disk full, I/O error): `store:open`
+    /// fails until a run is recorded again.
+    pub fn record_store_error(&self, at: DateTime<Utc>, reason: impl Into<String>) {
+        if let Some(store) = self.write().store.as_mut() {
+            store.write_error = Some((at, reason.into()));
+        }
     }
 
     /// Records a failed run of `source` with a reason an operator can act on (no secrets).

@@ -22,11 +22,10 @@ impl RunObserver for Health {
     }
 
     fn unrecorded(&self, kind: RunKind, reason: &str) {
-        self.record_failure(
-            kind.into(),
-            chrono::Utc::now(),
-            format!("the run could not be recorded: {reason}"),
-        );
+        let now = chrono::Utc::now();
+        self.record_failure(kind.into(), now, format!("the run could not be recorded: {reason}"));
+        // Only the store fails this way: without it no run is recorded at all.
+        self.record_store_error(now, reason);
     }
 }
 

@@ -137,6 +137,15 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
             c.component_id = Some(s.path.display().to_string());
             c.observed_value = Some(true.into());
             c.time = Some(rfc3339(s.opened_at));
+            if let Some((at, reason)) = &s.write_error {
+                c.status = CheckStatus::Fail;
+                c.output = Some(format!(
+                    "runs cannot be recorded: {reason}. Free space on (or repair) the disk of {}, \
+                     then restart mpsync; what was committed before is kept",
+                    s.path.display()
+                ));
+                c.last_error = Some(LastError { time: rfc3339(*at), reason: reason.clone() });
+            }
             c
         }
         None => {
@@ -330,6 +339,22 @@ mod tests {
         let mp = &r.checks["mailprotector:lastSuccess"][0];
         assert_eq!(mp.status, CheckStatus::Warn, "older than max_age (2h)");
         assert!(mp.output.as_deref().unwrap().contains("max_age"));
+    }
+
+    #[test]
+    fn a_store_that_cannot_record_runs_fails_until_a_run_is_recorded() {
+        let h = Health::new(t("2026-01-01T00:00:00Z"));
+        h.set_store_open("/s/mpsync.redb".into(), t("2026-01-01T00:00:00Z"));
+        h.record_success(Source::Mailprotector, 1, t("2026-01-01T00:00:00Z"));
+        h.record_store_error(t("2026-01-01T00:05:00Z"), "File too large (os error 27)");
+        let r = h.report(t("2026-01-01T00:06:00Z"), FRESH);
+        let store = &r.checks["store:open"][0];
+        assert_eq!((r.status, store.status), (CheckStatus::Fail, CheckStatus::Fail));
+        let output = store.output.as_deref().unwrap();
+        assert!(output.contains("File too large") && output.contains("restart mpsync"), "{output}");
+        h.record_success(Source::Mailprotector, 2, t("2026-01-01T00:07:00Z"));
+        let r = h.report(t("2026-01-01T00:08:00Z"), FRESH);
+        assert_eq!(r.checks["store:open"][0].status, CheckStatus::Pass);
     }
 
     #[test]

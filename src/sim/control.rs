@@ -182,6 +182,11 @@ impl SimControl {
         self.write().revoke_key(key)
     }
 
+    /// Accepts a revoked key again.
+    pub fn restore_key(&self, key: &str) {
+        self.write().restore_key(key)
+    }
+
     /// Request counts since the start or the last [`SimControl::reset_requests`].
     pub fn requests(&self) -> RequestCounts {
         self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()

@@ -95,7 +95,8 @@ pub enum UpstreamError {
     },
     /// The answer could not be understood (malformed JSON, wrong types, missing fields).
     #[error(
-        "{upstream} sent a malformed response on {endpoint}: {reason} (body starts: {excerpt:?})"
+        "{upstream} sent a malformed response on {endpoint}: {reason} (body starts: {excerpt:?}); \
+         try again later, and if it persists report it: the API may have changed"
     )]
     BadResponse {
         /// The upstream's name.

@@ -16,7 +16,13 @@ pub fn bin() -> PathBuf {
 /// A `Command` for the binary with a clean environment: no inherited MPSYNC_*, RUST_LOG,
 /// NOTIFY_SOCKET, CREDENTIALS_DIRECTORY or STATE_DIRECTORY.
 pub fn mpsync() -> Command {
-    let mut cmd = Command::new(bin());
+    clean_command(bin())
+}
+
+/// A `Command` for `program` (e.g. a wrapper that execs mpsync) with the same clean
+/// environment as [`mpsync`].
+pub fn clean_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
     for (k, _) in std::env::vars() {
         if k.starts_with("MPSYNC_")
             || matches!(

@@ -300,4 +300,9 @@ impl Dataset {
     pub fn revoke_key(&mut self, key: &str) {
         self.revoked.insert(key.to_owned());
     }
+
+    /// Accepts a revoked key again (the operator was issued a working key).
+    pub fn restore_key(&mut self, key: &str) {
+        self.revoked.remove(key);
+    }
 }

@@ -1,0 +1,95 @@
+//! Starting and stopping the fixture's daemon, plain or under a wrapper that makes the state
+//! dir's disk "full" (RLIMIT_FSIZE) or moves its wall clock (libfaketime).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use super::Fixture;
+use crate::common::{bin, clean_command, free_port};
+use crate::daemon_support::Daemon;
+
+/// How the daemon process is started.
+#[derive(Debug, Clone, Copy)]
+pub enum Wrap {
+    /// As is.
+    Plain,
+    /// With SIGXFSZ ignored (inherited across exec), so that once [`Fixture::limit_writes`]
+    /// lowers RLIMIT_FSIZE a write past the limit fails with EFBIG instead of killing it.
+    IgnoreXfsz,
+    /// The wall clock (CLOCK_REALTIME) is shifted by the offset in [`Fixture::clock`], re-read
+    /// on every call, so the test can jump it while the daemon runs. Timers stay monotonic.
+    FakeClock,
+}
+
+/// Where Debian's `faketime` package puts the preload library.
+const LIBFAKETIME: [&str; 2] = [
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+];
+
+fn libfaketime() -> PathBuf {
+    LIBFAKETIME.iter().map(PathBuf::from).find(|p| p.exists()).unwrap_or_else(|| {
+        panic!(
+            "the clock-jump case needs libfaketime: apt-get install faketime (.ci/run installs it)"
+        )
+    })
+}
+
+impl Fixture {
+    /// Starts `mpsync run` (wrapped as `wrap`) on a fresh port and waits until it is ready.
+    pub fn start(&mut self, wrap: Wrap) {
+        assert!(self.daemon.is_none(), "a daemon is already running");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let mut cmd = match wrap {
+            Wrap::Plain | Wrap::FakeClock => clean_command(bin()),
+            Wrap::IgnoreXfsz => {
+                let mut c = clean_command("sh");
+                c.arg("-c").arg("trap '' XFSZ; exec \"$0\" \"$@\"").arg(bin());
+                c
+            }
+        };
+        if let Wrap::FakeClock = wrap {
+            cmd.env("LD_PRELOAD", libfaketime())
+                .env("FAKETIME_TIMESTAMP_FILE", &self.clock)
+                .env("FAKETIME_NO_CACHE", "1")
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        cmd.arg("--config").arg(&self.config).arg("run").arg("--listen").arg(&addr);
+        let mut d = Daemon::spawn(cmd, &addr);
+        d.wait_ready();
+        self.daemon = Some(d);
+    }
+
+    /// SIGTERM, then waits for a clean exit (0) and returns the daemon's stderr.
+    pub fn stop(&mut self) -> String {
+        let mut d = self.daemon.take().expect("a daemon is running");
+        d.signal("TERM");
+        let status = d.wait_exit();
+        let stderr = d.stderr();
+        assert_eq!(status.code(), Some(0), "mpsync stopped with {status}:\n{stderr}");
+        stderr
+    }
+
+    /// Sets the running daemon's RLIMIT_FSIZE (`None`: unlimited) with `prlimit --pid`: no
+    /// write may reach past that offset of any file, as when the disk is full or failing.
+    pub fn limit_writes(&self, bytes: Option<u64>) {
+        let limit = bytes.map_or_else(|| "unlimited".to_owned(), |b| b.to_string());
+        let pid = self.d().child.id().to_string();
+        let out = Command::new("prlimit")
+            .args(["--pid", &pid, &format!("--fsize={limit}:unlimited")])
+            .output()
+            .expect("run prlimit (util-linux)");
+        assert!(out.status.success(), "prlimit: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Sets the fake clock's offset (libfaketime syntax: "+3h", "-30m", "+0").
+    pub fn set_clock(&self, offset: &str) {
+        std::fs::write(&self.clock, format!("{offset}\n")).expect("write the clock offset");
+    }
+
+    /// The store file.
+    pub fn store_file(&self) -> PathBuf {
+        self.dir.state_dir().join("mpsync.redb")
+    }
+}
