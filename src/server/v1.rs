@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -130,29 +130,21 @@ async fn customers(State(api): State<ApiState>) -> Response {
         Ok(Some(snap)) => {
             // Mapping state and suggestions come from the latest reconciliation.
             let mappings = super::reconciliation::customer_mappings(&api).await;
-            let customers: Vec<serde_json::Value> = snap
-                .customers
-                .iter()
-                .map(|c| {
-                    let v = serde_json::to_value(c).unwrap_or_default();
-                    super::reconciliation::with_mapping(v, mappings.get(&c.id))
-                })
-                .collect();
-            let unmapped = mappings
-                .values()
-                .filter(|m| m.state == crate::reconcile::MappingState::Unmapped)
-                .count();
-            let mut body = json!({
-                "run_id": snap.run_id,
-                "observed_at": snap.observed_at,
-                "customers": customers,
-                "totals": snap.totals(),
-                "unmapped": unmapped,
-            });
-            if let Some(report) = push {
-                with_synthesize(&mut body, &report);
+            // Assembling 10,000 customers is CPU work: off the single-threaded HTTP runtime,
+            // so the probes keep answering meanwhile.
+            let body = tokio::task::spawn_blocking(move || {
+                let body = customers_body(&snap, &mappings, push.as_ref());
+                serde_json::to_vec(&body).unwrap_or_default()
+            })
+            .await;
+            match body {
+                Ok(bytes) => ([(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
+                Err(e) => {
+                    tracing::error!("rendering the customers failed: {e}");
+                    let body = json!({ "error": "rendering the customers failed; see the log" });
+                    (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+                }
             }
-            Json(body).into_response()
         }
         Ok(None) => Json(json!({
             "run_id": null,
@@ -163,6 +155,39 @@ async fn customers(State(api): State<ApiState>) -> Response {
         .into_response(),
         Err(e) => store_error(e),
     }
+}
+
+/// The `/v1/customers` body: every customer of `snap` with its mapping state and, after a
+/// push, what Synthesize had mapped.
+fn customers_body(
+    snap: &crate::model::UsageSnapshot,
+    mappings: &std::collections::HashMap<
+        crate::model::CustomerId,
+        crate::reconcile::CustomerMapping,
+    >,
+    push: Option<&crate::gradient::PushReport>,
+) -> serde_json::Value {
+    let customers: Vec<serde_json::Value> = snap
+        .customers
+        .iter()
+        .map(|c| {
+            let v = serde_json::to_value(c).unwrap_or_default();
+            super::reconciliation::with_mapping(v, mappings.get(&c.id))
+        })
+        .collect();
+    let unmapped =
+        mappings.values().filter(|m| m.state == crate::reconcile::MappingState::Unmapped).count();
+    let mut body = json!({
+        "run_id": snap.run_id,
+        "observed_at": snap.observed_at,
+        "customers": customers,
+        "totals": snap.totals(),
+        "unmapped": unmapped,
+    });
+    if let Some(report) = push {
+        with_synthesize(&mut body, report);
+    }
+    body
 }
 
 /// Adds `synthesize` (mapped as of the last push, and its pairs by outcome) to each customer,
