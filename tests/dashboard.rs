@@ -219,6 +219,7 @@ async fn unmapped_customers_show_their_suggestion_and_the_line_to_paste() {
     let section = &body[body.find("id=\"unmapped\"").unwrap()..];
     assert!(section.starts_with("id=\"unmapped\"><h2>Unmapped customers (1)</h2>"), "{section}");
     assert!(section.contains("<tr data-customer=\"329\">"));
+    assert!(section.contains("<td>CloudFilter 5</td>"), "users per product: {section}");
     assert!(section.contains("250 ACME Inc"));
     assert_eq!(
         text_of(section, "toml"),

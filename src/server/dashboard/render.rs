@@ -102,7 +102,11 @@ fn totals(h: &mut Html, s: &Summary) {
     h.raw("</div>");
     if s.unpriced_discrepancies > 0 {
         h.raw("<p class=\"note\">").display(s.unpriced_discrepancies);
-        h.raw(" discrepancies have no unit price, so their money is not in these totals.</p>");
+        h.raw(if s.unpriced_discrepancies == 1 {
+            " discrepancy has no unit price, so its money is not in these totals.</p>"
+        } else {
+            " discrepancies have no unit price, so their money is not in these totals.</p>"
+        });
     }
     status_bar(h, s);
     h.raw("<div class=\"chips\">");
@@ -232,7 +236,10 @@ fn row_html(h: &mut Html, r: &Row, steps: &[sparkline::Step], end: chrono::DateT
     num(h, r.delta.map(|d| if d > 0.0 { format!("+{}", quantity(d)) } else { quantity(d) }));
     num(h, r.monthly_impact.map(money));
     h.raw("<td>").text(r.since.at.format("%Y-%m-%d").to_string()).raw("</td><td>");
+    // The chart is the vendor quantity over time, so only rows that have one draw it (an
+    // unmapped customer's products are not one quantity).
     match r.evidence.customers.len() {
+        _ if r.vendor_quantity.is_none() => {}
         0 => {}
         n if n > model::MAX_PAIRS_PER_ROW => {
             h.raw("<span class=\"dim\">").display(n).raw(" customers</span>");

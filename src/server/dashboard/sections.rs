@@ -22,7 +22,7 @@ pub fn unmapped(h: &mut Html, rec: &Reconciliation) {
     h.raw("Check each one, then add it under <code>[customers]</code> in the mapping file ");
     h.raw("and reload (SIGHUP).</p>");
     h.raw("<table id=\"unmapped-table\"><thead><tr><th class=\"n\">Customer</th><th>Name</th>");
-    h.raw("<th>Products</th><th class=\"n\">Users</th><th>Suggested account</th>");
+    h.raw("<th>Users per product</th><th>Suggested account</th>");
     h.raw("<th>Mapping line</th></tr></thead><tbody>");
     for c in &list {
         let row = rec.rows.iter().find(
@@ -30,10 +30,7 @@ pub fn unmapped(h: &mut Html, rec: &Reconciliation) {
         );
         h.raw("<tr").attr("data-customer", c.customer.to_string()).raw("><td class=\"n\">");
         h.display(c.customer).raw("</td><td>").text(&c.name).raw("</td><td>");
-        h.text(row.map(|r| r.products.join(", ")).unwrap_or_default()).raw("</td>");
-        h.raw("<td class=\"n\">");
-        h.text(row.and_then(|r| r.vendor_quantity).map(|q| q.to_string()).unwrap_or_default());
-        h.raw("</td><td>");
+        h.text(row.map(products_with_users).unwrap_or_default()).raw("</td><td>");
         if c.suggestions.is_empty() {
             h.raw("<span class=\"dim\">no account with a matching name</span>");
         }
@@ -58,6 +55,13 @@ pub fn unmapped(h: &mut Html, rec: &Reconciliation) {
         h.raw("<pre id=\"toml\">").text(block).raw("</pre>");
     }
     h.raw("</section>");
+}
+
+/// `CloudFilter 12, SafeSend 3`: the users of each product the row's customer has.
+fn products_with_users(row: &crate::reconcile::Row) -> String {
+    let parts: Vec<String> =
+        row.evidence.customers.iter().map(|c| format!("{} {}", c.product, c.count)).collect();
+    if parts.is_empty() { row.products.join(", ") } else { parts.join(", ") }
 }
 
 /// Vendor, billing and push: last success, its age, and whether that is fresh.
