@@ -4,6 +4,9 @@
 //! reason, reconciliation rows `stale` and never wrong, `/v1/health`, recovery on the next
 //! run once the fault clears, and that nothing committed earlier is lost (across a restart).
 //!
+//! A companion test covers the disk being full already at start-up (exit 74). Set
+//! `FAULT_CASE=<part of a name>` to run only matching cases while working on one.
+//!
 //! Retry policy (src/upstream/retry.rs, `RetryPolicy::default`, not configurable): 5 attempts
 //! for 5xx, timeouts and transport errors (backoff 0.5s doubling, full jitter); 30 attempts
 //! while answered 429 (each pausing every caller for `Retry-After`). So a burst below those
@@ -15,7 +18,8 @@ mod daemon_support;
 mod fault_support;
 mod sync_support;
 
-use fault_support::{Case, Health, Inject, Outcome, Stale};
+use daemon_support::Daemon;
+use fault_support::{Case, Fixture, Health, Inject, Outcome, Stale, Wrap};
 
 /// The mailprotector check passes: the fault was absorbed.
 const MP_PASS: Health = Health {
@@ -173,7 +177,8 @@ fn cases() -> Vec<Case> {
             outcome: Outcome::Unrecorded(&[
                 "the run could not be recorded",
                 "cannot record the start of a vendor run",
-                "File too large",
+                "mpsync.redb",
+                "space",
             ]),
             stale: Stale::None,
             health: Health {
@@ -227,4 +232,32 @@ fn every_fault_ends_in_a_recorded_outcome_stale_rows_and_recovery() {
     let failed: Vec<&str> =
         handles.into_iter().filter_map(|(name, h)| h.join().is_err().then_some(name)).collect();
     assert!(failed.is_empty(), "fault cases that broke (see their panics above): {failed:?}");
+}
+
+/// The disk-full case at start-up rather than mid-run: the store cannot even be opened for
+/// writing, so the daemon stops with EX_IOERR (74) and a message naming the file and what to
+/// do; once there is room it starts and serves everything committed before, unchanged.
+#[test]
+fn a_store_that_cannot_be_written_at_start_up_stops_with_74_and_keeps_its_data() {
+    let mut fx = Fixture::new(7, false, &[]);
+    fx.start(Wrap::Plain);
+    fx.settle(0, &["vendor", "billing"]);
+    let sample = fx.sample();
+    let before = fx.observe(&sample);
+    fx.stop();
+
+    let addr = format!("127.0.0.1:{}", common::free_port());
+    let (code, stderr) = Daemon::run_to_exit(fx.command(Wrap::WritesLimited(4096), &addr));
+    assert_eq!(code, Some(74), "{stderr}");
+    for needle in ["cannot start", "mpsync.redb", "File too large", "free space"] {
+        assert!(stderr.contains(needle), "the message says {needle:?}: {stderr}");
+    }
+
+    fx.start(Wrap::Plain);
+    let after = fx.observe(&sample);
+    assert_eq!(after.runs, before.runs, "every run is still served");
+    assert_eq!(after.rows, before.rows, "the reconciliation is unchanged");
+    assert_eq!(after.customers, before.customers, "the counts are unchanged");
+    assert_eq!(after.history, before.history, "the history is unchanged");
+    fx.stop();
 }

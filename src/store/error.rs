@@ -39,7 +39,8 @@ pub enum StoreError {
     /// Local I/O failed: creating the state directory, opening or writing the file.
     #[error(
         "cannot {action} {path}: {source}. Check that the state directory exists (or its parent \
-         is writable so it can be created) and that the user running mpsync may read and write it"
+         is writable so it can be created), that the user running mpsync may read and write it, \
+         and that its disk has free space"
     )]
     Io {
         /// What was being done, e.g. "create the state directory".
@@ -49,6 +50,20 @@ pub enum StoreError {
         /// The underlying error.
         #[source]
         source: io::Error,
+    },
+
+    /// An earlier write failed at the I/O level (disk full, I/O error): redb refuses every
+    /// further write through this handle until the store is opened again.
+    #[error(
+        "the store {path} refused to {action}: an earlier write to it failed (disk full or an \
+         I/O error), and it takes no more writes until mpsync restarts. Free space on (or \
+         repair) that disk, then restart mpsync; what was committed before is kept"
+    )]
+    WritesStopped {
+        /// What was being done.
+        action: &'static str,
+        /// The database file.
+        path: PathBuf,
     },
 
     /// redb reported an error other than plain I/O (corruption, a poisoned transaction, ...).
@@ -153,6 +168,7 @@ impl StoreError {
             }
             redb::Error::Io(source) => StoreError::Io { action, path, source },
             redb::Error::Corrupted(reason) => StoreError::NotAStore { path, reason },
+            redb::Error::PreviousIo => StoreError::WritesStopped { action, path },
             other => StoreError::Db { action, path, source: Box::new(other) },
         }
     }
@@ -165,11 +181,7 @@ impl ExitStatus for StoreError {
             StoreError::NewerSchema { .. }
             | StoreError::NotAStore { .. }
             | StoreError::Corrupt { .. } => Exit::DataErr,
-            StoreError::Io { .. } => Exit::IoErr,
-            // An earlier write failed at the I/O level; the handle refuses further work.
-            StoreError::Db { source, .. } if matches!(**source, redb::Error::PreviousIo) => {
-                Exit::IoErr
-            }
+            StoreError::Io { .. } | StoreError::WritesStopped { .. } => Exit::IoErr,
             StoreError::Db { .. }
             | StoreError::UnknownRun { .. }
             | StoreError::RunNotRunning { .. }

@@ -19,6 +19,8 @@ pub enum Wrap {
     /// The wall clock (CLOCK_REALTIME) is shifted by the offset in [`Fixture::clock`], re-read
     /// on every call, so the test can jump it while the daemon runs. Timers stay monotonic.
     FakeClock,
+    /// As [`Wrap::IgnoreXfsz`], with RLIMIT_FSIZE at this many bytes from the start.
+    WritesLimited(u64),
 }
 
 /// Where Debian's `faketime` package puts the preload library.
@@ -40,11 +42,24 @@ impl Fixture {
     pub fn start(&mut self, wrap: Wrap) {
         assert!(self.daemon.is_none(), "a daemon is already running");
         let addr = format!("127.0.0.1:{}", free_port());
+        let mut d = Daemon::spawn(self.command(wrap, &addr), &addr);
+        d.wait_ready();
+        self.daemon = Some(d);
+    }
+
+    /// The `mpsync run` command line (wrapped as `wrap`, listening on `addr`).
+    pub fn command(&self, wrap: Wrap, addr: &str) -> Command {
         let mut cmd = match wrap {
             Wrap::Plain | Wrap::FakeClock => clean_command(bin()),
             Wrap::IgnoreXfsz => {
                 let mut c = clean_command("sh");
                 c.arg("-c").arg("trap '' XFSZ; exec \"$0\" \"$@\"").arg(bin());
+                c
+            }
+            Wrap::WritesLimited(bytes) => {
+                let script = format!("trap '' XFSZ; exec prlimit --fsize={bytes} -- \"$0\" \"$@\"");
+                let mut c = clean_command("sh");
+                c.arg("-c").arg(script).arg(bin());
                 c
             }
         };
@@ -55,10 +70,8 @@ impl Fixture {
                 .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        cmd.arg("--config").arg(&self.config).arg("run").arg("--listen").arg(&addr);
-        let mut d = Daemon::spawn(cmd, &addr);
-        d.wait_ready();
-        self.daemon = Some(d);
+        cmd.arg("--config").arg(&self.config).arg("run").arg("--listen").arg(addr);
+        cmd
     }
 
     /// SIGTERM, then waits for a clean exit (0) and returns the daemon's stderr.
