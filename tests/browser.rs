@@ -133,6 +133,9 @@ async fn the_dashboard_shows_totals_and_a_planted_discrepancy_and_filters_in_chr
     let s = Session::new(&cd, chromium, &args).await.expect("a chromium session");
 
     s.goto(&format!("{base}/")).await.unwrap();
+    // The inline stylesheet applied under the page's Content-Security-Policy (its nonce).
+    let header = s.find("header").await.unwrap();
+    assert_eq!(s.css(&header, "background-color").await.unwrap(), "rgba(15, 23, 42, 1)");
     // The totals are on screen and say what /v1/reconciliation says.
     let totals = s.find("#totals").await.unwrap();
     assert!(s.displayed(&totals).await.unwrap(), "the totals are visible");

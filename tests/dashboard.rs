@@ -374,3 +374,81 @@ async fn the_page_loads_nothing_from_elsewhere_and_sends_strict_headers() {
     let json = get(&app, "/v1/reconciliation").await;
     assert!(json.headers["content-type"].to_str().unwrap().starts_with("application/json"));
 }
+
+/// `n` customers, each mapped to its own account; the first `under` are billed one user
+/// short (under_billed), the rest exactly (match).
+fn many(n: u64, under: u64) -> Reconciliation {
+    let mut toml = String::from("[customers]\n");
+    for i in 0..n {
+        toml.push_str(&format!("{i} = \"ACC{i}\"\n"));
+    }
+    toml.push_str("[products.CloudFilter]\npsa_product = \"MP-CF\"\n");
+    let mapping = Mapping::parse(Path::new("mapping.toml"), &toml).unwrap();
+    let usage = UsageSnapshot {
+        run_id: 1,
+        observed_at: at(9),
+        customers: (0..n)
+            .map(|i| CustomerUsage {
+                id: i,
+                name: format!("Customer {i}"),
+                counts: BTreeMap::from([("CloudFilter".to_string(), 10)]),
+            })
+            .collect(),
+    };
+    let billed = BilledSnapshot {
+        run_id: 2,
+        observed_at: at(9),
+        accounts: (0..n)
+            .map(|i| Account { id: format!("ACC{i}"), name: format!("Account {i}") })
+            .collect(),
+        lines: (0..n)
+            .map(|i| BilledLine {
+                account_id: format!("ACC{i}"),
+                product_id: "MP-CF".into(),
+                quantity: if i < under { 9.0 } else { 10.0 },
+                unit_price: Some(2.0),
+                counted: true,
+                note: None,
+                source_ref: format!("line {i}"),
+            })
+            .collect(),
+    };
+    reconcile::compute(&Inputs {
+        usage: Some(&usage),
+        vendor: SourceStatus::default(),
+        billed: Some(&billed),
+        billing: SourceStatus::default(),
+        mapping: &mapping,
+        settings: Settings { max_age: Duration::from_secs(7200), debounce_runs: 1 },
+        now: at(10),
+        previous: None,
+    })
+}
+
+#[tokio::test]
+async fn a_large_reconciliation_shows_the_rows_needing_action_and_says_what_it_left_out() {
+    let (_dir, store) = open();
+    store.save_reconciliation(&many(600, 350)).await.unwrap();
+    let app = app(&store, &Health::new(Utc::now()));
+    let page = get(&app, "/").await;
+    assert_eq!(text_of(&page.body, "count-under_billed"), "350");
+    assert_eq!(text_of(&page.body, "rows-total"), "600");
+    assert_eq!(text_of(&page.body, "impact-under"), "700.00");
+    let shown = statuses(&page.body);
+    assert_eq!(shown.len(), 300, "the page is capped");
+    assert!(shown.iter().all(|s| s == "under_billed"), "only rows needing action fit");
+    assert!(
+        text_of(&page.body, "rows-count").starts_with("300 of 600 matching rows shown (narrow"),
+        "{}",
+        text_of(&page.body, "rows-count")
+    );
+    // The account choices are capped too, keeping every account that needs attention.
+    let datalist = &page.body[page.body.find("<datalist id=\"accounts\">").unwrap()..];
+    let datalist = &datalist[..datalist.find("</datalist>").unwrap()];
+    assert_eq!(datalist.matches("<option ").count(), 500);
+    assert!(datalist.contains("<option value=\"ACC349\">Account 349</option>"));
+    // A filter brings the rest into view.
+    let page = get(&app, "/?status=match").await;
+    assert_eq!(statuses(&page.body).len(), 250);
+    assert!(text_of(&page.body, "rows-count").starts_with("250 of 250 matching rows shown,"));
+}

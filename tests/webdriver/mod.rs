@@ -162,6 +162,12 @@ impl Session {
         Ok(v.as_str().map(str::to_owned))
     }
 
+    /// A CSS property's computed value.
+    pub async fn css(&self, el: &str, property: &str) -> Result<String> {
+        let v = self.cmd(Method::GET, &format!("/element/{el}/css/{property}"), None).await?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    }
+
     /// Whether the element is shown to the user.
     pub async fn displayed(&self, el: &str) -> Result<bool> {
         let v = self.cmd(Method::GET, &format!("/element/{el}/displayed"), None).await?;

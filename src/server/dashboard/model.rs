@@ -170,18 +170,26 @@ pub fn sources(health: &HealthState, now: DateTime<Utc>) -> Vec<SourceView> {
         .collect()
 }
 
-/// Billing accounts that appear in the rows, id → name, for the account filter's choices.
+/// At most this many accounts are offered as choices in the account filter (a datalist of
+/// 10,000 accounts would make the page heavy); typing any other id or name still works.
+pub const MAX_ACCOUNT_CHOICES: usize = 500;
+
+/// Billing accounts that appear in the rows, id → name, for the account filter's choices:
+/// those with a row needing attention first, at most [`MAX_ACCOUNT_CHOICES`].
 pub fn accounts(rec: &Reconciliation) -> BTreeMap<String, Option<String>> {
-    let mut out = BTreeMap::new();
+    // id → (needs attention, name)
+    let mut all: BTreeMap<&str, (bool, Option<&str>)> = BTreeMap::new();
     for r in &rec.rows {
         if let crate::reconcile::RowKey::Service { account, .. } = &r.key {
-            let name = out.entry(account.clone()).or_insert(None);
-            if name.is_none() {
-                name.clone_from(&r.account_name);
-            }
+            let entry = all.entry(account.as_str()).or_insert((false, None));
+            entry.0 |= r.status.needs_attention();
+            entry.1 = entry.1.or(r.account_name.as_deref());
         }
     }
-    out
+    let mut list: Vec<(&str, (bool, Option<&str>))> = all.into_iter().collect();
+    list.sort_by_key(|(id, (attention, _))| (!attention, *id));
+    list.truncate(MAX_ACCOUNT_CHOICES);
+    list.into_iter().map(|(id, (_, name))| (id.to_owned(), name.map(str::to_owned))).collect()
 }
 
 /// Customers that are neither mapped nor excluded, those with a suggestion first.
