@@ -46,7 +46,7 @@ async fn reconciliation(State(api): State<ApiState>, Query(q): Query<ReconQuery>
     };
     let nonempty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let filter = Filter { statuses, account: nonempty(q.account), product: nonempty(q.product) };
-    let rec = match api.store.latest_reconciliation().await {
+    let rec = match api.store.latest_reconciliation_shared().await {
         Ok(rec) => rec,
         Err(e) => {
             tracing::error!("store read failed: {e}");
@@ -61,8 +61,8 @@ async fn reconciliation(State(api): State<ApiState>, Query(q): Query<ReconQuery>
             let rows = rec.as_ref().map(|r| filter.apply(&r.rows)).unwrap_or_default();
             ("text/csv; charset=utf-8", reconcile::csv(rows.iter().copied()).into_bytes())
         } else {
-            let report = reconcile::json_report(rec.as_ref(), &filter);
-            // A serde_json::Value of our own data always serialises.
+            let report = reconcile::json_report(rec.as_deref(), &filter);
+            // Our own plain data always serialises.
             ("application/json", serde_json::to_vec(&report).unwrap_or_default())
         }
     })
@@ -80,14 +80,15 @@ async fn reconciliation(State(api): State<ApiState>, Query(q): Query<ReconQuery>
 /// Mapping state per customer from the latest reconciliation, for `/v1/customers`; empty
 /// when none is stored (or it cannot be read: the counts are still worth serving).
 pub(super) async fn customer_mappings(api: &ApiState) -> HashMap<CustomerId, CustomerMapping> {
-    let rec: Option<Reconciliation> = match api.store.latest_reconciliation().await {
-        Ok(rec) => rec,
-        Err(e) => {
-            tracing::warn!("cannot read the reconciliation for /v1/customers: {e}");
-            None
-        }
-    };
-    rec.map(|r| r.customers.into_iter().map(|c| (c.customer, c)).collect()).unwrap_or_default()
+    let rec: Option<std::sync::Arc<Reconciliation>> =
+        match api.store.latest_reconciliation_shared().await {
+            Ok(rec) => rec,
+            Err(e) => {
+                tracing::warn!("cannot read the reconciliation for /v1/customers: {e}");
+                None
+            }
+        };
+    rec.map(|r| r.customers.iter().map(|c| (c.customer, c.clone())).collect()).unwrap_or_default()
 }
 
 /// Adds `mapping` (state, account) and `suggestions` to one customer's JSON.

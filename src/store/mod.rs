@@ -37,6 +37,11 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// redb's page cache. Its default (1 GiB) lets a daemon that rewrites a large reconciliation
+/// grow past a gigabyte of RSS; the kernel's page cache already holds the file, so a small
+/// cache costs little.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Debug)]
 struct Inner {
     db: Database,
@@ -74,6 +79,7 @@ impl Store {
                 source,
             })?;
         let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
             .create(&path)
             .map_err(|e| StoreError::db("open the store", path.clone(), e))?;
         Store::init(db, path)
@@ -87,6 +93,7 @@ impl Store {
         backend: impl StorageBackend,
     ) -> Result<Store, StoreError> {
         let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
             .create_with_backend(backend)
             .map_err(|e| StoreError::db("open the store", path.to_path_buf(), e))?;
         Store::init(db, path.to_path_buf())
