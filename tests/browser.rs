@@ -157,6 +157,9 @@ async fn the_dashboard_shows_totals_and_a_planted_discrepancy_and_filters_in_chr
     if let Some(name) = planted["account_name"].as_str() {
         assert!(text.contains(name), "{text}");
     }
+    // Its vendor quantity over time is drawn inline.
+    let chart = s.find(&format!("{row_css} svg.spark")).await.unwrap();
+    assert!(s.displayed(&chart).await.unwrap(), "the row's history chart is visible");
     let first = s.find_all("#rows tbody tr").await.unwrap();
     assert_eq!(
         s.attr(&first[0], "data-status").await.unwrap().as_deref(),
