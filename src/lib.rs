@@ -26,6 +26,8 @@
 //! - [`commands`]: one function per CLI command, called by the thin binary.
 //! - [`model`]: the domain words shared by every module (customer, product, run, snapshot).
 //! - [`exit`]: exit codes (sysexits) and the mapping from errors to them.
+//! - `fuzzing` (hidden): raw-input entry points into the parsers for `fuzz/` and the parser
+//!   property tests; not a supported API.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -34,6 +36,8 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gradient;
 pub mod health;
 pub mod mailprotector;

@@ -81,8 +81,25 @@ pub fn load(opts: &LoadOptions) -> Result<Config, ConfigError> {
 
 /// Like [`load`], also saying which layer set each key (for `mpsync config`).
 pub fn load_with_provenance(opts: &LoadOptions) -> Result<(Config, Provenance), ConfigError> {
+    let tree =
+        raw::merge(opts).map_err(|problems| ConfigError { path: opts.path.clone(), problems })?;
+    finish(tree, opts)
+}
+
+/// Like [`load_with_provenance`] for config `text` already in memory (`opts.path` only
+/// names it in problems). The fuzz targets and parser property tests load through this.
+pub(crate) fn load_text_with_provenance(
+    text: &str,
+    opts: &LoadOptions,
+) -> Result<(Config, Provenance), ConfigError> {
+    let tree = raw::merge_text(opts, text)
+        .map_err(|problems| ConfigError { path: opts.path.clone(), problems })?;
+    finish(tree, opts)
+}
+
+/// Validates the merged tree: the config, or every problem found.
+fn finish(tree: raw::RawTree, opts: &LoadOptions) -> Result<(Config, Provenance), ConfigError> {
     let fail = |problems| ConfigError { path: opts.path.clone(), problems };
-    let tree = raw::merge(opts).map_err(fail)?;
     let ctx = Ctx::new(tree.provenance, &opts.env);
     let cfg = super::validate::validate(tree.root, &ctx, opts.path.clone());
     let (problems, provenance) = ctx.into_parts();

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub(crate) use load::load_text_with_provenance;
 pub use load::{
     ConfigError, ConfigProblem, LoadOptions, load, load_with_provenance, redacted_toml,
     redacted_toml_annotated,

@@ -121,8 +121,13 @@ pub(crate) struct RawTree {
 /// loading: without the file nothing else can be judged.
 pub(crate) fn merge(opts: &LoadOptions) -> Result<RawTree, Vec<ConfigProblem>> {
     let text = read_file(&opts.path)?;
+    merge_text(opts, &text)
+}
+
+/// Like [`merge`] for file contents already read; `opts.path` only names the file.
+pub(crate) fn merge_text(opts: &LoadOptions, text: &str) -> Result<RawTree, Vec<ConfigProblem>> {
     let table: toml::Table =
-        toml::from_str(&text).map_err(|e| vec![syntax_problem(&opts.path, &text, &e)])?;
+        toml::from_str(text).map_err(|e| vec![syntax_problem(&opts.path, text, &e)])?;
 
     let mut provenance = Provenance { file: opts.path.clone(), ..Provenance::default() };
     collect_leaves(&table, "", &mut provenance.file_keys);
@@ -130,7 +135,7 @@ pub(crate) fn merge(opts: &LoadOptions) -> Result<RawTree, Vec<ConfigProblem>> {
 
     let env: Map<String, String> = opts.env.clone().into_iter().collect();
     let mut builder =
-        config::Config::builder().add_source(File::from_str(&text, FileFormat::Toml)).add_source(
+        config::Config::builder().add_source(File::from_str(text, FileFormat::Toml)).add_source(
             Environment::with_prefix(ENV_PREFIX)
                 .prefix_separator("_")
                 .separator("__")

@@ -305,7 +305,7 @@ impl UpstreamClient {
         }
     }
 
-    fn classify(&self, endpoint: &Endpoint, status: u16, body: &[u8]) -> UpstreamError {
+    pub(crate) fn classify(&self, endpoint: &Endpoint, status: u16, body: &[u8]) -> UpstreamError {
         let sh = &self.shared;
         let (upstream, label) = (sh.name.clone(), endpoint.label());
         let message = error_message(body, &self.redactions());
@@ -344,10 +344,16 @@ impl UpstreamClient {
         reason: impl Into<String>,
         body: &[u8],
     ) -> UpstreamError {
+        // The reason may quote the body (serde names the value it could not read), and a
+        // server can echo a credential back: redact it like the excerpt.
+        let mut reason = reason.into();
+        for secret in self.redactions().into_iter().filter(|s| !s.is_empty()) {
+            reason = reason.replace(secret, "<redacted>");
+        }
         UpstreamError::BadResponse {
             upstream: self.shared.name.clone(),
             endpoint: endpoint.to_owned(),
-            reason: reason.into(),
+            reason,
             excerpt: excerpt(body, &self.redactions(), 120),
         }
     }

@@ -87,7 +87,7 @@ pub async fn collect(
 }
 
 /// Accounts from the non-deleted companies; one line per addition.
-fn build(
+pub(crate) fn build(
     client: &ConnectwiseClient,
     companies: &[Company],
     additions: &[(Agreement, Vec<Addition>)],
