@@ -215,6 +215,10 @@ fn planted_discrepancies_come_out_exactly_through_the_api_and_the_cli() {
     assert_eq!(last.iter().find(|r| r["kind"] == "vendor").unwrap()["outcome"], "ok");
     let stale = billing_stale(&settled);
     assert_rows(&served(&doc), &stale, "during the ConnectWise outage");
+    // The status filter serves exactly those rows.
+    let filtered = served(&d.get("/v1/reconciliation?status=stale").json());
+    let only: Rows = stale.clone().into_iter().filter(|(_, e)| e.status == Status::Stale).collect();
+    assert_rows(&filtered, &only, "/v1/reconciliation?status=stale");
     for r in rows_of(&doc).iter().filter(|r| r.status == Status::Stale) {
         let why = r.stale_reason.as_deref().unwrap_or_default();
         assert!(why.contains("the last billing run failed") && why.contains(reason), "{why}");
