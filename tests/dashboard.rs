@@ -302,7 +302,7 @@ async fn the_page_loads_nothing_from_elsewhere_and_sends_strict_headers() {
 #[tokio::test]
 async fn a_large_reconciliation_shows_the_rows_needing_action_and_says_what_it_left_out() {
     let (_dir, store) = open();
-    store.save_reconciliation(&many(600, 350)).await.unwrap();
+    store.save_reconciliation(&many(600, 350, 600)).await.unwrap();
     let app = app(&store, &Health::new(Utc::now()));
     let page = get(&app, "/").await;
     assert_eq!(text_of(&page.body, "count-under_billed"), "350");
@@ -325,4 +325,19 @@ async fn a_large_reconciliation_shows_the_rows_needing_action_and_says_what_it_l
     let page = get(&app, "/?status=match").await;
     assert_eq!(statuses(&page.body).len(), 250);
     assert!(text_of(&page.body, "rows-count").starts_with("250 of 250 matching rows shown,"));
+}
+
+#[tokio::test]
+async fn many_unmapped_customers_are_listed_up_to_a_limit_and_the_rest_is_pointed_to() {
+    let (_dir, store) = open();
+    store.save_reconciliation(&many(300, 0, 50)).await.unwrap();
+    let body = get(&app(&store, &Health::new(Utc::now())), "/").await.body;
+    assert_eq!(text_of(&body, "count-unmapped_customer"), "250");
+    let section = &body[body.find("id=\"unmapped\"").unwrap()..];
+    assert!(section.contains("<h2>Unmapped customers (250)</h2>"));
+    assert_eq!(section.matches("<tr data-customer=").count(), 200);
+    assert!(text_of(section, "unmapped-more").starts_with("50 more unmapped customers"));
+    // Each has one account whose name matches ("Customer 7" / "Account 7" do not), so none
+    // is offered for pasting.
+    assert!(!section.contains("id=\"toml\""));
 }

@@ -90,11 +90,12 @@ pub fn hostile() -> Reconciliation {
     compute(&usage, &billed, &mapping)
 }
 
-/// `n` customers, each mapped to its own account; the first `under` are billed one user
-/// short (under_billed), the rest exactly (match).
-pub fn many(n: u64, under: u64) -> Reconciliation {
+/// `n` customers with an account each; the first `mapped` are mapped to it (the rest are
+/// unmapped customers); the first `under` are billed one user short (under_billed), the rest
+/// exactly (match).
+pub fn many(n: u64, under: u64, mapped: u64) -> Reconciliation {
     let mut toml = String::from("[customers]\n");
-    for i in 0..n {
+    for i in 0..mapped {
         toml.push_str(&format!("{i} = \"ACC{i}\"\n"));
     }
     toml.push_str("[products.CloudFilter]\npsa_product = \"MP-CF\"\n");

@@ -19,6 +19,10 @@ pub const MAX_ROWS: usize = 300;
 /// unmapped product used by hundreds of customers): the reads would cost more than it says.
 pub const MAX_PAIRS_PER_ROW: usize = 50;
 
+/// At most this many unmapped customers are listed (those with a suggestion first); the
+/// ready-to-paste block still covers every one, and `/v1/customers` lists them all.
+pub const MAX_UNMAPPED: usize = 200;
+
 /// The order rows are listed in: money leaking first, then money possibly overcharged, then
 /// missing mappings, then what cannot be judged yet, and what is fine last.
 pub fn status_rank(s: Status) -> u8 {

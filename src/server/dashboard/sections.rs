@@ -1,11 +1,13 @@
 //! The page's secondary sections: unmapped customers with their suggestions and a ready
 //! `[customers]` block, source freshness, and the last runs.
 
+use std::collections::HashMap;
+
 use super::html::Html;
 use super::model::{self, SourceView};
 use super::render::when;
-use crate::model::{RunOutcome, RunRecord};
-use crate::reconcile::{Reconciliation, RowKey};
+use crate::model::{CustomerId, RunOutcome, RunRecord};
+use crate::reconcile::{Reconciliation, Row, RowKey};
 
 /// Unmapped customers, their users from the unmapped-customer row, name suggestions and the
 /// stanza to paste.
@@ -24,10 +26,17 @@ pub fn unmapped(h: &mut Html, rec: &Reconciliation) {
     h.raw("<table id=\"unmapped-table\"><thead><tr><th class=\"n\">Customer</th><th>Name</th>");
     h.raw("<th>Users per product</th><th>Suggested account</th>");
     h.raw("<th>Mapping line</th></tr></thead><tbody>");
-    for c in &list {
-        let row = rec.rows.iter().find(
-            |r| matches!(r.key, RowKey::UnmappedCustomer { customer } if customer == c.customer),
-        );
+    // Each unmapped customer's row, looked up once (thousands of them at 10,000 customers).
+    let rows: HashMap<CustomerId, &Row> = rec
+        .rows
+        .iter()
+        .filter_map(|r| match r.key {
+            RowKey::UnmappedCustomer { customer } => Some((customer, r)),
+            _ => None,
+        })
+        .collect();
+    for c in list.iter().take(model::MAX_UNMAPPED) {
+        let row = rows.get(&c.customer).copied();
         h.raw("<tr").attr("data-customer", c.customer.to_string()).raw("><td class=\"n\">");
         h.display(c.customer).raw("</td><td>").text(&c.name).raw("</td><td>");
         h.text(row.map(products_with_users).unwrap_or_default()).raw("</td><td>");
@@ -50,6 +59,11 @@ pub fn unmapped(h: &mut Html, rec: &Reconciliation) {
         h.raw("</td></tr>");
     }
     h.raw("</tbody></table>");
+    if list.len() > model::MAX_UNMAPPED {
+        h.raw("<p class=\"note\" id=\"unmapped-more\">").display(list.len() - model::MAX_UNMAPPED);
+        h.raw(" more unmapped customers are not listed here: ");
+        h.raw("<a href=\"/v1/customers\">/v1/customers</a> has every one.</p>");
+    }
     if let Some(block) = model::toml_block(&list) {
         h.raw("<p class=\"note\">Customers with exactly one suggestion, ready to paste:</p>");
         h.raw("<pre id=\"toml\">").text(block).raw("</pre>");
@@ -58,7 +72,7 @@ pub fn unmapped(h: &mut Html, rec: &Reconciliation) {
 }
 
 /// `CloudFilter 12, SafeSend 3`: the users of each product the row's customer has.
-fn products_with_users(row: &crate::reconcile::Row) -> String {
+fn products_with_users(row: &Row) -> String {
     let parts: Vec<String> =
         row.evidence.customers.iter().map(|c| format!("{} {}", c.product, c.count)).collect();
     if parts.is_empty() { row.products.join(", ") } else { parts.join(", ") }
