@@ -26,8 +26,8 @@ fn get(addr: &str, path: &str) -> Option<String> {
     write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
     let mut raw = String::new();
     s.read_to_string(&mut raw).ok()?;
-    let (head, body) = raw.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+    let (head, body) = common::split_response(&raw);
+    head.starts_with("HTTP/1.1 200").then_some(body)
 }
 
 #[test]

@@ -125,7 +125,7 @@ pub async fn once(g: &Globals, args: SyncArgs) -> Exit {
             match crate::sync::recompute(&store, mapping, &config.reconcile, chrono::Utc::now())
                 .await
             {
-                Ok(rec) => reconciliation = Some(rec.summary),
+                Ok(rec) => reconciliation = Some(rec.summary.clone()),
                 Err(e) => {
                     eprintln!("mpsync: cannot compute the reconciliation: {e}");
                     exit = e.exit();

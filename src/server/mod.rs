@@ -7,6 +7,7 @@
 mod dashboard;
 mod probes;
 mod reconciliation;
+mod stream;
 mod v1;
 
 use std::future::Future;

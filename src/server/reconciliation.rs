@@ -55,20 +55,22 @@ async fn reconciliation(State(api): State<ApiState>, Query(q): Query<ReconQuery>
         }
     };
     // Filtering and rendering 10,000 rows is CPU work of tens of milliseconds: it runs on the
-    // blocking pool so the single-threaded HTTP runtime keeps answering the probes meanwhile.
-    let rendered = tokio::task::spawn_blocking(move || {
-        if csv {
-            let rows = rec.as_ref().map(|r| filter.apply(&r.rows)).unwrap_or_default();
-            ("text/csv; charset=utf-8", reconcile::csv(rows.iter().copied()).into_bytes())
-        } else {
+    // blocking pool so the single-threaded HTTP runtime keeps answering the probes meanwhile,
+    // and JSON streams out in chunks instead of a buffer of megabytes.
+    if !csv {
+        let body = super::stream::blocking_body("the reconciliation", move |w| {
             let report = reconcile::json_report(rec.as_deref(), &filter);
-            // Our own plain data always serialises.
-            ("application/json", serde_json::to_vec(&report).unwrap_or_default())
-        }
+            serde_json::to_writer(w, &report).map_err(std::io::Error::other)
+        });
+        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
+    }
+    let rendered = tokio::task::spawn_blocking(move || {
+        let rows = rec.as_ref().map(|r| filter.apply(&r.rows)).unwrap_or_default();
+        reconcile::csv(rows.iter().copied())
     })
     .await;
     match rendered {
-        Ok((content_type, body)) => ([(header::CONTENT_TYPE, content_type)], body).into_response(),
+        Ok(body) => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response(),
         Err(e) => {
             tracing::error!("rendering the reconciliation failed: {e}");
             let body = Json(json!({ "error": "rendering the reconciliation failed; see the log" }));

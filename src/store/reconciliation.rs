@@ -20,10 +20,19 @@ const LATEST: &str = "latest";
 impl Store {
     /// Replaces the stored reconciliation with `rec` in one transaction.
     pub async fn save_reconciliation(&self, rec: &Reconciliation) -> Result<(), StoreError> {
+        self.save_reconciliation_shared(Arc::new(rec.clone())).await
+    }
+
+    /// [`Store::save_reconciliation`] of a value the caller shares: it becomes what readers
+    /// get without being copied.
+    pub async fn save_reconciliation_shared(
+        &self,
+        rec: Arc<Reconciliation>,
+    ) -> Result<(), StoreError> {
         // Encode on the caller's side: the value is plain data, and the blocking task then
         // only writes bytes.
-        let bytes = tables::encode(rec);
-        let cached = Arc::new(rec.clone());
+        let bytes = tables::encode(&*rec);
+        let cached = rec;
         self.blocking("save the reconciliation", move |inner| {
             let txn = inner.write()?;
             txn.open_table(RECONCILIATION)

@@ -2,6 +2,8 @@
 //! store, compute (pure, in `crate::reconcile`), and keep the result. Run after every vendor
 //! or billing run, by the daemon and by `sync --once`.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 
 use crate::config::ReconcileConfig;
@@ -10,16 +12,17 @@ use crate::model::{RunKind, RunOutcome};
 use crate::reconcile::{self, Inputs, Reconciliation, Settings, SourceStatus};
 use crate::store::{Store, StoreError};
 
-/// Computes the reconciliation as of `now` from what the store holds and saves it.
+/// Computes the reconciliation as of `now` from what the store holds and saves it; the
+/// result is the value the store now serves.
 pub async fn recompute(
     store: &Store,
     mapping: &Mapping,
     settings: &ReconcileConfig,
     now: DateTime<Utc>,
-) -> Result<Reconciliation, StoreError> {
+) -> Result<Arc<Reconciliation>, StoreError> {
     let usage = store.latest_usage_snapshot().await?;
     let billed = store.latest_billed_snapshot().await?;
-    let previous = store.latest_reconciliation().await?;
+    let previous = store.latest_reconciliation_shared().await?;
     let vendor = source_status(store, RunKind::Vendor).await?;
     let billing = source_status(store, RunKind::Billing).await?;
     let inputs = Inputs {
@@ -30,10 +33,13 @@ pub async fn recompute(
         mapping,
         settings: Settings { max_age: settings.max_age, debounce_runs: settings.debounce_runs },
         now,
-        previous: previous.as_ref(),
+        previous: previous.as_deref(),
     };
-    let rec = reconcile::compute(&inputs);
-    store.save_reconciliation(&rec).await?;
+    let rec = Arc::new(reconcile::compute(&inputs));
+    // The inputs go before the result is encoded and kept: at 10,000 customers each of them
+    // is megabytes.
+    drop((usage, billed, previous));
+    store.save_reconciliation_shared(rec.clone()).await?;
     Ok(rec)
 }
 

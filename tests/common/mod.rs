@@ -117,3 +117,30 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut cond: impl FnMut() -> Opti
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// Splits a raw HTTP/1.1 response (read to the end of a `Connection: close` exchange) into
+/// its head and body, decoding a chunked body (large answers are streamed).
+pub fn split_response(raw: &str) -> (String, String) {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+    let chunked = head
+        .lines()
+        .any(|l| l.to_ascii_lowercase().replace(' ', "") == "transfer-encoding:chunked");
+    if !chunked {
+        return (head.to_owned(), body.to_owned());
+    }
+    // Chunk sizes count bytes, and a chunk may end inside a multi-byte character.
+    let (mut rest, mut out) = (body.as_bytes(), Vec::new());
+    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+        let line = String::from_utf8_lossy(&rest[..eol]).into_owned();
+        let size = usize::from_str_radix(line.split(';').next().unwrap_or("").trim(), 16)
+            .unwrap_or_else(|_| panic!("bad chunk size line {line:?}"));
+        if size == 0 {
+            break;
+        }
+        let data = &rest[eol + 2..];
+        out.extend_from_slice(&data[..size]);
+        rest = data[size..].strip_prefix(b"\r\n").unwrap_or(&data[size..]);
+    }
+    let out = String::from_utf8(out).expect("a UTF-8 body");
+    (head.to_owned(), out)
+}

@@ -131,9 +131,9 @@ pub fn get(addr: &str, path: &str) -> Reply {
     write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let (head, body) = crate::common::split_response(&raw);
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    Reply { status, head: head.to_owned(), body: body.to_owned() }
+    Reply { status, head, body }
 }
 
 /// A unix datagram socket standing in for systemd's NOTIFY_SOCKET.
