@@ -21,13 +21,6 @@ mod sync_support;
 use daemon_support::Daemon;
 use fault_support::{Case, Fixture, Health, Inject, Outcome, Stale, Wrap};
 
-/// The mailprotector check passes: the fault was absorbed.
-const MP_PASS: Health = Health {
-    status: "warn",
-    check: "mailprotector:lastSuccess",
-    check_status: "pass",
-    output_has: "",
-};
 /// The mailprotector check warns with the failed run (overall `warn`, HTTP 200: an upstream
 /// outage never makes the daemon itself fail). Overall is `warn` anyway: the simulated
 /// billing has planted discrepancies.
@@ -36,6 +29,17 @@ const MP_FAILED: Health = Health {
     check: "mailprotector:lastSuccess",
     check_status: "warn",
     output_has: "1 run(s) failed since the last success",
+};
+/// The mailprotector check passes: the fault was absorbed.
+const MP_PASS: Health = Health { check_status: "pass", output_has: "", ..MP_FAILED };
+/// The billing check warns with the failed run; only rows that use billing turn stale.
+const BILLING_FAILED: Health = Health { check: "billing:lastSuccess", ..MP_FAILED };
+/// The push failed: the gradient check warns; the reconciliation does not depend on it. (The
+/// push runs every second, so more than one may have failed by the time health is read.)
+const GRADIENT_FAILED: Health = Health {
+    check: "gradient:lastSuccess",
+    output_has: "run(s) failed since the last success",
+    ..MP_FAILED
 };
 
 /// A body that does not parse fails the run at once (never retried) and says what to do.
@@ -128,6 +132,25 @@ fn cases() -> Vec<Case> {
             ..MALFORMED
         },
         Case {
+            name: "body is not JSON",
+            inject: Inject::Spec("kind=malformed,endpoint=users"),
+            ..MALFORMED
+        },
+        Case {
+            name: "connection dropped mid-answer",
+            kind: "vendor",
+            inject: Inject::Spec("kind=disconnect,endpoint=users"),
+            env: &[],
+            outcome: Outcome::Failed(&[
+                "mailprotector is unavailable",
+                "GET /resellers/{id}/users",
+                "after 5 attempts",
+                "try later",
+            ]),
+            stale: Stale::All,
+            health: MP_FAILED,
+        },
+        Case {
             name: "revoked key",
             kind: "vendor",
             inject: Inject::RevokeKey,
@@ -148,12 +171,29 @@ fn cases() -> Vec<Case> {
             env: &[],
             outcome: Outcome::Failed(&["connectwise is unavailable", "503", "try later"]),
             stale: Stale::Services,
-            health: Health {
-                status: "warn",
-                check: "billing:lastSuccess",
-                check_status: "warn",
-                output_has: "1 run(s) failed since the last success",
-            },
+            health: BILLING_FAILED,
+        },
+        Case {
+            name: "PSA 5xx burst below the attempt limit",
+            kind: "billing",
+            inject: Inject::Spec("status=503,times=2,endpoint=additions"),
+            env: &[],
+            outcome: Outcome::Ok,
+            stale: Stale::None,
+            health: Health { check_status: "pass", output_has: "", ..BILLING_FAILED },
+        },
+        Case {
+            name: "PSA keys revoked",
+            kind: "billing",
+            inject: Inject::RevokePsaKeys,
+            env: &[],
+            outcome: Outcome::Failed(&[
+                "connectwise rejected the credentials",
+                "billing.connectwise",
+                "revoked",
+            ]),
+            stale: Stale::Services,
+            health: BILLING_FAILED,
         },
         Case {
             name: "Gradient down",
@@ -162,12 +202,16 @@ fn cases() -> Vec<Case> {
             env: &[],
             outcome: Outcome::Failed(&["gradient", "503", "try later"]),
             stale: Stale::None,
-            health: Health {
-                status: "warn",
-                check: "gradient:lastSuccess",
-                check_status: "warn",
-                output_has: "run(s) failed since the last success",
-            },
+            health: GRADIENT_FAILED,
+        },
+        Case {
+            name: "Gradient partner key revoked",
+            kind: "push",
+            inject: Inject::RevokeGradientKey,
+            env: &[],
+            outcome: Outcome::Failed(&["gradient", "re-enter it"]),
+            stale: Stale::None,
+            health: GRADIENT_FAILED,
         },
         Case {
             name: "disk full (the store cannot grow)",

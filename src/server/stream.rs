@@ -8,7 +8,7 @@ use axum::body::{Body, Bytes};
 use tokio::sync::mpsc;
 
 /// Bytes per chunk sent to the client.
-const CHUNK: usize = 64 * 1024;
+const CHUNK: usize = 256 * 1024;
 /// Chunks queued ahead of a slow client before the writer waits.
 const QUEUE: usize = 4;
 

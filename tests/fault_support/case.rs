@@ -19,6 +19,10 @@ pub enum Inject {
     GradientDown(u16),
     /// The Mailprotector key is revoked at the first request (401 from then on).
     RevokeKey,
+    /// The ConnectWise API member's keys are revoked.
+    RevokePsaKeys,
+    /// The Gradient partner key is revoked.
+    RevokeGradientKey,
     /// The daemon restarts with the store unable to grow (RLIMIT_FSIZE at its current size).
     DiskFull,
     /// The daemon's wall clock jumps by this libfaketime offset, e.g. "+3h".
@@ -188,6 +192,8 @@ fn inject(fx: &mut Fixture, case: &Case) {
         Inject::RevokeKey => {
             fx.sim.add_fault(Fault::new(FaultKind::Revoke { key: None }).on("customers"));
         }
+        Inject::RevokePsaKeys => control.connectwise().revoke(),
+        Inject::RevokeGradientKey => control.gradient().revoke_partner_key(),
         Inject::DiskFull => fx.limit_writes(Some(4096)),
         Inject::ClockJump(offset) => fx.set_clock(offset),
     }
@@ -201,6 +207,8 @@ fn clear(fx: &mut Fixture, case: &Case) {
     control.gradient().clear_faults();
     match case.inject {
         Inject::RevokeKey => control.restore_key(&control.reseller_key()),
+        Inject::RevokePsaKeys => control.connectwise().restore(),
+        Inject::RevokeGradientKey => control.gradient().restore_partner_key(),
         Inject::DiskFull => {
             fx.limit_writes(None);
             fx.stop();

@@ -127,6 +127,11 @@ impl ConnectwiseSim {
         self.shared.revoked.store(true, Ordering::SeqCst);
     }
 
+    /// Accepts the API member's keys again (the operator issued working ones).
+    pub fn restore(&self) {
+        self.shared.revoked.store(false, Ordering::SeqCst);
+    }
+
     fn revoked(&self) -> bool {
         self.shared.revoked.load(Ordering::SeqCst)
     }
