@@ -48,12 +48,18 @@ pub struct Api {
 
 impl Api {
     pub fn new(sim: &SimHandle, key: Option<&str>) -> Api {
+        Api::at(&sim.base_url(), key)
+    }
+
+    /// A client for the simulator at `base` (`http://127.0.0.1:PORT`), e.g. one that
+    /// `mpsync sim` serves from another process.
+    pub fn at(base: &str, key: Option<&str>) -> Api {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(20))
             .build()
             .expect("client");
-        Api { client, base: sim.base_url(), key: key.map(str::to_owned) }
+        Api { client, base: base.to_owned(), key: key.map(str::to_owned) }
     }
 
     /// The same simulator with another key.

@@ -1,0 +1,235 @@
+//! End to end: `mpsync sim --keys-dir` plants every kind of discrepancy, the real daemon polls
+//! it, and `/v1/reconciliation` serves exactly the rows the generator's ground truth predicts —
+//! with `pending` until the second vendor run (debounce 2), after a customer rename, through a
+//! ConnectWise outage (`stale`, never a discrepancy) and after a mapping reload on SIGHUP. Then
+//! the daemon stops and `mpsync reconcile` prints the same rows as JSON and CSV.
+
+mod common;
+mod daemon_support;
+mod e2e_support;
+mod sim_support;
+mod sync_support;
+
+use common::{mpsync, wait_for};
+use daemon_support::{DEADLINE, Daemon};
+use e2e_support::{
+    Expect, Rows, SimProcess, assert_rows, billing_stale, first_seen, pin_for_test, planted_rows,
+    rows_of, served,
+};
+use mpsync::reconcile::{RowKey, Status, normalize_name};
+use mpsync::sim::Dataset;
+use mpsync::sim::connectwise::{BillingData, PLANTED_STATUSES, PRODUCTS};
+use serde_json::Value;
+use sync_support::{metric, runs, start_daemon, trigger_sync};
+
+const SEED: u64 = 5;
+const CUSTOMERS: u32 = 60;
+/// Vendor runs a discrepancy must be seen in before it is raised.
+const DEBOUNCE: u32 = 2;
+
+/// Waits until no run is going, `n` vendor and `n` billing runs have finished, and the stored
+/// reconciliation was computed from the outcome of the newest of each: the snapshots of the
+/// newest successful runs, and whether the newest run of each kind failed. Returns it.
+fn settle(d: &Daemon, n: usize) -> Value {
+    let all = wait_for(DEADLINE, &format!("{n} vendor and billing runs to finish"), || {
+        let all = runs(d);
+        let count = |k: &str| all.iter().filter(|r| r["kind"] == k).count();
+        let idle = all.iter().all(|r| r["outcome"] != "running");
+        (idle && count("vendor") == n && count("billing") == n).then_some(all)
+    });
+    // Newest first.
+    let last_ok = |k: &str| {
+        all.iter().find(|r| r["kind"] == k && r["outcome"] == "ok").and_then(|r| r["id"].as_u64())
+    };
+    let failed =
+        |k: &str| all.iter().find(|r| r["kind"] == k).is_some_and(|r| r["outcome"] != "ok");
+    let want = (last_ok("vendor"), last_ok("billing"), failed("vendor"), failed("billing"));
+    wait_for(DEADLINE, &format!("a reconciliation of {want:?}"), || {
+        let doc = d.get("/v1/reconciliation").json();
+        let s = &doc["summary"];
+        let got = (
+            doc["vendor_run"].as_u64(),
+            doc["billing_run"].as_u64(),
+            s["vendor"]["last_run_failed"].as_bool().unwrap_or(false),
+            s["billing"]["last_run_failed"].as_bool().unwrap_or(false),
+        );
+        (got == want).then_some(doc)
+    })
+}
+
+/// `POST /v1/sync` starts a vendor and a billing run.
+fn sync_now(d: &Daemon) {
+    let started = trigger_sync(d).json()["started"].clone();
+    assert_eq!(started, serde_json::json!(["vendor", "billing"]));
+}
+
+/// The served row of `key`.
+fn row<'a>(doc: &'a Value, key: &RowKey) -> &'a Value {
+    let want = serde_json::to_value(key).unwrap();
+    let fields = want.as_object().unwrap();
+    doc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| fields.iter().all(|(k, v)| &r[k] == v))
+        .unwrap_or_else(|| panic!("no row {key:?}"))
+}
+
+#[test]
+fn planted_discrepancies_come_out_exactly_through_the_api_and_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimProcess::start(dir.path(), SEED, CUSTOMERS);
+    pin_for_test(&sim.config, DEBOUNCE);
+    // The simulator generates the same dataset and billing from the same seed.
+    let ds = Dataset::generate(SEED, CUSTOMERS);
+    let billing = BillingData::generate(&ds, SEED);
+    for status in PLANTED_STATUSES {
+        assert!(!billing.planted_with(status).is_empty(), "no {status} row planted");
+    }
+    let settled = planted_rows(&billing.planted);
+    let mut d = start_daemon(&sim.config);
+
+    // 1. The start-up catch-up: one vendor and one billing run. Every discrepancy has been seen
+    // in one vendor run of the two it needs: `pending`, quantities already right.
+    let doc = settle(&d, 1);
+    assert_rows(&served(&doc), &first_seen(&settled), "after the first vendor run");
+    for r in rows_of(&doc).iter().filter(|r| r.status == Status::Pending) {
+        assert_eq!((r.seen_runs, r.debounce_runs), (1, DEBOUNCE), "{:?}", r.key);
+    }
+    // The second vendor run raises them.
+    sync_now(&d);
+    let doc = settle(&d, 2);
+    assert_rows(&served(&doc), &settled, "after the second vendor run");
+    let by_status = &doc["summary"]["by_status"];
+    for status in PLANTED_STATUSES {
+        assert!(by_status[status].as_u64() > Some(0), "{status}: {by_status}");
+    }
+    assert_eq!((by_status["stale"].as_u64(), by_status["pending"].as_u64()), (Some(0), Some(0)));
+
+    // 2. Rename the customer of the under-billed row: mapping is by id, so every row stays,
+    // and the evidence shows the new name.
+    let under = billing.planted_with("under_billed")[0];
+    let customer = under.customer_ids[0];
+    let key = RowKey::Service {
+        account: under.account_id.clone().unwrap(),
+        psa_product: under.psa_product.clone().unwrap(),
+    };
+    sim.rename_customer(customer, "Renamed Widgets Holdings");
+    sync_now(&d);
+    let doc = settle(&d, 3);
+    assert_rows(&served(&doc), &settled, "after the rename");
+    let evidence = &row(&doc, &key)["evidence"]["customers"];
+    assert_eq!(evidence[0]["customer"], customer, "{evidence}");
+    assert_eq!(evidence[0]["name"], "Renamed Widgets Holdings", "{evidence}");
+
+    // 3. A ConnectWise outage: the billing run fails, naming ConnectWise; every row that needs
+    // billing is `stale` (never a discrepancy), the unmapped rows stand, health is not `pass`.
+    sim.connectwise_outage(503);
+    sync_now(&d);
+    let doc = settle(&d, 4);
+    let last = runs(&d);
+    let failed = last.iter().find(|r| r["kind"] == "billing").unwrap();
+    assert_eq!(failed["outcome"], "failed", "{failed}");
+    let reason = failed["error"].as_str().unwrap_or_default();
+    assert!(reason.to_lowercase().contains("connectwise") && reason.contains("503"), "{reason}");
+    assert_eq!(last.iter().find(|r| r["kind"] == "vendor").unwrap()["outcome"], "ok");
+    let stale = billing_stale(&settled);
+    assert_rows(&served(&doc), &stale, "during the ConnectWise outage");
+    for r in rows_of(&doc).iter().filter(|r| r.status == Status::Stale) {
+        let why = r.stale_reason.as_deref().unwrap_or_default();
+        assert!(why.contains("the last billing run failed") && why.contains(reason), "{why}");
+    }
+    let health = d.get("/v1/health");
+    let h = health.json();
+    assert_ne!(h["status"], "pass", "{h}");
+    let check = &h["checks"]["billing:lastSuccess"][0];
+    assert_eq!(check["status"], "warn", "{h}");
+    assert_eq!(check["consecutiveFailures"], 1, "{h}");
+    let recon = h["checks"]["reconciliation:discrepancies"][0]["output"].as_str();
+    let stale_rows = stale.values().filter(|e| e.status == Status::Stale).count();
+    assert!(recon.unwrap_or_default().contains(&format!("{stale_rows} rows stale")), "{h}");
+    let metrics = d.get("/metrics").body;
+    let gauge = |s: &str| metric(&metrics, "mpsync_reconciliation_rows", &[("status", s)]);
+    assert_eq!(gauge("stale"), stale_rows as f64);
+    assert_eq!(gauge("under_billed") + gauge("over_billed") + gauge("unbilled"), 0.0);
+    // The fault cleared, the next runs bring every row back; the outage neither reset nor
+    // advanced the debounce, so nothing goes back to `pending`.
+    sim.clear_faults();
+    sync_now(&d);
+    let doc = settle(&d, 5);
+    assert_rows(&served(&doc), &settled, "after the outage");
+
+    // 4. Map the unmapped customer to the account suggested for it, as an operator would
+    // paste the stanza, and SIGHUP. Its row goes; its usage becomes unbilled rows of that
+    // account, `pending` until a vendor run sees them again (a reload is not a vendor run).
+    let unmapped = billing.planted_with("unmapped_customer")[0].customer_ids[0];
+    let name = ds.customer_name(unmapped).unwrap();
+    let company: Vec<_> = billing
+        .companies
+        .iter()
+        .filter(|c| !c.deleted_flag && normalize_name(&c.name) == normalize_name(name))
+        .collect();
+    assert_eq!(company.len(), 1, "one company is named like {name:?}");
+    let account = company[0].id.to_string();
+    let customers = d.get("/v1/customers").json();
+    let listed = customers["customers"].as_array().unwrap().iter().find(|c| c["id"] == unmapped);
+    let suggestion = &listed.expect("the unmapped customer is listed")["suggestions"][0];
+    assert_eq!(suggestion["account"], account.as_str(), "{suggestion}");
+    let stanza = suggestion["stanza"].as_str().unwrap();
+    let text = std::fs::read_to_string(&sim.mapping).unwrap();
+    let text = text.replacen("[customers]\n", &format!("[customers]\n{stanza}\n"), 1);
+    std::fs::write(&sim.mapping, text).unwrap();
+
+    let mut kept: Rows = settled.clone();
+    kept.remove(&RowKey::UnmappedCustomer { customer: unmapped });
+    let new_rows: Rows = ds.expected_counts()[&unmapped]
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(product, &n)| {
+            let psa = PRODUCTS.iter().find(|p| p.0 == product).expect("a mapped product").1;
+            let key = RowKey::Service { account: account.clone(), psa_product: psa.to_owned() };
+            (key, Expect::service(Status::Unbilled, psa, n, None))
+        })
+        .collect();
+    assert!(!new_rows.is_empty());
+    let (mut reloaded, mut remapped) = (kept.clone(), kept);
+    reloaded.extend(first_seen(&new_rows));
+    remapped.extend(new_rows);
+    d.signal("HUP");
+    d.wait_log("mapping reloaded from");
+    let gone = RowKey::UnmappedCustomer { customer: unmapped };
+    let doc = wait_for(DEADLINE, "the reconciliation of the reloaded mapping", || {
+        let doc = d.get("/v1/reconciliation").json();
+        (!served(&doc).contains_key(&gone)).then_some(doc)
+    });
+    assert_rows(&served(&doc), &reloaded, "after the mapping reload");
+    sync_now(&d);
+    let doc = settle(&d, 6);
+    let last_served = d.get("/v1/reconciliation").json();
+    assert_rows(&served(&doc), &remapped, "after a vendor run with the new mapping");
+    let csv_served = d.get("/v1/reconciliation?format=csv").body;
+
+    // 5. While the daemon runs the CLI cannot open the store; after SIGTERM it prints the rows
+    // the daemon served last, as JSON and as CSV.
+    let config = &sim.config;
+    let out = mpsync().arg("-c").arg(config).args(["reconcile"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", String::from_utf8_lossy(&out.stderr));
+    d.signal("TERM");
+    assert_eq!(d.wait_exit().code(), Some(0), "{}", d.stderr());
+    let out = mpsync().arg("-c").arg(config).args(["reconcile", "--format", "json"]).output();
+    let out = out.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(cli["rows"], last_served["rows"], "the CLI prints the rows the daemon served");
+    assert_eq!(
+        (&cli["vendor_run"], &cli["billing_run"]),
+        (&last_served["vendor_run"], &last_served["billing_run"])
+    );
+    assert_rows(&served(&cli), &remapped, "mpsync reconcile --format json");
+    let out = mpsync().arg("-c").arg(config).args(["reconcile", "--format", "csv"]).output();
+    let out = out.unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), csv_served);
+    let lines = csv_served.split("\r\n").filter(|l| !l.is_empty()).count();
+    assert_eq!(lines, remapped.len() + 1, "a header and one line per row");
+}
