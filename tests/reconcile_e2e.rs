@@ -10,15 +10,18 @@ mod e2e_support;
 mod sim_support;
 mod sync_support;
 
+use std::collections::BTreeMap;
+
 use common::{mpsync, wait_for};
 use daemon_support::{DEADLINE, Daemon};
 use e2e_support::{
     Expect, Rows, SimProcess, assert_rows, billing_stale, first_seen, pin_for_test, planted_rows,
     rows_of, served,
 };
+use mpsync::config::Mapping;
 use mpsync::reconcile::{RowKey, Status, normalize_name};
 use mpsync::sim::Dataset;
-use mpsync::sim::connectwise::{BillingData, PLANTED_STATUSES, PRODUCTS};
+use mpsync::sim::connectwise::{BillingData, PLANTED_STATUSES};
 use serde_json::Value;
 use sync_support::{metric, runs, start_daemon, trigger_sync};
 
@@ -73,6 +76,83 @@ fn row<'a>(doc: &'a Value, key: &RowKey) -> &'a Value {
         .iter()
         .find(|r| fields.iter().all(|(k, v)| &r[k] == v))
         .unwrap_or_else(|| panic!("no row {key:?}"))
+}
+
+/// The account `/v1/customers` suggests for `customer` and its stanza — checked against the
+/// ground truth: the one live company whose normalized name is the customer's.
+fn suggested_stanza(
+    d: &Daemon,
+    billing: &BillingData,
+    ds: &Dataset,
+    customer: u64,
+) -> (String, String) {
+    let name = ds.customer_name(customer).unwrap();
+    let company: Vec<_> = billing
+        .companies
+        .iter()
+        .filter(|c| !c.deleted_flag && normalize_name(&c.name) == normalize_name(name))
+        .collect();
+    assert_eq!(company.len(), 1, "one company is named like {name:?}");
+    let account = company[0].id.to_string();
+    let customers = d.get("/v1/customers").json();
+    let listed = customers["customers"].as_array().unwrap().iter().find(|c| c["id"] == customer);
+    let suggestion = &listed.expect("the unmapped customer is listed")["suggestions"][0];
+    assert_eq!(suggestion["account"], account.as_str(), "{suggestion}");
+    let stanza = suggestion["stanza"].as_str().unwrap();
+    assert!(stanza.starts_with(&format!("{customer} = \"{account}\"  # ")), "{stanza}");
+    (account, stanza.to_owned())
+}
+
+/// A mapped product that `counts` (the customer about to be mapped) uses and no suppression
+/// names: its usage then goes to the unmapped-product row, the rest to the new account.
+fn product_to_drop(mapping: &Mapping, counts: &BTreeMap<String, u64>) -> String {
+    let used: Vec<&String> = counts.iter().filter(|(_, n)| **n > 0).map(|(p, _)| p).collect();
+    assert!(used.len() >= 2, "the customer uses several products: {counts:?}");
+    let named = |p: &str| mapping.suppressions.iter().any(|s| s.product.as_deref() == Some(p));
+    used.into_iter()
+        .find(|p| mapping.products.contains_key(*p) && !named(p))
+        .expect("a product to drop")
+        .clone()
+}
+
+/// The rows after mapping `customer` to `account` and dropping `dropped`'s mapping: the rows
+/// kept from `settled` (plus the new unmapped-product row) and the account's new rows.
+fn after_reload(
+    settled: &Rows,
+    ds: &Dataset,
+    mapping: &Mapping,
+    customer: u64,
+    account: &str,
+    dropped: &str,
+) -> (Rows, Rows) {
+    let psa_of = |product: &str| mapping.products[product].psa_product.clone();
+    let gone = psa_of(dropped);
+    let mut kept: Rows = settled
+        .iter()
+        .filter(|(k, _)| match k {
+            RowKey::Service { psa_product, .. } => *psa_product != gone,
+            RowKey::UnmappedCustomer { customer: c } => *c != customer,
+            RowKey::UnmappedProduct { .. } => true,
+        })
+        .map(|(k, e)| (k.clone(), e.clone()))
+        .collect();
+    let counts = ds.expected_counts();
+    let users: u64 = counts
+        .iter()
+        .filter(|(c, _)| !mapping.exclude_customers.contains(c))
+        .filter_map(|(_, m)| m.get(dropped))
+        .sum();
+    let row = Expect::unmapped(Status::UnmappedProduct, Some(users));
+    kept.insert(RowKey::UnmappedProduct { product: dropped.to_owned() }, row);
+    let new_rows = counts[&customer]
+        .iter()
+        .filter(|(p, n)| **n > 0 && p.as_str() != dropped)
+        .map(|(product, &n)| {
+            let key = RowKey::Service { account: account.to_owned(), psa_product: psa_of(product) };
+            (key, Expect::service(Status::Unbilled, &psa_of(product), n, None))
+        })
+        .collect();
+    (kept, new_rows)
 }
 
 #[test]
@@ -135,6 +215,10 @@ fn planted_discrepancies_come_out_exactly_through_the_api_and_the_cli() {
     assert_eq!(last.iter().find(|r| r["kind"] == "vendor").unwrap()["outcome"], "ok");
     let stale = billing_stale(&settled);
     assert_rows(&served(&doc), &stale, "during the ConnectWise outage");
+    // The status filter serves exactly those rows.
+    let filtered = served(&d.get("/v1/reconciliation?status=stale").json());
+    let only: Rows = stale.clone().into_iter().filter(|(_, e)| e.status == Status::Stale).collect();
+    assert_rows(&filtered, &only, "/v1/reconciliation?status=stale");
     for r in rows_of(&doc).iter().filter(|r| r.status == Status::Stale) {
         let why = r.stale_reason.as_deref().unwrap_or_default();
         assert!(why.contains("the last billing run failed") && why.contains(reason), "{why}");
@@ -159,39 +243,22 @@ fn planted_discrepancies_come_out_exactly_through_the_api_and_the_cli() {
     let doc = settle(&d, 5);
     assert_rows(&served(&doc), &settled, "after the outage");
 
-    // 4. Map the unmapped customer to the account suggested for it, as an operator would
-    // paste the stanza, and SIGHUP. Its row goes; its usage becomes unbilled rows of that
-    // account, `pending` until a vendor run sees them again (a reload is not a vendor run).
+    // 4. Edit the mapping as an operator would: paste the stanza suggested for the unmapped
+    // customer, and drop one product's mapping; then SIGHUP. The customer's row goes and its
+    // usage becomes unbilled rows of its account, `pending` until a vendor run sees them again
+    // (a reload is not a vendor run); the dropped product's rows become one unmapped row.
     let unmapped = billing.planted_with("unmapped_customer")[0].customer_ids[0];
-    let name = ds.customer_name(unmapped).unwrap();
-    let company: Vec<_> = billing
-        .companies
-        .iter()
-        .filter(|c| !c.deleted_flag && normalize_name(&c.name) == normalize_name(name))
-        .collect();
-    assert_eq!(company.len(), 1, "one company is named like {name:?}");
-    let account = company[0].id.to_string();
-    let customers = d.get("/v1/customers").json();
-    let listed = customers["customers"].as_array().unwrap().iter().find(|c| c["id"] == unmapped);
-    let suggestion = &listed.expect("the unmapped customer is listed")["suggestions"][0];
-    assert_eq!(suggestion["account"], account.as_str(), "{suggestion}");
-    let stanza = suggestion["stanza"].as_str().unwrap();
+    let (account, stanza) = suggested_stanza(&d, &billing, &ds, unmapped);
+    let mapping = Mapping::parse(&sim.mapping, &billing.mapping_toml).unwrap();
+    let dropped = product_to_drop(&mapping, &ds.expected_counts()[&unmapped]);
     let text = std::fs::read_to_string(&sim.mapping).unwrap();
+    let table = format!("[products.{dropped}]\n");
+    let at = text.find(&table).expect("the product's table");
+    let len = text[at..].find("\n\n").expect("a blank line after the table") + 2;
+    let text = format!("{}{}", &text[..at], &text[at + len..]);
     let text = text.replacen("[customers]\n", &format!("[customers]\n{stanza}\n"), 1);
     std::fs::write(&sim.mapping, text).unwrap();
-
-    let mut kept: Rows = settled.clone();
-    kept.remove(&RowKey::UnmappedCustomer { customer: unmapped });
-    let new_rows: Rows = ds.expected_counts()[&unmapped]
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(product, &n)| {
-            let psa = PRODUCTS.iter().find(|p| p.0 == product).expect("a mapped product").1;
-            let key = RowKey::Service { account: account.clone(), psa_product: psa.to_owned() };
-            (key, Expect::service(Status::Unbilled, psa, n, None))
-        })
-        .collect();
-    assert!(!new_rows.is_empty());
+    let (kept, new_rows) = after_reload(&settled, &ds, &mapping, unmapped, &account, &dropped);
     let (mut reloaded, mut remapped) = (kept.clone(), kept);
     reloaded.extend(first_seen(&new_rows));
     remapped.extend(new_rows);

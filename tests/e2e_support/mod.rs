@@ -182,7 +182,8 @@ impl Expect {
         }
     }
 
-    fn unmapped(status: Status, vendor: Option<u64>) -> Expect {
+    /// An unmapped customer (no vendor quantity) or product row.
+    pub fn unmapped(status: Status, vendor: Option<u64>) -> Expect {
         Expect {
             status,
             pending: None,

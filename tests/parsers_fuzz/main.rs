@@ -7,4 +7,5 @@ mod config;
 mod csv;
 mod mapping;
 mod mutate;
+mod seeds;
 mod upstream;

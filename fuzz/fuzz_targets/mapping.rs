@@ -1,0 +1,5 @@
+//! Fuzz target `mapping`: see `mpsync::fuzzing::check_mapping` for the input and the rules a run
+//! must keep (a panic, or a rule broken, is a finding).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mpsync::fuzzing::check_mapping(data));
