@@ -3,68 +3,18 @@
 //! the rows, upstream names are escaped, nothing loads from elsewhere, and the headers are
 //! strict.
 
+mod api_support;
 mod dashboard_support;
 mod reconcile_support;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::body::Body;
-use axum::http::{HeaderMap, Request, StatusCode};
+use api_support::{app, get, open};
+use axum::http::StatusCode;
 use chrono::Utc;
 use dashboard_support::{hostile, many, seed_history};
 use mpsync::health::{Health, Source};
-use mpsync::metrics::Metrics;
-use mpsync::server::{ApiState, ServerState, router};
 use mpsync::store::Store;
-use mpsync::sync::{Engine, EngineOptions, NoopObserver};
-use mpsync::systemd::Heartbeat;
 use reconcile_support::sample;
 use serde_json::Value;
-use tower::ServiceExt;
-
-fn app(store: &Store, health: &Health) -> axum::Router {
-    let opts = EngineOptions {
-        tick: Duration::from_secs(1),
-        catch_up: false,
-        now: Arc::new(Utc::now),
-        beat: Arc::new(|| {}),
-        seed: 1,
-    };
-    // The engine itself is not run: the dashboard never triggers a sync.
-    let (_engine, handle) =
-        Engine::new(vec![], Arc::new(store.clone()), Arc::new(NoopObserver), opts);
-    router(ServerState {
-        health: health.clone(),
-        heartbeat: Heartbeat::new(Duration::from_secs(1), Duration::from_secs(3600)),
-        metrics: Metrics::new(),
-        api: Some(ApiState { store: store.clone(), engine: handle, sync_kinds: vec![] }),
-    })
-}
-
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
-}
-
-async fn get(app: &axum::Router, uri: &str) -> Reply {
-    let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(10), app.clone().oneshot(req))
-        .await
-        .expect("answered in time")
-        .unwrap();
-    let status = resp.status();
-    let headers = resp.headers().clone();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
-    Reply { status, headers, body: String::from_utf8(bytes.to_vec()).unwrap() }
-}
-
-fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("state")).unwrap();
-    (dir, store)
-}
 
 /// The value of attribute `name` in an HTML fragment (the first occurrence).
 fn attr<'a>(fragment: &'a str, name: &str) -> Option<&'a str> {

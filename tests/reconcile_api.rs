@@ -1,75 +1,27 @@
 //! The stored reconciliation through the store and the HTTP API: round trip, JSON and CSV of
 //! `/v1/reconciliation` with filters, and mapping state in `/v1/customers`.
 
+mod api_support;
 mod reconcile_support;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use api_support::{Reply, app, open};
+use axum::http::StatusCode;
 use chrono::Utc;
 use mpsync::health::Health;
-use mpsync::metrics::Metrics;
 use mpsync::model::RunKind;
-use mpsync::server::{ApiState, ServerState, router};
 use mpsync::store::Store;
-use mpsync::sync::{Engine, EngineOptions, NoopObserver};
-use mpsync::systemd::Heartbeat;
 use reconcile_support::{at, sample};
 use serde_json::Value;
-use tower::ServiceExt;
 
-fn app(store: &Store) -> axum::Router {
-    let opts = EngineOptions {
-        tick: Duration::from_secs(1),
-        catch_up: false,
-        now: Arc::new(Utc::now),
-        beat: Arc::new(|| {}),
-        seed: 1,
-    };
-    // The engine itself is not run: these routes never trigger a sync.
-    let (_engine, handle) =
-        Engine::new(vec![], Arc::new(store.clone()), Arc::new(NoopObserver), opts);
-    router(ServerState {
-        health: Health::new(Utc::now()),
-        heartbeat: Heartbeat::new(Duration::from_secs(1), Duration::from_secs(3600)),
-        metrics: Metrics::new(),
-        api: Some(ApiState { store: store.clone(), engine: handle, sync_kinds: vec![] }),
-    })
-}
-
-struct Reply {
-    status: StatusCode,
-    content_type: String,
-    body: String,
-}
-
+/// `GET uri` on a router over `store`.
 async fn get(store: &Store, uri: &str) -> Reply {
-    let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
-    let resp = tokio::time::timeout(Duration::from_secs(10), app(store).oneshot(req))
-        .await
-        .expect("answered in time")
-        .unwrap();
-    let status = resp.status();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap();
-    Reply { status, content_type, body: String::from_utf8(bytes.to_vec()).unwrap() }
+    api_support::get(&app(store, &Health::new(Utc::now())), uri).await
 }
 
 fn json(r: &Reply) -> Value {
     serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.body))
-}
-
-fn open() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("state")).unwrap();
-    (dir, store)
 }
 
 #[tokio::test]
@@ -192,7 +144,7 @@ async fn csv_has_a_header_and_one_quoted_line_per_row() {
     let r =
         get(&store, "/v1/reconciliation?format=csv&status=under_billed,unmapped_customer").await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.content_type, "text/csv; charset=utf-8");
+    assert_eq!(r.content_type(), "text/csv; charset=utf-8");
     let lines: Vec<&str> = r.body.split("\r\n").filter(|l| !l.is_empty()).collect();
     assert_eq!(lines.len(), 3, "{}", r.body);
     assert_eq!(lines[0], mpsync::reconcile::CSV_COLUMNS.join(","));
