@@ -26,7 +26,9 @@ use crate::model::{BilledSnapshot, CustomerId, RunId, UsageSnapshot};
 
 pub use engine::compute;
 pub use filter::Filter;
-pub use output::{CSV_COLUMNS, NOT_YET, csv, json_report, money, quantity, summary_text, table};
+pub use output::{
+    CSV_COLUMNS, NOT_YET, csv, json_report, money, note, quantity, summary_text, table,
+};
 pub use suggest::{normalize_name, suggestions};
 
 /// A row's status (DESIGN.md's table, plus `pending`).

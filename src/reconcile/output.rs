@@ -50,7 +50,7 @@ fn opt<T>(v: Option<T>, f: impl FnOnce(T) -> String) -> String {
 }
 
 /// Why the row has its status, in words: stale reason, suppression or pending count.
-fn note(r: &Row) -> String {
+pub fn note(r: &Row) -> String {
     if let Some(s) = &r.stale_reason {
         return s.clone();
     }

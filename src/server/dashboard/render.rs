@@ -248,19 +248,5 @@ fn row_html(h: &mut Html, r: &Row, steps: &[sparkline::Step], end: chrono::DateT
             h.append(sparkline::svg(steps, end));
         }
     }
-    h.raw("</td><td>").text(note(r)).raw("</td></tr>");
-}
-
-/// Why the row has its status: stale reason, suppression, or pending count.
-fn note(r: &Row) -> String {
-    if let Some(s) = &r.stale_reason {
-        return s.clone();
-    }
-    if let Some(s) = &r.suppression {
-        return format!("suppressed until {}: {}", s.until, s.reason);
-    }
-    if let Some(p) = r.pending_status {
-        return format!("{p} seen in {} of {} vendor runs", r.seen_runs, r.debounce_runs);
-    }
-    String::new()
+    h.raw("</td><td>").text(crate::reconcile::note(r)).raw("</td></tr>");
 }
