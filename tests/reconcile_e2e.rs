@@ -23,7 +23,7 @@ use mpsync::reconcile::{RowKey, Status, normalize_name};
 use mpsync::sim::Dataset;
 use mpsync::sim::connectwise::{BillingData, PLANTED_STATUSES};
 use serde_json::Value;
-use sync_support::{metric, runs, start_daemon, trigger_sync};
+use sync_support::{metric, runs, start_daemon, trigger_sync, wait_reconciled_from_latest_runs};
 
 const SEED: u64 = 5;
 const CUSTOMERS: u32 = 60;
@@ -34,30 +34,13 @@ const DEBOUNCE: u32 = 2;
 /// reconciliation was computed from the outcome of the newest of each: the snapshots of the
 /// newest successful runs, and whether the newest run of each kind failed. Returns it.
 fn settle(d: &Daemon, n: usize) -> Value {
-    let all = wait_for(DEADLINE, &format!("{n} vendor and billing runs to finish"), || {
+    wait_for(DEADLINE, &format!("{n} vendor and billing runs to finish"), || {
         let all = runs(d);
         let count = |k: &str| all.iter().filter(|r| r["kind"] == k).count();
         let idle = all.iter().all(|r| r["outcome"] != "running");
-        (idle && count("vendor") == n && count("billing") == n).then_some(all)
+        (idle && count("vendor") == n && count("billing") == n).then_some(())
     });
-    // Newest first.
-    let last_ok = |k: &str| {
-        all.iter().find(|r| r["kind"] == k && r["outcome"] == "ok").and_then(|r| r["id"].as_u64())
-    };
-    let failed =
-        |k: &str| all.iter().find(|r| r["kind"] == k).is_some_and(|r| r["outcome"] != "ok");
-    let want = (last_ok("vendor"), last_ok("billing"), failed("vendor"), failed("billing"));
-    wait_for(DEADLINE, &format!("a reconciliation of {want:?}"), || {
-        let doc = d.get("/v1/reconciliation").json();
-        let s = &doc["summary"];
-        let got = (
-            doc["vendor_run"].as_u64(),
-            doc["billing_run"].as_u64(),
-            s["vendor"]["last_run_failed"].as_bool().unwrap_or(false),
-            s["billing"]["last_run_failed"].as_bool().unwrap_or(false),
-        );
-        (got == want).then_some(doc)
-    })
+    wait_reconciled_from_latest_runs(d)
 }
 
 /// `POST /v1/sync` starts a vendor and a billing run.

@@ -145,41 +145,9 @@ impl Fixture {
             (found.len() == kinds.len()).then_some(found)
         });
         if kinds.iter().any(|k| *k != "push") {
-            self.wait_reconciled_from_latest_runs();
+            crate::sync_support::wait_reconciled_from_latest_runs(self.d());
         }
         found
-    }
-
-    /// Waits until the served reconciliation was computed from the latest runs: the snapshots
-    /// of the newest successful vendor and billing runs, and whether the newest finished run
-    /// of each failed. A time comparison is not enough: a recompute that began after a run's
-    /// `finished_at` may still have read the store before that run was committed.
-    pub fn wait_reconciled_from_latest_runs(&self) {
-        let d = self.d();
-        // Newest first.
-        let all = runs(d);
-        let last_ok = |k: &str| {
-            all.iter()
-                .find(|r| r["kind"] == k && r["outcome"] == "ok")
-                .and_then(|r| r["id"].as_u64())
-        };
-        let failed = |k: &str| {
-            all.iter()
-                .find(|r| r["kind"] == k && r["outcome"] != "running")
-                .is_some_and(|r| r["outcome"] == "failed" || r["outcome"] == "aborted")
-        };
-        let want = (last_ok("vendor"), last_ok("billing"), failed("vendor"), failed("billing"));
-        wait_for(DEADLINE, &format!("a reconciliation of the latest runs {want:?}"), || {
-            let doc = get_json(d, "/v1/reconciliation");
-            let s = &doc["summary"];
-            let got = (
-                doc["vendor_run"].as_u64(),
-                doc["billing_run"].as_u64(),
-                s["vendor"]["last_run_failed"].as_bool().unwrap_or(false),
-                s["billing"]["last_run_failed"].as_bool().unwrap_or(false),
-            );
-            (got == want).then_some(())
-        });
     }
 
     /// The newest run id so far (0 when none).

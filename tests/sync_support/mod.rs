@@ -176,6 +176,36 @@ pub fn runs(d: &Daemon) -> Vec<Value> {
     r.json()["runs"].as_array().unwrap().clone()
 }
 
+/// Waits until the served reconciliation was computed from the latest runs: the snapshots
+/// of the newest successful vendor and billing runs, and whether the newest finished run of
+/// each failed (as the daemon's reconciler judges it). Returns that document. A time
+/// comparison is not enough: a recompute that began after a run's `finished_at` may still
+/// have read the store before that run was committed.
+pub fn wait_reconciled_from_latest_runs(d: &Daemon) -> Value {
+    // Newest first.
+    let all = runs(d);
+    let last_ok = |k: &str| {
+        all.iter().find(|r| r["kind"] == k && r["outcome"] == "ok").and_then(|r| r["id"].as_u64())
+    };
+    let failed = |k: &str| {
+        all.iter()
+            .find(|r| r["kind"] == k && r["outcome"] != "running")
+            .is_some_and(|r| r["outcome"] == "failed" || r["outcome"] == "aborted")
+    };
+    let want = (last_ok("vendor"), last_ok("billing"), failed("vendor"), failed("billing"));
+    wait_for(DEADLINE, &format!("a reconciliation of the latest runs {want:?}"), || {
+        let doc = d.get("/v1/reconciliation").json();
+        let s = &doc["summary"];
+        let got = (
+            doc["vendor_run"].as_u64(),
+            doc["billing_run"].as_u64(),
+            s["vendor"]["last_run_failed"].as_bool().unwrap_or(false),
+            s["billing"]["last_run_failed"].as_bool().unwrap_or(false),
+        );
+        (got == want).then_some(doc)
+    })
+}
+
 /// Waits until run `id` has finished and returns it.
 pub fn wait_run_finished(d: &Daemon, id: u64) -> Value {
     wait_for(DEADLINE, &format!("run {id} to finish"), || {
