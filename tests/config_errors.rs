@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::TestDir;
+use common::{KillOnDrop, TestDir};
 
 /// A valid config for `td`; cases edit it with `replace` or append to it.
 fn base(td: &TestDir) -> String {
@@ -380,15 +380,6 @@ fn a_missing_config_file_given_with_c_is_named() {
 }
 
 /// Kills the child if a test fails before it exits, so nothing keeps running.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn run_refuses_the_same_bad_configs_with_78() {
     // `run` shares the loader with `check`; a sample of the table proves it reports the same.

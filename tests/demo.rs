@@ -3,20 +3,12 @@
 
 mod common;
 
+use common::KillOnDrop;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The body of a 200 answer to `GET path`, or `None` (not listening yet, or another status).
 fn get(addr: &str, path: &str) -> Option<String> {

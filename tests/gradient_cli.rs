@@ -8,24 +8,14 @@ mod gradient_support;
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{mpsync, wait_for};
+use common::{KillOnDrop, mpsync, wait_for};
 use mpsync::config::LoadOptions;
 use mpsync::gradient::GradientClient;
 use mpsync::model::RunOutcome;
 use mpsync::sync::PushJob;
-
-/// Kills the child if the test ends early.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[test]
 fn keys_dir_config_checks_and_pushes_to_the_simulator_without_editing() {
@@ -39,7 +29,7 @@ fn keys_dir_config_checks_and_pushes_to_the_simulator_without_editing() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _sim = Running(child);
+    let _sim = KillOnDrop(child);
     let config = keys.join("mpsync.toml");
     let text = wait_for(Duration::from_secs(30), "the [gradient] section", || {
         std::fs::read_to_string(&config).ok().filter(|t| t.contains("[gradient]"))

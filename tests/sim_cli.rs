@@ -5,20 +5,10 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{mpsync, wait_for};
-
-/// Kills the child if the test ends early.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{KillOnDrop, mpsync, wait_for};
 
 #[test]
 fn a_bad_fault_spec_is_a_usage_error_that_shows_the_forms() {
@@ -53,7 +43,7 @@ fn keys_dir_gives_a_ready_config_for_the_running_simulator() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut sim = Running(child);
+    let mut sim = KillOnDrop(child);
     let config = keys.join("mpsync.toml");
     let text =
         wait_for(Duration::from_secs(30), "mpsync.toml", || std::fs::read_to_string(&config).ok());

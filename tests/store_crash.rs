@@ -4,12 +4,14 @@
 //! every run the child saw committed must be there, and the latest snapshot must be exactly the
 //! content its run committed. `STORE_CRASH_ITERATIONS` raises the default of 20 iterations.
 
+mod common;
 mod store_support;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
+use common::KillOnDrop;
 use mpsync::model::{CustomerUsage, RunKind, RunOutcome};
 use mpsync::store::Store;
 use store_support::*;
@@ -27,14 +29,6 @@ fn content(run: u64) -> Vec<CustomerUsage> {
         }
     }
     data
-}
-
-struct KillOnDrop(Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The child: commits vendor runs (and some failed ones) forever, printing each step.

@@ -1,9 +1,11 @@
 //! Opening the store: creation, reopening, the lock, and refusal of a newer schema.
 
+mod common;
 mod store_support;
 
 use std::os::unix::fs::PermissionsExt;
 
+use common::KillOnDrop;
 use mpsync::exit::{Exit, ExitStatus};
 use mpsync::model::{RunKind, RunOutcome};
 use mpsync::store::{SCHEMA_VERSION, Store, StoreError};
@@ -121,14 +123,6 @@ async fn run_ids_increase_across_kinds_and_reopen() {
 }
 
 /// Kills the child process if the test panics before it is reaped.
-struct KillOnDrop(std::process::Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Another process on the same state dir gets `Locked` too. The test binary re-executes
 /// itself as the holder (the sled crash-test pattern): with `STORE_LOCK_HOLDER` set this test
 /// plays the child, opens the store, says so, and holds it until its stdin closes.

@@ -144,3 +144,14 @@ pub fn split_response(raw: &str) -> (String, String) {
     let out = String::from_utf8(out).expect("a UTF-8 body");
     (head.to_owned(), out)
 }
+
+/// A child process killed (and reaped) when the guard drops, so a failing test leaves nothing
+/// running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
