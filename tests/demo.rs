@@ -3,12 +3,13 @@
 
 mod common;
 
-use common::KillOnDrop;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
+
+use common::KillOnDrop;
 
 /// The body of a 200 answer to `GET path`, or `None` (not listening yet, or another status).
 fn get(addr: &str, path: &str) -> Option<String> {
