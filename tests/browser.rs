@@ -11,7 +11,7 @@ mod webdriver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use webdriver::{Chromedriver, Session, css_string, wait_until};
@@ -25,12 +25,8 @@ struct Demo(Child);
 impl Drop for Demo {
     fn drop(&mut self) {
         let _ = Command::new("kill").args(["-INT", &self.0.id().to_string()]).status();
-        let until = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < until {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if common::exited_within(&mut self.0, Duration::from_secs(20)) {
+            return;
         }
         let _ = self.0.kill();
         let _ = self.0.wait();

@@ -155,3 +155,16 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Waits up to `timeout` for `child` to exit (polling, as a `Drop` cannot await); whether it
+/// did.
+pub fn exited_within(child: &mut std::process::Child, timeout: Duration) -> bool {
+    let until = Instant::now() + timeout;
+    while Instant::now() < until {
+        if let Ok(Some(_)) = child.try_wait() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
