@@ -79,18 +79,20 @@ async fn reconciliation(State(api): State<ApiState>, Query(q): Query<ReconQuery>
     }
 }
 
-/// Mapping state per customer from the latest reconciliation, for `/v1/customers`; empty
-/// when none is stored (or it cannot be read: the counts are still worth serving).
-pub(super) async fn customer_mappings(api: &ApiState) -> HashMap<CustomerId, CustomerMapping> {
-    let rec: Option<std::sync::Arc<Reconciliation>> =
-        match api.store.latest_reconciliation_shared().await {
-            Ok(rec) => rec,
-            Err(e) => {
-                tracing::warn!("cannot read the reconciliation for /v1/customers: {e}");
-                None
-            }
-        };
-    rec.map(|r| r.customers.iter().map(|c| (c.customer, c.clone())).collect()).unwrap_or_default()
+/// The latest reconciliation, for the mapping state `/v1/customers` adds to each customer;
+/// `None` when none is stored or it cannot be read (the counts are still worth serving).
+pub(super) async fn for_customers(api: &ApiState) -> Option<std::sync::Arc<Reconciliation>> {
+    api.store.latest_reconciliation_shared().await.unwrap_or_else(|e| {
+        tracing::warn!("cannot read the reconciliation for /v1/customers: {e}");
+        None
+    })
+}
+
+/// Each customer's mapping in `rec`, by customer id (borrowed, not copied).
+pub(super) fn mappings_by_customer(
+    rec: Option<&Reconciliation>,
+) -> HashMap<CustomerId, &CustomerMapping> {
+    rec.map(|r| r.customers.iter().map(|c| (c.customer, c)).collect()).unwrap_or_default()
 }
 
 /// Adds `mapping` (state, account) and `suggestions` to one customer's JSON.

@@ -129,10 +129,11 @@ async fn customers(State(api): State<ApiState>) -> Response {
     match api.store.latest_usage_snapshot().await {
         Ok(Some(snap)) => {
             // Mapping state and suggestions come from the latest reconciliation.
-            let mappings = super::reconciliation::customer_mappings(&api).await;
+            let rec = super::reconciliation::for_customers(&api).await;
             // Assembling 10,000 customers is CPU work: off the single-threaded HTTP runtime,
             // so the probes keep answering meanwhile.
             let body = tokio::task::spawn_blocking(move || {
+                let mappings = super::reconciliation::mappings_by_customer(rec.as_deref());
                 let body = customers_body(&snap, &mappings, push.as_ref());
                 serde_json::to_vec(&body).unwrap_or_default()
             })
@@ -163,7 +164,7 @@ fn customers_body(
     snap: &crate::model::UsageSnapshot,
     mappings: &std::collections::HashMap<
         crate::model::CustomerId,
-        crate::reconcile::CustomerMapping,
+        &crate::reconcile::CustomerMapping,
     >,
     push: Option<&crate::gradient::PushReport>,
 ) -> serde_json::Value {
@@ -172,7 +173,7 @@ fn customers_body(
         .iter()
         .map(|c| {
             let v = serde_json::to_value(c).unwrap_or_default();
-            super::reconciliation::with_mapping(v, mappings.get(&c.id))
+            super::reconciliation::with_mapping(v, mappings.get(&c.id).copied())
         })
         .collect();
     let unmapped =
