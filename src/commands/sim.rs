@@ -80,53 +80,27 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
         "  every key: GET {base_url}/_sim/keys; expected counts: GET {base_url}/_sim/expected_counts"
     );
     if let Some(dir) = &args.keys_dir {
-        match write_keys_dir(dir, &base_url, reseller_id, &reseller_key, args.rate_limit) {
-            Ok(config) => {
-                println!(
-                    "  wrote {} (mode 0600) and {}",
-                    dir.join(KEY_FILE).display(),
-                    config.display()
-                );
-                let billing =
-                    crate::sim::connectwise::BillingData::generate(&ctl.read(), args.seed);
-                if let Err(e) = write_billing_files(dir, &base_url, &billing, args.rate_limit) {
-                    eprintln!(
-                        "mpsync sim: cannot write the billing files in {}: {e}",
-                        dir.display()
-                    );
-                    handle.shutdown().await;
-                    return Exit::IoErr;
-                }
-                println!(
-                    "  wrote the ConnectWise keys ({CW_PUBLIC_FILE}, {CW_PRIVATE_FILE}), the [billing] \
-                     section and {MAPPING_FILE} (left unmapped on purpose: {} customer, {} product)",
-                    billing.planted_with("unmapped_customer").len(),
-                    billing.planted_with("unmapped_product").len(),
-                );
-                println!("  try: mpsync -c {} sync --once", config.display());
-                let g = ctl.gradient();
-                let written =
-                    write_gradient_keys(dir, &base_url, &g.vendor_key(), &g.partner_key());
-                if let Err(e) = written {
-                    eprintln!(
-                        "mpsync sim: cannot write the Gradient keys in {}: {e}",
-                        dir.display()
-                    );
-                    handle.shutdown().await;
-                    return Exit::IoErr;
-                }
-                println!(
-                    "  wrote {} and {} (mode 0600) and an enabled [gradient] section",
-                    dir.join(GRADIENT_VENDOR_KEY_FILE).display(),
-                    dir.join(GRADIENT_PARTNER_KEY_FILE).display()
-                );
-            }
-            Err(e) => {
-                eprintln!("mpsync sim: cannot write the keys directory {}: {e}", dir.display());
-                handle.shutdown().await;
-                return Exit::IoErr;
-            }
+        if let Err(e) = write_sim_config(dir, &ctl, &base_url, args.rate_limit) {
+            eprintln!("mpsync sim: cannot write the keys directory {}: {e}", dir.display());
+            handle.shutdown().await;
+            return Exit::IoErr;
         }
+        let config = dir.join("mpsync.toml");
+        println!("  wrote {} (mode 0600) and {}", dir.join(KEY_FILE).display(), config.display());
+        let billing = ctl.connectwise();
+        let billing = billing.read();
+        println!(
+            "  wrote the ConnectWise keys ({CW_PUBLIC_FILE}, {CW_PRIVATE_FILE}), the [billing] \
+             section and {MAPPING_FILE} (left unmapped on purpose: {} customer, {} product)",
+            billing.planted_with("unmapped_customer").len(),
+            billing.planted_with("unmapped_product").len(),
+        );
+        println!(
+            "  wrote {} and {} (mode 0600) and an enabled [gradient] section",
+            dir.join(GRADIENT_VENDOR_KEY_FILE).display(),
+            dir.join(GRADIENT_PARTNER_KEY_FILE).display()
+        );
+        println!("  try: mpsync -c {} sync --once", config.display());
     }
     let _ = std::io::stdout().flush();
     wait_for_signal().await;
