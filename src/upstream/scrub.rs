@@ -94,7 +94,8 @@ impl Scrubber {
             // Forms are whole UTF-8 strings and case folding is ASCII-only, so every cut is on
             // a character boundary and the result is UTF-8.
             Cow::Owned(b) => Cow::Owned(
-                String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()),
+                String::from_utf8(b)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into()),
             ),
         }
     }

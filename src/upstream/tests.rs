@@ -289,9 +289,16 @@ async fn a_recording_client_sees_every_answer_and_never_writes() {
     c.get(&ep(), &[("page", "1".into())]).await.unwrap();
     let seen = tape.0.lock().unwrap().clone();
     let line = "GET /resellers/188?page=1".to_owned();
-    assert_eq!(seen, vec![(line.clone(), 503, b"busy".to_vec()), (line, 200, br#"{"id":188}"#.to_vec())]);
+    assert_eq!(
+        seen,
+        vec![(line.clone(), 503, b"busy".to_vec()), (line, 200, br#"{"id":188}"#.to_vec())]
+    );
 
-    let post = Endpoint { method: reqwest::Method::POST, path: "/customers".into(), pattern: "/customers" };
+    let post = Endpoint {
+        method: reqwest::Method::POST,
+        path: "/customers".into(),
+        pattern: "/customers",
+    };
     let err = c.send(&post, &[], Some(&serde_json::json!({"name": "x"})), false).await.unwrap_err();
     assert!(err.to_string().contains("only reads: POST /customers was refused"), "{err}");
     assert_eq!(s.hits.load(Ordering::SeqCst), 2, "the POST never left the process");
