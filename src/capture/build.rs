@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn exchanges_sort_naturally() {
         let mut v =
-            vec![req("/domains/10/x", "1"), req("/domains/9/x", "10"), req("/domains/9/x", "2")];
+            [req("/domains/10/x", "1"), req("/domains/9/x", "10"), req("/domains/9/x", "2")];
         v.sort_by(natural);
         let labels: Vec<String> = v.iter().map(Request::label).collect();
         assert_eq!(

@@ -16,6 +16,7 @@ pub use sim::write_billing_files;
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
 
+pub use replay::write_replay_config;
 pub use sim::write_sim_config;
 
 /// Runs the parsed command line and returns the process exit status.
