@@ -15,6 +15,10 @@ fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/replay-public")
 }
 
+/// A billed line as compared: source, account, product, quantity, unit price, note when
+/// the line does not count.
+type Line<'a> = (&'a str, &'a str, &'a str, f64, Option<f64>, Option<&'a str>);
+
 fn counts(rows: &[(u64, &[(&str, u64)])]) -> BTreeMap<u64, BTreeMap<String, u64>> {
     rows.iter()
         .map(|(c, ps)| (*c, ps.iter().map(|(p, n)| ((*p).to_owned(), *n)).collect()))
@@ -106,7 +110,7 @@ async fn the_public_record_bundle_replays_to_the_counts_a_person_reads_off_it() 
     assert_ne!(got.counts, user_type_counts());
 
     assert_eq!(got.accounts, ["250", "318"]);
-    let mut lines: Vec<(&str, &str, &str, f64, Option<f64>, Option<&str>)> = got
+    let mut lines: Vec<Line<'_>> = got
         .lines
         .iter()
         .map(|l| {

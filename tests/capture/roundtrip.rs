@@ -64,8 +64,8 @@ async fn a_capture_of_the_simulator_replays_to_the_same_counts_and_billed_lines(
     assert_eq!(requests(2), 3, "GET /organization, GET /, GET /organization/accounts");
     assert_eq!(gradient.requests().total, 3);
     assert_eq!(manifest["pseudonymized"], true);
-    for i in 0..3 {
-        let line = format!("  {:<14} {:>6} requests", names_in_manifest[i], requests(i));
+    for (i, name) in names_in_manifest.iter().enumerate() {
+        let line = format!("  {name:<14} {:>6} requests", requests(i));
         assert!(stdout.contains(&line), "{line:?} in {stdout}");
     }
 
