@@ -89,6 +89,9 @@ pub async fn run(g: &Globals, args: CaptureArgs) -> Exit {
             size(file),
         );
     }
+    if let crate::config::BillingSource::Csv(csv) = &config.billing.source {
+        println!("  billing: the CSV file {} is not part of a capture", csv.path.display());
+    }
     let total: usize = captured.files.iter().map(|(_, b)| b.len()).sum();
     println!("  {MANIFEST:<14} {:>26} bytes", size(MANIFEST));
     println!("  total {total} bytes; no secrets, no auth headers");

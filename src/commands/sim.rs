@@ -1,7 +1,7 @@
 //! `mpsync sim`: the simulated upstreams, standalone, until Ctrl-C or SIGTERM. Prints the URL,
 //! the reseller id and API keys; with `--keys-dir DIR` writes the reseller key as a secret file
 //! (mode 0600) and a ready `DIR/mpsync.toml` so `mpsync -c DIR/mpsync.toml sync --once` works
-//! as is.
+//! as is. With `--replay DIR` it serves a capture instead (see `replay.rs`).
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};

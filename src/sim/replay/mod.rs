@@ -7,6 +7,7 @@
 //! gets 404 with a JSON body that says so, and is counted (`GET /_sim/requests`).
 
 pub mod bundle;
+mod exchange;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
