@@ -83,34 +83,36 @@ impl Pseudonymizer {
             let ex = &mut files[f].exchanges[x];
             let e = entity(upstream, &ex.request.path, ex.response.status);
             if let Body::Json(v) = &mut ex.response.body {
-                self.walk(v, upstream, e, &mut Vec::new(), false);
+                self.walk(v, upstream, e, &mut Vec::new(), None);
             }
         }
+        // Free text meets every name the records hold; prepared once, not per string.
+        let known = self.known();
         for &(f, x, _) in &order {
             let upstream = files[f].upstream;
             let ex = &mut files[f].exchanges[x];
             let e = entity(upstream, &ex.request.path, ex.response.status);
             match &mut ex.response.body {
-                Body::Json(v) => self.walk(v, upstream, e, &mut Vec::new(), true),
-                Body::Text(t) => *t = self.text(upstream, t),
+                Body::Json(v) => self.walk(v, upstream, e, &mut Vec::new(), Some(&known)),
+                Body::Text(t) => *t = self.text_with(upstream, t, &known),
                 Body::Empty | Body::Bytes(_) => {}
             }
             for (name, value) in ex.response.headers.iter_mut() {
                 if name == "link" || name == "location" {
-                    *value = self.text(upstream, value);
+                    *value = self.text_with(upstream, value, &known);
                 }
             }
         }
     }
 
-    /// Walks `v`; names in the first pass (`messages` false), free text in the second.
+    /// Walks `v`: names in the first pass (`messages` `None`), free text in the second.
     fn walk(
         &mut self,
         v: &mut Value,
         upstream: Upstream,
         e: Entity,
         keys: &mut Vec<String>,
-        messages: bool,
+        messages: Option<&Known>,
     ) {
         match v {
             Value::Object(map) => {
@@ -128,9 +130,9 @@ impl Pseudonymizer {
             Value::String(s) => {
                 let path: Vec<&str> = keys.iter().map(String::as_str).collect();
                 let kind = classify(upstream, e, &path);
-                if messages {
+                if let Some(known) = messages {
                     if kind == Kind::Message {
-                        *s = self.text(upstream, s);
+                        *s = self.text_with(upstream, s, known);
                     }
                 } else if let Some(p) = self.replace(kind, s) {
                     *s = p;
@@ -180,6 +182,11 @@ impl Pseudonymizer {
 
     /// Free text with upstream hosts, e-mail addresses and names seen elsewhere replaced.
     pub(crate) fn text(&mut self, upstream: Upstream, text: &str) -> String {
+        let known = self.known();
+        self.text_with(upstream, text, &known)
+    }
+
+    fn text_with(&mut self, upstream: Upstream, text: &str, known: &Known) -> String {
         let mut out = text.to_owned();
         let own = self.origins.iter().filter(|o| o.0 == upstream);
         for (_, origin, to) in own.chain(self.origins.iter().filter(|o| o.0 != upstream)) {
@@ -188,9 +195,9 @@ impl Pseudonymizer {
         // Addresses first: they hold domains, and a replacement is never searched again.
         let mut hits = self.addresses(&out);
         if out.len() <= FULL_SEARCH_LIMIT {
-            hits.extend(self.names_within(&out));
+            hits.extend(known.within(&out));
         } else {
-            hits.extend(self.quoted_names(&out));
+            hits.extend(known.quoted(&out));
         }
         hits.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
         let mut result = String::with_capacity(out.len());
@@ -207,8 +214,8 @@ impl Pseudonymizer {
         result
     }
 
-    /// Every original with its pseudonym and whether it matches in any case (domains).
-    fn originals(&self) -> Vec<(&str, &str, bool)> {
+    /// The names known so far, prepared for searching free text.
+    fn known(&self) -> Known {
         let exact = [
             &self.resellers,
             &self.orgs,
@@ -220,52 +227,21 @@ impl Pseudonymizer {
             &self.firsts,
             &self.lasts,
         ];
-        let mut all: Vec<(&str, &str, bool)> = exact
-            .iter()
-            .flat_map(|n| n.map.iter().map(|(k, v)| (k.as_str(), v.as_str(), false)))
-            .collect();
-        all.extend(self.domains.map.iter().map(|(k, v)| (k.as_str(), v.as_str(), true)));
-        all
-    }
-
-    /// Whole `"..."` strings of `text` that are a known original: `(start, end, pseudonym)`.
-    fn quoted_names(&self, text: &str) -> Vec<(usize, usize, String)> {
-        let originals = self.originals();
-        let lookup: HashMap<&str, &str> = originals.iter().map(|(k, v, _)| (*k, *v)).collect();
-        let mut hits = Vec::new();
-        let mut from = 0;
-        while let Some(open) = text[from..].find('"').map(|i| from + i + 1) {
-            let Some(close) = text[open..].find('"').map(|i| open + i) else { break };
-            let inner = &text[open..close];
-            let known =
-                lookup.get(inner).or_else(|| lookup.get(inner.to_ascii_lowercase().as_str()));
-            if let Some(p) = known {
-                hits.push((open, close, (*p).to_owned()));
+        let mut k = Known::default();
+        for (orig, pseudo) in exact.iter().flat_map(|n| n.map.iter()) {
+            k.whole.insert(orig.clone(), pseudo.clone());
+            if orig.len() >= MIN_SEARCHED {
+                k.searched.push((orig.clone(), pseudo.clone(), false));
             }
-            from = close + 1;
         }
-        hits
-    }
-
-    /// Known originals (of at least [`MIN_SEARCHED`] bytes) anywhere in `text`.
-    fn names_within(&self, text: &str) -> Vec<(usize, usize, String)> {
-        let lower = text.to_ascii_lowercase();
-        let mut hits = Vec::new();
-        for (orig, pseudo, any_case) in self.originals() {
-            if orig.len() < MIN_SEARCHED {
-                continue;
+        // Domain keys are lower-case already; they match in any case.
+        for (orig, pseudo) in &self.domains.map {
+            k.whole.insert(orig.clone(), pseudo.clone());
+            if orig.len() >= MIN_SEARCHED {
+                k.searched.push((orig.clone(), pseudo.clone(), true));
             }
-            let (hay, needle) = if any_case {
-                (lower.as_str(), orig.to_ascii_lowercase())
-            } else {
-                (text, orig.to_owned())
-            };
-            hits.extend(
-                hay.match_indices(needle.as_str())
-                    .map(|(at, m)| (at, at + m.len(), pseudo.to_owned())),
-            );
         }
-        hits
+        k
     }
 
     /// Every `local@domain.tld` in `text` with its pseudonym: `(start, end, pseudonym)`.
@@ -290,6 +266,47 @@ impl Pseudonymizer {
                 hits.push((start, at, self.email(candidate)));
             }
             search = pos + 1;
+        }
+        hits
+    }
+}
+
+/// Originals and their pseudonyms, for free text.
+#[derive(Debug, Default)]
+struct Known {
+    /// Whole strings (quoted in long text) and their pseudonyms; domains in lower case.
+    whole: HashMap<String, String>,
+    /// `(original, pseudonym, any case)` to look for inside short text.
+    searched: Vec<(String, String, bool)>,
+}
+
+impl Known {
+    /// Whole `"..."` strings of `text` that are a known original: `(start, end, pseudonym)`.
+    fn quoted(&self, text: &str) -> Vec<(usize, usize, String)> {
+        let mut hits = Vec::new();
+        let mut from = 0;
+        while let Some(open) = text[from..].find('"').map(|i| from + i + 1) {
+            let Some(close) = text[open..].find('"').map(|i| open + i) else { break };
+            let inner = &text[open..close];
+            let known =
+                self.whole.get(inner).or_else(|| self.whole.get(&inner.to_ascii_lowercase()));
+            if let Some(p) = known {
+                hits.push((open, close, p.clone()));
+            }
+            from = close + 1;
+        }
+        hits
+    }
+
+    /// Known originals anywhere in `text`: `(start, end, pseudonym)`.
+    fn within(&self, text: &str) -> Vec<(usize, usize, String)> {
+        let lower = text.to_ascii_lowercase();
+        let mut hits = Vec::new();
+        for (orig, pseudo, any_case) in &self.searched {
+            let hay = if *any_case { lower.as_str() } else { text };
+            hits.extend(
+                hay.match_indices(orig.as_str()).map(|(at, m)| (at, at + m.len(), pseudo.clone())),
+            );
         }
         hits
     }
