@@ -198,6 +198,7 @@ mod tests {
             requests: BTreeMap::new(),
             error: None,
             snapshot: Some(1),
+            counting: None,
         };
         rm.finished(RunKind::Vendor, &record, Duration::from_secs(3));
         rm.skipped(RunKind::Vendor, SkipReason::Overlap);

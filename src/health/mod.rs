@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::{BillingSource, Config};
-use crate::model::{RunId, RunKind};
+use crate::model::{CountingReport, RunId, RunKind};
 
 pub use report::{Check, CheckStatus, HealthReport, LoopStatus};
 
@@ -116,6 +116,8 @@ pub struct HealthState {
     pub reconciliation: Option<ReconciliationSummary>,
     /// The last Gradient push's pairs by outcome, once one got as far as counting.
     pub push: Option<PushPairs>,
+    /// How the last completed vendor run counted (its run id and report).
+    pub counting: Option<(RunId, DateTime<Utc>, CountingReport)>,
 }
 
 /// The last Gradient push's (customer, product) pairs by outcome.
@@ -159,6 +161,7 @@ impl Health {
             max_age: Duration::from_secs(2 * 3600),
             reconciliation: None,
             push: None,
+            counting: None,
         };
         let health =
             Health { state: Arc::new(RwLock::new(state)), ready: Arc::new(AtomicBool::new(false)) };
@@ -245,6 +248,11 @@ impl Health {
     /// Replaces the last Gradient push's pair counts.
     pub fn set_push(&self, pairs: PushPairs) {
         self.write().push = Some(pairs);
+    }
+
+    /// Replaces how the last completed vendor run counted.
+    pub fn set_counting(&self, run_id: RunId, at: DateTime<Utc>, report: CountingReport) {
+        self.write().counting = Some((run_id, at, report));
     }
 
     /// Replaces the reconciliation summary.

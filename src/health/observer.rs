@@ -11,7 +11,12 @@ impl RunObserver for Health {
     fn finished(&self, kind: RunKind, record: &RunRecord, _duration: Duration) {
         let at = record.finished_at.unwrap_or_else(chrono::Utc::now);
         match record.outcome {
-            RunOutcome::Ok => self.record_success(kind.into(), record.id, at),
+            RunOutcome::Ok => {
+                self.record_success(kind.into(), record.id, at);
+                if let Some(counting) = &record.counting {
+                    self.set_counting(record.id, at, counting.clone());
+                }
+            }
             RunOutcome::Failed => {
                 let reason = record.error.clone().unwrap_or_else(|| "the run failed".to_owned());
                 self.record_failure(kind.into(), at, reason);
@@ -45,6 +50,7 @@ mod tests {
             requests: Default::default(),
             error: error.map(str::to_owned),
             snapshot: None,
+            counting: None,
         }
     }
 

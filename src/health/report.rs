@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::HealthState;
-use crate::model::RunId;
+use crate::model::{CountingReport, RunId};
 
 /// A check's (and the report's) status. Ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -202,6 +202,13 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
         checks.insert(format!("{}:lastSuccess", source.as_str()), vec![c]);
     }
 
+    if let Some((run_id, at, counting)) = &st.counting {
+        checks.insert(
+            "mailprotector:counting".to_owned(),
+            vec![counting_check(*run_id, *at, counting)],
+        );
+    }
+
     let gradient_on = st.sources.get(&super::Source::Gradient).is_some_and(|g| g.configured);
     if let Some(p) = st.push.as_ref().filter(|_| gradient_on) {
         let mut c = check("component", CheckStatus::Pass);
@@ -281,6 +288,49 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
         notes,
         checks,
     }
+}
+
+/// How the last vendor run counted: who, by which walk, whether `user_count` stood in; a
+/// warning when users were counted nowhere or carry a type mpsync does not know.
+fn counting_check(run_id: RunId, at: DateTime<Utc>, c: &CountingReport) -> Check {
+    let unknown: Vec<&crate::model::UserTypeTally> =
+        c.user_types.iter().filter(|t| !t.known && !t.counted).collect();
+    let mut check = check("component", CheckStatus::Pass);
+    check.component_id = Some("mailprotector".to_owned());
+    check.observed_value = Some(serde_json::json!({
+        "walk": c.walk.as_str(),
+        "countUserTypes": c.count_user_types,
+        "userCount": c.user_count.state.as_str(),
+        "userCountReliedOn": c.user_count.relied_on,
+        "userCountDetail": c.user_count.detail,
+        "orphanedDomains": c.orphans.domain_count,
+        "orphanedUsers": c.orphans.users,
+        "unknownTypeUsers": unknown.iter().map(|t| t.users).sum::<u64>(),
+    }));
+    check.time = Some(rfc3339(at));
+    check.run_id = Some(run_id);
+    let mut problems = Vec::new();
+    for t in &unknown {
+        let what = match (t.id, t.name.as_deref()) {
+            (Some(id), Some(n)) => format!("type {id} ({n})"),
+            (Some(id), None) => format!("type {id}"),
+            (None, Some(n)) => format!("type {n:?}"),
+            (None, None) => "an unnamed type".to_owned(),
+        };
+        problems.push(format!(
+            "{} user(s) of {what}, which mpsync does not know, were not counted; add it to \
+             [mailprotector] count_user_types to count them",
+            t.users
+        ));
+    }
+    if !c.orphans.is_empty() {
+        problems.push(c.orphans.summary());
+    }
+    if !problems.is_empty() {
+        check.status = CheckStatus::Warn;
+        check.output = Some(format!("run {run_id}: {}", problems.join("; ")));
+    }
+    check
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::exit::Exit;
-use crate::model::{CustomerUsage, RunId, RunKind, RunRecord};
+use crate::model::{CountingReport, CustomerUsage, RunId, RunKind, RunRecord};
 
 /// A boxed, sendable future (object-safe async trait methods).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -33,6 +33,8 @@ pub enum JobOutput {
     Vendor {
         /// Every customer of the reseller, ordered by id.
         customers: Vec<CustomerUsage>,
+        /// How the run counted (kept in its run record).
+        counting: Option<CountingReport>,
     },
     /// A complete billed snapshot: every account and billed line the source holds.
     Billing {

@@ -56,6 +56,7 @@ impl RunLedger for MemLedger {
                 requests: BTreeMap::new(),
                 error: None,
                 snapshot: None,
+                counting: None,
             });
             Ok(id)
         })
@@ -392,7 +393,7 @@ impl Job for ScriptedVendor {
             let mut requests = BTreeMap::new();
             requests.insert("mailprotector GET /resellers/{id}/customers".to_string(), 3);
             JobResult {
-                outcome: next.map(|customers| JobOutput::Vendor { customers }),
+                outcome: next.map(|customers| JobOutput::Vendor { customers, counting: None }),
                 requests,
                 stats: vec![],
             }

@@ -38,6 +38,7 @@ pub fn config(sim: &SimHandle) -> MailprotectorConfig {
         },
         services_refresh: Duration::from_secs(24 * 3600),
         count_each_product: true,
+        count_user_types: Default::default(),
         counts: Vec::<CountDefinition>::new(),
     }
 }
