@@ -425,4 +425,70 @@ mod tests {
             "no output on pass"
         );
     }
+
+    fn counting(orphans: crate::model::Orphans, types: Vec<crate::model::UserTypeTally>) -> CountingReport {
+        CountingReport {
+            walk: crate::model::Walk::Users,
+            count_user_types: "User (1)".into(),
+            user_types: types,
+            user_count: crate::model::UserCountNote {
+                relied_on: false,
+                state: crate::model::UserCountState::Differs,
+                checked_at: Some(t("2026-01-01T00:00:00Z")),
+                checked_this_run: true,
+                groups_compared: 10,
+                groups_differing: 2,
+                detail: "user_count is not relied on: this run found that it differs".into(),
+            },
+            orphans,
+        }
+    }
+
+    #[test]
+    fn counting_is_shown_and_warns_about_users_counted_nowhere() {
+        let h = Health::new(t("2026-01-01T00:00:00Z"));
+        h.set_store_open("/s/mpsync.redb".into(), t("2026-01-01T00:00:00Z"));
+        h.record_success(Source::Mailprotector, 4, t("2026-01-01T00:10:00Z"));
+        let user = crate::model::UserTypeTally {
+            id: Some(1),
+            name: Some("User".into()),
+            users: 40,
+            counted: true,
+            known: true,
+        };
+        h.set_counting(4, t("2026-01-01T00:10:00Z"), counting(Default::default(), vec![user.clone()]));
+        let r = h.report(t("2026-01-01T00:11:00Z"), FRESH);
+        assert_eq!(r.status, CheckStatus::Pass, "a user_count that differs is no problem");
+        let c = &r.checks["mailprotector:counting"][0];
+        let v = c.observed_value.clone().unwrap();
+        assert_eq!(v["walk"], "users");
+        assert_eq!(v["userCount"], "differs");
+        assert_eq!(v["userCountReliedOn"], false);
+        assert!(v["userCountDetail"].as_str().unwrap().contains("not relied on"));
+
+        let orphans = crate::model::Orphans {
+            domains: vec![crate::model::OrphanDomain { id: 55, owner: 901 }],
+            domain_count: 1,
+            users: 12,
+            user_ids: vec![7001],
+            group_ids: vec![300],
+        };
+        let shared = crate::model::UserTypeTally {
+            id: Some(7),
+            name: Some("Shared Mailbox".into()),
+            users: 3,
+            counted: false,
+            known: false,
+        };
+        h.set_counting(5, t("2026-01-01T00:20:00Z"), counting(orphans, vec![user, shared]));
+        let r = h.report(t("2026-01-01T00:21:00Z"), FRESH);
+        assert_eq!(r.status, CheckStatus::Warn);
+        let c = &r.checks["mailprotector:counting"][0];
+        assert_eq!(c.run_id, Some(5));
+        let out = c.output.as_deref().unwrap();
+        assert!(out.contains("3 user(s) of type 7 (Shared Mailbox)"), "{out}");
+        assert!(out.contains("55 (owner 901)") && out.contains("12 user(s)"), "{out}");
+        assert!(r.notes.iter().any(|n| n.starts_with("mailprotector:counting: run 5:")), "{:?}", r.notes);
+        assert_eq!(c.observed_value.clone().unwrap()["unknownTypeUsers"], 3);
+    }
 }
