@@ -14,6 +14,7 @@ mod layer;
 mod models;
 mod pagination;
 mod routes;
+mod services;
 mod statements;
 mod writes;
 
