@@ -136,7 +136,11 @@ impl SimControl {
 
     /// Ground truth for a combined definition counting `types`: see
     /// [`Dataset::expected_count_any_of_for`].
-    pub fn expected_count_any_of_for(&self, products: &[&str], types: &[u64]) -> BTreeMap<u64, u64> {
+    pub fn expected_count_any_of_for(
+        &self,
+        products: &[&str],
+        types: &[u64],
+    ) -> BTreeMap<u64, u64> {
         self.read().expected_count_any_of_for(products, types)
     }
 

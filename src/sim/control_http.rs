@@ -133,9 +133,8 @@ async fn expected(State(c): State<SimControl>, RawQuery(q): RawQuery) -> Respons
 
 /// The user type ids `?types=1,3,11` asks to count; type User (1) only without it.
 fn counted_types(query: Option<&str>) -> Result<Vec<u64>, String> {
-    let known = || {
-        UserKind::ALL.iter().map(|k| format!("{} ({})", k.id(), k.name())).collect::<Vec<_>>()
-    };
+    let known =
+        || UserKind::ALL.iter().map(|k| format!("{} ({})", k.id(), k.name())).collect::<Vec<_>>();
     let mut types = None;
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         if k != "types" {

@@ -122,10 +122,8 @@ impl TryFrom<String> for Variant {
 /// Every variant as `  name  description` lines, for `--fault` help and errors.
 pub fn variant_lines() -> String {
     let width = Variant::ALL.iter().map(|v| v.name().len()).max().unwrap_or(0);
-    let lines: Vec<String> = Variant::ALL
-        .iter()
-        .map(|v| format!("    {:width$}  {}", v.name(), v.describe()))
-        .collect();
+    let lines: Vec<String> =
+        Variant::ALL.iter().map(|v| format!("    {:width$}  {}", v.name(), v.describe())).collect();
     lines.join("\n")
 }
 

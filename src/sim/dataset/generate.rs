@@ -295,8 +295,10 @@ impl Gen {
             } else {
                 (0, 0)
             };
-            let (lists, unlicensed) = if Some(gid) == forced { (2, 3) } else { (lists, unlicensed) };
-            for (kind, n) in [(UserKind::MailingList, lists), (UserKind::UnlicensedUser, unlicensed)]
+            let (lists, unlicensed) =
+                if Some(gid) == forced { (2, 3) } else { (lists, unlicensed) };
+            for (kind, n) in
+                [(UserKind::MailingList, lists), (UserKind::UnlicensedUser, unlicensed)]
             {
                 let start = self.ds.next_id.user;
                 self.ds.next_id.user += u64::from(n);

@@ -17,11 +17,11 @@ use std::sync::Mutex;
 
 pub use generate::{FIXTURE_GROUP, MAIN_RESELLER, OTHER_RESELLER, SUB_RESELLER, UNKNOWN_PRODUCT};
 pub use mutate::SimError;
+pub(crate) use scope_users::{ScopeUsers, UserRef};
 pub use types::{
     ApiKey, Customer, Domain, DomainStatus, Millis, PROVIDER, Reseller, Role, Services, UserGroup,
     format_ts,
 };
-pub(crate) use scope_users::{ScopeUsers, UserRef};
 pub(crate) use users::GroupUsers;
 pub use users::{DEFAULT_COUNTED_TYPES, SimUser, USER_COUNT_TYPES, UserKind};
 

@@ -112,8 +112,22 @@ pub(super) fn alias_local(parent: u64) -> String {
 
 /// Mailing-list words: a list's local part is `{topic}-{kind}` plus an id-derived suffix.
 const LIST_TOPIC: [&str; 16] = [
-    "sales", "support", "billing", "info", "office", "events", "hr", "marketing", "it", "news",
-    "accounts", "orders", "careers", "press", "admin", "projects",
+    "sales",
+    "support",
+    "billing",
+    "info",
+    "office",
+    "events",
+    "hr",
+    "marketing",
+    "it",
+    "news",
+    "accounts",
+    "orders",
+    "careers",
+    "press",
+    "admin",
+    "projects",
 ];
 
 /// The second word of a mailing-list name.

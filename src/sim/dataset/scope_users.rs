@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Dataset, Scope, UserKind};
+use super::{Dataset, Scope, SimUser, UserKind};
 
 /// One id-ordered piece of a scope's user list: a run of users of one type, or one alias.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +80,17 @@ impl Dataset {
             Scope::Domain => self.groups_of_domain(id),
             Scope::UserGroup => self.groups.contains_key(&id).then_some(id).into_iter().collect(),
         }
+    }
+
+    /// Every user of a group (all four types), materialised, in ascending id order: what
+    /// `/user_groups/{id}/users` lists. Empty for an unknown group.
+    pub fn users_of_group(&self, group: u64) -> Vec<SimUser> {
+        let index = self.scope_users(Scope::UserGroup, group);
+        index
+            .slice(0, index.total())
+            .into_iter()
+            .map(|u| self.materialise_user(u.id, u.group, u.kind, u.parent))
+            .collect()
     }
 
     /// The id-ordered user index of a scope, cached until the next mutation.

@@ -57,7 +57,11 @@ impl Dataset {
     /// its groups that have ANY of `products` (compared case-insensitively; each group counted
     /// once). Customers whose sum is 0 are omitted, like zero products in
     /// [`Dataset::expected_counts_for`].
-    pub fn expected_count_any_of_for(&self, products: &[&str], types: &[u64]) -> BTreeMap<u64, u64> {
+    pub fn expected_count_any_of_for(
+        &self,
+        products: &[&str],
+        types: &[u64],
+    ) -> BTreeMap<u64, u64> {
         let mut out = BTreeMap::new();
         for c in self.main_customers() {
             let sum: u64 = self

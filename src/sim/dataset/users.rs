@@ -165,7 +165,7 @@ impl GroupUsers {
 
 impl Dataset {
     /// Materialises one user of `group`: `kind` says which, `parent` is the user an alias
-    /// belongs to (ignored for the other types).
+    /// belongs to (ignored for the other types; an alias without one comes out as a User).
     pub fn materialise_user(
         &self,
         id: u64,
@@ -186,8 +186,12 @@ impl Dataset {
             }
         };
         let (name, first_name, last_name, parent) = match (kind, parent) {
-            (UserKind::Alias, Some(p)) => (names::alias_local(p), String::new(), String::new(), Some(p)),
-            (UserKind::MailingList, _) => (names::list_local(id), String::new(), String::new(), None),
+            (UserKind::Alias, Some(p)) => {
+                (names::alias_local(p), String::new(), String::new(), Some(p))
+            }
+            (UserKind::MailingList, _) => {
+                (names::list_local(id), String::new(), String::new(), None)
+            }
             // A User, an unlicensed user, or an alias without a parent (never stored).
             _ => {
                 let (f, l) = person(id);

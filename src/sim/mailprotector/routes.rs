@@ -206,9 +206,8 @@ fn users(c: &SimControl, who: &Caller, scope: Scope, id: &str, q: Option<String>
     let ds = c.read();
     let id = check(&ds, who, scope, id)?;
     let index = ds.scope_users(scope, id);
-    let render = |u: UserRef| {
-        models::user(&ds, &ds.materialise_user(u.id, u.group, u.kind, u.parent))
-    };
+    let render =
+        |u: UserRef| models::user(&ds, &ds.materialise_user(u.id, u.group, u.kind, u.parent));
     if q.has_filters() {
         let all = index.slice(0, index.total());
         return Ok(q.respond(&all, render));
