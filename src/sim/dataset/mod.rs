@@ -243,7 +243,7 @@ impl Dataset {
 }
 
 /// Users per type ([`Dataset::user_totals`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct UserTotals {
     /// Type User (1).
     pub users: u64,
