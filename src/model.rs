@@ -185,6 +185,9 @@ pub enum UserCountState {
     Agrees,
     /// Different on at least one group at the last check: not relied on.
     Differs,
+    /// Equal on every group, but a type that is not counted had no users to compare with:
+    /// not relied on.
+    Inconclusive,
 }
 
 impl UserCountState {
@@ -194,6 +197,7 @@ impl UserCountState {
             UserCountState::Unchecked => "unchecked",
             UserCountState::Agrees => "agrees",
             UserCountState::Differs => "differs",
+            UserCountState::Inconclusive => "inconclusive",
         }
     }
 }

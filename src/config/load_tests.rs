@@ -439,7 +439,9 @@ fn count_user_types_takes_names_or_ids_and_refuses_the_rest() {
     assert_eq!(cfg.mailprotector.count_user_types.ids(), vec![1, 3, 7, 11]);
     let shown = redacted_toml(&cfg);
     assert!(
-        shown.contains("count_user_types = [\"user\", \"mailing_list\", \"7\", \"unlicensed_user\"]"),
+        shown.contains(
+            "count_user_types = [\"user\", \"mailing_list\", \"7\", \"unlicensed_user\"]"
+        ),
         "{shown}"
     );
 

@@ -426,7 +426,10 @@ mod tests {
         );
     }
 
-    fn counting(orphans: crate::model::Orphans, types: Vec<crate::model::UserTypeTally>) -> CountingReport {
+    fn counting(
+        orphans: crate::model::Orphans,
+        types: Vec<crate::model::UserTypeTally>,
+    ) -> CountingReport {
         CountingReport {
             walk: crate::model::Walk::Users,
             count_user_types: "User (1)".into(),
@@ -456,7 +459,11 @@ mod tests {
             counted: true,
             known: true,
         };
-        h.set_counting(4, t("2026-01-01T00:10:00Z"), counting(Default::default(), vec![user.clone()]));
+        h.set_counting(
+            4,
+            t("2026-01-01T00:10:00Z"),
+            counting(Default::default(), vec![user.clone()]),
+        );
         let r = h.report(t("2026-01-01T00:11:00Z"), FRESH);
         assert_eq!(r.status, CheckStatus::Pass, "a user_count that differs is no problem");
         let c = &r.checks["mailprotector:counting"][0];
@@ -488,7 +495,11 @@ mod tests {
         let out = c.output.as_deref().unwrap();
         assert!(out.contains("3 user(s) of type 7 (Shared Mailbox)"), "{out}");
         assert!(out.contains("55 (owner 901)") && out.contains("12 user(s)"), "{out}");
-        assert!(r.notes.iter().any(|n| n.starts_with("mailprotector:counting: run 5:")), "{:?}", r.notes);
+        assert!(
+            r.notes.iter().any(|n| n.starts_with("mailprotector:counting: run 5:")),
+            "{:?}",
+            r.notes
+        );
         assert_eq!(c.observed_value.clone().unwrap()["unknownTypeUsers"], 3);
     }
 }

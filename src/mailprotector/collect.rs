@@ -115,7 +115,16 @@ pub async fn collect_usage(
             Some(reason) => {
                 // Relied on, yet unreadable: stop relying and count user by user instead.
                 tracing::warn!(%reason, "mailprotector: user_count unreadable; counting users one by one");
-                let check = trust::compare(&listed, &HashMap::new(), types, input.now);
+                let check = UserCountCheck {
+                    types: types.ids(),
+                    agrees: false,
+                    checked_at: input.now,
+                    groups_compared: listed.len() as u64,
+                    groups_differing: listed.iter().filter(|g| g.user_count.is_err()).count()
+                        as u64,
+                    inconclusive: false,
+                    example: Some(reason.clone()),
+                };
                 stats.user_count = Some(check.clone());
                 checked_now = Some(check);
                 walk = Walk::Users;
@@ -130,7 +139,13 @@ pub async fn collect_usage(
         if checked_now.is_none() && trust::should_compare(&stats, types, n_domains, input.now) {
             let listed = walk_user_groups(&client, &counted_domains, cancel).await?;
             note_group_walk(&mut stats, &client, n_domains);
-            let check = trust::compare(&listed, &w.counted_per_group(), types, input.now);
+            let check = trust::compare(
+                &listed,
+                &w.counted_per_group(),
+                &w.types_present(),
+                types,
+                input.now,
+            );
             tracing::info!(
                 agrees = check.agrees,
                 groups = check.groups_compared,

@@ -5,13 +5,18 @@
 //! user-group walk only after a run compared `user_count` with the per-user count of the
 //! counted types on every group and found them equal, and only until [`RECHECK_EVERY`] has
 //! passed. A difference stops the reliance at once; a later check may restore it.
+//!
+//! Equality proves nothing about a type the account has no users of: if no mailing list
+//! exists, `user_count` may or may not count mailing lists, and the first one created would
+//! silently change the number. So a comparison agrees only when every known type that is not
+//! counted was present on the account; otherwise it is inconclusive and nothing is relied on.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::user_types::CountedTypes;
+use super::user_types::{CountedTypes, KNOWN_TYPES};
 use super::walk::{Walk, WalkStats};
 use crate::model::{UserCountNote, UserCountState};
 
@@ -31,6 +36,10 @@ pub struct UserCountCheck {
     pub groups_compared: u64,
     /// Groups whose `user_count` differed (or that only the per-user walk saw).
     pub groups_differing: u64,
+    /// Every group agreed, but a known type that is not counted had no users on the account,
+    /// so what `user_count` does with it is unknown: not relied on.
+    #[serde(default)]
+    pub inconclusive: bool,
     /// The first difference, in words.
     #[serde(default)]
     pub example: Option<String>,
@@ -90,10 +99,12 @@ pub struct ListedGroup {
 
 /// Compares every listed group's `user_count` with the per-user count of the counted types
 /// (`per_user`: group → users counted). A group with counted users that the group listings
-/// did not show differs too: relying on them would leave those users out.
+/// did not show differs too: relying on them would leave those users out. `present` holds the
+/// type ids the per-user walk saw on the account.
 pub fn compare(
     listed: &[ListedGroup],
     per_user: &HashMap<u64, u64>,
+    present: &BTreeSet<u64>,
     types: &CountedTypes,
     now: DateTime<Utc>,
 ) -> UserCountCheck {
@@ -131,12 +142,25 @@ pub fn compare(
             )
         });
     }
+    let absent: Vec<String> = KNOWN_TYPES
+        .iter()
+        .filter(|(id, _, _)| !types.counts(*id) && !present.contains(id))
+        .map(|(id, name, _)| format!("{name} ({id})"))
+        .collect();
+    let inconclusive = differing == 0 && !absent.is_empty();
+    if inconclusive {
+        example = Some(format!(
+            "the account has no users of type {}, so whether user_count counts them is unknown",
+            absent.join(" or ")
+        ));
+    }
     UserCountCheck {
         types: types.ids(),
-        agrees: differing == 0,
+        agrees: differing == 0 && !inconclusive,
         checked_at: now,
         groups_compared: listed.len() as u64 + unlisted.len() as u64,
         groups_differing: differing,
+        inconclusive,
         example,
     }
 }
@@ -176,6 +200,17 @@ pub fn note(
                 ),
             )
         }
+        Some(c) if c.inconclusive => (
+            UserCountState::Inconclusive,
+            format!(
+                "user_count is not relied on: it equalled the per-user count of {types} on all {} \
+                 user groups at {}, but {}; users are counted one by one and it is compared \
+                 again after 24 hours",
+                c.groups_compared,
+                stamp(c),
+                c.example.as_deref().unwrap_or("a type had no users")
+            ),
+        ),
         Some(c) => {
             let how = if checked_this_run { "this run found" } else { "a run found at" };
             let when = if checked_this_run { String::new() } else { format!(" {}", stamp(c)) };

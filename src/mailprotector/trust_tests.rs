@@ -13,6 +13,11 @@ fn users() -> CountedTypes {
     CountedTypes::default()
 }
 
+/// Every known type present on the account.
+fn all_types() -> BTreeSet<u64> {
+    BTreeSet::from([1, 2, 3, 11])
+}
+
 /// Sizes where the user-group walk (20 calls) is cheaper than the listing (50 pages).
 fn groups_cheaper(check: Option<UserCountCheck>) -> WalkStats {
     WalkStats { users_listed: 5_000, user_count: check, ..WalkStats::default() }
@@ -25,6 +30,7 @@ fn agreed_at(h: i64) -> UserCountCheck {
         checked_at: at(h),
         groups_compared: 3,
         groups_differing: 0,
+        inconclusive: false,
         example: None,
     }
 }
@@ -83,14 +89,14 @@ fn comparison_finds_every_difference() {
         ListedGroup { group: 12, customer: 2, user_count: Ok(5) },
     ];
     let equal = HashMap::from([(10, 3), (12, 5)]);
-    let c = compare(&listed, &equal, &users(), at(0));
+    let c = compare(&listed, &equal, &all_types(), &users(), at(0));
     assert!(c.agrees);
     assert_eq!((c.groups_compared, c.groups_differing), (3, 0));
     assert_eq!(c.example, None);
 
     // One User, one Mailing List and one Unlicensed User: user_count 3, one counted.
     let listed = [ListedGroup { group: 10, customer: 1, user_count: Ok(3) }];
-    let c = compare(&listed, &HashMap::from([(10, 1)]), &users(), at(0));
+    let c = compare(&listed, &HashMap::from([(10, 1)]), &all_types(), &users(), at(0));
     assert!(!c.agrees);
     assert_eq!(c.groups_differing, 1);
     assert_eq!(
@@ -99,7 +105,7 @@ fn comparison_finds_every_difference() {
     );
 
     // Users in a group no listing showed.
-    let c = compare(&listed, &HashMap::from([(10, 3), (99, 2)]), &users(), at(0));
+    let c = compare(&listed, &HashMap::from([(10, 3), (99, 2)]), &all_types(), &users(), at(0));
     assert!(!c.agrees);
     assert_eq!((c.groups_compared, c.groups_differing), (2, 1));
     assert!(c.example.unwrap().contains("user group 99 has 2 counted user(s)"));
@@ -110,9 +116,33 @@ fn comparison_finds_every_difference() {
         customer: 1,
         user_count: Err("user group 10 has no user_count".into()),
     }];
-    let c = compare(&listed, &HashMap::from([(10, 0)]), &users(), at(0));
+    let c = compare(&listed, &HashMap::from([(10, 0)]), &all_types(), &users(), at(0));
     assert!(!c.agrees);
     assert_eq!(c.example.as_deref(), Some("user group 10 has no user_count"));
+}
+
+#[test]
+fn equality_without_users_of_an_uncounted_type_proves_nothing() {
+    let listed = [ListedGroup { group: 10, customer: 1, user_count: Ok(3) }];
+    let no_lists = BTreeSet::from([1, 2, 11]);
+    let c = compare(&listed, &HashMap::from([(10, 3)]), &no_lists, &users(), at(0));
+    assert!(!c.agrees && c.inconclusive);
+    assert_eq!(c.groups_differing, 0);
+    assert_eq!(
+        c.example.as_deref(),
+        Some(
+            "the account has no users of type Mailing List (3), so whether user_count counts them is unknown"
+        )
+    );
+    let stats = groups_cheaper(Some(c.clone()));
+    assert_eq!(choose_walk(&stats, &users(), 20, at(1)), Walk::Users);
+    let n = note(Walk::Users, Some(&c), true, &users());
+    assert_eq!(n.state, UserCountState::Inconclusive);
+    assert!(n.detail.contains("no users of type Mailing List (3)"), "{}", n.detail);
+    // Counting mailing lists too, their absence no longer matters.
+    let wider = CountedTypes::new([1, 3]).unwrap();
+    let c = compare(&listed, &HashMap::from([(10, 3)]), &no_lists, &wider, at(0));
+    assert!(c.agrees && !c.inconclusive);
 }
 
 #[test]

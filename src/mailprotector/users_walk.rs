@@ -69,6 +69,17 @@ impl UsersWalk {
         orphans.group_ids.truncate(Orphans::MAX_LISTED);
     }
 
+    /// The type ids the walk saw in listed customers' domains.
+    pub(super) fn types_present(&self) -> BTreeSet<u64> {
+        self.by_type
+            .keys()
+            .filter_map(|k| match k {
+                TypeKey::Id(id) => Some(*id),
+                TypeKey::Named(_) => None,
+            })
+            .collect()
+    }
+
     /// Users of the counted types per group (for the comparison with `user_count`).
     pub(super) fn counted_per_group(&self) -> HashMap<u64, u64> {
         self.groups.iter().map(|(g, (_, n))| (*g, *n)).collect()
