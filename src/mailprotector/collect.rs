@@ -317,3 +317,7 @@ async fn services_for(
     let products = cache.iter().map(|(g, c)| (*g, c.products.clone())).collect();
     Ok((products, cache, fetched))
 }
+
+#[cfg(test)]
+#[path = "collect_tests.rs"]
+mod tests;

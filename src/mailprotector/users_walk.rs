@@ -121,9 +121,11 @@ pub(super) async fn walk_users(
                     }
                     continue;
                 };
+                // Type names are kept and shown verbatim: never with an echoed credential.
+                let scrub = |s: String| client.upstream().scrub(&s);
                 let (key, name) = match kind {
-                    UserTypeRef::Id(id, name) => (TypeKey::Id(id), name),
-                    UserTypeRef::Named(n) => (TypeKey::Named(n), None),
+                    UserTypeRef::Id(id, name) => (TypeKey::Id(id), name.map(scrub)),
+                    UserTypeRef::Named(n) => (TypeKey::Named(scrub(n)), None),
                 };
                 let tally = w.by_type.entry(key).or_insert((name.clone(), 0));
                 tally.1 += 1;

@@ -126,7 +126,7 @@ fn an_echoed_credential_never_reaches_an_error() {
     let cases = [
         (Answer::GradientOrganization, 200, format!(r#"{{"status":"{s}"}}"#)),
         (Answer::MailprotectorCustomers, 200, format!(r#"[{{"id":"{s}"}}]"#)),
-        (Answer::MailprotectorUsers, 200, format!(r#"[{{"id":1,"user_type":"{s}"}}]"#)),
+        (Answer::MailprotectorUsers, 200, format!(r#"[{{"id":1,"user_type":{{"id":"{s}"}}}}]"#)),
         (Answer::MailprotectorUserGroups, 200, format!(r#"[{{"id":1,"user_count":"{s}"}}]"#)),
         (Answer::MailprotectorServices, 200, format!(r#"{{"service_types":"{s}"}}"#)),
         (
