@@ -7,7 +7,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::GradientError;
-use super::models::{GradientAccount, Integration, IntegrationStatus, NewService, Sku, parse_skus};
+use super::models::{GradientAccount, Integration, NewService, Sku, parse_skus};
+use super::status::IntegrationStatus;
 use crate::config::{GradientConfig, Secret, UpstreamLimits};
 use crate::upstream::{
     Endpoint, RetryPolicy, StatsSnapshot, UpstreamClient, UpstreamError, UpstreamResponse,
@@ -27,6 +28,14 @@ pub enum CountOutcome {
     Accepted,
     /// 404: the account or the service is not mapped in Synthesize (normal; §5.12).
     Unmapped(String),
+    /// Another 4xx (for example 400 for a value Gradient does not take): this count was
+    /// refused, with Gradient's status and words; the other counts are unaffected.
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// Gradient's message.
+        message: String,
+    },
 }
 
 /// The token: standard Base64 of the UTF-8 bytes of `vendor:partner`, no scheme (§2).
@@ -40,6 +49,8 @@ pub struct GradientClient {
     http: UpstreamClient,
     concurrency: usize,
     keys: String,
+    /// `gradient.rate_limit`, named in the advice of a 403.
+    rate_limit: f64,
 }
 
 fn endpoint(method: Method, path: impl Into<String>, pattern: &'static str) -> Endpoint {
@@ -95,6 +106,7 @@ impl GradientClient {
             vendor.origin()
         );
         let concurrency = limits.max_in_flight.max(1);
+        let rate_limit = limits.rate_limit;
         let spec = UpstreamSpec {
             name: UPSTREAM.into(),
             base_url,
@@ -103,7 +115,7 @@ impl GradientClient {
             credential: keys.clone(),
             retry,
         };
-        Ok(GradientClient { http: UpstreamClient::new(spec)?, concurrency, keys })
+        Ok(GradientClient { http: UpstreamClient::new(spec)?, concurrency, keys, rate_limit })
     }
 
     /// A clone that shares the budget but counts requests afresh (one per run).
@@ -122,7 +134,7 @@ impl GradientClient {
     }
 
     fn lift(&self, e: UpstreamError) -> GradientError {
-        GradientError::from_upstream(e, &self.keys)
+        GradientError::from_upstream(e, &self.keys, self.rate_limit)
     }
 
     async fn call(
@@ -145,8 +157,9 @@ impl GradientClient {
         self.http.parse_json(&resp).map_err(|e| self.lift(e))
     }
 
-    /// `PATCH /organization/status/{status}` (§5.2); only the HTTP status is relied on.
-    pub async fn set_status(&self, status: IntegrationStatus) -> Result<(), GradientError> {
+    /// `PATCH /organization/status/{status}` (§5.2); only the HTTP status is relied on. The
+    /// push only ever sets `pending`: Gradient turns the integration `active` itself.
+    pub async fn set_status(&self, status: &IntegrationStatus) -> Result<(), GradientError> {
         let path = format!("/organization/status/{}", status.as_str());
         let ep = endpoint(Method::PATCH, path, "/organization/status/{status}");
         // Setting a status is idempotent: retrying is harmless.
@@ -228,7 +241,8 @@ impl GradientClient {
     }
 
     /// `POST /service/{serviceId}/count`: sets the absolute count of one (account, service)
-    /// (§5.12). Retried on 429/5xx/timeouts; a 404 is [`CountOutcome::Unmapped`].
+    /// (§5.12). Retried on 429/5xx/timeouts; a 404 is [`CountOutcome::Unmapped`], another 4xx
+    /// but 401/403 is [`CountOutcome::Refused`]; a 403 is an error (anomaly detection).
     pub async fn post_count(
         &self,
         service_id: &str,
@@ -241,8 +255,8 @@ impl GradientClient {
         match self.http.send(&ep, &[], Some(&body), true).await {
             Ok(_) => Ok(CountOutcome::Accepted),
             Err(UpstreamError::NotFound { message, .. }) => Ok(CountOutcome::Unmapped(message)),
-            Err(UpstreamError::Forbidden { message, endpoint, .. }) => {
-                Err(GradientError::IntegrationNotActive { endpoint, message })
+            Err(UpstreamError::Rejected { status, message, .. }) => {
+                Ok(CountOutcome::Refused { status, message })
             }
             Err(e) => Err(self.lift(e)),
         }

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::model::{RunKind, RunRecord};
 use crate::store::Store;
-use crate::sync::{EngineHandle, SkipReason, TriggerOutcome};
+use crate::sync::{EngineHandle, TriggerOutcome};
 
 /// What the `/v1` handlers need.
 #[derive(Clone)]
@@ -221,8 +221,9 @@ async fn sync_now(State(api): State<ApiState>) -> Response {
     for (i, kind) in api.sync_kinds.iter().enumerate() {
         match api.engine.trigger_now(*kind).await {
             TriggerOutcome::Started => started.push(kind.as_str()),
-            TriggerOutcome::Skipped(SkipReason::Overlap)
-            | TriggerOutcome::Skipped(SkipReason::Backoff) => {
+            // A manual trigger ignores backoff and readiness is judged once the run starts,
+            // so a skip here means the job is running.
+            TriggerOutcome::Skipped(_) => {
                 running.push(kind.as_str());
                 if i == 0 {
                     return (

@@ -125,6 +125,9 @@ pub enum Variant {
     TextError,
     /// Deletes answer 204 with no body.
     NoContentDelete,
+    /// Gradient: a unit count of 0 is refused with 400 `unitCount must be greater than 0`
+    /// (whether the real API takes 0 is not documented; public integrations skip it).
+    RefuseZeroCounts,
 }
 
 /// The forms `--fault` accepts, shown when a spec does not parse.
@@ -138,7 +141,8 @@ after=N, times=N apply to every kind):
   kind=hang | kind=truncate | kind=disconnect | kind=malformed | kind=wrong_types
   kind=revoke,after=100[,key=KEY]                  key revoked after 100 requests -> 401
   variant=services_array|services_sdk|long_names|lowercase_names|no_pagination|
-          pagination_alt_keys|pagination_strings|message_error|text_error|no_content_delete";
+          pagination_alt_keys|pagination_strings|message_error|text_error|no_content_delete|
+          refuse_zero_counts (Gradient)";
 
 /// Why a `--fault` spec was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
