@@ -56,7 +56,10 @@ async fn the_vendor_profile_is_updated_with_patch() {
     let body = r#"{"name": "Mailprotector MSP", "integrationPortalUrl": "https://portal.example"}"#;
     let (status, out) = raw(&sim, Method::PATCH, "", None, Some(body)).await;
     assert_eq!(status, 200, "{out}");
-    assert_eq!((out["status"].clone(), out["message"].clone()), (json!(200), json!("Success - Updated Vendor")));
+    assert_eq!(
+        (out["status"].clone(), out["message"].clone()),
+        (json!(200), json!("Success - Updated Vendor"))
+    );
     assert_eq!(out["data"]["name"], "Mailprotector MSP");
     assert_eq!(out["data"]["integrationPortalUrl"], "https://portal.example");
     let (_, vendor) = raw(&sim, Method::GET, "", None, None).await;
@@ -100,7 +103,10 @@ async fn a_service_is_updated_with_patch_and_keeps_its_id() {
     assert_eq!(status, 404);
     error_shape(404, &out);
     let (status, out) = raw(&sim, Method::PATCH, "/service/nope", None, Some("{}")).await;
-    assert_eq!((status, error_shape(400, &out).as_str()), (400, "You have provided an invalid Id type"));
+    assert_eq!(
+        (status, error_shape(400, &out).as_str()),
+        (400, "You have provided an invalid Id type")
+    );
 }
 
 #[tokio::test]
