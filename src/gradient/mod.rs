@@ -62,7 +62,8 @@ pub enum GradientError {
 }
 
 /// The "Check Connection" step: the keys reach the partner's integration (`GET
-/// /organization`); reports its status and how many accounts and services Synthesize knows.
+/// /organization`); reports its status with what it means for the operator (any status
+/// passes: the connection works), and how many accounts and services Synthesize knows.
 pub async fn check_connection(
     cfg: &crate::config::GradientConfig,
 ) -> Result<String, GradientError> {
