@@ -139,6 +139,10 @@ async fn statuses_are_read_in_any_case_and_unknown_ones_verbatim() {
     let status = c.integration().await.unwrap().status;
     assert_eq!(status, IntegrationStatus::Other("Suspended".into()));
     assert_eq!(status.to_string(), "Suspended");
+    // A server that echoes a key back as the status does not get it shown.
+    g.set_status_verbatim(&format!("bad key {}", g.partner_key()));
+    let status = c.integration().await.unwrap().status;
+    assert_eq!(status.as_str(), "bad key <redacted>");
 }
 
 #[tokio::test]

@@ -51,6 +51,9 @@ pub struct GradientClient {
     keys: String,
     /// `gradient.rate_limit`, named in the advice of a 403.
     rate_limit: f64,
+    /// The keys and the token, so text Gradient sends back and mpsync shows verbatim (an
+    /// unknown status) never carries one.
+    secrets: std::sync::Arc<[Secret]>,
 }
 
 fn endpoint(method: Method, path: impl Into<String>, pattern: &'static str) -> Endpoint {
@@ -100,6 +103,7 @@ impl GradientClient {
             build_token(vendor.expose(), partner.expose()),
             format!("{} and {}", vendor.origin(), partner.origin()),
         );
+        let secrets = vec![vendor.clone(), partner.clone(), token.clone()].into();
         let keys = format!(
             "the partner key read from {} and the vendor key read from {}",
             partner.origin(),
@@ -115,7 +119,13 @@ impl GradientClient {
             credential: keys.clone(),
             retry,
         };
-        Ok(GradientClient { http: UpstreamClient::new(spec)?, concurrency, keys, rate_limit })
+        Ok(GradientClient {
+            http: UpstreamClient::new(spec)?,
+            concurrency,
+            keys,
+            rate_limit,
+            secrets,
+        })
     }
 
     /// A clone that shares the budget but counts requests afresh (one per run).
@@ -150,11 +160,22 @@ impl GradientClient {
         self.http.parse_json(resp).map_err(|e| self.lift(e))
     }
 
-    /// `GET /organization`: the credential check and the integration status (§5.1).
+    /// `GET /organization`: the credential check and the integration status (§5.1). The
+    /// texts shown as they came (the name, an unknown status) have any key redacted.
     pub async fn integration(&self) -> Result<Integration, GradientError> {
         let ep = Endpoint::get("/organization", "/organization");
         let resp = self.call(&ep, None, true).await?;
-        self.http.parse_json(&resp).map_err(|e| self.lift(e))
+        let mut integration: Integration = self.http.parse_json(&resp).map_err(|e| self.lift(e))?;
+        integration.name = self.redact(&integration.name);
+        if let IntegrationStatus::Other(raw) = &integration.status {
+            integration.status = IntegrationStatus::Other(self.redact(raw));
+        }
+        Ok(integration)
+    }
+
+    fn redact(&self, text: &str) -> String {
+        let secrets = self.secrets.iter().map(Secret::expose).filter(|s| !s.is_empty());
+        secrets.fold(text.to_owned(), |t, s| t.replace(s, "<redacted>"))
     }
 
     /// `PATCH /organization/status/{status}` (§5.2); only the HTTP status is relied on. The
