@@ -205,7 +205,7 @@ pub fn decode(
     }
     let lift = |e: UpstreamError| -> DecodeError {
         if is_gradient(answer) {
-            GradientError::from_upstream(e, GRADIENT_KEYS).into()
+            GradientError::from_upstream(e, GRADIENT_KEYS, 20.0).into()
         } else {
             e.into()
         }

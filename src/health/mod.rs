@@ -65,6 +65,9 @@ pub struct SourceHealth {
     pub last_failure: Option<(DateTime<Utc>, String)>,
     /// Failed runs since the last success.
     pub consecutive_failures: u32,
+    /// Since when, and for what, the job waits (its last trigger found it not ready, e.g.
+    /// the push before the first vendor snapshot); cleared by its next recorded run.
+    pub waiting: Option<(DateTime<Utc>, String)>,
 }
 
 /// Counts of reconciliation rows by status, from the latest reconciliation.
@@ -121,7 +124,7 @@ pub struct HealthState {
 }
 
 /// The last Gradient push's (customer, product) pairs by outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushPairs {
     /// The push run.
     pub run_id: RunId,
@@ -133,6 +136,10 @@ pub struct PushPairs {
     pub accepted: u64,
     /// Not mapped in Synthesize (404; normal).
     pub unmapped: u64,
+    /// Refused by Gradient one count at a time (another 4xx, e.g. 400 for a 0).
+    pub refused: u64,
+    /// The first refused pair and Gradient's words, when any was refused.
+    pub first_refused: Option<String>,
     /// Failed.
     pub failed: u64,
     /// Planned only (dry run).
@@ -223,6 +230,7 @@ impl Health {
         let entry = st.sources.entry(source).or_default();
         entry.last_success = Some((run_id, at));
         entry.consecutive_failures = 0;
+        entry.waiting = None;
         // A recorded run proves the store writes again.
         if let Some(store) = st.store.as_mut() {
             store.write_error = None;
@@ -243,6 +251,13 @@ impl Health {
         let entry = st.sources.entry(source).or_default();
         entry.last_failure = Some((at, reason.into()));
         entry.consecutive_failures = entry.consecutive_failures.saturating_add(1);
+        entry.waiting = None;
+    }
+
+    /// Records that `source`'s job was skipped because it is not ready: not a failure, it
+    /// waits (`why` says for what).
+    pub fn record_waiting(&self, source: Source, at: DateTime<Utc>, why: impl Into<String>) {
+        self.write().sources.entry(source).or_default().waiting = Some((at, why.into()));
     }
 
     /// Replaces the last Gradient push's pair counts.

@@ -1,9 +1,10 @@
-//! Health as the sync engine's run observer: every finished run updates its source's status.
+//! Health as the sync engine's run observer: every finished run updates its source's status;
+//! a job skipped as not ready is shown waiting, not failing.
 
 use std::time::Duration;
 
 use crate::model::{RunKind, RunOutcome, RunRecord};
-use crate::sync::RunObserver;
+use crate::sync::{RunObserver, SkipReason};
 
 use super::Health;
 
@@ -23,6 +24,13 @@ impl RunObserver for Health {
             }
             // Shutdown or a crash says nothing about the upstream.
             RunOutcome::Cancelled | RunOutcome::Aborted | RunOutcome::Running => {}
+        }
+    }
+
+    fn skipped(&self, kind: RunKind, why: &SkipReason) {
+        // Overlap and backoff skips say nothing new about the source.
+        if let SkipReason::NotReady(why) = why {
+            self.record_waiting(kind.into(), chrono::Utc::now(), why.clone());
         }
     }
 

@@ -63,6 +63,10 @@ pub struct Check {
     /// The last failure's time and reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
+    /// What the job waits for before its first run (an extra field, which the draft allows:
+    /// waiting is not a concern, so it is not an `output`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// A source's last failure.
@@ -115,6 +119,7 @@ fn check(component_type: &'static str, status: CheckStatus) -> Check {
         run_id: None,
         consecutive_failures: None,
         last_error: None,
+        waiting: None,
     }
 }
 
@@ -165,8 +170,14 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
             c.last_error = Some(LastError { time: rfc3339(*at), reason: reason.clone() });
             c.consecutive_failures = Some(sh.consecutive_failures);
         }
-        match sh.last_success {
-            None => {
+        match (sh.last_success, &sh.waiting) {
+            // Skipped because it waits for another job (the push for the first vendor
+            // snapshot): that is expected, not a failure and not a warning.
+            (None, Some((at, why))) => {
+                c.time = Some(rfc3339(*at));
+                c.waiting = Some(why.clone());
+            }
+            (None, None) => {
                 // An upstream outage or a first run still pending is a warning, never a
                 // failure: the daemon itself is doing its job.
                 c.status = CheckStatus::Warn;
@@ -177,7 +188,7 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
                     None => "no run yet".to_owned(),
                 });
             }
-            Some((run_id, at)) => {
+            (Some((run_id, at)), _) => {
                 let age = age_secs(now, at);
                 c.observed_value = Some(age.into());
                 c.time = Some(rfc3339(at));
@@ -214,19 +225,34 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
         let mut c = check("component", CheckStatus::Pass);
         c.component_id = Some(if p.dry_run { "dry_run" } else { "push" }.to_owned());
         c.observed_value = Some(serde_json::json!({
-            "accepted": p.accepted, "unmapped": p.unmapped, "failed": p.failed,
-            "planned": p.planned,
+            "accepted": p.accepted, "unmapped": p.unmapped, "refused": p.refused,
+            "failed": p.failed, "planned": p.planned,
         }));
         c.observed_unit = Some("pairs");
         c.time = Some(rfc3339(p.at));
         c.run_id = Some(p.run_id);
+        let sent = p.accepted + p.unmapped + p.refused + p.failed;
+        let mut concerns = Vec::new();
         if p.failed > 0 {
-            c.status = CheckStatus::Warn;
-            c.output = Some(format!(
-                "{} of {} counts were not accepted by Gradient in the last push",
-                p.failed,
-                p.accepted + p.unmapped + p.failed
+            concerns.push(format!(
+                "{} of {sent} counts were not accepted by Gradient in the last push",
+                p.failed
             ));
+        }
+        // A refused count leaves the previous one standing in Synthesize (there is no
+        // DELETE): worth a look even though the rest of the push went through.
+        if p.refused > 0 {
+            let first =
+                p.first_refused.as_deref().map(|f| format!(" (first: {f})")).unwrap_or_default();
+            concerns.push(format!(
+                "{} of {sent} counts were refused by Gradient in the last push{first}; \
+                 Synthesize keeps its previous value for those pairs",
+                p.refused
+            ));
+        }
+        if !concerns.is_empty() {
+            c.status = CheckStatus::Warn;
+            c.output = Some(concerns.join("; "));
         }
         checks.insert("gradient:pushPairs".to_owned(), vec![c]);
     }
@@ -501,5 +527,31 @@ mod tests {
             r.notes
         );
         assert_eq!(c.observed_value.clone().unwrap()["unknownTypeUsers"], 3);
+    }
+
+    #[test]
+    fn a_push_waiting_for_the_first_snapshot_passes_and_says_so() {
+        let h = Health::new(t("2026-01-01T00:00:00Z"));
+        h.set_store_open("/s/mpsync.redb".into(), t("2026-01-01T00:00:00Z"));
+        h.set_configured(Source::Gradient, true, Some("gradient"));
+        let r = h.report(t("2026-01-01T00:00:10Z"), FRESH);
+        assert_eq!(r.checks["gradient:lastSuccess"][0].status, CheckStatus::Warn, "no run yet");
+        h.record_waiting(
+            Source::Gradient,
+            t("2026-01-01T00:00:20Z"),
+            "waiting for the first vendor snapshot",
+        );
+        let r = h.report(t("2026-01-01T00:00:30Z"), FRESH);
+        let g = &r.checks["gradient:lastSuccess"][0];
+        assert_eq!(g.status, CheckStatus::Pass, "waiting is not a concern");
+        assert_eq!(g.waiting.as_deref(), Some("waiting for the first vendor snapshot"));
+        assert!(g.output.is_none() && !r.notes.iter().any(|n| n.starts_with("gradient")));
+        let v = serde_json::to_value(g).unwrap();
+        assert_eq!(v["waiting"], "waiting for the first vendor snapshot");
+        // A failure after the wait is a failure again.
+        h.record_failure(Source::Gradient, t("2026-01-01T00:01:00Z"), "snapshot too old");
+        let g =
+            h.report(t("2026-01-01T00:01:10Z"), FRESH).checks["gradient:lastSuccess"][0].clone();
+        assert_eq!((g.status, g.waiting), (CheckStatus::Warn, None));
     }
 }

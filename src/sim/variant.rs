@@ -35,11 +35,14 @@ pub enum Variant {
     TextError,
     /// Deletes answer 200 with an empty body instead of 204.
     OkDelete,
+    /// Gradient: a unit count of 0 is refused with 400 `unitCount must be greater than 0`
+    /// (whether the real API takes 0 is not documented; public integrations skip it).
+    RefuseZeroCounts,
 }
 
 impl Variant {
     /// Every variant, in the order help texts list them.
-    pub const ALL: [Variant; 13] = [
+    pub const ALL: [Variant; 14] = [
         Variant::ServicesObject,
         Variant::ServicesArray,
         Variant::ServicesSdk,
@@ -53,6 +56,7 @@ impl Variant {
         Variant::MessageError,
         Variant::TextError,
         Variant::OkDelete,
+        Variant::RefuseZeroCounts,
     ];
 
     /// The name `variant=NAME` and the `/_sim/faults` JSON use.
@@ -73,6 +77,7 @@ impl Variant {
             Variant::MessageError => "message_error",
             Variant::TextError => "text_error",
             Variant::OkDelete => "ok_delete",
+            Variant::RefuseZeroCounts => "refuse_zero_counts",
         }
     }
 
@@ -92,6 +97,7 @@ impl Variant {
             Variant::MessageError => "error bodies as {\"message\":..}",
             Variant::TextError => "error bodies as plain text",
             Variant::OkDelete => "deletes answer 200 with an empty body instead of 204",
+            Variant::RefuseZeroCounts => "Gradient: a unit count of 0 answers 400",
         }
     }
 
