@@ -128,12 +128,8 @@ pub struct SimArgs {
     #[arg(long, value_name = "RPS")]
     pub rate_limit: Option<f64>,
     /// A fault to inject, e.g. "status=503,rate=0.1,endpoint=user_groups"; repeatable.
-    /// Forms: status=503 | kind=latency,ms=N[,jitter_ms=N] | kind=rate_limit,rps=N[,burst=N] |
-    /// kind=storm[,retry_after=S] | kind=hang | kind=truncate | kind=disconnect | kind=malformed |
-    /// kind=wrong_types | kind=revoke,after=N | variant=NAME; each also takes endpoint=
-    /// (*, a path segment like user_groups, or "GET /path"), rate=0..1, after=N, times=N.
-    /// A bad spec prints every form and exits 64.
-    #[arg(long, value_name = "SPEC")]
+    /// `--help` lists every form and variant; a bad spec prints them and exits 64.
+    #[arg(long, value_name = "SPEC", long_help = fault_long_help())]
     pub fault: Vec<String>,
     /// Write the API keys as secret files (mode 0600) and a ready mpsync.toml into DIR.
     #[arg(long, value_name = "DIR")]
@@ -160,6 +156,16 @@ pub struct CaptureArgs {
     /// Keep names, e-mail addresses and domain names as the upstreams sent them.
     #[arg(long, overrides_with = "pseudonymize")]
     pub no_pseudonymize: bool,
+}
+
+/// The long help of `mpsync sim --fault`: generated from the simulator's own list of forms
+/// and variants, so the help never drifts from what the parser accepts.
+fn fault_long_help() -> String {
+    format!(
+        "A fault to inject, e.g. \"status=503,rate=0.1,endpoint=user_groups\"; repeatable. A bad \
+         spec prints every form and exits 64.\n\n{}",
+        crate::sim::faults::spec_forms()
+    )
 }
 
 /// `mpsync demo`.

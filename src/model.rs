@@ -93,6 +93,183 @@ pub struct RunRecord {
     /// The snapshot this run produced or confirmed unchanged (the run id that first stored
     /// that content); `None` for runs that produce no snapshot or did not succeed.
     pub snapshot: Option<RunId>,
+    /// How a completed vendor run counted (walk, user types, `user_count`, what was counted
+    /// nowhere); `None` for other runs and for records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counting: Option<CountingReport>,
+}
+
+/// Which walk counted the users of a vendor run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Walk {
+    /// One `GET /domains/{id}/user_groups` listing per non-alias domain, `user_count`
+    /// standing in for the per-user count (only where it was verified to equal it).
+    UserGroups,
+    /// The reseller-wide `GET /resellers/{id}/users` listing, every user classified by type.
+    Users,
+}
+
+impl Walk {
+    /// The snake_case name used in logs and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Walk::UserGroups => "user_groups",
+            Walk::Users => "users",
+        }
+    }
+}
+
+/// How one vendor run counted, kept in its run record (`/v1/runs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountingReport {
+    /// The walk whose numbers were counted.
+    pub walk: Walk,
+    /// The counted user types (`[mailprotector] count_user_types`), e.g. "User (1)".
+    pub count_user_types: String,
+    /// Users seen per user type in the per-user walk (empty when `user_count` stood in).
+    #[serde(default)]
+    pub user_types: Vec<UserTypeTally>,
+    /// Whether `user_count` stood in for the per-user count, and why or why not.
+    pub user_count: UserCountNote,
+    /// Domains and users that point at an owner outside the listings: counted nowhere.
+    #[serde(default)]
+    pub orphans: Orphans,
+}
+
+/// Users of one type seen by a per-user walk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserTypeTally {
+    /// The type id, when the API gave one (or a known name stood for one).
+    pub id: Option<u64>,
+    /// The type's name as the API gave it (or the known name).
+    pub name: Option<String>,
+    /// Users of this type in the counted customers' domains.
+    pub users: u64,
+    /// Whether they were counted.
+    pub counted: bool,
+    /// Whether the public record names this type (1, 2, 3, 11).
+    pub known: bool,
+}
+
+/// What a run did with `user_count`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserCountNote {
+    /// Whether the run's numbers came from `user_count` (verified) instead of a per-user count.
+    pub relied_on: bool,
+    /// What is known about `user_count` on this account for the counted types.
+    pub state: UserCountState,
+    /// When it was last compared with the per-user count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<DateTime<Utc>>,
+    /// Whether this run made the comparison.
+    #[serde(default)]
+    pub checked_this_run: bool,
+    /// User groups compared at that check.
+    #[serde(default)]
+    pub groups_compared: u64,
+    /// Of those, groups whose `user_count` differed from the per-user count.
+    #[serde(default)]
+    pub groups_differing: u64,
+    /// The whole story in one sentence an operator can read.
+    pub detail: String,
+}
+
+/// What is known about `user_count` on this account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserCountState {
+    /// Never compared (for these counted types).
+    Unchecked,
+    /// Equal to the per-user count on every group at the last check.
+    Agrees,
+    /// Different on at least one group at the last check: not relied on.
+    Differs,
+    /// Equal on every group, but a type that is not counted had no users to compare with:
+    /// not relied on.
+    Inconclusive,
+}
+
+impl UserCountState {
+    /// The snake_case name used in text output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserCountState::Unchecked => "unchecked",
+            UserCountState::Agrees => "agrees",
+            UserCountState::Differs => "differs",
+            UserCountState::Inconclusive => "inconclusive",
+        }
+    }
+}
+
+/// What a run could attribute to no listed customer: counted nowhere, reported here.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Orphans {
+    /// Domains whose owner is not in the customer listing (at most [`Orphans::MAX_LISTED`]).
+    #[serde(default)]
+    pub domains: Vec<OrphanDomain>,
+    /// How many such domains there were in all.
+    #[serde(default)]
+    pub domain_count: u64,
+    /// Users of the counted types whose domain is one of those, or in no listing at all.
+    #[serde(default)]
+    pub users: u64,
+    /// Some of those users' ids (at most [`Orphans::MAX_LISTED`]).
+    #[serde(default)]
+    pub user_ids: Vec<u64>,
+    /// User groups of those users (at most [`Orphans::MAX_LISTED`]).
+    #[serde(default)]
+    pub group_ids: Vec<u64>,
+}
+
+impl Orphans {
+    /// How many ids a run record lists per kind.
+    pub const MAX_LISTED: usize = 20;
+
+    /// Whether anything was counted nowhere.
+    pub fn is_empty(&self) -> bool {
+        self.domain_count == 0 && self.users == 0
+    }
+
+    /// One line for logs, health and `sync --once`.
+    pub fn summary(&self) -> String {
+        let mut parts = Vec::new();
+        if self.domain_count > 0 {
+            let ids: Vec<String> = self
+                .domains
+                .iter()
+                .take(5)
+                .map(|d| format!("{} (owner {})", d.id, d.owner))
+                .collect();
+            parts.push(format!(
+                "{} domain(s) whose owner is not in the customer listing (e.g. {})",
+                self.domain_count,
+                ids.join(", ")
+            ));
+        }
+        if self.users > 0 {
+            let ids: Vec<String> = self.user_ids.iter().take(5).map(u64::to_string).collect();
+            parts.push(format!(
+                "{} user(s) of the counted types in such domains or in none (e.g. users {})",
+                self.users,
+                ids.join(", ")
+            ));
+        }
+        format!(
+            "counted nowhere: {}; the next run counts them if the customer listing catches up, \
+             otherwise check these ids in the Mailprotector console",
+            parts.join("; ")
+        )
+    }
+}
+
+/// A domain whose owner is not in the customer listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrphanDomain {
+    /// The domain id.
+    pub id: u64,
+    /// The customer it names as owner.
+    pub owner: u64,
 }
 
 /// Users of one customer per product (or count definition) name.

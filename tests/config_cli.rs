@@ -124,7 +124,10 @@ fn check_passes_a_valid_config_as_a_table_and_as_json() {
     assert_eq!(v["exit_code"], 0);
     let names: Vec<&str> =
         v["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["config", "store", "mailprotector"]);
+    assert_eq!(names, ["config", "store", "counting", "mailprotector"]);
+    let counting = v["checks"][2]["detail"].as_str().unwrap();
+    assert!(counting.starts_with("counts users of type User (1) (count_user_types)"), "{counting}");
+    assert!(counting.contains("no vendor run yet"), "{counting}");
 
     // A wrong key: the check fails with 69 and says which setting to fix.
     td.secret("mailprotector-api-key", "not-the-key");

@@ -1,5 +1,6 @@
-//! The Gradient client against the simulated Synthesize: token, status, catalogue, accounts
-//! (one array request, 409 re-read), counts (201 vs 404), 401 and 403 messages, 429 handling.
+//! The Gradient client against the simulated Synthesize: token, status (any case, unknown
+//! values verbatim), catalogue, accounts (one array request, 409 re-read), counts (201, 404,
+//! a refused 400), 401 and 403 (anomaly detection) messages, 429 handling.
 
 mod gradient_support;
 
@@ -7,7 +8,7 @@ use gradient_support::{client, sim};
 use mpsync::gradient::{
     CountOutcome, GradientAccount, GradientError, IntegrationStatus, default_service,
 };
-use mpsync::sim::faults::{Fault, FaultKind};
+use mpsync::sim::faults::{Fault, FaultKind, Variant};
 
 fn account(id: &str, name: &str) -> GradientAccount {
     GradientAccount {
@@ -25,7 +26,7 @@ async fn a_full_cycle_creates_services_and_accounts_and_posts_counts() {
     let c = client(&sim, None);
     let integ = c.integration().await.unwrap();
     assert_eq!(integ.status, IntegrationStatus::Inactive);
-    c.set_status(IntegrationStatus::Pending).await.unwrap();
+    c.set_status(&IntegrationStatus::Pending).await.unwrap();
     assert_eq!(g.status(), "pending");
 
     assert!(c.skus().await.unwrap().is_empty());
@@ -56,7 +57,13 @@ async fn a_full_cycle_creates_services_and_accounts_and_posts_counts() {
 
     let mapped = all.iter().find(|a| a.is_mapped == Some(true)).unwrap();
     let unmapped = all.iter().find(|a| a.is_mapped == Some(false)).unwrap();
+    let CountOutcome::Unmapped(_) = c.post_count(&cf, &unmapped.id, 3).await.unwrap() else {
+        panic!("an unmapped account is a 404");
+    };
+    assert_eq!(g.status(), "pending", "a 404 is not usage received");
     assert_eq!(c.post_count(&cf, &mapped.id, 7).await.unwrap(), CountOutcome::Accepted);
+    assert_eq!(g.status(), "active", "Gradient turns the integration active on the first count");
+    assert_eq!(c.integration().await.unwrap().status, IntegrationStatus::Active);
     assert_eq!(c.post_count(&cf, &mapped.id, 0).await.unwrap(), CountOutcome::Accepted);
     let CountOutcome::Unmapped(msg) = c.post_count(&cf, &unmapped.id, 3).await.unwrap() else {
         panic!("an unmapped account is a 404");
@@ -87,14 +94,71 @@ async fn a_wrong_partner_key_says_to_re_enter_it_and_never_shows_the_key() {
 }
 
 #[tokio::test]
-async fn counts_while_inactive_fail_with_the_integration_status_message() {
+async fn a_403_is_reported_as_gradients_anomaly_detection_with_the_status_when_known() {
     let sim = sim(5).await;
+    let g = sim.control().gradient().clone();
     let c = client(&sim, None);
     let skus = c.create_service(&default_service("CloudFilter")).await.unwrap();
+    g.reset_requests();
+    // The simulator's convention (§11 #6): counts while inactive answer 403.
     let e = c.post_count(&skus[0].id, "1", 1).await.unwrap_err();
-    assert!(matches!(e, GradientError::IntegrationNotActive { .. }), "{e:?}");
-    assert!(e.to_string().contains("integration is not active"), "{e}");
+    assert!(matches!(e, GradientError::Forbidden { .. }), "{e:?}");
     assert!(e.is_fatal());
+    assert_eq!(g.requests().status(403), 1, "a 403 is not retried");
+    let msg = e.to_string();
+    for needle in [
+        "403: Integration is not active",
+        "anomaly detection",
+        "lower gradient.rate_limit, now 80/s",
+        "contact Gradient support",
+    ] {
+        assert!(msg.contains(needle), "{needle:?} missing from {msg}");
+    }
+    assert!(!msg.contains("status read at the start"), "unknown here: {msg}");
+    let with = e.with_status(&IntegrationStatus::Inactive).to_string();
+    assert!(
+        with.contains("status read at the start of this push was inactive (not set up yet"),
+        "{with}"
+    );
+
+    // Any 403 reads the same, on any route.
+    g.add_fault(Fault::new(FaultKind::Status { status: 403 }).on("accounts").times(1));
+    let e = c.accounts().await.unwrap_err();
+    assert!(matches!(e, GradientError::Forbidden { .. }), "{e:?}");
+    assert!(e.to_string().contains("anomaly detection"), "{e}");
+}
+
+#[tokio::test]
+async fn statuses_are_read_in_any_case_and_unknown_ones_verbatim() {
+    let sim = sim(5).await;
+    let g = sim.control().gradient().clone();
+    let c = client(&sim, None);
+    g.set_status_verbatim("Active");
+    assert_eq!(c.integration().await.unwrap().status, IntegrationStatus::Active);
+    g.set_status_verbatim("Suspended");
+    let status = c.integration().await.unwrap().status;
+    assert_eq!(status, IntegrationStatus::Other("Suspended".into()));
+    assert_eq!(status.to_string(), "Suspended");
+    // A server that echoes a key back as the status does not get it shown.
+    g.set_status_verbatim(&format!("bad key {}", g.partner_key()));
+    let status = c.integration().await.unwrap().status;
+    assert_eq!(status.as_str(), "bad key <redacted>");
+}
+
+#[tokio::test]
+async fn a_count_gradient_refuses_is_a_refused_outcome_not_an_error() {
+    let sim = sim(5).await;
+    let g = sim.control().gradient().clone();
+    let c = client(&sim, None);
+    g.set_status("active");
+    g.add_fault(Fault::new(FaultKind::Variant { variant: Variant::RefuseZeroCounts }).on("count"));
+    let skus = c.create_service(&default_service("CloudFilter")).await.unwrap();
+    let out = c.post_count(&skus[0].id, "1", 0).await.unwrap();
+    assert_eq!(
+        out,
+        CountOutcome::Refused { status: 400, message: "unitCount must be greater than 0".into() }
+    );
+    assert_eq!(g.requests().status(400), 1, "a refused count is not retried");
 }
 
 #[tokio::test]

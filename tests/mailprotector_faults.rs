@@ -24,11 +24,10 @@ fn upstream(e: CollectError) -> UpstreamError {
 async fn transient_faults_are_retried_and_counts_stay_correct() {
     let sim = start(31, 120).await;
     let cfg = config(&sim);
-    // A handful of 5xx on user groups, a hang on services, a truncated page of customers:
-    // each hits a few requests once, so every call succeeds within its attempts.
-    sim.control().add_fault(
-        Fault::new(FaultKind::Status { status: 503 }).on("user_groups").after(5).times(3),
-    );
+    // A handful of 5xx on the user listing, a hang on services: each hits a few requests
+    // once, so every call succeeds within its attempts.
+    sim.control()
+        .add_fault(Fault::new(FaultKind::Status { status: 503 }).on("users").after(5).times(3));
     sim.control()
         .add_fault(Fault::new(FaultKind::Status { status: 500 }).on("services").after(2).times(2));
     sim.control().add_fault(Fault::new(FaultKind::Hang).on("services").after(10).times(1));
@@ -100,7 +99,7 @@ async fn malformed_data_fails_the_run_with_a_clear_reason() {
     let sim = start(35, 30).await;
     let cfg = config(&sim);
     for (kind, endpoint) in [
-        (FaultKind::WrongTypes, "user_groups"),
+        (FaultKind::WrongTypes, "users"),
         (FaultKind::Malformed, "customers"),
         (FaultKind::Truncate, "domains"),
         (FaultKind::WrongTypes, "services"),
@@ -117,7 +116,7 @@ async fn malformed_data_fails_the_run_with_a_clear_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_rate_limit_is_respected_without_429() {
     const N: f64 = 40.0;
-    let sim = start(36, 25).await;
+    let sim = start(36, 40).await;
     sim.control().add_fault(Fault::new(FaultKind::RateLimit { rps: N, burst: Some(5) }));
     let mut cfg = config(&sim);
     // Slightly under N, and a burst below the server's bucket: on a busy machine requests
@@ -138,9 +137,8 @@ async fn a_429_storm_pauses_every_caller_and_is_survived() {
     let sim = start(37, 40).await;
     let cfg = config(&sim);
     // Three 429s with Retry-After: 1 in the middle of the walk.
-    sim.control().add_fault(
-        Fault::new(FaultKind::Storm { retry_after: 1 }).on("user_groups").after(5).times(3),
-    );
+    sim.control()
+        .add_fault(Fault::new(FaultKind::Storm { retry_after: 1 }).on("users").after(5).times(3));
     let c: MailprotectorClient = client(&cfg);
     let out = collect(&c, &cfg, &HashMap::new(), None).await.expect("storm survived");
     assert_eq!(as_map(&out.customers), sim.control().expected_counts());

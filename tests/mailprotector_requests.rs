@@ -9,7 +9,8 @@ use std::time::Duration;
 use chrono::Utc;
 use mp_support::{as_map, client, collect, config, expected, start};
 use mpsync::mailprotector::{CollectError, CollectInput, Walk, collect_usage};
-use mpsync::sim::{Fault, FaultKind, Services};
+use mpsync::model::UserCountState;
+use mpsync::sim::{Fault, FaultKind, Services, Variant};
 use tokio_util::sync::CancellationToken;
 
 const CUSTOMERS: &str = "GET /resellers/{id}/customers";
@@ -23,40 +24,113 @@ async fn cold_and_warm_runs_make_exactly_the_requests_the_data_needs() {
     let sim = start(21, 200).await;
     let cfg = config(&sim);
     let e = expected(&sim.control().read());
+    assert!(e.user_pages() < e.primary_domains, "many small domains: the listing is cheaper");
     let c = client(&cfg);
 
+    // Cold: the user listing counts every user; no user_count comparison is worth its cost.
     let cold = collect(&c, &cfg, &HashMap::new(), None).await.expect("cold run");
     let seen = sim.control().requests();
+    assert_eq!(cold.walk, Walk::Users);
     assert_eq!(seen.get(CUSTOMERS), e.customer_pages);
     assert_eq!(seen.get(DOMAINS), e.domain_pages);
-    assert_eq!(seen.get(GROUPS), e.primary_domains, "one user-group call per non-alias domain");
+    assert_eq!(seen.get(USERS), e.user_pages(), "one listing of every user");
+    assert_eq!(seen.get(GROUPS), 0, "user_count is not needed");
     assert_eq!(seen.get(SERVICES), e.groups_with_users, "one service list per group with users");
     assert_eq!(
         seen.total,
-        e.customer_pages + e.domain_pages + e.primary_domains + e.groups_with_users
+        e.customer_pages + e.domain_pages + e.user_pages() + e.groups_with_users
     );
     assert_eq!(cold.requests.requests, seen.by_endpoint, "the client counts what the server saw");
     assert_eq!(cold.services_fetched, e.groups_with_users);
+    assert_eq!(cold.walk_stats.users_listed, e.users_listed, "the listing size is kept");
+    assert!(!cold.counting.user_count.relied_on && !cold.counting.user_count.checked_this_run);
+    assert_eq!(as_map(&cold.customers), sim.control().expected_counts());
 
+    // Warm: the same walk, no service lists.
     sim.control().reset_requests();
     let warm =
         collect(&c, &cfg, &cold.cache, Some(cold.walk_stats.clone())).await.expect("warm run");
     let seen = sim.control().requests();
+    assert_eq!(warm.walk, Walk::Users);
     assert_eq!(seen.get(SERVICES), 0, "no service-list calls for known groups");
-    let listings = e.customer_pages + e.domain_pages;
-    assert!(
-        seen.total <= listings + e.primary_domains,
-        "at most the listings plus one call per domain"
-    );
-    match warm.walk {
-        Walk::UserGroups => assert_eq!(seen.total, listings + e.primary_domains),
-        Walk::Users => assert_eq!(seen.total, listings + e.users_listed.div_ceil(100)),
-    }
-    // The walk chosen is the cheaper one for this data.
-    let user_pages = cold.walk_stats.users_counted.div_ceil(100);
-    let want = if user_pages < e.primary_domains { Walk::Users } else { Walk::UserGroups };
-    assert_eq!(warm.walk, want);
+    assert_eq!(seen.total, e.customer_pages + e.domain_pages + e.user_pages());
     assert_eq!(as_map(&warm.customers), sim.control().expected_counts());
+}
+
+/// A few big domains: the per-domain user-group listings are cheaper than the user listing.
+async fn few_big_domains(seed: u64) -> mpsync::sim::SimHandle {
+    let sim = start(seed, 6).await;
+    sim.control().add_users(109, 3_000).expect("group 109 exists");
+    let e = expected(&sim.control().read());
+    assert!(e.primary_domains < e.user_pages(), "{e:?}");
+    sim
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_count_stands_in_only_after_a_run_verified_it() {
+    let sim = few_big_domains(25).await;
+    // user_count counts what mpsync counts here (users of type User).
+    sim.control().add_fault(Fault::new(FaultKind::Variant { variant: Variant::UserCountUsers }));
+    let cfg = config(&sim);
+    let c = client(&cfg);
+    let e = expected(&sim.control().read());
+    let truth = sim.control().expected_counts();
+
+    // Cold: counted user by user, and user_count compared on every group.
+    let cold = collect(&c, &cfg, &HashMap::new(), None).await.expect("cold run");
+    let seen = sim.control().requests();
+    assert_eq!(cold.walk, Walk::Users);
+    assert_eq!(seen.get(USERS), e.user_pages());
+    assert_eq!(seen.get(GROUPS), e.primary_domains, "the comparison lists every domain's groups");
+    let note = &cold.counting.user_count;
+    assert!(note.checked_this_run && !note.relied_on);
+    assert_eq!(note.state, UserCountState::Agrees, "{}", note.detail);
+    assert_eq!(note.groups_differing, 0);
+    assert_eq!(as_map(&cold.customers), truth);
+
+    // Warm: user_count stands in; the user listing is not read.
+    sim.control().reset_requests();
+    let warm =
+        collect(&c, &cfg, &cold.cache, Some(cold.walk_stats.clone())).await.expect("warm run");
+    let seen = sim.control().requests();
+    assert_eq!(warm.walk, Walk::UserGroups);
+    assert_eq!(seen.get(USERS), 0);
+    assert_eq!(seen.total, e.customer_pages + e.domain_pages + e.primary_domains);
+    assert!(warm.counting.user_count.relied_on && !warm.counting.user_count.checked_this_run);
+    assert!(warm.counting.user_types.is_empty(), "no per-user tally when user_count stands in");
+    assert_eq!(as_map(&warm.customers), truth);
+
+    // A day later the comparison is due again: one more run of both walks.
+    let mut day_later = warm.walk_stats.clone();
+    day_later.user_count.as_mut().unwrap().checked_at -= chrono::TimeDelta::hours(25);
+    sim.control().reset_requests();
+    let again = collect(&c, &cfg, &warm.cache, Some(day_later)).await.expect("re-check run");
+    assert_eq!(again.walk, Walk::Users);
+    assert!(again.counting.user_count.checked_this_run);
+    assert_eq!(sim.control().requests().get(GROUPS), e.primary_domains);
+    assert_eq!(as_map(&again.customers), truth);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_count_that_counts_mailing_lists_is_never_relied_on() {
+    // The simulator's default user_count counts users, mailing lists and unlicensed users.
+    let sim = few_big_domains(26).await;
+    let cfg = config(&sim);
+    let c = client(&cfg);
+    let truth = sim.control().expected_counts();
+    let cold = collect(&c, &cfg, &HashMap::new(), None).await.expect("cold run");
+    let note = &cold.counting.user_count;
+    assert_eq!(note.state, UserCountState::Differs, "{}", note.detail);
+    assert!(note.groups_differing > 0 && note.checked_this_run);
+    assert!(note.detail.contains("user_count is not relied on"), "{}", note.detail);
+    assert_eq!(as_map(&cold.customers), truth);
+    // Next run: counted user by user again, and not compared again before a day has passed.
+    sim.control().reset_requests();
+    let warm = collect(&c, &cfg, &cold.cache, Some(cold.walk_stats.clone())).await.expect("warm");
+    assert_eq!(warm.walk, Walk::Users);
+    assert_eq!(sim.control().requests().get(GROUPS), 0);
+    assert_eq!(warm.counting.user_count.state, UserCountState::Differs);
+    assert_eq!(as_map(&warm.customers), truth);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,34 +168,6 @@ async fn new_groups_and_expired_lists_are_read_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_user_listing_is_taken_when_it_needs_fewer_pages() {
-    let sim = start(23, 120).await;
-    let cfg = config(&sim);
-    let c = client(&cfg);
-    let e = expected(&sim.control().read());
-    let first = collect(&c, &cfg, &HashMap::new(), None).await.expect("first run");
-    let mut hint = first.walk_stats.clone();
-    // Pretend the last run saw a listing of 150 users: 2 pages against one call per domain.
-    hint.users_listed = 150;
-    sim.control().reset_requests();
-    let second = collect(&c, &cfg, &first.cache, Some(hint)).await.expect("second run");
-    assert_eq!(second.walk, Walk::Users);
-    let seen = sim.control().requests();
-    assert_eq!(seen.get(GROUPS), 0);
-    assert_eq!(seen.get(USERS), e.users_listed.div_ceil(100));
-    assert_eq!(second.walk_stats.users_listed, e.users_listed, "the real size is kept");
-    assert_eq!(as_map(&second.customers), sim.control().expected_counts());
-    // With the real size known, a dataset with more user pages than domains walks groups again.
-    let third_walk = second.walk_stats.choose(e.primary_domains);
-    let want = if e.users_listed.div_ceil(100) < e.primary_domains {
-        Walk::Users
-    } else {
-        Walk::UserGroups
-    };
-    assert_eq!(third_walk, want);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancellation_stops_the_run_without_counts() {
     let sim = start(24, 60).await;
     let cfg = config(&sim);
@@ -154,7 +200,7 @@ async fn cancellation_stops_the_run_without_counts() {
     let control = sim.control().clone();
     tokio::task::spawn_blocking(move || {
         mp_common::wait_for(Duration::from_secs(10), "the walk to start", || {
-            (control.requests().get(GROUPS) > 0).then_some(())
+            (control.requests().get(USERS) > 0).then_some(())
         })
     })
     .await

@@ -49,6 +49,18 @@ async fn sync_once(config: PathBuf, json: bool) -> Output {
     .unwrap()
 }
 
+/// Users of type User in the customers' primary domains.
+fn totals_of_users(sim: &SimHandle) -> u64 {
+    let ds = sim.control().read();
+    ds.main_customers()
+        .iter()
+        .flat_map(|c| ds.domains_of_customer(*c))
+        .filter(|d| ds.domains()[d].parent.is_none())
+        .flat_map(|d| ds.groups_of_domain(d))
+        .map(|g| ds.groups()[&g].count_of(&[1]))
+        .sum()
+}
+
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -83,6 +95,15 @@ async fn two_runs_count_everything_and_the_second_is_warm() {
     let services = mp["by_endpoint"]["GET /user_groups/{id}/services"].as_u64().unwrap_or(0);
     assert!(services > 0, "a cold run reads service lists: {a:#}");
     let first_total = mp["total"].as_u64().unwrap();
+    // How it counted: the per-user walk, type User only, the other types reported.
+    let counting = &run["counting"];
+    assert_eq!(counting["walk"], "users", "{counting:#}");
+    assert_eq!(counting["count_user_types"], "User (1)");
+    let types = counting["user_types"].as_array().unwrap();
+    let of = |id: u64| types.iter().find(|t| t["id"] == id).unwrap_or_else(|| panic!("{id}"));
+    assert_eq!((of(1)["counted"].as_bool(), of(3)["counted"].as_bool()), (Some(true), Some(false)));
+    assert_eq!(of(1)["users"].as_u64().unwrap(), totals_of_users(&sim));
+    assert_eq!(counting["user_count"]["relied_on"], false);
     assert_eq!(
         first_total,
         sim.control().requests().total,
@@ -112,11 +133,28 @@ async fn two_runs_count_everything_and_the_second_is_warm() {
     );
 
     // The text form names the same facts.
-    let third = sync_once(config, false).await;
+    let third = sync_once(config.clone(), false).await;
     assert_eq!(third.status.code(), Some(0));
     let text = String::from_utf8_lossy(&third.stdout);
     assert!(text.contains(": ok in ") && text.contains("customers counted:"), "{text}");
     assert!(text.contains("requests to mailprotector:"), "{text}");
+    assert!(
+        text.contains("  counted: users of type User (1), one by one (the user listing)"),
+        "{text}"
+    );
+    assert!(text.contains("  user_count: user_count was not used"), "{text}");
+    assert!(text.contains("user(s) of type Mailing List (3)"), "{text}");
+    assert!(!text.contains("counted nowhere"), "{text}");
+
+    // A customer missing from the customer listing: its users are counted nowhere, and said so.
+    let hidden = sim.control().read().main_customers()[0];
+    sim.control().hide_customer(hidden).unwrap();
+    let fourth = sync_once(config, false).await;
+    assert_eq!(fourth.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&fourth.stdout);
+    let line =
+        text.lines().find(|l| l.contains("counted nowhere:")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains(&format!("(owner {hidden})")), "{line}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,11 +175,11 @@ async fn failures_exit_with_their_code_and_say_why() {
 
     let dir = TestDir::new();
     let config = write_config(&dir, &sim, &sim.control().reseller_key());
-    sim.control().add_fault(Fault::new(FaultKind::WrongTypes).on("user_groups"));
+    sim.control().add_fault(Fault::new(FaultKind::WrongTypes).on("users"));
     let out = sync_once(config.clone(), false).await;
     assert_eq!(out.status.code(), Some(65), "malformed data → 65");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("failed") && text.contains("GET /domains/{id}/user_groups"), "{text}");
+    assert!(text.contains("failed") && text.contains("GET /resellers/{id}/users"), "{text}");
     sim.control().clear_faults();
 
     // While another process holds the store: 75 and a message saying so.

@@ -1,6 +1,7 @@
 //! The simulated Mailprotector API over HTTP: documented fixtures and shapes, pagination and
-//! `X-Pagination`, auth scopes, `user_count` vs the user listing, request counters, and the §8
-//! recipe walked over HTTP yielding exactly the generator's ground truth.
+//! `X-Pagination`, auth scopes, `user_count` vs the user listing (all four user types), request
+//! counters, and the §8 recipe walked over HTTP yielding exactly the generator's ground truth
+//! under each counting rule.
 
 mod sim_support;
 
@@ -40,7 +41,16 @@ async fn documented_fixtures_are_served_with_their_shapes() {
     assert_eq!(g109["domain"], json!({"id": 102, "name": "mpdemo.net"}));
 
     let s = api.get("/user_groups/109/services").await.json;
-    assert_eq!(s, json!({"service_types": {"hosting": "CloudMail", "addons": ["Bracket"]}}));
+    let record = |id: u64, service_type: &str| {
+        json!({
+            "id": id,
+            "service_type": service_type,
+            "user_group": {"id": 109, "name": "CloudMail with Bracket"},
+            "domain": {"id": 102, "name": "mpdemo.net"},
+            "created_at": "2010-05-14T10:33:24.000Z",
+        })
+    };
+    assert_eq!(s, json!([record(10902, "Premium Hosted Email"), record(10904, "Bracket")]));
 
     let u = api.get("/users/883326").await.json;
     assert_eq!(u["name"], "abigail.thompson");
@@ -157,41 +167,96 @@ async fn keys_are_scoped_like_manager_roles() {
 }
 
 #[tokio::test]
-async fn user_count_counts_users_not_aliases() {
+async fn user_count_counts_every_type_but_aliases_and_users_carry_their_type() {
     let sim = start(11, 40).await;
     let api = Api::new(&sim, Some(&sim.control().reseller_key()));
-    let with_aliases: Vec<u64> = {
+    // Groups holding aliases, mailing lists and unlicensed users between them.
+    let picked: Vec<u64> = {
         let ds = sim.control().read();
-        ds.groups().values().filter(|g| g.alias_count() > 0).map(|g| g.id).take(5).collect()
+        let mut picked = Vec::new();
+        for types in [[2u64], [3], [11]] {
+            let found: Vec<u64> = ds
+                .groups()
+                .values()
+                .filter(|g| g.count_of(&types) > 0 && !picked.contains(&g.id))
+                .map(|g| g.id)
+                .take(2)
+                .collect();
+            picked.extend(found);
+        }
+        picked
     };
-    assert!(!with_aliases.is_empty(), "the dataset has groups with aliases");
-    for gid in with_aliases {
+    let mut seen_types = std::collections::BTreeSet::new();
+    for gid in picked {
         let g = api.get(&format!("/user_groups/{gid}")).await.json;
         let users = api.all(&format!("/user_groups/{gid}/users")).await;
-        let real = users.iter().filter(|u| u["user_type"]["id"] == 1).count();
-        let aliases: Vec<_> = users.iter().filter(|u| u["user_type"]["id"] == 2).collect();
-        assert_eq!(g["user_count"], real as u64, "group {gid}");
-        assert!(!aliases.is_empty());
-        for a in aliases {
-            assert_eq!(a["user_type"], json!({"id": 2, "name": "Alias"}));
-            assert!(a["parent"]["id"].is_u64() && a["first_name"] == "");
-            assert_eq!(a["primary_address"], a["parent"]["primary_address"]);
+        let of = |id: u64| users.iter().filter(|u| u["user_type"]["id"] == id).count() as u64;
+        assert_eq!(g["user_count"], of(1) + of(3) + of(11), "group {gid}: every non-alias user");
+        let want = sim.control().read().groups()[&gid].listed_count();
+        assert_eq!(users.len() as u64, want, "group {gid} lists all four types");
+        for u in &users {
+            let t = &u["user_type"];
+            seen_types.insert(t["id"].as_u64().unwrap());
+            let name = match t["id"].as_u64().unwrap() {
+                1 => "User",
+                2 => "Alias",
+                3 => "Mailing List",
+                11 => "Unlicensed User",
+                other => panic!("unexpected user type {other}"),
+            };
+            assert_eq!(t, &json!({"id": t["id"], "name": name}));
+            assert_eq!(u["user_group"]["id"], gid);
+            let local = u["name"].as_str().unwrap();
+            match name {
+                "Alias" => {
+                    assert!(u["parent"]["id"].is_u64() && u["first_name"] == "");
+                    assert_eq!(u["primary_address"], u["parent"]["primary_address"]);
+                }
+                "Mailing List" => {
+                    assert!(local.contains('-') && !local.contains('.'), "list-like: {local}");
+                    assert_eq!((&u["first_name"], &u["parent"]), (&json!(""), &json!(null)));
+                    assert!(u["primary_address"].as_str().unwrap().starts_with(local));
+                }
+                _ => {
+                    assert!(local.contains('.') && u["first_name"] != "", "person: {local}");
+                    assert!(u["parent"].is_null());
+                }
+            }
+            let one = api.get(&format!("/users/{}", u["id"])).await;
+            assert_eq!(&one.json, u, "GET /users/{{id}} serves the same user");
         }
     }
+    assert_eq!(seen_types.into_iter().collect::<Vec<_>>(), vec![1, 2, 3, 11]);
 }
 
-/// The §8 recipe over HTTP, skipping alias domains, must equal the ground truth exactly.
+/// The project's product for a console service name (§12 #10): the three known long forms,
+/// every other name verbatim.
+fn canonical(console: &str) -> String {
+    match console {
+        "CloudFilter Email Security" => "CloudFilter",
+        "SafeSend Outbound" => "SafeSend",
+        "Premium Hosted Email" => "CloudMail",
+        other => other,
+    }
+    .to_owned()
+}
+
+/// The §8 recipe over HTTP, skipping alias domains: summing `user_count` yields the truth that
+/// counts every non-alias type — not the default truth (User only), which a per-user walk of
+/// the group listings yields exactly.
 #[tokio::test]
 async fn the_derivation_recipe_yields_the_ground_truth_and_is_counted() {
     let sim = start(21, 45).await;
     let ctl = sim.control().clone();
     let api = Api::new(&sim, Some(&ctl.reseller_key()));
     ctl.reset_requests();
-    let mut got: BTreeMap<u64, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut by_user_count: BTreeMap<u64, BTreeMap<String, u64>> = BTreeMap::new();
+    let mut by_user_type = by_user_count.clone();
     let (mut domains_seen, mut groups_seen) = (0u64, 0u64);
     for c in api.all("/resellers/188/customers").await {
         let cid = c["id"].as_u64().unwrap();
-        let counts = got.entry(cid).or_default();
+        let counts = by_user_count.entry(cid).or_default();
+        let per_user = by_user_type.entry(cid).or_default();
         for d in api.all(&format!("/customers/{cid}/domains")).await {
             domains_seen += 1;
             if !d["parent"].is_null() {
@@ -200,32 +265,31 @@ async fn the_derivation_recipe_yields_the_ground_truth_and_is_counted() {
             for g in api.all(&format!("/domains/{}/user_groups", d["id"])).await {
                 groups_seen += 1;
                 let n = g["user_count"].as_u64().unwrap();
+                let users = api.all(&format!("/user_groups/{}/users", g["id"])).await;
+                let users_only = users.iter().filter(|u| u["user_type"]["id"] == 1).count() as u64;
                 let s = api.get(&format!("/user_groups/{}/services", g["id"])).await.json;
-                let st = &s["service_types"];
-                let mut products: Vec<String> = st["addons"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|a| a.as_str().unwrap().to_owned())
-                    .collect();
-                if let Some(h) = st["hosting"].as_str() {
-                    products.insert(0, h.to_owned());
-                }
-                for p in products {
+                for record in s.as_array().expect("an array of service records") {
+                    assert_eq!(record["user_group"]["id"], g["id"]);
+                    let p = canonical(record["service_type"].as_str().unwrap());
                     if n > 0 {
-                        *counts.entry(p).or_insert(0) += n;
+                        *counts.entry(p.clone()).or_insert(0) += n;
+                    }
+                    if users_only > 0 {
+                        *per_user.entry(p).or_insert(0) += users_only;
                     }
                 }
             }
         }
     }
-    assert_eq!(got, ctl.expected_counts());
+    assert_eq!(by_user_count, ctl.expected_counts_for(&mpsync::sim::USER_COUNT_TYPES));
+    assert_eq!(by_user_type, ctl.expected_counts());
+    assert_ne!(by_user_count, by_user_type, "user_count includes lists and unlicensed users");
     assert!(
-        got.values().any(|c| c.contains_key("ForceEncrypt")),
+        by_user_type.values().any(|c| c.contains_key("ForceEncrypt")),
         "an unknown product surfaces verbatim"
     );
     let r = ctl.requests();
-    let customers = got.len() as u64;
+    let customers = by_user_count.len() as u64;
     assert_eq!(r.get("GET /resellers/{id}/customers"), 1);
     assert_eq!(r.get("GET /customers/{id}/domains"), customers);
     assert_eq!(r.get("GET /user_groups/{id}/services"), groups_seen);
@@ -234,6 +298,36 @@ async fn the_derivation_recipe_yields_the_ground_truth_and_is_counted() {
     assert_eq!(r.status(200), r.total);
     ctl.reset_requests();
     assert_eq!(ctl.requests().total, 0);
+}
+
+#[tokio::test]
+async fn expected_counts_over_http_follow_the_requested_types() {
+    let sim = start(3, 20).await;
+    let ctl = sim.control().clone();
+    let api = Api::new(&sim, None);
+    let as_json = |m: BTreeMap<u64, BTreeMap<String, u64>>| serde_json::to_value(m).unwrap();
+    let default = api.get("/_sim/expected_counts").await;
+    assert_eq!(default.json, as_json(ctl.expected_counts()));
+    let wide = api.get("/_sim/expected_counts?types=1,3,11").await;
+    assert_eq!(wide.json, as_json(ctl.expected_counts_for(&[1, 3, 11])));
+    assert_ne!(wide.json, default.json, "the dataset has lists and unlicensed users");
+    let all = api.get("/_sim/expected_counts?types=1%2C2%2C3%2C11").await;
+    assert_eq!(all.json, as_json(ctl.expected_counts_for(&[1, 2, 3, 11])));
+    for bad in ["types=", "types=1,4", "types=user", "type=1"] {
+        let a = api.get(&format!("/_sim/expected_counts?{bad}")).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{bad}");
+        let msg = a.json["error"].as_str().unwrap();
+        assert!(msg.contains("/_sim/expected_counts") && msg.contains("types"), "{bad}: {msg}");
+    }
+    let bad = api.get("/_sim/expected_counts?types=1,4").await;
+    assert!(bad.json["error"].as_str().unwrap().contains("11 (Unlicensed User)"));
+    let info = api.get("/_sim/info").await.json;
+    let t = ctl.read().user_totals();
+    assert_eq!(
+        (&info["users"], &info["aliases"], &info["mailing_lists"], &info["unlicensed_users"]),
+        (&json!(t.users), &json!(t.aliases), &json!(t.mailing_lists), &json!(t.unlicensed_users))
+    );
+    assert!(t.mailing_lists > 0 && t.unlicensed_users > 0);
 }
 
 /// Every listed route is really routed (so fault endpoints validated against the list match).

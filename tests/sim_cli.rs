@@ -1,4 +1,5 @@
-//! `mpsync sim` as a user runs it: bad fault specs are usage errors showing the forms;
+//! `mpsync sim` as a user runs it: `--help` lists every variant; bad fault specs are usage
+//! errors showing the forms (the removed `no_content_delete` names its replacement);
 //! `--keys-dir` writes a 0600 key and a config that `mpsync config` accepts and whose key and
 //! URL work against the running simulator; SIGTERM stops it cleanly.
 
@@ -19,6 +20,24 @@ fn a_bad_fault_spec_is_a_usage_error_that_shows_the_forms() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("fault SPEC forms") && err.contains("kind=hang"), "{spec}: {err}");
     }
+}
+
+#[test]
+fn help_lists_every_variant_and_the_old_delete_variant_points_at_the_new_one() {
+    let out = mpsync().args(["sim", "--help"]).output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for v in mpsync::sim::Variant::ALL {
+        assert!(help.contains(v.name()), "--help lists {}: {help}", v.name());
+        assert!(help.contains(v.describe()), "--help describes {}: {help}", v.name());
+    }
+    let out = mpsync()
+        .args(["sim", "--listen", "127.0.0.1:0", "--fault", "variant=no_content_delete"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("variant=ok_delete") && err.contains("204"), "{err}");
 }
 
 #[test]

@@ -143,6 +143,10 @@ async fn damaged_bodies_and_wrong_types_are_served() {
         .clone();
     assert_eq!(g["user_count"], "56");
     let s = api.get("/user_groups/109/services").await.json;
+    assert_eq!(s[0]["id"], "10902");
+    assert_eq!(s[0]["service_type"], json!(["Premium Hosted Email"]), "a list, not a name");
+    ctl.add_fault(Fault::parse("variant=services_object").unwrap());
+    let s = api.get("/user_groups/109/services").await.json;
     assert_eq!(s["service_types"]["addons"], "Bracket");
 }
 

@@ -18,11 +18,13 @@ fn ten_thousand_customers_fit_in_modest_memory() {
     let ds = Dataset::generate(2026, 10_000);
     let after = rss_kib();
     assert_eq!(ds.main_customers().len(), 10_000);
-    let (users, aliases) = ds.user_totals();
+    let t = ds.user_totals();
+    let (users, aliases) = (t.users, t.aliases);
     assert!((300_000..=900_000).contains(&users), "about 500k users, got {users}");
     assert!(aliases > 10_000, "aliases present: {aliases}");
+    assert!(t.mailing_lists > 1_000 && t.unlicensed_users > 1_000, "{t:?}");
     let grown_mib = after.saturating_sub(before) / 1024;
-    eprintln!("10k customers: {users} users, {aliases} aliases, {grown_mib} MiB");
+    eprintln!("10k customers: {t:?}, {grown_mib} MiB");
     assert!(grown_mib < 48, "dataset took {grown_mib} MiB of RSS");
     // The user index for the whole reseller pages without materialising everyone.
     let truth = ds.expected_counts();

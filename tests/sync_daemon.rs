@@ -26,7 +26,7 @@ fn counted_group(sim: &Sim) -> (u64, u64, String) {
     let main = data.main_customers();
     data.groups()
         .values()
-        .filter(|g| g.user_count() > 0 && !g.services.products().is_empty())
+        .filter(|g| g.count_of(&[1]) > 0 && !g.services.products().is_empty())
         .find_map(|g| {
             let c = data.customer_of_group(g.id)?;
             let primary = data.domains().get(&g.domain_id)?.parent.is_none();
@@ -74,6 +74,24 @@ fn start_up_catch_up_counts_every_customer_like_the_simulator() {
     let health = d.get("/v1/health").json();
     let mp = &health["checks"]["mailprotector:lastSuccess"][0];
     assert_eq!(mp["status"], "pass", "{health}");
+
+    // How the run counted: in its record, and in health (also after a restart).
+    let counting = &run["counting"];
+    assert_eq!(counting["walk"], "users", "{run}");
+    assert_eq!(counting["count_user_types"], "User (1)");
+    assert_eq!(counting["user_count"]["state"], "unchecked");
+    assert!(counting["user_types"].as_array().unwrap().iter().any(|t| t["id"] == 11));
+    let shown = |h: &serde_json::Value| {
+        let c = &h["checks"]["mailprotector:counting"][0];
+        assert_eq!(c["status"], "pass", "{h}");
+        assert_eq!(c["runId"], 1, "{h}");
+        assert_eq!(c["observedValue"]["countUserTypes"], "User (1)", "{h}");
+        assert_eq!(c["observedValue"]["userCountReliedOn"], false, "{h}");
+    };
+    shown(&health);
+    drop(d);
+    let d = start_daemon(&config);
+    shown(&d.get("/v1/health").json());
 }
 
 #[test]

@@ -72,7 +72,8 @@ impl RunMetrics {
         };
         metrics.register(
             "mpsync_sync_runs",
-            "Runs by job and outcome (ok, failed, cancelled, skipped_overlap, skipped_backoff)",
+            "Runs by job and outcome (ok, failed, cancelled, skipped_overlap, skipped_backoff, \
+             skipped_not_ready)",
             m.runs.clone(),
         );
         metrics.register(
@@ -135,7 +136,7 @@ impl RunObserver for RunMetrics {
         self.runs.get_or_create(&JobOutcome { job: kind.as_str().to_owned(), outcome }).inc();
     }
 
-    fn skipped(&self, kind: RunKind, why: SkipReason) {
+    fn skipped(&self, kind: RunKind, why: &SkipReason) {
         let outcome = why.as_str().to_owned();
         self.runs.get_or_create(&JobOutcome { job: kind.as_str().to_owned(), outcome }).inc();
     }
@@ -171,7 +172,7 @@ impl RunObserver for Fanout {
     fn upstream_stats(&self, kind: RunKind, stats: &[StatsSnapshot]) {
         self.0.iter().for_each(|o| o.upstream_stats(kind, stats));
     }
-    fn skipped(&self, kind: RunKind, why: SkipReason) {
+    fn skipped(&self, kind: RunKind, why: &SkipReason) {
         self.0.iter().for_each(|o| o.skipped(kind, why));
     }
     fn backing_off(&self, kind: RunKind, failures: u32, wait: Duration) {
@@ -198,9 +199,11 @@ mod tests {
             requests: BTreeMap::new(),
             error: None,
             snapshot: Some(1),
+            counting: None,
         };
         rm.finished(RunKind::Vendor, &record, Duration::from_secs(3));
-        rm.skipped(RunKind::Vendor, SkipReason::Overlap);
+        rm.skipped(RunKind::Vendor, &SkipReason::Overlap);
+        rm.skipped(RunKind::Push, &SkipReason::NotReady("waiting for the first snapshot".into()));
         let stats = StatsSnapshot {
             upstream: "mailprotector".into(),
             requests: [("GET /resellers/{id}/customers".to_string(), 4u64)].into_iter().collect(),
@@ -213,6 +216,7 @@ mod tests {
         for needle in [
             r#"mpsync_sync_runs_total{job="vendor",outcome="ok"} 1"#,
             r#"mpsync_sync_runs_total{job="vendor",outcome="skipped_overlap"} 1"#,
+            r#"mpsync_sync_runs_total{job="push",outcome="skipped_not_ready"} 1"#,
             r#"mpsync_sync_last_success_timestamp_seconds{job="vendor"} 1767225610.0"#,
             r#"mpsync_upstream_requests_total{upstream="mailprotector",endpoint="GET /resellers/{id}/customers"} 4"#,
             r#"mpsync_upstream_retries_total{upstream="mailprotector"} 2"#,

@@ -102,11 +102,13 @@ pub(super) async fn bind(addr: SocketAddr) -> Result<TcpListener, Exit> {
 pub(super) async fn seed_health(store: &Store, health: &Health) {
     for kind in [RunKind::Vendor, RunKind::Billing, RunKind::Push] {
         match store.last_success(kind).await {
-            Ok(Some(rec)) => health.record_success(
-                kind.into(),
-                rec.id,
-                rec.finished_at.unwrap_or(rec.started_at),
-            ),
+            Ok(Some(rec)) => {
+                let at = rec.finished_at.unwrap_or(rec.started_at);
+                health.record_success(kind.into(), rec.id, at);
+                if let Some(counting) = rec.counting {
+                    health.set_counting(rec.id, at, counting);
+                }
+            }
             Ok(None) => {}
             // Health is only a report: a read error here must not stop the daemon.
             Err(e) => tracing::warn!("cannot read the last {kind} run for health: {e}"),

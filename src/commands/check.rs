@@ -57,7 +57,11 @@ impl CheckResult {
 /// one line each, e.g.
 /// `CheckResult::from_result("mailprotector", mailprotector::check_connection(cfg).await),`.
 async fn checks(cfg: &Config) -> Vec<CheckResult> {
-    let mut out = vec![config_summary(cfg), store(cfg).await];
+    let (store_result, opened) = store(cfg).await;
+    let mut out = vec![config_summary(cfg), store_result];
+    if let Some(store) = opened {
+        out.push(counting(cfg, &store).await);
+    }
     // The mapping is a local file: its problems (78) come before upstream ones (69).
     out.extend(super::reconcile::mapping_check(cfg).await);
     out.push(mailprotector(cfg).await);
@@ -144,18 +148,39 @@ fn config_summary(cfg: &Config) -> CheckResult {
 
 /// Opens the store in the state directory: proves it can be created and written, that the
 /// schema is one this build reads, and that no daemon holds it (exit 75 if one does).
-async fn store(cfg: &Config) -> CheckResult {
+async fn store(cfg: &Config) -> (CheckResult, Option<crate::store::Store>) {
     let dir = cfg.daemon.state_dir.clone();
     let opened = tokio::task::spawn_blocking(move || crate::store::Store::open(&dir)).await;
     match opened {
-        Ok(result) => CheckResult::from_result(
-            "store",
-            result.map(|store| format!("{} opens and is writable", store.path().display())),
-        ),
-        Err(e) => {
-            CheckResult::fail("store", format!("the store check crashed: {e}"), Exit::Software)
+        Ok(Ok(store)) => {
+            let detail = format!("{} opens and is writable", store.path().display());
+            (CheckResult::pass("store", detail), Some(store))
         }
+        Ok(Err(e)) => (CheckResult::fail("store", e.to_string(), e.exit()), None),
+        Err(e) => (
+            CheckResult::fail("store", format!("the store check crashed: {e}"), Exit::Software),
+            None,
+        ),
     }
+}
+
+/// Who is counted, and what the runs so far found about `user_count` on this account
+/// (informational: it never fails).
+async fn counting(cfg: &Config, store: &crate::store::Store) -> CheckResult {
+    use crate::mailprotector::{WalkStats, trust};
+    let types = &cfg.mailprotector.count_user_types;
+    let stats = store.get_meta::<WalkStats>(crate::sync::WALK_STATS_KEY).await.ok().flatten();
+    let user_count = match &stats {
+        None => "no vendor run yet, so user_count has not been compared on this account".to_owned(),
+        Some(stats) => {
+            let walk = stats.walk.unwrap_or(crate::model::Walk::Users);
+            trust::note(walk, trust::check_for(stats, types), false, types).detail
+        }
+    };
+    CheckResult::pass(
+        "counting",
+        format!("counts users of type {types} (count_user_types); last vendor run: {user_count}"),
+    )
 }
 
 /// The results as an aligned table: CHECK, RESULT, DETAIL.

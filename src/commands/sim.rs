@@ -68,12 +68,20 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
             .take(3)
             .filter_map(|c| ds.customer_key(c).map(|k| (c, k.to_owned())))
             .collect();
-        (ds.reseller_id(), ds.reseller_key().to_owned(), sample, ds.user_totals().0)
+        (ds.reseller_id(), ds.reseller_key().to_owned(), sample, ds.user_totals())
     };
     println!(
         "mpsync sim: Mailprotector simulator on {base_url} (API under /api/v1, control under /_sim)"
     );
-    println!("  seed {}, {} customers, {users} users", args.seed, args.customers);
+    println!(
+        "  seed {}, {} customers, {} users, {} aliases, {} mailing lists, {} unlicensed users",
+        args.seed,
+        args.customers,
+        users.users,
+        users.aliases,
+        users.mailing_lists,
+        users.unlicensed_users
+    );
     println!("  reseller id:  {reseller_id}");
     println!("  reseller key: {reseller_key}");
     for (c, k) in &sample {
@@ -316,7 +324,7 @@ mod tests {
         assert!(t.contains("state_dir = \"/tmp/k/state\""));
         assert!(t.contains("rate_limit = 2.5\nburst = 3\n"));
         assert!(t.parse::<toml::Table>().is_ok());
-        assert!(crate::sim::faults::SPEC_FORMS.contains("kind=hang"));
+        assert!(crate::sim::faults::spec_forms().contains("kind=hang"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::Globals;
 use crate::cli::SyncArgs;
 use crate::exit::{Exit, ExitStatus};
-use crate::model::{RunId, RunKind, RunRecord};
+use crate::model::{CountingReport, RunId, RunKind, RunRecord};
 use crate::store::Store;
 use crate::sync::{Job, JobError, JobOutput, RunContext, RunLedger};
 use crate::telemetry::{self, LogOptions};
@@ -37,6 +37,9 @@ pub struct RunSummary {
     pub requests: BTreeMap<String, UpstreamSummary>,
     /// Wall time of the run in milliseconds.
     pub duration_ms: u64,
+    /// How a vendor run counted: walk, user types, `user_count`, what was counted nowhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub counting: Option<CountingReport>,
 }
 
 /// Requests one upstream saw during the run.
@@ -189,8 +192,9 @@ async fn run_once(
         totals: BTreeMap::new(),
         requests: result.stats.iter().map(|s| (s.upstream.clone(), s.into())).collect(),
         duration_ms,
+        counting: None,
     };
-    if let Ok(JobOutput::Vendor { customers }) = &result.outcome {
+    if let Ok(JobOutput::Vendor { customers, .. }) = &result.outcome {
         summary.customers_counted = customers.len();
         for c in customers {
             for (product, n) in &c.counts {
@@ -230,6 +234,7 @@ async fn run_once(
     };
     summary.outcome = record.outcome.as_str().to_owned();
     summary.error = record.error;
+    summary.counting = record.counting;
     Ok((summary, exit))
 }
 
@@ -276,6 +281,9 @@ pub fn render_text(s: &RunSummary) -> String {
             }
         }
     }
+    if let Some(c) = &s.counting {
+        render_counting(&mut out, c);
+    }
     for (upstream, r) in &s.requests {
         let _ = writeln!(
             out,
@@ -291,4 +299,36 @@ pub fn render_text(s: &RunSummary) -> String {
         }
     }
     out
+}
+
+/// The counting lines of a vendor run: who was counted and how, what was not.
+fn render_counting(out: &mut String, c: &CountingReport) {
+    use std::fmt::Write as _;
+    let how = match c.walk {
+        crate::model::Walk::Users => "one by one (the user listing)",
+        crate::model::Walk::UserGroups => "by user_count (the user-group listings)",
+    };
+    let _ = writeln!(out, "  counted: users of type {}, {how}", c.count_user_types);
+    let _ = writeln!(out, "  user_count: {}", c.user_count.detail);
+    for t in c.user_types.iter().filter(|t| !t.counted) {
+        let what = match (t.id, t.name.as_deref()) {
+            (Some(id), Some(n)) => format!("{n} ({id})"),
+            (Some(id), None) => format!("type {id}"),
+            (None, Some(n)) => format!("{n:?} (no type id)"),
+            (None, None) => "an unnamed type".to_owned(),
+        };
+        if t.known {
+            let _ = writeln!(out, "  not counted: {} user(s) of type {what}", t.users);
+        } else {
+            let _ = writeln!(
+                out,
+                "  not counted: {} user(s) of type {what}, which mpsync does not know; add it to \
+                 [mailprotector] count_user_types to count them",
+                t.users
+            );
+        }
+    }
+    if !c.orphans.is_empty() {
+        let _ = writeln!(out, "  {}", c.orphans.summary());
+    }
 }

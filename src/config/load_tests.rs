@@ -427,3 +427,33 @@ fn a_gradient_service_with_a_wrong_enum_or_product_case_names_the_key_and_the_fi
     assert!(find("gradient.services.SafeSend.subcategory").starts_with("required"));
     assert_eq!(p.len(), 4, "{p:?}");
 }
+
+#[test]
+fn count_user_types_takes_names_or_ids_and_refuses_the_rest() {
+    let fx = Fixture::new();
+    let cfg = load(&opts(&fx.config(""), &[], &[])).unwrap();
+    assert_eq!(cfg.mailprotector.count_user_types.ids(), vec![1], "User only by default");
+
+    let path = fx.config("count_user_types = [\"user\", \"Mailing List\", 11, \"7\"]\n");
+    let cfg = load(&opts(&path, &[], &[])).unwrap();
+    assert_eq!(cfg.mailprotector.count_user_types.ids(), vec![1, 3, 7, 11]);
+    let shown = redacted_toml(&cfg);
+    assert!(
+        shown.contains(
+            "count_user_types = [\"user\", \"mailing_list\", \"7\", \"unlicensed_user\"]"
+        ),
+        "{shown}"
+    );
+
+    for (value, says) in [
+        ("[\"users\"]", "\"users\" is not a Mailprotector user type"),
+        ("[]", "is empty; list at least one user type"),
+        ("\"user\"", "expected a list of user types"),
+    ] {
+        let path = fx.config(&format!("count_user_types = {value}\n"));
+        let p = problems(&opts(&path, &[], &[]));
+        assert_eq!(p.len(), 1, "{value}: {p:?}");
+        assert_eq!(p[0].key, "mailprotector.count_user_types");
+        assert!(p[0].message.contains(says), "{value}: {}", p[0].message);
+    }
+}

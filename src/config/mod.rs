@@ -31,6 +31,8 @@ pub use raw::{Origin, Provenance};
 pub use schedule::Schedule;
 pub use secret::Secret;
 
+pub use crate::mailprotector::user_types::CountedTypes;
+
 /// The default config file path.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/mpsync/mpsync.toml";
 
@@ -125,6 +127,8 @@ pub struct MailprotectorConfig {
     pub services_refresh: Duration,
     /// Report one count per product seen (default true).
     pub count_each_product: bool,
+    /// Whose users are counted (default: type User only).
+    pub count_user_types: CountedTypes,
     /// Named counts that combine products.
     pub counts: Vec<CountDefinition>,
 }

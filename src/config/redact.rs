@@ -93,6 +93,9 @@ pub(crate) fn render(cfg: &Config, prov: Option<&Provenance>) -> String {
     o.limits("mailprotector", &m.limits);
     o.dur("mailprotector", "services_refresh", m.services_refresh);
     o.kv("mailprotector", "count_each_product", m.count_each_product);
+    let types: Vec<toml::Value> =
+        m.count_user_types.config_names().into_iter().map(toml::Value::from).collect();
+    o.kv("mailprotector", "count_user_types", types);
     let counts_origin = prov.map(|p| p.origin("mailprotector.counts").to_string());
     for c in &m.counts {
         o.table("[[mailprotector.counts]]");

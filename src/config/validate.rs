@@ -30,6 +30,7 @@ const MAILPROTECTOR: &[&str] = &[
     "connect_timeout",
     "services_refresh",
     "count_each_product",
+    "count_user_types",
     "counts",
 ];
 const COUNT: &[&str] = &["name", "any_of"];
@@ -263,6 +264,7 @@ fn mailprotector(mut s: Section<'_, '_>) -> MailprotectorConfig {
     let limits = limits(&mut s, LimitDefaults { rate_limit: 5.0, burst: 5 });
     let services_refresh = s.or("services_refresh", secs(86_400), |v| f::duration(v, true));
     let count_each_product = s.or("count_each_product", true, f::boolean);
+    let count_user_types = s.or("count_user_types", CountedTypes::default(), user_type_list);
     let mut counts: Vec<CountDefinition> = Vec::new();
     for mut c in s.tables("counts", COUNT) {
         let name = c.req(
@@ -290,8 +292,27 @@ fn mailprotector(mut s: Section<'_, '_>) -> MailprotectorConfig {
         limits,
         services_refresh,
         count_each_product,
+        count_user_types,
         counts,
     }
+}
+
+/// `count_user_types`: a non-empty list of user type names or ids.
+fn user_type_list(v: &Value) -> Result<CountedTypes, String> {
+    let items = v.clone().into_array().map_err(|_| {
+        format!("expected a list of user types such as [\"user\"], got {}", f::show(v))
+    })?;
+    let mut ids = Vec::new();
+    for item in &items {
+        let entry = match f::whole(item, 0) {
+            Ok(id) => id.to_string(),
+            Err(_) => f::non_empty(item)?,
+        };
+        ids.push(CountedTypes::parse_entry(&entry)?);
+    }
+    CountedTypes::new(ids).ok_or_else(|| {
+        "is empty; list at least one user type, e.g. [\"user\"] (nobody would be counted)".into()
+    })
 }
 
 fn product_list(v: &Value) -> Result<Vec<String>, String> {

@@ -205,7 +205,7 @@ pub fn decode(
     }
     let lift = |e: UpstreamError| -> DecodeError {
         if is_gradient(answer) {
-            GradientError::from_upstream(e, GRADIENT_KEYS).into()
+            GradientError::from_upstream(e, GRADIENT_KEYS, 20.0).into()
         } else {
             e.into()
         }
@@ -241,7 +241,7 @@ pub fn decode(
         Answer::MailprotectorUserGroups => {
             mp_list::<UserGroup>(http, &resp, |g| g.user_count().map(drop))
         }
-        Answer::MailprotectorUsers => mp_list::<User>(http, &resp, |u| u.is_counted().map(drop)),
+        Answer::MailprotectorUsers => mp_list::<User>(http, &resp, |u| u.user_type_ref().map(drop)),
         Answer::MailprotectorServices => {
             let v: serde_json::Value = http.parse_json(&resp)?;
             let names = parse_services(&v)

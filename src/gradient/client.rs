@@ -7,7 +7,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::GradientError;
-use super::models::{GradientAccount, Integration, IntegrationStatus, NewService, Sku, parse_skus};
+use super::models::{GradientAccount, Integration, NewService, Sku, parse_skus};
+use super::status::IntegrationStatus;
 use crate::config::{GradientConfig, Secret, UpstreamLimits};
 use crate::upstream::{
     Endpoint, RetryPolicy, StatsSnapshot, UpstreamClient, UpstreamError, UpstreamResponse,
@@ -27,6 +28,14 @@ pub enum CountOutcome {
     Accepted,
     /// 404: the account or the service is not mapped in Synthesize (normal; §5.12).
     Unmapped(String),
+    /// Another 4xx (for example 400 for a value Gradient does not take): this count was
+    /// refused, with Gradient's status and words; the other counts are unaffected.
+    Refused {
+        /// The HTTP status.
+        status: u16,
+        /// Gradient's message.
+        message: String,
+    },
 }
 
 /// The token: standard Base64 of the UTF-8 bytes of `vendor:partner`, no scheme (§2).
@@ -40,6 +49,11 @@ pub struct GradientClient {
     http: UpstreamClient,
     concurrency: usize,
     keys: String,
+    /// `gradient.rate_limit`, named in the advice of a 403.
+    rate_limit: f64,
+    /// The keys and the token, so text Gradient sends back and mpsync shows verbatim (an
+    /// unknown status) never carries one.
+    secrets: std::sync::Arc<[Secret]>,
 }
 
 fn endpoint(method: Method, path: impl Into<String>, pattern: &'static str) -> Endpoint {
@@ -88,12 +102,14 @@ impl GradientClient {
         let origin = format!("{} and {}", vendor.origin(), partner.origin());
         let token = Secret::new(build_token(vendor.expose(), partner.expose()), origin.clone());
         let joined = Secret::new(format!("{}:{}", vendor.expose(), partner.expose()), origin);
+        let secrets = vec![vendor.clone(), partner.clone(), token.clone()].into();
         let keys = format!(
             "the partner key read from {} and the vendor key read from {}",
             partner.origin(),
             vendor.origin()
         );
         let concurrency = limits.max_in_flight.max(1);
+        let rate_limit = limits.rate_limit;
         let spec = UpstreamSpec {
             name: UPSTREAM.into(),
             base_url,
@@ -103,7 +119,13 @@ impl GradientClient {
             retry,
             redact: vec![vendor.clone(), partner.clone(), joined],
         };
-        Ok(GradientClient { http: UpstreamClient::new(spec)?, concurrency, keys })
+        Ok(GradientClient {
+            http: UpstreamClient::new(spec)?,
+            concurrency,
+            keys,
+            rate_limit,
+            secrets,
+        })
     }
 
     /// A clone that shares the budget but counts requests afresh (one per run).
@@ -135,7 +157,7 @@ impl GradientClient {
     }
 
     fn lift(&self, e: UpstreamError) -> GradientError {
-        GradientError::from_upstream(e, &self.keys)
+        GradientError::from_upstream(e, &self.keys, self.rate_limit)
     }
 
     async fn call(
@@ -151,15 +173,27 @@ impl GradientClient {
         self.http.parse_json(resp).map_err(|e| self.lift(e))
     }
 
-    /// `GET /organization`: the credential check and the integration status (§5.1).
+    /// `GET /organization`: the credential check and the integration status (§5.1). The
+    /// texts shown as they came (the name, an unknown status) have any key redacted.
     pub async fn integration(&self) -> Result<Integration, GradientError> {
         let ep = Endpoint::get("/organization", "/organization");
         let resp = self.call(&ep, None, true).await?;
-        self.http.parse_json(&resp).map_err(|e| self.lift(e))
+        let mut integration: Integration = self.http.parse_json(&resp).map_err(|e| self.lift(e))?;
+        integration.name = self.redact(&integration.name);
+        if let IntegrationStatus::Other(raw) = &integration.status {
+            integration.status = IntegrationStatus::Other(self.redact(raw));
+        }
+        Ok(integration)
     }
 
-    /// `PATCH /organization/status/{status}` (§5.2); only the HTTP status is relied on.
-    pub async fn set_status(&self, status: IntegrationStatus) -> Result<(), GradientError> {
+    fn redact(&self, text: &str) -> String {
+        let secrets = self.secrets.iter().map(Secret::expose).filter(|s| !s.is_empty());
+        secrets.fold(text.to_owned(), |t, s| t.replace(s, "<redacted>"))
+    }
+
+    /// `PATCH /organization/status/{status}` (§5.2); only the HTTP status is relied on. The
+    /// push only ever sets `pending`: Gradient turns the integration `active` itself.
+    pub async fn set_status(&self, status: &IntegrationStatus) -> Result<(), GradientError> {
         let path = format!("/organization/status/{}", status.as_str());
         let ep = endpoint(Method::PATCH, path, "/organization/status/{status}");
         // Setting a status is idempotent: retrying is harmless.
@@ -241,7 +275,8 @@ impl GradientClient {
     }
 
     /// `POST /service/{serviceId}/count`: sets the absolute count of one (account, service)
-    /// (§5.12). Retried on 429/5xx/timeouts; a 404 is [`CountOutcome::Unmapped`].
+    /// (§5.12). Retried on 429/5xx/timeouts; a 404 is [`CountOutcome::Unmapped`], another 4xx
+    /// but 401/403 is [`CountOutcome::Refused`]; a 403 is an error (anomaly detection).
     pub async fn post_count(
         &self,
         service_id: &str,
@@ -254,8 +289,8 @@ impl GradientClient {
         match self.http.send(&ep, &[], Some(&body), true).await {
             Ok(_) => Ok(CountOutcome::Accepted),
             Err(UpstreamError::NotFound { message, .. }) => Ok(CountOutcome::Unmapped(message)),
-            Err(UpstreamError::Forbidden { message, endpoint, .. }) => {
-                Err(GradientError::IntegrationNotActive { endpoint, message })
+            Err(UpstreamError::Rejected { status, message, .. }) => {
+                Ok(CountOutcome::Refused { status, message })
             }
             Err(e) => Err(self.lift(e)),
         }

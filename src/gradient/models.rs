@@ -1,8 +1,11 @@
 //! What the Gradient vendor API sends back, parsed tolerantly (§11 "client tolerance"):
-//! envelopes or bare objects, ids as strings or numbers, `isMapped` optional.
+//! envelopes or bare objects, ids as strings or numbers, `isMapped` optional, the status in
+//! any case.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+
+use super::status::IntegrationStatus;
 
 /// An id the API may send as a string or a number; kept as a string.
 fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -13,35 +16,6 @@ fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     }
 }
 
-/// The integration's status (§6.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IntegrationStatus {
-    /// Connected and in use.
-    Active,
-    /// New, or reconnected after a disconnect.
-    Inactive,
-    /// Keys entered; mapping in progress.
-    Pending,
-    /// Turned off.
-    Disabled,
-    /// In error.
-    Error,
-}
-
-impl IntegrationStatus {
-    /// The exact, lower-case path segment and JSON value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IntegrationStatus::Active => "active",
-            IntegrationStatus::Inactive => "inactive",
-            IntegrationStatus::Pending => "pending",
-            IntegrationStatus::Disabled => "disabled",
-            IntegrationStatus::Error => "error",
-        }
-    }
-}
-
 /// `GET /organization` (§5.1), the fields mpsync uses.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -49,7 +23,7 @@ pub struct Integration {
     /// The partner organization's name.
     #[serde(default)]
     pub name: String,
-    /// The integration status.
+    /// The integration status (any case; an unknown value kept verbatim).
     pub status: IntegrationStatus,
     /// When Synthesize last received data (informational).
     #[serde(default)]

@@ -8,7 +8,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-use super::report::PushReport;
+use super::report::{PairOutcome, PushReport};
 use crate::health::{Health, PushPairs};
 use crate::metrics::Metrics;
 
@@ -27,7 +27,7 @@ pub struct PushObserver {
 
 impl PushObserver {
     /// Registers `mpsync_gradient_pushes` (result = ok, failed, dry_run) and
-    /// `mpsync_gradient_push_pairs` (result = accepted, unmapped, failed, planned).
+    /// `mpsync_gradient_push_pairs` (result = accepted, unmapped, refused, failed, planned).
     pub fn register(metrics: &Metrics, health: Health) -> PushObserver {
         let o = PushObserver { health, pushes: Family::default(), pairs: Family::default() };
         metrics.register(
@@ -38,7 +38,7 @@ impl PushObserver {
         metrics.register(
             "mpsync_gradient_push_pairs",
             "(customer, product) counts pushed to Gradient, by result (accepted, unmapped, \
-             failed, planned)",
+             refused, failed, planned)",
             o.pairs.clone(),
         );
         o
@@ -56,6 +56,7 @@ impl PushObserver {
         for (label, n) in [
             ("accepted", s.accepted),
             ("unmapped", s.unmapped),
+            ("refused", s.refused),
             ("failed", s.failed),
             ("planned", s.planned),
         ] {
@@ -73,12 +74,24 @@ impl PushObserver {
 impl From<&PushReport> for PushPairs {
     fn from(report: &PushReport) -> PushPairs {
         let s = report.summary();
+        let first_refused =
+            report.pairs.iter().find(|p| p.outcome == PairOutcome::Refused).map(|p| {
+                format!(
+                    "customer {} {} = {}: {}",
+                    p.customer_id,
+                    p.product,
+                    p.unit_count,
+                    p.detail.as_deref().unwrap_or("refused")
+                )
+            });
         PushPairs {
             run_id: report.run_id,
             at: report.finished_at,
             dry_run: report.dry_run,
             accepted: s.accepted,
             unmapped: s.unmapped,
+            refused: s.refused,
+            first_refused,
             failed: s.failed,
             planned: s.planned,
         }
@@ -92,7 +105,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::gradient::{PairOutcome, PairResult};
+    use crate::gradient::PairResult;
     use crate::health::{LoopStatus, Source};
 
     fn pair(c: u64, outcome: PairOutcome) -> PairResult {
@@ -135,5 +148,34 @@ mod tests {
         let text = metrics.encode();
         assert!(text.contains("mpsync_gradient_pushes_total{result=\"failed\"} 1"), "{text}");
         assert!(text.contains("mpsync_gradient_push_pairs_total{result=\"unmapped\"} 2"), "{text}");
+    }
+
+    #[test]
+    fn refused_counts_warn_with_gradients_words_and_are_counted() {
+        let health = Health::new(Utc::now());
+        health.set_configured(Source::Gradient, true, None);
+        let metrics = Metrics::new();
+        let o = PushObserver::register(&metrics, health.clone());
+        let refused = PairResult {
+            customer_id: 7,
+            product: "XtraMail".into(),
+            unit_count: 0,
+            outcome: PairOutcome::Refused,
+            detail: Some("400: unitCount must be greater than 0".into()),
+        };
+        let report =
+            PushReport::for_test(5, 4, vec![pair(1, PairOutcome::Accepted), refused.clone()]);
+        o.observe(&report);
+        let fresh = LoopStatus { age: Duration::ZERO, fresh: true };
+        let r = health.report(Utc::now(), fresh);
+        let c = &r.checks["gradient:pushPairs"][0];
+        assert_eq!(c.observed_value.as_ref().unwrap()["refused"], 1);
+        let output = c.output.as_deref().unwrap();
+        assert!(output.contains("1 of 2 counts were refused by Gradient"), "{output}");
+        assert!(output.contains("customer 7 XtraMail = 0: 400: unitCount must be greater than 0"));
+        assert_eq!(c.status, crate::health::CheckStatus::Warn);
+        let text = metrics.encode();
+        assert!(text.contains("mpsync_gradient_push_pairs_total{result=\"refused\"} 1"), "{text}");
+        assert!(text.contains("mpsync_gradient_pushes_total{result=\"ok\"} 1"), "{text}");
     }
 }

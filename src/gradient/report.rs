@@ -1,5 +1,5 @@
-//! What a push leaves behind: the per-pair results (accepted, unmapped in Synthesize, failed,
-//! or only planned in a dry run), the summary health and metrics show, and per customer
+//! What a push leaves behind: the per-pair results (accepted, unmapped in Synthesize, refused
+//! by Gradient, failed, or only planned in a dry run), the summary health and metrics show, and per customer
 //! whether Synthesize had it mapped as of that push. Kept in the store's metadata.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +23,9 @@ pub enum PairOutcome {
     Accepted,
     /// 404: the account or the service is not mapped in Synthesize (reported, not an error).
     Unmapped,
+    /// Gradient refused this one count (e.g. 400 for a 0); `detail` has its status and words.
+    /// The rest of the push goes on.
+    Refused,
     /// The post failed; `detail` says why.
     Failed,
     /// Dry run: it would have been posted.
@@ -40,7 +43,7 @@ pub struct PairResult {
     pub unit_count: u64,
     /// What happened.
     pub outcome: PairOutcome,
-    /// Synthesize's message for unmapped pairs; the reason for failed ones.
+    /// Synthesize's message for unmapped and refused pairs; the reason for failed ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
@@ -52,6 +55,9 @@ pub struct PairSummary {
     pub accepted: u64,
     /// Not mapped in Synthesize (404).
     pub unmapped: u64,
+    /// Refused by Gradient (another 4xx), one count at a time.
+    #[serde(default)]
+    pub refused: u64,
     /// Failed.
     pub failed: u64,
     /// Only planned (dry run).
@@ -82,9 +88,10 @@ pub struct PushReport {
     pub snapshot_run: Option<RunId>,
     /// When that snapshot was observed.
     pub snapshot_observed_at: Option<DateTime<Utc>>,
-    /// The integration status found at the start.
+    /// The integration status found at the start (lower case when documented, else verbatim).
     pub integration_status: Option<String>,
-    /// Statuses set, in order (e.g. `pending`, `active`); planned only in a dry run.
+    /// Statuses set, in order (only ever `pending`, from `inactive`; Gradient turns the
+    /// integration `active` itself); planned only in a dry run.
     pub statuses_set: Vec<String>,
     /// Services created (or that would be).
     pub services_created: Vec<String>,
@@ -161,9 +168,9 @@ impl PushReport {
         out
     }
 
-    /// The pairs to remember as sent: non-zero counts that reached Synthesize or failed (a
-    /// failed pair is retried, as 0 if it is gone by then), plus earlier pairs still owed a
-    /// 0 that did not get it.
+    /// The pairs to remember as sent: non-zero counts that reached Synthesize or did not (a
+    /// failed or refused pair is retried, as 0 if it is gone by then), plus earlier pairs
+    /// still owed a 0 that did not get it.
     pub fn sent_pairs(
         &self,
         before: &BTreeMap<CustomerId, BTreeSet<String>>,
@@ -172,7 +179,7 @@ impl PushReport {
         for p in &self.pairs {
             let keep = match p.outcome {
                 PairOutcome::Accepted | PairOutcome::Unmapped => p.unit_count > 0,
-                PairOutcome::Failed | PairOutcome::Planned => {
+                PairOutcome::Refused | PairOutcome::Failed | PairOutcome::Planned => {
                     p.unit_count > 0
                         || before.get(&p.customer_id).is_some_and(|s| s.contains(&p.product))
                 }
@@ -190,6 +197,7 @@ impl PairSummary {
         match o {
             PairOutcome::Accepted => self.accepted += 1,
             PairOutcome::Unmapped => self.unmapped += 1,
+            PairOutcome::Refused => self.refused += 1,
             PairOutcome::Failed => self.failed += 1,
             PairOutcome::Planned => self.planned += 1,
         }
@@ -239,7 +247,10 @@ mod tests {
         assert_eq!(c[&1].pairs.unmapped, 1);
         assert_eq!(c[&2].mapped, Some(false));
         assert_eq!(c[&3].mapped, None);
-        assert_eq!(r.summary(), PairSummary { accepted: 1, unmapped: 2, failed: 1, planned: 0 });
+        assert_eq!(
+            r.summary(),
+            PairSummary { accepted: 1, unmapped: 2, refused: 0, failed: 1, planned: 0 }
+        );
     }
 
     #[test]
@@ -253,5 +264,19 @@ mod tests {
         ]);
         let got = r.sent_pairs(&before);
         assert_eq!(got[&1], ["Bracket".to_owned(), "CloudFilter".to_owned()].into());
+        // A 0 Gradient refused is still owed: the old count stays in Synthesize until a 0
+        // lands, so the next push sends it again.
+        let r = report(vec![
+            pair(
+                1,
+                "XtraMail",
+                0,
+                PairOutcome::Refused,
+                Some("400: unitCount must be greater than 0"),
+            ),
+            pair(1, "Bracket", 4, PairOutcome::Refused, Some("400: x")),
+        ]);
+        let got = r.sent_pairs(&before);
+        assert_eq!(got[&1], ["Bracket".to_owned(), "XtraMail".to_owned()].into());
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::{BillingSource, Config};
-use crate::model::{RunId, RunKind};
+use crate::model::{CountingReport, RunId, RunKind};
 
 pub use report::{Check, CheckStatus, HealthReport, LoopStatus};
 
@@ -65,6 +65,9 @@ pub struct SourceHealth {
     pub last_failure: Option<(DateTime<Utc>, String)>,
     /// Failed runs since the last success.
     pub consecutive_failures: u32,
+    /// Since when, and for what, the job waits (its last trigger found it not ready, e.g.
+    /// the push before the first vendor snapshot); cleared by its next recorded run.
+    pub waiting: Option<(DateTime<Utc>, String)>,
 }
 
 /// Counts of reconciliation rows by status, from the latest reconciliation.
@@ -116,10 +119,12 @@ pub struct HealthState {
     pub reconciliation: Option<ReconciliationSummary>,
     /// The last Gradient push's pairs by outcome, once one got as far as counting.
     pub push: Option<PushPairs>,
+    /// How the last completed vendor run counted (its run id and report).
+    pub counting: Option<(RunId, DateTime<Utc>, CountingReport)>,
 }
 
 /// The last Gradient push's (customer, product) pairs by outcome.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushPairs {
     /// The push run.
     pub run_id: RunId,
@@ -131,6 +136,10 @@ pub struct PushPairs {
     pub accepted: u64,
     /// Not mapped in Synthesize (404; normal).
     pub unmapped: u64,
+    /// Refused by Gradient one count at a time (another 4xx, e.g. 400 for a 0).
+    pub refused: u64,
+    /// The first refused pair and Gradient's words, when any was refused.
+    pub first_refused: Option<String>,
     /// Failed.
     pub failed: u64,
     /// Planned only (dry run).
@@ -159,6 +168,7 @@ impl Health {
             max_age: Duration::from_secs(2 * 3600),
             reconciliation: None,
             push: None,
+            counting: None,
         };
         let health =
             Health { state: Arc::new(RwLock::new(state)), ready: Arc::new(AtomicBool::new(false)) };
@@ -220,6 +230,7 @@ impl Health {
         let entry = st.sources.entry(source).or_default();
         entry.last_success = Some((run_id, at));
         entry.consecutive_failures = 0;
+        entry.waiting = None;
         // A recorded run proves the store writes again.
         if let Some(store) = st.store.as_mut() {
             store.write_error = None;
@@ -240,11 +251,23 @@ impl Health {
         let entry = st.sources.entry(source).or_default();
         entry.last_failure = Some((at, reason.into()));
         entry.consecutive_failures = entry.consecutive_failures.saturating_add(1);
+        entry.waiting = None;
+    }
+
+    /// Records that `source`'s job was skipped because it is not ready: not a failure, it
+    /// waits (`why` says for what).
+    pub fn record_waiting(&self, source: Source, at: DateTime<Utc>, why: impl Into<String>) {
+        self.write().sources.entry(source).or_default().waiting = Some((at, why.into()));
     }
 
     /// Replaces the last Gradient push's pair counts.
     pub fn set_push(&self, pairs: PushPairs) {
         self.write().push = Some(pairs);
+    }
+
+    /// Replaces how the last completed vendor run counted.
+    pub fn set_counting(&self, run_id: RunId, at: DateTime<Utc>, report: CountingReport) {
+        self.write().counting = Some((run_id, at, report));
     }
 
     /// Replaces the reconciliation summary.

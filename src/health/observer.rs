@@ -1,9 +1,10 @@
-//! Health as the sync engine's run observer: every finished run updates its source's status.
+//! Health as the sync engine's run observer: every finished run updates its source's status;
+//! a job skipped as not ready is shown waiting, not failing.
 
 use std::time::Duration;
 
 use crate::model::{RunKind, RunOutcome, RunRecord};
-use crate::sync::RunObserver;
+use crate::sync::{RunObserver, SkipReason};
 
 use super::Health;
 
@@ -11,13 +12,25 @@ impl RunObserver for Health {
     fn finished(&self, kind: RunKind, record: &RunRecord, _duration: Duration) {
         let at = record.finished_at.unwrap_or_else(chrono::Utc::now);
         match record.outcome {
-            RunOutcome::Ok => self.record_success(kind.into(), record.id, at),
+            RunOutcome::Ok => {
+                self.record_success(kind.into(), record.id, at);
+                if let Some(counting) = &record.counting {
+                    self.set_counting(record.id, at, counting.clone());
+                }
+            }
             RunOutcome::Failed => {
                 let reason = record.error.clone().unwrap_or_else(|| "the run failed".to_owned());
                 self.record_failure(kind.into(), at, reason);
             }
             // Shutdown or a crash says nothing about the upstream.
             RunOutcome::Cancelled | RunOutcome::Aborted | RunOutcome::Running => {}
+        }
+    }
+
+    fn skipped(&self, kind: RunKind, why: &SkipReason) {
+        // Overlap and backoff skips say nothing new about the source.
+        if let SkipReason::NotReady(why) = why {
+            self.record_waiting(kind.into(), chrono::Utc::now(), why.clone());
         }
     }
 
@@ -45,6 +58,7 @@ mod tests {
             requests: Default::default(),
             error: error.map(str::to_owned),
             snapshot: None,
+            counting: None,
         }
     }
 

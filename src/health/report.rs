@@ -8,7 +8,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::HealthState;
-use crate::model::RunId;
+use crate::model::{CountingReport, RunId};
 
 /// A check's (and the report's) status. Ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -63,6 +63,10 @@ pub struct Check {
     /// The last failure's time and reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
+    /// What the job waits for before its first run (an extra field, which the draft allows:
+    /// waiting is not a concern, so it is not an `output`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// A source's last failure.
@@ -115,6 +119,7 @@ fn check(component_type: &'static str, status: CheckStatus) -> Check {
         run_id: None,
         consecutive_failures: None,
         last_error: None,
+        waiting: None,
     }
 }
 
@@ -165,8 +170,14 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
             c.last_error = Some(LastError { time: rfc3339(*at), reason: reason.clone() });
             c.consecutive_failures = Some(sh.consecutive_failures);
         }
-        match sh.last_success {
-            None => {
+        match (sh.last_success, &sh.waiting) {
+            // Skipped because it waits for another job (the push for the first vendor
+            // snapshot): that is expected, not a failure and not a warning.
+            (None, Some((at, why))) => {
+                c.time = Some(rfc3339(*at));
+                c.waiting = Some(why.clone());
+            }
+            (None, None) => {
                 // An upstream outage or a first run still pending is a warning, never a
                 // failure: the daemon itself is doing its job.
                 c.status = CheckStatus::Warn;
@@ -177,7 +188,7 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
                     None => "no run yet".to_owned(),
                 });
             }
-            Some((run_id, at)) => {
+            (Some((run_id, at)), _) => {
                 let age = age_secs(now, at);
                 c.observed_value = Some(age.into());
                 c.time = Some(rfc3339(at));
@@ -202,24 +213,46 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
         checks.insert(format!("{}:lastSuccess", source.as_str()), vec![c]);
     }
 
+    if let Some((run_id, at, counting)) = &st.counting {
+        checks.insert(
+            "mailprotector:counting".to_owned(),
+            vec![counting_check(*run_id, *at, counting)],
+        );
+    }
+
     let gradient_on = st.sources.get(&super::Source::Gradient).is_some_and(|g| g.configured);
     if let Some(p) = st.push.as_ref().filter(|_| gradient_on) {
         let mut c = check("component", CheckStatus::Pass);
         c.component_id = Some(if p.dry_run { "dry_run" } else { "push" }.to_owned());
         c.observed_value = Some(serde_json::json!({
-            "accepted": p.accepted, "unmapped": p.unmapped, "failed": p.failed,
-            "planned": p.planned,
+            "accepted": p.accepted, "unmapped": p.unmapped, "refused": p.refused,
+            "failed": p.failed, "planned": p.planned,
         }));
         c.observed_unit = Some("pairs");
         c.time = Some(rfc3339(p.at));
         c.run_id = Some(p.run_id);
+        let sent = p.accepted + p.unmapped + p.refused + p.failed;
+        let mut concerns = Vec::new();
         if p.failed > 0 {
-            c.status = CheckStatus::Warn;
-            c.output = Some(format!(
-                "{} of {} counts were not accepted by Gradient in the last push",
-                p.failed,
-                p.accepted + p.unmapped + p.failed
+            concerns.push(format!(
+                "{} of {sent} counts were not accepted by Gradient in the last push",
+                p.failed
             ));
+        }
+        // A refused count leaves the previous one standing in Synthesize (there is no
+        // DELETE): worth a look even though the rest of the push went through.
+        if p.refused > 0 {
+            let first =
+                p.first_refused.as_deref().map(|f| format!(" (first: {f})")).unwrap_or_default();
+            concerns.push(format!(
+                "{} of {sent} counts were refused by Gradient in the last push{first}; \
+                 Synthesize keeps its previous value for those pairs",
+                p.refused
+            ));
+        }
+        if !concerns.is_empty() {
+            c.status = CheckStatus::Warn;
+            c.output = Some(concerns.join("; "));
         }
         checks.insert("gradient:pushPairs".to_owned(), vec![c]);
     }
@@ -281,6 +314,49 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
         notes,
         checks,
     }
+}
+
+/// How the last vendor run counted: who, by which walk, whether `user_count` stood in; a
+/// warning when users were counted nowhere or carry a type mpsync does not know.
+fn counting_check(run_id: RunId, at: DateTime<Utc>, c: &CountingReport) -> Check {
+    let unknown: Vec<&crate::model::UserTypeTally> =
+        c.user_types.iter().filter(|t| !t.known && !t.counted).collect();
+    let mut check = check("component", CheckStatus::Pass);
+    check.component_id = Some("mailprotector".to_owned());
+    check.observed_value = Some(serde_json::json!({
+        "walk": c.walk.as_str(),
+        "countUserTypes": c.count_user_types,
+        "userCount": c.user_count.state.as_str(),
+        "userCountReliedOn": c.user_count.relied_on,
+        "userCountDetail": c.user_count.detail,
+        "orphanedDomains": c.orphans.domain_count,
+        "orphanedUsers": c.orphans.users,
+        "unknownTypeUsers": unknown.iter().map(|t| t.users).sum::<u64>(),
+    }));
+    check.time = Some(rfc3339(at));
+    check.run_id = Some(run_id);
+    let mut problems = Vec::new();
+    for t in &unknown {
+        let what = match (t.id, t.name.as_deref()) {
+            (Some(id), Some(n)) => format!("type {id} ({n})"),
+            (Some(id), None) => format!("type {id}"),
+            (None, Some(n)) => format!("type {n:?}"),
+            (None, None) => "an unnamed type".to_owned(),
+        };
+        problems.push(format!(
+            "{} user(s) of {what}, which mpsync does not know, were not counted; add it to \
+             [mailprotector] count_user_types to count them",
+            t.users
+        ));
+    }
+    if !c.orphans.is_empty() {
+        problems.push(c.orphans.summary());
+    }
+    if !problems.is_empty() {
+        check.status = CheckStatus::Warn;
+        check.output = Some(format!("run {run_id}: {}", problems.join("; ")));
+    }
+    check
 }
 
 #[cfg(test)]
@@ -374,5 +450,108 @@ mod tests {
             v["checks"]["mailprotector:lastSuccess"][0].get("output").is_none(),
             "no output on pass"
         );
+    }
+
+    fn counting(
+        orphans: crate::model::Orphans,
+        types: Vec<crate::model::UserTypeTally>,
+    ) -> CountingReport {
+        CountingReport {
+            walk: crate::model::Walk::Users,
+            count_user_types: "User (1)".into(),
+            user_types: types,
+            user_count: crate::model::UserCountNote {
+                relied_on: false,
+                state: crate::model::UserCountState::Differs,
+                checked_at: Some(t("2026-01-01T00:00:00Z")),
+                checked_this_run: true,
+                groups_compared: 10,
+                groups_differing: 2,
+                detail: "user_count is not relied on: this run found that it differs".into(),
+            },
+            orphans,
+        }
+    }
+
+    #[test]
+    fn counting_is_shown_and_warns_about_users_counted_nowhere() {
+        let h = Health::new(t("2026-01-01T00:00:00Z"));
+        h.set_store_open("/s/mpsync.redb".into(), t("2026-01-01T00:00:00Z"));
+        h.record_success(Source::Mailprotector, 4, t("2026-01-01T00:10:00Z"));
+        let user = crate::model::UserTypeTally {
+            id: Some(1),
+            name: Some("User".into()),
+            users: 40,
+            counted: true,
+            known: true,
+        };
+        h.set_counting(
+            4,
+            t("2026-01-01T00:10:00Z"),
+            counting(Default::default(), vec![user.clone()]),
+        );
+        let r = h.report(t("2026-01-01T00:11:00Z"), FRESH);
+        assert_eq!(r.status, CheckStatus::Pass, "a user_count that differs is no problem");
+        let c = &r.checks["mailprotector:counting"][0];
+        let v = c.observed_value.clone().unwrap();
+        assert_eq!(v["walk"], "users");
+        assert_eq!(v["userCount"], "differs");
+        assert_eq!(v["userCountReliedOn"], false);
+        assert!(v["userCountDetail"].as_str().unwrap().contains("not relied on"));
+
+        let orphans = crate::model::Orphans {
+            domains: vec![crate::model::OrphanDomain { id: 55, owner: 901 }],
+            domain_count: 1,
+            users: 12,
+            user_ids: vec![7001],
+            group_ids: vec![300],
+        };
+        let shared = crate::model::UserTypeTally {
+            id: Some(7),
+            name: Some("Shared Mailbox".into()),
+            users: 3,
+            counted: false,
+            known: false,
+        };
+        h.set_counting(5, t("2026-01-01T00:20:00Z"), counting(orphans, vec![user, shared]));
+        let r = h.report(t("2026-01-01T00:21:00Z"), FRESH);
+        assert_eq!(r.status, CheckStatus::Warn);
+        let c = &r.checks["mailprotector:counting"][0];
+        assert_eq!(c.run_id, Some(5));
+        let out = c.output.as_deref().unwrap();
+        assert!(out.contains("3 user(s) of type 7 (Shared Mailbox)"), "{out}");
+        assert!(out.contains("55 (owner 901)") && out.contains("12 user(s)"), "{out}");
+        assert!(
+            r.notes.iter().any(|n| n.starts_with("mailprotector:counting: run 5:")),
+            "{:?}",
+            r.notes
+        );
+        assert_eq!(c.observed_value.clone().unwrap()["unknownTypeUsers"], 3);
+    }
+
+    #[test]
+    fn a_push_waiting_for_the_first_snapshot_passes_and_says_so() {
+        let h = Health::new(t("2026-01-01T00:00:00Z"));
+        h.set_store_open("/s/mpsync.redb".into(), t("2026-01-01T00:00:00Z"));
+        h.set_configured(Source::Gradient, true, Some("gradient"));
+        let r = h.report(t("2026-01-01T00:00:10Z"), FRESH);
+        assert_eq!(r.checks["gradient:lastSuccess"][0].status, CheckStatus::Warn, "no run yet");
+        h.record_waiting(
+            Source::Gradient,
+            t("2026-01-01T00:00:20Z"),
+            "waiting for the first vendor snapshot",
+        );
+        let r = h.report(t("2026-01-01T00:00:30Z"), FRESH);
+        let g = &r.checks["gradient:lastSuccess"][0];
+        assert_eq!(g.status, CheckStatus::Pass, "waiting is not a concern");
+        assert_eq!(g.waiting.as_deref(), Some("waiting for the first vendor snapshot"));
+        assert!(g.output.is_none() && !r.notes.iter().any(|n| n.starts_with("gradient")));
+        let v = serde_json::to_value(g).unwrap();
+        assert_eq!(v["waiting"], "waiting for the first vendor snapshot");
+        // A failure after the wait is a failure again.
+        h.record_failure(Source::Gradient, t("2026-01-01T00:01:00Z"), "snapshot too old");
+        let g =
+            h.report(t("2026-01-01T00:01:10Z"), FRESH).checks["gradient:lastSuccess"][0].clone();
+        assert_eq!((g.status, g.waiting), (CheckStatus::Warn, None));
     }
 }

@@ -145,24 +145,15 @@ impl MailprotectorClient {
         self.list_all(&ep, cancel).await
     }
 
-    /// The user groups of one domain, with their user counts checked.
+    /// The user groups of one domain (`user_count` unread: see [`UserGroup::user_count`]).
     pub async fn user_groups(
         &self,
         domain_id: u64,
         cancel: &CancellationToken,
-    ) -> Result<Vec<(UserGroup, u64)>, CollectError> {
+    ) -> Result<Vec<UserGroup>, CollectError> {
         let ep =
             Endpoint::get(format!("/domains/{domain_id}/user_groups"), "/domains/{id}/user_groups");
-        let groups: Vec<UserGroup> = self.list_all(&ep, cancel).await?;
-        groups
-            .into_iter()
-            .map(|g| match g.user_count() {
-                Ok(n) => Ok((g, n)),
-                Err(reason) => {
-                    Err(CollectError::Upstream(self.http.bad_response(&ep.label(), reason, b"")))
-                }
-            })
-            .collect()
+        self.list_all(&ep, cancel).await
     }
 
     /// The canonical products enabled on one user group.

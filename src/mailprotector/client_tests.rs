@@ -79,6 +79,7 @@ async fn stub(
         },
         services_refresh: Duration::from_secs(3600),
         count_each_product: true,
+        count_user_types: Default::default(),
         counts: Vec::new(),
     };
     Stub { client: MailprotectorClient::new(&cfg).unwrap(), seen, task }

@@ -1,10 +1,11 @@
 //! One collection run: every customer of the reseller counted per product, or a failure with
 //! the reason — never partial counts.
 //!
-//! Requests are spent frugally: reseller-wide listings (customers, domains), then either one
-//! user-group listing per non-alias domain or the reseller-wide user listing — whichever the
-//! previous run's sizes say is cheaper — and service lists only for groups whose cached list
-//! is missing or older than `services_refresh`.
+//! Requests are spent frugally: reseller-wide listings (customers, domains), then the users:
+//! the reseller-wide user listing, classified user by user (the count itself), or — only where
+//! a run verified that `user_count` equals that count and the per-domain user-group listings
+//! are cheaper — those listings ([`super::trust`]). Service lists are read only for groups
+//! whose cached list is missing or older than `services_refresh`.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -15,20 +16,22 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::count::{GroupFacts, count_usage};
+use super::trust::{self, ListedGroup, UserCountCheck};
+use super::users_walk::walk_users;
 use super::walk::{Walk, WalkStats};
 use super::{CollectError, MailprotectorClient};
 use crate::config::MailprotectorConfig;
-use crate::model::{CachedServices, CustomerUsage};
+use crate::model::{CachedServices, CountingReport, CustomerUsage, OrphanDomain, Orphans};
 use crate::upstream::StatsSnapshot;
 
 /// What a run needs besides the client.
 #[derive(Debug, Clone)]
 pub struct CollectInput<'a> {
-    /// Count definitions and `services_refresh`.
+    /// Count definitions, counted user types and `services_refresh`.
     pub config: &'a MailprotectorConfig,
     /// Service lists per user group from earlier runs.
     pub cache: &'a HashMap<u64, CachedServices>,
-    /// Sizes seen by the last run (`None` on the first).
+    /// Sizes and the `user_count` comparison kept from earlier runs (`None` on the first).
     pub walk_stats: Option<WalkStats>,
     /// The run's time (cache ages are judged against it; fetched lists are stamped with it).
     pub now: DateTime<Utc>,
@@ -45,12 +48,14 @@ pub struct CollectOutput {
     pub requests: StatsSnapshot,
     /// The service cache to keep: entries for the groups seen in this run.
     pub cache: HashMap<u64, CachedServices>,
-    /// Sizes to keep for the next run's choice of walk.
+    /// Sizes and the `user_count` comparison to keep for the next run.
     pub walk_stats: WalkStats,
-    /// The walk this run took.
+    /// The walk whose numbers were counted.
     pub walk: Walk,
     /// Service lists read (not served from cache) in this run.
     pub services_fetched: u64,
+    /// How the run counted, for its run record.
+    pub counting: CountingReport,
 }
 
 /// Runs one collection with `client`'s shared budget. Requests are counted in `client`'s
@@ -61,40 +66,108 @@ pub async fn collect_usage(
 ) -> Result<CollectOutput, CollectError> {
     let client = client.clone();
     let cancel = &input.cancel;
+    let types = &input.config.count_user_types;
     let started = Instant::now();
     let (customers, domains) = tokio::try_join!(client.customers(cancel), client.domains(cancel))?;
     let customer_ids: HashSet<u64> = customers.iter().map(|c| c.id).collect();
+    // Non-alias domains of listed customers (the user-group walk lists these), and every
+    // domain of a listed customer (users are attributed through them).
     let mut counted_domains: HashMap<u64, u64> = HashMap::new();
+    let mut owners: HashMap<u64, u64> = HashMap::new();
+    let mut orphans = Orphans::default();
     for d in &domains {
         let Some(cid) = d.customer_id() else {
             let ep = "GET /resellers/{id}/domains";
             let reason = format!("domain {} names no owning customer (account)", d.id);
             return Err(client.upstream().bad_response(ep, reason, b"").into());
         };
-        // Aliases are skipped (their users are the primary's); domains of customers outside
-        // the listing (e.g. a sub-reseller's) are not ours to count.
-        if !d.is_alias() && customer_ids.contains(&cid) {
+        if !customer_ids.contains(&cid) {
+            // An owner outside the listing (a listing that lags a change): counted nowhere.
+            orphans.domain_count += 1;
+            if orphans.domains.len() < Orphans::MAX_LISTED {
+                orphans.domains.push(OrphanDomain { id: d.id, owner: cid });
+            }
+            continue;
+        }
+        owners.insert(d.id, cid);
+        if !d.is_alias() {
             counted_domains.insert(d.id, cid);
         }
     }
-    let walk = input.walk_stats.clone().unwrap_or_default().choose(counted_domains.len() as u64);
-    tracing::info!(customers = customers.len(), domains = domains.len(), counted_domains = counted_domains.len(),
-        walk = ?walk, "mailprotector: listings read; counting users");
     let mut stats = input.walk_stats.clone().unwrap_or_default();
-    let groups: Vec<(u64, u64, u64)> = match walk {
-        Walk::UserGroups => {
-            let groups = walk_user_groups(&client, &counted_domains, cancel).await?;
-            stats.user_group_requests = client.stats().requests_to("GET /domains/{id}/user_groups");
-            stats.user_group_domains = counted_domains.len() as u64;
-            groups
+    let n_domains = counted_domains.len() as u64;
+    let mut walk = trust::choose_walk(&stats, types, n_domains, input.now);
+    tracing::info!(customers = customers.len(), domains = domains.len(), counted_domains = n_domains,
+        walk = walk.as_str(), count_user_types = %types, "mailprotector: listings read; counting users");
+    let mut checked_now: Option<UserCountCheck> = None;
+    let mut groups: Vec<(u64, u64, u64)> = Vec::new();
+    let mut user_types = Vec::new();
+    if walk == Walk::UserGroups {
+        let listed = walk_user_groups(&client, &counted_domains, cancel).await?;
+        note_group_walk(&mut stats, &client, n_domains);
+        match listed.iter().find_map(|g| g.user_count.as_ref().err()) {
+            None => {
+                groups = listed
+                    .iter()
+                    .map(|g| (g.group, g.customer, *g.user_count.as_ref().unwrap_or(&0)))
+                    .collect();
+            }
+            Some(reason) => {
+                // Relied on, yet unreadable: stop relying and count user by user instead.
+                tracing::warn!(%reason, "mailprotector: user_count unreadable; counting users one by one");
+                let check = UserCountCheck {
+                    types: types.ids(),
+                    agrees: false,
+                    checked_at: input.now,
+                    groups_compared: listed.len() as u64,
+                    groups_differing: listed.iter().filter(|g| g.user_count.is_err()).count()
+                        as u64,
+                    inconclusive: false,
+                    example: Some(reason.clone()),
+                };
+                stats.user_count = Some(check.clone());
+                checked_now = Some(check);
+                walk = Walk::Users;
+            }
         }
-        Walk::Users => {
-            let (groups, listed) = walk_users(&client, &counted_domains, cancel).await?;
-            stats.users_listed = listed;
-            groups
+    }
+    if walk == Walk::Users {
+        let w = walk_users(&client, &owners, types, cancel).await?;
+        stats.users_listed = w.listed;
+        w.add_orphans(&mut orphans);
+        user_types = w.tallies(types);
+        if checked_now.is_none() && trust::should_compare(&stats, types, n_domains, input.now) {
+            let listed = walk_user_groups(&client, &counted_domains, cancel).await?;
+            note_group_walk(&mut stats, &client, n_domains);
+            let check = trust::compare(
+                &listed,
+                &w.counted_per_group(),
+                &w.types_present(),
+                types,
+                input.now,
+            );
+            tracing::info!(
+                agrees = check.agrees,
+                groups = check.groups_compared,
+                differing = check.groups_differing,
+                example = check.example.as_deref().unwrap_or(""),
+                "mailprotector: compared user_count with the per-user count"
+            );
+            stats.user_count = Some(check.clone());
+            checked_now = Some(check);
         }
-    };
-    // Groups without users add nothing; skipping them saves their service calls.
+        groups = w.groups.into_iter().map(|(g, (c, n))| (g, c, n)).collect();
+        groups.sort_unstable();
+    }
+    for t in user_types.iter().filter(|t| !t.known && !t.counted) {
+        tracing::warn!(type_id = ?t.id, type_name = t.name.as_deref().unwrap_or(""), users = t.users,
+            "mailprotector: users of an unknown user type are not counted; list the type in \
+             [mailprotector] count_user_types to count them");
+    }
+    if !orphans.is_empty() {
+        tracing::warn!("mailprotector: {}", orphans.summary());
+    }
+    // Groups without counted users add nothing; skipping them saves their service calls.
     let groups: Vec<_> = groups.into_iter().filter(|(_, _, users)| *users > 0).collect();
     let (products, cache, fetched) =
         services_for(&client, &input, groups.iter().map(|g| g.0).collect()).await?;
@@ -110,8 +183,20 @@ pub async fn collect_usage(
     let usage =
         count_usage(&customers, &facts, input.config.count_each_product, &input.config.counts);
     stats.walk = Some(walk);
-    stats.domains = counted_domains.len() as u64;
+    stats.domains = n_domains;
     stats.users_counted = facts.iter().map(|f| f.users).sum();
+    let counting = CountingReport {
+        walk,
+        count_user_types: types.to_string(),
+        user_types,
+        user_count: trust::note(
+            walk,
+            trust::check_for(&stats, types),
+            checked_now.is_some(),
+            types,
+        ),
+        orphans,
+    };
     let requests = client.stats();
     tracing::info!(
         customers = usage.len(),
@@ -127,7 +212,14 @@ pub async fn collect_usage(
         walk_stats: stats,
         walk,
         services_fetched: fetched,
+        counting,
     })
+}
+
+/// Keeps the size of a user-group walk just made (to scale its cost next time).
+fn note_group_walk(stats: &mut WalkStats, client: &MailprotectorClient, domains: u64) {
+    stats.user_group_requests = client.stats().requests_to("GET /domains/{id}/user_groups");
+    stats.user_group_domains = domains;
 }
 
 /// Progress logging for long walks: at most every few seconds.
@@ -157,12 +249,13 @@ impl Progress {
     }
 }
 
-/// `(group, customer, users)` from one user-group listing per counted domain, concurrently.
+/// One user-group listing per counted domain, concurrently; each group once, with its
+/// owning customer and its `user_count` (or why that is unreadable).
 async fn walk_user_groups(
     client: &MailprotectorClient,
     domains: &HashMap<u64, u64>,
     cancel: &CancellationToken,
-) -> Result<Vec<(u64, u64, u64)>, CollectError> {
+) -> Result<Vec<ListedGroup>, CollectError> {
     let mut ids: Vec<(u64, u64)> = domains.iter().map(|(d, c)| (*d, *c)).collect();
     ids.sort_unstable();
     let mut progress = Progress::new("user-group walk", ids.len());
@@ -175,52 +268,14 @@ async fn walk_user_groups(
         .buffer_unordered(client.concurrency());
     while let Some((customer, groups)) = results.try_next().await? {
         progress.step();
-        for (g, users) in groups {
+        for g in groups {
             if seen.insert(g.id) {
-                out.push((g.id, customer, users));
+                out.push(ListedGroup { group: g.id, customer, user_count: g.user_count() });
             }
         }
     }
+    out.sort_unstable_by_key(|g| g.group);
     Ok(out)
-}
-
-/// `(group, customer, users)` from the reseller-wide user listing, and the users listed.
-async fn walk_users(
-    client: &MailprotectorClient,
-    domains: &HashMap<u64, u64>,
-    cancel: &CancellationToken,
-) -> Result<(Vec<(u64, u64, u64)>, u64), CollectError> {
-    let mut per_group: HashMap<u64, (u64, u64)> = HashMap::new();
-    let mut listed = 0u64;
-    let mut last_log = Instant::now();
-    client
-        .for_each_user_page(cancel, |users| {
-            for u in users {
-                listed += 1;
-                let counted = u.is_counted()?;
-                let group = u
-                    .user_group
-                    .as_ref()
-                    .ok_or_else(|| format!("user {} names no user_group", u.id))?
-                    .id;
-                let domain =
-                    u.domain.as_ref().ok_or_else(|| format!("user {} names no domain", u.id))?.id;
-                let Some(&customer) = domains.get(&domain) else { continue };
-                let entry = per_group.entry(group).or_insert((customer, 0));
-                if counted {
-                    entry.1 += 1;
-                }
-            }
-            if last_log.elapsed() >= Duration::from_secs(5) {
-                last_log = Instant::now();
-                tracing::info!(users = listed, "mailprotector: user listing in progress");
-            }
-            Ok(())
-        })
-        .await?;
-    let mut out: Vec<_> = per_group.into_iter().map(|(g, (c, n))| (g, c, n)).collect();
-    out.sort_unstable();
-    Ok((out, listed))
 }
 
 /// Products per group: fresh cache entries as they are, the rest read now (concurrently).
@@ -262,3 +317,7 @@ async fn services_for(
     let products = cache.iter().map(|(g, c)| (*g, c.products.clone())).collect();
     Ok((products, cache, fetched))
 }
+
+#[cfg(test)]
+#[path = "collect_tests.rs"]
+mod tests;

@@ -1,6 +1,11 @@
 //! The Mailprotector side of mpsync: the API client (tolerant models, paging), the product
-//! vocabulary, the "Check Connection" call, and the usage-count collection (customers →
-//! domains → user groups → services, or the reseller-wide user listing when cheaper).
+//! and user-type vocabularies, the "Check Connection" call, and the usage-count collection
+//! (customers → domains → users of the counted types → services per user group).
+//!
+//! One counting rule: a customer's count for a product is the number of its users of the
+//! counted types (`count_user_types`) in user groups that have the product. The reseller-wide
+//! user listing applies it user by user; `user_count` may stand in only where a run verified
+//! that it equals that number ([`trust`]).
 
 mod client;
 mod collect;
@@ -8,11 +13,15 @@ mod count;
 pub mod models;
 pub mod pagination;
 pub mod products;
+pub mod trust;
+pub mod user_types;
+mod users_walk;
 mod walk;
 
 pub use client::{HasId, MailprotectorClient, UPSTREAM};
 pub use collect::{CollectInput, CollectOutput, collect_usage};
 pub use count::{GroupFacts, count_usage};
+pub use trust::UserCountCheck;
 pub use walk::{Walk, WalkStats};
 
 use crate::config::MailprotectorConfig;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use super::products::canonical;
+use super::user_types;
 
 /// A reference to another entity: `{id, name}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -107,12 +108,12 @@ impl UserGroup {
     }
 }
 
-/// One entry of `GET /resellers/{id}/users` (the alternative counting walk).
+/// One entry of a user listing (`GET /resellers/{id}/users`, the per-user walk).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct User {
     /// User id.
     pub id: u64,
-    /// `{id: 1, name: "User"}` or `{id: 2, name: "Alias"}`; kept raw for tolerance.
+    /// `{id: 1, name: "User"}`, `{id: 2, name: "Alias"}`, ...; kept raw for tolerance.
     #[serde(default)]
     pub user_type: Option<Value>,
     /// The user's group.
@@ -123,24 +124,62 @@ pub struct User {
     pub domain: Option<EntityRef>,
 }
 
+/// A user's type as the API gave it: an id (with its name when given), or only a name that
+/// is not one of the known types.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UserTypeRef {
+    /// A type id (known or not) and the name the API gave it, if any.
+    Id(u64, Option<String>),
+    /// A name that maps to no known type and came without an id.
+    Named(String),
+}
+
+impl UserTypeRef {
+    /// The type id, when known.
+    pub fn id(&self) -> Option<u64> {
+        match self {
+            UserTypeRef::Id(id, _) => Some(*id),
+            UserTypeRef::Named(_) => None,
+        }
+    }
+}
+
 impl User {
-    /// Whether the user counts (type User, id 1); an error when the type is missing or unknown.
-    pub fn is_counted(&self) -> Result<bool, String> {
-        let by_name = |s: &str| match s.trim().to_ascii_lowercase().as_str() {
-            "user" => Ok(true),
-            "alias" | "mailing_list" | "mailing list" => Ok(false),
-            _ => Err(format!("user {} has an unknown user_type {s:?}", self.id)),
+    /// The user's type; an error (for a `BadResponse`) when it is missing or unreadable, so
+    /// a user is never silently left out of a count.
+    pub fn user_type_ref(&self) -> Result<UserTypeRef, String> {
+        let by_name = |s: &str| match user_types::type_id(s) {
+            Some(id) => Ok(UserTypeRef::Id(id, Some(s.to_owned()))),
+            None if s.trim().is_empty() => Err(format!("user {} has an empty user_type", self.id)),
+            None => Ok(UserTypeRef::Named(s.trim().to_owned())),
         };
         match &self.user_type {
-            Some(Value::Object(o)) => match o.get("id").and_then(Value::as_u64) {
-                Some(1) => Ok(true),
-                Some(_) => Ok(false),
-                None => match o.get("name").and_then(Value::as_str) {
-                    Some(n) => by_name(n),
-                    None => Err(format!("user {} has a user_type without an id", self.id)),
-                },
-            },
-            Some(Value::Number(n)) => Ok(n.as_u64() == Some(1)),
+            Some(Value::Object(o)) => {
+                let name = o.get("name").and_then(Value::as_str);
+                match o.get("id") {
+                    Some(Value::Number(n)) => match n.as_u64() {
+                        Some(id) => Ok(UserTypeRef::Id(id, name.map(str::to_owned))),
+                        None => Err(format!(
+                            "user {} has a user_type id that is not an id: {n}",
+                            self.id
+                        )),
+                    },
+                    None | Some(Value::Null) => match name {
+                        Some(n) => by_name(n),
+                        None => {
+                            Err(format!("user {} has a user_type without an id or a name", self.id))
+                        }
+                    },
+                    Some(other) => Err(format!(
+                        "user {} has a user_type id that is not a number: {other}",
+                        self.id
+                    )),
+                }
+            }
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(|id| UserTypeRef::Id(id, None))
+                .ok_or_else(|| format!("user {} has a user_type that is not an id: {n}", self.id)),
             Some(Value::String(s)) => by_name(s),
             _ => Err(format!("user {} has no user_type", self.id)),
         }
@@ -220,7 +259,7 @@ pub fn parse_services(v: &Value) -> Result<Vec<String>, String> {
 }
 
 fn entry_name(o: &serde_json::Map<String, Value>) -> Option<&str> {
-    ["name", "service_type", "code"].iter().find_map(|k| o.get(*k).and_then(Value::as_str))
+    ["service_type", "name", "code"].iter().find_map(|k| o.get(*k).and_then(Value::as_str))
 }
 
 /// Accepts any scalar as a name (numbers become strings); objects and arrays as absent.

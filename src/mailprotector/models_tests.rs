@@ -62,18 +62,33 @@ fn user_count_must_be_a_non_negative_integer() {
 }
 
 #[test]
-fn user_types_count_users_only() {
+fn user_types_are_read_in_every_form() {
     let u = |t: serde_json::Value| {
-        serde_json::from_value::<User>(json!({"id": 9, "user_type": t})).unwrap().is_counted()
+        serde_json::from_value::<User>(json!({"id": 9, "user_type": t})).unwrap().user_type_ref()
     };
-    assert_eq!(u(json!({"id": 1, "name": "User"})), Ok(true));
-    assert_eq!(u(json!({"id": 2, "name": "Alias"})), Ok(false));
-    assert_eq!(u(json!({"name": "User"})), Ok(true));
-    assert_eq!(u(json!(1)), Ok(true));
-    assert_eq!(u(json!("alias")), Ok(false));
-    assert!(u(json!(null)).is_err());
-    assert!(u(json!("robot")).is_err());
-    assert!(u(json!({})).is_err());
+    assert_eq!(u(json!({"id": 1, "name": "User"})), Ok(UserTypeRef::Id(1, Some("User".into()))));
+    assert_eq!(u(json!({"id": 2, "name": "Alias"})), Ok(UserTypeRef::Id(2, Some("Alias".into()))));
+    assert_eq!(
+        u(json!({"id": 3, "name": "Mailing List"})),
+        Ok(UserTypeRef::Id(3, Some("Mailing List".into())))
+    );
+    assert_eq!(u(json!({"id": 11})), Ok(UserTypeRef::Id(11, None)));
+    assert_eq!(
+        u(json!({"id": 7, "name": "Shared"})),
+        Ok(UserTypeRef::Id(7, Some("Shared".into())))
+    );
+    assert_eq!(u(json!({"name": "User"})), Ok(UserTypeRef::Id(1, Some("User".into()))));
+    assert_eq!(u(json!({"name": "Unlicensed User"})).unwrap().id(), Some(11));
+    assert_eq!(u(json!(1)), Ok(UserTypeRef::Id(1, None)));
+    assert_eq!(u(json!("alias")).unwrap().id(), Some(2));
+    assert_eq!(u(json!("mailing_list")).unwrap().id(), Some(3));
+    // A name that is no known type is kept (and reported by the walk), never guessed.
+    assert_eq!(u(json!("robot")), Ok(UserTypeRef::Named("robot".into())));
+    for bad in [json!(null), json!({}), json!(""), json!({"id": "1"}), json!(-1), json!([1])] {
+        assert!(u(bad.clone()).is_err(), "{bad}");
+    }
+    let missing = serde_json::from_value::<User>(json!({"id": 9})).unwrap().user_type_ref();
+    assert_eq!(missing, Err("user 9 has no user_type".into()));
 }
 
 #[test]

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::model::{RunKind, RunRecord};
 use crate::store::Store;
-use crate::sync::{EngineHandle, SkipReason, TriggerOutcome};
+use crate::sync::{EngineHandle, TriggerOutcome};
 
 /// What the `/v1` handlers need.
 #[derive(Clone)]
@@ -192,7 +192,7 @@ fn customers_body(
 }
 
 /// Adds `synthesize` (mapped as of the last push, and its pairs by outcome) to each customer,
-/// and `synthesize_push` (which push that was) at the top.
+/// and `synthesize_push` (which push that was, and which vendor snapshot it sent) at the top.
 fn with_synthesize(body: &mut serde_json::Value, report: &crate::gradient::PushReport) {
     let by_customer = report.customers();
     if let Some(list) = body.get_mut("customers").and_then(|c| c.as_array_mut()) {
@@ -203,6 +203,7 @@ fn with_synthesize(body: &mut serde_json::Value, report: &crate::gradient::PushR
                 "mapped": m.mapped,
                 "accepted": m.pairs.accepted,
                 "unmapped": m.pairs.unmapped,
+                "refused": m.pairs.refused,
                 "failed": m.pairs.failed,
             });
         }
@@ -211,6 +212,9 @@ fn with_synthesize(body: &mut serde_json::Value, report: &crate::gradient::PushR
         "run_id": report.run_id,
         "finished_at": report.finished_at,
         "dry_run": report.dry_run,
+        "snapshot_run": report.snapshot_run,
+        "snapshot_observed_at": report.snapshot_observed_at,
+        "integration_status": report.integration_status,
         "summary": report.summary(),
     });
 }
@@ -221,8 +225,9 @@ async fn sync_now(State(api): State<ApiState>) -> Response {
     for (i, kind) in api.sync_kinds.iter().enumerate() {
         match api.engine.trigger_now(*kind).await {
             TriggerOutcome::Started => started.push(kind.as_str()),
-            TriggerOutcome::Skipped(SkipReason::Overlap)
-            | TriggerOutcome::Skipped(SkipReason::Backoff) => {
+            // A manual trigger ignores backoff and readiness is judged once the run starts,
+            // so a skip here means the job is running.
+            TriggerOutcome::Skipped(_) => {
                 running.push(kind.as_str());
                 if i == 0 {
                     return (
@@ -276,5 +281,6 @@ mod synthesize_tests {
         assert_eq!(c[1]["synthesize"]["unmapped"], json!(1));
         assert_eq!(c[2]["synthesize"]["mapped"], json!(null), "not in the push: unknown");
         assert_eq!(body["synthesize_push"]["run_id"], json!(4));
+        assert_eq!(body["synthesize_push"]["snapshot_run"], json!(3), "which snapshot it sent");
     }
 }

@@ -116,14 +116,44 @@ impl SimControl {
         self.read().customer_key(customer).map(str::to_owned)
     }
 
-    /// Ground truth now: see [`Dataset::expected_counts`].
+    /// Ground truth now under the default rule (type User only): see
+    /// [`Dataset::expected_counts`].
     pub fn expected_counts(&self) -> BTreeMap<u64, BTreeMap<String, u64>> {
         self.read().expected_counts()
     }
 
-    /// Ground truth for a combined definition: see [`Dataset::expected_count_any_of`].
+    /// Ground truth now counting the user type ids `types`: see
+    /// [`Dataset::expected_counts_for`].
+    pub fn expected_counts_for(&self, types: &[u64]) -> BTreeMap<u64, BTreeMap<String, u64>> {
+        self.read().expected_counts_for(types)
+    }
+
+    /// Ground truth for a combined definition, type User only: see
+    /// [`Dataset::expected_count_any_of`].
     pub fn expected_count_any_of(&self, products: &[&str]) -> BTreeMap<u64, u64> {
         self.read().expected_count_any_of(products)
+    }
+
+    /// Ground truth for a combined definition counting `types`: see
+    /// [`Dataset::expected_count_any_of_for`].
+    pub fn expected_count_any_of_for(
+        &self,
+        products: &[&str],
+        types: &[u64],
+    ) -> BTreeMap<u64, u64> {
+        self.read().expected_count_any_of_for(products, types)
+    }
+
+    /// Users per product over every listed customer, type User only: see
+    /// [`Dataset::expected_totals`].
+    pub fn expected_totals(&self) -> BTreeMap<String, u64> {
+        self.read().expected_totals()
+    }
+
+    /// Users per product over every listed customer counting `types`: see
+    /// [`Dataset::expected_totals_for`].
+    pub fn expected_totals_for(&self, types: &[u64]) -> BTreeMap<String, u64> {
+        self.read().expected_totals_for(types)
     }
 
     /// Adds `n` users to a group; returns their ids.
@@ -131,7 +161,28 @@ impl SimControl {
         self.write().add_users(group, n)
     }
 
-    /// Removes up to `n` users (newest first, with their aliases) from a group.
+    /// Adds `n` mailing lists (user type 3) to a group; returns their ids.
+    pub fn add_mailing_lists(&self, group: u64, n: u32) -> Result<Vec<u64>, SimError> {
+        self.write().add_mailing_lists(group, n)
+    }
+
+    /// Adds `n` unlicensed users (user type 11) to a group; returns their ids.
+    pub fn add_unlicensed_users(&self, group: u64, n: u32) -> Result<Vec<u64>, SimError> {
+        self.write().add_unlicensed_users(group, n)
+    }
+
+    /// Leaves a customer out of customer listings while its domains, groups and users stay
+    /// listed reseller-wide: see [`Dataset::hide_customer`].
+    pub fn hide_customer(&self, id: u64) -> Result<(), SimError> {
+        self.write().hide_customer(id)
+    }
+
+    /// Lists a hidden customer again.
+    pub fn unhide_customer(&self, id: u64) -> Result<(), SimError> {
+        self.write().unhide_customer(id)
+    }
+
+    /// Removes up to `n` users of type User (newest first, with their aliases) from a group.
     pub fn remove_users(&self, group: u64, n: u64) -> Result<u64, SimError> {
         self.write().remove_users(group, n)
     }

@@ -3,18 +3,18 @@
 //!
 //! | method and path | what |
 //! |---|---|
-//! | `GET /_sim/info` | seed, reseller id and key, customer/user/alias totals |
+//! | `GET /_sim/info` | seed, reseller id and key, listed customers, hidden customers, totals per user type (`users`, `aliases`, `mailing_lists`, `unlicensed_users`) |
 //! | `GET /_sim/keys` | every API key: `[{"role":"reseller","id":188,"key":"..."}, ...]` |
 //! | `GET /_sim/requests`, `DELETE /_sim/requests` | request counts (total, per route pattern, per status); reset |
 //! | `GET /_sim/faults` | installed faults with ids and fire counts |
 //! | `POST /_sim/faults` | add one: a fault object (`{"kind":"status","status":503,"endpoint":"user_groups","rate":0.2}`) or `{"spec":"status=503,rate=0.2"}`; → 201 `{"id":N}` |
 //! | `DELETE /_sim/faults`, `DELETE /_sim/faults/{id}` | remove all, or one |
-//! | `GET /_sim/expected_counts` | ground truth: `{"<customer id>":{"<product>":users}}` |
+//! | `GET /_sim/expected_counts` | ground truth: `{"<customer id>":{"<product>":users}}`, counting type User (1) only; `?types=1,3,11` counts those user type ids instead |
 //! | `POST /_sim/keys/revoke` | `{"key":"..."}`: that key answers 401 from now on |
-//! | `POST /_sim/mutations` | one change: `{"op":"add_users","group":109,"n":5}`, `remove_users` (group, n), `rename_customer` (customer, name), `move_domain` (domain, customer), `set_services` (group, hosting, addons), `add_customer` (name, reseller?), `add_domain` (customer, name, parent?), `add_group` (domain, name, hosting, addons, users) → `{"id":..}` or `{"ids":[..]}` |
+//! | `POST /_sim/mutations` | one change: `{"op":"add_users","group":109,"n":5}`, `remove_users` (group, n), `rename_customer` (customer, name), `move_domain` (domain, customer), `set_services` (group, hosting, addons), `add_customer` (name, reseller?), `add_domain` (customer, name, parent?), `add_group` (domain, name, hosting, addons, users), `add_mailing_lists` (group, n), `add_unlicensed_users` (group, n), `hide_customer` (customer), `unhide_customer` (customer) → `{"id":..}`, `{"ids":[..]}` or `{}` |
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -23,7 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::control::SimControl;
-use super::dataset::{Role, Services};
+use super::dataset::{DEFAULT_COUNTED_TYPES, Role, Services, UserKind};
 use super::faults::Fault;
 
 fn err(status: StatusCode, msg: impl Into<String>) -> Response {
@@ -51,14 +51,17 @@ pub fn router(control: SimControl) -> Router {
 
 async fn info(State(c): State<SimControl>) -> Response {
     let ds = c.read();
-    let (users, aliases) = ds.user_totals();
+    let t = ds.user_totals();
     Json(json!({
         "seed": ds.seed(),
         "reseller_id": ds.reseller_id(),
         "reseller_key": ds.reseller_key(),
         "customers": ds.main_customers().len(),
-        "users": users,
-        "aliases": aliases,
+        "hidden_customers": ds.hidden_customers(),
+        "users": t.users,
+        "aliases": t.aliases,
+        "mailing_lists": t.mailing_lists,
+        "unlicensed_users": t.unlicensed_users,
     }))
     .into_response()
 }
@@ -121,8 +124,41 @@ async fn remove_fault(State(c): State<SimControl>, Path(id): Path<u64>) -> Respo
     }
 }
 
-async fn expected(State(c): State<SimControl>) -> Response {
-    Json(c.expected_counts()).into_response()
+async fn expected(State(c): State<SimControl>, RawQuery(q): RawQuery) -> Response {
+    match counted_types(q.as_deref()) {
+        Ok(types) => Json(c.expected_counts_for(&types)).into_response(),
+        Err(e) => err(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+/// The user type ids `?types=1,3,11` asks to count; type User (1) only without it.
+fn counted_types(query: Option<&str>) -> Result<Vec<u64>, String> {
+    let known =
+        || UserKind::ALL.iter().map(|k| format!("{} ({})", k.id(), k.name())).collect::<Vec<_>>();
+    let mut types = None;
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        if k != "types" {
+            return Err(format!(
+                "/_sim/expected_counts: unknown parameter {k:?}; the only one is types=1,3,11"
+            ));
+        }
+        let mut ids = Vec::new();
+        for part in v.split(',').map(str::trim) {
+            let id = part.parse::<u64>().ok().filter(|id| UserKind::from_id(*id).is_some());
+            match id {
+                Some(id) => ids.push(id),
+                None => {
+                    return Err(format!(
+                        "/_sim/expected_counts: types={v:?}: {part:?} is not a user type id; \
+                         use comma-separated ids of {}",
+                        known().join(", ")
+                    ));
+                }
+            }
+        }
+        types = Some(ids);
+    }
+    Ok(types.unwrap_or_else(|| DEFAULT_COUNTED_TYPES.to_vec()))
 }
 
 #[derive(Deserialize)]
@@ -183,6 +219,20 @@ enum Mutation {
         #[serde(default)]
         users: u32,
     },
+    AddMailingLists {
+        group: u64,
+        n: u32,
+    },
+    AddUnlicensedUsers {
+        group: u64,
+        n: u32,
+    },
+    HideCustomer {
+        customer: u64,
+    },
+    UnhideCustomer {
+        customer: u64,
+    },
 }
 
 async fn mutate(State(c): State<SimControl>, raw: Bytes) -> Response {
@@ -214,6 +264,14 @@ async fn mutate(State(c): State<SimControl>, raw: Bytes) -> Response {
         Mutation::AddGroup { domain, name, hosting, addons, users } => c
             .add_group(domain, &name, Services { hosting, addons }, users)
             .map(|id| json!({"id": id})),
+        Mutation::AddMailingLists { group, n } => {
+            c.add_mailing_lists(group, n).map(|ids| json!({"ids": ids}))
+        }
+        Mutation::AddUnlicensedUsers { group, n } => {
+            c.add_unlicensed_users(group, n).map(|ids| json!({"ids": ids}))
+        }
+        Mutation::HideCustomer { customer } => c.hide_customer(customer).map(|()| json!({})),
+        Mutation::UnhideCustomer { customer } => c.unhide_customer(customer).map(|()| json!({})),
     };
     match done {
         Ok(v) => Json(v).into_response(),

@@ -1,12 +1,13 @@
 //! Faults the simulator can inject, per endpoint: latency, a server-side rate limit, 429
 //! storms, 5xx at a rate, hangs, truncated or malformed JSON, wrong field types, a key revoked
-//! after N requests, and the reference's §12 "client must also accept" variants. The
-//! `--fault SPEC` syntax ([`Fault::parse`]) and the `/_sim/faults` JSON share these types.
+//! after N requests, and the reference's §12 "client must also accept" variants ([`Variant`]).
+//! The `--fault SPEC` syntax ([`Fault::parse`]) and the `/_sim/faults` JSON share these types.
 
 use serde::{Deserialize, Serialize};
 
 pub use super::fault_plan::FaultStatus;
 pub(crate) use super::fault_plan::{FaultSet, Plan, Post, Pre};
+pub use super::variant::{Variant, variant_lines};
 
 /// One injected fault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,8 +80,8 @@ pub enum FaultKind {
     Disconnect,
     /// Serve a body that is not JSON at all.
     Malformed,
-    /// Serve well-formed JSON with wrong types (`user_count` and `id` as strings, `addons` as a
-    /// string).
+    /// Serve well-formed JSON with wrong types (`user_count` and `id` as strings, a service
+    /// record's `service_type` as a list, `addons` as a string).
     WrongTypes,
     /// Revoke the caller's key (or `key`) when the fault fires: 401 from then on. Use with
     /// `after=N` for "revoked mid-run".
@@ -100,49 +101,27 @@ fn one_second() -> u64 {
     1
 }
 
-/// The alternatives the reference (§11, §12) says the client must also accept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Variant {
-    /// Services as `[{"id":1,"name":"CloudFilter Email Security","code":"cloudfilter"}, ...]`.
-    ServicesArray,
-    /// Services as the SDK-typed single object with a `service_type` string.
-    ServicesSdk,
-    /// Long product names ("CloudFilter Email Security", "SafeSend Outbound", "Premium
-    /// Hosted Email").
-    LongNames,
-    /// Lowercase product names (`bracket`, `securestore`).
-    LowercaseNames,
-    /// No `X-Pagination` header.
-    NoPagination,
-    /// `X-Pagination` with `current_page` and `total_count` instead of `page` and `total`.
-    PaginationAltKeys,
-    /// `X-Pagination` with numbers as strings.
-    PaginationStrings,
-    /// Error bodies as `{"message":"..."}`.
-    MessageError,
-    /// Error bodies as plain text.
-    TextError,
-    /// Deletes answer 204 with no body.
-    NoContentDelete,
-}
-
-/// The forms `--fault` accepts, shown when a spec does not parse.
-pub const SPEC_FORMS: &str = "\
-fault SPEC forms (comma-separated key=value; endpoint=*|<segment>|\"GET /path\", rate=0..1,
-after=N, times=N apply to every kind):
-  status=503[,rate=0.2][,endpoint=user_groups]     answer with an error status
-  kind=latency,ms=200[,jitter_ms=50]               delay answers
-  kind=rate_limit,rps=5[,burst=5]                  token bucket, excess -> 429 + Retry-After
-  kind=storm[,retry_after=2]                       every request -> 429
+/// The kinds and common keys of a `--fault` spec, before the variant list.
+const SPEC_KINDS: &str = "\
+fault SPEC forms (comma-separated key=value; endpoint=*|<segment>|\"GET /path\",
+rate=0..1, after=N, times=N apply to every kind):
+  status=503[,rate=0.2]               answer with an error status
+  kind=latency,ms=200[,jitter_ms=50]  delay answers
+  kind=rate_limit,rps=5[,burst=5]     token bucket; excess -> 429 + Retry-After
+  kind=storm[,retry_after=2]          every request -> 429
   kind=hang | kind=truncate | kind=disconnect | kind=malformed | kind=wrong_types
-  kind=revoke,after=100[,key=KEY]                  key revoked after 100 requests -> 401
-  variant=services_array|services_sdk|long_names|lowercase_names|no_pagination|
-          pagination_alt_keys|pagination_strings|message_error|text_error|no_content_delete";
+  kind=revoke,after=100[,key=KEY]     the key answers 401 after 100 requests
+  variant=NAME                        serve an alternative the client must accept:";
+
+/// The forms `--fault` accepts with every variant, shown when a spec does not parse (and,
+/// from the same text, in `mpsync sim --help`).
+pub fn spec_forms() -> String {
+    format!("{SPEC_KINDS}\n{}", variant_lines())
+}
 
 /// Why a `--fault` spec was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bad fault spec {spec:?}: {reason}\n{SPEC_FORMS}")]
+#[error("bad fault spec {spec:?}: {reason}\n{}", spec_forms())]
 pub struct FaultSpecError {
     /// The spec as given.
     pub spec: String,
@@ -180,7 +159,7 @@ impl Fault {
         self
     }
 
-    /// Parses a `--fault` spec (forms in [`SPEC_FORMS`]).
+    /// Parses a `--fault` spec (forms in [`spec_forms`]).
     pub fn parse(spec: &str) -> Result<Fault, FaultSpecError> {
         let err = |reason: String| FaultSpecError { spec: spec.to_owned(), reason };
         let mut map = serde_json::Map::new();
@@ -295,6 +274,21 @@ mod tests {
         ] {
             let e = Fault::parse(bad).unwrap_err().to_string();
             assert!(e.contains("fault SPEC forms"), "{bad}: {e}");
+            for v in Variant::ALL {
+                assert!(e.contains(v.name()), "{bad}: the forms list {v:?}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_removed_delete_variant_points_at_its_replacement() {
+        let e = Fault::parse("variant=no_content_delete").unwrap_err();
+        assert!(e.reason.contains("removed") && e.reason.contains("variant=ok_delete"), "{e}");
+        let v = Fault::parse("variant=ok_delete").unwrap();
+        assert_eq!(v.kind, FaultKind::Variant { variant: Variant::OkDelete });
+        for name in ["services_object", "user_count_users", "user_count_all"] {
+            let f = Fault::parse(&format!("variant={name}")).unwrap();
+            assert!(matches!(f.kind, FaultKind::Variant { variant } if variant.name() == name));
         }
     }
 }

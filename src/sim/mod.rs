@@ -5,7 +5,8 @@
 //! - [`mailprotector`]: the Mailprotector v1 API under `/api/v1`.
 //! - [`connectwise`]: the ConnectWise Manage API under `/v4_6_release/apis/3.0`.
 //! - [`gradient`]: the Gradient Synthesize vendor API under `/api/vendor-api`.
-//! - [`faults`]: injectable faults and variants, and the `--fault` spec syntax.
+//! - [`faults`]: injectable faults and response variants ([`Variant`]), and the `--fault` spec
+//!   syntax.
 //! - [`control`] / [`control_http`]: the control surface, in process and under `/_sim`.
 //! - [`server`]: binding and running it ([`SimServer::start`] → [`SimHandle`]).
 //! - [`replay`]: serving a capture bundle instead of generated data (`mpsync sim --replay`).
@@ -20,12 +21,15 @@ pub mod gradient;
 pub mod mailprotector;
 pub mod replay;
 pub mod server;
+mod variant;
 
 use axum::Router;
 use axum::extract::Request;
 
 pub use control::{RequestCounts, SimControl};
-pub use dataset::{Dataset, Role, Services, SimError};
+pub use dataset::{
+    DEFAULT_COUNTED_TYPES, Dataset, Role, Services, SimError, USER_COUNT_TYPES, UserKind,
+};
 pub use faults::{Fault, FaultKind, Variant};
 pub use server::{SimHandle, SimOptions, SimServer, SimStartError};
 

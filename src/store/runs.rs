@@ -41,6 +41,7 @@ impl Store {
                     requests: BTreeMap::new(),
                     error: None,
                     snapshot: None,
+                    counting: None,
                 };
                 runs.insert(id, tables::encode(&record).as_slice())
                     .map_err(inner.err("write a run"))?;

@@ -14,7 +14,7 @@ use super::runs::{put_run, take_running};
 use super::tables::{self, CURRENT, META, RUNS, SNAPSHOTS};
 use super::{Inner, Store, StoreError};
 use crate::model::{
-    CustomerId, CustomerUsage, RunId, RunKind, RunOutcome, RunRecord, UsageSnapshot,
+    CountingReport, CustomerId, CustomerUsage, RunId, RunKind, RunOutcome, RunRecord, UsageSnapshot,
 };
 
 /// The stored row of one usage snapshot.
@@ -36,7 +36,19 @@ impl Store {
         id: RunId,
         finished_at: DateTime<Utc>,
         requests: BTreeMap<String, u64>,
+        customers: Vec<CustomerUsage>,
+    ) -> Result<RunRecord, StoreError> {
+        self.commit_vendor_run_with(id, finished_at, requests, customers, None).await
+    }
+
+    /// [`Store::commit_vendor_run`] keeping how the run counted in its record.
+    pub async fn commit_vendor_run_with(
+        &self,
+        id: RunId,
+        finished_at: DateTime<Utc>,
+        requests: BTreeMap<String, u64>,
         mut customers: Vec<CustomerUsage>,
+        counting: Option<CountingReport>,
     ) -> Result<RunRecord, StoreError> {
         self.blocking("commit a vendor run", move |inner| {
             customers.sort_by_key(|c| c.id);
@@ -56,6 +68,7 @@ impl Store {
             record.finished_at = Some(finished_at);
             record.outcome = RunOutcome::Ok;
             record.requests = requests;
+            record.counting = counting;
             put_run(inner, &txn, &record)?;
             txn.commit().map_err(inner.err("commit the vendor run"))?;
             Ok(record)

@@ -1,6 +1,7 @@
 //! The engine loop: receives triggers (cron ticks, `POST /v1/sync`, catch-up, backoff retries),
 //! starts at most one run per job, and beats the heartbeat on every turn so a stalled loop
-//! stops the systemd watchdog.
+//! stops the systemd watchdog. A job that is not ready (the push before the first vendor
+//! snapshot) is skipped, not failed, and tried again as soon as another job succeeds.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -57,9 +58,10 @@ impl Default for EngineOptions {
 }
 
 /// What became of a trigger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TriggerOutcome {
-    /// A run started.
+    /// A run started (or, for a job that turns out not ready, was skipped as
+    /// [`SkipReason::NotReady`] and recorded by the observer).
     Started,
     /// Skipped: the job was running or backing off.
     Skipped(SkipReason),
@@ -128,6 +130,16 @@ struct JobState {
     running: bool,
     failures: u32,
     retry_at: Option<Instant>,
+    /// Its last trigger found it not ready: start it again when another job succeeds.
+    waiting: bool,
+}
+
+/// How a triggered job ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunEnd {
+    Ok,
+    Failed,
+    NotReady,
 }
 
 /// The engine: owns the job states; run it with [`Engine::run`].
@@ -137,8 +149,8 @@ pub struct Engine {
     observer: Arc<dyn RunObserver>,
     opts: EngineOptions,
     rx: mpsc::Receiver<Command>,
-    done_tx: mpsc::Sender<(RunKind, bool)>,
-    done_rx: mpsc::Receiver<(RunKind, bool)>,
+    done_tx: mpsc::Sender<(RunKind, RunEnd)>,
+    done_rx: mpsc::Receiver<(RunKind, RunEnd)>,
     rng: StdRng,
 }
 
@@ -155,7 +167,11 @@ impl Engine {
         let rng = StdRng::seed_from_u64(opts.seed);
         let jobs = jobs
             .into_iter()
-            .map(|spec| (spec.kind, JobState { spec, running: false, failures: 0, retry_at: None }))
+            .map(|spec| {
+                let st =
+                    JobState { spec, running: false, failures: 0, retry_at: None, waiting: false };
+                (st.spec.kind, st)
+            })
             .collect();
         let engine = Engine { jobs, ledger, observer, opts, rx, done_tx, done_rx, rng };
         (engine, EngineHandle { tx })
@@ -177,7 +193,7 @@ impl Engine {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
-                Some((kind, ok)) = self.done_rx.recv() => self.on_done(kind, ok),
+                Some((kind, end)) = self.done_rx.recv() => self.on_done(kind, end, &cancel, &tracker),
                 Some(cmd) = self.rx.recv() => match cmd {
                     Command::Trigger { kind, source, reply } => {
                         let outcome = self.trigger(kind, source, &cancel, &tracker);
@@ -251,16 +267,17 @@ impl Engine {
             if source == Source::Tick {
                 tracing::info!(job = %kind, "tick skipped: the previous run is still going");
             }
-            self.observer.skipped(kind, SkipReason::Overlap);
+            self.observer.skipped(kind, &SkipReason::Overlap);
             return TriggerOutcome::Skipped(SkipReason::Overlap);
         }
         if source == Source::Tick && st.retry_at.is_some_and(|at| at > Instant::now()) {
             tracing::debug!(job = %kind, "tick skipped: backing off after failures");
-            self.observer.skipped(kind, SkipReason::Backoff);
+            self.observer.skipped(kind, &SkipReason::Backoff);
             return TriggerOutcome::Skipped(SkipReason::Backoff);
         }
         st.running = true;
         st.retry_at = None;
+        st.waiting = false;
         let job = st.spec.job.clone();
         let ledger = self.ledger.clone();
         let observer = self.observer.clone();
@@ -269,22 +286,66 @@ impl Engine {
         let child = cancel.child_token();
         let inner = tracker.clone();
         tracker.spawn(async move {
-            let record =
-                execute(kind, job, ledger.as_ref(), observer.as_ref(), &*now, child, &inner).await;
-            let ok = record.as_ref().is_some_and(|r| r.outcome == RunOutcome::Ok);
-            let _ = done.send((kind, ok)).await;
+            // Asked in its own task like the run, so a panic cannot wedge the job; a check
+            // that panicked lets the run go ahead and record whatever happens.
+            let probe = job.clone();
+            let ready = inner.spawn(async move { probe.ready().await }).await.unwrap_or(Ok(()));
+            let end = match ready {
+                Err(why) => {
+                    tracing::info!(job = %kind, "run skipped, not ready: {why}");
+                    observer.skipped(kind, &SkipReason::NotReady(why));
+                    RunEnd::NotReady
+                }
+                Ok(()) => {
+                    let record = execute(
+                        kind,
+                        job,
+                        ledger.as_ref(),
+                        observer.as_ref(),
+                        &*now,
+                        child,
+                        &inner,
+                    )
+                    .await;
+                    match record {
+                        Some(r) if r.outcome == RunOutcome::Ok => RunEnd::Ok,
+                        _ => RunEnd::Failed,
+                    }
+                }
+            };
+            let _ = done.send((kind, end)).await;
         });
         TriggerOutcome::Started
     }
 
-    fn on_done(&mut self, kind: RunKind, ok: bool) {
+    fn on_done(
+        &mut self,
+        kind: RunKind,
+        end: RunEnd,
+        cancel: &CancellationToken,
+        tracker: &TaskTracker,
+    ) {
         let now = (self.opts.now)();
         let unit: f64 = self.rng.random();
         let Some(st) = self.jobs.get_mut(&kind) else { return };
         st.running = false;
-        if ok {
+        if end == RunEnd::NotReady {
+            // Not a failure: no backoff; it runs when another job succeeds (or at its next
+            // tick, whichever comes first).
+            st.waiting = true;
+        } else if end == RunEnd::Ok {
             st.failures = 0;
             st.retry_at = None;
+            let waiting: Vec<RunKind> = self
+                .jobs
+                .iter()
+                .filter(|(k, w)| **k != kind && w.waiting && !w.running)
+                .map(|(k, _)| *k)
+                .collect();
+            for other in waiting {
+                tracing::info!(job = %other, "the {kind} run succeeded: trying the waiting {other} job again");
+                self.trigger(other, Source::Retry, cancel, tracker);
+            }
         } else {
             st.failures += 1;
             let wait = failure_backoff(st.failures, schedule_period(&st.spec.schedule, now), unit);

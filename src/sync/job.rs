@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::exit::Exit;
-use crate::model::{CustomerUsage, RunId, RunKind, RunRecord};
+use crate::model::{CountingReport, CustomerUsage, RunId, RunKind, RunRecord};
 
 /// A boxed, sendable future (object-safe async trait methods).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -33,6 +33,8 @@ pub enum JobOutput {
     Vendor {
         /// Every customer of the reseller, ordered by id.
         customers: Vec<CustomerUsage>,
+        /// How the run counted (kept in its run record).
+        counting: Option<CountingReport>,
     },
     /// A complete billed snapshot: every account and billed line the source holds.
     Billing {
@@ -83,6 +85,13 @@ pub struct JobResult {
 pub trait Job: Send + Sync + 'static {
     /// Runs once. Must return (not panic) on failure and honour `ctx.cancel`.
     fn run(&self, ctx: RunContext) -> BoxFuture<'_, JobResult>;
+
+    /// Whether the job has what it needs to run (asked before a run is recorded). `Err`
+    /// says what it waits for: the trigger is recorded as a skip, not as a failed run, and
+    /// the engine tries again when another job succeeds. By default a job is always ready.
+    fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// The store could not record a run.
@@ -125,20 +134,24 @@ pub trait RunLedger: Send + Sync + 'static {
 }
 
 /// Why a trigger did not start a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipReason {
     /// The previous run of the job was still going.
     Overlap,
     /// The job is waiting out its failure backoff.
     Backoff,
+    /// The job is not ready (e.g. the push before the first vendor snapshot): what it waits
+    /// for, in words for the operator.
+    NotReady(String),
 }
 
 impl SkipReason {
     /// The label used in logs and metrics.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &'static str {
         match self {
             SkipReason::Overlap => "skipped_overlap",
             SkipReason::Backoff => "skipped_backoff",
+            SkipReason::NotReady(_) => "skipped_not_ready",
         }
     }
 }
@@ -154,7 +167,7 @@ pub trait RunObserver: Send + Sync + 'static {
     /// What each upstream saw during a run (requests, retries, time waited on the limiter).
     fn upstream_stats(&self, _kind: RunKind, _stats: &[crate::upstream::StatsSnapshot]) {}
     /// A trigger was skipped.
-    fn skipped(&self, _kind: RunKind, _why: SkipReason) {}
+    fn skipped(&self, _kind: RunKind, _why: &SkipReason) {}
     /// After a failure the next attempt waits this long.
     fn backing_off(&self, _kind: RunKind, _failures: u32, _wait: Duration) {}
 }

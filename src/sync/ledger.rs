@@ -26,8 +26,8 @@ impl RunLedger for Store {
     ) -> BoxFuture<'_, Result<RunRecord, LedgerError>> {
         Box::pin(async move {
             match output {
-                JobOutput::Vendor { customers } => {
-                    self.commit_vendor_run(id, at, requests, customers).await
+                JobOutput::Vendor { customers, counting } => {
+                    self.commit_vendor_run_with(id, at, requests, customers, counting).await
                 }
                 JobOutput::Billing { accounts, lines } => {
                     self.commit_billing_run(id, at, requests, accounts, lines).await

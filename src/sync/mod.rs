@@ -1,5 +1,6 @@
 //! The sync engine: jobs (vendor poll, billing poll, push) run on their cron schedules, one at
-//! a time per job, with catch-up at start-up, failure backoff and a heartbeat for the watchdog.
+//! a time per job, with catch-up at start-up, failure backoff, a job that is not ready yet
+//! waiting for another's success, and a heartbeat for the watchdog.
 //!
 //! The engine owns the run lifecycle — record the start, run the job, commit its output or
 //! record its failure — so every job kind is recorded the same way.
@@ -11,6 +12,7 @@ mod engine;
 mod job;
 mod ledger;
 mod push;
+mod push_counts;
 mod reconcile;
 mod vendor;
 
@@ -22,7 +24,7 @@ pub use job::{
     BoxFuture, Job, JobError, JobOutput, JobResult, LedgerError, NoopObserver, RunContext,
     RunLedger, RunObserver, SkipReason,
 };
-pub use push::{PushJob, ReportHook, push_job_spec};
+pub use push::{PushJob, ReportHook, WAITING_FOR_SNAPSHOT, push_job_spec};
 pub use reconcile::recompute;
 pub use vendor::{VendorJob, WALK_STATS_KEY, prefixed};
 

@@ -1,27 +1,31 @@
 //! The Gradient push: on its own schedule, send the latest complete vendor snapshot — never a
-//! failed or stale one — to Synthesize: status `pending` then `active`, missing services and
-//! accounts created, renames propagated, then one absolute count per (customer, product).
-//! Every pair's outcome is kept in the store ([`LAST_PUSH_KEY`]); a dry run records the plan.
+//! stale one, whatever became of later vendor runs — to Synthesize: status `pending` while the
+//! integration is not set up (Gradient turns it `active` itself when counts arrive), missing
+//! services and accounts created, renames propagated, then one absolute count per (customer,
+//! product). Every pair's outcome is kept in the store ([`LAST_PUSH_KEY`]); a dry run records
+//! the plan. Before the first vendor snapshot exists the job is not ready: the engine records
+//! a skip, not a failure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use futures_util::{StreamExt, stream};
 
 use super::job::{BoxFuture, Job, JobError, JobOutput, JobResult, RunContext};
+use super::push_counts::post_counts;
 use super::vendor::prefixed;
 use crate::exit::{Exit, ExitStatus};
 use crate::gradient::{
-    CountOutcome, GradientClient, GradientError, IntegrationStatus, LAST_PUSH_KEY, NewService,
-    PairOutcome, PairResult, PushReport, SENT_PAIRS_KEY, default_service, plan_push,
+    GradientClient, GradientError, IntegrationStatus, LAST_PUSH_KEY, NewService, PairOutcome,
+    PairResult, PushReport, SENT_PAIRS_KEY, default_service, plan_push,
 };
 use crate::model::{CustomerId, RunKind, RunOutcome, UsageSnapshot};
 use crate::store::Store;
 
-/// Consecutive failed count posts after which the push stops (Gradient is down).
-const MAX_CONSECUTIVE_FAILURES: u32 = 25;
+/// Why the push is not ready; health shows it while the push waits.
+pub const WAITING_FOR_SNAPSHOT: &str = "waiting for the first vendor snapshot: no Mailprotector \
+     poll has completed yet; the push starts as soon as one does";
 
 /// Called with every push report (health and metrics use it).
 pub type ReportHook = Arc<dyn Fn(&PushReport) + Send + Sync>;
@@ -64,43 +68,49 @@ impl PushJob {
         self
     }
 
-    /// The latest complete vendor snapshot, or why it must not be pushed.
+    /// The latest complete vendor snapshot, or why it must not be pushed. Later vendor runs
+    /// that did not complete (a crash, a shutdown, an outage) leave it the latest complete
+    /// one: it is pushed while it is younger than `max_age`, and the log says which it is.
     async fn snapshot(&self, ctx: &RunContext) -> Result<UsageSnapshot, JobError> {
         let store_err = |e: crate::store::StoreError| {
             JobError::failed(format!("cannot read the store to push: {e}"), e.exit())
         };
-        let runs = self.store.recent_runs(20, Some(RunKind::Vendor)).await.map_err(store_err)?;
         let refuse = |why: String| {
             JobError::failed(format!("nothing pushed to Gradient: {why}"), Exit::TempFail)
         };
-        let last = runs.iter().find(|r| r.outcome != RunOutcome::Running);
-        let Some(last) = last else {
-            return Err(refuse("no vendor run has completed yet".into()));
-        };
-        if last.outcome != RunOutcome::Ok {
-            return Err(refuse(format!(
-                "the last vendor run (#{}) {}{}; its counts are incomplete and the one before \
-                 it is superseded: fix the vendor poll, then push again",
-                last.id,
-                last.outcome.as_str(),
-                last.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
-            )));
-        }
         let snap = self.store.latest_usage_snapshot().await.map_err(store_err)?;
-        let Some(snap) = snap.filter(|s| s.run_id == last.id) else {
-            return Err(refuse(format!("the snapshot of vendor run #{} is missing", last.id)));
+        let Some(snap) = snap else {
+            return Err(refuse(WAITING_FOR_SNAPSHOT.into()));
         };
         let age = (ctx.started_at - snap.observed_at).to_std().unwrap_or(Duration::ZERO);
         if age > self.max_age {
             return Err(refuse(format!(
-                "the latest vendor snapshot (run #{}, observed {}) is {} old, older than \
-                 [reconcile] max_age ({}); let a vendor poll complete first",
+                "the latest complete vendor snapshot (run #{}, observed {}) is {} old, older \
+                 than [reconcile] max_age ({}); let a vendor poll complete first",
                 snap.run_id,
                 snap.observed_at.to_rfc3339(),
                 humantime::format_duration(Duration::from_secs(age.as_secs())),
                 humantime::format_duration(self.max_age)
             )));
         }
+        let runs = self.store.recent_runs(20, Some(RunKind::Vendor)).await.map_err(store_err)?;
+        let later: Vec<String> = runs
+            .iter()
+            .filter(|r| r.id > snap.run_id && r.outcome != RunOutcome::Running)
+            .map(|r| format!("#{} {}", r.id, r.outcome.as_str()))
+            .collect();
+        let note = if later.is_empty() {
+            String::new()
+        } else {
+            format!(" (later vendor runs did not complete: {})", later.join(", "))
+        };
+        tracing::info!(
+            snapshot_run = snap.run_id,
+            observed_at = %snap.observed_at.to_rfc3339(),
+            "gradient: pushing the latest complete vendor snapshot, run #{} observed {}{note}",
+            snap.run_id,
+            snap.observed_at.to_rfc3339()
+        );
         Ok(snap)
     }
 
@@ -113,15 +123,37 @@ impl PushJob {
         let snap = self.snapshot(ctx).await?;
         let fail = |e: GradientError| JobError::failed(e.to_string(), e.exit());
         let integration = client.integration().await.map_err(fail)?;
+        let status = integration.status;
+        // From here on a 403 names the status read now (§11 #6 gates counts on it).
+        let fail = |e: GradientError| {
+            let e = e.with_status(&status);
+            JobError::failed(e.to_string(), e.exit())
+        };
+        if status.blocks_push() {
+            return Err(JobError::failed(
+                format!(
+                    "nothing pushed to Gradient: the integration is {status}: {}; mpsync does \
+                     not change the status",
+                    status.meaning()
+                ),
+                Exit::Unavailable,
+            ));
+        }
+        if let IntegrationStatus::Other(raw) = &status {
+            tracing::warn!(
+                "gradient: the integration status is {raw:?}, which Gradient does not document; \
+                 pushing without changing it"
+            );
+        }
+        // Only ever `pending`, and only while not set up: Gradient turns the integration
+        // `active` itself once it receives usage (§5.2, Revised 2026-12).
+        let statuses: Vec<IntegrationStatus> = if status == IntegrationStatus::Inactive {
+            vec![IntegrationStatus::Pending]
+        } else {
+            Vec::new()
+        };
         let before: Sent =
             self.store.get_meta(SENT_PAIRS_KEY).await.ok().flatten().unwrap_or_default();
-        let mut statuses = Vec::new();
-        if integration.status == IntegrationStatus::Inactive {
-            statuses.push(IntegrationStatus::Pending);
-        }
-        if integration.status != IntegrationStatus::Active {
-            statuses.push(IntegrationStatus::Active);
-        }
         let mut skus = client.skus().await.map_err(fail)?;
         // Disconnects delete accounts: always read them first (§2 key lifecycle).
         let mut accounts = client.accounts().await.map_err(fail)?;
@@ -133,7 +165,7 @@ impl PushJob {
             dry_run: self.dry_run,
             snapshot_run: Some(snap.run_id),
             snapshot_observed_at: Some(snap.observed_at),
-            integration_status: Some(integration.status.as_str().to_owned()),
+            integration_status: Some(status.as_str().to_owned()),
             statuses_set: statuses.iter().map(|s| s.as_str().to_owned()).collect(),
             services_created: plan.services_to_create.iter().map(|s| s.name.clone()).collect(),
             accounts_created: plan.accounts_to_create.iter().map(|a| a.id.clone()).collect(),
@@ -163,7 +195,7 @@ impl PushJob {
             return Ok(());
         }
         for s in &statuses {
-            client.set_status(*s).await.map_err(fail)?;
+            client.set_status(s).await.map_err(fail)?;
         }
         for new in &plan.services_to_create {
             skus = client.create_service(new).await.map_err(fail)?;
@@ -178,86 +210,7 @@ impl PushJob {
         }
         let ids: BTreeMap<&str, &str> =
             skus.iter().map(|s| (s.name.as_str(), s.id.as_str())).collect();
-        self.post_counts(ctx, client, &plan.counts, &ids, &mut r.pairs).await
-    }
-
-    async fn post_counts(
-        &self,
-        ctx: &RunContext,
-        client: &GradientClient,
-        counts: &[crate::gradient::PlannedCount],
-        ids: &BTreeMap<&str, &str>,
-        pairs: &mut [PairResult],
-    ) -> Result<(), JobError> {
-        let work: Vec<Post> = counts
-            .iter()
-            .enumerate()
-            .map(|(i, c)| Post {
-                index: i,
-                service: ids.get(c.product.as_str()).map(|s| (*s).to_owned()),
-                product: c.product.clone(),
-                account: c.account_id.clone(),
-                units: c.unit_count,
-            })
-            .collect();
-        let mut results = stream::iter(work)
-            .map(|p| post_one(client.clone(), p))
-            .buffer_unordered(client.concurrency());
-        let mut consecutive = 0u32;
-        let mut stop: Option<String> = None;
-        while let Some((i, res, fatal)) = tokio::select! {
-            r = results.next() => r,
-            () = ctx.cancel.cancelled() => return Err(JobError::Cancelled),
-        } {
-            let p = &mut pairs[i];
-            match res {
-                Ok(CountOutcome::Accepted) => {
-                    p.outcome = PairOutcome::Accepted;
-                    consecutive = 0;
-                }
-                Ok(CountOutcome::Unmapped(msg)) => {
-                    p.outcome = PairOutcome::Unmapped;
-                    p.detail = Some(msg);
-                    consecutive = 0;
-                }
-                Err(why) => {
-                    p.outcome = PairOutcome::Failed;
-                    p.detail = Some(why.clone());
-                    consecutive += 1;
-                    if fatal || consecutive >= MAX_CONSECUTIVE_FAILURES {
-                        stop = Some(why);
-                        break;
-                    }
-                }
-            }
-        }
-        drop(results);
-        if let Some(why) = stop {
-            for p in pairs.iter_mut().filter(|p| p.outcome == PairOutcome::Planned) {
-                p.outcome = PairOutcome::Failed;
-                p.detail = Some("not sent: the push stopped".into());
-            }
-            return Err(JobError::failed(
-                format!("the Gradient push stopped: {why}"),
-                Exit::Unavailable,
-            ));
-        }
-        let failed: Vec<&PairResult> =
-            pairs.iter().filter(|p| p.outcome == PairOutcome::Failed).collect();
-        if let Some(first) = failed.first() {
-            return Err(JobError::failed(
-                format!(
-                    "{} of {} counts were not accepted by Gradient; first: customer {} {}: {}",
-                    failed.len(),
-                    pairs.len(),
-                    first.customer_id,
-                    first.product,
-                    first.detail.as_deref().unwrap_or("failed")
-                ),
-                Exit::Unavailable,
-            ));
-        }
-        Ok(())
+        post_counts(ctx, client, &status, &plan.counts, &ids, &mut r.pairs).await
     }
 
     async fn keep(&self, report: &PushReport) {
@@ -276,27 +229,6 @@ impl PushJob {
         if let Some(hook) = &self.hook {
             hook(report);
         }
-    }
-}
-
-/// One count to post, owned (the futures outlive the borrow of the plan).
-struct Post {
-    index: usize,
-    service: Option<String>,
-    product: String,
-    account: String,
-    units: u64,
-}
-
-/// Posts one count: (its index, the outcome or why it failed, whether the push must stop).
-async fn post_one(client: GradientClient, p: Post) -> (usize, Result<CountOutcome, String>, bool) {
-    let Some(service) = p.service else {
-        let why = format!("the service {:?} is missing from the Gradient catalogue", p.product);
-        return (p.index, Err(why), false);
-    };
-    match client.post_count(&service, &p.account, p.units).await {
-        Ok(o) => (p.index, Ok(o), false),
-        Err(e) => (p.index, Err(e.to_string()), e.is_fatal()),
     }
 }
 
@@ -341,8 +273,10 @@ impl Job for PushJob {
                 r.error = outcome.as_ref().err().map(ToString::to_string);
                 let s = r.summary();
                 tracing::info!(
+                    snapshot_run = r.snapshot_run,
                     accepted = s.accepted,
                     unmapped = s.unmapped,
+                    refused = s.refused,
                     failed = s.failed,
                     planned = s.planned,
                     "gradient: push finished"
@@ -354,6 +288,17 @@ impl Job for PushJob {
                 outcome: outcome.map(|()| JobOutput::Plain),
                 requests: prefixed(&stats),
                 stats: vec![stats],
+            }
+        })
+    }
+
+    /// Ready once a vendor run has completed; a store that cannot say lets the run go ahead
+    /// (and record the store's error).
+    fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            match self.store.last_success(RunKind::Vendor).await {
+                Ok(None) => Err(WAITING_FOR_SNAPSHOT.to_owned()),
+                Ok(Some(_)) | Err(_) => Ok(()),
             }
         })
     }

@@ -56,6 +56,7 @@ impl RunLedger for MemLedger {
                 requests: BTreeMap::new(),
                 error: None,
                 snapshot: None,
+                counting: None,
             });
             Ok(id)
         })
@@ -146,6 +147,7 @@ impl Job for GatedJob {
 struct CountingObserver {
     skipped_overlap: AtomicU32,
     skipped_backoff: AtomicU32,
+    skipped_not_ready: AtomicU32,
     finished: AtomicU32,
 }
 
@@ -153,10 +155,11 @@ impl RunObserver for CountingObserver {
     fn finished(&self, _k: RunKind, _r: &RunRecord, _d: Duration) {
         self.finished.fetch_add(1, Ordering::SeqCst);
     }
-    fn skipped(&self, _k: RunKind, why: SkipReason) {
+    fn skipped(&self, _k: RunKind, why: &SkipReason) {
         match why {
             SkipReason::Overlap => &self.skipped_overlap,
             SkipReason::Backoff => &self.skipped_backoff,
+            SkipReason::NotReady(_) => &self.skipped_not_ready,
         }
         .fetch_add(1, Ordering::SeqCst);
     }
@@ -392,7 +395,7 @@ impl Job for ScriptedVendor {
             let mut requests = BTreeMap::new();
             requests.insert("mailprotector GET /resellers/{id}/customers".to_string(), 3);
             JobResult {
-                outcome: next.map(|customers| JobOutput::Vendor { customers }),
+                outcome: next.map(|customers| JobOutput::Vendor { customers, counting: None }),
                 requests,
                 stats: vec![],
             }
@@ -471,3 +474,6 @@ async fn with_the_real_store_a_failed_run_changes_no_snapshot() {
     tracker.close();
     tracker.wait().await;
 }
+
+#[path = "ready_tests.rs"]
+mod ready;

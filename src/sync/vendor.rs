@@ -1,5 +1,5 @@
 //! The vendor poll: one Mailprotector collection per run, with the service-list cache and the
-//! walk sizes kept in the store between runs (so a restart, or a second `sync --once`, is warm).
+//! walk sizes (and the `user_count` comparison) kept in the store between runs (so a restart, or a second `sync --once`, is warm).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -73,10 +73,10 @@ impl VendorJob {
             customers = out.customers.len(),
             requests = out.requests.total_requests(),
             services_fetched = out.services_fetched,
-            walk = ?out.walk,
+            walk = out.walk.as_str(),
             "mailprotector: every customer counted"
         );
-        Ok(JobOutput::Vendor { customers: out.customers })
+        Ok(JobOutput::Vendor { customers: out.customers, counting: Some(out.counting) })
     }
 }
 

@@ -387,6 +387,16 @@ impl UpstreamClient {
         self.shared.secrets.iter().map(|s| s.expose()).collect()
     }
 
+    /// `text` from this upstream with every credential it could echo replaced by
+    /// `<redacted>`: use it on any upstream string kept or shown verbatim.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in self.redactions().into_iter().filter(|s| !s.is_empty()) {
+            out = out.replace(secret, "<redacted>");
+        }
+        out
+    }
+
     /// A [`UpstreamError::BadResponse`] for `endpoint` with a short, redacted body excerpt.
     pub fn bad_response(
         &self,
@@ -396,10 +406,7 @@ impl UpstreamClient {
     ) -> UpstreamError {
         // The reason may quote the body (serde names the value it could not read), and a
         // server can echo a credential back: redact it like the excerpt.
-        let mut reason = reason.into();
-        for secret in self.redactions().into_iter().filter(|s| !s.is_empty()) {
-            reason = reason.replace(secret, "<redacted>");
-        }
+        let reason = self.scrub(&reason.into());
         UpstreamError::BadResponse {
             upstream: self.shared.name.clone(),
             endpoint: endpoint.to_owned(),

@@ -36,7 +36,8 @@ fn user_type_counts() -> BTreeMap<u64, BTreeMap<String, u64>> {
 }
 
 /// The sum of `user_count` (every non-alias user: User, Mailing List, Unlicensed User) per
-/// customer and product: 56 in group 109, 6 in group 110, 8 in group 3301.
+/// customer and product: 56 in group 109, 6 in group 110, 8 in group 3301. What a count that
+/// trusted `user_count` would report; the fixture tells the two apart.
 fn user_count_sums() -> BTreeMap<u64, BTreeMap<String, u64>> {
     counts(&[
         (329, &[("Bracket", 56), ("CloudFilter", 56), ("SafeSend", 6)]),
@@ -103,11 +104,9 @@ async fn the_public_record_bundle_replays_to_the_counts_a_person_reads_off_it() 
         "the capped customers listing is paged: {seen:?}"
     );
 
-    // HANDOVER: the counting on this branch sums `user_count` (every non-alias user). Once the
-    // per-user rule (User-type users only, by default) is merged, this must read
-    // `user_type_counts()` instead; nothing else in this test depends on the rule.
-    assert_eq!(got.counts, user_count_sums());
-    assert_ne!(got.counts, user_type_counts());
+    // Users of type User (the default `count_user_types`), not the `user_count` sums.
+    assert_eq!(got.counts, user_type_counts());
+    assert_ne!(got.counts, user_count_sums());
 
     assert_eq!(got.accounts, ["250", "318"]);
     let mut lines: Vec<Line<'_>> = got

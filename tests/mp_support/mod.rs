@@ -38,6 +38,7 @@ pub fn config(sim: &SimHandle) -> MailprotectorConfig {
         },
         services_refresh: Duration::from_secs(24 * 3600),
         count_each_product: true,
+        count_user_types: Default::default(),
         counts: Vec::<CountDefinition>::new(),
     }
 }
@@ -90,10 +91,18 @@ pub struct Expected {
     pub domain_pages: u64,
     /// Non-alias domains: one user-group listing each.
     pub primary_domains: u64,
-    /// User groups with users on those domains: one service list each when cold.
+    /// User groups with counted users (type User) on those domains: one service list each
+    /// when cold.
     pub groups_with_users: u64,
-    /// Users (all types) in the reseller-wide listing.
+    /// Users (all four types) in the reseller-wide listing.
     pub users_listed: u64,
+}
+
+impl Expected {
+    /// Pages of the reseller-wide user listing.
+    pub fn user_pages(&self) -> u64 {
+        self.users_listed.div_ceil(100).max(1)
+    }
 }
 
 /// Derives [`Expected`] from the dataset (pages of 100, the sim's maximum per_page).
@@ -103,9 +112,8 @@ pub fn expected(ds: &Dataset) -> Expected {
     let primary: Vec<u64> =
         domains.iter().copied().filter(|d| ds.domains()[d].parent.is_none()).collect();
     let groups: Vec<u64> = primary.iter().flat_map(|d| ds.groups_of_domain(*d)).collect();
-    let with_users = groups.iter().filter(|g| ds.groups()[g].user_count() > 0).count() as u64;
-    let users_listed =
-        groups.iter().map(|g| ds.groups()[g].user_count() + ds.groups()[g].alias_count()).sum();
+    let with_users = groups.iter().filter(|g| ds.groups()[g].count_of(&[1]) > 0).count() as u64;
+    let users_listed = groups.iter().map(|g| ds.groups()[g].listed_count()).sum();
     let pages = |n: usize| (n as u64).div_ceil(100).max(1);
     Expected {
         customer_pages: pages(customers.len()),

@@ -105,12 +105,14 @@ pub struct SourceView {
     pub last_success: Option<(RunId, DateTime<Utc>)>,
     /// Seconds since then.
     pub age_seconds: Option<i64>,
-    /// Fresh, stale, failing, no run yet, or not configured.
+    /// Fresh, stale, failing, waiting, no run yet, or not configured.
     pub state: SourceState,
     /// The last failure's time and reason.
     pub last_error: Option<(DateTime<Utc>, String)>,
     /// Failed runs since the last success.
     pub consecutive_failures: u32,
+    /// What it waits for before its first run (the push before the first vendor snapshot).
+    pub waiting: Option<String>,
 }
 
 /// How a source is doing, by the same rules as `/v1/health`.
@@ -122,6 +124,8 @@ pub enum SourceState {
     Stale,
     /// Runs failed since the last success.
     Failing,
+    /// No run yet because it waits for another source (not a failure).
+    Waiting,
     /// No successful run yet.
     NoRunYet,
     /// Not used by the config.
@@ -135,6 +139,7 @@ impl SourceState {
             SourceState::Fresh => "fresh",
             SourceState::Stale => "stale",
             SourceState::Failing => "failing",
+            SourceState::Waiting => "waiting",
             SourceState::NoRunYet => "no run yet",
             SourceState::NotConfigured => "not configured",
         }
@@ -151,6 +156,8 @@ pub fn sources(health: &HealthState, now: DateTime<Utc>) -> Vec<SourceView> {
             let age_seconds = sh.last_success.map(|(_, at)| (now - at).num_seconds().max(0));
             let state = if !sh.configured {
                 SourceState::NotConfigured
+            } else if sh.last_success.is_none() && sh.waiting.is_some() {
+                SourceState::Waiting
             } else if sh.last_success.is_none() {
                 SourceState::NoRunYet
             } else if sh.consecutive_failures > 0 {
@@ -169,6 +176,7 @@ pub fn sources(health: &HealthState, now: DateTime<Utc>) -> Vec<SourceView> {
                 state,
                 last_error: sh.last_failure,
                 consecutive_failures: sh.consecutive_failures,
+                waiting: sh.waiting.map(|(_, why)| why),
             }
         })
         .collect()

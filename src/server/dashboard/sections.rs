@@ -92,6 +92,8 @@ pub fn sources(h: &mut Html, sources: &[SourceView]) {
         h.raw(">").text(s.state.as_str()).raw("</span></td><td>");
         if let Some((run, at)) = s.last_success {
             h.raw("run #").display(run).raw(" at ").text(when(at));
+        } else if let Some(why) = s.waiting.as_deref().filter(|_| s.configured) {
+            h.raw("<span class=\"dim\">").text(why).raw("</span>");
         } else if s.configured {
             h.raw("<span class=\"dim\">never</span>");
         }

@@ -93,6 +93,11 @@ fn source_states_follow_the_health_rules() {
     assert_eq!(states(&h)[..2], [SourceState::Fresh, SourceState::Stale]);
     h.record_failure(Source::Mailprotector, now, "HTTP 500");
     assert_eq!(states(&h)[0], SourceState::Failing);
+    h.set_configured(Source::Gradient, true, Some("gradient"));
+    h.record_waiting(Source::Gradient, now, "waiting for the first vendor snapshot");
+    let push = &model::sources(&h.snapshot(), now)[2];
+    assert_eq!(push.state, SourceState::Waiting);
+    assert_eq!(push.waiting.as_deref(), Some("waiting for the first vendor snapshot"));
     let v = &model::sources(&h.snapshot(), now)[1];
     assert_eq!((v.age_seconds, v.component.as_deref()), (Some(3 * 3600), Some("csv")));
     assert_eq!(h.snapshot().max_age, Duration::from_secs(7200));

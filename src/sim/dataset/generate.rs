@@ -1,14 +1,17 @@
 //! The seeded generator: the documented fixtures (§11 of the reference: provider 65, reseller
 //! 188, customers 329 and 7114, domain 102, user group 109 with 56 users, user 883326) plus
 //! generated customers with realistic product mixes, alias domains, renamed and empty customers
-//! and a few groups with an unknown product. Same seed and size, same data.
+//! and a few groups with an unknown product, then mailing lists and unlicensed users in about a
+//! quarter of the groups that have users. Same seed and size, same data.
 
 use std::collections::HashSet;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{Customer, Dataset, Domain, DomainStatus, Millis, Reseller, Role, Services, names};
+use super::{
+    Customer, Dataset, Domain, DomainStatus, Millis, Reseller, Role, Services, UserKind, names,
+};
 
 /// The documented reseller id ("Mailprotector Direct (old)").
 pub const MAIN_RESELLER: u64 = 188;
@@ -18,6 +21,8 @@ pub const SUB_RESELLER: u64 = 4501;
 pub const OTHER_RESELLER: u64 = 4502;
 /// The documented example user (in group 109).
 pub(super) const FIXTURE_USER: u64 = 883_326;
+/// The documented user group ("CloudMail with Bracket", `user_count` 56: Users only).
+pub const FIXTURE_GROUP: u64 = 109;
 
 const T2009: Millis = 1_230_768_000_000;
 const DAY: Millis = 86_400_000;
@@ -84,6 +89,7 @@ impl Dataset {
             let id = g.ds.next_id.customer;
             g.customer(id, OTHER_RESELLER, 100 + i);
         }
+        g.typed_users();
         g.issue_keys();
         g.ds
     }
@@ -105,11 +111,12 @@ impl Gen {
         self.domain_names.insert("mpdemo.net".into());
         self.ds.insert_domain(domain(102, "mpdemo.net", 329, None, created + DAY));
         let services = Services::new(Some("CloudMail"), &["Bracket"]);
-        self.ds.insert_group(109, "CloudMail with Bracket", 102, services, created + 2 * DAY);
-        if let Some(g) = self.ds.groups.get_mut(&109) {
+        let at = created + 2 * DAY;
+        self.ds.insert_group(FIXTURE_GROUP, "CloudMail with Bracket", 102, services, at);
+        if let Some(g) = self.ds.groups.get_mut(&FIXTURE_GROUP) {
             g.users.push_users(FIXTURE_USER, 56);
         }
-        self.add_aliases(109, 4);
+        self.add_aliases(FIXTURE_GROUP, 4);
         let gid = self.ds.next_id.group;
         let services = Services::new(Some("CloudFilter"), &["SafeSend"]);
         self.ds.insert_group(gid, "CloudFilter with SafeSend", 102, services, created + 3 * DAY);
@@ -260,6 +267,46 @@ impl Gen {
         d.status = DomainStatus::Pending;
         let token: u128 = self.rng.random();
         d.verification_token = Some(format!("mp-verify-{token:032x}"));
+    }
+
+    /// Mailing lists and unlicensed users, added after everything else from their own stream
+    /// with ids above every other: the Users and aliases (ids, counts, the main stream's draws)
+    /// stay exactly what they were before these types existed, and so does the default truth.
+    /// About a quarter of the groups with users get 1–3 lists and/or 1–5 unlicensed users;
+    /// the fixture customer's second group always gets 2 and 3, so even tiny datasets have
+    /// both types. Group 109 gets none (its documented `user_count` 56 is Users only).
+    fn typed_users(&mut self) {
+        let mut trng = ChaCha8Rng::seed_from_u64(self.ds.seed ^ 0x7479_7065_6475_7365);
+        let forced = self.ds.groups_of_domain(102).into_iter().find(|g| *g != FIXTURE_GROUP);
+        let with_users: Vec<u64> = self
+            .ds
+            .groups
+            .values()
+            .filter(|g| g.id != FIXTURE_GROUP && g.count_kind(UserKind::User) > 0)
+            .map(|g| g.id)
+            .collect();
+        for gid in with_users {
+            let (lists, unlicensed) = if trng.random_ratio(1, 4) {
+                match trng.random_range(0..3) {
+                    0 => (trng.random_range(1..=3), 0),
+                    1 => (0, trng.random_range(1..=5)),
+                    _ => (trng.random_range(1..=3), trng.random_range(1..=5)),
+                }
+            } else {
+                (0, 0)
+            };
+            let (lists, unlicensed) =
+                if Some(gid) == forced { (2, 3) } else { (lists, unlicensed) };
+            for (kind, n) in
+                [(UserKind::MailingList, lists), (UserKind::UnlicensedUser, unlicensed)]
+            {
+                let start = self.ds.next_id.user;
+                self.ds.next_id.user += u64::from(n);
+                if let Some(g) = self.ds.groups.get_mut(&gid) {
+                    g.users.push_typed(start, n, kind);
+                }
+            }
+        }
     }
 
     /// One manager key per reseller and per customer, from a separate stream so keys never

@@ -1,11 +1,13 @@
 //! The simulated Mailprotector data: provider → resellers → customers → domains → user groups →
 //! users, generated from a seed ([`Dataset::generate`]), with the ground truth the usage counts
-//! must equal ([`Dataset::expected_counts`]). Users are stored compactly per user group (id runs
-//! plus an alias list) and materialised only when an endpoint lists them.
+//! must equal ([`Dataset::expected_counts`], [`Dataset::expected_counts_for`]). Users of the four
+//! v1 types (User, Alias, Mailing List, Unlicensed User) are stored compactly per user group (id
+//! runs, an alias list, typed runs) and materialised only when an endpoint lists them.
 
 mod generate;
 mod mutate;
 mod names;
+mod scope_users;
 mod truth;
 mod types;
 mod users;
@@ -13,14 +15,15 @@ mod users;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
-pub use generate::{MAIN_RESELLER, OTHER_RESELLER, SUB_RESELLER, UNKNOWN_PRODUCT};
+pub use generate::{FIXTURE_GROUP, MAIN_RESELLER, OTHER_RESELLER, SUB_RESELLER, UNKNOWN_PRODUCT};
 pub use mutate::SimError;
+pub(crate) use scope_users::{ScopeUsers, UserRef};
 pub use types::{
     ApiKey, Customer, Domain, DomainStatus, Millis, PROVIDER, Reseller, Role, Services, UserGroup,
     format_ts,
 };
-pub(crate) use users::{GroupUsers, ScopeUsers};
-pub use users::{SimUser, UserKind};
+pub(crate) use users::GroupUsers;
+pub use users::{DEFAULT_COUNTED_TYPES, SimUser, USER_COUNT_TYPES, UserKind};
 
 /// The whole simulated tenant tree. Deterministic for a given seed and customer count.
 pub struct Dataset {
@@ -38,6 +41,8 @@ pub struct Dataset {
     keys: HashMap<String, ApiKey>,
     key_of: BTreeMap<Role, String>,
     revoked: BTreeSet<String>,
+    // Customers left out of customer listings (their domains, groups and users still list).
+    hidden: BTreeSet<u64>,
     next_id: NextIds,
     // Per-scope sorted user segments; cleared by every mutation.
     user_index: Mutex<HashMap<(Scope, u64), std::sync::Arc<ScopeUsers>>>,
@@ -144,9 +149,28 @@ impl Dataset {
         self.customers.get(&id).map(|c| c.name.as_str())
     }
 
-    /// Customers in the main reseller's subtree (what `/resellers/{id}/customers` lists).
+    /// Customers in the main reseller's subtree that `/resellers/{id}/customers` lists
+    /// (hidden customers left out): the customers of the ground truth.
     pub fn main_customers(&self) -> Vec<u64> {
-        self.customers_in_reseller(self.main_reseller)
+        self.listed_customers_in_reseller(self.main_reseller)
+    }
+
+    /// Whether a customer is hidden from customer listings (see [`Dataset::hide_customer`]).
+    pub fn is_hidden(&self, customer: u64) -> bool {
+        self.hidden.contains(&customer)
+    }
+
+    /// Hidden customers, ascending.
+    pub fn hidden_customers(&self) -> Vec<u64> {
+        self.hidden.iter().copied().collect()
+    }
+
+    /// [`Dataset::customers_in_reseller`] without hidden customers: what
+    /// `/resellers/{id}/customers` lists.
+    pub fn listed_customers_in_reseller(&self, reseller: u64) -> Vec<u64> {
+        let mut all = self.customers_in_reseller(reseller);
+        all.retain(|c| !self.hidden.contains(c));
+        all
     }
 
     /// Whether reseller `inner` is `outer` or nested anywhere below it.
@@ -166,7 +190,8 @@ impl Dataset {
         false
     }
 
-    /// Customers whose reseller is `reseller` or one of its sub-resellers, ascending.
+    /// Customers whose reseller is `reseller` or one of its sub-resellers, ascending, hidden
+    /// ones included (reseller-wide domain and user listings cover them).
     pub fn customers_in_reseller(&self, reseller: u64) -> Vec<u64> {
         let mut out: Vec<u64> = Vec::new();
         for r in self.resellers.keys() {
@@ -204,8 +229,28 @@ impl Dataset {
         self.domains.get(&g.domain_id).map(|d| d.customer_id)
     }
 
-    /// Total users (type User) and aliases in the whole dataset.
-    pub fn user_totals(&self) -> (u64, u64) {
-        self.groups.values().fold((0, 0), |(u, a), g| (u + g.user_count(), a + g.alias_count()))
+    /// Users per type over the whole dataset (every reseller, hidden customers included).
+    pub fn user_totals(&self) -> UserTotals {
+        let mut t = UserTotals::default();
+        for g in self.groups.values() {
+            t.users += g.count_kind(UserKind::User);
+            t.aliases += g.count_kind(UserKind::Alias);
+            t.mailing_lists += g.count_kind(UserKind::MailingList);
+            t.unlicensed_users += g.count_kind(UserKind::UnlicensedUser);
+        }
+        t
     }
+}
+
+/// Users per type ([`Dataset::user_totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserTotals {
+    /// Type User (1).
+    pub users: u64,
+    /// Type Alias (2).
+    pub aliases: u64,
+    /// Type Mailing List (3).
+    pub mailing_lists: u64,
+    /// Type Unlicensed User (11).
+    pub unlicensed_users: u64,
 }

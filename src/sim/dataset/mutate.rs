@@ -1,11 +1,12 @@
 //! Changing the dataset: the inserts the generator uses, and the mutations tests and the
 //! control surface apply between runs (users added or removed, renames, moves, service
-//! changes, new customers, domains and groups, revoked keys). Every change keeps the child
+//! changes, new customers, domains and groups, mailing lists and unlicensed users, customers
+//! hidden from the customer listing, revoked keys). Every change keeps the child
 //! indexes in step and drops the cached user indexes.
 
 use super::{
     ApiKey, Customer, Dataset, Domain, DomainStatus, GroupUsers, Millis, NextIds, Reseller, Role,
-    Services, UserGroup,
+    Services, UserGroup, UserKind,
 };
 
 /// Why a mutation was refused.
@@ -44,6 +45,7 @@ impl Dataset {
             keys: Default::default(),
             key_of: Default::default(),
             revoked: Default::default(),
+            hidden: Default::default(),
             next_id: NextIds {
                 customer: 7115,
                 domain: 1000,
@@ -144,7 +146,28 @@ impl Dataset {
         Ok(ids)
     }
 
-    /// Removes up to `n` users (newest first, with their aliases); returns how many went.
+    /// Adds `n` mailing lists (type Mailing List, 3) to a group; returns their ids.
+    pub fn add_mailing_lists(&mut self, group: u64, n: u32) -> Result<Vec<u64>, SimError> {
+        self.add_typed(group, n, UserKind::MailingList)
+    }
+
+    /// Adds `n` unlicensed users (type Unlicensed User, 11) to a group; returns their ids.
+    pub fn add_unlicensed_users(&mut self, group: u64, n: u32) -> Result<Vec<u64>, SimError> {
+        self.add_typed(group, n, UserKind::UnlicensedUser)
+    }
+
+    fn add_typed(&mut self, group: u64, n: u32, kind: UserKind) -> Result<Vec<u64>, SimError> {
+        let start = self.next_id.user;
+        let g = self.group_mut(group)?;
+        g.users.push_typed(start, n, kind);
+        g.updated_at = now();
+        self.next_id.user += u64::from(n);
+        self.changed();
+        Ok((start..start + u64::from(n)).collect())
+    }
+
+    /// Removes up to `n` users of type User (newest first, with their aliases; mailing lists
+    /// and unlicensed users stay); returns how many went.
     pub fn remove_users(&mut self, group: u64, n: u64) -> Result<u64, SimError> {
         let g = self.group_mut(group)?;
         let removed = g.users.remove_newest(n);
@@ -220,9 +243,33 @@ impl Dataset {
         Ok(id)
     }
 
+    /// Leaves a customer out of customer listings (`/resellers/{id}/customers`) while its
+    /// domains, groups and users stay in the reseller-wide listings and `/customers/{id}`
+    /// still answers: a listing that lags a customer being created or moved. The ground
+    /// truth leaves it out too (a client that lists customers cannot count it).
+    pub fn hide_customer(&mut self, id: u64) -> Result<(), SimError> {
+        if !self.customers.contains_key(&id) {
+            return Err(SimError::NotFound { kind: "customer", id });
+        }
+        self.hidden.insert(id);
+        self.changed();
+        Ok(())
+    }
+
+    /// Lists a hidden customer again (a no-op for a listed one).
+    pub fn unhide_customer(&mut self, id: u64) -> Result<(), SimError> {
+        if !self.customers.contains_key(&id) {
+            return Err(SimError::NotFound { kind: "customer", id });
+        }
+        self.hidden.remove(&id);
+        self.changed();
+        Ok(())
+    }
+
     /// Removes a customer with its domains, groups and users.
     pub fn remove_customer(&mut self, id: u64) -> Result<(), SimError> {
         let c = self.customers.remove(&id).ok_or(SimError::NotFound { kind: "customer", id })?;
+        self.hidden.remove(&id);
         if let Some(set) = self.customers_of.get_mut(&c.reseller_id) {
             set.remove(&id);
         }

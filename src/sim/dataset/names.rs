@@ -110,6 +110,40 @@ pub(super) fn alias_local(parent: u64) -> String {
     if n == 0 { format!("{last}.{first}") } else { format!("{last}.{first}{n}") }
 }
 
+/// Mailing-list words: a list's local part is `{topic}-{kind}` plus an id-derived suffix.
+const LIST_TOPIC: [&str; 16] = [
+    "sales",
+    "support",
+    "billing",
+    "info",
+    "office",
+    "events",
+    "hr",
+    "marketing",
+    "it",
+    "news",
+    "accounts",
+    "orders",
+    "careers",
+    "press",
+    "admin",
+    "projects",
+];
+
+/// The second word of a mailing-list name.
+const LIST_KIND: [&str; 8] = ["team", "all", "list", "group", "desk", "staff", "updates", "alerts"];
+
+/// The local part of a mailing list (`sales-team`, `billing-desk3`, ...): a bijection on ids,
+/// and never a person's `first.last` form.
+pub(super) fn list_local(id: u64) -> String {
+    let t = LIST_TOPIC.len() as u64;
+    let k = LIST_KIND.len() as u64;
+    let topic = LIST_TOPIC[(id % t) as usize];
+    let kind = LIST_KIND[((id / t) % k) as usize];
+    let n = id / (t * k);
+    if n == 0 { format!("{topic}-{kind}") } else { format!("{topic}-{kind}{n}") }
+}
+
 /// A company name from three indexes (any values; taken modulo the list sizes).
 pub(super) fn company(a: usize, b: usize, c: usize) -> String {
     let a = COMPANY_A[a % COMPANY_A.len()];
@@ -142,6 +176,10 @@ mod tests {
         let names: HashSet<String> = (1_000_000..1_020_000u64).map(user_local).collect();
         assert_eq!(names.len(), 20_000);
         assert_eq!(user_local(super::super::generate::FIXTURE_USER), "abigail.thompson");
+        let lists: HashSet<String> = (1_000_000..1_020_000u64).map(list_local).collect();
+        assert_eq!(lists.len(), 20_000);
+        assert!(lists.iter().all(|l| l.contains('-') && !l.contains('.')), "list-like names");
+        assert_eq!(list_local(0), "sales-team");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The entities of the simulated tree (resellers, customers, domains, user groups with their
 //! services), the key roles, and the timestamp format the API uses.
 
-use super::GroupUsers;
+use super::{GroupUsers, UserKind};
 
 /// Milliseconds since the Unix epoch (UTC): how the simulator keeps timestamps.
 pub type Millis = i64;
@@ -140,14 +140,36 @@ pub struct UserGroup {
 }
 
 impl UserGroup {
-    /// `user_count` as served: users of type User; aliases are excluded.
+    /// `user_count` as served by default (reference §12 #11): every non-alias user — types
+    /// User, Mailing List and Unlicensed User ([`super::USER_COUNT_TYPES`]). This is NOT what
+    /// the ground truth counts by default; that is `count_of(&[1])`.
     pub fn user_count(&self) -> u64 {
-        self.users.user_count()
+        self.count_of(&super::USER_COUNT_TYPES)
+    }
+
+    /// Users whose type id is one of `types` (1 User, 2 Alias, 3 Mailing List, 11 Unlicensed
+    /// User; other ids count nothing; a repeated id counts once).
+    pub fn count_of(&self, types: &[u64]) -> u64 {
+        UserKind::ALL
+            .into_iter()
+            .filter(|k| types.contains(&k.id()))
+            .map(|k| self.users.count(k))
+            .sum()
+    }
+
+    /// Users of one type.
+    pub fn count_kind(&self, kind: UserKind) -> u64 {
+        self.users.count(kind)
     }
 
     /// Aliases (user type Alias) in this group.
     pub fn alias_count(&self) -> u64 {
-        self.users.aliases.len() as u64
+        self.users.count(UserKind::Alias)
+    }
+
+    /// Every user of the group, all four types: what `/user_groups/{id}/users` lists.
+    pub fn listed_count(&self) -> u64 {
+        UserKind::ALL.into_iter().map(|k| self.users.count(k)).sum()
     }
 }
 

@@ -104,6 +104,23 @@ impl GradientSim {
         self.state().set_status(status).is_ok()
     }
 
+    /// Makes `GET /organization` report `status` exactly as given — another spelling
+    /// (`"Active"`) or a value Gradient does not document — as a real Synthesize might.
+    /// Counts are still gated on it case-insensitively (§11 #6).
+    pub fn set_status_verbatim(&self, status: &str) {
+        self.state().status = status.to_owned();
+    }
+
+    /// The partner's PSA clients as `GET /organization/clients` lists them: (id, name).
+    pub fn clients(&self) -> Vec<(String, String)> {
+        self.state().clients()
+    }
+
+    /// The vendor name in the profile (`PATCH /api/vendor-api` changes it).
+    pub fn vendor_name(&self) -> String {
+        self.state().profile.name.clone()
+    }
+
     /// The partner disconnects and reconnects: accounts and counts deleted, status `inactive`.
     pub fn disconnect_reconnect(&self) {
         self.state().disconnect_reconnect();

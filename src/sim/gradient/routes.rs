@@ -1,8 +1,9 @@
 //! The HTTP face of the simulated Synthesize: the request layer (count, rate limit, faults,
-//! token check) and one thin handler per route over [`super::state::GradientState`].
+//! token check) and one thin handler per route over [`super::state::GradientState`], plus the
+//! answers for wrong methods and unknown routes, all in the one error shape of §11 #9.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
+use axum::extract::{Extension, MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::control::GradientSim;
 use super::state::Refusal;
-use crate::sim::faults::{Plan, Post, Pre};
+use crate::sim::faults::{Plan, Post, Pre, Variant};
 
 /// The token header (any case; `HeaderMap` lookups are case-insensitive).
 pub const TOKEN_HEADER: &str = "gradient-token";
@@ -27,6 +28,17 @@ fn refused(r: Refusal) -> Response {
 
 fn answer(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
+}
+
+/// The variants the fault plan chose for this request (handlers that change behaviour read
+/// it; always present on routes behind the layer).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ActiveVariants(Vec<Variant>);
+
+impl ActiveVariants {
+    fn has(&self, v: Variant) -> bool {
+        self.0.contains(&v)
+    }
 }
 
 /// Parses a JSON body; a body that is not JSON is a 400 like the real validation pipe.
@@ -57,7 +69,7 @@ pub(crate) async fn layer(
     resp
 }
 
-async fn run(sim: &GradientSim, plan: Plan, req: Request, next: Next) -> Response {
+async fn run(sim: &GradientSim, plan: Plan, mut req: Request, next: Next) -> Response {
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }
@@ -76,6 +88,7 @@ async fn run(sim: &GradientSim, plan: Plan, req: Request, next: Next) -> Respons
         sim.revoke_partner_key();
         return error(401, "Unauthorized");
     }
+    req.extensions_mut().insert(ActiveVariants(plan.variants.clone()));
     let resp = next.run(req).await;
     if plan.post.is_empty() || !resp.status().is_success() {
         return resp;
@@ -154,6 +167,34 @@ pub(crate) async fn get_vendor(State(sim): State<GradientSim>) -> Response {
     )
 }
 
+/// `PATCH /api/vendor-api` (§5.4): the envelope with the updated vendor.
+pub(crate) async fn patch_vendor(State(sim): State<GradientSim>, body: Bytes) -> Response {
+    let out = json_body(&body).and_then(|b| sim.state().update_vendor(&b));
+    out.map_or_else(refused, |data| {
+        answer(
+            StatusCode::OK,
+            json!({"status": 200, "data": data, "message": "Success - Updated Vendor"}),
+        )
+    })
+}
+
+/// `GET /organization/clients?search=&previousId=` (§5.8, §11 #14).
+pub(crate) async fn get_clients(
+    State(sim): State<GradientSim>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let (mut search, mut previous) = (None, None);
+    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "search" => search = Some(v.into_owned()),
+            "previousId" => previous = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let out = sim.state().list_clients(search.as_deref(), previous.as_deref());
+    out.map_or_else(refused, |v| answer(StatusCode::OK, v))
+}
+
 pub(crate) async fn post_service(State(sim): State<GradientSim>, body: Bytes) -> Response {
     let out = json_body(&body).and_then(|b| sim.state().create_service(&b));
     out.map_or_else(refused, |v| answer(StatusCode::CREATED, v))
@@ -163,13 +204,23 @@ pub(crate) async fn get_service(
     State(sim): State<GradientSim>,
     Path(id): Path<String>,
 ) -> Response {
-    match sim.state().sku(&id) {
-        Some(data) => answer(
+    let out = sim.state().sku(&id);
+    out.map_or_else(refused, |data| {
+        answer(
             StatusCode::OK,
             json!({"status": 200, "data": data, "message": "Success - Retrieved Service"}),
-        ),
-        None => error(404, format!("No service found with id: {id}")),
-    }
+        )
+    })
+}
+
+/// `PATCH /service/{serviceId}` (§5.7, §11 #13).
+pub(crate) async fn patch_service(
+    State(sim): State<GradientSim>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let out = json_body(&body).and_then(|b| sim.state().update_service(&id, &b));
+    out.map_or_else(refused, |v| answer(StatusCode::OK, v))
 }
 
 pub(crate) async fn get_accounts(
@@ -205,14 +256,30 @@ pub(crate) async fn patch_account(
 pub(crate) async fn post_count(
     State(sim): State<GradientSim>,
     Path(service): Path<String>,
+    Extension(variants): Extension<ActiveVariants>,
     body: Bytes,
 ) -> Response {
     let now = crate::sim::dataset::format_ts(chrono::Utc::now().timestamp_millis());
-    let out = json_body(&body).and_then(|b| sim.state().set_count(&service, &b, &now));
+    let refuse_zero = variants.has(Variant::RefuseZeroCounts);
+    let out = json_body(&body).and_then(|b| sim.state().set_count(&service, &b, &now, refuse_zero));
     out.map_or_else(refused, |v| answer(StatusCode::CREATED, v))
 }
 
 /// Organization-scoped services and alerting are not simulated (§11 #17).
 pub(crate) async fn not_simulated() -> Response {
     error(404, "Vendor Profile Not Found")
+}
+
+/// A method a route does not have: 405, counted like any request to the simulator.
+pub(crate) async fn wrong_method(State(sim): State<GradientSim>, req: Request) -> Response {
+    sim.count_request(&format!("{} (wrong method)", req.method()));
+    sim.count_status(405);
+    error(405, format!("Cannot {} {}", req.method(), req.uri().path()))
+}
+
+/// A path under the prefix that matches no route: 404 in the same shape.
+pub(crate) async fn unknown_route(State(sim): State<GradientSim>, req: Request) -> Response {
+    sim.count_request(&format!("{} (unmatched)", req.method()));
+    sim.count_status(404);
+    error(404, format!("Cannot {} {}", req.method(), req.uri().path()))
 }

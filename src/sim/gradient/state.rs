@@ -1,7 +1,8 @@
 //! The simulated Synthesize data and rules, free of HTTP: the integration status machine
-//! (§7.2, §11 #6/#10), the vendor catalogue (§5.3, §11 #3/#4), the partner's accounts
-//! (§11 #1/#2/#12), unit counts accepted only for mapped pairs (§11 #5/#7) and the mapping
-//! seeded from the dataset (§11 #18).
+//! (§7.2, §11 #6/#10; Gradient turns `pending` into `active` itself on the first accepted
+//! count, §5.2), the partner's accounts (§11 #1/#2/#12), unit counts accepted only for mapped
+//! pairs (§11 #5/#7) and the mapping seeded from the dataset (§11 #18). The vendor profile and
+//! catalogue are in `vendor.rs`, the PSA clients in `clients.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,7 +23,8 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(status: u16, message: impl Into<String>) -> Refusal {
+    /// A refusal with `status` and `message`.
+    pub(crate) fn new(status: u16, message: impl Into<String>) -> Refusal {
         Refusal { status, message: message.into() }
     }
 }
@@ -43,6 +45,10 @@ pub struct SimSku {
     pub category: String,
     /// Subcategory.
     pub subcategory: String,
+    /// Support article URL, when set.
+    pub support_article: Option<String>,
+    /// Support contact e-mail, when set.
+    pub support_contact: Option<String>,
     /// Mapped to a PSA product (by the MSP, or the seeded auto-map).
     pub mapped: bool,
 }
@@ -87,8 +93,9 @@ pub struct GradientState {
     pub(crate) counts: BTreeMap<(String, String), f64>,
     pub(crate) psa_companies: BTreeSet<String>,
     pub(crate) psa_products: BTreeSet<String>,
+    pub(crate) profile: super::vendor::VendorProfile,
     next_id: u64,
-    seed: u64,
+    pub(crate) seed: u64,
 }
 
 /// Products mapped in the seeded PSA (all canonical names but SecureStore and
@@ -110,6 +117,7 @@ impl GradientState {
             counts: BTreeMap::new(),
             psa_companies: companies.into_iter().collect(),
             psa_products: SEEDED_PRODUCTS.iter().map(|s| (*s).to_owned()).collect(),
+            profile: super::vendor::VendorProfile::default(),
             next_id: 1,
             seed,
         }
@@ -127,7 +135,7 @@ impl GradientState {
         !self.partner_revoked && sent.trim() == self.token()
     }
 
-    fn new_id(&mut self) -> String {
+    pub(crate) fn new_id(&mut self) -> String {
         let id = format!("{:08x}{:016x}", self.seed as u32, self.next_id);
         self.next_id += 1;
         id
@@ -146,6 +154,13 @@ impl GradientState {
         })
     }
 
+    /// Whether counts are taken in the current status (§11 #6). Read case-insensitively, as
+    /// a Gradient that spells its statuses otherwise would still mean the same state.
+    fn takes_counts(&self) -> bool {
+        let s = self.status.to_ascii_lowercase();
+        s == "active" || s == "pending"
+    }
+
     /// `PATCH /organization/status/{status}` (§11 #10).
     pub fn set_status(&mut self, status: &str) -> Result<Value, Refusal> {
         if !STATUSES.contains(&status) {
@@ -157,55 +172,6 @@ impl GradientState {
         self.status = status.to_owned();
         Ok(json!({"status": 200, "data": self.integration(),
                   "message": "Success - Updated integration status"}))
-    }
-
-    fn sku_json(s: &SimSku) -> Value {
-        json!({"_id": s.id, "id": s.id, "name": s.name, "description": s.description,
-               "category": s.category, "subcategory": s.subcategory})
-    }
-
-    /// `VendorData` with the current skus.
-    pub fn vendor(&self) -> Value {
-        json!({
-            "_id": "5f0c0ffee0c0ffee0c0ffee1", "id": "5f0c0ffee0c0ffee0c0ffee1",
-            "name": "Mailprotector", "description": "Email security (simulated)",
-            "integrationType": "custom", "isDistributor": false,
-            "externalIntegrationStatus": "notIntegrated",
-            "mappingResponsibilities": ["accounts", "services"],
-            "modules": [{"variation": "billing"}],
-            "skus": self.skus.iter().map(Self::sku_json).collect::<Vec<_>>(),
-            "createdAt": "2024-01-01T00:00:00.000Z", "updatedAt": "2024-01-01T00:00:00.000Z",
-        })
-    }
-
-    /// `GET /service/{id}` data.
-    pub fn sku(&self, id: &str) -> Option<Value> {
-        self.skus.iter().find(|s| s.id == id).map(Self::sku_json)
-    }
-
-    /// `POST /service` (§5.5, §11 #3/#4): validates and creates one sku.
-    pub fn create_service(&mut self, body: &Value) -> Result<Value, Refusal> {
-        let Value::Object(m) = body else {
-            return Err(Refusal::new(400, "body must be a service object"));
-        };
-        let text = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
-        let name = text("name").filter(|n| !n.is_empty());
-        let name = name.ok_or_else(|| Refusal::new(400, "name must be a string"))?;
-        let description =
-            text("description").ok_or_else(|| Refusal::new(400, "description must be a string"))?;
-        let category = text("category")
-            .filter(|c| CATEGORIES.contains(&c.as_str()))
-            .ok_or_else(|| Refusal::new(400, "category must be one of the following values"))?;
-        let subcategory = text("subcategory")
-            .filter(|c| SUBCATEGORIES.contains(&c.as_str()))
-            .ok_or_else(|| Refusal::new(400, "subcategory must be one of the following values"))?;
-        if self.skus.iter().any(|s| s.name == name) {
-            return Err(Refusal::new(409, DUPLICATE));
-        }
-        let mapped = self.psa_products.contains(&name);
-        let id = self.new_id();
-        self.skus.push(SimSku { id, name, description, category, subcategory, mapped });
-        Ok(self.vendor())
     }
 
     fn account_json(a: &SimAccount) -> Value {
@@ -303,12 +269,16 @@ impl GradientState {
         Ok(out)
     }
 
-    /// `POST /service/{serviceId}/count` (§5.12, §11 #5/#6/#7).
+    /// `POST /service/{serviceId}/count` (§5.12, §11 #5/#6/#7). With `refuse_zero` (the
+    /// `refuse_zero_counts` variant) a count of 0 is refused with 400, as a Gradient that
+    /// does not take zeros would (§5.2: undocumented either way). The first accepted count
+    /// turns a `pending` integration `active` (§5.2, Revised 2026-12).
     pub fn set_count(
         &mut self,
         service_id: &str,
         body: &Value,
         now: &str,
+        refuse_zero: bool,
     ) -> Result<Value, Refusal> {
         if service_id.len() != 24 || !service_id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Refusal::new(400, "You have provided an invalid Id type"));
@@ -333,7 +303,10 @@ impl GradientState {
         if units < 0.0 {
             return Err(Refusal::new(400, "unitCount must not be less than 0"));
         }
-        if self.status != "active" && self.status != "pending" {
+        if refuse_zero && units == 0.0 {
+            return Err(Refusal::new(400, "unitCount must be greater than 0"));
+        }
+        if !self.takes_counts() {
             return Err(Refusal::new(403, "Integration is not active"));
         }
         if self.accounts.get(&account).is_none_or(|a| a.psa_company.is_none()) {
@@ -344,6 +317,9 @@ impl GradientState {
         }
         self.counts.insert((account, service_id.to_owned()), units);
         self.last_synced_at = now.to_owned();
+        if self.status.eq_ignore_ascii_case("pending") {
+            self.status = "active".into();
+        }
         Ok(json!({"status": 201, "message": "Success - Created service unit count"}))
     }
 

@@ -5,7 +5,7 @@
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
@@ -41,7 +41,6 @@ pub(crate) async fn layer(
             _ = c.shared.shutdown.cancelled() => {}
         }
     }
-    let method = req.method().clone();
     let resp = match &plan.pre {
         Some(Pre::Hang) => {
             c.shared.shutdown.cancelled().await;
@@ -80,18 +79,18 @@ pub(crate) async fn layer(
             }
         }
     };
-    let resp = finish(resp, &plan, &method).await;
+    let resp = finish(resp, &plan).await;
     c.count_status(resp.status().as_u16());
     resp
 }
 
 /// Applies the generic variants and body damage.
-async fn finish(resp: Response, plan: &Plan, method: &Method) -> Response {
+async fn finish(resp: Response, plan: &Plan) -> Response {
     let variants = ActiveVariants(plan.variants.clone());
     let touches_body = !plan.post.is_empty()
         || (resp.status().is_client_error() || resp.status().is_server_error())
             && (variants.has(Variant::MessageError) || variants.has(Variant::TextError))
-        || *method == Method::DELETE && variants.has(Variant::NoContentDelete);
+        || resp.status() == StatusCode::NO_CONTENT && variants.has(Variant::OkDelete);
     let (mut parts, body) = resp.into_parts();
     rewrite_pagination(&mut parts.headers, &variants);
     if !touches_body {
@@ -117,8 +116,9 @@ async fn finish(resp: Response, plan: &Plan, method: &Method) -> Response {
             bytes = serde_json::json!({"message": msg}).to_string().into_bytes();
         }
     } else if parts.status.is_success() {
-        if *method == Method::DELETE && variants.has(Variant::NoContentDelete) {
-            parts.status = StatusCode::NO_CONTENT;
+        if parts.status == StatusCode::NO_CONTENT && variants.has(Variant::OkDelete) {
+            // The alternative §12 #7 lets the client meet: 200 with an empty body.
+            parts.status = StatusCode::OK;
             bytes.clear();
         }
         for p in &plan.post {
@@ -187,13 +187,17 @@ fn damage(p: Post, bytes: Vec<u8>) -> Vec<u8> {
     }
 }
 
-/// `user_count` and `id` become strings; `service_types.addons` becomes a string.
+/// `user_count` and `id` become strings, a service record's `service_type` a list, and
+/// `service_types.addons` a string.
 fn mistype(v: &mut Value) {
     let Value::Object(m) = v else { return };
     for key in ["user_count", "id"] {
         if let Some(n @ Value::Number(_)) = m.get_mut(key) {
             *n = Value::String(n.to_string());
         }
+    }
+    if let Some(st @ Value::String(_)) = m.get_mut("service_type") {
+        *st = Value::Array(vec![st.take()]);
     }
     if let Some(Value::Object(st)) = m.get_mut("service_types")
         && let Some(Value::Array(a)) = st.get("addons")

@@ -6,7 +6,9 @@
 //! Sim-specific choices where the reference is silent: reseller-scope lists
 //! (`/resellers/{id}/customers|domains|users`) cover the whole subtree including
 //! sub-resellers; `/domains/{alias}/user_groups` and `/users` list the primary domain's groups
-//! and users (so a client that does not skip alias domains double counts); unknown or
+//! and users (so a client that does not skip alias domains double counts); a customer hidden
+//! by the control surface is missing from `/resellers/{id}/customers` only (its domains, groups
+//! and users stay in the reseller-wide listings, `/customers/{id}` still answers); unknown or
 //! non-numeric ids are 404.
 
 mod auth;
@@ -14,6 +16,7 @@ mod layer;
 mod models;
 mod pagination;
 mod routes;
+mod services;
 mod statements;
 mod writes;
 

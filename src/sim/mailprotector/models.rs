@@ -1,14 +1,15 @@
 //! The JSON shapes of §5, exactly: Reseller, Customer, Domain, UserGroup (with a live
-//! `user_count`), User (User or Alias), and the §12 #9 services object. Timestamps are ISO-8601
-//! UTC with milliseconds and `Z`.
+//! `user_count` that counts every non-alias user by default, §12 #11), and User (all four
+//! types, `user_type` as `{id, name}`). Timestamps are ISO-8601 UTC with milliseconds and `Z`.
+//! The services shapes live in [`super::services`].
 
 use serde_json::{Value, json};
 
 use super::layer::ActiveVariants;
-use crate::sim::dataset::{Dataset, PROVIDER, SimUser, UserKind, format_ts};
+use crate::sim::dataset::{Dataset, PROVIDER, SimUser, USER_COUNT_TYPES, UserKind, format_ts};
 use crate::sim::faults::Variant;
 
-fn entity(id: u64, name: &str) -> Value {
+pub(crate) fn entity(id: u64, name: &str) -> Value {
     json!({"id": id, "name": name})
 }
 
@@ -46,7 +47,7 @@ pub(crate) fn customer(ds: &Dataset, id: u64) -> Value {
     })
 }
 
-fn domain_ref(ds: &Dataset, id: u64) -> Value {
+pub(crate) fn domain_ref(ds: &Dataset, id: u64) -> Value {
     ds.domains().get(&id).map_or(Value::Null, |d| entity(d.id, &d.name))
 }
 
@@ -67,31 +68,41 @@ pub(crate) fn domain(ds: &Dataset, id: u64) -> Value {
     })
 }
 
-/// `UserGroup` with `user_count` computed now (users of type User only).
-pub(crate) fn user_group(ds: &Dataset, id: u64) -> Value {
+/// The type ids `user_count` counts under the active variants: every non-alias type by
+/// default, `user_count_users` type User only, `user_count_all` every type (the first of the
+/// two wins when both are on).
+pub(crate) fn user_count_types(v: &ActiveVariants) -> &'static [u64] {
+    const USERS_ONLY: [u64; 1] = [1];
+    const EVERY_TYPE: [u64; 4] = [1, 2, 3, 11];
+    if v.has(Variant::UserCountUsers) {
+        &USERS_ONLY
+    } else if v.has(Variant::UserCountAll) {
+        &EVERY_TYPE
+    } else {
+        &USER_COUNT_TYPES
+    }
+}
+
+/// `UserGroup` with `user_count` computed now under the active variants.
+pub(crate) fn user_group(ds: &Dataset, id: u64, v: &ActiveVariants) -> Value {
     let Some(g) = ds.groups().get(&id) else { return Value::Null };
     json!({
         "id": g.id,
         "name": g.name,
         "domain": domain_ref(ds, g.domain_id),
-        "user_count": g.user_count(),
+        "user_count": g.count_of(user_count_types(v)),
         "created_at": format_ts(g.created_at),
         "updated_at": format_ts(g.updated_at),
     })
-}
-
-/// The services object: `{"service_types":{"hosting":..,"addons":[..]}}` (§12 #9).
-pub(crate) fn services(ds: &Dataset, id: u64) -> Value {
-    let Some(g) = ds.groups().get(&id) else { return Value::Null };
-    json!({"service_types": {"hosting": g.services.hosting, "addons": g.services.addons}})
 }
 
 fn address(local: &str, domain: &str) -> String {
     format!("{local}@{domain}")
 }
 
-/// `User`: for an alias, `parent` names the user, names are empty and `primary_address` is
-/// the parent's; `email_addresses` include the domain-alias variants.
+/// `User` of any type: for an alias, `parent` names the user, names are empty and
+/// `primary_address` is the parent's; a mailing list has a list-like name and empty names;
+/// `email_addresses` include the domain-alias variants.
 pub(crate) fn user(ds: &Dataset, u: &SimUser) -> Value {
     let group = ds.groups().get(&u.group_id);
     let domain_id = group.map_or(0, |g| g.domain_id);
@@ -103,20 +114,20 @@ pub(crate) fn user(ds: &Dataset, u: &SimUser) -> Value {
         .collect();
     let mut addresses = vec![address(&u.name, dname)];
     addresses.extend(alias_domains.iter().map(|a| address(&u.name, a)));
-    let (type_id, type_name, parent, primary) = match (u.kind, u.parent) {
+    let (parent, primary) = match (u.kind, u.parent) {
         (UserKind::Alias, Some(p)) => {
-            let pu = ds.materialise_user(p, u.group_id, None);
+            let pu = ds.materialise_user(p, u.group_id, UserKind::User, None);
             let primary = address(&pu.name, dname);
             let parent = json!({"id": p, "name": pu.name, "primary_address": primary});
-            (2, "Alias", parent, primary)
+            (parent, primary)
         }
-        _ => (1, "User", Value::Null, address(&u.name, dname)),
+        _ => (Value::Null, address(&u.name, dname)),
     };
     json!({
         "id": u.id,
         "name": u.name,
         "parent": parent,
-        "user_type": entity(type_id, type_name),
+        "user_type": entity(u.kind.id(), u.kind.name()),
         "user_group": group.map_or(Value::Null, |g| entity(g.id, &g.name)),
         "domain": entity(domain_id, dname),
         "primary_address": primary,
@@ -126,59 +137,4 @@ pub(crate) fn user(ds: &Dataset, u: &SimUser) -> Value {
         "created_at": format_ts(u.created_at),
         "updated_at": format_ts(u.updated_at),
     })
-}
-
-/// A stable id per known product for the array-shaped services variant.
-fn service_id(canonical: &str) -> u64 {
-    const KNOWN: [&str; 8] = [
-        "CloudFilter",
-        "CloudMail",
-        "SafeSend",
-        "Bracket",
-        "XtraMail",
-        "SecureStore",
-        "ContinuityBundle",
-        "BracketBundle",
-    ];
-    KNOWN.iter().position(|k| *k == canonical).map_or(99, |i| i as u64 + 1)
-}
-
-/// A product name as a variant spells it.
-fn spelled(canonical: &str, v: &ActiveVariants) -> String {
-    let long = match canonical {
-        "CloudFilter" if v.has(Variant::LongNames) => "CloudFilter Email Security",
-        "SafeSend" if v.has(Variant::LongNames) => "SafeSend Outbound",
-        "CloudMail" if v.has(Variant::LongNames) => "Premium Hosted Email",
-        other => other,
-    };
-    if v.has(Variant::LowercaseNames) { long.to_lowercase() } else { long.to_owned() }
-}
-
-/// The services answer under the active variants: the §12 #9 object by default, the legacy
-/// array of `{id,name,code}`, or the SDK object with one `service_type` (the group's first
-/// product only — use that variant with single-product groups).
-pub(crate) fn services_variant(ds: &Dataset, id: u64, v: &ActiveVariants) -> Value {
-    let Some(g) = ds.groups().get(&id) else { return Value::Null };
-    if v.has(Variant::ServicesArray) {
-        let items: Vec<Value> = g
-            .services
-            .products()
-            .into_iter()
-            .map(|p| json!({"id": service_id(p), "name": spelled(p, v), "code": p.to_lowercase()}))
-            .collect();
-        return Value::Array(items);
-    }
-    if v.has(Variant::ServicesSdk) {
-        let first = g.services.products().first().map(|p| spelled(p, v));
-        return json!({
-            "id": g.id,
-            "service_type": first,
-            "user_group": entity(g.id, &g.name),
-            "domain": domain_ref(ds, g.domain_id),
-            "created_at": format_ts(g.created_at),
-        });
-    }
-    let hosting = g.services.hosting.as_deref().map(|h| spelled(h, v));
-    let addons: Vec<String> = g.services.addons.iter().map(|a| spelled(a, v)).collect();
-    json!({"service_types": {"hosting": hosting, "addons": addons}})
 }

@@ -11,9 +11,9 @@ use serde_json::Value;
 use super::auth::{Caller, forbidden};
 use super::layer::ActiveVariants;
 use super::pagination::ListQuery;
-use super::{ApiError, models};
+use super::{ApiError, models, services};
 use crate::sim::control::SimControl;
-use crate::sim::dataset::{Dataset, Scope};
+use crate::sim::dataset::{Dataset, Scope, UserRef};
 
 pub(crate) type Res = Result<Response, ApiError>;
 type Exists = fn(&Dataset, u64) -> bool;
@@ -95,11 +95,12 @@ pub(crate) async fn get_domain(
 pub(crate) async fn get_user_group(
     State(c): State<SimControl>,
     Extension(who): Extension<Caller>,
+    Extension(v): Extension<ActiveVariants>,
     Path(id): Path<String>,
 ) -> Res {
     let ds = c.read();
     let id = check(&ds, &who, Scope::UserGroup, &id)?;
-    Ok(one(models::user_group(&ds, id)))
+    Ok(one(models::user_group(&ds, id, &v)))
 }
 
 /// `GET /user_groups/{id}/services`.
@@ -111,7 +112,7 @@ pub(crate) async fn group_services(
 ) -> Res {
     let ds = c.read();
     let id = check(&ds, &who, Scope::UserGroup, &id)?;
-    Ok(one(models::services_variant(&ds, id, &v)))
+    Ok(one(services::services(&ds, id, &v)))
 }
 
 /// `GET /users/{id}`.
@@ -129,7 +130,7 @@ pub(crate) async fn get_user(
     Ok(one(models::user(&ds, &u)))
 }
 
-/// `GET /resellers/{id}/customers`: the whole subtree's customers.
+/// `GET /resellers/{id}/customers`: the whole subtree's customers, hidden ones left out.
 pub(crate) async fn reseller_customers(
     State(c): State<SimControl>,
     Extension(who): Extension<Caller>,
@@ -139,11 +140,12 @@ pub(crate) async fn reseller_customers(
     let q = ListQuery::parse(q.as_deref())?;
     let ds = c.read();
     let id = check(&ds, &who, Scope::Reseller, &id)?;
-    let ids = ds.customers_in_reseller(id);
+    let ids = ds.listed_customers_in_reseller(id);
     Ok(q.respond(&ids, |i| models::customer(&ds, i)))
 }
 
-/// `GET /resellers/{id}/domains`: every domain of the subtree, aliases included.
+/// `GET /resellers/{id}/domains`: every domain of the subtree, aliases and hidden customers'
+/// domains included.
 pub(crate) async fn reseller_domains(
     State(c): State<SimControl>,
     Extension(who): Extension<Caller>,
@@ -189,13 +191,14 @@ pub(crate) async fn domain_aliases(
 pub(crate) async fn domain_groups(
     State(c): State<SimControl>,
     Extension(who): Extension<Caller>,
+    Extension(v): Extension<ActiveVariants>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Res {
     let q = ListQuery::parse(q.as_deref())?;
     let ds = c.read();
     let id = check(&ds, &who, Scope::Domain, &id)?;
-    Ok(q.respond(&ds.groups_of_domain(id), |i| models::user_group(&ds, i)))
+    Ok(q.respond(&ds.groups_of_domain(id), |i| models::user_group(&ds, i, &v)))
 }
 
 fn users(c: &SimControl, who: &Caller, scope: Scope, id: &str, q: Option<String>) -> Res {
@@ -203,9 +206,8 @@ fn users(c: &SimControl, who: &Caller, scope: Scope, id: &str, q: Option<String>
     let ds = c.read();
     let id = check(&ds, who, scope, id)?;
     let index = ds.scope_users(scope, id);
-    let render = |(uid, gid, parent): (u64, u64, Option<u64>)| {
-        models::user(&ds, &ds.materialise_user(uid, gid, parent))
-    };
+    let render =
+        |u: UserRef| models::user(&ds, &ds.materialise_user(u.id, u.group, u.kind, u.parent));
     if q.has_filters() {
         let all = index.slice(0, index.total());
         return Ok(q.respond(&all, render));

@@ -1,6 +1,7 @@
 //! The write endpoints mpsync's tests and demo use: customer create/update/delete and the
-//! services PUT, with the §12 #7 success codes (201 create, 200 PUT with the object, 200 with an
-//! empty body for DELETE) and 400/422 for bad bodies.
+//! services PUT, with the §12 #7 success codes (201 create, 200 PUT with the object, 204 with no
+//! body for DELETE — revised 2026-12; the `ok_delete` variant serves 200 with an empty body)
+//! and 400/422 for bad bodies.
 
 use axum::Extension;
 use axum::body::Bytes;
@@ -10,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::auth::{Caller, forbidden};
-use super::{ApiError, models};
+use super::layer::ActiveVariants;
+use super::{ApiError, models, services};
 use crate::sim::control::SimControl;
 use crate::sim::dataset::{Role, Services, SimError};
 
@@ -95,7 +97,7 @@ pub(crate) async fn update_customer(
     Ok(axum::Json(models::customer(&c.read(), cid)).into_response())
 }
 
-/// `DELETE /customers/{id}` → 200 with an empty body. Customer keys may not delete.
+/// `DELETE /customers/{id}` → 204 with no body. Customer keys may not delete.
 pub(crate) async fn delete_customer(
     State(c): State<SimControl>,
     Extension(who): Extension<Caller>,
@@ -111,7 +113,7 @@ pub(crate) async fn delete_customer(
         }
         ds.remove_customer(cid).map_err(sim_error)
     })?;
-    Ok(StatusCode::OK.into_response())
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize)]
@@ -127,10 +129,11 @@ struct ServiceTypes {
 }
 
 /// `PUT /user_groups/{id}/services` with `{"service_types":{"hosting":..,"addons":[..]}}` →
-/// 200 + the services object.
+/// 200 + the group's services as `GET` now serves them (the records by default).
 pub(crate) async fn put_services(
     State(c): State<SimControl>,
     Extension(who): Extension<Caller>,
+    Extension(v): Extension<ActiveVariants>,
     Path(id): Path<String>,
     raw: Bytes,
 ) -> Res {
@@ -146,5 +149,5 @@ pub(crate) async fn put_services(
         let s = Services { hosting: b.service_types.hosting, addons: b.service_types.addons };
         ds.set_services(gid, s).map_err(sim_error)
     })?;
-    Ok(axum::Json(models::services(&c.read(), gid)).into_response())
+    Ok(axum::Json(services::services(&c.read(), gid, &v)).into_response())
 }

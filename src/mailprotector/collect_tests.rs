@@ -1,0 +1,138 @@
+//! A whole (tiny) account served by a stub: user types the public record does not name are
+//! reported with their users and never counted unless configured; users whose domain has no
+//! listed owner are counted nowhere and reported.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::config::{MailprotectorConfig, Schedule, Secret, UpstreamLimits};
+use crate::mailprotector::user_types::CountedTypes;
+use crate::model::Walk;
+
+fn user(id: u64, kind: Value, group: u64, domain: u64) -> Value {
+    json!({"id": id, "user_type": kind, "user_group": {"id": group}, "domain": {"id": domain}})
+}
+
+/// Customer 1 owns domain 10 (group 100: CloudFilter); domain 20 names customer 2, which the
+/// customer listing does not show; user 9 names domain 99, which no listing shows.
+fn answer(path: &str) -> Option<Value> {
+    Some(match path {
+        "/api/v1/resellers/188/customers" => json!([{"id": 1, "name": "Acme"}]),
+        "/api/v1/resellers/188/domains" => json!([
+            {"id": 10, "name": "acme.test", "account": {"id": 1}},
+            {"id": 20, "name": "late.test", "account": {"id": 2}},
+        ]),
+        "/api/v1/resellers/188/users" => json!([
+            user(1, json!({"id": 1, "name": "User"}), 100, 10),
+            user(2, json!({"id": 1, "name": "User"}), 100, 10),
+            user(3, json!({"id": 7, "name": "Shared Mailbox"}), 100, 10),
+            user(4, json!({"id": 7, "name": "Shared Mailbox"}), 100, 10),
+            user(5, json!("Resource"), 100, 10),
+            user(6, json!({"id": 3, "name": "Mailing List"}), 100, 10),
+            user(7, json!({"id": 1, "name": "User"}), 200, 20),
+            user(8, json!({"id": 7}), 200, 20),
+            user(9, json!({"id": 1, "name": "User"}), 300, 99),
+        ]),
+        "/api/v1/user_groups/100/services" => {
+            json!([{"id": 1, "service_type": "CloudFilter Email Security"}])
+        }
+        _ => return None,
+    })
+}
+
+async fn run(types: CountedTypes) -> CollectOutput {
+    let app = axum::Router::new().fallback(|req: Request| async move {
+        // One page per listing: later pages are empty.
+        let later_page = req
+            .uri()
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .any(|p| p.strip_prefix("page=").is_some_and(|n| n != "1"));
+        match answer(req.uri().path()) {
+            Some(_) if later_page => axum::Json(json!([])).into_response(),
+            Some(v) => axum::Json(v).into_response(),
+            None => (axum::http::StatusCode::NOT_FOUND, r#"{"error":"no route"}"#).into_response(),
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let cfg = MailprotectorConfig {
+        base_url: format!("http://{addr}/").parse().unwrap(),
+        api_key: Secret::new("k", "test"),
+        reseller_id: 188,
+        schedule: Schedule::parse("0 0 0 1 1 *").unwrap(),
+        limits: UpstreamLimits {
+            rate_limit: 1000.0,
+            burst: 50,
+            max_in_flight: 2,
+            timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+        },
+        services_refresh: Duration::from_secs(3600),
+        count_each_product: true,
+        count_user_types: types,
+        counts: Vec::new(),
+    };
+    let client = MailprotectorClient::new(&cfg).unwrap();
+    let cache = HashMap::new();
+    let input = CollectInput {
+        config: &cfg,
+        cache: &cache,
+        walk_stats: None,
+        now: chrono::Utc::now(),
+        cancel: CancellationToken::new(),
+    };
+    let out = collect_usage(&client, input).await.expect("the run completes");
+    task.abort();
+    out
+}
+
+#[tokio::test]
+async fn unknown_user_types_are_reported_and_counted_only_when_configured() {
+    let out = run(CountedTypes::default()).await;
+    assert_eq!(out.walk, Walk::Users);
+    assert_eq!(out.customers.len(), 1);
+    assert_eq!(out.customers[0].counts.get("CloudFilter"), Some(&2), "two users of type User");
+    let t = &out.counting.user_types;
+    let find = |id: Option<u64>, name: &str| {
+        t.iter()
+            .find(|x| x.id == id && x.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("{id:?} {name}: {t:?}"))
+    };
+    let shared = find(Some(7), "Shared Mailbox");
+    assert_eq!((shared.users, shared.counted, shared.known), (2, false, false));
+    let resource = find(None, "Resource");
+    assert_eq!((resource.users, resource.counted, resource.known), (1, false, false));
+    let lists = find(Some(3), "Mailing List");
+    assert_eq!((lists.users, lists.counted, lists.known), (1, false, true));
+    assert_eq!(find(Some(1), "User").users, 2, "users outside listed customers are not tallied");
+
+    // Listed in count_user_types, type 7 counts.
+    let out = run(CountedTypes::new([1, 7]).unwrap()).await;
+    assert_eq!(out.customers[0].counts.get("CloudFilter"), Some(&4));
+    assert!(out.counting.user_types.iter().any(|x| x.id == Some(7) && x.counted));
+}
+
+#[tokio::test]
+async fn what_has_no_listed_owner_is_counted_nowhere_and_reported() {
+    let out = run(CountedTypes::default()).await;
+    let o = &out.counting.orphans;
+    assert_eq!(o.domain_count, 1);
+    assert_eq!(o.domains, vec![crate::model::OrphanDomain { id: 20, owner: 2 }]);
+    assert_eq!(o.users, 2, "user 7 (domain 20) and user 9 (domain 99), both of type User");
+    assert_eq!(o.user_ids, vec![7, 9]);
+    assert_eq!(o.group_ids, vec![200, 300]);
+    let summary = o.summary();
+    assert!(summary.starts_with("counted nowhere: 1 domain(s)"), "{summary}");
+    assert!(summary.contains("20 (owner 2)") && summary.contains("users 7, 9"), "{summary}");
+}
