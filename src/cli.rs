@@ -164,7 +164,7 @@ fn fault_long_help() -> String {
     format!(
         "A fault to inject, e.g. \"status=503,rate=0.1,endpoint=user_groups\"; repeatable. A bad \
          spec prints every form and exits 64.\n\n{}",
-        crate::sim::faults::spec_forms()
+        mpsync_sim::faults::spec_forms()
     )
 }
 

@@ -12,7 +12,6 @@
 //! - [`mailprotector`]: the Mailprotector API client and usage-count collection.
 //! - [`billing`]: billed quantities from ConnectWise Manage or a CSV export.
 //! - [`gradient`]: the Gradient Synthesize vendor API client and the push plan and report.
-//! - [`sim`]: faithful local fakes of the upstream APIs (part of the product).
 //! - [`reconcile`]: the pure reconciliation engine: snapshots + mapping → typed rows.
 //! - [`sync`]: the sync engine: schedules, run lifecycle, catch-up, backoff.
 //! - [`server`]: the axum routes: probes, health, v1 API.
@@ -28,6 +27,11 @@
 //! - [`exit`]: exit codes (sysexits) and the mapping from errors to them.
 //! - `fuzzing` (hidden): raw-input entry points into the parsers for `fuzz/` and the parser
 //!   property tests; not a supported API.
+//!
+//! The workspace around it: the simulators of the upstream APIs (part of the product: `mpsync
+//! sim`, `mpsync demo`, the tests and the benchmarks) are the `mpsync_sim` crate
+//! (`crates/sim`), which knows nothing of this one; the benchmark harness behind BENCHMARKS.md
+//! is `mpsync-bench` (`crates/bench`).
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -46,7 +50,6 @@ pub mod metrics;
 pub mod model;
 pub mod reconcile;
 pub mod server;
-pub mod sim;
 pub mod store;
 pub mod sync;
 pub mod systemd;

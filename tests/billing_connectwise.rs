@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 use cw_support::{CwServer, auth, raw_get};
 use mpsync::billing::{Billed, BilledSource, BillingError, connectwise};
-use mpsync::sim::Variant;
-use mpsync::sim::connectwise::{CwCompany, CwRef};
-use mpsync::sim::faults::{Fault, FaultKind};
 use mpsync::upstream::UpstreamError;
+use mpsync_sim::Variant;
+use mpsync_sim::connectwise::{CwCompany, CwRef};
+use mpsync_sim::faults::{Fault, FaultKind};
 use tokio_util::sync::CancellationToken;
 
 async fn fetch(server: &CwServer) -> (Result<Billed, BillingError>, u64) {
@@ -297,7 +297,7 @@ async fn faults_become_typed_errors_and_transient_ones_are_retried() {
     assert_eq!(kind_of(fetch(&server).await.0), "ok");
     c.remove_fault(brief);
     let ids: Vec<u64> =
-        mpsync::sim::connectwise::outage(503).into_iter().map(|f| c.add_fault(f)).collect();
+        mpsync_sim::connectwise::outage(503).into_iter().map(|f| c.add_fault(f)).collect();
     assert_eq!(kind_of(fetch(&server).await.0), "unavailable");
     ids.into_iter().for_each(|id| assert!(c.remove_fault(id)));
 
@@ -342,15 +342,15 @@ async fn a_hung_server_times_out_and_cancellation_stops_the_read() {
 
 #[tokio::test]
 async fn the_standard_simulator_serves_connectwise_beside_mailprotector() {
-    let sim = mpsync::sim::SimServer::start(mpsync::sim::SimOptions {
+    let sim = mpsync_sim::SimServer::start(mpsync_sim::SimOptions {
         seed: 4,
         customers: 30,
-        ..mpsync::sim::SimOptions::default()
+        ..mpsync_sim::SimOptions::default()
     })
     .await
     .unwrap();
     let cw = sim.control().connectwise();
-    let expected = mpsync::sim::connectwise::BillingData::generate(&sim.control().read(), 4);
+    let expected = mpsync_sim::connectwise::BillingData::generate(&sim.control().read(), 4);
     assert_eq!(*cw.read(), expected, "what is served is what generate() gives at start");
 
     // Billing changes made through the handle are what the client reads next.

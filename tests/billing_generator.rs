@@ -13,8 +13,8 @@ use mpsync::billing::BilledSource;
 use mpsync::config::Mapping;
 use mpsync::model::{BilledSnapshot, CustomerUsage, UsageSnapshot};
 use mpsync::reconcile::{Inputs, RowKey, Settings, SourceStatus, compute};
-use mpsync::sim::Dataset;
-use mpsync::sim::connectwise::{BillingData, PLANTED_STATUSES, Planted};
+use mpsync_sim::Dataset;
+use mpsync_sim::connectwise::{BillingData, PLANTED_STATUSES, Planted};
 use tokio_util::sync::CancellationToken;
 
 #[test]

@@ -93,8 +93,7 @@ fn secrets_never_appear_in_config_or_check_output() {
 fn check_passes_a_valid_config_as_a_table_and_as_json() {
     // The simulator stands in for Mailprotector, so the connection check has a real peer.
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let sim =
-        rt.block_on(mpsync::sim::SimServer::start(mpsync::sim::SimOptions::default())).unwrap();
+    let sim = rt.block_on(mpsync_sim::SimServer::start(mpsync_sim::SimOptions::default())).unwrap();
     let (reseller, key) = {
         let ds = sim.control().read();
         (ds.reseller_id(), ds.reseller_key().to_owned())

@@ -79,7 +79,7 @@ fn demo_polls_serves_and_cleans_up_on_ctrl_c() {
             let by = v["summary"]["by_status"].as_object()?.clone();
             (by.get("match")?.as_u64()? > 0).then_some(by)
         });
-    for status in mpsync::sim::connectwise::PLANTED_STATUSES {
+    for status in mpsync_sim::connectwise::PLANTED_STATUSES {
         assert!(
             by_status[status].as_u64().unwrap_or(0) >= 1,
             "the demo plants {status}: {by_status:?}"

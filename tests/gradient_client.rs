@@ -8,7 +8,7 @@ use gradient_support::{client, sim};
 use mpsync::gradient::{
     CountOutcome, GradientAccount, GradientError, IntegrationStatus, default_service,
 };
-use mpsync::sim::faults::{Fault, FaultKind, Variant};
+use mpsync_sim::faults::{Fault, FaultKind, Variant};
 
 fn account(id: &str, name: &str) -> GradientAccount {
     GradientAccount {

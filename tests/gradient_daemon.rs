@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 
 use common::{TestDir, mpsync, wait_for};
 use daemon_support::{DEADLINE, Daemon};
-use mpsync::sim::{Fault, FaultKind};
+use mpsync_sim::{Fault, FaultKind};
 use serde_json::Value;
 use sync_support::{Sim, metric, runs, start_daemon, trigger_sync, write_config};
 

@@ -15,7 +15,7 @@ use chrono::{Duration as Age, Utc};
 use gradient_support::{failed_vendor_run, push, push_job, sim, store, usage, vendor_run};
 use mpsync::gradient::{PairOutcome, PushReport};
 use mpsync::model::{CustomerUsage, RunKind, RunOutcome};
-use mpsync::sim::gradient::GradientSim;
+use mpsync_sim::gradient::GradientSim;
 
 const COUNT: &str = "POST /api/vendor-api/service/{serviceId}/count";
 const STATUS: &str = "PATCH /api/vendor-api/organization/status/{status}";
@@ -125,7 +125,7 @@ async fn a_revoked_partner_key_fails_the_run_with_a_message_to_re_enter_it() {
     // Revoked in the middle of the counts: the run stops and says the same.
     g.restore_partner_key();
     g.add_fault(
-        mpsync::sim::faults::Fault::new(mpsync::sim::faults::FaultKind::Revoke { key: None })
+        mpsync_sim::faults::Fault::new(mpsync_sim::faults::FaultKind::Revoke { key: None })
             .on("count")
             .after(5),
     );
@@ -237,7 +237,7 @@ async fn a_stale_snapshot_is_refused_but_later_vendor_runs_that_did_not_complete
 
 /// A store holding one fresh vendor snapshot of the simulator, and a push job on it.
 async fn ready_to_push(
-    sim: &mpsync::sim::SimHandle,
+    sim: &mpsync_sim::SimHandle,
 ) -> (mpsync::store::Store, tempfile::TempDir, mpsync::sync::PushJob, Vec<CustomerUsage>) {
     let (store, dir) = store().await;
     let customers = usage(sim);
@@ -319,7 +319,7 @@ async fn a_403_on_a_count_stops_the_push_without_retrying_and_fails_the_run() {
     g.set_status("active");
     let (store, _dir, job, customers) = ready_to_push(&sim).await;
     g.add_fault(
-        mpsync::sim::faults::Fault::new(mpsync::sim::faults::FaultKind::Status { status: 403 })
+        mpsync_sim::faults::Fault::new(mpsync_sim::faults::FaultKind::Status { status: 403 })
             .on("count")
             .after(3),
     );
@@ -346,7 +346,7 @@ async fn a_403_on_a_count_stops_the_push_without_retrying_and_fails_the_run() {
 
 #[tokio::test]
 async fn counts_gradient_refuses_are_recorded_per_pair_and_the_rest_goes_through() {
-    use mpsync::sim::faults::{Fault, FaultKind, Variant};
+    use mpsync_sim::faults::{Fault, FaultKind, Variant};
     let sim = sim(30).await;
     let g = sim.control().gradient().clone();
     g.add_fault(Fault::new(FaultKind::Variant { variant: Variant::RefuseZeroCounts }).on("count"));

@@ -10,7 +10,7 @@ use mpsync::config::{CountDefinition, CountedTypes};
 use mpsync::mailprotector::Walk;
 use mpsync::mailprotector::products::is_canonical;
 use mpsync::model::UserCountState;
-use mpsync::sim::{Fault, FaultKind, Services, SimHandle, Variant};
+use mpsync_sim::{Fault, FaultKind, Services, SimHandle, Variant};
 
 /// Compares two count maps, reporting only the first customer that differs.
 fn assert_same_counts(

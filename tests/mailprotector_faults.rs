@@ -10,8 +10,8 @@ use std::time::Duration;
 use mp_support::{as_map, client, collect, config, start};
 use mpsync::exit::{Exit, ExitStatus};
 use mpsync::mailprotector::{CollectError, MailprotectorClient, check_connection};
-use mpsync::sim::{Fault, FaultKind};
 use mpsync::upstream::UpstreamError;
+use mpsync_sim::{Fault, FaultKind};
 
 fn upstream(e: CollectError) -> UpstreamError {
     match e {

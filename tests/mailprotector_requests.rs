@@ -10,7 +10,7 @@ use chrono::Utc;
 use mp_support::{as_map, client, collect, config, expected, start};
 use mpsync::mailprotector::{CollectError, CollectInput, Walk, collect_usage};
 use mpsync::model::UserCountState;
-use mpsync::sim::{Fault, FaultKind, Services, Variant};
+use mpsync_sim::{Fault, FaultKind, Services, Variant};
 use tokio_util::sync::CancellationToken;
 
 const CUSTOMERS: &str = "GET /resellers/{id}/customers";
@@ -58,7 +58,7 @@ async fn cold_and_warm_runs_make_exactly_the_requests_the_data_needs() {
 }
 
 /// A few big domains: the per-domain user-group listings are cheaper than the user listing.
-async fn few_big_domains(seed: u64) -> mpsync::sim::SimHandle {
+async fn few_big_domains(seed: u64) -> mpsync_sim::SimHandle {
     let sim = start(seed, 6).await;
     sim.control().add_users(109, 3_000).expect("group 109 exists");
     let e = expected(&sim.control().read());

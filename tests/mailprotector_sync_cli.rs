@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Output;
 
 use common::{TestDir, mpsync};
-use mpsync::sim::{Fault, FaultKind, SimHandle, SimOptions, SimServer};
+use mpsync_sim::{Fault, FaultKind, SimHandle, SimOptions, SimServer};
 use serde_json::Value;
 
 fn write_config(dir: &TestDir, sim: &SimHandle, key: &str) -> PathBuf {

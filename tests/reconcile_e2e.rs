@@ -20,8 +20,8 @@ use e2e_support::{
 };
 use mpsync::config::Mapping;
 use mpsync::reconcile::{RowKey, Status, normalize_name};
-use mpsync::sim::Dataset;
-use mpsync::sim::connectwise::{BillingData, PLANTED_STATUSES};
+use mpsync_sim::Dataset;
+use mpsync_sim::connectwise::{BillingData, PLANTED_STATUSES};
 use serde_json::Value;
 use sync_support::{metric, runs, start_daemon, trigger_sync, wait_reconciled_from_latest_runs};
 

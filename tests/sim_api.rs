@@ -111,7 +111,7 @@ async fn keys_are_scoped_like_manager_roles() {
     let ctl = sim.control().clone();
     let reseller = Api::new(&sim, Some(&ctl.reseller_key()));
     let customer = reseller.with_key(ctl.customer_key(329).as_deref());
-    let sub = reseller.with_key(ctl.read().key_for(mpsync::sim::Role::Reseller(4501)));
+    let sub = reseller.with_key(ctl.read().key_for(mpsync_sim::Role::Reseller(4501)));
     let other_customer = *ctl.read().customers_in_reseller(4502).first().unwrap();
     let sub_customer = *ctl.read().customers_in_reseller(4501).first().unwrap();
 
@@ -281,7 +281,7 @@ async fn the_derivation_recipe_yields_the_ground_truth_and_is_counted() {
             }
         }
     }
-    assert_eq!(by_user_count, ctl.expected_counts_for(&mpsync::sim::USER_COUNT_TYPES));
+    assert_eq!(by_user_count, ctl.expected_counts_for(&mpsync_sim::USER_COUNT_TYPES));
     assert_eq!(by_user_type, ctl.expected_counts());
     assert_ne!(by_user_count, by_user_type, "user_count includes lists and unlicensed users");
     assert!(
@@ -335,7 +335,7 @@ async fn expected_counts_over_http_follow_the_requested_types() {
 async fn every_listed_route_is_served_and_counted_under_its_pattern() {
     let sim = start(2, 5).await;
     let api = Api::new(&sim, Some(&sim.control().reseller_key()));
-    for pattern in mpsync::sim::mailprotector::ROUTES {
+    for pattern in mpsync_sim::mailprotector::ROUTES {
         let (method, path) = pattern.split_once(' ').unwrap();
         let before = sim.control().requests().get(pattern);
         let method: reqwest::Method = method.parse().unwrap();

@@ -27,7 +27,7 @@ fn help_lists_every_variant_and_the_old_delete_variant_points_at_the_new_one() {
     let out = mpsync().args(["sim", "--help"]).output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    for v in mpsync::sim::Variant::ALL {
+    for v in mpsync_sim::Variant::ALL {
         assert!(help.contains(v.name()), "--help lists {}: {help}", v.name());
         assert!(help.contains(v.describe()), "--help describes {}: {help}", v.name());
     }

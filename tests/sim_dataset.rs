@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use mpsync::sim::dataset::{DomainStatus, FIXTURE_GROUP, UNKNOWN_PRODUCT, UserGroup};
-use mpsync::sim::{Dataset, Services, SimError, UserKind};
+use mpsync_sim::dataset::{DomainStatus, FIXTURE_GROUP, UNKNOWN_PRODUCT, UserGroup};
+use mpsync_sim::{Dataset, Services, SimError, UserKind};
 
 /// Customer → product → users of `types`, summed from the groups themselves (not through the
 /// truth functions under test): the per-user counting rule, for the listed customers.

@@ -6,7 +6,7 @@ mod sim_support;
 
 use std::time::Duration;
 
-use mpsync::sim::{Fault, FaultKind};
+use mpsync_sim::{Fault, FaultKind};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sim_support::{Api, start};
@@ -222,7 +222,7 @@ async fn faults_can_be_driven_over_http() {
 
 #[tokio::test]
 async fn options_install_the_rate_limit_and_latency() {
-    use mpsync::sim::{SimOptions, SimServer};
+    use mpsync_sim::{SimOptions, SimServer};
     let opts = SimOptions {
         customers: 3,
         rate_limit: Some(0.5),

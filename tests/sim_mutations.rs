@@ -4,7 +4,7 @@
 
 mod sim_support;
 
-use mpsync::sim::Services;
+use mpsync_sim::Services;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sim_support::{Api, start};

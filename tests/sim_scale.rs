@@ -1,6 +1,6 @@
 //! 10,000 customers generate with modest memory (one test per binary so RSS is its own).
 
-use mpsync::sim::Dataset;
+use mpsync_sim::Dataset;
 
 fn rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -6,7 +6,7 @@
 
 mod sim_support;
 
-use mpsync::sim::{Fault, FaultKind, Services, Variant};
+use mpsync_sim::{Fault, FaultKind, Services, Variant};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use sim_support::{Api, start};

@@ -10,7 +10,7 @@ mod sync_support;
 use common::{TestDir, wait_for};
 use daemon_support::DEADLINE;
 use mpsync::model::RunOutcome;
-use mpsync::sim::{Fault, FaultKind};
+use mpsync_sim::{Fault, FaultKind};
 use sync_support::{
     Sim, customers_of, metric, post, runs, start_daemon, trigger_sync, wait_next_run,
     wait_run_finished, write_config,

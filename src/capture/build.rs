@@ -11,11 +11,11 @@ use serde_json::Value;
 use super::pseudonym::Pseudonymizer;
 use super::recorder::RawAnswer;
 use super::{Capture, CaptureError, CaptureOptions, Run, UpstreamReport};
-use crate::sim::replay::bundle::{
+use crate::upstream::Scrubber;
+use mpsync_sim::replay::bundle::{
     Answer, Body, Bundle, Exchange, ExchangeFile, FORMAT, FORMAT_VERSION, Manifest, Request,
     UpstreamEntry,
 };
-use crate::upstream::Scrubber;
 
 /// Builds, renders and checks the bundle of `runs`.
 pub(super) fn assemble(

@@ -1,5 +1,5 @@
 //! `mpsync capture`: one read-only collection of the configured upstreams, turned into a
-//! bundle that `mpsync sim --replay` serves (the format: [`crate::sim::replay::bundle`]).
+//! bundle that `mpsync sim --replay` serves (the format: [`mpsync_sim::replay::bundle`]).
 //!
 //! The reads are exactly the jobs' reads, from a cold state: the Mailprotector collection with
 //! an empty service cache and no walk hints; the ConnectWise billing read when ConnectWise is
@@ -30,8 +30,8 @@ use crate::config::{BillingSource, Config};
 use crate::exit::{Exit, ExitStatus};
 use crate::gradient::{GradientClient, GradientError};
 use crate::mailprotector::{CollectError, CollectInput, MailprotectorClient, collect_usage};
-use crate::sim::replay::{Bundle, Upstream};
 use crate::upstream::{Scrubber, UpstreamError};
+use mpsync_sim::replay::{Bundle, Upstream};
 
 /// How to capture.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::rules::{Entity, Kind, classify, entity, rank};
-use crate::sim::replay::bundle::{Body, ExchangeFile, Upstream};
+use mpsync_sim::replay::bundle::{Body, ExchangeFile, Upstream};
 
 /// Text longer than this is only pseudonymized by whole quoted strings and e-mail addresses
 /// (a cut-off body can be large; looking for every name in it would be slow).

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::sim::replay::bundle::{Answer, Exchange, Request};
+use mpsync_sim::replay::bundle::{Answer, Exchange, Request};
 
 fn ex(path: &str, status: u16, body: Value) -> Exchange {
     Exchange {

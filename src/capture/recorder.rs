@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::sim::replay::bundle::Request;
 use crate::upstream::{Exchange, Recorder};
+use mpsync_sim::replay::bundle::Request;
 
 /// Response headers worth keeping: what a client reads (paging, content type, rate limits,
 /// redirects). Anything else (cookies, server details) is dropped.

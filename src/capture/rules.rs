@@ -3,7 +3,7 @@
 //! identifiers are kept (they are needed to count and map); names, e-mail addresses and
 //! domain names are replaced; any other text is replaced too, unless listed as kept here.
 
-use crate::sim::replay::Upstream;
+use mpsync_sim::replay::Upstream;
 
 /// What an answer holds, from the endpoint that gave it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,8 +11,8 @@ use super::Globals;
 use crate::capture::{CaptureOptions, capture};
 use crate::cli::CaptureArgs;
 use crate::exit::{Exit, ExitStatus};
-use crate::sim::replay::bundle::{MANIFEST, write_files};
 use crate::telemetry::{self, LogOptions};
+use mpsync_sim::replay::bundle::{MANIFEST, write_files};
 
 /// Runs the capture and writes the bundle.
 pub async fn run(g: &Globals, args: CaptureArgs) -> Exit {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Globals;
 use crate::cli::DemoArgs;
 use crate::exit::Exit;
-use crate::sim::{SimOptions, SimServer};
+use mpsync_sim::{SimOptions, SimServer};
 
 /// Runs the demo until Ctrl-C/SIGTERM, then stops everything and removes the temporary dir.
 pub async fn run(g: &Globals, args: DemoArgs) -> Exit {
@@ -49,7 +49,7 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Exit {
                 return Exit::IoErr;
             }
         };
-    let billing = crate::sim::connectwise::BillingData::generate(&sim.control().read(), args.seed);
+    let billing = mpsync_sim::connectwise::BillingData::generate(&sim.control().read(), args.seed);
     if let Err(e) = super::sim::write_billing_files(dir.path(), &sim.base_url(), &billing, None) {
         eprintln!(
             "mpsync demo: cannot write the demo billing files into {}: {e}",

@@ -12,9 +12,10 @@ use super::sim::{
     CW_PRIVATE_FILE, CW_PUBLIC_FILE, GRADIENT_PARTNER_KEY_FILE, GRADIENT_VENDOR_KEY_FILE, KEY_FILE,
     MAPPING_FILE, billing_toml, gradient_toml, quoted, wait_for_signal, write_secret,
 };
+use mpsync_sim::replay::bundle::{Manifest, Upstream};
+use mpsync_sim::replay::{Bundle, BundleError, ReplayServer};
+
 use crate::exit::{Exit, ExitStatus};
-use crate::sim::replay::bundle::{Manifest, Upstream};
-use crate::sim::replay::{Bundle, ReplayServer};
 
 /// What the placeholder key files hold.
 const PLACEHOLDER: &str = "replay-accepts-any-key";
@@ -22,6 +23,14 @@ const PLACEHOLDER: &str = "replay-accepts-any-key";
 /// The client budget the written config gives each upstream (requests per second, burst).
 const REPLAY_RPS: f64 = 500.0;
 const REPLAY_BURST: u32 = 50;
+
+/// Every bundle problem is a malformed input file: the simulator's error names the file (and
+/// line), the daemon's command decides the exit status.
+impl ExitStatus for BundleError {
+    fn exit(&self) -> Exit {
+        Exit::DataErr
+    }
+}
 
 /// Loads the bundle in `dir` and serves it until a signal.
 pub(super) async fn run(dir: &Path, listen: SocketAddr, keys_dir: Option<&Path>) -> Exit {
@@ -36,7 +45,7 @@ pub(super) async fn run(dir: &Path, listen: SocketAddr, keys_dir: Option<&Path>)
         eprintln!(
             "mpsync sim: {} holds no Mailprotector answers with a reseller id, so no config can \
              be written for it; replay it without --keys-dir",
-            dir.join(crate::sim::replay::bundle::MANIFEST).display()
+            dir.join(mpsync_sim::replay::bundle::MANIFEST).display()
         );
         return Exit::DataErr;
     }
@@ -139,4 +148,24 @@ pub fn write_replay_config(dir: &Path, m: &Manifest, base_url: &str) -> std::io:
     std::fs::write(&partial, toml)?;
     std::fs::rename(&partial, &config)?;
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bundle that cannot be read and one that does not parse both end `mpsync sim --replay`
+    /// with EX_DATAERR (65), the status scripts see for a bad input file.
+    #[test]
+    fn a_bad_bundle_is_a_data_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = Bundle::load(dir.path()).unwrap_err();
+        assert!(missing.to_string().contains("cannot read the capture bundle file"), "{missing}");
+        assert_eq!(missing.exit(), Exit::DataErr);
+
+        std::fs::write(dir.path().join(mpsync_sim::replay::bundle::MANIFEST), "{}").unwrap();
+        let unparsable = Bundle::load(dir.path()).unwrap_err();
+        assert!(unparsable.to_string().contains("does not parse"), "{unparsable}");
+        assert_eq!(unparsable.exit(), Exit::DataErr);
+    }
 }

@@ -11,8 +11,8 @@ use std::time::Duration;
 use super::Globals;
 use crate::cli::SimArgs;
 use crate::exit::Exit;
-use crate::sim::faults::Fault;
-use crate::sim::{SimOptions, SimServer};
+use mpsync_sim::faults::Fault;
+use mpsync_sim::{SimOptions, SimServer};
 
 /// Runs the simulator until Ctrl-C or SIGTERM.
 pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
@@ -125,7 +125,7 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
 /// and a complete `mpsync.toml` (returned). For in-process simulators (tests, tools).
 pub fn write_sim_config(
     dir: &Path,
-    control: &crate::sim::SimControl,
+    control: &mpsync_sim::SimControl,
     base_url: &str,
     rate_limit: Option<f64>,
 ) -> std::io::Result<PathBuf> {
@@ -219,7 +219,7 @@ pub(super) const MAPPING_FILE: &str = "mapping.toml";
 pub fn write_billing_files(
     dir: &Path,
     base_url: &str,
-    billing: &crate::sim::connectwise::BillingData,
+    billing: &mpsync_sim::connectwise::BillingData,
     rate_limit: Option<f64>,
 ) -> std::io::Result<()> {
     let dir = std::fs::canonicalize(dir)?;
@@ -324,14 +324,14 @@ mod tests {
         assert!(t.contains("state_dir = \"/tmp/k/state\""));
         assert!(t.contains("rate_limit = 2.5\nburst = 3\n"));
         assert!(t.parse::<toml::Table>().is_ok());
-        assert!(crate::sim::faults::spec_forms().contains("kind=hang"));
+        assert!(mpsync_sim::faults::spec_forms().contains("kind=hang"));
     }
 
     #[test]
     fn the_keys_dir_configures_connectwise_billing_and_the_mapping() {
         let tmp = tempfile::tempdir().unwrap();
-        let ds = crate::sim::Dataset::generate(3, 40);
-        let billing = crate::sim::connectwise::BillingData::generate(&ds, 3);
+        let ds = mpsync_sim::Dataset::generate(3, 40);
+        let billing = mpsync_sim::connectwise::BillingData::generate(&ds, 3);
         let url = "http://127.0.0.1:9850";
         let config = write_keys_dir(tmp.path(), url, 188, ds.reseller_key(), Some(4.0)).unwrap();
         write_billing_files(tmp.path(), url, &billing, Some(4.0)).unwrap();

@@ -61,3 +61,15 @@ pub const SUBCATEGORIES: [&str; 46] = [
     "privacy and security awareness training",
     "other",
 ];
+
+#[cfg(test)]
+mod tests {
+    /// The simulator keeps its own copy of the enums (it knows nothing of the daemon); the two
+    /// must say the same, or the simulator would accept what Gradient refuses (or refuse what
+    /// the config allows).
+    #[test]
+    fn the_simulator_models_the_same_enums() {
+        assert_eq!(super::CATEGORIES, mpsync_sim::gradient::CATEGORIES);
+        assert_eq!(super::SUBCATEGORIES, mpsync_sim::gradient::SUBCATEGORIES);
+    }
+}

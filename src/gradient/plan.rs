@@ -202,8 +202,8 @@ mod tests {
     fn every_canonical_product_has_a_valid_category() {
         for p in crate::mailprotector::products::CANONICAL {
             let s = default_service(p);
-            assert!(crate::sim::gradient::CATEGORIES.contains(&s.category.as_str()), "{p}");
-            assert!(crate::sim::gradient::SUBCATEGORIES.contains(&s.subcategory.as_str()), "{p}");
+            assert!(mpsync_sim::gradient::CATEGORIES.contains(&s.category.as_str()), "{p}");
+            assert!(mpsync_sim::gradient::SUBCATEGORIES.contains(&s.subcategory.as_str()), "{p}");
         }
     }
 }

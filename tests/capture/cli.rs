@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use mpsync::sim::{SimHandle, SimOptions, SimServer};
+use mpsync_sim::{SimHandle, SimOptions, SimServer};
 use serde_json::Value;
 
 use crate::common::mpsync;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use mpsync::sim::replay::{Bundle, ReplayServer};
+use mpsync_sim::replay::{Bundle, ReplayServer};
 use serde_json::Value;
 
 use crate::support::{stored, sync_once};
@@ -50,11 +50,11 @@ fn user_count_sums() -> BTreeMap<u64, BTreeMap<String, u64>> {
 #[test]
 fn the_fixture_is_self_consistent() {
     let bundle = Bundle::load(&fixture()).expect("the fixture loads");
-    let mp = bundle.file(mpsync::sim::replay::Upstream::Mailprotector).unwrap();
+    let mp = bundle.file(mpsync_sim::replay::Upstream::Mailprotector).unwrap();
     let body = |path: &str| -> Vec<Value> {
         let x = mp.exchanges.iter().find(|x| x.request.path == path).unwrap();
         match &x.response.body {
-            mpsync::sim::replay::bundle::Body::Json(Value::Array(items)) => items.clone(),
+            mpsync_sim::replay::bundle::Body::Json(Value::Array(items)) => items.clone(),
             other => panic!("{path}: {other:?}"),
         }
     };

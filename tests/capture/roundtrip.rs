@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use mpsync::sim::{SimOptions, SimServer};
+use mpsync_sim::{SimOptions, SimServer};
 use serde_json::Value;
 
 use crate::support::{capture, replay_counts, start_replay, stored, sync_once, text};

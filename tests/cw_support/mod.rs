@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use mpsync::billing::ConnectwiseSource;
 use mpsync::config::{ConnectwiseConfig, Secret, UpstreamLimits};
-use mpsync::sim::connectwise::{BillingData, ConnectwiseSim, CwCredentials};
-use mpsync::sim::{Dataset, SimControl};
 use mpsync::upstream::RetryPolicy;
+use mpsync_sim::connectwise::{BillingData, ConnectwiseSim, CwCredentials};
+use mpsync_sim::{Dataset, SimControl};
 
 /// A simulator on 127.0.0.1:0 whose ConnectWise data the test can change. The server task
 /// ends with the test's runtime.
@@ -31,7 +31,7 @@ impl CwServer {
     pub async fn serve(control: SimControl, cw: ConnectwiseSim) -> CwServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
-        let app = mpsync::sim::router_with(control.clone(), cw.clone());
+        let app = mpsync_sim::router_with(control.clone(), cw.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });

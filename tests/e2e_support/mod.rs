@@ -10,7 +10,7 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 
 use mpsync::reconcile::{Row, RowKey, Status};
-use mpsync::sim::connectwise::{PRODUCTS, Planted};
+use mpsync_sim::connectwise::{PRODUCTS, Planted};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -87,7 +87,7 @@ impl SimProcess {
 
     /// Makes every ConnectWise endpoint answer `status` (the Mailprotector API is untouched).
     pub fn connectwise_outage(&self, status: u16) {
-        for fault in mpsync::sim::connectwise::outage(status) {
+        for fault in mpsync_sim::connectwise::outage(status) {
             let body = serde_json::to_value(&fault).unwrap();
             self.control(Method::POST, "/_sim/faults", Some(body));
         }

@@ -2,7 +2,7 @@
 //! affects, rows and health while it lasts, recovery once it clears, nothing lost (also across
 //! a restart).
 
-use mpsync::sim::{Fault, FaultKind};
+use mpsync_sim::{Fault, FaultKind};
 use serde_json::Value;
 
 use super::{Fixture, Observed, Wrap, get_json};
@@ -181,7 +181,7 @@ fn inject(fx: &mut Fixture, case: &Case) {
             fx.sim.add_fault(Fault::parse(spec).expect("a valid fault spec"));
         }
         Inject::PsaDown(status) => {
-            for f in mpsync::sim::connectwise::outage(status) {
+            for f in mpsync_sim::connectwise::outage(status) {
                 fx.sim.add_fault(f);
             }
         }

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use mpsync::config::{Secret, UpstreamLimits};
 use mpsync::gradient::GradientClient;
-use mpsync::sim::{SimHandle, SimOptions, SimServer};
 use mpsync::upstream::RetryPolicy;
+use mpsync_sim::{SimHandle, SimOptions, SimServer};
 
 /// A simulator with `customers` customers.
 pub async fn sim(customers: u32) -> SimHandle {

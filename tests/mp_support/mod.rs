@@ -11,8 +11,8 @@ use mpsync::mailprotector::{
     CollectError, CollectInput, CollectOutput, MailprotectorClient, WalkStats, collect_usage,
 };
 use mpsync::model::{CachedServices, CustomerUsage};
-use mpsync::sim::{Dataset, SimHandle, SimOptions, SimServer};
 use mpsync::upstream::RetryPolicy;
+use mpsync_sim::{Dataset, SimHandle, SimOptions, SimServer};
 use tokio_util::sync::CancellationToken;
 
 /// Starts a simulator with `customers` customers from `seed`.

@@ -1,7 +1,7 @@
 //! Shared helpers for the simulator tests: start a simulator on 127.0.0.1:0 and call it.
 #![allow(dead_code)]
 
-use mpsync::sim::{SimHandle, SimOptions, SimServer};
+use mpsync_sim::{SimHandle, SimOptions, SimServer};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;

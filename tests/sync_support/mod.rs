@@ -9,8 +9,8 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mpsync::sim::{Fault, FaultKind, SimControl, SimHandle, SimOptions, SimServer};
 use mpsync::store::Store;
+use mpsync_sim::{Fault, FaultKind, SimControl, SimHandle, SimOptions, SimServer};
 use serde_json::Value;
 
 use crate::common::{TestDir, free_port, mpsync, wait_for};

@@ -19,7 +19,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use super::exchange::{Answer, Body, Exchange, ExchangeFile, Request, Upstream};
-use crate::exit::{Exit, ExitStatus};
 
 /// The `format` every manifest carries.
 pub const FORMAT: &str = "mpsync-capture";
@@ -67,7 +66,8 @@ pub struct UpstreamEntry {
     pub reseller_id: Option<u64>,
 }
 
-/// Why a bundle could not be read. Every variant names the file; exit status 65.
+/// Why a bundle could not be read. Every variant names the file; `mpsync sim --replay` exits
+/// 65 (EX_DATAERR) on it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BundleError {
     /// A file could not be read.
@@ -99,12 +99,6 @@ pub enum BundleError {
         /// What is wrong and what to do.
         reason: String,
     },
-}
-
-impl ExitStatus for BundleError {
-    fn exit(&self) -> Exit {
-        Exit::DataErr
-    }
 }
 
 /// A whole bundle, in memory.

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-pub use crate::gradient::{CATEGORIES, SUBCATEGORIES};
+pub use super::categories::{CATEGORIES, SUBCATEGORIES};
 
 /// The five integration status values (§6.1), lower case.
 pub const STATUSES: [&str; 5] = ["active", "inactive", "pending", "disabled", "error"];

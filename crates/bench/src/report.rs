@@ -48,8 +48,8 @@ pub fn render(args: &Args, env: &Env, results: &[SizeResult]) -> String {
     let _ = writeln!(s, "# Benchmarks\n");
     let _ = writeln!(
         s,
-        "Measured by the harness in `src/bin/bench/` against the in-process simulator \
-         (`src/sim`). Rerun with:\n\n```sh\ncargo build {}--bin mpsync-bench --bin mpsync\n{}\n```\n",
+        "Measured by the harness in `crates/bench` against the in-process simulator \
+         (`crates/sim`). Rerun with:\n\n```sh\ncargo build {}-p mpsync -p mpsync-bench\n{}\n```\n",
         if cfg!(debug_assertions) { "" } else { "--release " },
         env.command.replace(
             &std::env::current_dir().map(|d| d.display().to_string() + "/").unwrap_or_default(),
@@ -219,7 +219,7 @@ fn naive_table(s: &mut String, results: &[SizeResult]) {
         "One request at a time, no cache: the customer listing, then per customer its domains, \
          per primary domain its user groups, per group its services — every run. Same client \
          rate limit (400 req/s, burst 20) and keep-alive; it skips alias domains so its counts \
-         are right. Implemented in `src/bin/bench/naive.rs` with reqwest.\n"
+         are right. Implemented in `crates/bench/src/naive.rs` with reqwest.\n"
     );
     let _ = writeln!(
         s,

@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 
 use super::layer::ActiveVariants;
 use super::models::{domain_ref, entity};
-use crate::sim::dataset::{Dataset, UserGroup, format_ts};
-use crate::sim::faults::Variant;
+use crate::dataset::{Dataset, UserGroup, format_ts};
+use crate::faults::Variant;
 
 /// The canonical products, in the order of their fixed record slots (1..=8) and legacy ids.
 const KNOWN: [&str; 8] = [

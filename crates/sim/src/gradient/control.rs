@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::state::{GradientState, ViewRow};
-use crate::sim::control::RequestCounts;
-use crate::sim::faults::{Fault, FaultSet, FaultStatus};
+use crate::control::RequestCounts;
+use crate::faults::{Fault, FaultSet, FaultStatus};
 
 /// Gradient's documented limit (§3): 100 requests per second per token.
 pub const DEFAULT_RATE_LIMIT: f64 = 100.0;
@@ -250,7 +250,7 @@ impl GradientSim {
         *lock(&self.inner.counts).by_status.entry(status).or_insert(0) += 1;
     }
 
-    pub(crate) fn plan(&self, pattern: &str) -> crate::sim::faults::Plan {
+    pub(crate) fn plan(&self, pattern: &str) -> crate::faults::Plan {
         lock(&self.inner.faults).plan(pattern)
     }
 

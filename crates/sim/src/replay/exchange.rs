@@ -38,9 +38,9 @@ impl Upstream {
     /// The API path the client appends to the configured host (and the simulator serves).
     pub fn base_path(self) -> &'static str {
         match self {
-            Upstream::Mailprotector => crate::sim::mailprotector::API_PREFIX,
-            Upstream::Connectwise => crate::sim::connectwise::API_PREFIX,
-            Upstream::Gradient => crate::sim::gradient::API_PREFIX,
+            Upstream::Mailprotector => crate::mailprotector::API_PREFIX,
+            Upstream::Connectwise => crate::connectwise::API_PREFIX,
+            Upstream::Gradient => crate::gradient::API_PREFIX,
         }
     }
 

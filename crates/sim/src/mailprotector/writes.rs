@@ -13,8 +13,8 @@ use serde::Deserialize;
 use super::auth::{Caller, forbidden};
 use super::layer::ActiveVariants;
 use super::{ApiError, models, services};
-use crate::sim::control::SimControl;
-use crate::sim::dataset::{Role, Services, SimError};
+use crate::control::SimControl;
+use crate::dataset::{Role, Services, SimError};
 
 type Res = Result<Response, ApiError>;
 

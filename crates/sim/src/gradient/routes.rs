@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::control::GradientSim;
 use super::state::Refusal;
-use crate::sim::faults::{Plan, Post, Pre, Variant};
+use crate::faults::{Plan, Post, Pre, Variant};
 
 /// The token header (any case; `HeaderMap` lookups are case-insensitive).
 pub const TOKEN_HEADER: &str = "gradient-token";
@@ -259,7 +259,7 @@ pub(crate) async fn post_count(
     Extension(variants): Extension<ActiveVariants>,
     body: Bytes,
 ) -> Response {
-    let now = crate::sim::dataset::format_ts(chrono::Utc::now().timestamp_millis());
+    let now = crate::dataset::format_ts(chrono::Utc::now().timestamp_millis());
     let refuse_zero = variants.has(Variant::RefuseZeroCounts);
     let out = json_body(&body).and_then(|b| sim.state().set_count(&service, &b, &now, refuse_zero));
     out.map_or_else(refused, |v| answer(StatusCode::CREATED, v))

@@ -5,7 +5,7 @@
 use axum::http::{HeaderMap, StatusCode};
 
 use super::ApiError;
-use crate::sim::dataset::{Dataset, Role};
+use crate::dataset::{Dataset, Role};
 
 /// The authenticated caller of one request.
 #[derive(Debug, Clone)]

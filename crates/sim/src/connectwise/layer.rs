@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use super::{API_PREFIX, ConnectwiseSim};
-use crate::sim::faults::{Plan, Post, Pre, Variant};
+use crate::faults::{Plan, Post, Pre, Variant};
 
 /// A §4 error answer: `{"code": "...", "message": "...", "errors": [...]}`.
 pub(crate) fn cw_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {

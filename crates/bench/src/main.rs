@@ -4,7 +4,7 @@
 //! naive sequential baseline; at one size it also runs the real daemon and loads its HTTP
 //! endpoints while it syncs. Results go to stdout and BENCHMARKS.md.
 //!
-//! Run: `cargo build --release --bin mpsync-bench --bin mpsync && target/release/mpsync-bench`
+//! Run: `cargo build --release -p mpsync -p mpsync-bench && target/release/mpsync-bench`
 //! (`--quick` for small sizes; `--help` for every knob).
 
 mod http;
@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use mpsync::sim::{SimOptions, SimServer};
+use mpsync_sim::{SimOptions, SimServer};
 
 use setup::{ChildReport, ClientLimits, Counts};
 
@@ -250,7 +250,7 @@ async fn measure(
     state: &std::path::Path,
     counts: &std::path::Path,
     truth: &Counts,
-    control: &mpsync::sim::SimControl,
+    control: &mpsync_sim::SimControl,
 ) -> Result<SyncMeasure> {
     control.reset_requests();
     let args = vec![

@@ -6,8 +6,8 @@
 use serde_json::{Value, json};
 
 use super::layer::ActiveVariants;
-use crate::sim::dataset::{Dataset, PROVIDER, SimUser, USER_COUNT_TYPES, UserKind, format_ts};
-use crate::sim::faults::Variant;
+use crate::dataset::{Dataset, PROVIDER, SimUser, USER_COUNT_TYPES, UserKind, format_ts};
+use crate::faults::Variant;
 
 pub(crate) fn entity(id: u64, name: &str) -> Value {
     json!({"id": id, "name": name})

@@ -12,8 +12,8 @@ use super::auth::{Caller, forbidden};
 use super::layer::ActiveVariants;
 use super::pagination::ListQuery;
 use super::{ApiError, models, services};
-use crate::sim::control::SimControl;
-use crate::sim::dataset::{Dataset, Scope, UserRef};
+use crate::control::SimControl;
+use crate::dataset::{Dataset, Scope, UserRef};
 
 pub(crate) type Res = Result<Response, ApiError>;
 type Exists = fn(&Dataset, u64) -> bool;

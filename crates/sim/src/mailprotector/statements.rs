@@ -11,8 +11,8 @@ use super::ApiError;
 use super::auth::Caller;
 use super::pagination::ListQuery;
 use super::routes::{Res, check};
-use crate::sim::control::SimControl;
-use crate::sim::dataset::{Millis, Scope};
+use crate::control::SimControl;
+use crate::dataset::{Millis, Scope};
 
 /// The last statement period starts in this month (fixed, so data does not drift with the clock).
 const LAST_MONTH: (i32, u32) = (2026, 10);

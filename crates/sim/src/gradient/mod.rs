@@ -8,6 +8,7 @@
 //! under the prefix (unknown routes 404, wrong methods 405). Tests drive and read it through
 //! [`GradientSim`].
 
+mod categories;
 mod clients;
 mod control;
 mod routes;
@@ -27,7 +28,7 @@ pub const API_PREFIX: &str = "/api/vendor-api";
 
 /// Which of the dataset's customer names the seeded PSA knows: most, not all (every tenth,
 /// in id order, is missing, so a push always meets unmapped accounts).
-pub fn seeded_companies(ds: &crate::sim::Dataset) -> Vec<String> {
+pub fn seeded_companies(ds: &crate::Dataset) -> Vec<String> {
     let customers = ds.customers();
     ds.main_customers()
         .into_iter()

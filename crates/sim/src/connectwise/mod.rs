@@ -94,7 +94,7 @@ impl ConnectwiseSim {
     }
 
     /// The instance kept in `control` (generated on first use): what
-    /// [`crate::sim::router`] serves and [`SimControl::connectwise`] returns.
+    /// [`crate::router`] serves and [`SimControl::connectwise`] returns.
     pub(crate) fn attached(control: &SimControl) -> ConnectwiseSim {
         let shared = control
             .shared

@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::data::{BillingData, CwAddition, CwAgreement, CwCompany, CwCredentials, CwRef, Planted};
 use super::mapping::{MappingText, ProductMap};
-use crate::sim::dataset::{Dataset, UNKNOWN_PRODUCT};
+use crate::dataset::{Dataset, UNKNOWN_PRODUCT};
 
 /// Mailprotector product → (PSA product id, unit price, absolute tolerance, percent).
 pub const PRODUCTS: [(&str, &str, f64, u64, f64); 8] = [

@@ -93,7 +93,7 @@ pub(crate) fn method_not_allowed(method: &str, path: &str) -> Response {
 
 /// The Mailprotector routes with their request layer, state applied. Compose it with other
 /// simulators with [`Router::merge`]; the fallback (404 + error body) belongs to the caller
-/// ([`crate::sim::router`] sets it).
+/// ([`crate::router`] sets it).
 pub fn router(control: SimControl) -> Router {
     let p = |path: &str| format!("{API_PREFIX}{path}");
     Router::new()

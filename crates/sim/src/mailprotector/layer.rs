@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use super::auth::authenticate;
 use super::{API_PREFIX, ApiError};
-use crate::sim::control::SimControl;
-use crate::sim::faults::{Plan, Post, Pre, Variant};
+use crate::control::SimControl;
+use crate::faults::{Plan, Post, Pre, Variant};
 
 /// The variants active for this request (handlers that reshape output read it).
 #[derive(Debug, Clone, Default)]
