@@ -2,14 +2,12 @@
 //! and 429 storms with Retry-After, hangs that never answer yet do not block shutdown, damaged
 //! bodies, wrong types, keys revoked mid-run, latency; and faults scoped to one endpoint.
 
-mod sim_support;
-
 use std::time::Duration;
 
+use crate::support::{Api, start};
 use mpsync_sim::{Fault, FaultKind};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sim_support::{Api, start};
 
 #[tokio::test]
 async fn status_faults_fire_after_and_times_then_recover() {

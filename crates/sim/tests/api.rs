@@ -3,13 +3,11 @@
 //! counters, and the §8 recipe walked over HTTP yielding exactly the generator's ground truth
 //! under each counting rule.
 
-mod sim_support;
-
 use std::collections::BTreeMap;
 
+use crate::support::{Api, start};
 use reqwest::StatusCode;
 use serde_json::json;
-use sim_support::{Api, start};
 
 #[tokio::test]
 async fn documented_fixtures_are_served_with_their_shapes() {

@@ -3,9 +3,7 @@
 //! §11 #13) — and its one error shape `{"statusCode", "message"}` for every refusal under
 //! `/api/vendor-api`: unknown routes, wrong methods, bad tokens, malformed JSON bodies.
 
-mod gradient_support;
-
-use gradient_support::{raw, sim};
+use crate::support::gradient::{raw, sim};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -1,0 +1,14 @@
+//! The simulators' tests, one binary: a module per area, the helpers in [`support`] compiled
+//! once. They drive `mpsync_sim` in process and over HTTP on 127.0.0.1:0 and know nothing of
+//! the daemon; tests that run the `mpsync` binary (`mpsync sim`) are the daemon's.
+
+mod support;
+
+mod api;
+mod dataset;
+mod faults;
+mod gradient;
+mod mutations;
+mod scale;
+mod scale_http;
+mod variants;
