@@ -3,18 +3,18 @@
 //! headers (and without them), and turns every auth failure and fault into a typed error
 //! that says what to fix.
 
-mod cw_support;
-
 use std::collections::BTreeMap;
 
 use chrono::Utc;
-use cw_support::{CwServer, auth, raw_get};
 use mpsync::billing::{Billed, BilledSource, BillingError, connectwise};
 use mpsync::upstream::UpstreamError;
 use mpsync_sim::Variant;
 use mpsync_sim::connectwise::{CwCompany, CwRef};
 use mpsync_sim::faults::{Fault, FaultKind};
 use tokio_util::sync::CancellationToken;
+
+use crate::support::cw;
+use crate::support::cw::{CwServer, auth, raw_get};
 
 async fn fetch(server: &CwServer) -> (Result<Billed, BillingError>, u64) {
     let source = CwServer::source(&server.config());
@@ -356,7 +356,7 @@ async fn the_standard_simulator_serves_connectwise_beside_mailprotector() {
     // Billing changes made through the handle are what the client reads next.
     let target = cw.read().additions[0].clone();
     cw.mutate(|d| d.additions[0].quantity = 999.0);
-    let cfg = cw_support::config(&sim.base_url(), &cw.credentials());
+    let cfg = cw::config(&sim.base_url(), &cw.credentials());
     let r = CwServer::source(&cfg).fetch(Utc::now(), &CancellationToken::new()).await;
     let billed = r.outcome.unwrap();
     let line = billed

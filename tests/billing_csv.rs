@@ -2,8 +2,6 @@
 //! at once, and one bad row rejects the file: the billing run fails (exit 65) and the previous
 //! billed snapshot stays in use.
 
-mod store_support;
-
 use std::sync::Arc;
 
 use mpsync::billing::{BilledSource, BillingError, CsvSource, parse_csv};
@@ -11,8 +9,9 @@ use mpsync::exit::Exit;
 use mpsync::model::{RunKind, RunOutcome};
 use mpsync::store::Store;
 use mpsync::sync::{BillingJob, Job, JobError, RunContext, RunLedger};
-use store_support::{at, state_dir};
 use tokio_util::sync::CancellationToken;
+
+use crate::support::store::{at, state_dir};
 
 const HEADER: &str = "account_id,account_name,product_id,quantity,unit_price\n";
 

@@ -2,13 +2,10 @@
 //! reconciliation reads, and — end to end through the ConnectWise client and the reconcile
 //! engine — exactly the planted rows, no more, no fewer.
 
-mod cw_support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::Utc;
-use cw_support::CwServer;
 use mpsync::billing::BilledSource;
 use mpsync::config::Mapping;
 use mpsync::model::{BilledSnapshot, CustomerUsage, UsageSnapshot};
@@ -16,6 +13,8 @@ use mpsync::reconcile::{Inputs, RowKey, Settings, SourceStatus, compute};
 use mpsync_sim::Dataset;
 use mpsync_sim::connectwise::{BillingData, PLANTED_STATUSES, Planted};
 use tokio_util::sync::CancellationToken;
+
+use crate::support::cw::CwServer;
 
 #[test]
 fn the_same_dataset_and_seed_give_the_same_billing() {

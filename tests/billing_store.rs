@@ -2,8 +2,6 @@
 //! once, failed runs never change the latest billed snapshot, and a commit cut short by an
 //! I/O failure leaves the previous state whole.
 
-mod store_support;
-
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -12,7 +10,8 @@ use std::sync::{Arc, Mutex};
 use mpsync::model::{Account, BilledLine, RunKind, RunOutcome};
 use mpsync::store::{Store, StoreError};
 use mpsync::sync::{JobOutput, RunLedger};
-use store_support::{at, state_dir};
+
+use crate::support::store::{at, state_dir};
 
 fn account(id: &str, name: &str) -> Account {
     Account { id: id.into(), name: name.into() }

@@ -6,15 +6,14 @@
 //! Without chromium this test is skipped with a message, except in CI (`CI` set), where
 //! `.ci/run` installs it and a missing browser is a failure.
 
-mod common;
-mod webdriver;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
-use webdriver::{Chromedriver, Session, css_string, wait_until};
+
+use crate::support::common;
+use crate::support::webdriver::{Chromedriver, Session, css_string, wait_until};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";

@@ -4,15 +4,8 @@
 //! the counts a person reads off it; bad directories, configs, flags and bundles get their
 //! exit codes.
 
-mod common;
-
-#[path = "capture/cli.rs"]
 mod cli;
-#[path = "capture/public.rs"]
 mod public;
-#[path = "capture/roundtrip.rs"]
 mod roundtrip;
-#[path = "capture/secrets.rs"]
 mod secrets;
-#[path = "capture/support.rs"]
 mod support;

@@ -2,14 +2,13 @@
 //! came from, secrets never shown, the check table and JSON, exit codes, and the shipped
 //! example config staying in step with the code.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 
-use common::TestDir;
+use crate::support::common;
+use crate::support::common::TestDir;
 
 const CANARY: &str = "CANARY-SECRET-7f3a9c";
 

@@ -2,14 +2,13 @@
 //! name the key path (and, for the environment, the variable) on stderr. Nothing here needs
 //! a network: configs fail before any upstream is contacted.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::{KillOnDrop, TestDir};
+use crate::support::common;
+use crate::support::common::{KillOnDrop, TestDir};
 
 /// A valid config for `td`; cases edit it with `replace` or append to it.
 fn base(td: &TestDir) -> String {

@@ -7,19 +7,16 @@
 //! `CRASH_ITERATIONS=N` runs N kills (default 20); `CRASH_SEED=S` picks another sequence.
 //! (Not `MPSYNC_*`: the config loader reads those as config keys.)
 
-mod common;
-mod daemon_support;
-mod sync_support;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{TestDir, wait_for};
-use daemon_support::{DEADLINE, Daemon};
 use mpsync::model::{RunId, RunKind, RunOutcome};
 use mpsync::store::Store;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sync_support::{Customers, Sim, runs, start_daemon, write_config};
+
+use crate::support::common::{TestDir, wait_for};
+use crate::support::daemon::{DEADLINE, Daemon};
+use crate::support::sync::{Customers, Sim, runs, start_daemon, write_config};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

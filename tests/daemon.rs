@@ -1,10 +1,9 @@
 //! The real `mpsync run`: probes, health, the notify protocol, signals and exit codes.
 
-mod common;
-mod daemon_support;
-
-use common::{TestDir, free_port, mpsync};
-use daemon_support::{Daemon, NotifySocket};
+use crate::support::common;
+use crate::support::common::{TestDir, free_port, mpsync};
+use crate::support::daemon;
+use crate::support::daemon::{Daemon, NotifySocket};
 
 /// Starts `mpsync --config <valid config> run` on a free port.
 fn start(dir: &TestDir, extra: &[&str]) -> Daemon {
@@ -24,7 +23,7 @@ fn run_serves_probes_health_and_metrics_then_stops_on_sigterm() {
     let live = d.get("/livez");
     assert_eq!(live.status, 200, "{live:?}");
     assert_eq!(live.header("cache-control").as_deref(), Some("no-store"));
-    common::wait_for(daemon_support::DEADLINE, "/readyz 200", || {
+    common::wait_for(daemon::DEADLINE, "/readyz 200", || {
         (d.get("/readyz").status == 200).then_some(())
     });
 

@@ -1,11 +1,8 @@
 //! Logging of the real daemon: journald-style lines, and `--log` winning over the file even
 //! after a SIGHUP reload.
 
-mod common;
-mod daemon_support;
-
-use common::{TestDir, free_port, mpsync};
-use daemon_support::Daemon;
+use crate::support::common::{TestDir, free_port, mpsync};
+use crate::support::daemon::Daemon;
 
 #[test]
 fn under_journald_lines_have_no_timestamps_or_colours() {

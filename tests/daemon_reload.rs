@@ -1,11 +1,8 @@
 //! SIGHUP on the real daemon: a broken config keeps the old one and keeps serving; a fixed one
 //! is applied.
 
-mod common;
-mod daemon_support;
-
-use common::{TestDir, free_port, mpsync};
-use daemon_support::{Daemon, NotifySocket};
+use crate::support::common::{TestDir, free_port, mpsync};
+use crate::support::daemon::{Daemon, NotifySocket};
 
 fn metric(d: &Daemon, name: &str) -> Option<u64> {
     let body = d.get("/metrics").body;

@@ -2,12 +2,10 @@
 //! above the default shutdown grace, one credential per secret, and no trailing comments
 //! (systemd would take them as part of the value).
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::TestDir;
+use crate::support::common::TestDir;
 
 fn unit() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systemd/mpsync.service")).unwrap()

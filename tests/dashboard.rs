@@ -3,18 +3,15 @@
 //! the rows, upstream names are escaped, nothing loads from elsewhere, and the headers are
 //! strict.
 
-mod api_support;
-mod dashboard_support;
-mod reconcile_support;
-
-use api_support::{app, get, open};
 use axum::http::StatusCode;
 use chrono::Utc;
-use dashboard_support::{hostile, many, seed_history};
 use mpsync::health::{Health, Source};
 use mpsync::store::Store;
-use reconcile_support::sample;
 use serde_json::Value;
+
+use crate::support::api::{app, get, open};
+use crate::support::dashboard::{hostile, many, seed_history};
+use crate::support::reconcile::sample;
 
 /// The value of attribute `name` in an HTML fragment (the first occurrence).
 fn attr<'a>(fragment: &'a str, name: &str) -> Option<&'a str> {

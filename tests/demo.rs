@@ -1,15 +1,14 @@
 //! `mpsync demo` — the README's first command — starts, polls the demo reseller, serves what
 //! it counted, and on Ctrl-C stops cleanly and removes its temporary directory.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::KillOnDrop;
+use crate::support::common;
+use crate::support::common::KillOnDrop;
 
 /// The body of a 200 answer to `GET path`, or `None` (not listening yet, or another status).
 fn get(addr: &str, path: &str) -> Option<String> {

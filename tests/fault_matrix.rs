@@ -13,13 +13,10 @@
 //! limits ends `ok` after retries, a longer one `failed`; 401 and malformed bodies are never
 //! retried.
 
-mod common;
-mod daemon_support;
-mod fault_support;
-mod sync_support;
-
-use daemon_support::Daemon;
-use fault_support::{Case, Fixture, Health, Inject, Outcome, Stale, Wrap};
+use crate::support::common;
+use crate::support::daemon::Daemon;
+use crate::support::fault;
+use crate::support::fault::{Case, Fixture, Health, Inject, Outcome, Stale, Wrap};
 
 /// The mailprotector check warns with the failed run (overall `warn`, HTTP 200: an upstream
 /// outage never makes the daemon itself fail). Overall is `warn` anyway: the simulated
@@ -269,7 +266,7 @@ fn every_fault_ends_in_a_recorded_outcome_stale_rows_and_recovery() {
         .filter(|(_, c)| only.as_deref().is_none_or(|o| c.name.contains(o)))
         .map(|(i, case)| {
             let thread = std::thread::Builder::new().name(case.name.to_owned());
-            let h = thread.spawn(move || fault_support::run(&case, 100 + i as u64)).unwrap();
+            let h = thread.spawn(move || fault::run(&case, 100 + i as u64)).unwrap();
             (case.name, h)
         })
         .collect();

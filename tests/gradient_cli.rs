@@ -2,20 +2,20 @@
 //! `mpsync check` then reports the integration, and a push with that config works against
 //! the simulator without editing anything (most accounts and services auto-mapped).
 
-mod common;
-mod daemon_support;
-mod gradient_support;
-
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{KillOnDrop, mpsync, wait_for};
 use mpsync::config::LoadOptions;
 use mpsync::gradient::GradientClient;
 use mpsync::model::RunOutcome;
 use mpsync::sync::PushJob;
+
+use crate::support::common;
+use crate::support::common::{KillOnDrop, mpsync, wait_for};
+use crate::support::daemon;
+use crate::support::gradient;
 
 #[test]
 fn keys_dir_config_checks_and_pushes_to_the_simulator_without_editing() {
@@ -86,7 +86,7 @@ fn keys_dir_config_checks_and_pushes_to_the_simulator_without_editing() {
         assert_eq!(filed("CloudFilter"), ("security".to_owned(), "DNS filtering".to_owned()));
         assert_eq!(filed("CloudMail"), ("productivity".to_owned(), "hosted email".to_owned()));
         let job = PushJob::new(client, store.clone(), cfg.reconcile.max_age, cfg.gradient.dry_run);
-        let (record, report) = gradient_support::push(&store, &job).await;
+        let (record, report) = gradient::push(&store, &job).await;
         assert_eq!(record.outcome, RunOutcome::Ok, "{:?}", record.error);
         let s = report.unwrap().summary();
         assert!(s.accepted > 0 && s.unmapped > 0 && s.failed == 0, "{s:?}");
@@ -98,7 +98,7 @@ fn keys_dir_config_checks_and_pushes_to_the_simulator_without_editing() {
     let addr = format!("127.0.0.1:{}", common::free_port());
     let mut run = mpsync();
     run.arg("-c").arg(&config).arg("run").env("MPSYNC_DAEMON__LISTEN", &addr);
-    let mut daemon = daemon_support::Daemon::spawn(run, &addr);
+    let mut daemon = daemon::Daemon::spawn(run, &addr);
     daemon.wait_ready();
     let health = daemon.get("/v1/health").json();
     let pairs = &health["checks"]["gradient:pushPairs"][0]["observedValue"];

@@ -2,13 +2,12 @@
 //! values verbatim), catalogue, accounts (one array request, 409 re-read), counts (201, 404,
 //! a refused 400), 401 and 403 (anomaly detection) messages, 429 handling.
 
-mod gradient_support;
-
-use gradient_support::{client, sim};
 use mpsync::gradient::{
     CountOutcome, GradientAccount, GradientError, IntegrationStatus, default_service,
 };
 use mpsync_sim::faults::{Fault, FaultKind, Variant};
+
+use crate::support::gradient::{client, sim};
 
 fn account(id: &str, name: &str) -> GradientAccount {
     GradientAccount {

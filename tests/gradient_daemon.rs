@@ -4,19 +4,15 @@
 //! counts fails the push at once and the engine's backoff spaces out the next attempts; and
 //! `mpsync check` shows each integration status with what it means for the operator.
 
-mod common;
-mod daemon_support;
-mod sync_support;
-
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-
-use common::{TestDir, mpsync, wait_for};
-use daemon_support::{DEADLINE, Daemon};
 use mpsync_sim::{Fault, FaultKind};
 use serde_json::Value;
-use sync_support::{Sim, metric, runs, start_daemon, trigger_sync, write_config};
+
+use crate::support::common::{TestDir, mpsync, wait_for};
+use crate::support::daemon::{DEADLINE, Daemon};
+use crate::support::sync::{Sim, metric, runs, start_daemon, trigger_sync, write_config};
 
 /// A config whose vendor poll runs only at start-up (catch-up) and on `POST /v1/sync`, and
 /// whose push runs every second with `in_flight` counts at a time.

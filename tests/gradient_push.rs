@@ -7,15 +7,14 @@
 //! nothing; a 403 stops the push as Gradient's anomaly detection; a refused count is recorded
 //! for its pair while the rest goes through.
 
-mod gradient_support;
-
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{Duration as Age, Utc};
-use gradient_support::{failed_vendor_run, push, push_job, sim, store, usage, vendor_run};
 use mpsync::gradient::{PairOutcome, PushReport};
 use mpsync::model::{CustomerUsage, RunKind, RunOutcome};
 use mpsync_sim::gradient::GradientSim;
+
+use crate::support::gradient::{failed_vendor_run, push, push_job, sim, store, usage, vendor_run};
 
 const COUNT: &str = "POST /api/vendor-api/service/{serviceId}/count";
 const STATUS: &str = "PATCH /api/vendor-api/organization/status/{status}";

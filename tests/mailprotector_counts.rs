@@ -1,16 +1,15 @@
 //! Usage counts against the simulator equal its ground truth: both walks, count definitions,
 //! and every response shape the reference says the client must tolerate.
 
-mod mp_support;
-
 use std::collections::{BTreeMap, HashMap};
 
-use mp_support::{as_map, client, collect, config, start};
 use mpsync::config::{CountDefinition, CountedTypes};
 use mpsync::mailprotector::Walk;
 use mpsync::mailprotector::products::is_canonical;
 use mpsync::model::UserCountState;
 use mpsync_sim::{Fault, FaultKind, Services, SimHandle, Variant};
+
+use crate::support::mp::{as_map, client, collect, config, start};
 
 /// Compares two count maps, reporting only the first customer that differs.
 fn assert_same_counts(

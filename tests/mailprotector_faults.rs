@@ -2,16 +2,15 @@
 //! exhausted retries, bad keys and malformed data fail the whole run with a clear reason; a
 //! server-side rate limit is respected and a 429 storm is survived.
 
-mod mp_support;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use mp_support::{as_map, client, collect, config, start};
 use mpsync::exit::{Exit, ExitStatus};
 use mpsync::mailprotector::{CollectError, MailprotectorClient, check_connection};
 use mpsync::upstream::UpstreamError;
 use mpsync_sim::{Fault, FaultKind};
+
+use crate::support::mp::{as_map, client, collect, config, start};
 
 fn upstream(e: CollectError) -> UpstreamError {
     match e {

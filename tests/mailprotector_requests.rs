@@ -1,17 +1,17 @@
 //! Request economy against the simulator: the exact requests of a cold and a warm run, the
 //! service-list cache and its refresh, the cheaper walk, and cancellation.
 
-mod mp_support;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
-use mp_support::{as_map, client, collect, config, expected, start};
 use mpsync::mailprotector::{CollectError, CollectInput, Walk, collect_usage};
 use mpsync::model::UserCountState;
 use mpsync_sim::{Fault, FaultKind, Services, Variant};
 use tokio_util::sync::CancellationToken;
+
+use crate::support::common;
+use crate::support::mp::{as_map, client, collect, config, expected, start};
 
 const CUSTOMERS: &str = "GET /resellers/{id}/customers";
 const DOMAINS: &str = "GET /resellers/{id}/domains";
@@ -199,7 +199,7 @@ async fn cancellation_stops_the_run_without_counts() {
     };
     let control = sim.control().clone();
     tokio::task::spawn_blocking(move || {
-        mp_common::wait_for(Duration::from_secs(10), "the walk to start", || {
+        common::wait_for(Duration::from_secs(10), "the walk to start", || {
             (control.requests().get(USERS) > 0).then_some(())
         })
     })
@@ -210,6 +210,3 @@ async fn cancellation_stops_the_run_without_counts() {
         tokio::time::timeout(Duration::from_secs(10), run).await.expect("stops promptly").unwrap();
     assert_eq!(result.unwrap_err(), CollectError::Cancelled);
 }
-
-#[path = "common/mod.rs"]
-mod mp_common;

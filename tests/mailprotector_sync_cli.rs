@@ -1,14 +1,13 @@
 //! `mpsync sync --once` end to end: the real binary against the simulator, twice (the second
 //! run is warm), plus the exit codes of a bad key, malformed data and a held store.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::{TestDir, mpsync};
 use mpsync_sim::{Fault, FaultKind, SimHandle, SimOptions, SimServer};
 use serde_json::Value;
+
+use crate::support::common::{TestDir, mpsync};
 
 fn write_config(dir: &TestDir, sim: &SimHandle, key: &str) -> PathBuf {
     let key = dir.secret("mailprotector-api-key", key);

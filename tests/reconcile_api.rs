@@ -1,23 +1,22 @@
 //! The stored reconciliation through the store and the HTTP API: round trip, JSON and CSV of
 //! `/v1/reconciliation` with filters, and mapping state in `/v1/customers`.
 
-mod api_support;
-mod reconcile_support;
-
 use std::collections::BTreeMap;
 
-use api_support::{Reply, app, open};
 use axum::http::StatusCode;
 use chrono::Utc;
 use mpsync::health::Health;
 use mpsync::model::RunKind;
 use mpsync::store::Store;
-use reconcile_support::{at, sample};
 use serde_json::Value;
+
+use crate::support::api;
+use crate::support::api::{Reply, app, open};
+use crate::support::reconcile::{at, sample};
 
 /// `GET uri` on a router over `store`.
 async fn get(store: &Store, uri: &str) -> Reply {
-    api_support::get(&app(store, &Health::new(Utc::now())), uri).await
+    api::get(&app(store, &Health::new(Utc::now())), uri).await
 }
 
 fn json(r: &Reply) -> Value {

@@ -1,13 +1,12 @@
 //! `mpsync reconcile` and the mapping part of `mpsync check`, through the real binary.
 
-mod common;
-mod reconcile_support;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{TestDir, mpsync};
 use mpsync::store::Store;
+
+use crate::support::common::{TestDir, mpsync};
+use crate::support::reconcile;
 
 fn run(config: &Path, args: &[&str]) -> Output {
     mpsync().arg("-c").arg(config).args(args).output().expect("run mpsync")
@@ -29,7 +28,7 @@ fn seed_store(t: &TestDir) {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     rt.block_on(async {
         let store = Store::open(&t.state_dir()).unwrap();
-        store.save_reconciliation(&reconcile_support::sample()).await.unwrap();
+        store.save_reconciliation(&reconcile::sample()).await.unwrap();
     });
 }
 
@@ -178,7 +177,7 @@ fn check_names_a_missing_mapping_file_and_how_to_create_it() {
 fn the_latest_saved_reconciliation_is_read_back_before_and_after_reopening() {
     let t = TestDir::new();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let first = reconcile_support::sample();
+    let first = reconcile::sample();
     let mut second = first.clone();
     second.rows.truncate(1);
     rt.block_on(async {

@@ -4,26 +4,23 @@
 //! ConnectWise outage (`stale`, never a discrepancy) and after a mapping reload on SIGHUP. Then
 //! the daemon stops and `mpsync reconcile` prints the same rows as JSON and CSV.
 
-mod common;
-mod daemon_support;
-mod e2e_support;
-mod sim_support;
-mod sync_support;
-
 use std::collections::BTreeMap;
 
-use common::{mpsync, wait_for};
-use daemon_support::{DEADLINE, Daemon};
-use e2e_support::{
-    Expect, Rows, SimProcess, assert_rows, billing_stale, first_seen, pin_for_test, planted_rows,
-    rows_of, served,
-};
 use mpsync::config::Mapping;
 use mpsync::reconcile::{RowKey, Status, normalize_name};
 use mpsync_sim::Dataset;
 use mpsync_sim::connectwise::{BillingData, PLANTED_STATUSES};
 use serde_json::Value;
-use sync_support::{metric, runs, start_daemon, trigger_sync, wait_reconciled_from_latest_runs};
+
+use crate::support::common::{mpsync, wait_for};
+use crate::support::daemon::{DEADLINE, Daemon};
+use crate::support::e2e::{
+    Expect, Rows, SimProcess, assert_rows, billing_stale, first_seen, pin_for_test, planted_rows,
+    rows_of, served,
+};
+use crate::support::sync::{
+    metric, runs, start_daemon, trigger_sync, wait_reconciled_from_latest_runs,
+};
 
 const SEED: u64 = 5;
 const CUSTOMERS: u32 = 60;

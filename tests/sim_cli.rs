@@ -3,13 +3,11 @@
 //! `--keys-dir` writes a 0600 key and a config that `mpsync config` accepts and whose key and
 //! URL work against the running simulator; SIGTERM stops it cleanly.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::{KillOnDrop, mpsync, wait_for};
+use crate::support::common::{KillOnDrop, mpsync, wait_for};
 
 #[test]
 fn a_bad_fault_spec_is_a_usage_error_that_shows_the_forms() {

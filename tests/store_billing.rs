@@ -1,13 +1,12 @@
 //! Billed snapshots: committed with their run, deduplicated by content, pruned but never the
 //! latest, untouched by failed runs.
 
-mod store_support;
-
 use std::time::Duration;
 
 use mpsync::model::{Account, BilledLine, RunKind};
 use mpsync::store::{Store, StoreError};
-use store_support::*;
+
+use crate::support::store::*;
 
 fn account(id: &str) -> Account {
     Account { id: id.into(), name: format!("Account {id}") }

@@ -4,17 +4,15 @@
 //! every run the child saw committed must be there, and the latest snapshot must be exactly the
 //! content its run committed. `STORE_CRASH_ITERATIONS` raises the default of 20 iterations.
 
-mod common;
-mod store_support;
-
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use common::KillOnDrop;
 use mpsync::model::{CustomerUsage, RunKind, RunOutcome};
 use mpsync::store::Store;
-use store_support::*;
+
+use crate::support::common::{KillOnDrop, test_name};
+use crate::support::store::*;
 
 /// The content a run with this id commits: pairs of runs share content, so dedup happens too.
 fn content(run: u64) -> Vec<CustomerUsage> {
@@ -64,7 +62,11 @@ async fn sigkill_during_writes_never_loses_or_tears_a_commit() {
         seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         let kill_after = (seed >> 33) % 12; // progress lines to read before the kill
         let child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "sigkill_during_writes_never_loses_or_tears_a_commit", "--nocapture"])
+            .args([
+                "--exact",
+                &test_name(module_path!(), "sigkill_during_writes_never_loses_or_tears_a_commit"),
+                "--nocapture",
+            ])
             .env("STORE_CRASH_WRITER", &state)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -1,8 +1,6 @@
 //! Storage fault injection: a redb backend whose writes start failing after N operations.
 //! Whatever N, a failed commit leaves the previous snapshot intact and readable after reopen.
 
-mod store_support;
-
 use std::fs::OpenOptions;
 use std::io;
 use std::ops::Bound;
@@ -13,7 +11,8 @@ use mpsync::model::{CustomerUsage, RunKind};
 use mpsync::store::Store;
 use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
-use store_support::*;
+
+use crate::support::store::*;
 
 /// A file backend whose mutating operations (write, set_len, sync) fail once `budget` of them
 /// have been spent, like a disk that fills up or dies mid-commit.

@@ -3,14 +3,13 @@
 //! patch release (pitfalls B2-6). `STORE_WRITE_FIXTURE=1` regenerates it (only when the
 //! schema version changes: add a new fixture, keep the old one).
 
-mod store_support;
-
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use mpsync::model::{CachedServices, RunKind, RunOutcome};
 use mpsync::store::Store;
-use store_support::*;
+
+use crate::support::store::*;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store_v1.redb")

@@ -1,12 +1,11 @@
 //! History keeps only changes and renames; pruning keeps the latest of everything.
 
-mod store_support;
-
 use std::time::Duration;
 
 use mpsync::model::RunKind;
 use mpsync::store::{HistoryPoint, PruneStats, Rename, Store};
-use store_support::*;
+
+use crate::support::store::*;
 
 const DAY: i64 = 24 * 60;
 

@@ -5,13 +5,12 @@
 //! documented measurement (2,000 customers, 1,000 runs) and prints the numbers that go into
 //! the README; `STORE_MEASURE_CUSTOMERS` / `STORE_MEASURE_RUNS` override the sizes.
 
-mod store_support;
-
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use mpsync::store::Store;
-use store_support::*;
+
+use crate::support::store::*;
 
 struct Measurement {
     file_bytes: u64,

@@ -1,15 +1,13 @@
 //! Opening the store: creation, reopening, the lock, and refusal of a newer schema.
 
-mod common;
-mod store_support;
-
 use std::os::unix::fs::PermissionsExt;
 
-use common::KillOnDrop;
 use mpsync::exit::{Exit, ExitStatus};
 use mpsync::model::{RunKind, RunOutcome};
 use mpsync::store::{SCHEMA_VERSION, Store, StoreError};
-use store_support::*;
+
+use crate::support::common::{KillOnDrop, test_name};
+use crate::support::store::*;
 
 #[tokio::test]
 async fn creates_state_dir_private_and_reopens_with_data() {
@@ -139,7 +137,11 @@ fn second_process_on_same_state_dir_is_locked() {
     }
     let (_tmp, state) = state_dir();
     let child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "second_process_on_same_state_dir_is_locked", "--nocapture"])
+        .args([
+            "--exact",
+            &test_name(module_path!(), "second_process_on_same_state_dir_is_locked"),
+            "--nocapture",
+        ])
         .env("STORE_LOCK_HOLDER", &state)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

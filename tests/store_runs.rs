@@ -1,12 +1,11 @@
 //! Runs and snapshots: lifecycle, failure isolation, dedup, and the steady-state cost.
 
-mod store_support;
-
 use std::collections::{BTreeMap, HashMap};
 
 use mpsync::model::{CachedServices, RunKind, RunOutcome};
 use mpsync::store::{Store, StoreError};
-use store_support::*;
+
+use crate::support::store::*;
 
 #[tokio::test]
 async fn leftover_running_runs_are_aborted_at_next_start() {

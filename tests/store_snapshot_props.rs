@@ -1,14 +1,13 @@
 //! Property: every stored snapshot is rebuilt exactly as committed, whatever the sequence of
 //! additions, removals, count changes and renames, and the history's last points agree.
 
-mod store_support;
-
 use std::collections::BTreeMap;
 
 use mpsync::model::CustomerUsage;
 use mpsync::store::Store;
 use proptest::prelude::*;
-use store_support::*;
+
+use crate::support::store::*;
 
 fn customers() -> impl Strategy<Value = Vec<CustomerUsage>> {
     // Few ids, products and names so runs often repeat, rename, and drop things.

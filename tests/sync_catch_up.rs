@@ -2,17 +2,16 @@
 //! its schedule polls at start-up instead of waiting for the next tick (here months away);
 //! one whose last success is recent waits.
 
-mod common;
-mod daemon_support;
-mod sync_support;
-
 use std::collections::BTreeMap;
 
 use chrono::{Duration, Utc};
-use common::{TestDir, wait_for};
-use daemon_support::DEADLINE;
 use mpsync::model::{CustomerUsage, RunKind};
-use sync_support::{Sim, customers_of, runs, start_daemon, wait_run_finished, write_config};
+
+use crate::support::common::{TestDir, wait_for};
+use crate::support::daemon::DEADLINE;
+use crate::support::sync::{
+    Sim, customers_of, runs, start_daemon, wait_run_finished, write_config,
+};
 
 /// Once a year, on January 1st: a tick never comes during the test.
 const YEARLY: &str = "0 0 0 1 1 *";

@@ -1,14 +1,13 @@
 //! The real daemon on an every-second schedule with runs that last longer than a second:
 //! ticks that find the previous run still going are counted as skips, and runs never overlap.
 
-mod common;
-mod daemon_support;
-mod sync_support;
-
 use chrono::{DateTime, Utc};
-use common::wait_for;
-use daemon_support::DEADLINE;
-use sync_support::{Sim, metric, runs, start_daemon, write_config};
+
+use crate::support::common;
+use crate::support::common::wait_for;
+use crate::support::daemon;
+use crate::support::daemon::DEADLINE;
+use crate::support::sync::{Sim, metric, runs, start_daemon, write_config};
 
 fn time(v: &serde_json::Value) -> DateTime<Utc> {
     v.as_str().unwrap().parse().unwrap_or_else(|e| panic!("{v}: {e}"))
@@ -23,8 +22,7 @@ fn every_second_schedule_skips_overlapping_ticks_and_never_runs_twice_at_once() 
     let config = write_config(&dir, "127.0.0.1:9", &sim, "* * * * * *");
     let d = start_daemon(&config);
 
-    let finished_ok =
-        |d: &daemon_support::Daemon| runs(d).iter().filter(|r| r["outcome"] == "ok").count();
+    let finished_ok = |d: &daemon::Daemon| runs(d).iter().filter(|r| r["outcome"] == "ok").count();
     let skip = [("job", "vendor"), ("outcome", "skipped_overlap")];
     wait_for(DEADLINE, "three ok runs and a skipped tick", || {
         let skipped = metric(&d.get("/metrics").body, "mpsync_sync_runs_total", &skip);

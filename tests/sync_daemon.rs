@@ -3,15 +3,12 @@
 //! 409 while a run is going), failed runs that keep the last good snapshot, and SIGTERM in
 //! the middle of a run.
 
-mod common;
-mod daemon_support;
-mod sync_support;
-
-use common::{TestDir, wait_for};
-use daemon_support::DEADLINE;
 use mpsync::model::RunOutcome;
 use mpsync_sim::{Fault, FaultKind};
-use sync_support::{
+
+use crate::support::common::{TestDir, wait_for};
+use crate::support::daemon::DEADLINE;
+use crate::support::sync::{
     Sim, customers_of, metric, post, runs, start_daemon, trigger_sync, wait_next_run,
     wait_run_finished, write_config,
 };

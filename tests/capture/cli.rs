@@ -7,8 +7,8 @@ use std::path::Path;
 use mpsync_sim::{SimHandle, SimOptions, SimServer};
 use serde_json::Value;
 
-use crate::common::mpsync;
-use crate::support::{capture, run, text};
+use super::support::{capture, run, text};
+use crate::support::common::mpsync;
 
 async fn small_sim() -> SimHandle {
     SimServer::start(SimOptions { seed: 4, customers: 5, ..SimOptions::default() }).await.unwrap()

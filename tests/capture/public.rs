@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use mpsync_sim::replay::{Bundle, ReplayServer};
 use serde_json::Value;
 
-use crate::support::{stored, sync_once};
+use super::support::{stored, sync_once};
 
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/replay-public")

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use mpsync_sim::{SimOptions, SimServer};
 use serde_json::Value;
 
-use crate::support::{capture, replay_counts, start_replay, stored, sync_once, text};
+use super::support::{capture, replay_counts, start_replay, stored, sync_once, text};
 
 fn json_file(path: &std::path::Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()

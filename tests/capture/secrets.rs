@@ -10,8 +10,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use crate::common::TestDir;
-use crate::support::{capture, text};
+use super::support::{capture, text};
+use crate::support::common::TestDir;
 
 const MP_KEY: &str = "mpkey-S3CRET-0001";
 const COMPANY: &str = "acme";

@@ -10,7 +10,7 @@ use mpsync::model::{Account, BilledLine};
 use mpsync::store::Store;
 use serde_json::Value;
 
-use crate::common::{KillOnDrop, mpsync, wait_for};
+use crate::support::common::{KillOnDrop, mpsync, wait_for};
 
 /// Runs `mpsync ARGS...` to the end without blocking the runtime (in-process servers serve).
 pub async fn run(args: Vec<std::ffi::OsString>) -> Output {

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::support::{Api, start};
 use reqwest::StatusCode;
 use serde_json::json;
+
+use crate::support::{Api, start};
 
 #[tokio::test]
 async fn documented_fixtures_are_served_with_their_shapes() {

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
-use crate::support::{Api, start};
 use mpsync_sim::{Fault, FaultKind};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+use crate::support::{Api, start};
 
 #[tokio::test]
 async fn status_faults_fire_after_and_times_then_recover() {

@@ -3,9 +3,10 @@
 //! §11 #13) — and its one error shape `{"statusCode", "message"}` for every refusal under
 //! `/api/vendor-api`: unknown routes, wrong methods, bad tokens, malformed JSON bodies.
 
-use crate::support::gradient::{raw, sim};
 use reqwest::Method;
 use serde_json::{Value, json};
+
+use crate::support::gradient::{raw, sim};
 
 /// The body is exactly `{"statusCode": status, "message": <text>}`; returns the message.
 fn error_shape(status: u16, body: &Value) -> String {

@@ -2,10 +2,11 @@
 //! made in process (`SimControl`) or over `POST /_sim/mutations`: users of every type, renames,
 //! moves, services, new entities, and customers hidden from the customer listing.
 
-use crate::support::{Api, start};
 use mpsync_sim::Services;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+
+use crate::support::{Api, start};
 
 #[tokio::test]
 async fn served_data_follows_mutations() {

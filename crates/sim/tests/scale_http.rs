@@ -1,8 +1,9 @@
 //! A 10,000-customer simulator answers the listing walks a large reseller needs: the last page
 //! of customers and of the reseller-wide user listing are exact.
 
-use crate::support::{Api, start};
 use reqwest::StatusCode;
+
+use crate::support::{Api, start};
 
 #[tokio::test]
 async fn ten_thousand_customers_page_exactly() {

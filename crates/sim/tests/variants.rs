@@ -4,10 +4,11 @@
 //! `X-Pagination`, `{"message":..}` or plain-text error bodies, 200 deletes. Also the defaults
 //! they vary from (service records, `user_count` without aliases, 204 deletes).
 
-use crate::support::{Api, start};
 use mpsync_sim::{Fault, FaultKind, Services, Variant};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+
+use crate::support::{Api, start};
 
 fn variant(v: Variant) -> Fault {
     Fault::new(FaultKind::Variant { variant: v })

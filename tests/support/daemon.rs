@@ -1,6 +1,5 @@
 //! Helpers for the daemon tests: a running `mpsync run` child (killed on drop) whose stderr is
 //! collected, a tiny blocking HTTP client, a test NOTIFY_SOCKET, and signals via `kill`.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -10,7 +9,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::common::wait_for;
+use crate::support::common::wait_for;
 
 /// How long anything in these tests may take before it counts as hung.
 pub const DEADLINE: Duration = Duration::from_secs(30);
@@ -131,7 +130,7 @@ pub fn get(addr: &str, path: &str) -> Reply {
     write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut raw = String::new();
     s.read_to_string(&mut raw).unwrap();
-    let (head, body) = crate::common::split_response(&raw);
+    let (head, body) = crate::support::common::split_response(&raw);
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     Reply { status, head, body }
 }

@@ -1,6 +1,5 @@
 //! Shared helpers for integration tests: a temp dir with secret files and a config, the path
 //! of the real binary, and waiting on a condition with a deadline (never a bare sleep).
-#![allow(dead_code)]
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -167,4 +166,12 @@ pub fn exited_within(child: &mut std::process::Child, timeout: Duration) -> bool
         std::thread::sleep(Duration::from_millis(20));
     }
     false
+}
+
+/// The name of test function `test` in `module` (pass `module_path!()`) as this test binary
+/// knows it (the module path without the crate's name), for running that one test in a child
+/// process with `--exact`.
+pub fn test_name(module: &str, test: &str) -> String {
+    let module = module.split_once("::").map_or(module, |(_, m)| m);
+    format!("{module}::{test}")
 }

@@ -1,6 +1,5 @@
 //! Shared helpers for the ConnectWise tests: a simulator (the standard one, or one serving
 //! billing data the test keeps a handle on), a config pointing at it, and a fast retry policy.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;

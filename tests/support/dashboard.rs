@@ -1,6 +1,5 @@
 //! Seeded data for tests/dashboard.rs: a count history, a reconciliation whose names are
 //! markup, and a large one.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,7 +10,7 @@ use mpsync::model::{Account, BilledLine, BilledSnapshot, CustomerUsage, RunKind,
 use mpsync::reconcile::{self, Inputs, Reconciliation, Settings, SourceStatus};
 use mpsync::store::Store;
 
-use super::reconcile_support::at;
+use crate::support::reconcile::at;
 
 fn compute(usage: &UsageSnapshot, billed: &BilledSnapshot, mapping: &Mapping) -> Reconciliation {
     reconcile::compute(&Inputs {

@@ -1,5 +1,4 @@
 //! Helpers for the Gradient tests: a simulator, a client on its keys, fast retries.
-#![allow(dead_code)]
 
 use std::time::Duration;
 
@@ -137,32 +136,4 @@ pub fn push_job(
         GradientClient::from_keys(&base, &vendor, &partner, limits(rps, in_flight), quick_retry())
             .expect("the client builds");
     PushJob::new(client, store.clone(), Duration::from_secs(2 * 3600), dry_run)
-}
-
-/// One raw request to the simulated Synthesize (`path` under `/api/vendor-api`), with the
-/// valid token unless `token` says otherwise, and `body` sent as JSON text: (status, body).
-pub async fn raw(
-    sim: &SimHandle,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&str>,
-) -> (u16, serde_json::Value) {
-    let g = sim.control().gradient();
-    let valid = mpsync::gradient::build_token(&g.vendor_key(), &g.partner_key());
-    let url = format!("{}/api/vendor-api{path}", sim.base_url());
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder().build().expect("a client");
-    let mut req = client
-        .request(method, url)
-        .header(mpsync::gradient::TOKEN_HEADER, token.unwrap_or(&valid))
-        .timeout(Duration::from_secs(10));
-    if let Some(b) = body {
-        req = req.header("content-type", "application/json").body(b.to_owned());
-    }
-    let resp = req.send().await.expect("the simulator answers");
-    let status = resp.status().as_u16();
-    let text = resp.text().await.expect("a body");
-    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"));
-    (status, json)
 }

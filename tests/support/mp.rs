@@ -1,6 +1,5 @@
 //! Shared helpers for the Mailprotector client tests: a config pointing at a simulator, a
 //! fast retry policy, one collection run, and the request counts the dataset implies.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

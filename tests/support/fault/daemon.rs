@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use super::Fixture;
-use crate::common::{bin, clean_command, free_port};
-use crate::daemon_support::Daemon;
+use crate::support::common::{bin, clean_command, free_port};
+use crate::support::daemon::Daemon;
 
 /// How the daemon process is started.
 #[derive(Debug, Clone, Copy)]
@@ -99,10 +99,5 @@ impl Fixture {
     /// Sets the fake clock's offset (libfaketime syntax: "+3h", "-30m", "+0").
     pub fn set_clock(&self, offset: &str) {
         std::fs::write(&self.clock, format!("{offset}\n")).expect("write the clock offset");
-    }
-
-    /// The store file.
-    pub fn store_file(&self) -> PathBuf {
-        self.dir.state_dir().join("mpsync.redb")
     }
 }

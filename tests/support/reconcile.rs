@@ -1,5 +1,4 @@
 //! A small reconciliation with one row of most statuses, built through the real engine.
-#![allow(dead_code)]
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! Helpers for the end-to-end reconciliation test: `mpsync sim --keys-dir` as a child process
 //! (driven over `/_sim`), its written config pinned for a test, and the rows the planted ground
 //! truth predicts, in a form that compares whole row sets with a readable difference.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -14,9 +13,9 @@ use mpsync_sim::connectwise::{PRODUCTS, Planted};
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::common::{mpsync, wait_for};
-use crate::daemon_support::DEADLINE;
-use crate::sim_support::Api;
+use crate::support::common::{mpsync, wait_for};
+use crate::support::daemon::DEADLINE;
+use crate::support::sim::Api;
 
 /// Once a year: only the start-up catch-up and `POST /v1/sync` start runs.
 pub const YEARLY: &str = "0 0 0 1 1 *";

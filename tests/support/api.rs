@@ -1,6 +1,5 @@
 //! The daemon's router in process, over a test store: what the API and dashboard tests send
 //! requests to (no listener, no sync engine running).
-#![allow(dead_code)]
 
 use std::sync::Arc;
 use std::time::Duration;

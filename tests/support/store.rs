@@ -1,5 +1,4 @@
 //! Helpers shared by the store tests: customer data sets and fixed times.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,6 @@
 //! A minimal W3C WebDriver client over reqwest, and chromedriver as a child process that is
 //! killed (with the browser it started) when dropped. Just what tests/browser.rs needs:
 //! sessions, navigation, finding elements, text, attributes, clicks and screenshots.
-#![allow(dead_code)]
 
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
@@ -60,7 +59,7 @@ impl Drop for Chromedriver {
     fn drop(&mut self) {
         let group = format!("-{}", self.child.id());
         let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        crate::common::exited_within(&mut self.child, Duration::from_secs(5));
+        crate::support::common::exited_within(&mut self.child, Duration::from_secs(5));
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -2,7 +2,6 @@
 //! Gradient) with the config `mpsync sim --keys-dir` writes, the real daemon against them
 //! (optionally under a file-size limit or a fake wall clock), and what a case observes: runs,
 //! reconciliation rows, customers, history and health.
-#![allow(dead_code)]
 
 mod case;
 mod daemon;
@@ -16,9 +15,9 @@ use serde_json::Value;
 pub use case::{Case, Health, Inject, Outcome, Stale, run};
 pub use daemon::Wrap;
 
-use crate::common::{TestDir, wait_for};
-use crate::daemon_support::{DEADLINE, Daemon};
-use crate::sync_support::{Customers, Sim, customers_of, runs};
+use crate::support::common::{TestDir, wait_for};
+use crate::support::daemon::{DEADLINE, Daemon};
+use crate::support::sync::{Customers, Sim, customers_of, runs};
 
 /// Customers in the generated dataset: small, so a case is about the fault, not the volume.
 pub const CUSTOMERS: u32 = 20;
@@ -26,7 +25,8 @@ pub const CUSTOMERS: u32 = 20;
 /// A simulator, its generated config and (usually) a daemon against it.
 pub struct Fixture {
     pub sim: Sim,
-    pub dir: TestDir,
+    /// Holds the config, its secrets and the state dir; removed when the fixture drops.
+    _dir: TestDir,
     pub config: PathBuf,
     /// `MPSYNC_*` overrides the daemon is started with.
     pub env: Vec<(String, String)>,
@@ -52,8 +52,6 @@ pub struct Observed {
     pub runs: Vec<Value>,
     /// `/v1/reconciliation` rows by their key.
     pub rows: BTreeMap<String, RowView>,
-    /// When that reconciliation was computed.
-    pub computed_at: DateTime<Utc>,
     /// `/v1/customers`.
     pub customers: Customers,
     /// `/v1/history` points of one (customer, product).
@@ -83,7 +81,7 @@ impl Fixture {
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let clock = dir.path().join("faketime");
         std::fs::write(&clock, "+0\n").expect("write the clock offset");
-        Fixture { sim, dir, config, env, clock, daemon: None }
+        Fixture { sim, _dir: dir, config, env, clock, daemon: None }
     }
 
     /// The running daemon.
@@ -109,11 +107,12 @@ impl Fixture {
                 (row_key(r), view)
             })
             .collect();
-        let computed_at = rec["computed_at"].as_str().unwrap().parse().unwrap();
+        // The reconciliation says when it was computed, as a timestamp.
+        let _: DateTime<Utc> = rec["computed_at"].as_str().unwrap().parse().unwrap();
         let customers = customers_of(&get_json(d, "/v1/customers"));
         let path = format!("/v1/history?customer={}&product={}", sample.0, sample.1);
         let history = get_json(d, &path)["points"].as_array().unwrap().clone();
-        Observed { runs: runs(d), rows, computed_at, customers, history }
+        Observed { runs: runs(d), rows, customers, history }
     }
 
     /// A (customer, product) with users, for the history check.
@@ -145,7 +144,7 @@ impl Fixture {
             (found.len() == kinds.len()).then_some(found)
         });
         if kinds.iter().any(|k| *k != "push") {
-            crate::sync_support::wait_reconciled_from_latest_runs(self.d());
+            crate::support::sync::wait_reconciled_from_latest_runs(self.d());
         }
         found
     }

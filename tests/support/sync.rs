@@ -1,7 +1,6 @@
 //! Helpers for the end-to-end sync tests: an in-process simulator on its own tokio runtime,
 //! a config that points the real `mpsync run` at it, POST requests, `/metrics` parsing and
 //! in-process reads of the store while no daemon holds it.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -13,8 +12,8 @@ use mpsync::store::Store;
 use mpsync_sim::{Fault, FaultKind, SimControl, SimHandle, SimOptions, SimServer};
 use serde_json::Value;
 
-use crate::common::{TestDir, free_port, mpsync, wait_for};
-use crate::daemon_support::{DEADLINE, Daemon, Reply};
+use crate::support::common::{TestDir, free_port, mpsync, wait_for};
+use crate::support::daemon::{DEADLINE, Daemon, Reply};
 
 /// A simulator served from its own multi-threaded runtime, so the (blocking) test thread can
 /// drive the real binary while the simulator answers. Dropping it stops the server.

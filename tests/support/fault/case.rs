@@ -6,7 +6,7 @@ use mpsync_sim::{Fault, FaultKind};
 use serde_json::Value;
 
 use super::{Fixture, Observed, Wrap, get_json};
-use crate::sync_support::trigger_sync;
+use crate::support::sync::trigger_sync;
 
 /// How the fault is caused.
 #[derive(Debug, Clone, Copy)]
@@ -171,7 +171,7 @@ fn wait_ok_push(fx: &Fixture) -> u64 {
         }
         after = r["id"].as_u64().unwrap();
     }
-    panic!("no push succeeded before the fault: {:?}", crate::sync_support::runs(fx.d()));
+    panic!("no push succeeded before the fault: {:?}", crate::support::sync::runs(fx.d()));
 }
 
 fn inject(fx: &mut Fixture, case: &Case) {
@@ -224,20 +224,26 @@ fn provoke(fx: &Fixture, case: &Case, after: u64) -> Option<Value> {
         Outcome::NoRun => {
             let before = get_json(fx.d(), "/v1/reconciliation")["computed_at"].clone();
             fx.d().signal("HUP");
-            crate::common::wait_for(crate::daemon_support::DEADLINE, "a recomputation", || {
-                (get_json(fx.d(), "/v1/reconciliation")["computed_at"] != before).then_some(())
-            });
+            crate::support::common::wait_for(
+                crate::support::daemon::DEADLINE,
+                "a recomputation",
+                || (get_json(fx.d(), "/v1/reconciliation")["computed_at"] != before).then_some(()),
+            );
             assert_eq!(fx.last_run_id(), after, "{}: no run was started", case.name);
             None
         }
         Outcome::Unrecorded(_) => {
             trigger_sync(fx.d());
             let source = case.health_source();
-            crate::common::wait_for(crate::daemon_support::DEADLINE, "an unrecorded run", || {
-                let h = fx.d().get("/v1/health").json();
-                let failures = h["checks"][source][0]["consecutiveFailures"].as_u64();
-                failures.is_some_and(|n| n > 0).then_some(())
-            });
+            crate::support::common::wait_for(
+                crate::support::daemon::DEADLINE,
+                "an unrecorded run",
+                || {
+                    let h = fx.d().get("/v1/health").json();
+                    let failures = h["checks"][source][0]["consecutiveFailures"].as_u64();
+                    failures.is_some_and(|n| n > 0).then_some(())
+                },
+            );
             assert_eq!(fx.last_run_id(), after, "{}: no run could be recorded", case.name);
             None
         }
