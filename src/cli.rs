@@ -76,7 +76,8 @@ pub enum Command {
 /// `mpsync run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Listen address for the HTTP endpoint; overrides daemon.listen.
+    /// Listen address for the HTTP endpoint; overrides daemon.listen. Port 0 takes a free
+    /// port; the "mpsync ready on" log line names the address bound.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
     /// State directory holding the store; overrides daemon.state_dir.
@@ -109,7 +110,7 @@ pub struct SyncArgs {
 /// `mpsync sim`.
 #[derive(Debug, Args)]
 pub struct SimArgs {
-    /// Listen address.
+    /// Listen address. Port 0 takes a free port; the first line printed names it.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9850")]
     pub listen: SocketAddr,
     /// How many customers to generate.
@@ -171,7 +172,8 @@ fn fault_long_help() -> String {
 /// `mpsync demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Listen address of the daemon's HTTP endpoint.
+    /// Listen address of the daemon's HTTP endpoint. Port 0 takes a free port; the URLs
+    /// printed once it serves name it.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9847")]
     pub listen: SocketAddr,
     /// How many customers the demo reseller has.

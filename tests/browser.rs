@@ -6,6 +6,7 @@
 //! Without chromium this test is skipped with a message, except in CI (`CI` set), where
 //! `.ci/run` installs it and a missing browser is a failure.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -20,6 +21,26 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// `mpsync demo`, stopped with Ctrl-C (so it removes its temporary directory) when dropped.
 struct Demo(Child);
+
+impl Demo {
+    /// `http://ADDR` of the daemon, from the dashboard line the demo prints once it serves;
+    /// the rest of stdout is drained by a thread, so the demo never blocks on a full pipe.
+    fn base_url(&mut self) -> String {
+        let stdout = self.0.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        common::wait_for(Duration::from_secs(60), "the demo's dashboard URL", || {
+            rx.try_iter().find_map(|l| {
+                let url = l.trim_start().strip_prefix("dashboard:  ")?.split_whitespace().next()?;
+                Some(url.trim_end_matches('/').to_owned())
+            })
+        })
+    }
+}
 
 impl Drop for Demo {
     fn drop(&mut self) {
@@ -73,16 +94,15 @@ fn browser() -> Option<(&'static Path, &'static Path)> {
 async fn the_dashboard_shows_totals_and_a_planted_discrepancy_and_filters_in_chromium() {
     let Some((chromium, driver)) = browser() else { return };
     mpsync::upstream::install_crypto_provider();
-    let port = common::free_port();
-    let _demo = Demo(
+    let mut demo = Demo(
         common::mpsync()
-            .args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--customers", "50"])
-            .stdout(Stdio::null())
+            .args(["demo", "--listen", "127.0.0.1:0", "--customers", "50"])
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("start mpsync demo"),
     );
-    let base = format!("http://127.0.0.1:{port}");
+    let base = demo.base_url();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
 
     // The demo's first vendor and billing polls, reconciled: the planted discrepancies.
@@ -106,9 +126,8 @@ async fn the_dashboard_shows_totals_and_a_planted_discrepancy_and_filters_in_chr
     let account = planted["account"].as_str().unwrap();
 
     let profile = tempfile::tempdir().unwrap();
-    let cd = Chromedriver::start(driver, common::free_port(), Duration::from_secs(20))
-        .await
-        .expect("chromedriver starts");
+    let cd =
+        Chromedriver::start(driver, Duration::from_secs(20)).await.expect("chromedriver starts");
     let args: Vec<String> = [
         "--headless=new",
         "--no-sandbox",

@@ -45,6 +45,21 @@ fn config_shows_effective_values_and_where_they_came_from() {
     assert_eq!(parsed["mailprotector"]["schedule"].as_str(), Some("0 0 0 1 1 *"));
 }
 
+/// Without `listen` the daemon serves on 127.0.0.1:9847, and `mpsync config` says so. (No
+/// test binds it: every daemon the tests start listens on 127.0.0.1:0.)
+#[test]
+fn a_config_without_listen_serves_on_127_0_0_1_9847() {
+    let td = TestDir::new();
+    let path = td.valid_config("127.0.0.1:0", "http://127.0.0.1:9");
+    let toml = fs::read_to_string(&path).unwrap().replace("listen = \"127.0.0.1:0\"\n", "");
+    assert!(!toml.contains("listen"), "{toml}");
+    fs::write(&path, &toml).unwrap();
+    let out = run(&["config"], &path, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("listen = \"127.0.0.1:9847\"  # default"), "{stdout}");
+}
+
 #[test]
 fn secrets_never_appear_in_config_or_check_output() {
     let td = TestDir::new();

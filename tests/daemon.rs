@@ -1,17 +1,17 @@
 //! The real `mpsync run`: probes, health, the notify protocol, signals and exit codes.
 
 use crate::support::common;
-use crate::support::common::{TestDir, free_port, mpsync};
+use crate::support::common::{TestDir, mpsync};
 use crate::support::daemon;
 use crate::support::daemon::{Daemon, NotifySocket};
 
-/// Starts `mpsync --config <valid config> run` on a free port.
+/// Starts `mpsync --config <valid config> run` on 127.0.0.1:0 (a port the system picks; the
+/// ready line names it).
 fn start(dir: &TestDir, extra: &[&str]) -> Daemon {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let config = dir.valid_config(&addr, "http://127.0.0.1:9");
+    let config = dir.valid_config("127.0.0.1:0", "http://127.0.0.1:9");
     let mut cmd = mpsync();
     cmd.arg("--config").arg(&config).args(extra).arg("run");
-    Daemon::spawn(cmd, &addr)
+    Daemon::spawn(cmd)
 }
 
 #[test]
@@ -68,15 +68,15 @@ fn sigint_also_drains_and_exits_zero() {
 fn notify_socket_gets_ready_watchdog_and_stopping() {
     let dir = TestDir::new();
     let mut notify = NotifySocket::bind(dir.path());
-    let addr = format!("127.0.0.1:{}", free_port());
-    let config = dir.valid_config(&addr, "http://127.0.0.1:9");
+    let config = dir.valid_config("127.0.0.1:0", "http://127.0.0.1:9");
     let mut cmd = mpsync();
     cmd.arg("--config").arg(&config).arg("run");
     cmd.env("NOTIFY_SOCKET", &notify.path).env("WATCHDOG_USEC", "200000");
-    let mut d = Daemon::spawn(cmd, &addr);
+    let mut d = Daemon::spawn(cmd);
 
     notify.wait_for("READY=1", 1);
-    // READY only after the listener is up: the port answers now.
+    // READY only after the listener is up: the port its STATUS names answers now.
+    d.addr = notify.serving_addr();
     assert_eq!(d.get("/livez").status, 200);
     notify.wait_for("WATCHDOG=1", 3);
     d.signal("TERM");
@@ -91,13 +91,12 @@ fn notify_socket_gets_ready_watchdog_and_stopping() {
 fn a_watchdog_for_another_pid_is_ignored() {
     let dir = TestDir::new();
     let mut notify = NotifySocket::bind(dir.path());
-    let addr = format!("127.0.0.1:{}", free_port());
-    let config = dir.valid_config(&addr, "http://127.0.0.1:9");
+    let config = dir.valid_config("127.0.0.1:0", "http://127.0.0.1:9");
     let mut cmd = mpsync();
     cmd.arg("--config").arg(&config).arg("run");
     // WATCHDOG_PID names another process (pid 1): this one must not ping.
     cmd.env("NOTIFY_SOCKET", &notify.path).env("WATCHDOG_USEC", "200000").env("WATCHDOG_PID", "1");
-    let mut d = Daemon::spawn(cmd, &addr);
+    let mut d = Daemon::spawn(cmd);
     notify.wait_for("READY=1", 1);
     d.signal("TERM");
     notify.wait_for("STOPPING=1", 1);
@@ -111,10 +110,9 @@ fn a_second_instance_on_the_same_state_dir_exits_75() {
     let mut first = start(&dir, &[]);
     first.wait_ready();
 
-    let other = format!("127.0.0.1:{}", free_port());
     let config = dir.path().join("mpsync.toml");
     let mut cmd = mpsync();
-    cmd.arg("--config").arg(&config).arg("run").arg("--listen").arg(&other);
+    cmd.arg("--config").arg(&config).arg("run").arg("--listen").arg("127.0.0.1:0");
     let (code, err) = Daemon::run_to_exit(cmd);
     assert_eq!(code, Some(75), "{err}");
     let file = dir.state_dir().join("mpsync.redb");

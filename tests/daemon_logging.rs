@@ -1,17 +1,16 @@
 //! Logging of the real daemon: journald-style lines, and `--log` winning over the file even
 //! after a SIGHUP reload.
 
-use crate::support::common::{TestDir, free_port, mpsync};
+use crate::support::common::{TestDir, mpsync};
 use crate::support::daemon::Daemon;
 
 #[test]
 fn under_journald_lines_have_no_timestamps_or_colours() {
     let dir = TestDir::new();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let config = dir.valid_config(&addr, "http://127.0.0.1:9");
+    let config = dir.valid_config("127.0.0.1:0", "http://127.0.0.1:9");
     let mut cmd = mpsync();
     cmd.arg("--config").arg(&config).arg("run").env("JOURNAL_STREAM", "8:12345");
-    let mut d = Daemon::spawn(cmd, &addr);
+    let mut d = Daemon::spawn(cmd);
     d.wait_ready();
     d.signal("TERM");
     assert_eq!(d.wait_exit().code(), Some(0));
@@ -25,13 +24,12 @@ fn under_journald_lines_have_no_timestamps_or_colours() {
 #[test]
 fn the_log_flag_wins_over_the_file_and_survives_a_reload() {
     let dir = TestDir::new();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let config = dir.valid_config(&addr, "http://127.0.0.1:9");
+    let config = dir.valid_config("127.0.0.1:0", "http://127.0.0.1:9");
     let good = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, good.replace("[daemon]\n", "[daemon]\nlog = \"warn\"\n")).unwrap();
     let mut cmd = mpsync();
     cmd.arg("--config").arg(&config).arg("--log").arg("info").arg("run");
-    let mut d = Daemon::spawn(cmd, &addr);
+    let mut d = Daemon::spawn(cmd);
     // Visible only because --log info beats the file's warn.
     d.wait_ready();
 

@@ -1,7 +1,7 @@
 //! SIGHUP on the real daemon: a broken config keeps the old one and keeps serving; a fixed one
 //! is applied.
 
-use crate::support::common::{TestDir, free_port, mpsync};
+use crate::support::common::{TestDir, mpsync};
 use crate::support::daemon::{Daemon, NotifySocket};
 
 fn metric(d: &Daemon, name: &str) -> Option<u64> {
@@ -12,13 +12,13 @@ fn metric(d: &Daemon, name: &str) -> Option<u64> {
 #[test]
 fn sighup_with_a_broken_file_keeps_serving_and_a_fixed_file_applies() {
     let dir = TestDir::new();
-    let addr = format!("127.0.0.1:{}", free_port());
-    let config = dir.valid_config(&addr, "http://127.0.0.1:9");
+    let addr = "127.0.0.1:0";
+    let config = dir.valid_config(addr, "http://127.0.0.1:9");
     let good = std::fs::read_to_string(&config).unwrap();
     let mut notify = NotifySocket::bind(dir.path());
     let mut cmd = mpsync();
     cmd.arg("--config").arg(&config).arg("run").env("NOTIFY_SOCKET", &notify.path);
-    let mut d = Daemon::spawn(cmd, &addr);
+    let mut d = Daemon::spawn(cmd);
     d.wait_ready();
     notify.wait_for("READY=1", 1);
 
@@ -50,8 +50,11 @@ fn sighup_with_a_broken_file_keeps_serving_and_a_fixed_file_applies() {
     );
 
     // Fixed, with a new log filter and a new listen address (cold: needs a restart).
-    let other = format!("127.0.0.1:{}", free_port());
-    let fixed = good.replace(&addr, &other).replace("[daemon]\n", "[daemon]\nlog = \"debug\"\n");
+    // Never bound: a listen change only takes effect on a restart.
+    let other = "127.0.0.1:1";
+    let fixed = good
+        .replace(&format!("listen = \"{addr}\""), &format!("listen = \"{other}\""))
+        .replace("[daemon]\n", "[daemon]\nlog = \"debug\"\n");
     std::fs::write(&config, fixed).unwrap();
     d.signal("HUP");
     d.wait_log("configuration reloaded");

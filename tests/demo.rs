@@ -24,9 +24,8 @@ fn get(addr: &str, path: &str) -> Option<String> {
 
 #[test]
 fn demo_polls_serves_and_cleans_up_on_ctrl_c() {
-    let port = common::free_port();
     let child = common::mpsync()
-        .args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--customers", "20"])
+        .args(["demo", "--listen", "127.0.0.1:0", "--customers", "20"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -50,7 +49,17 @@ fn demo_polls_serves_and_cleans_up_on_ctrl_c() {
             })
         });
     assert!(dir.exists(), "the demo directory {} exists while it runs", dir.display());
-    let addr = format!("127.0.0.1:{port}");
+    // Once the daemon serves, the URLs to look at, on the port it bound.
+    common::wait_for(Duration::from_secs(30), "the demo to print its URLs", || {
+        lines.extend(rx.try_iter());
+        lines.iter().any(|l| l.trim() == "Ctrl-C stops the demo.").then_some(())
+    });
+    let addr = lines
+        .iter()
+        .find_map(|l| l.trim_start().strip_prefix("dashboard:  http://")?.split('/').next())
+        .unwrap_or_else(|| panic!("no dashboard URL: {lines:?}"))
+        .to_owned();
+    assert!(!addr.ends_with(":0"), "the URLs name the bound port: {addr}");
     let base = format!("http://{addr}");
     assert!(
         lines.iter().any(|l| l.contains(&format!("{base}/v1/health"))),

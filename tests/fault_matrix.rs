@@ -13,7 +13,6 @@
 //! limits ends `ok` after retries, a longer one `failed`; 401 and malformed bodies are never
 //! retried.
 
-use crate::support::common;
 use crate::support::daemon::Daemon;
 use crate::support::fault;
 use crate::support::fault::{Case, Fixture, Health, Inject, Outcome, Stale, Wrap};
@@ -287,8 +286,7 @@ fn a_store_that_cannot_be_written_at_start_up_stops_with_74_and_keeps_its_data()
     let before = fx.observe(&sample);
     fx.stop();
 
-    let addr = format!("127.0.0.1:{}", common::free_port());
-    let (code, stderr) = Daemon::run_to_exit(fx.command(Wrap::WritesLimited(4096), &addr));
+    let (code, stderr) = Daemon::run_to_exit(fx.command(Wrap::WritesLimited(4096)));
     assert_eq!(code, Some(74), "{stderr}");
     for needle in ["cannot start", "mpsync.redb", "File too large", "free space"] {
         assert!(stderr.contains(needle), "the message says {needle:?}: {stderr}");

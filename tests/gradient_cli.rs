@@ -12,7 +12,6 @@ use mpsync::gradient::GradientClient;
 use mpsync::model::RunOutcome;
 use mpsync::sync::PushJob;
 
-use crate::support::common;
 use crate::support::common::{KillOnDrop, mpsync, wait_for};
 use crate::support::daemon;
 use crate::support::gradient;
@@ -95,10 +94,9 @@ fn keys_dir_config_checks_and_pushes_to_the_simulator_without_editing() {
 
     // A restarted daemon shows the last push in health before it pushes again (pushes may be
     // a day apart; the recent runs mean no catch-up run starts).
-    let addr = format!("127.0.0.1:{}", common::free_port());
     let mut run = mpsync();
-    run.arg("-c").arg(&config).arg("run").env("MPSYNC_DAEMON__LISTEN", &addr);
-    let mut daemon = daemon::Daemon::spawn(run, &addr);
+    run.arg("-c").arg(&config).arg("run").env("MPSYNC_DAEMON__LISTEN", "127.0.0.1:0");
+    let mut daemon = daemon::Daemon::spawn(run);
     daemon.wait_ready();
     let health = daemon.get("/v1/health").json();
     let pairs = &health["checks"]["gradient:pushPairs"][0]["observedValue"];

@@ -11,11 +11,12 @@ mod reload;
 mod start;
 mod tasks;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, LoadOptions};
@@ -45,6 +46,9 @@ pub struct RunOptions {
     pub notifier: Notifier,
     /// The systemd watchdog interval (`WATCHDOG_USEC`), if any.
     pub watchdog: Option<Duration>,
+    /// Told the address the HTTP server bound once the daemon is ready: with port 0 in
+    /// `daemon.listen` only then is the port known (`demo` prints its URLs from it).
+    pub on_ready: Option<oneshot::Sender<SocketAddr>>,
 }
 
 /// Runs the HTTP server on its own thread and single-threaded runtime, so probes and health
@@ -84,7 +88,7 @@ enum Stop {
 /// drain, 75 when the store is held by another process, 78/69 when the listener cannot be
 /// bound, 70 when the grace period ran out or a component failed.
 pub async fn run(opts: RunOptions) -> Exit {
-    let RunOptions { config, load_options, log, notifier, watchdog } = opts;
+    let RunOptions { config, load_options, log, notifier, watchdog, on_ready } = opts;
     let started_at = chrono::Utc::now();
 
     // Registered before READY=1, so a SIGTERM right after start-up drains instead of killing.
@@ -211,6 +215,10 @@ pub async fn run(opts: RunOptions) -> Exit {
     let status = format!("serving on http://{addr}");
     notifier.ready(&status);
     tracing::info!("mpsync ready on http://{addr}");
+    if let Some(tx) = on_ready {
+        // Nobody listening any more is fine: the daemon serves regardless.
+        let _ = tx.send(addr);
+    }
 
     let reloader = reload::Reloader {
         load_options,

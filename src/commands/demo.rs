@@ -2,7 +2,10 @@
 //! billing has every kind of discrepancy planted, and a daemon against them in a temporary
 //! state directory, until Ctrl-C. The first thing a new user runs.
 
+use std::net::SocketAddr;
 use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use super::Globals;
 use crate::cli::DemoArgs;
@@ -69,7 +72,6 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Exit {
         ("mailprotector.burst".to_owned(), "20".to_owned()),
     ];
     let globals = Globals { config_path: config.clone(), ..g.clone() };
-    let url = format!("http://{}", args.listen);
     println!(
         "mpsync demo: a simulated Mailprotector reseller ({} customers, seed {}) on {}",
         args.customers,
@@ -77,6 +79,28 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Exit {
         sim.base_url()
     );
     println!("  config and state in {} (removed on exit)", dir.path().display());
+    // The URLs once the daemon serves: with `--listen 127.0.0.1:0` only then is the port known.
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let daemon = super::run::start(super::load_options(&globals, overrides), Some(ready_tx));
+    let announce = async {
+        // An error means the daemon stopped before it was ready; it said why.
+        if let Ok(addr) = ready_rx.await {
+            print_urls(addr);
+        }
+    };
+    let (exit, ()) = tokio::join!(daemon, announce);
+    sim.shutdown().await;
+    let path = dir.path().display().to_string();
+    match dir.close() {
+        Ok(()) => println!("mpsync demo: stopped; removed {path}"),
+        Err(e) => eprintln!("mpsync demo: stopped; could not remove {path}: {e}"),
+    }
+    exit
+}
+
+/// What to look at, on the daemon at `addr`.
+fn print_urls(addr: SocketAddr) {
+    let url = format!("http://{addr}");
     println!("  dashboard:  {url}/        (open it in a browser; it refreshes itself)");
     println!("  health:     curl -s {url}/v1/health");
     println!(
@@ -87,12 +111,4 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Exit {
     println!("  poll now:   curl -s -X POST {url}/v1/sync");
     println!("  metrics:    curl -s {url}/metrics");
     println!("  Ctrl-C stops the demo.");
-    let exit = super::run::start(super::load_options(&globals, overrides)).await;
-    sim.shutdown().await;
-    let path = dir.path().display().to_string();
-    match dir.close() {
-        Ok(()) => println!("mpsync demo: stopped; removed {path}"),
-        Err(e) => eprintln!("mpsync demo: stopped; could not remove {path}: {e}"),
-    }
-    exit
 }

@@ -1,6 +1,10 @@
 //! `mpsync run`: the daemon. Loads the config (exit 78 on any problem), sets up logging, and
 //! hands over to [`crate::app::run`].
 
+use std::net::SocketAddr;
+
+use tokio::sync::oneshot;
+
 use super::Globals;
 use crate::app::{self, RunOptions};
 use crate::cli::RunArgs;
@@ -17,12 +21,16 @@ pub async fn run(g: &Globals, args: RunArgs) -> Exit {
     if let Some(dir) = args.state_dir {
         overrides.push(("daemon.state_dir".to_owned(), dir.display().to_string()));
     }
-    start(super::load_options(g, overrides)).await
+    start(super::load_options(g, overrides), None).await
 }
 
 /// Loads the config from `load_options` (exit 78 on any problem), sets up logging and runs
-/// the daemon until SIGTERM/SIGINT. Shared by `run` and `demo`.
-pub(super) async fn start(load_options: crate::config::LoadOptions) -> Exit {
+/// the daemon until SIGTERM/SIGINT; `on_ready` is told the bound address once it serves.
+/// Shared by `run` and `demo`.
+pub(super) async fn start(
+    load_options: crate::config::LoadOptions,
+    on_ready: Option<oneshot::Sender<SocketAddr>>,
+) -> Exit {
     let config = match crate::config::load(&load_options) {
         Ok(c) => c,
         Err(e) => {
@@ -52,5 +60,5 @@ pub(super) async fn start(load_options: crate::config::LoadOptions) -> Exit {
 
     let watchdog = systemd::watchdog_interval();
     let notifier = Notifier::systemd();
-    app::run(RunOptions { config, load_options, log, notifier, watchdog }).await
+    app::run(RunOptions { config, load_options, log, notifier, watchdog, on_ready }).await
 }

@@ -112,11 +112,6 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut cond: impl FnMut() -> Opti
     }
 }
 
-/// A free loopback port (bound then released; good enough for tests that start right away).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// Splits a raw HTTP/1.1 response (read to the end of a `Connection: close` exchange) into
 /// its head and body, decoding a chunked body (large answers are streamed).
 pub fn split_response(raw: &str) -> (String, String) {

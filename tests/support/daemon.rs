@@ -1,5 +1,6 @@
 //! Helpers for the daemon tests: a running `mpsync run` child (killed on drop) whose stderr is
-//! collected, a tiny blocking HTTP client, a test NOTIFY_SOCKET, and signals via `kill`.
+//! collected and whose bound address is learned from its ready line (tests configure
+//! `127.0.0.1:0`), a tiny blocking HTTP client, a test NOTIFY_SOCKET, and signals via `kill`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -19,12 +20,14 @@ pub struct Daemon {
     pub child: Child,
     stderr: Arc<Mutex<String>>,
     reader: Option<std::thread::JoinHandle<()>>,
+    /// The address it serves on, once known: [`Daemon::wait_ready`] reads it from the ready
+    /// line (or a test sets it from the notify STATUS line).
     pub addr: String,
 }
 
 impl Daemon {
     /// Spawns `cmd` (already carrying `--config ... run`) with stderr collected.
-    pub fn spawn(mut cmd: Command, addr: &str) -> Daemon {
+    pub fn spawn(mut cmd: Command) -> Daemon {
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn mpsync");
         let pipe = child.stderr.take().unwrap();
@@ -38,12 +41,12 @@ impl Daemon {
                 s.push('\n');
             }
         });
-        Daemon { child, stderr, reader: Some(reader), addr: addr.to_owned() }
+        Daemon { child, stderr, reader: Some(reader), addr: String::new() }
     }
 
     /// Runs `cmd` to completion within the deadline (killed otherwise): exit code and stderr.
     pub fn run_to_exit(cmd: Command) -> (Option<i32>, String) {
-        let mut d = Daemon::spawn(cmd, "");
+        let mut d = Daemon::spawn(cmd);
         let status = d.wait_exit();
         (status.code(), d.stderr())
     }
@@ -60,13 +63,14 @@ impl Daemon {
         });
     }
 
-    /// Waits until `mpsync ready on` was logged.
+    /// Waits until `mpsync ready on http://ADDR` was logged and learns ADDR, the address the
+    /// daemon bound.
     pub fn wait_ready(&mut self) {
-        wait_for(DEADLINE, "mpsync ready", || {
+        self.addr = wait_for(DEADLINE, "mpsync ready", || {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("mpsync exited with {status} before it was ready:\n{}", self.stderr());
             }
-            self.stderr().contains("mpsync ready on http://").then_some(())
+            ready_addr(&self.stderr())
         });
     }
 
@@ -90,6 +94,7 @@ impl Daemon {
 
     /// GET `path` on the daemon.
     pub fn get(&self, path: &str) -> Reply {
+        assert!(!self.addr.is_empty(), "the daemon's address is not known yet: wait_ready() first");
         get(&self.addr, path)
     }
 }
@@ -99,6 +104,14 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The address in the `mpsync ready on http://ADDR` line of `log`, plain or JSON.
+fn ready_addr(log: &str) -> Option<String> {
+    let (_, rest) = log.split_once("mpsync ready on http://")?;
+    let addr: String =
+        rest.chars().take_while(|c| !c.is_whitespace() && !matches!(c, '"' | '\u{1b}')).collect();
+    (!addr.is_empty()).then_some(addr)
 }
 
 /// An HTTP response.
@@ -171,5 +184,15 @@ impl NotifySocket {
     /// Every line received so far.
     pub fn seen(&self) -> &[String] {
         &self.seen
+    }
+
+    /// The address in the first `STATUS=serving on http://ADDR` line received (sent with
+    /// READY=1): where the daemon serves.
+    pub fn serving_addr(&self) -> String {
+        self.seen
+            .iter()
+            .find_map(|l| l.strip_prefix("STATUS=serving on http://"))
+            .unwrap_or_else(|| panic!("no STATUS=serving line yet: {:?}", self.seen))
+            .to_owned()
     }
 }

@@ -12,7 +12,7 @@ use mpsync::store::Store;
 use mpsync_sim::{Fault, FaultKind, SimControl, SimHandle, SimOptions, SimServer};
 use serde_json::Value;
 
-use crate::support::common::{TestDir, free_port, mpsync, wait_for};
+use crate::support::common::{TestDir, mpsync, wait_for};
 use crate::support::daemon::{DEADLINE, Daemon, Reply};
 
 /// A simulator served from its own multi-threaded runtime, so the (blocking) test thread can
@@ -142,12 +142,12 @@ timeout = "10s"
     dir.config(&toml)
 }
 
-/// Starts `mpsync --config <config> run` on a fresh port and waits until it is ready.
+/// Starts `mpsync --config <config> run --listen 127.0.0.1:0` and waits until it is ready
+/// (and has said where it listens).
 pub fn start_daemon(config: &Path) -> Daemon {
-    let addr = format!("127.0.0.1:{}", free_port());
     let mut cmd = mpsync();
-    cmd.arg("--config").arg(config).arg("run").arg("--listen").arg(&addr);
-    let mut d = Daemon::spawn(cmd, &addr);
+    cmd.arg("--config").arg(config).arg("run").arg("--listen").arg("127.0.0.1:0");
+    let mut d = Daemon::spawn(cmd);
     d.wait_ready();
     d
 }

@@ -2,6 +2,7 @@
 //! killed (with the browser it started) when dropped. Just what tests/browser.rs needs:
 //! sessions, navigation, finding elements, text, attributes, clicks and screenshots.
 
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -18,27 +19,55 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// Each WebDriver command's own deadline.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// chromedriver on a loopback port. Dropping it kills its whole process group, so a browser
-/// left behind by a failed test goes too.
+/// chromedriver on a loopback port it picked itself (`--port=0`). Dropping it kills its whole
+/// process group, so a browser left behind by a failed test goes too.
 pub struct Chromedriver {
     child: Child,
     pub url: String,
 }
 
 impl Chromedriver {
-    /// Starts `driver` on `port` and waits (up to `deadline`) until it says it is ready.
-    pub async fn start(driver: &Path, port: u16, deadline: Duration) -> Result<Chromedriver> {
-        let child = Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+    /// Starts `driver` on port 0, learns the port it bound from its start-up line, and waits
+    /// (up to `deadline` in all) until it says it is ready.
+    pub async fn start(driver: &Path, deadline: Duration) -> Result<Chromedriver> {
+        let mut child = Command::new(driver)
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             // Its own process group, so Drop can end chromedriver and its browsers together.
             .process_group(0)
             .spawn()
             .with_context(|| format!("start {}", driver.display()))?;
-        let cd = Chromedriver { child, url: format!("http://127.0.0.1:{port}") };
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
         let until = Instant::now() + deadline;
+        // "ChromeDriver was started successfully on port 39323." A thread reads stdout to its
+        // end, so chromedriver never blocks on a full pipe.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let port = line
+                    .split_once("started successfully on port ")
+                    .and_then(|(_, rest)| rest.trim_end_matches('.').trim().parse::<u16>().ok());
+                if let Some(port) = port {
+                    let _ = tx.send(port);
+                }
+            }
+        });
+        let mut cd = Chromedriver { child, url: String::new() };
+        let port = loop {
+            if let Ok(port) = rx.try_recv() {
+                break port;
+            }
+            if let Ok(Some(status)) = cd.child.try_wait() {
+                bail!("chromedriver exited with {status} before it named its port");
+            }
+            if Instant::now() > until {
+                bail!("chromedriver did not name its port within {deadline:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        cd.url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
         loop {
             let ready = async {
                 let v: Value = http.get(format!("{}/status", cd.url)).send().await?.json().await?;

@@ -101,15 +101,11 @@ pub struct LoadPlan {
     pub idle_s: u64,
 }
 
-/// Starts the daemon with `config` on `listen`, loads it during a cold run, a warm run and an
-/// idle period, and stops it.
-pub async fn measure(
-    config: &Path,
-    listen: &str,
-    dir: &Path,
-    plan: &LoadPlan,
-) -> Result<HttpResult> {
-    let log = std::fs::File::create(dir.join("daemon.log"))?;
+/// Starts the daemon with `config`, learns where it listens, loads it during a cold run, a
+/// warm run and an idle period, and stops it.
+pub async fn measure(config: &Path, dir: &Path, plan: &LoadPlan) -> Result<HttpResult> {
+    let log_path = dir.join("daemon.log");
+    let log = std::fs::File::create(&log_path)?;
     let child = Command::new(&plan.daemon)
         .arg("-c")
         .arg(config)
@@ -121,7 +117,7 @@ pub async fn measure(
         .with_context(|| format!("starting {}", plan.daemon.display()))?;
     let daemon = Daemon(child);
     let pid = daemon.0.id().to_string();
-    let base = format!("http://{listen}");
+    let base = format!("http://{}", wait_ready(&log_path).await?);
     mpsync::upstream::install_crypto_provider();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
     wait_live(&http, &base).await?;
@@ -196,6 +192,25 @@ async fn wait_reconciliation(http: &reqwest::Client, base: &str) -> Result<(usiz
             bail!("no reconciliation rows within {PHASE_LIMIT:?} (see daemon.log)");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The address in the daemon's `mpsync ready on http://ADDR` line (it listens on port 0).
+async fn wait_ready(log: &Path) -> Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        // A whole line only: the daemon may be half-way through writing it.
+        if let Some((_, rest)) = text.split_once("mpsync ready on http://")
+            && let Some((line, _)) = rest.split_once('\n')
+            && let Some(addr) = line.split_whitespace().next()
+        {
+            return Ok(addr.to_owned());
+        }
+        if Instant::now() > deadline {
+            bail!("the daemon did not say where it listens within 60 s (see {})", log.display());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

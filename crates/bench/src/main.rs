@@ -198,8 +198,7 @@ async fn one_size(args: &Args, n: u32, with_http: bool) -> Result<SizeResult> {
     let dir = tempfile::Builder::new().prefix("mpsync-bench-").tempdir()?;
     let limits =
         ClientLimits { rps: args.client_rps, burst: args.burst, in_flight: args.in_flight };
-    let listen = free_port()?;
-    let config = setup::write_config(dir.path(), &sim.base_url(), rid, &key, &limits, &listen)?;
+    let config = setup::write_config(dir.path(), &sim.base_url(), rid, &key, &limits)?;
     let state = dir.path().join("kept.json");
     let measure = |mode: &'static str, name: &'static str| {
         let (config, state, truth, control) =
@@ -236,7 +235,7 @@ async fn one_size(args: &Args, n: u32, with_http: bool) -> Result<SizeResult> {
             Some(args.billing_rps),
         )?;
         sim.control().reset_requests();
-        Some(http::measure(&config, &listen, dir.path(), &plan).await?)
+        Some(http::measure(&config, dir.path(), &plan).await?)
     } else {
         None
     };
@@ -270,10 +269,4 @@ async fn measure(
         mismatches: setup::mismatches(counts, truth)?,
         child,
     })
-}
-
-/// A loopback address with a port free right now (the daemon binds it a moment later).
-fn free_port() -> Result<String> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(l.local_addr()?.to_string())
 }

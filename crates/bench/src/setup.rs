@@ -25,15 +25,15 @@ pub struct ClientLimits {
     pub in_flight: usize,
 }
 
-/// Writes `dir/mailprotector-api-key` (0600) and `dir/mpsync.toml` pointing at `sim_url`;
-/// `listen` is the daemon's address (unused by the children). Returns the config path.
+/// Writes `dir/mailprotector-api-key` (0600) and `dir/mpsync.toml` pointing at `sim_url`.
+/// The daemon listens on 127.0.0.1:0 and logs warnings, and the line naming the address it
+/// bound (the children never listen). Returns the config path.
 pub fn write_config(
     dir: &Path,
     sim_url: &str,
     reseller_id: u64,
     key: &str,
     limits: &ClientLimits,
-    listen: &str,
 ) -> Result<PathBuf> {
     let key_path = dir.join("mailprotector-api-key");
     let mut f = std::fs::OpenOptions::new()
@@ -49,11 +49,10 @@ pub fn write_config(
     let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
     // The schedule is far away (1 January): runs start only by catch-up or POST /v1/sync.
     let text = format!(
-        "[daemon]\nlisten = {listen}\nstate_dir = {state}\nlog = \"warn\"\n\n\
+        "[daemon]\nlisten = \"127.0.0.1:0\"\nstate_dir = {state}\nlog = \"warn,mpsync::app=info\"\n\n\
          [mailprotector]\nbase_url = {url}\napi_key_file = {key}\nreseller_id = {reseller_id}\n\
          schedule = \"0 0 0 1 1 *\"\nrate_limit = {rps:?}\nburst = {burst}\nmax_in_flight = {inflight}\n\
          services_refresh = \"24h\"\n",
-        listen = q(listen),
         state = q(&state.to_string_lossy()),
         url = q(sim_url),
         key = q(&key_path.to_string_lossy()),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use super::Fixture;
-use crate::support::common::{bin, clean_command, free_port};
+use crate::support::common::{bin, clean_command};
 use crate::support::daemon::Daemon;
 
 /// How the daemon process is started.
@@ -38,17 +38,17 @@ fn libfaketime() -> PathBuf {
 }
 
 impl Fixture {
-    /// Starts `mpsync run` (wrapped as `wrap`) on a fresh port and waits until it is ready.
+    /// Starts `mpsync run` (wrapped as `wrap`) on 127.0.0.1:0 and waits until it is ready
+    /// (and has said where it listens).
     pub fn start(&mut self, wrap: Wrap) {
         assert!(self.daemon.is_none(), "a daemon is already running");
-        let addr = format!("127.0.0.1:{}", free_port());
-        let mut d = Daemon::spawn(self.command(wrap, &addr), &addr);
+        let mut d = Daemon::spawn(self.command(wrap));
         d.wait_ready();
         self.daemon = Some(d);
     }
 
-    /// The `mpsync run` command line (wrapped as `wrap`, listening on `addr`).
-    pub fn command(&self, wrap: Wrap, addr: &str) -> Command {
+    /// The `mpsync run` command line (wrapped as `wrap`, listening on 127.0.0.1:0).
+    pub fn command(&self, wrap: Wrap) -> Command {
         let mut cmd = match wrap {
             Wrap::Plain | Wrap::FakeClock => clean_command(bin()),
             Wrap::IgnoreXfsz => {
@@ -70,7 +70,7 @@ impl Fixture {
                 .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        cmd.arg("--config").arg(&self.config).arg("run").arg("--listen").arg(addr);
+        cmd.arg("--config").arg(&self.config).arg("run").arg("--listen").arg("127.0.0.1:0");
         cmd
     }
 
