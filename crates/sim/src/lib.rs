@@ -1,6 +1,13 @@
 //! Faithful local fakes of the upstream APIs — part of the product (`mpsync sim`, `mpsync
 //! demo`, the tests and the benchmarks), not a test helper.
 //!
+//! A crate of its own that knows nothing of the daemon: it models the upstreams as their
+//! public record describes them (where the two disagree, the record wins), so the daemon is
+//! tested against the APIs, never against its own assumptions. The daemon maps this crate's
+//! errors to its exit codes.
+//!
+//! # Layout
+//!
 //! - [`dataset`]: the seeded generator, the data, its mutations and the ground truth.
 //! - [`mailprotector`]: the Mailprotector v1 API under `/api/v1`.
 //! - [`connectwise`]: the ConnectWise Manage API under `/v4_6_release/apis/3.0`.
