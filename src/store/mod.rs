@@ -15,8 +15,8 @@ mod snapshots;
 mod tables;
 
 use std::collections::BTreeMap;
-use std::fs::{DirBuilder, OpenOptions};
-use std::os::unix::fs::DirBuilderExt;
+use std::fs::{DirBuilder, OpenOptions, Permissions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -53,7 +53,11 @@ struct Inner {
 
 impl Store {
     /// Opens (creating if missing) the store in `state_dir`, which is created with mode 0700.
-    /// BLOCKING: call from `spawn_blocking` or before the runtime starts.
+    /// The file is created with mode 0600 whatever the umask; an existing file that group or
+    /// others may read or write (one created by an older mpsync under a 022 umask) is
+    /// tightened to 0600, and a warning says so. A file mpsync may not tighten (owned by
+    /// another user) is refused. BLOCKING: call from `spawn_blocking` or before the runtime
+    /// starts.
     ///
     /// Fails with [`StoreError::Locked`] when another process (or another handle in this one)
     /// has the file open, and with [`StoreError::NewerSchema`] for a file from a newer mpsync.
@@ -67,17 +71,20 @@ impl Store {
         })?;
         let path = state_dir.join(FILE_NAME);
         // Open the file ourselves first so a permission problem names the file clearly.
-        OpenOptions::new()
+        // The mode only ever loses bits to the umask, so a new file is 0600 or tighter.
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&path)
             .map_err(|source| StoreError::Io {
                 action: "open the store file",
                 path: path.clone(),
                 source,
             })?;
+        restrict_to_owner(&file, &path)?;
         let db = redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
             .create(&path)
@@ -168,6 +175,34 @@ impl Inner {
     fn err<E: Into<redb::Error>>(&self, action: &'static str) -> impl FnOnce(E) -> StoreError + '_ {
         move |e| StoreError::db(action, self.path.clone(), e)
     }
+}
+
+/// The store holds upstream answers and names: only its owner may read it. Tightens a file
+/// group or others may read or write to 0600 (the daemon owns its state directory, and
+/// refusing would stop every install made before files were created 0600), logging the
+/// change; fails when the mode cannot be changed.
+fn restrict_to_owner(file: &std::fs::File, path: &Path) -> Result<(), StoreError> {
+    let meta = file.metadata().map_err(|source| StoreError::Io {
+        action: "read the mode of the store file",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return Ok(());
+    }
+    file.set_permissions(Permissions::from_mode(0o600)).map_err(|source| StoreError::Exposed {
+        path: path.to_path_buf(),
+        mode,
+        source,
+    })?;
+    tracing::warn!(
+        path = %path.display(),
+        "the store file was readable or writable by group or others (mode {:o}); its mode is \
+         now 600 (owner only)",
+        mode
+    );
+    Ok(())
 }
 
 /// Every write uses quick repair: commits cost a little more (two-phase), but reopening after
