@@ -49,7 +49,8 @@ impl Scrubber {
     /// Adds one secret: the value itself (and trimmed), its standard and URL-safe Base64
     /// (padded or not), its percent-encoded forms (form encoding, `%20` for spaces, RFC 3986),
     /// its JSON-escaped forms (as serde writes it, with `/` escaped as PHP does, ASCII-only
-    /// with `<>&'` escaped as Python, Go and Rails do) and its HTML-escaped forms. Pass
+    /// with `<>&'` escaped as Python, Go and Rails do, and escaped twice for a JSON document
+    /// nested in a string) and its HTML-escaped forms. Pass
     /// composite values (a `company+public:private` pair, a `vendor:partner` token source) as
     /// their own secrets: the Base64 of a whole is not found by looking for the Base64 of its
     /// parts.
@@ -185,14 +186,23 @@ fn forms(value: &str) -> Vec<String> {
     out.push(form.replace('+', "%20"));
     out.push(form);
     out.push(percent_rfc3986(bytes));
-    let json = serde_json::to_string(value).unwrap_or_default();
-    let json = json.trim_matches('"');
-    out.push(json.replace('/', "\\/"));
-    out.push(json.to_owned());
+    let json = json_escape(value);
+    let json_slash = json.replace('/', "\\/");
+    // Escaped twice: an error body that carries another JSON document as a string.
+    out.push(json_escape(&json_slash));
+    out.push(json_escape(&json));
+    out.push(json_slash);
+    out.push(json);
     out.push(json_ascii(value));
     out.push(html(value, "&#39;"));
     out.push(html(value, "&#x27;"));
     out
+}
+
+/// `value` as the inside of a JSON string (serde's escaping).
+fn json_escape(value: &str) -> String {
+    let json = serde_json::to_string(value).unwrap_or_default();
+    json.get(1..json.len().saturating_sub(1)).unwrap_or_default().to_owned()
 }
 
 /// Percent-encoding that keeps only RFC 3986's unreserved characters (JavaScript's
