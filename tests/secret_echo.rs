@@ -177,9 +177,7 @@ fn echoed_secrets_reach_no_sink_and_the_store_is_owner_only() {
 
     // Every echoing endpoint answered (the echoes were really there to leak).
     let hits = proxy.hits();
-    for name in
-        ["mp 401", "mp customers", "cw info", "cw 403", "g organization", "g count 400"]
-    {
+    for name in ["mp 401", "mp customers", "cw info", "cw 403", "g organization", "g count 400"] {
         assert!(hits.get(name).copied().unwrap_or(0) > 0, "{name} never echoed: {hits:?}");
     }
     for (sink, bytes) in &sinks {

@@ -150,10 +150,8 @@ impl EchoProxy {
             hits: Mutex::new(BTreeMap::new()),
         });
         let app = axum::Router::new().fallback(handle).with_state(shared.clone());
-        let listener = sim
-            .rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind the proxy");
+        let listener =
+            sim.rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind the proxy");
         let addr = listener.local_addr().unwrap();
         sim.rt.spawn(async move {
             let _ = axum::serve(listener, app).await;
