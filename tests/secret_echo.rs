@@ -101,7 +101,11 @@ fn echoed_secrets_reach_no_sink_and_the_store_is_owner_only() {
         sinks.push((format!("{sink} (stdout)"), out.into_bytes()));
         sinks.push((format!("{sink} (stderr)"), err.into_bytes()));
     };
+    // A store file someone opened to everyone: `check` tightens it and says so.
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o666)).unwrap();
     let (code, check, err) = run(&config, &["check"]);
+    assert_eq!(mode(&store), 0o600);
+    assert!(check.contains("(mode 666); its mode is now 600"), "{check}");
     assert_ne!(code, Some(0), "the revoked key fails the check:\n{check}{err}");
     assert!(check.contains("<redacted>"), "the echo is cut, the message kept:\n{check}");
     keep("mpsync check", check, err);

@@ -35,6 +35,7 @@ async fn creates_state_dir_private_and_reopens_with_data() {
 async fn a_store_file_others_may_read_is_tightened_to_0600_and_keeps_its_data() {
     let (_tmp, state) = state_dir();
     let store = Store::open(&state).expect("open new store");
+    assert_eq!(store.tightened(), None, "a new file is 0600 from the start");
     let run = vendor_run(&store, 0, dataset(2)).await;
     let path = store.path().to_path_buf();
     drop(store);
@@ -44,6 +45,8 @@ async fn a_store_file_others_may_read_is_tightened_to_0600_and_keeps_its_data() 
         let store = Store::open(&state).expect("an exposed store still opens");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{wide:o} is tightened");
+        let note = store.tightened().expect("and says so");
+        assert!(note.contains(&format!("(mode {wide:o})")) && note.contains("now 600"), "{note}");
         assert_eq!(store.run(run.id).await.unwrap().unwrap().outcome, RunOutcome::Ok);
     }
 }

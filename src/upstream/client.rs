@@ -53,8 +53,8 @@ pub struct UpstreamSpec {
 }
 
 /// Secrets shorter than this are cut from error text but not from the data bodies a client
-/// hands out: there they would cut ordinary words and numbers out of names and counts. No
-/// upstream issues keys this short.
+/// hands out (nor from log lines): there they would cut ordinary words and numbers out of
+/// names and counts. No upstream issues keys this short.
 pub const MIN_BODY_SECRET_LEN: usize = 8;
 
 /// The credentials of one upstream as its client derives them from the config: what it

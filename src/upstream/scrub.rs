@@ -7,6 +7,11 @@
 //! bundles go through it, and the log cuts the union of every configured secret out of each
 //! line. Matching is on bytes (one Aho-Corasick pass), so it also works on bodies that are
 //! not UTF-8 and costs little on megabyte pages.
+//!
+//! Backslash escapes are seen through whatever their kind or depth: JSON's `\"` and `\\`,
+//! PHP's `\/`, a JSON document inside a JSON string, Rust's `{:?}` quoting of any of these.
+//! Matching runs on the text without its backslashes, and each cut spans the backslashes
+//! inside the match and any run just before it (so a JSON string stays valid JSON).
 
 use std::borrow::Cow;
 
@@ -21,7 +26,8 @@ pub const REDACTED: &str = "<redacted>";
 /// `Debug` shows only how many forms it holds.
 #[derive(Clone, Default)]
 pub struct Scrubber {
-    /// ASCII-lowercased forms, longest first, without duplicates or empty strings.
+    /// ASCII-lowercased forms without backslashes, longest first, without duplicates or
+    /// empty strings.
     needles: Vec<Vec<u8>>,
     /// All of `needles` at once, ASCII case-insensitive, reporting overlapping matches.
     /// `None` when empty (or, in theory, when the automaton cannot be built: then the slow
@@ -48,9 +54,9 @@ impl Scrubber {
 
     /// Adds one secret: the value itself (and trimmed), its standard and URL-safe Base64
     /// (padded or not), its percent-encoded forms (form encoding, `%20` for spaces, RFC 3986),
-    /// its JSON-escaped forms (as serde writes it, with `/` escaped as PHP does, ASCII-only
-    /// with `<>&'` escaped as Python, Go and Rails do, and escaped twice for a JSON document
-    /// nested in a string) and its HTML-escaped forms. Pass
+    /// its ASCII-only JSON form with `<>&'` as `\u` escapes (Python, Go and Rails) and its
+    /// HTML-escaped forms; every backslash-escaped form comes with matching on the text
+    /// without backslashes (see the module docs). Pass
     /// composite values (a `company+public:private` pair, a `vendor:partner` token source) as
     /// their own secrets: the Base64 of a whole is not found by looking for the Base64 of its
     /// parts.
@@ -107,7 +113,7 @@ impl Scrubber {
     /// Whether `bytes` hold any form of any secret.
     pub fn contains_secret(&self, bytes: &[u8]) -> bool {
         match &self.matcher {
-            Some(ac) => ac.is_match(bytes),
+            Some(ac) => ac.is_match(Unescaped::new(bytes).text()),
             None => !self.cuts(bytes).is_empty(),
         }
     }
@@ -119,7 +125,8 @@ impl Scrubber {
                 continue;
             }
             for form in forms(value) {
-                let lower = form.into_bytes().to_ascii_lowercase();
+                let mut lower = form.into_bytes().to_ascii_lowercase();
+                lower.retain(|&b| b != b'\\');
                 if !lower.is_empty() && !self.needles.contains(&lower) {
                     self.needles.push(lower);
                 }
@@ -148,10 +155,13 @@ impl Scrubber {
         if self.needles.is_empty() || bytes.is_empty() {
             return Vec::new();
         }
-        let mut ranges: Vec<(usize, usize)> = match &self.matcher {
-            Some(ac) => ac.find_overlapping_iter(bytes).map(|m| (m.start(), m.end())).collect(),
+        let view = Unescaped::new(bytes);
+        let found: Vec<(usize, usize)> = match &self.matcher {
+            Some(ac) => {
+                ac.find_overlapping_iter(view.text()).map(|m| (m.start(), m.end())).collect()
+            }
             None => {
-                let lower = bytes.to_ascii_lowercase();
+                let lower = view.text().to_ascii_lowercase();
                 let mut found = Vec::new();
                 for needle in &self.needles {
                     let mut from = 0;
@@ -163,6 +173,17 @@ impl Scrubber {
                 found
             }
         };
+        let mut ranges: Vec<(usize, usize)> = found
+            .into_iter()
+            .map(|(start, end)| {
+                let mut start = view.original(start);
+                // The backslashes escaping the first character belong to the cut.
+                while start > 0 && bytes[start - 1] == b'\\' {
+                    start -= 1;
+                }
+                (start, view.original(end - 1) + 1)
+            })
+            .collect();
         ranges.sort_unstable();
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
         for (s, e) in ranges {
@@ -172,6 +193,41 @@ impl Scrubber {
             }
         }
         merged
+    }
+}
+
+/// Bytes without their backslashes, and the way back to positions in the original.
+struct Unescaped<'a> {
+    text: Cow<'a, [u8]>,
+    /// For the j-th backslash of the original, its position minus j: the position in `text`
+    /// of the first byte after it (non-decreasing).
+    shifts: Vec<usize>,
+}
+
+impl<'a> Unescaped<'a> {
+    fn new(bytes: &'a [u8]) -> Unescaped<'a> {
+        let shifts: Vec<usize> = bytes
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\\')
+            .enumerate()
+            .map(|(j, (i, _))| i - j)
+            .collect();
+        let text = if shifts.is_empty() {
+            Cow::Borrowed(bytes)
+        } else {
+            Cow::Owned(bytes.iter().copied().filter(|&b| b != b'\\').collect())
+        };
+        Unescaped { text, shifts }
+    }
+
+    fn text(&self) -> &[u8] {
+        &self.text
+    }
+
+    /// The original position of the byte at `at` in [`Unescaped::text`].
+    fn original(&self, at: usize) -> usize {
+        at + self.shifts.partition_point(|&s| s <= at)
     }
 }
 
@@ -186,23 +242,12 @@ fn forms(value: &str) -> Vec<String> {
     out.push(form.replace('+', "%20"));
     out.push(form);
     out.push(percent_rfc3986(bytes));
-    let json = json_escape(value);
-    let json_slash = json.replace('/', "\\/");
-    // Escaped twice: an error body that carries another JSON document as a string.
-    out.push(json_escape(&json_slash));
-    out.push(json_escape(&json));
-    out.push(json_slash);
-    out.push(json);
+    // JSON as serde, PHP and nested documents write it differs from `value` only by
+    // backslashes, which matching ignores; these `\u` escapes it does not.
     out.push(json_ascii(value));
     out.push(html(value, "&#39;"));
     out.push(html(value, "&#x27;"));
     out
-}
-
-/// `value` as the inside of a JSON string (serde's escaping).
-fn json_escape(value: &str) -> String {
-    let json = serde_json::to_string(value).unwrap_or_default();
-    json.get(1..json.len().saturating_sub(1)).unwrap_or_default().to_owned()
 }
 
 /// Percent-encoding that keeps only RFC 3986's unreserved characters (JavaScript's
@@ -330,6 +375,31 @@ mod tests {
         // A serde error quotes a value with Rust's Debug escaping, which is JSON's here.
         let quoted = format!("invalid type: string {key:?}, expected u64");
         assert_eq!(s.scrub(&quoted), "invalid type: string \"<redacted>\", expected u64");
+    }
+
+    #[test]
+    fn backslash_escapes_of_any_kind_and_depth_are_seen_through() {
+        let key = "/k3y\"Q\\uote/";
+        let s = Scrubber::new([key]);
+        let json = serde_json::to_string(key).unwrap();
+        let nested = serde_json::to_string(&json).unwrap();
+        for text in [
+            key.replace('/', "\\/"),
+            format!("{json:?}"),
+            format!("{nested:?}"),
+            format!("{{\"error\":{nested}}}"),
+        ] {
+            assert!(s.contains_secret(text.as_bytes()), "{text}");
+            let out = s.scrub(&text);
+            assert!(!out.contains("k3y") && out.contains(REDACTED), "{text} -> {out}");
+        }
+        // The backslash before the first character goes with the cut: still valid JSON.
+        let body = serde_json::json!({ "echo": format!("x {key}") }).to_string();
+        let body = body.replace('/', "\\/");
+        let out = s.scrub(&body);
+        let v: serde_json::Value = serde_json::from_str(&out).expect("still JSON");
+        assert_eq!(v["echo"], "x <redacted>", "{body} -> {out}");
+        assert_eq!(s.scrub("a\\\\b"), "a\\\\b", "backslashes alone are left alone");
     }
 
     #[test]

@@ -72,35 +72,35 @@ pub fn forms(secret: &str) -> Vec<String> {
     ]
 }
 
-/// Fails naming the sink and the form when `bytes` hold any form of any secret, in any case.
+/// Fails naming the sink and the form when `bytes` hold any form of any secret, in any case,
+/// with any backslashes in between (an escape of any kind or depth).
 pub fn assert_no_secret(sink: &str, bytes: &[u8], company: &str) {
-    let hay = bytes.to_ascii_lowercase();
+    let unescaped = |b: &[u8]| -> Vec<u8> {
+        b.iter().filter(|&&c| c != b'\\').map(u8::to_ascii_lowercase).collect()
+    };
+    let hay = unescaped(bytes);
     for secret in secrets(company) {
         for form in forms(&secret) {
-            let needle = form.to_ascii_lowercase().into_bytes();
+            let needle = unescaped(form.as_bytes());
             if let Some(at) = hay.windows(needle.len()).position(|w| w == needle.as_slice()) {
                 let from = at.saturating_sub(200);
-                let context = String::from_utf8_lossy(&bytes[from..(at + 200).min(bytes.len())]);
+                let context = String::from_utf8_lossy(&hay[from..(at + 200).min(hay.len())]);
                 panic!("{sink} shows {form:?} (a form of {secret:?}):\n…{context}…");
             }
         }
     }
 }
 
-/// What an echo puts in a body: a few forms of each of `secrets` (the decoder and the
-/// scrubber must see through all of them).
-fn planted(secrets: &[&str]) -> String {
+/// What an echo puts in a body: forms of each of `secrets` and of each of the header values
+/// `headers` as received (the decoder and the scrubber must see through all of them).
+fn planted(secrets: &[&str], headers: &[&str]) -> String {
     let mut out = Vec::new();
-    for s in secrets {
+    for s in secrets.iter().chain(headers) {
         let pct: String = url::form_urlencoded::byte_serialize(s.as_bytes()).collect();
-        out.extend([
-            s.to_string(),
-            s.to_ascii_uppercase(),
-            STANDARD.encode(s),
-            URL_SAFE_NO_PAD.encode(s),
-            pct,
-            s.replace('/', "\\/"),
-        ]);
+        out.extend([s.to_string(), s.to_ascii_uppercase(), pct, s.replace('/', "\\/")]);
+    }
+    for s in secrets {
+        out.extend([STANDARD.encode(s), URL_SAFE_NO_PAD.encode(s)]);
     }
     out.join(" ")
 }
@@ -177,11 +177,12 @@ impl EchoProxy {
 
 /// The echo answer for `method path`, if it is one of the echoing endpoints.
 fn echo_answer(sh: &Shared, method: &Method, path: &str) -> Option<(&'static str, u16, String)> {
-    let mp = planted(&[MP_KEY, &format!("Bearer {MP_KEY}")]);
+    let mp = planted(&[MP_KEY], &[&format!("Bearer {MP_KEY}")]);
     let pair = format!("{}+{CW_PUBLIC}:{CW_PRIVATE}", sh.company);
-    let cw = planted(&[CW_PUBLIC, CW_PRIVATE, &pair, &STANDARD.encode(&pair)]);
+    let cw =
+        planted(&[CW_PUBLIC, CW_PRIVATE, &pair], &[&format!("Basic {}", STANDARD.encode(&pair))]);
     let token = mpsync::gradient::build_token(G_VENDOR, G_PARTNER);
-    let g = planted(&[G_VENDOR, G_PARTNER, &format!("{G_VENDOR}:{G_PARTNER}"), &token]);
+    let g = planted(&[G_VENDOR, G_PARTNER, &format!("{G_VENDOR}:{G_PARTNER}")], &[&token]);
     let reseller = format!("/api/v1/resellers/{}", sh.reseller);
     let cw_api = "/v4_6_release/apis/3.0";
     Some(match (method.as_str(), path) {
