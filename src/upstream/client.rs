@@ -58,8 +58,9 @@ pub struct UpstreamSpec {
 pub const MIN_BODY_SECRET_LEN: usize = 8;
 
 /// The credentials of one upstream as its client derives them from the config: what it
-/// sends, and what else must never be shown. The one place each client builds them, so the
-/// log's scrubber ([`UpstreamSpec`]'s twin for the whole process) holds the same forms.
+/// sends, and what else must never be shown. Each client builds them in one place, which
+/// both its [`UpstreamSpec`] and the process-wide log scrubber (`app::secret_scrubber`) use,
+/// so the two hold the same derived values (Bearer header, Basic pair, Gradient token).
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     /// Authentication headers (see [`UpstreamSpec::auth_headers`]).
