@@ -35,6 +35,7 @@ mod parsers_fuzz;
 mod reconcile_api;
 mod reconcile_cli;
 mod reconcile_e2e;
+mod secret_echo;
 mod sim_cli;
 mod store_billing;
 mod store_crash;

@@ -7,6 +7,7 @@
 //! - [`sync`]: an in-process simulator on its own runtime and a daemon configured against it.
 //! - [`fault`]: the fault matrix's fixtures, cases and daemon wrappers.
 //! - [`e2e`]: `mpsync sim --keys-dir` as a child and the rows its planted truth predicts.
+//! - [`echo`]: proxies that echo every credential back, and the check that none shows.
 //! - [`sim`]: a client for the simulated Mailprotector API over HTTP.
 //! - [`mp`], [`cw`], [`gradient`]: clients and configs for each upstream against a simulator.
 //! - [`store`], [`reconcile`], [`dashboard`], [`api`]: store data sets, a sample
@@ -19,6 +20,7 @@ pub mod cw;
 pub mod daemon;
 pub mod dashboard;
 pub mod e2e;
+pub mod echo;
 pub mod fault;
 pub mod gradient;
 pub mod mp;
