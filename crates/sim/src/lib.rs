@@ -17,6 +17,7 @@
 //! - [`control`] / [`control_http`]: the control surface, in process and under `/_sim`.
 //! - [`server`]: binding and running it ([`SimServer::start`] → [`SimHandle`]).
 //! - [`replay`]: serving a capture bundle instead of generated data (`mpsync sim --replay`).
+#![forbid(unsafe_code)]
 
 pub mod connectwise;
 pub mod control;
