@@ -13,8 +13,7 @@ use mpsync_sim::connectwise::{CwCompany, CwRef};
 use mpsync_sim::faults::{Fault, FaultKind};
 use tokio_util::sync::CancellationToken;
 
-use crate::support::cw;
-use crate::support::cw::{CwServer, auth, raw_get};
+use crate::support::cw::{self, CwServer, auth, raw_get};
 
 async fn fetch(server: &CwServer) -> (Result<Billed, BillingError>, u64) {
     let source = CwServer::source(&server.config());

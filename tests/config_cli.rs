@@ -7,8 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
 
-use crate::support::common;
-use crate::support::common::TestDir;
+use crate::support::common::{self, TestDir};
 
 const CANARY: &str = "CANARY-SECRET-7f3a9c";
 

@@ -7,8 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Output;
 
-use crate::support::common;
-use crate::support::common::{KillOnDrop, TestDir};
+use crate::support::common::{self, KillOnDrop, TestDir};
 
 /// A valid config for `td`; cases edit it with `replace` or append to it.
 fn base(td: &TestDir) -> String {

@@ -1,9 +1,7 @@
 //! The real `mpsync run`: probes, health, the notify protocol, signals and exit codes.
 
-use crate::support::common;
-use crate::support::common::{TestDir, mpsync};
-use crate::support::daemon;
-use crate::support::daemon::{Daemon, NotifySocket};
+use crate::support::common::{self, TestDir, mpsync};
+use crate::support::daemon::{self, Daemon, NotifySocket};
 
 /// Starts `mpsync --config <valid config> run` on 127.0.0.1:0 (a port the system picks; the
 /// ready line names it).

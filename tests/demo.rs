@@ -7,8 +7,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::support::common;
-use crate::support::common::KillOnDrop;
+use crate::support::common::{self, KillOnDrop};
 
 /// The body of a 200 answer to `GET path`, or `None` (not listening yet, or another status).
 fn get(addr: &str, path: &str) -> Option<String> {

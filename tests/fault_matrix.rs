@@ -14,8 +14,7 @@
 //! retried.
 
 use crate::support::daemon::Daemon;
-use crate::support::fault;
-use crate::support::fault::{Case, Fixture, Health, Inject, Outcome, Stale, Wrap};
+use crate::support::fault::{self, Case, Fixture, Health, Inject, Outcome, Stale, Wrap};
 
 /// The mailprotector check warns with the failed run (overall `warn`, HTTP 200: an upstream
 /// outage never makes the daemon itself fail). Overall is `warn` anyway: the simulated

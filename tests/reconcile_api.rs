@@ -10,8 +10,7 @@ use mpsync::model::RunKind;
 use mpsync::store::Store;
 use serde_json::Value;
 
-use crate::support::api;
-use crate::support::api::{Reply, app, open};
+use crate::support::api::{self, Reply, app, open};
 use crate::support::reconcile::{at, sample};
 
 /// `GET uri` on a router over `store`.

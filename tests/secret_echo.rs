@@ -11,8 +11,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::support::common;
-use crate::support::common::{TestDir, clean_command, wait_for};
+use crate::support::common::{self, TestDir, clean_command, wait_for};
 use crate::support::daemon::{DEADLINE, Daemon};
 use crate::support::echo::{
     CW_PRIVATE, CW_PUBLIC, EchoProxy, G_PARTNER, G_VENDOR, MP_KEY, assert_no_secret,

@@ -3,10 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::support::common;
-use crate::support::common::wait_for;
-use crate::support::daemon;
-use crate::support::daemon::DEADLINE;
+use crate::support::common::{self, wait_for};
+use crate::support::daemon::{self, DEADLINE};
 use crate::support::sync::{Sim, metric, runs, start_daemon, write_config};
 
 fn time(v: &serde_json::Value) -> DateTime<Utc> {
