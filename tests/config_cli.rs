@@ -56,7 +56,12 @@ fn secrets_never_appear_in_config_or_check_output() {
     let cw_priv = td.secret("cw-private", &format!("{CANARY}-priv"));
     let g_vendor = td.secret("g-vendor", &format!("{CANARY}-vendor"));
     let g_partner = td.secret("g-partner", &format!("{CANARY}-partner"));
-    let mut toml = fs::read_to_string(&path).unwrap();
+    let access = td.secret("access-token", &format!("{CANARY}-access"));
+    let mut toml = fs::read_to_string(&path).unwrap().replacen(
+        "[daemon]\n",
+        &format!("[daemon]\nallow_remote = true\naccess_token_file = \"{}\"\n", access.display()),
+        1,
+    );
     toml.push_str(&format!(
         "\n[billing]\nsource = \"connectwise\"\n[billing.connectwise]\ncompany_id = \"acme\"\n\
          client_id = \"c1\"\npublic_key_file = \"{}\"\nprivate_key_file = \"{}\"\n\
@@ -73,7 +78,7 @@ fn secrets_never_appear_in_config_or_check_output() {
     assert_eq!(config.status.code(), Some(0), "{}", text(&config.stderr));
     assert_eq!(
         text(&config.stdout).matches("\"<redacted>\"").count(),
-        5,
+        6,
         "{}",
         text(&config.stdout)
     );
@@ -137,6 +142,41 @@ fn check_passes_a_valid_config_as_a_table_and_as_json() {
     let line = stdout.lines().find(|l| l.starts_with("mailprotector")).unwrap_or_default();
     assert!(line.contains("FAILED") && line.contains("api_key"), "{stdout}");
     rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn check_warns_about_a_listen_address_other_hosts_reach() {
+    let td = TestDir::new();
+    let token = td.secret("access-token", "check-token-0123456789");
+    let base = fs::read_to_string(td.valid_config("0.0.0.0:9847", "http://127.0.0.1:9")).unwrap();
+    // Refused without allow_remote: a config error naming the key and the fix.
+    let out = run(&["check"], &td.config(&base), &[]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("daemon.listen: 0.0.0.0:9847 lets other hosts connect"), "{stderr}");
+    assert!(stderr.contains("daemon.allow_remote = true"), "{stderr}");
+
+    let allowed = base.replacen(
+        "[daemon]\n",
+        &format!("[daemon]\nallow_remote = true\naccess_token_file = \"{}\"\n", token.display()),
+        1,
+    );
+    // No Mailprotector behind http://127.0.0.1:9, so check fails there (69); the listen line
+    // itself passes, with a warning.
+    let out = run(&["check"], &td.config(&allowed), &[]);
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    let line =
+        stdout.lines().find(|l| l.starts_with("listen")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(
+        line.contains(" ok ") && line.contains("warning: daemon.listen 0.0.0.0:9847"),
+        "{line}"
+    );
+    assert!(line.contains(&token.display().to_string()) && line.contains("SSH tunnel"), "{line}");
+    assert!(!stdout.contains("check-token-0123456789"), "{stdout}");
+    // A loopback address needs no warning line.
+    let out = run(&["check"], &td.valid_config("127.0.0.1:9847", "http://127.0.0.1:9"), &[]);
+    assert!(!text(&out.stdout).lines().any(|l| l.starts_with("listen")), "{}", text(&out.stdout));
 }
 
 #[test]

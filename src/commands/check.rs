@@ -58,7 +58,9 @@ impl CheckResult {
 /// `CheckResult::from_result("mailprotector", mailprotector::check_connection(cfg).await),`.
 async fn checks(cfg: &Config) -> Vec<CheckResult> {
     let (store_result, opened) = store(cfg).await;
-    let mut out = vec![config_summary(cfg), store_result];
+    let mut out = vec![config_summary(cfg)];
+    out.extend(listen(cfg));
+    out.push(store_result);
     if let Some(store) = opened {
         out.push(counting(cfg, &store).await);
     }
@@ -144,6 +146,27 @@ fn config_summary(cfg: &Config) -> CheckResult {
             cfg.mailprotector.reseller_id
         ),
     )
+}
+
+/// A passing line that warns when the HTTP endpoint is reachable from other hosts (the config
+/// only allows that with `allow_remote` and a token); nothing for a loopback address.
+fn listen(cfg: &Config) -> Option<CheckResult> {
+    let d = &cfg.daemon;
+    if !crate::config::hosts::is_remote(d.listen) {
+        return None;
+    }
+    let token = d.access_token.as_ref().map_or("(not loaded)", |t| t.origin());
+    Some(CheckResult::pass(
+        "listen",
+        format!(
+            "warning: daemon.listen {} accepts connections from other hosts (daemon.allow_remote \
+             = true); every request except /livez and /readyz must carry the access token from \
+             {token}. Without TLS the token and the billing data cross the network in clear \
+             text: prefer 127.0.0.1:{} reached through an SSH tunnel or a reverse proxy with TLS",
+            d.listen,
+            d.listen.port()
+        ),
+    ))
 }
 
 /// Opens the store in the state directory: proves it can be created and written, that the
