@@ -191,7 +191,9 @@ pub async fn run(opts: RunOptions) -> Exit {
             store: store.clone(),
             engine: engine_handle,
             sync_kinds: jobs.iter().map(|j| j.kind).filter(|k| *k != RunKind::Push).collect(),
+            renders: crate::server::RenderGate::for_this_host(),
         }),
+        access: Arc::new(crate::server::Access::from_config(&config_tx.borrow().daemon, addr)),
     };
     if let Err(e) = spawn_server(&tasks, listener, state, token.clone()) {
         tracing::error!("cannot start the HTTP server thread: {e}");
@@ -211,6 +213,12 @@ pub async fn run(opts: RunOptions) -> Exit {
     let status = format!("serving on http://{addr}");
     notifier.ready(&status);
     tracing::info!("mpsync ready on http://{addr}");
+    if crate::config::hosts::is_remote(addr) {
+        tracing::warn!(
+            "{addr} accepts connections from other hosts (daemon.allow_remote); every request \
+             but /livez and /readyz must carry the access token"
+        );
+    }
 
     let reloader = reload::Reloader {
         load_options,
