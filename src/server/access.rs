@@ -84,7 +84,7 @@ impl Access {
     }
 
     /// The session cookie value for a browser that presented the right token.
-    pub(super) fn session_value(&self) -> Option<&str> {
+    pub(super) fn cookie_value(&self) -> Option<&str> {
         self.token.as_ref().map(|t| t.session.as_str())
     }
 
@@ -116,10 +116,7 @@ struct Token {
 impl Token {
     fn new(token: &str) -> Token {
         let key = hmac::Key::new(hmac::HMAC_SHA256, &rand::random::<[u8; 32]>());
-        let mut ctx = digest::Context::new(&digest::SHA256);
-        ctx.update(b"mpsync session v1\0");
-        ctx.update(token.as_bytes());
-        let session: String = ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let session = session_value(token);
         Token {
             token_tag: hmac::sign(&key, token.as_bytes()),
             session_tag: hmac::sign(&key, session.as_bytes()),
@@ -135,6 +132,15 @@ impl Token {
     fn is_session(&self, guess: &str) -> bool {
         hmac::verify(&self.key, guess.as_bytes(), self.session_tag.as_ref()).is_ok()
     }
+}
+
+/// What the session cookie holds for `token`: a SHA-256 of it, in hex. As good as the token
+/// for reading mpsync, so the log scrubs it too.
+pub fn session_value(token: &str) -> String {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(b"mpsync session v1\0");
+    ctx.update(token.as_bytes());
+    ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The values of cookie `name` in the request's `Cookie` headers.
@@ -267,7 +273,7 @@ mod tests {
         for wrong in ["", "s3cret-token-012345678", "s3cret-token-01234567890", "x"] {
             assert!(!a.admits_token(wrong), "{wrong:?}");
         }
-        let session = a.session_value().unwrap().to_owned();
+        let session = a.cookie_value().unwrap().to_owned();
         assert_eq!(session.len(), 64);
         assert!(!session.contains("s3cret"));
         assert!(!format!("{a:?}").contains("s3cret") && !format!("{a:?}").contains(&session));
@@ -281,7 +287,7 @@ mod tests {
         assert!(!a.admits(&headers), "the cookie holds the session value, not the token");
         // Another process with the same token accepts the same cookie (it survives restarts).
         let b = access("127.0.0.1:9847", &[], Some("s3cret-token-0123456789"));
-        assert_eq!(b.session_value(), Some(session.as_str()));
+        assert_eq!(b.cookie_value(), Some(session.as_str()));
         assert!(access("127.0.0.1:1", &[], None).admits_token("anything"));
     }
 }

@@ -40,7 +40,7 @@ pub async fn submit(
     let Ok(Form(login)) = login else {
         return form(StatusCode::BAD_REQUEST, Some("Type the access token into the field."));
     };
-    let (true, Some(session)) = (access.admits_token(login.token.trim()), access.session_value())
+    let (true, Some(session)) = (access.admits_token(login.token.trim()), access.cookie_value())
     else {
         if !access.needs_token() {
             return see_other("/");

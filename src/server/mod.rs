@@ -32,7 +32,7 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::systemd::Heartbeat;
 
-pub use access::Access;
+pub use access::{Access, session_value};
 pub use stream::RenderGate;
 pub use v1::ApiState;
 
