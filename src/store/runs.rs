@@ -70,14 +70,16 @@ impl Store {
         self.finish(id, finished_at, RunOutcome::Failed, Some(error), requests).await
     }
 
-    /// Finishes a running run as cancelled (shutdown stopped it; nothing else was written).
+    /// Finishes a running run as cancelled (shutdown stopped it; nothing else was written);
+    /// `reason` says what stopped it (a signal, Ctrl-C).
     pub async fn cancel_run(
         &self,
         id: RunId,
         finished_at: DateTime<Utc>,
+        reason: String,
         requests: BTreeMap<String, u64>,
     ) -> Result<RunRecord, StoreError> {
-        self.finish(id, finished_at, RunOutcome::Cancelled, None, requests).await
+        self.finish(id, finished_at, RunOutcome::Cancelled, Some(reason), requests).await
     }
 
     /// Finishes a run of a kind that produces no snapshot (push) with `outcome`.

@@ -24,6 +24,7 @@ pub fn app(store: &Store, health: &Health) -> axum::Router {
         now: Arc::new(Utc::now),
         beat: Arc::new(|| {}),
         seed: 1,
+        stop: Default::default(),
     };
     // The engine itself is not run: these tests never trigger a sync.
     let (_engine, handle) =
