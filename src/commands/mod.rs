@@ -4,6 +4,7 @@
 mod check;
 mod config_cmd;
 mod demo;
+mod mapping_check;
 mod reconcile;
 mod run;
 mod sim;
