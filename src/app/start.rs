@@ -56,7 +56,8 @@ pub(super) async fn open_store(
         Ok(ids) if !ids.is_empty() => {
             tracing::warn!(
                 ?ids,
-                "marked runs left running by a previous process (crash or kill) as aborted"
+                "marked runs left running by a previous process as aborted (each record says \
+                 why: a crash or kill, or a store that could not be written)"
             )
         }
         Ok(_) => {}
