@@ -61,8 +61,12 @@ pub enum Command {
     /// removes the directory.
     Demo(DemoArgs),
     /// Run the simulated upstreams (Mailprotector under /api/v1) on one listener, for trying
-    /// mpsync without a real account and for tests.
+    /// mpsync without a real account and for tests; with --replay DIR, serve a capture instead.
     Sim(SimArgs),
+    /// Record one read-only collection of the configured upstreams into DIR, without secrets
+    /// and (by default) with names, e-mail addresses and domain names pseudonymized: a bundle
+    /// to attach to a bug report, which `mpsync sim --replay DIR` serves back.
+    Capture(CaptureArgs),
     /// Print the latest reconciliation from the store: every (account, PSA product) with its
     /// vendor and billed quantity and status. Needs the store: while the daemon runs, use
     /// `curl http://127.0.0.1:9847/v1/reconciliation` instead.
@@ -130,6 +134,28 @@ pub struct SimArgs {
     /// Write the API keys as secret files (mode 0600) and a ready mpsync.toml into DIR.
     #[arg(long, value_name = "DIR")]
     pub keys_dir: Option<PathBuf>,
+    /// Serve the capture bundle in DIR (written by `mpsync capture`) instead of generated
+    /// data: exactly the captured answers, any key accepted, 404 for anything not captured.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with_all = ["customers", "seed", "latency_ms", "jitter_ms", "rate_limit", "fault"]
+    )]
+    pub replay: Option<PathBuf>,
+}
+
+/// `mpsync capture`.
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// Where to write the bundle: a new or empty directory (nothing is ever overwritten).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Replace names, e-mail addresses and domain names by consistent pseudonyms (the default).
+    #[arg(long, overrides_with = "no_pseudonymize")]
+    pub pseudonymize: bool,
+    /// Keep names, e-mail addresses and domain names as the upstreams sent them.
+    #[arg(long, overrides_with = "pseudonymize")]
+    pub no_pseudonymize: bool,
 }
 
 /// The long help of `mpsync sim --fault`: generated from the simulator's own list of forms

@@ -32,6 +32,7 @@
 
 pub mod app;
 pub mod billing;
+pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod config;

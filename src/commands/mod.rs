@@ -1,11 +1,13 @@
 //! One function per CLI command. Each prints what the operator needs and returns the exit
 //! status; `main` only parses and calls [`dispatch`].
 
+mod capture;
 mod check;
 mod config_cmd;
 mod demo;
 mod mapping_check;
 mod reconcile;
+mod replay;
 mod run;
 mod sim;
 mod sync;
@@ -15,6 +17,7 @@ pub use sim::write_billing_files;
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
 
+pub use replay::write_replay_config;
 pub use sim::write_sim_config;
 
 /// Runs the parsed command line and returns the process exit status.
@@ -36,6 +39,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Config => config_cmd::print(&globals).await,
             Command::Sync(args) => sync::once(&globals, args).await,
             Command::Sim(args) => sim::run(&globals, args).await,
+            Command::Capture(args) => capture::run(&globals, args).await,
             Command::Demo(args) => demo::run(&globals, args).await,
             Command::Reconcile(args) => reconcile::print(&globals, args).await,
         }

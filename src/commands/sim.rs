@@ -1,7 +1,7 @@
 //! `mpsync sim`: the simulated upstreams, standalone, until Ctrl-C or SIGTERM. Prints the URL,
 //! the reseller id and API keys; with `--keys-dir DIR` writes the reseller key as a secret file
 //! (mode 0600) and a ready `DIR/mpsync.toml` so `mpsync -c DIR/mpsync.toml sync --once` works
-//! as is.
+//! as is. With `--replay DIR` it serves a capture instead (see `replay.rs`).
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -16,6 +16,9 @@ use crate::sim::{SimOptions, SimServer};
 
 /// Runs the simulator until Ctrl-C or SIGTERM.
 pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
+    if let Some(dir) = &args.replay {
+        return super::replay::run(dir, args.listen, args.keys_dir.as_deref()).await;
+    }
     let mut faults = Vec::new();
     for spec in &args.fault {
         match Fault::parse(spec) {
@@ -137,12 +140,12 @@ pub fn write_sim_config(
     Ok(config)
 }
 
-const KEY_FILE: &str = "mailprotector-api-key";
-const GRADIENT_VENDOR_KEY_FILE: &str = "gradient-vendor-key";
-const GRADIENT_PARTNER_KEY_FILE: &str = "gradient-partner-key";
+pub(super) const KEY_FILE: &str = "mailprotector-api-key";
+pub(super) const GRADIENT_VENDOR_KEY_FILE: &str = "gradient-vendor-key";
+pub(super) const GRADIENT_PARTNER_KEY_FILE: &str = "gradient-partner-key";
 
 /// Writes a secret file with mode 0600 (set again in case the file existed).
-fn write_secret(path: &Path, value: &str) -> std::io::Result<()> {
+pub(super) fn write_secret(path: &Path, value: &str) -> std::io::Result<()> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -167,14 +170,15 @@ pub(super) fn write_gradient_keys(
     write_secret(&dir.join(GRADIENT_VENDOR_KEY_FILE), vendor_key)?;
     write_secret(&dir.join(GRADIENT_PARTNER_KEY_FILE), partner_key)?;
     let mut config = std::fs::OpenOptions::new().append(true).open(dir.join("mpsync.toml"))?;
-    config.write_all(gradient_toml(&dir, base_url).as_bytes())
+    config.write_all(gradient_toml(&dir, base_url, false).as_bytes())
 }
 
-/// The `[gradient]` section for the simulator: pushes every 15 minutes.
-fn gradient_toml(dir: &Path, base_url: &str) -> String {
+/// The `[gradient]` section for a simulator at `base_url`, keys in `dir`: pushes every 15
+/// minutes (only plans them with `dry_run`).
+pub(super) fn gradient_toml(dir: &Path, base_url: &str, dry_run: bool) -> String {
     format!(
         "\n[gradient]\nenabled = true\nbase_url = {url}\nvendor_key_file = {vendor}\n\
-         partner_key_file = {partner}\nschedule = \"0 */15 * * * *\"\ndry_run = false\n",
+         partner_key_file = {partner}\nschedule = \"0 */15 * * * *\"\ndry_run = {dry_run}\n",
         url = quoted(base_url),
         vendor = quoted(&dir.join(GRADIENT_VENDOR_KEY_FILE).to_string_lossy()),
         partner = quoted(&dir.join(GRADIENT_PARTNER_KEY_FILE).to_string_lossy()),
@@ -205,9 +209,9 @@ pub(super) fn write_keys_dir(
     Ok(config)
 }
 
-const CW_PUBLIC_FILE: &str = "connectwise-public-key";
-const CW_PRIVATE_FILE: &str = "connectwise-private-key";
-const MAPPING_FILE: &str = "mapping.toml";
+pub(super) const CW_PUBLIC_FILE: &str = "connectwise-public-key";
+pub(super) const CW_PRIVATE_FILE: &str = "connectwise-private-key";
+pub(super) const MAPPING_FILE: &str = "mapping.toml";
 
 /// Writes the simulated ConnectWise member's key files (0600) and `DIR/mapping.toml`, and
 /// appends `[billing]`, `[billing.connectwise]` and `[reconcile]` to `DIR/mpsync.toml` (call
@@ -235,26 +239,28 @@ pub fn write_billing_files(
     }
     std::fs::write(dir.join(MAPPING_FILE), &billing.mapping_toml)?;
     let mut config = std::fs::OpenOptions::new().append(true).open(dir.join("mpsync.toml"))?;
-    config.write_all(billing_toml(&dir, base_url, billing, rate_limit).as_bytes())
+    let section = billing_toml(&dir, base_url, &creds.company_id, &creds.client_id, rate_limit);
+    config.write_all(section.as_bytes())
 }
 
-/// The `[billing]` and `[reconcile]` sections pointing at the simulated ConnectWise.
-fn billing_toml(
+/// The `[billing]` and `[reconcile]` sections pointing at a (simulated) ConnectWise at
+/// `base_url`, with the member's key files and the mapping in `dir`.
+pub(super) fn billing_toml(
     dir: &Path,
     base_url: &str,
-    billing: &crate::sim::connectwise::BillingData,
+    company_id: &str,
+    client_id: &str,
     rate_limit: Option<f64>,
 ) -> String {
-    let c = &billing.credentials;
     let mut s = format!(
         "\n[billing]\nsource = \"connectwise\"\nschedule = \"30 */5 * * * *\"\n\n\
          [billing.connectwise]\nbase_url = {url}\ncompany_id = {company}\n\
          public_key_file = {public}\nprivate_key_file = {private}\nclient_id = {client}\n",
         url = quoted(base_url),
-        company = quoted(&c.company_id),
+        company = quoted(company_id),
         public = quoted(&dir.join(CW_PUBLIC_FILE).to_string_lossy()),
         private = quoted(&dir.join(CW_PRIVATE_FILE).to_string_lossy()),
-        client = quoted(&c.client_id),
+        client = quoted(client_id),
     );
     if let Some(rps) = rate_limit {
         let burst = rps.ceil().max(1.0) as u64;
@@ -268,7 +274,7 @@ fn billing_toml(
 }
 
 /// A TOML string literal.
-fn quoted(s: &str) -> String {
+pub(super) fn quoted(s: &str) -> String {
     toml::Value::String(s.to_owned()).to_string()
 }
 
@@ -291,7 +297,7 @@ fn config_toml(dir: &Path, base_url: &str, reseller_id: u64, rate_limit: Option<
     s
 }
 
-async fn wait_for_signal() {
+pub(super) async fn wait_for_signal() {
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut s) => {

@@ -395,6 +395,7 @@ fn clients() -> &'static Clients {
                 auth_headers: vec![("x-fuzz-key".into(), Secret::new(FUZZ_SECRET, "fuzz"))],
                 credential: "the fuzz key".into(),
                 retry: RetryPolicy::default(),
+                redact: Vec::new(),
             })
             .expect("a client without a network call builds")
         };

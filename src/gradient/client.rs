@@ -99,10 +99,9 @@ impl GradientClient {
             upstream: UPSTREAM.into(),
             reason: format!("gradient.base_url {:?} is not usable: {e}", base_url.as_str()),
         })?;
-        let token = Secret::new(
-            build_token(vendor.expose(), partner.expose()),
-            format!("{} and {}", vendor.origin(), partner.origin()),
-        );
+        let origin = format!("{} and {}", vendor.origin(), partner.origin());
+        let token = Secret::new(build_token(vendor.expose(), partner.expose()), origin.clone());
+        let joined = Secret::new(format!("{}:{}", vendor.expose(), partner.expose()), origin);
         let secrets = vec![vendor.clone(), partner.clone(), token.clone()].into();
         let keys = format!(
             "the partner key read from {} and the vendor key read from {}",
@@ -118,6 +117,7 @@ impl GradientClient {
             auth_headers: vec![(TOKEN_HEADER.into(), token)],
             credential: keys.clone(),
             retry,
+            redact: vec![vendor.clone(), partner.clone(), joined],
         };
         Ok(GradientClient {
             http: UpstreamClient::new(spec)?,
@@ -131,6 +131,19 @@ impl GradientClient {
     /// A clone that shares the budget but counts requests afresh (one per run).
     pub fn scoped(&self) -> GradientClient {
         GradientClient { http: self.http.scoped(), ..self.clone() }
+    }
+
+    /// A clone that shows every answer to `recorder` and only reads (`mpsync capture`).
+    pub fn recording(
+        &self,
+        recorder: std::sync::Arc<dyn crate::upstream::Recorder>,
+    ) -> GradientClient {
+        GradientClient { http: self.http.recording(recorder), ..self.clone() }
+    }
+
+    /// Every configured secret of this client with its derived forms.
+    pub fn scrubber(&self) -> &crate::upstream::Scrubber {
+        self.http.scrubber()
     }
 
     /// Requests made by this scope so far.

@@ -75,6 +75,7 @@ impl MailprotectorClient {
                 cfg.api_key.origin()
             ),
             retry,
+            redact: vec![cfg.api_key.clone()],
         };
         Ok(MailprotectorClient {
             http: UpstreamClient::new(spec)?,
@@ -86,6 +87,14 @@ impl MailprotectorClient {
     /// A clone that shares the budget but counts requests afresh (one per run).
     pub fn scoped(&self) -> MailprotectorClient {
         MailprotectorClient { http: self.http.scoped(), ..self.clone() }
+    }
+
+    /// A clone that shows every answer to `recorder` and only reads (`mpsync capture`).
+    pub fn recording(
+        &self,
+        recorder: std::sync::Arc<dyn crate::upstream::Recorder>,
+    ) -> MailprotectorClient {
+        MailprotectorClient { http: self.http.recording(recorder), ..self.clone() }
     }
 
     /// Requests made by this scope so far.

@@ -9,6 +9,7 @@
 //!   syntax.
 //! - [`control`] / [`control_http`]: the control surface, in process and under `/_sim`.
 //! - [`server`]: binding and running it ([`SimServer::start`] → [`SimHandle`]).
+//! - [`replay`]: serving a capture bundle instead of generated data (`mpsync sim --replay`).
 
 pub mod connectwise;
 pub mod control;
@@ -18,6 +19,7 @@ mod fault_plan;
 pub mod faults;
 pub mod gradient;
 pub mod mailprotector;
+pub mod replay;
 pub mod server;
 mod variant;
 

@@ -2,7 +2,8 @@
 //! for idempotent calls, error classification and request accounting.
 //!
 //! Clones share the connection pool, limiter, in-flight bound and pause gate; [`UpstreamClient::scoped`]
-//! gives a clone with its own fresh accounting (one per run).
+//! gives a clone with its own fresh accounting (one per run), [`UpstreamClient::recording`] one
+//! that shows every answer to a [`Recorder`] and only reads.
 
 use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime};
@@ -14,7 +15,9 @@ use tokio::time::Instant;
 
 use super::error::{UpstreamError, error_message, excerpt};
 use super::limit::Budget;
+use super::record::{Exchange, Recorder};
 use super::retry::{RetryPolicy, parse_retry_after, status_is_transient};
+use super::scrub::Scrubber;
 use super::stats::{RequestStats, StatsSnapshot};
 use crate::config::{Secret, UpstreamLimits};
 
@@ -43,6 +46,10 @@ pub struct UpstreamSpec {
     pub credential: String,
     /// Retry behaviour for idempotent calls.
     pub retry: RetryPolicy,
+    /// The configured secrets behind the auth headers (raw keys, and composites such as a
+    /// `company+public:private` pair), scrubbed with their derived forms by
+    /// [`UpstreamClient::scrubber`] together with the auth header values themselves.
+    pub redact: Vec<Secret>,
 }
 
 /// One endpoint call: the concrete path and its route pattern for accounting and errors.
@@ -89,6 +96,7 @@ struct Shared {
     retry: RetryPolicy,
     credential: String,
     secrets: Vec<Secret>,
+    scrubber: Scrubber,
 }
 
 /// A rate-limited, retrying client for one upstream. Cheap to clone.
@@ -96,6 +104,7 @@ struct Shared {
 pub struct UpstreamClient {
     shared: Arc<Shared>,
     stats: Arc<RequestStats>,
+    recorder: Option<Arc<dyn Recorder>>,
 }
 
 impl std::fmt::Debug for UpstreamClient {
@@ -103,6 +112,7 @@ impl std::fmt::Debug for UpstreamClient {
         f.debug_struct("UpstreamClient")
             .field("upstream", &self.shared.name)
             .field("base", &self.shared.base)
+            .field("recording", &self.recorder.is_some())
             .finish()
     }
 }
@@ -141,6 +151,12 @@ impl UpstreamClient {
             .map_err(|e| setup(format!("HTTP client: {e}")))?;
         let base = spec.base_url.as_str().trim_end_matches('/').to_owned();
         let stats = Arc::new(RequestStats::new(spec.name.clone()));
+        let scrubber = Scrubber::new(
+            spec.auth_headers
+                .iter()
+                .map(|(_, s)| s.expose())
+                .chain(spec.redact.iter().map(Secret::expose)),
+        );
         let shared = Shared {
             budget: Budget::new(&spec.limits),
             name: spec.name,
@@ -149,8 +165,9 @@ impl UpstreamClient {
             retry: spec.retry,
             credential: spec.credential,
             secrets: spec.auth_headers.into_iter().map(|(_, s)| s).collect(),
+            scrubber,
         };
-        Ok(UpstreamClient { shared: Arc::new(shared), stats })
+        Ok(UpstreamClient { shared: Arc::new(shared), stats, recorder: None })
     }
 
     /// A clone sharing the pool and budget but counting into fresh accounting (one per run).
@@ -158,7 +175,19 @@ impl UpstreamClient {
         UpstreamClient {
             shared: self.shared.clone(),
             stats: Arc::new(RequestStats::new(self.shared.name.clone())),
+            recorder: self.recorder.clone(),
         }
+    }
+
+    /// A clone (same pool, budget and accounting) that shows every answer it receives to
+    /// `recorder` and only reads: any other method than GET is refused before it is sent.
+    pub fn recording(&self, recorder: Arc<dyn Recorder>) -> UpstreamClient {
+        UpstreamClient { recorder: Some(recorder), ..self.clone() }
+    }
+
+    /// Every configured secret of this client with its derived forms (see [`Scrubber`]).
+    pub fn scrubber(&self) -> &Scrubber {
+        &self.shared.scrubber
     }
 
     /// The upstream's name.
@@ -192,6 +221,16 @@ impl UpstreamClient {
         let sh = &self.shared;
         let policy = &sh.retry;
         let label = endpoint.label();
+        if self.recorder.is_some() && endpoint.method != Method::GET {
+            // A capture is read-only by construction, whatever the caller asks.
+            return Err(UpstreamError::Setup {
+                upstream: sh.name.clone(),
+                reason: format!(
+                    "this client records a capture and only reads: {label} was refused before \
+                     it was sent"
+                ),
+            });
+        }
         let deadline = Instant::now() + policy.deadline;
         let (mut attempts, mut failures, mut limited) = (0u32, 0u32, 0u32);
         loop {
@@ -201,6 +240,17 @@ impl UpstreamClient {
             self.stats.record_request(&label, attempts > 1);
             let outcome = self.attempt(endpoint, query, json).await;
             drop(permit);
+            if let (Some(recorder), Ok((status, headers, body))) = (&self.recorder, &outcome) {
+                recorder.record(&Exchange {
+                    upstream: &sh.name,
+                    method: &endpoint.method,
+                    path: &endpoint.path,
+                    query,
+                    status: *status,
+                    headers,
+                    body,
+                });
+            }
             let failure = match outcome {
                 Ok((status, headers, body)) if (200..300).contains(&status) => {
                     sh.budget.gate().note_success();

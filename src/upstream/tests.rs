@@ -75,6 +75,7 @@ fn spec(base: url::Url) -> UpstreamSpec {
             default_rate_limit_pause: Duration::from_millis(30),
             ..RetryPolicy::default()
         },
+        redact: vec![Secret::new("sk-test-secret", "/etc/k")],
     }
 }
 
@@ -265,4 +266,52 @@ async fn scoped_clients_count_separately() {
     run.get(&ep(), &[("page", "2".into())]).await.unwrap();
     assert_eq!(c.stats().total_requests(), 1);
     assert_eq!(run.stats().total_requests(), 2);
+}
+
+/// Keeps every exchange it sees as (method path?query, status, body).
+#[derive(Default)]
+struct Tape(Mutex<Vec<(String, u16, Vec<u8>)>>);
+
+impl Recorder for Tape {
+    fn record(&self, e: &Exchange<'_>) {
+        let query: Vec<String> = e.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let line = format!("{} {}?{}", e.method, e.path, query.join("&"));
+        self.0.lock().unwrap().push((line, e.status, e.body.to_vec()));
+    }
+}
+
+#[tokio::test]
+async fn a_recording_client_sees_every_answer_and_never_writes() {
+    let s = stub(|n| if n == 0 { status(503, "busy") } else { status(200, r#"{"id":188}"#) }).await;
+    let tape = Arc::new(Tape::default());
+    let plain = UpstreamClient::new(spec(s.base.clone())).unwrap();
+    let c = plain.recording(tape.clone());
+    c.get(&ep(), &[("page", "1".into())]).await.unwrap();
+    let seen = tape.0.lock().unwrap().clone();
+    let line = "GET /resellers/188?page=1".to_owned();
+    assert_eq!(
+        seen,
+        vec![(line.clone(), 503, b"busy".to_vec()), (line, 200, br#"{"id":188}"#.to_vec())]
+    );
+
+    let post = Endpoint {
+        method: reqwest::Method::POST,
+        path: "/customers".into(),
+        pattern: "/customers",
+    };
+    let err = c.send(&post, &[], Some(&serde_json::json!({"name": "x"})), false).await.unwrap_err();
+    assert!(err.to_string().contains("only reads: POST /customers was refused"), "{err}");
+    assert_eq!(s.hits.load(Ordering::SeqCst), 2, "the POST never left the process");
+    assert_eq!(tape.0.lock().unwrap().len(), 2);
+    // The scoped clone of a recording client records too; the plain client never does.
+    c.scoped().get(&ep(), &[]).await.unwrap();
+    plain.get(&ep(), &[]).await.unwrap();
+    assert_eq!(tape.0.lock().unwrap().len(), 3);
+}
+
+#[test]
+fn the_scrubber_holds_the_auth_header_and_the_raw_key() {
+    let c = UpstreamClient::new(spec("http://127.0.0.1:9/api/v1".parse().unwrap())).unwrap();
+    let out = c.scrubber().scrub("Bearer sk-test-secret / c2stdGVzdC1zZWNyZXQ= / sk-test-secret");
+    assert_eq!(out, "<redacted> / <redacted> / <redacted>");
 }

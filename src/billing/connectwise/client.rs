@@ -66,6 +66,10 @@ impl ConnectwiseClient {
             cfg.private_key.expose()
         ));
         let origin = format!("{} and {}", cfg.public_key.origin(), cfg.private_key.origin());
+        let pair = Secret::new(
+            format!("{}+{}:{}", cfg.company_id, cfg.public_key.expose(), cfg.private_key.expose()),
+            origin.clone(),
+        );
         let auth = Secret::new(format!("Basic {basic}"), origin);
         let client_id = Secret::new(cfg.client_id.clone(), "billing.connectwise.client_id");
         let spec = UpstreamSpec {
@@ -81,6 +85,7 @@ impl ConnectwiseClient {
                 cfg.private_key.origin()
             ),
             retry,
+            redact: vec![cfg.public_key.clone(), cfg.private_key.clone(), pair],
         };
         Ok(ConnectwiseClient {
             http: UpstreamClient::new(spec)?,
@@ -91,6 +96,19 @@ impl ConnectwiseClient {
     /// A clone that shares the budget but counts requests afresh (one per run).
     pub fn scoped(&self) -> ConnectwiseClient {
         ConnectwiseClient { http: self.http.scoped(), concurrency: self.concurrency }
+    }
+
+    /// A clone that shows every answer to `recorder` and only reads (`mpsync capture`).
+    pub fn recording(
+        &self,
+        recorder: std::sync::Arc<dyn crate::upstream::Recorder>,
+    ) -> ConnectwiseClient {
+        ConnectwiseClient { http: self.http.recording(recorder), concurrency: self.concurrency }
+    }
+
+    /// Every configured secret of this client with its derived forms.
+    pub fn scrubber(&self) -> &crate::upstream::Scrubber {
+        self.http.scrubber()
     }
 
     /// Requests made by this scope so far.
