@@ -27,8 +27,8 @@ pub const FILE_NAME: &str = "mpsync-unrecorded-runs.json";
 /// The file's fixed size in bytes.
 const SIZE: usize = 2048;
 
-/// Reasons are cut to this many characters so that a few always fit.
-const MAX_REASON: usize = 480;
+/// Reasons are cut to this many bytes as JSON, so that [`MAX_RUNS`] of them always fit.
+const MAX_REASON: usize = 600;
 
 /// At most this many runs are kept (the newest): only runs under way when the store stopped
 /// taking writes end up here, one per job.
@@ -54,16 +54,30 @@ pub(crate) fn reserve(path: &Path) -> std::io::Result<()> {
 pub(crate) fn add(path: &Path, id: RunId, reason: &str) -> std::io::Result<()> {
     let mut file = open(path)?;
     let mut runs = read_from(&mut file);
-    let reason: String = if reason.chars().count() > MAX_REASON {
-        reason.chars().take(MAX_REASON - 1).chain(std::iter::once('…')).collect()
-    } else {
-        reason.to_owned()
-    };
-    runs.insert(id, reason);
+    runs.insert(id, cut(reason));
     while runs.len() > MAX_RUNS {
         runs.pop_first();
     }
     write_to(&file, &runs)
+}
+
+/// `reason`, cut (ending in `…`) so that it takes at most [`MAX_REASON`] bytes as JSON.
+fn cut(reason: &str) -> String {
+    // What a character costs inside a JSON string (control characters at worst `\u00XX`).
+    let cost = |c: char| match c {
+        '"' | '\\' => 2,
+        c if c.is_control() => 6,
+        c => c.len_utf8(),
+    };
+    if reason.chars().map(cost).sum::<usize>() <= MAX_REASON {
+        return reason.to_owned();
+    }
+    let mut used = '…'.len_utf8();
+    let kept = reason.chars().take_while(|c| {
+        used += cost(*c);
+        used <= MAX_REASON
+    });
+    kept.chain(std::iter::once('…')).collect()
 }
 
 /// Every run with its reason; empty when the file is missing, empty or unreadable.
@@ -94,12 +108,10 @@ fn read_from(file: &mut File) -> BTreeMap<RunId, String> {
 
 /// Overwrites the file in place with `runs`, padded to [`SIZE`], and syncs it.
 fn write_to(file: &File, runs: &BTreeMap<RunId, String>) -> std::io::Result<()> {
+    // MAX_RUNS reasons of at most MAX_REASON bytes each, plus ids and punctuation, fit.
     let mut bytes = serde_json::to_vec(runs).map_err(std::io::Error::other)?;
-    // MAX_RUNS reasons of MAX_REASON characters (up to 4 bytes each, JSON-escaped) could
-    // in theory exceed SIZE: drop the oldest until it fits.
-    let mut runs = runs.clone();
-    while bytes.len() > SIZE && runs.pop_first().is_some() {
-        bytes = serde_json::to_vec(&runs).map_err(std::io::Error::other)?;
+    if bytes.len() > SIZE {
+        return Err(std::io::Error::other("the record outgrew its reserved size"));
     }
     bytes.resize(SIZE, b' ');
     file.write_all_at(&bytes, 0)?;
@@ -125,15 +137,23 @@ mod tests {
         add(&path, 8, &"x".repeat(5000)).unwrap();
         let runs = read(&path);
         assert_eq!(runs[&7], "the store could not be written: File too large");
-        assert_eq!(runs[&8].chars().count(), MAX_REASON);
-        assert!(runs[&8].ends_with('…'));
+        assert_eq!(runs[&8], format!("{}…", "x".repeat(MAX_REASON - 3)));
         for id in 9..20 {
-            add(&path, id, &"é".repeat(1000)).unwrap();
+            add(&path, id, &"x".repeat(1000)).unwrap();
         }
         let runs = read(&path);
         assert_eq!(runs.keys().copied().collect::<Vec<_>>(), [17, 18, 19], "the newest stay");
+        // Wide characters and escapes take more room: they are cut by their JSON size.
+        add(&path, 20, &"😀".repeat(1000)).unwrap();
+        add(&path, 21, &"\u{1}\"".repeat(1000)).unwrap();
+        let runs = read(&path);
+        assert_eq!(runs.keys().copied().collect::<Vec<_>>(), [19, 20, 21]);
+        assert_eq!(runs[&20].chars().count(), (MAX_REASON - 3) / 4 + 1);
+        assert!(serde_json::to_string(&runs[&21]).unwrap().len() <= MAX_REASON + 2);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), SIZE as u64);
+        let before = read(&path);
         reserve(&path).unwrap();
-        assert_eq!(read(&path).len(), 3, "reserving keeps what the file holds");
+        assert_eq!(read(&path), before, "reserving keeps what the file holds");
         assert_eq!(std::fs::metadata(&path).unwrap().len(), SIZE as u64);
         clear(&path).unwrap();
         assert!(read(&path).is_empty());
