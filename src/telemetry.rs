@@ -1,9 +1,11 @@
 //! Logging set-up: a tracing subscriber with a reloadable filter (SIGHUP), text or JSON lines,
-//! and journald-friendly text (no timestamps or colours) when `$JOURNAL_STREAM` is set.
+//! and journald-friendly text (no timestamps or colours) when `$JOURNAL_STREAM` is set. Every
+//! line passes through a [`Scrubber`] holding each configured secret before it is written.
 //!
 //! The filter string was validated with the config, so a bad one never reaches here silently.
 
 use std::io::IsTerminal;
+use std::sync::{Arc, RwLock};
 
 use tracing::Subscriber;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
@@ -13,6 +15,7 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{Layer, Registry, reload};
 
 use crate::config::LogFormat;
+use crate::upstream::Scrubber;
 
 /// Why logging could not be set up or changed.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,8 @@ pub struct LogOptions {
     pub journald: bool,
     /// Colour the text output (a terminal, and not the journal).
     pub ansi: bool,
+    /// Secrets cut out of every line (see [`crate::app::secret_scrubber`]).
+    pub redact: Scrubber,
 }
 
 impl LogOptions {
@@ -58,14 +63,84 @@ impl LogOptions {
     ) -> LogOptions {
         let journald = env.get("JOURNAL_STREAM").is_some_and(|v| !v.is_empty());
         let ansi = !journald && std::io::stderr().is_terminal();
-        LogOptions { filter: filter.to_owned(), format, journald, ansi }
+        LogOptions {
+            filter: filter.to_owned(),
+            format,
+            journald,
+            ansi,
+            redact: Scrubber::default(),
+        }
+    }
+
+    /// The same options, cutting every form of the secrets in `secrets` out of each line.
+    pub fn redacting(mut self, secrets: Scrubber) -> LogOptions {
+        self.redact = secrets;
+        self
+    }
+}
+
+/// The secrets the log cuts out, shared by the writer and the [`LogHandle`] (a reload adds
+/// the keys of the new config).
+#[derive(Clone, Default)]
+struct Redaction(Arc<RwLock<Scrubber>>);
+
+impl Redaction {
+    fn get(&self) -> std::sync::RwLockReadGuard<'_, Scrubber> {
+        // A panic while adding keys leaves the old set, which is still worth using.
+        self.0.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A [`MakeWriter`] whose writers cut the secrets out of what they are given. The fmt layer
+/// writes each event with one `write_all` of the whole formatted line, so a secret is never
+/// split between two writes.
+struct ScrubbingMakeWriter<W> {
+    inner: W,
+    redaction: Redaction,
+}
+
+/// One writer of a [`ScrubbingMakeWriter`].
+struct ScrubbingWriter<'a, W> {
+    inner: W,
+    redaction: &'a Redaction,
+}
+
+impl<'a, W: MakeWriter<'a>> MakeWriter<'a> for ScrubbingMakeWriter<W> {
+    type Writer = ScrubbingWriter<'a, W::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        ScrubbingWriter { inner: self.inner.make_writer(), redaction: &self.redaction }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        ScrubbingWriter { inner: self.inner.make_writer_for(meta), redaction: &self.redaction }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for ScrubbingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let cut = self.redaction.get().scrub_bytes(buf).into_owned();
+        self.inner.write_all(&cut)?;
+        // All of `buf` was taken (written in its scrubbed form).
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 
 /// Changes the log filter of the installed logger at run time.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LogHandle {
     handle: reload::Handle<EnvFilter, Registry>,
+    redaction: Redaction,
+}
+
+impl std::fmt::Debug for LogHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogHandle").field("redact", &*self.redaction.get()).finish()
+    }
 }
 
 impl LogHandle {
@@ -73,6 +148,12 @@ impl LogHandle {
     pub fn set_filter(&self, filter: &str) -> Result<(), TelemetryError> {
         let new = parse_filter(filter)?;
         self.handle.modify(|f| *f = new).map_err(|_| TelemetryError::Gone)
+    }
+
+    /// Cuts the secrets of `more` out of every line from now on, besides those already cut.
+    pub fn add_secrets(&self, more: &Scrubber) {
+        let mut current = self.redaction.0.write().unwrap_or_else(|e| e.into_inner());
+        current.extend(more);
     }
 }
 
@@ -94,6 +175,8 @@ where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let (filter, handle) = reload::Layer::new(parse_filter(&opts.filter)?);
+    let redaction = Redaction(Arc::new(RwLock::new(opts.redact.clone())));
+    let writer = ScrubbingMakeWriter { inner: writer, redaction: redaction.clone() };
     type Base = tracing_subscriber::layer::Layered<reload::Layer<EnvFilter, Registry>, Registry>;
     let fmt: Box<dyn Layer<Base> + Send + Sync> = match (opts.format, opts.journald) {
         (LogFormat::Json, _) => Box::new(
@@ -112,7 +195,7 @@ where
             Box::new(tracing_subscriber::fmt::layer().with_ansi(opts.ansi).with_writer(writer))
         }
     };
-    Ok((Registry::default().with(filter).with(fmt), LogHandle { handle }))
+    Ok((Registry::default().with(filter).with(fmt), LogHandle { handle, redaction }))
 }
 
 /// Installs the global logger (stderr) once per process.
@@ -149,7 +232,40 @@ mod tests {
     }
 
     fn opts(filter: &str, format: LogFormat, journald: bool) -> LogOptions {
-        LogOptions { filter: filter.into(), format, journald, ansi: false }
+        LogOptions {
+            filter: filter.into(),
+            format,
+            journald,
+            ansi: false,
+            redact: Scrubber::default(),
+        }
+    }
+
+    #[test]
+    fn configured_secrets_never_reach_the_writer_and_a_reload_adds_keys() {
+        use base64::Engine as _;
+        let buf = Buf::default();
+        let w = buf.clone();
+        let opts = opts("info", LogFormat::Json, false)
+            .redacting(Scrubber::new(["mp-key/\"one\"", "Bearer mp-key/\"one\""]));
+        let (sub, h) = subscriber(&opts, move || w.clone()).unwrap();
+        let b64 = base64::engine::general_purpose::STANDARD.encode("mp-key/\"one\"");
+        tracing::subscriber::with_default(sub, || {
+            tracing::warn!(body = "api key mp-key/\"one\" revoked", "upstream said {b64}");
+            tracing::warn!("new key cw-private-two before the reload");
+            h.add_secrets(&Scrubber::new(["cw-private-two"]));
+            tracing::warn!(error = %"cw-private-two and mp-key/\"one\"", "after the reload");
+        });
+        let text = buf.text();
+        for form in ["mp-key/", "mp-key\\/", b64.as_str()] {
+            assert!(!text.contains(form), "{form} leaked: {text}");
+        }
+        let lines: Vec<serde_json::Value> =
+            text.lines().map(|l| serde_json::from_str(l).expect("still JSON")).collect();
+        assert_eq!(lines[0]["body"], "api key <redacted> revoked", "{text}");
+        assert_eq!(lines[0]["message"], "upstream said <redacted>", "{text}");
+        assert!(lines[1]["message"].as_str().unwrap().contains("cw-private-two"), "not yet known");
+        assert_eq!(lines[2]["error"], "<redacted> and <redacted>", "{text}");
     }
 
     #[test]

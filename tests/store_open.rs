@@ -18,6 +18,8 @@ async fn creates_state_dir_private_and_reopens_with_data() {
     assert_eq!(store.path(), state.join("mpsync.redb"));
     let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700, "state dir must be private");
+    let mode = std::fs::metadata(store.path()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the store file is owner-only whatever the umask");
     assert!(store.latest_usage_snapshot().await.unwrap().is_none());
     let run = vendor_run(&store, 0, dataset(3)).await;
     drop(store);
@@ -27,6 +29,26 @@ async fn creates_state_dir_private_and_reopens_with_data() {
     assert_eq!(snap.run_id, run.id);
     assert_eq!(snap.customers, dataset(3));
     assert_eq!(store.run(run.id).await.unwrap().unwrap().outcome, RunOutcome::Ok);
+}
+
+#[tokio::test]
+async fn a_store_file_others_may_read_is_tightened_to_0600_and_keeps_its_data() {
+    let (_tmp, state) = state_dir();
+    let store = Store::open(&state).expect("open new store");
+    assert_eq!(store.tightened(), None, "a new file is 0600 from the start");
+    let run = vendor_run(&store, 0, dataset(2)).await;
+    let path = store.path().to_path_buf();
+    drop(store);
+    // As an mpsync before this change left it under a 022 umask, or an operator's chmod.
+    for wide in [0o644, 0o666, 0o640] {
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(wide)).unwrap();
+        let store = Store::open(&state).expect("an exposed store still opens");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{wide:o} is tightened");
+        let note = store.tightened().expect("and says so");
+        assert!(note.contains(&format!("(mode {wide:o})")) && note.contains("now 600"), "{note}");
+        assert_eq!(store.run(run.id).await.unwrap().unwrap().outcome, RunOutcome::Ok);
+    }
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 mod observe;
 mod reconciler;
 mod reload;
+mod secrets;
 mod start;
 mod tasks;
 
@@ -30,6 +31,7 @@ use crate::systemd::{self, Heartbeat, Notifier};
 use crate::telemetry::LogHandle;
 
 pub use observe::{Fanout, RunMetrics};
+pub use secrets::secret_scrubber;
 pub use tasks::Tasks;
 
 /// What [`run`] needs besides the config.

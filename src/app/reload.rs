@@ -73,6 +73,11 @@ impl Reloader {
             );
         }
         keep_cold(&old.daemon, &mut new.daemon);
+        if let Some(log) = &self.log {
+            // New keys are cut from the log from now on; the old ones stay cut too (a run
+            // that started before the reload may still quote them).
+            log.add_secrets(&super::secret_scrubber(&new));
+        }
         if old.daemon.log != new.daemon.log {
             match self.log.as_ref().map(|h| h.set_filter(&new.daemon.log)) {
                 Some(Err(e)) => tracing::error!("cannot apply the new log filter: {e}"),

@@ -28,7 +28,8 @@ pub async fn run(g: &Globals, args: CaptureArgs) -> Exit {
         eprintln!("mpsync capture: {why}");
         return Exit::Usage;
     }
-    let log_opts = LogOptions::new(&config.daemon.log, config.daemon.log_format, &opts.env);
+    let log_opts = LogOptions::new(&config.daemon.log, config.daemon.log_format, &opts.env)
+        .redacting(crate::app::secret_scrubber(&config));
     if let Err(e) = telemetry::init(&log_opts) {
         eprintln!("mpsync: {e}");
         return Exit::Software;

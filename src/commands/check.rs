@@ -168,7 +168,10 @@ async fn store(cfg: &Config) -> (CheckResult, Option<crate::store::Store>) {
     let opened = tokio::task::spawn_blocking(move || crate::store::Store::open(&dir)).await;
     match opened {
         Ok(Ok(store)) => {
-            let detail = format!("{} opens and is writable", store.path().display());
+            let mut detail = format!("{} opens and is writable", store.path().display());
+            if let Some(note) = store.tightened() {
+                detail = format!("{detail}; {note}");
+            }
             (CheckResult::pass("store", detail), Some(store))
         }
         Ok(Err(e)) => (CheckResult::fail("store", e.to_string(), e.exit()), None),

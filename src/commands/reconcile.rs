@@ -54,6 +54,10 @@ async fn read_latest(dir: std::path::PathBuf) -> Result<Option<Reconciliation>, 
             return Err(Exit::Software);
         }
     };
+    if let Some(note) = store.tightened() {
+        // stderr: stdout may be a JSON or CSV document a script reads.
+        eprintln!("mpsync: {note}");
+    }
     store.latest_reconciliation().await.map_err(|e| {
         eprintln!("mpsync: {e}");
         e.exit()

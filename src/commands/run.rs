@@ -32,7 +32,8 @@ pub(super) async fn start(load_options: crate::config::LoadOptions) -> Exit {
         }
     };
 
-    let log_opts = LogOptions::new(&config.daemon.log, config.daemon.log_format, &load_options.env);
+    let log_opts = LogOptions::new(&config.daemon.log, config.daemon.log_format, &load_options.env)
+        .redacting(crate::app::secret_scrubber(&config));
     let log = match telemetry::init(&log_opts) {
         Ok(h) => Some(h),
         Err(e) => {

@@ -83,7 +83,8 @@ pub async fn once(g: &Globals, args: SyncArgs) -> Exit {
             return Exit::Config;
         }
     };
-    let log_opts = LogOptions::new(&config.daemon.log, config.daemon.log_format, &opts.env);
+    let log_opts = LogOptions::new(&config.daemon.log, config.daemon.log_format, &opts.env)
+        .redacting(crate::app::secret_scrubber(&config));
     if let Err(e) = telemetry::init(&log_opts) {
         eprintln!("mpsync: {e}");
         return Exit::Software;

@@ -221,7 +221,7 @@ pub fn decode(
             return Ok(Decoded::RateLimited { pause });
         }
         s if status_is_transient(s) => {
-            return Ok(Decoded::Transient { message: error_message(body, &[FUZZ_SECRET]) });
+            return Ok(Decoded::Transient { message: error_message(body, http.scrubber()) });
         }
         s => return Err(lift(http.classify(&ep, s, body))),
     }

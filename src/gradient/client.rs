@@ -11,8 +11,8 @@ use super::models::{GradientAccount, Integration, NewService, Sku, parse_skus};
 use super::status::IntegrationStatus;
 use crate::config::{GradientConfig, Secret, UpstreamLimits};
 use crate::upstream::{
-    Endpoint, RetryPolicy, StatsSnapshot, UpstreamClient, UpstreamError, UpstreamResponse,
-    UpstreamSpec,
+    Credentials, Endpoint, RetryPolicy, StatsSnapshot, UpstreamClient, UpstreamError,
+    UpstreamResponse, UpstreamSpec,
 };
 
 /// The upstream name used in errors, logs and metrics.
@@ -51,9 +51,6 @@ pub struct GradientClient {
     keys: String,
     /// `gradient.rate_limit`, named in the advice of a 403.
     rate_limit: f64,
-    /// The keys and the token, so text Gradient sends back and mpsync shows verbatim (an
-    /// unknown status) never carries one.
-    secrets: std::sync::Arc<[Secret]>,
 }
 
 fn endpoint(method: Method, path: impl Into<String>, pattern: &'static str) -> Endpoint {
@@ -99,10 +96,6 @@ impl GradientClient {
             upstream: UPSTREAM.into(),
             reason: format!("gradient.base_url {:?} is not usable: {e}", base_url.as_str()),
         })?;
-        let origin = format!("{} and {}", vendor.origin(), partner.origin());
-        let token = Secret::new(build_token(vendor.expose(), partner.expose()), origin.clone());
-        let joined = Secret::new(format!("{}:{}", vendor.expose(), partner.expose()), origin);
-        let secrets = vec![vendor.clone(), partner.clone(), token.clone()].into();
         let keys = format!(
             "the partner key read from {} and the vendor key read from {}",
             partner.origin(),
@@ -110,22 +103,28 @@ impl GradientClient {
         );
         let concurrency = limits.max_in_flight.max(1);
         let rate_limit = limits.rate_limit;
+        let Credentials { auth_headers, redact } = Self::credentials(vendor, partner);
         let spec = UpstreamSpec {
             name: UPSTREAM.into(),
             base_url,
             limits,
-            auth_headers: vec![(TOKEN_HEADER.into(), token)],
+            auth_headers,
             credential: keys.clone(),
             retry,
-            redact: vec![vendor.clone(), partner.clone(), joined],
+            redact,
         };
-        Ok(GradientClient {
-            http: UpstreamClient::new(spec)?,
-            concurrency,
-            keys,
-            rate_limit,
-            secrets,
-        })
+        Ok(GradientClient { http: UpstreamClient::new(spec)?, concurrency, keys, rate_limit })
+    }
+
+    /// The token header (Base64 of `vendor:partner`), both keys and `vendor:partner` itself.
+    pub fn credentials(vendor: &Secret, partner: &Secret) -> Credentials {
+        let origin = format!("{} and {}", vendor.origin(), partner.origin());
+        let token = Secret::new(build_token(vendor.expose(), partner.expose()), origin.clone());
+        let joined = Secret::new(format!("{}:{}", vendor.expose(), partner.expose()), origin);
+        Credentials {
+            auth_headers: vec![(TOKEN_HEADER.into(), token)],
+            redact: vec![vendor.clone(), partner.clone(), joined],
+        }
     }
 
     /// A clone that shares the budget but counts requests afresh (one per run).
@@ -174,21 +173,17 @@ impl GradientClient {
     }
 
     /// `GET /organization`: the credential check and the integration status (§5.1). The
-    /// texts shown as they came (the name, an unknown status) have any key redacted.
+    /// texts shown as they came (the name, an unknown status) are scrubbed again once
+    /// decoded, so not even an escaped echo of a key survives.
     pub async fn integration(&self) -> Result<Integration, GradientError> {
         let ep = Endpoint::get("/organization", "/organization");
         let resp = self.call(&ep, None, true).await?;
         let mut integration: Integration = self.http.parse_json(&resp).map_err(|e| self.lift(e))?;
-        integration.name = self.redact(&integration.name);
+        integration.name = self.http.scrub(&integration.name);
         if let IntegrationStatus::Other(raw) = &integration.status {
-            integration.status = IntegrationStatus::Other(self.redact(raw));
+            integration.status = IntegrationStatus::Other(self.http.scrub(raw));
         }
         Ok(integration)
-    }
-
-    fn redact(&self, text: &str) -> String {
-        let secrets = self.secrets.iter().map(Secret::expose).filter(|s| !s.is_empty());
-        secrets.fold(text.to_owned(), |t, s| t.replace(s, "<redacted>"))
     }
 
     /// `PATCH /organization/status/{status}` (§5.2); only the HTTP status is relied on. The

@@ -13,8 +13,8 @@ use super::models::{Customer, Domain, Reseller, User, UserGroup, parse_services}
 use super::pagination::{HEADER, PER_PAGE, PageInfo, Pager};
 use crate::config::MailprotectorConfig;
 use crate::upstream::{
-    Endpoint, RetryPolicy, StatsSnapshot, UpstreamClient, UpstreamError, UpstreamResponse,
-    UpstreamSpec,
+    Credentials, Endpoint, RetryPolicy, StatsSnapshot, UpstreamClient, UpstreamError,
+    UpstreamResponse, UpstreamSpec,
 };
 
 /// The upstream name used in errors, logs and metrics.
@@ -61,27 +61,36 @@ impl MailprotectorClient {
                 cfg.base_url.as_str()
             ),
         })?;
-        let bearer = crate::config::Secret::new(
-            format!("Bearer {}", cfg.api_key.expose()),
-            cfg.api_key.origin(),
-        );
+        let Credentials { auth_headers, redact } = Self::credentials(cfg);
         let spec = UpstreamSpec {
             name: UPSTREAM.into(),
             base_url,
             limits: cfg.limits.clone(),
-            auth_headers: vec![("Authorization".into(), bearer)],
+            auth_headers,
             credential: format!(
                 "mailprotector.api_key_file (the API key read from {})",
                 cfg.api_key.origin()
             ),
             retry,
-            redact: vec![cfg.api_key.clone()],
+            redact,
         };
         Ok(MailprotectorClient {
             http: UpstreamClient::new(spec)?,
             reseller_id: cfg.reseller_id,
             concurrency: cfg.limits.max_in_flight.max(1),
         })
+    }
+
+    /// The key as a Bearer header, and the raw key.
+    pub fn credentials(cfg: &MailprotectorConfig) -> Credentials {
+        let bearer = crate::config::Secret::new(
+            format!("Bearer {}", cfg.api_key.expose()),
+            cfg.api_key.origin(),
+        );
+        Credentials {
+            auth_headers: vec![("Authorization".into(), bearer)],
+            redact: vec![cfg.api_key.clone()],
+        }
     }
 
     /// A clone that shares the budget but counts requests afresh (one per run).

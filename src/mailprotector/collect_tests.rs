@@ -15,6 +15,9 @@ use crate::config::{MailprotectorConfig, Schedule, Secret, UpstreamLimits};
 use crate::mailprotector::user_types::CountedTypes;
 use crate::model::Walk;
 
+/// The stub account's key; users 10 and 11 have type names that echo it.
+const KEY: &str = "mp-live/Stub+Key\"1\"";
+
 fn user(id: u64, kind: Value, group: u64, domain: u64) -> Value {
     json!({"id": id, "user_type": kind, "user_group": {"id": group}, "domain": {"id": domain}})
 }
@@ -38,6 +41,8 @@ fn answer(path: &str) -> Option<Value> {
             user(7, json!({"id": 1, "name": "User"}), 200, 20),
             user(8, json!({"id": 7}), 200, 20),
             user(9, json!({"id": 1, "name": "User"}), 300, 99),
+            user(10, json!({"id": 8, "name": format!("Echo {KEY} {}", b64(KEY))}), 100, 10),
+            user(11, json!(format!("Tier {}", KEY.to_uppercase())), 100, 10),
         ]),
         "/api/v1/user_groups/100/services" => {
             json!([{"id": 1, "service_type": "CloudFilter Email Security"}])
@@ -68,7 +73,7 @@ async fn run(types: CountedTypes) -> CollectOutput {
     });
     let cfg = MailprotectorConfig {
         base_url: format!("http://{addr}/").parse().unwrap(),
-        api_key: Secret::new("k", "test"),
+        api_key: Secret::new(KEY, "test"),
         reseller_id: 188,
         schedule: Schedule::parse("0 0 0 1 1 *").unwrap(),
         limits: UpstreamLimits {
@@ -135,4 +140,24 @@ async fn what_has_no_listed_owner_is_counted_nowhere_and_reported() {
     let summary = o.summary();
     assert!(summary.starts_with("counted nowhere: 1 domain(s)"), "{summary}");
     assert!(summary.contains("20 (owner 2)") && summary.contains("users 7, 9"), "{summary}");
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[tokio::test]
+async fn type_names_that_echo_the_key_are_reported_without_it() {
+    let out = run(CountedTypes::default()).await;
+    let t = &out.counting.user_types;
+    let echo = t.iter().find(|x| x.id == Some(8)).unwrap_or_else(|| panic!("type 8: {t:?}"));
+    assert_eq!(echo.name.as_deref(), Some("Echo <redacted> <redacted>"));
+    assert_eq!((echo.users, echo.counted), (1, false));
+    let named = t.iter().find(|x| x.id.is_none() && x.name.as_deref() != Some("Resource"));
+    assert_eq!(named.and_then(|x| x.name.as_deref()), Some("Tier <redacted>"), "{t:?}");
+    let shown = format!("{:?}", out.counting);
+    for form in [KEY.to_owned(), KEY.to_uppercase(), b64(KEY)] {
+        assert!(!shown.to_lowercase().contains(&form.to_lowercase()), "{form} in {shown}");
+    }
 }

@@ -48,6 +48,23 @@ pub enum StoreError {
         source: io::Error,
     },
 
+    /// The store file may be read or written by group or others, and mpsync may not change
+    /// its mode (the file belongs to another user).
+    #[error(
+        "the store {path} may be read or written by users other than its owner (mode {mode:o}) \
+         and mpsync cannot restrict it: {source}. Run `chmod 600 {path}` as the file's owner, or \
+         `chown` it to the user running mpsync"
+    )]
+    Exposed {
+        /// The database file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// Why the mode could not be changed.
+        #[source]
+        source: io::Error,
+    },
+
     /// An earlier write failed at the I/O level (disk full, I/O error): redb refuses every
     /// further write through this handle until the store is opened again.
     #[error(
@@ -208,7 +225,9 @@ impl ExitStatus for StoreError {
             StoreError::NewerSchema { .. }
             | StoreError::NotAStore { .. }
             | StoreError::Corrupt { .. } => Exit::DataErr,
-            StoreError::Io { .. } | StoreError::WritesStopped { .. } => Exit::IoErr,
+            StoreError::Io { .. }
+            | StoreError::WritesStopped { .. }
+            | StoreError::Exposed { .. } => Exit::IoErr,
             StoreError::Db { .. }
             | StoreError::UnknownRun { .. }
             | StoreError::RunNotRunning { .. }

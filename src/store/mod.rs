@@ -16,8 +16,8 @@ mod tables;
 mod unrecorded;
 
 use std::collections::BTreeMap;
-use std::fs::{DirBuilder, OpenOptions};
-use std::os::unix::fs::DirBuilderExt;
+use std::fs::{DirBuilder, OpenOptions, Permissions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -53,6 +53,8 @@ struct Inner {
     /// The latest reconciliation as last saved or read: this process is the file's only
     /// user (the lock guarantees it), so readers skip decoding megabytes of JSON each time.
     latest_reconciliation: std::sync::Mutex<Option<Arc<crate::reconcile::Reconciliation>>>,
+    /// The file's permission bits before this open restricted them to 0600, if it did.
+    tightened_from: Option<u32>,
     /// The first I/O error this handle met, in words: after it redb refuses every write
     /// ([`StoreError::WritesStopped`]), so it is the reason a run's end cannot be recorded.
     first_io_error: std::sync::OnceLock<String>,
@@ -60,7 +62,11 @@ struct Inner {
 
 impl Store {
     /// Opens (creating if missing) the store in `state_dir`, which is created with mode 0700.
-    /// BLOCKING: call from `spawn_blocking` or before the runtime starts.
+    /// The file is created with mode 0600 whatever the umask; an existing file that group or
+    /// others may read or write (one created by an older mpsync under a 022 umask) is
+    /// tightened to 0600, and a warning says so. A file mpsync may not tighten (owned by
+    /// another user) is refused. BLOCKING: call from `spawn_blocking` or before the runtime
+    /// starts.
     ///
     /// Fails with [`StoreError::Locked`] when another process (or another handle in this one)
     /// has the file open, and with [`StoreError::NewerSchema`] for a file from a newer mpsync.
@@ -74,24 +80,27 @@ impl Store {
         })?;
         let path = state_dir.join(FILE_NAME);
         // Open the file ourselves first so a permission problem names the file clearly.
-        OpenOptions::new()
+        // The mode only ever loses bits to the umask, so a new file is 0600 or tighter.
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(0o600)
             .open(&path)
             .map_err(|source| StoreError::Io {
                 action: "open the store file",
                 path: path.clone(),
                 source,
             })?;
+        let tightened_from = restrict_to_owner(&file, &path)?;
         let db = redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
             .create(&path)
             .map_err(|e| StoreError::db("open the store", path.clone(), e))?;
         // Best effort, like the record itself: without it a lost run end reads as a crash.
         let _ = unrecorded::reserve(&unrecorded::path_for(&path));
-        Store::init(db, path)
+        Store::init(db, path, tightened_from)
     }
 
     /// Opens a store on a custom redb storage backend (used by fault-injection tests);
@@ -105,10 +114,10 @@ impl Store {
             .set_cache_size(CACHE_BYTES)
             .create_with_backend(backend)
             .map_err(|e| StoreError::db("open the store", path.to_path_buf(), e))?;
-        Store::init(db, path.to_path_buf())
+        Store::init(db, path.to_path_buf(), None)
     }
 
-    fn init(db: Database, path: PathBuf) -> Result<Store, StoreError> {
+    fn init(db: Database, path: PathBuf, tightened_from: Option<u32>) -> Result<Store, StoreError> {
         let txn = begin_write(&db, &path)?;
         tables::init_schema(&txn, &path)?;
         txn.commit().map_err(|e| StoreError::db("initialise the schema", path.clone(), e))?;
@@ -116,6 +125,7 @@ impl Store {
             db,
             path,
             latest_reconciliation: Default::default(),
+            tightened_from,
             first_io_error: Default::default(),
         };
         Ok(Store { inner: Arc::new(inner) })
@@ -124,6 +134,12 @@ impl Store {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// When opening found the file readable or writable by group or others and restricted
+    /// it to 0600: what to tell the operator (the log already says it where there is one).
+    pub fn tightened(&self) -> Option<String> {
+        self.inner.tightened_from.map(|mode| tightened_note(&self.inner.path, mode))
     }
 
     /// Rows per table, by table name (for tests and diagnostics).
@@ -244,6 +260,37 @@ impl Inner {
              nothing it collected was stored"
         )
     }
+}
+
+/// The store holds upstream answers and names: only its owner may read it. Tightens a file
+/// group or others may read or write to 0600 (the daemon owns its state directory, and
+/// refusing would stop every install made before files were created 0600), logging the
+/// change; fails when the mode cannot be changed.
+fn restrict_to_owner(file: &std::fs::File, path: &Path) -> Result<Option<u32>, StoreError> {
+    let meta = file.metadata().map_err(|source| StoreError::Io {
+        action: "read the mode of the store file",
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 == 0 {
+        return Ok(None);
+    }
+    file.set_permissions(Permissions::from_mode(0o600)).map_err(|source| StoreError::Exposed {
+        path: path.to_path_buf(),
+        mode,
+        source,
+    })?;
+    tracing::warn!("{}", tightened_note(path, mode));
+    Ok(Some(mode))
+}
+
+fn tightened_note(path: &Path, mode: u32) -> String {
+    format!(
+        "the store file {} was readable or writable by group or others (mode {mode:o}); its \
+         mode is now 600 (owner only)",
+        path.display()
+    )
 }
 
 /// Every write uses quick repair: commits cost a little more (two-phase), but reopening after

@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::Read;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::model::RunId;
@@ -93,8 +93,9 @@ pub(crate) fn clear(path: &Path) -> std::io::Result<()> {
     write_to(&open(path)?, &BTreeMap::new())
 }
 
+/// Opens (creating with mode 0600, like the store) the side record.
 fn open(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)
+    OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)
 }
 
 fn read_from(file: &mut File) -> BTreeMap<RunId, String> {

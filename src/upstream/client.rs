@@ -52,6 +52,37 @@ pub struct UpstreamSpec {
     pub redact: Vec<Secret>,
 }
 
+/// Secrets shorter than this are cut from error text but not from the data bodies a client
+/// hands out (nor from log lines): there they would cut ordinary words and numbers out of
+/// names and counts. No upstream issues keys this short.
+pub const MIN_BODY_SECRET_LEN: usize = 8;
+
+/// The credentials of one upstream as its client derives them from the config: what it
+/// sends, and what else must never be shown. Each client builds them in one place, which
+/// both its [`UpstreamSpec`] and the process-wide log scrubber (`app::secret_scrubber`) use,
+/// so the two hold the same derived values (Bearer header, Basic pair, Gradient token).
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// Authentication headers (see [`UpstreamSpec::auth_headers`]).
+    pub auth_headers: Vec<(String, Secret)>,
+    /// The secrets behind them (see [`UpstreamSpec::redact`]).
+    pub redact: Vec<Secret>,
+}
+
+impl Credentials {
+    /// Every secret: the auth header values, then the others.
+    pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        self.auth_headers.iter().map(|(_, s)| s).chain(&self.redact)
+    }
+}
+
+impl UpstreamSpec {
+    /// Every secret of this upstream: the auth header values and [`UpstreamSpec::redact`].
+    pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        self.auth_headers.iter().map(|(_, s)| s).chain(&self.redact)
+    }
+}
+
 /// One endpoint call: the concrete path and its route pattern for accounting and errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
@@ -75,14 +106,15 @@ impl Endpoint {
     }
 }
 
-/// A successful (2xx) answer, body fully read.
+/// A successful (2xx) answer, body fully read, every configured secret cut out of it.
 #[derive(Debug, Clone)]
 pub struct UpstreamResponse {
     /// HTTP status.
     pub status: u16,
     /// Response headers.
     pub headers: HeaderMap,
-    /// The body (empty for 204).
+    /// The body (empty for 204), with every form of every configured secret (of at least
+    /// [`MIN_BODY_SECRET_LEN`] characters) replaced by `<redacted>`.
     pub body: bytes::Bytes,
     /// The endpoint label it answered.
     pub endpoint: String,
@@ -95,8 +127,10 @@ struct Shared {
     budget: Budget,
     retry: RetryPolicy,
     credential: String,
-    secrets: Vec<Secret>,
+    /// Every secret with its derived forms: errors and verbatim text.
     scrubber: Scrubber,
+    /// The secrets long enough to cut from data bodies (see [`MIN_BODY_SECRET_LEN`]).
+    body_scrubber: Scrubber,
 }
 
 /// A rate-limited, retrying client for one upstream. Cheap to clone.
@@ -151,11 +185,9 @@ impl UpstreamClient {
             .map_err(|e| setup(format!("HTTP client: {e}")))?;
         let base = spec.base_url.as_str().trim_end_matches('/').to_owned();
         let stats = Arc::new(RequestStats::new(spec.name.clone()));
-        let scrubber = Scrubber::new(
-            spec.auth_headers
-                .iter()
-                .map(|(_, s)| s.expose())
-                .chain(spec.redact.iter().map(Secret::expose)),
+        let scrubber = Scrubber::new(spec.secrets().map(Secret::expose));
+        let body_scrubber = Scrubber::new(
+            spec.secrets().map(Secret::expose).filter(|s| s.trim().len() >= MIN_BODY_SECRET_LEN),
         );
         let shared = Shared {
             budget: Budget::new(&spec.limits),
@@ -164,8 +196,8 @@ impl UpstreamClient {
             http,
             retry: spec.retry,
             credential: spec.credential,
-            secrets: spec.auth_headers.into_iter().map(|(_, s)| s).collect(),
             scrubber,
+            body_scrubber,
         };
         Ok(UpstreamClient { shared: Arc::new(shared), stats, recorder: None })
     }
@@ -254,6 +286,16 @@ impl UpstreamClient {
             let failure = match outcome {
                 Ok((status, headers, body)) if (200..300).contains(&status) => {
                     sh.budget.gate().note_success();
+                    // Whatever a caller keeps or shows of the answer (names, unknown statuses,
+                    // a serde error quoting a value) can then never carry an echoed secret.
+                    let body = match sh.body_scrubber.scrub_bytes(&body) {
+                        std::borrow::Cow::Borrowed(_) => body,
+                        std::borrow::Cow::Owned(cut) => {
+                            tracing::warn!(upstream = %sh.name, endpoint = %label,
+                                "the answer repeated a configured secret; it was cut out");
+                            bytes::Bytes::from(cut)
+                        }
+                    };
                     return Ok(UpstreamResponse { status, headers, body, endpoint: label });
                 }
                 Ok((429, headers, _)) => {
@@ -282,7 +324,7 @@ impl UpstreamClient {
                     continue;
                 }
                 Ok((status, _, body)) if status_is_transient(status) => {
-                    Failure::Status(status, error_message(&body, &self.redactions()))
+                    Failure::Status(status, error_message(&body, &sh.scrubber))
                 }
                 Ok((status, _, body)) => return Err(self.classify(endpoint, status, &body)),
                 Err(f) => f,
@@ -329,7 +371,7 @@ impl UpstreamClient {
             detail.push_str(&s.to_string());
             source = s.source();
         }
-        let detail = excerpt(detail.as_bytes(), &self.redactions(), 300);
+        let detail = excerpt(detail.as_bytes(), &self.shared.scrubber, 300);
         if timeout { Failure::Timeout } else { Failure::Transport(detail) }
     }
 
@@ -358,7 +400,7 @@ impl UpstreamClient {
     pub(crate) fn classify(&self, endpoint: &Endpoint, status: u16, body: &[u8]) -> UpstreamError {
         let sh = &self.shared;
         let (upstream, label) = (sh.name.clone(), endpoint.label());
-        let message = error_message(body, &self.redactions());
+        let message = error_message(body, &sh.scrubber);
         match status {
             401 => UpstreamError::Unauthorized {
                 upstream,
@@ -383,18 +425,11 @@ impl UpstreamClient {
         }
     }
 
-    fn redactions(&self) -> Vec<&str> {
-        self.shared.secrets.iter().map(|s| s.expose()).collect()
-    }
-
-    /// `text` from this upstream with every credential it could echo replaced by
-    /// `<redacted>`: use it on any upstream string kept or shown verbatim.
+    /// `text` from this upstream with every form of every configured secret replaced by
+    /// `<redacted>`: use it on any upstream string kept or shown verbatim. (Bodies are cut
+    /// already; this also catches an echo hidden by escapes that parsing decoded.)
     pub fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_owned();
-        for secret in self.redactions().into_iter().filter(|s| !s.is_empty()) {
-            out = out.replace(secret, "<redacted>");
-        }
-        out
+        self.shared.scrubber.scrub(text).into_owned()
     }
 
     /// A [`UpstreamError::BadResponse`] for `endpoint` with a short, redacted body excerpt.
@@ -411,7 +446,7 @@ impl UpstreamClient {
             upstream: self.shared.name.clone(),
             endpoint: endpoint.to_owned(),
             reason,
-            excerpt: excerpt(body, &self.redactions(), 120),
+            excerpt: excerpt(body, &self.shared.scrubber, 120),
         }
     }
 

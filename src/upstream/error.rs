@@ -3,6 +3,7 @@
 //! Each variant names the upstream and the endpoint as a route pattern (ids, never secrets),
 //! says whether a retry could help, and maps to one exit status.
 
+use super::scrub::Scrubber;
 use crate::exit::{Exit, ExitStatus};
 
 /// Why a call to an upstream API failed, after any retries.
@@ -193,8 +194,9 @@ impl ExitStatus for UpstreamError {
 
 /// Extracts a human message from an error body: JSON `error`, then `message`, then
 /// `errors` (array or object), else the raw text. Never fails; the result is collapsed to
-/// one line and truncated. Secrets in `redact` are replaced by `<redacted>`.
-pub fn error_message(body: &[u8], redact: &[&str]) -> String {
+/// one line and truncated. Every form of every secret `scrub` holds is replaced by
+/// `<redacted>`, after the JSON is decoded (so an escaped echo is caught as well).
+pub fn error_message(body: &[u8], scrub: &Scrubber) -> String {
     let text = String::from_utf8_lossy(body);
     let from_json = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| {
         let obj = v.as_object()?;
@@ -225,16 +227,15 @@ pub fn error_message(body: &[u8], redact: &[&str]) -> String {
         }
     });
     let msg = from_json.unwrap_or_else(|| text.into_owned());
-    let msg = excerpt(msg.as_bytes(), redact, 200);
+    let msg = excerpt(msg.as_bytes(), scrub, 200);
     if msg.is_empty() { "no message".to_owned() } else { msg }
 }
 
-/// A one-line, truncated (to `max` characters), redacted excerpt of a body.
-pub fn excerpt(body: &[u8], redact: &[&str], max: usize) -> String {
-    let mut text = String::from_utf8_lossy(body).into_owned();
-    for secret in redact.iter().filter(|s| !s.is_empty()) {
-        text = text.replace(secret, "<redacted>");
-    }
+/// A one-line, truncated (to `max` characters), redacted excerpt of a body. Secrets are cut
+/// before the text is collapsed and truncated, so a cut never leaves part of one behind.
+pub fn excerpt(body: &[u8], scrub: &Scrubber, max: usize) -> String {
+    let scrubbed = scrub.scrub_bytes(body);
+    let text = String::from_utf8_lossy(&scrubbed);
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut out: String = one_line.chars().take(max).collect();
     if one_line.chars().count() > max {
@@ -249,26 +250,34 @@ mod tests {
 
     #[test]
     fn error_body_prefers_error_then_message_then_text() {
-        assert_eq!(error_message(br#"{"error":"bad key","message":"x"}"#, &[]), "bad key");
-        assert_eq!(error_message(br#"{"message":"Not allowed"}"#, &[]), "Not allowed");
-        assert_eq!(error_message(br#"{"errors":["name is blank","x"]}"#, &[]), "name is blank; x");
+        let none = &Scrubber::default();
+        assert_eq!(error_message(br#"{"error":"bad key","message":"x"}"#, none), "bad key");
+        assert_eq!(error_message(br#"{"message":"Not allowed"}"#, none), "Not allowed");
+        assert_eq!(error_message(br#"{"errors":["name is blank","x"]}"#, none), "name is blank; x");
         assert_eq!(
-            error_message(b"<html><body>Bad  Gateway</body></html>", &[]),
+            error_message(b"<html><body>Bad  Gateway</body></html>", none),
             "<html><body>Bad Gateway</body></html>"
         );
-        assert_eq!(error_message(b"", &[]), "no message");
-        assert_eq!(error_message(&[0xff, 0xfe, b'x'], &[]), "\u{fffd}\u{fffd}x");
+        assert_eq!(error_message(b"", none), "no message");
+        assert_eq!(error_message(&[0xff, 0xfe, b'x'], none), "\u{fffd}\u{fffd}x");
     }
 
     #[test]
     fn excerpts_are_redacted_and_truncated() {
+        let scrub = Scrubber::new(["sk-secret-123"]);
         let body = format!("token sk-secret-123 {}", "a".repeat(500));
-        let e = excerpt(body.as_bytes(), &["sk-secret-123"], 40);
+        let e = excerpt(body.as_bytes(), &scrub, 40);
         assert!(!e.contains("sk-secret-123"), "{e}");
         assert!(e.starts_with("token <redacted> aaa"), "{e}");
         assert_eq!(e.chars().count(), 41);
-        let m = error_message(br#"{"error":"key sk-secret-123 revoked"}"#, &["sk-secret-123"]);
+        let m = error_message(br#"{"error":"key sk-secret-123 revoked"}"#, &scrub);
         assert_eq!(m, "key <redacted> revoked");
+        // Escapes are decoded before the cut: a \u-escaped echo is caught too.
+        let m = error_message(br#"{"message":"key \u0073k-secret-123 revoked"}"#, &scrub);
+        assert_eq!(m, "key <redacted> revoked");
+        // A secret that straddles the truncation point is cut whole, never halved.
+        let body = format!("{} c2stc2VjcmV0LTEyMw== tail", "a".repeat(30));
+        assert_eq!(excerpt(body.as_bytes(), &scrub, 35), format!("{} <red…", "a".repeat(30)));
     }
 
     #[test]

@@ -14,7 +14,8 @@ mod stats;
 mod tests;
 
 pub use client::{
-    Endpoint, UpstreamClient, UpstreamResponse, UpstreamSpec, install_crypto_provider,
+    Credentials, Endpoint, MIN_BODY_SECRET_LEN, UpstreamClient, UpstreamResponse, UpstreamSpec,
+    install_crypto_provider,
 };
 pub use error::{UpstreamError, error_message, excerpt};
 pub use limit::{Budget, PauseGate};

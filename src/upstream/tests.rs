@@ -11,6 +11,9 @@ use axum::response::{IntoResponse, Response};
 use super::*;
 use crate::config::{Secret, UpstreamLimits};
 
+#[path = "echo_tests.rs"]
+mod echo;
+
 type Script = Arc<dyn Fn(usize) -> Response + Send + Sync>;
 /// When each request arrived and the Authorization header it carried.
 type Arrivals = Arc<Mutex<Vec<(Instant, Option<String>)>>>;

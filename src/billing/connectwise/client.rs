@@ -14,8 +14,8 @@ use super::models::{Addition, Agreement, Company, HasId, SystemInfo};
 use crate::billing::BillingError;
 use crate::config::{ConnectwiseConfig, Secret};
 use crate::upstream::{
-    Endpoint, RetryPolicy, StatsSnapshot, UpstreamClient, UpstreamError, UpstreamResponse,
-    UpstreamSpec,
+    Credentials, Endpoint, RetryPolicy, StatsSnapshot, UpstreamClient, UpstreamError,
+    UpstreamResponse, UpstreamSpec,
 };
 
 /// The upstream name used in errors, logs and metrics.
@@ -59,24 +59,12 @@ impl ConnectwiseClient {
                 cfg.base_url.as_str()
             ),
         })?;
-        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
-            "{}+{}:{}",
-            cfg.company_id,
-            cfg.public_key.expose(),
-            cfg.private_key.expose()
-        ));
-        let origin = format!("{} and {}", cfg.public_key.origin(), cfg.private_key.origin());
-        let pair = Secret::new(
-            format!("{}+{}:{}", cfg.company_id, cfg.public_key.expose(), cfg.private_key.expose()),
-            origin.clone(),
-        );
-        let auth = Secret::new(format!("Basic {basic}"), origin);
-        let client_id = Secret::new(cfg.client_id.clone(), "billing.connectwise.client_id");
+        let Credentials { auth_headers, redact } = Self::credentials(cfg);
         let spec = UpstreamSpec {
             name: UPSTREAM.into(),
             base_url,
             limits: cfg.limits.clone(),
-            auth_headers: vec![("Authorization".into(), auth), ("clientId".into(), client_id)],
+            auth_headers,
             credential: format!(
                 "billing.connectwise.company_id ({:?}) and the API member's keys \
                  (public_key_file {}, private_key_file {}); the member must be active",
@@ -85,12 +73,29 @@ impl ConnectwiseClient {
                 cfg.private_key.origin()
             ),
             retry,
-            redact: vec![cfg.public_key.clone(), cfg.private_key.clone(), pair],
+            redact,
         };
         Ok(ConnectwiseClient {
             http: UpstreamClient::new(spec)?,
             concurrency: cfg.limits.max_in_flight.max(1),
         })
+    }
+
+    /// Basic auth from `companyId+publicKey:privateKey` and the `clientId` header; the keys
+    /// and the pair itself.
+    pub fn credentials(cfg: &ConnectwiseConfig) -> Credentials {
+        let origin = format!("{} and {}", cfg.public_key.origin(), cfg.private_key.origin());
+        let pair = Secret::new(
+            format!("{}+{}:{}", cfg.company_id, cfg.public_key.expose(), cfg.private_key.expose()),
+            origin.clone(),
+        );
+        let basic = base64::engine::general_purpose::STANDARD.encode(pair.expose());
+        let auth = Secret::new(format!("Basic {basic}"), origin);
+        let client_id = Secret::new(cfg.client_id.clone(), "billing.connectwise.client_id");
+        Credentials {
+            auth_headers: vec![("Authorization".into(), auth), ("clientId".into(), client_id)],
+            redact: vec![cfg.public_key.clone(), cfg.private_key.clone(), pair],
+        }
     }
 
     /// A clone that shares the budget but counts requests afresh (one per run).
