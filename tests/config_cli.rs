@@ -46,6 +46,39 @@ fn config_shows_effective_values_and_where_they_came_from() {
     assert_eq!(parsed["mailprotector"]["schedule"].as_str(), Some("0 0 0 1 1 *"));
 }
 
+/// One typing rule, by where a value came from: the file writes types, so a quoted number
+/// there is refused (78) with the fix; an environment variable is always text, so the same
+/// digits there are a number, and override the file's bad value.
+#[test]
+fn a_quoted_number_is_refused_in_the_file_and_accepted_from_the_environment() {
+    let td = TestDir::new();
+    let valid = td.valid_config("127.0.0.1:1111", "http://127.0.0.1:9");
+    let written = fs::read_to_string(&valid).unwrap();
+    assert!(written.contains("reseller_id = 188\n"), "{written}");
+    let path = td.config(&written.replace("reseller_id = 188\n", "reseller_id = \"188\"\n"));
+
+    let out = run(&["config"], &path, &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains(
+            "mailprotector.reseller_id: \"188\" is in quotes, so the file gives it as text; \
+             write it without quotes: reseller_id = 188"
+        ),
+        "{stderr}"
+    );
+
+    let env = [("MPSYNC_MAILPROTECTOR__RESELLER_ID", "188"), ("MPSYNC_GRADIENT__ENABLED", "false")];
+    let out = run(&["config"], &path, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("reseller_id = 188  # from MPSYNC_MAILPROTECTOR__RESELLER_ID"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("enabled = false  # from MPSYNC_GRADIENT__ENABLED"), "{stdout}");
+}
+
 #[test]
 fn secrets_never_appear_in_config_or_check_output() {
     let td = TestDir::new();

@@ -19,6 +19,8 @@ pub struct CheckResult {
     pub ok: bool,
     /// What was found, or what failed and what to do about it.
     pub detail: String,
+    /// Things worth fixing that do not fail the check (it stays `ok`, exit 0).
+    pub warnings: Vec<String>,
     /// The exit status this failure deserves (ignored when `ok`).
     #[serde(skip)]
     pub exit_on_failure: Exit,
@@ -31,13 +33,26 @@ impl CheckResult {
             name: name.into(),
             ok: true,
             detail: detail.into(),
+            warnings: Vec::new(),
             exit_on_failure: Exit::Ok,
         }
     }
 
+    /// The same result with `warnings` added.
+    pub fn with_warnings(mut self, warnings: Vec<String>) -> CheckResult {
+        self.warnings.extend(warnings);
+        self
+    }
+
     /// A failed check that makes `mpsync check` exit with `exit`.
     pub fn fail(name: &str, detail: impl Into<String>, exit: Exit) -> CheckResult {
-        CheckResult { name: name.into(), ok: false, detail: detail.into(), exit_on_failure: exit }
+        CheckResult {
+            name: name.into(),
+            ok: false,
+            detail: detail.into(),
+            warnings: Vec::new(),
+            exit_on_failure: exit,
+        }
     }
 
     /// The result of a check that returns what it found, or an error that knows its exit
@@ -65,7 +80,7 @@ async fn checks(cfg: &Config) -> Vec<CheckResult> {
         out.push(counting(cfg, &store).await);
     }
     // The mapping is a local file: its problems (78) come before upstream ones (69).
-    out.extend(super::reconcile::mapping_check(cfg).await);
+    out.extend(super::mapping_check::mapping_check(cfg).await);
     out.push(mailprotector(cfg).await);
     out.extend(
         crate::billing::check(&cfg.billing).await.map(|r| CheckResult::from_result("billing", r)),
@@ -209,13 +224,21 @@ async fn counting(cfg: &Config, store: &crate::store::Store) -> CheckResult {
     )
 }
 
-/// The results as an aligned table: CHECK, RESULT, DETAIL.
+/// The results as an aligned table: CHECK, RESULT, DETAIL; a passed check with warnings
+/// shows `warn` and one `warning:` line each under its detail.
 pub fn table(results: &[CheckResult]) -> String {
     let width = results.iter().map(|r| r.name.len()).max().unwrap_or(0).max("CHECK".len());
     let mut out = format!("{:<width$}  RESULT  DETAIL\n", "CHECK");
     for r in results {
-        let result = if r.ok { "ok" } else { "FAILED" };
+        let result = match (r.ok, r.warnings.is_empty()) {
+            (false, _) => "FAILED",
+            (true, true) => "ok",
+            (true, false) => "warn",
+        };
         out.push_str(&format!("{:<width$}  {result:<6}  {}\n", r.name, r.detail));
+        for w in &r.warnings {
+            out.push_str(&format!("  warning: {w}\n"));
+        }
     }
     out
 }
@@ -271,5 +294,21 @@ mod tests {
         assert_eq!(lines[0], "CHECK          RESULT  DETAIL");
         assert_eq!(lines[1], "config         ok      valid");
         assert_eq!(lines[2], "mailprotector  FAILED  401");
+    }
+
+    #[test]
+    fn warnings_show_as_warn_and_one_line_each_without_failing() {
+        let results = [CheckResult::pass("mapping", "3 customers")
+            .with_warnings(vec!["product \"CloudFiltr\" ...".into(), "customer 9 ...".into()])];
+        let t = table(&results);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[1], "mapping  warn    3 customers");
+        assert_eq!(lines[2], "  warning: product \"CloudFiltr\" ...");
+        assert_eq!(lines[3], "  warning: customer 9 ...");
+        assert_eq!(overall_exit(&results), Exit::Ok);
+        let json = json_report(&results, None);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!((v["ok"].as_bool(), v["exit_code"].as_u64()), (Some(true), Some(0)));
+        assert_eq!(v["checks"][0]["warnings"][1], "customer 9 ...");
     }
 }

@@ -34,6 +34,7 @@ pub fn app_with(
         now: Arc::new(Utc::now),
         beat: Arc::new(|| {}),
         seed: 1,
+        stop: Default::default(),
     };
     // The engine itself is not run: these tests never trigger a sync.
     let (_engine, handle) =
