@@ -199,14 +199,21 @@ fn check_warns_about_a_listen_address_other_hosts_reach() {
     let out = run(&["check"], &td.config(&allowed), &[]);
     assert_eq!(out.status.code(), Some(69), "{}", text(&out.stdout));
     let stdout = text(&out.stdout);
-    let line =
-        stdout.lines().find(|l| l.starts_with("listen")).unwrap_or_else(|| panic!("{stdout}"));
-    assert!(
-        line.contains(" ok ") && line.contains("warning: daemon.listen 0.0.0.0:9847"),
-        "{line}"
-    );
-    assert!(line.contains(&token.display().to_string()) && line.contains("SSH tunnel"), "{line}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at =
+        lines.iter().position(|l| l.starts_with("listen")).unwrap_or_else(|| panic!("{stdout}"));
+    let (line, warning) = (lines[at], lines[at + 1]);
+    assert!(line.contains(" warn ") && line.contains("0.0.0.0:9847"), "{line}");
+    assert!(line.contains(&token.display().to_string()), "{line}");
+    assert!(warning.starts_with("  warning: daemon.listen 0.0.0.0:9847 accepts connections"));
+    assert!(warning.contains("SSH tunnel"), "{warning}");
     assert!(!stdout.contains("check-token-0123456789"), "{stdout}");
+    // In JSON: a passing check with the warning.
+    let out = run(&["check", "--json"], &td.config(&allowed), &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let listen = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == "listen").unwrap();
+    assert_eq!(listen["ok"], true);
+    assert!(listen["warnings"][0].as_str().unwrap().contains("accepts connections"), "{listen}");
     // A loopback address needs no warning line.
     let out = run(&["check"], &td.valid_config("127.0.0.1:9847", "http://127.0.0.1:9"), &[]);
     assert!(!text(&out.stdout).lines().any(|l| l.starts_with("listen")), "{}", text(&out.stdout));

@@ -163,25 +163,27 @@ fn config_summary(cfg: &Config) -> CheckResult {
     )
 }
 
-/// A passing line that warns when the HTTP endpoint is reachable from other hosts (the config
-/// only allows that with `allow_remote` and a token); nothing for a loopback address.
+/// A passing line with a warning when the HTTP endpoint is reachable from other hosts (the
+/// config only allows that with `allow_remote` and a token); nothing for a loopback address.
 fn listen(cfg: &Config) -> Option<CheckResult> {
     let d = &cfg.daemon;
     if !crate::config::hosts::is_remote(d.listen) {
         return None;
     }
     let token = d.access_token.as_ref().map_or("(not loaded)", |t| t.origin());
-    Some(CheckResult::pass(
-        "listen",
-        format!(
-            "warning: daemon.listen {} accepts connections from other hosts (daemon.allow_remote \
-             = true); every request except /livez and /readyz must carry the access token from \
-             {token}. Without TLS the token and the billing data cross the network in clear \
-             text: prefer 127.0.0.1:{} reached through an SSH tunnel or a reverse proxy with TLS",
-            d.listen,
-            d.listen.port()
-        ),
-    ))
+    let detail = format!(
+        "{} (daemon.allow_remote = true): every request except /livez and /readyz must carry \
+         the access token from {token}",
+        d.listen
+    );
+    let warning = format!(
+        "daemon.listen {} accepts connections from other hosts. Without TLS the token and the \
+         billing data cross the network in clear text: prefer 127.0.0.1:{} reached through an \
+         SSH tunnel or a reverse proxy with TLS",
+        d.listen,
+        d.listen.port()
+    );
+    Some(CheckResult::pass("listen", detail).with_warnings(vec![warning]))
 }
 
 /// Opens the store in the state directory: proves it can be created and written, that the
