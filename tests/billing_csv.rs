@@ -60,6 +60,81 @@ fn bad_files() -> Vec<(&'static str, String, Vec<&'static str>)> {
             ],
         ),
         (
+            "an unterminated quote is named at its line and hides none of the rows after it",
+            format!(
+                "{HEADER}250,Acme,MP-CF,5,\n251,\"Beta,MP-CF,3,\n252,Gamma,MP-CF,ten,\n\
+                 253,Delta,MP-SS,1e23,\n254,Eps,MP-SS,4,\n"
+            ),
+            vec![
+                "billed.csv line 3: a quote opens a field here and is never closed, so every row \
+                 after it would be read as part of this field",
+                r#"billed.csv line 4, column quantity: "ten" is not a number"#,
+                r#"billed.csv line 5, column quantity: "1e23" is too large; a quantity must be at most 1000000"#,
+            ],
+        ),
+        (
+            "a quote closed lines later with text after it",
+            format!("{HEADER}250,\"Acme,MP-CF,5,\n251,Beta,MP-CF,-1,\n252,\"Gamma\",MP-CF,2,\n"),
+            vec![
+                "billed.csv line 2: a quote opens a field here and closes only on line 4, with \
+                 more text after it",
+                r#"billed.csv line 3, column quantity: "-1" is negative"#,
+            ],
+        ),
+        (
+            "a quote closed in the wrong place glues rows into an id",
+            format!("{HEADER}250,Acme,\"MP-CF\n251,Beta,MP\",5,\n"),
+            vec![
+                "billed.csv line 2, column product_id: holds a line break, so a quote in this \
+                 row is closed in the wrong place",
+            ],
+        ),
+        (
+            "an unterminated quote in the header",
+            "account_id,\"account_name,product_id,quantity\n250,Acme,MP-CF,5\n".into(),
+            vec!["billed.csv line 1: a quote opens a field here and is never closed"],
+        ),
+        (
+            "quantities must be finite, non-negative and at most 1,000,000",
+            format!(
+                "{HEADER}1,A,P,1000000,\n2,B,P,1000000.5,\n3,C,P,1e23,\n4,D,P,-0.5,\n\
+                 5,E,P,inf,\n6,F,P,1e999,\n"
+            ),
+            vec![
+                r#"billed.csv line 3, column quantity: "1000000.5" is too large; a quantity must be at most 1000000 (1,000,000 units)"#,
+                r#"billed.csv line 4, column quantity: "1e23" is too large"#,
+                r#"billed.csv line 5, column quantity: "-0.5" is negative"#,
+                r#"billed.csv line 6, column quantity: "inf" is not a number"#,
+                r#"billed.csv line 7, column quantity: "1e999" is not a number"#,
+            ],
+        ),
+        (
+            "every planted problem in one file is reported, in file order",
+            format!(
+                "{HEADER}250,Acme,MP-CF,56,3\n\
+                 ,Acme,MP-SS,1,\n\
+                 251,\"Open,MP-CF,2,\n\
+                 252,Beta,MP-CF,2e9,\n\
+                 253,Gamma,,4,-1\n\
+                 254,\"Two\nLines\",MP-CF,NaN,\n\
+                 255,Delta,MP-CF,7,\n\
+                 256,\"Again,MP-SS,1,\n\
+                 257,Zeta,MP-SS,x,\n"
+            ),
+            vec![
+                "billed.csv line 3, column account_id: is empty",
+                // Its quote is closed by the next quote in the file, three lines on.
+                "billed.csv line 4: a quote opens a field here and closes only on line 7, with \
+                 more text after it",
+                r#"billed.csv line 5, column quantity: "2e9" is too large"#,
+                "billed.csv line 6, column product_id: is empty",
+                r#"billed.csv line 6, column unit_price: "-1" is negative"#,
+                r#"billed.csv line 7, column quantity: "NaN" is not a number"#,
+                "billed.csv line 10: a quote opens a field here and is never closed",
+                r#"billed.csv line 11, column quantity: "x" is not a number"#,
+            ],
+        ),
+        (
             "quoted field spanning lines keeps line numbers right",
             format!("{HEADER}250,\"Acme\nEast\",MP-CF,1,\n251,West,MP-CF,inf,\n"),
             vec![r#"billed.csv line 4, column quantity: "inf" is not a number"#],
@@ -82,6 +157,24 @@ fn bad_files_name_each_line_and_column_and_list_every_problem() {
             assert!(whole.contains(g.as_str()), "{what}: the message lists {g:?}");
         }
     }
+}
+
+/// The quote checks reject nothing a careful export writes: quotes around commas, doubled
+/// quotes, a name over two lines, text after a closing quote on the same line, CRLF.
+#[test]
+fn well_quoted_files_keep_every_row() {
+    let text = "account_id,account_name,product_id,quantity,unit_price\r\n\
+                250,\"Acme, \"\"East\"\"\",MP-CF,56,3\r\n\
+                251,\"Two\r\nLines\",MP-CF,1000000,\r\n\
+                252,\"Beta\" Inc,MP-SS,0,\r\n\
+                253,Gamma \"G\",MP-SS,2.5,\r\n";
+    let billed = parse_csv("billed.csv", text.as_bytes()).unwrap();
+    let rows: Vec<(&str, f64)> =
+        billed.lines.iter().map(|l| (l.account_id.as_str(), l.quantity)).collect();
+    assert_eq!(rows, [("250", 56.0), ("251", 1_000_000.0), ("252", 0.0), ("253", 2.5)]);
+    let names: Vec<&str> = billed.accounts.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names, ["Acme, \"East\"", "Two\r\nLines", "Beta Inc", "Gamma \"G\""]);
+    assert_eq!(billed.lines[3].source_ref, "billed.csv line 6");
 }
 
 #[test]

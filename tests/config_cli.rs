@@ -59,6 +59,39 @@ fn a_config_without_listen_serves_on_127_0_0_1_9847() {
     assert!(stdout.contains("listen = \"127.0.0.1:9847\"  # default"), "{stdout}");
 }
 
+/// One typing rule, by where a value came from: the file writes types, so a quoted number
+/// there is refused (78) with the fix; an environment variable is always text, so the same
+/// digits there are a number, and override the file's bad value.
+#[test]
+fn a_quoted_number_is_refused_in_the_file_and_accepted_from_the_environment() {
+    let td = TestDir::new();
+    let valid = td.valid_config("127.0.0.1:1111", "http://127.0.0.1:9");
+    let written = fs::read_to_string(&valid).unwrap();
+    assert!(written.contains("reseller_id = 188\n"), "{written}");
+    let path = td.config(&written.replace("reseller_id = 188\n", "reseller_id = \"188\"\n"));
+
+    let out = run(&["config"], &path, &[]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(
+        stderr.contains(
+            "mailprotector.reseller_id: \"188\" is in quotes, so the file gives it as text; \
+             write it without quotes: reseller_id = 188"
+        ),
+        "{stderr}"
+    );
+
+    let env = [("MPSYNC_MAILPROTECTOR__RESELLER_ID", "188"), ("MPSYNC_GRADIENT__ENABLED", "false")];
+    let out = run(&["config"], &path, &env);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("reseller_id = 188  # from MPSYNC_MAILPROTECTOR__RESELLER_ID"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("enabled = false  # from MPSYNC_GRADIENT__ENABLED"), "{stdout}");
+}
+
 #[test]
 fn secrets_never_appear_in_config_or_check_output() {
     let td = TestDir::new();
@@ -69,7 +102,12 @@ fn secrets_never_appear_in_config_or_check_output() {
     let cw_priv = td.secret("cw-private", &format!("{CANARY}-priv"));
     let g_vendor = td.secret("g-vendor", &format!("{CANARY}-vendor"));
     let g_partner = td.secret("g-partner", &format!("{CANARY}-partner"));
-    let mut toml = fs::read_to_string(&path).unwrap();
+    let access = td.secret("access-token", &format!("{CANARY}-access"));
+    let mut toml = fs::read_to_string(&path).unwrap().replacen(
+        "[daemon]\n",
+        &format!("[daemon]\nallow_remote = true\naccess_token_file = \"{}\"\n", access.display()),
+        1,
+    );
     toml.push_str(&format!(
         "\n[billing]\nsource = \"connectwise\"\n[billing.connectwise]\ncompany_id = \"acme\"\n\
          client_id = \"c1\"\npublic_key_file = \"{}\"\nprivate_key_file = \"{}\"\n\
@@ -86,7 +124,7 @@ fn secrets_never_appear_in_config_or_check_output() {
     assert_eq!(config.status.code(), Some(0), "{}", text(&config.stderr));
     assert_eq!(
         text(&config.stdout).matches("\"<redacted>\"").count(),
-        5,
+        6,
         "{}",
         text(&config.stdout)
     );
@@ -149,6 +187,48 @@ fn check_passes_a_valid_config_as_a_table_and_as_json() {
     let line = stdout.lines().find(|l| l.starts_with("mailprotector")).unwrap_or_default();
     assert!(line.contains("FAILED") && line.contains("api_key"), "{stdout}");
     rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn check_warns_about_a_listen_address_other_hosts_reach() {
+    let td = TestDir::new();
+    let token = td.secret("access-token", "check-token-0123456789");
+    let base = fs::read_to_string(td.valid_config("0.0.0.0:9847", "http://127.0.0.1:9")).unwrap();
+    // Refused without allow_remote: a config error naming the key and the fix.
+    let out = run(&["check"], &td.config(&base), &[]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("daemon.listen: 0.0.0.0:9847 lets other hosts connect"), "{stderr}");
+    assert!(stderr.contains("daemon.allow_remote = true"), "{stderr}");
+
+    let allowed = base.replacen(
+        "[daemon]\n",
+        &format!("[daemon]\nallow_remote = true\naccess_token_file = \"{}\"\n", token.display()),
+        1,
+    );
+    // No Mailprotector behind http://127.0.0.1:9, so check fails there (69); the listen line
+    // itself passes, with a warning.
+    let out = run(&["check"], &td.config(&allowed), &[]);
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out.stdout));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at =
+        lines.iter().position(|l| l.starts_with("listen")).unwrap_or_else(|| panic!("{stdout}"));
+    let (line, warning) = (lines[at], lines[at + 1]);
+    assert!(line.contains(" warn ") && line.contains("0.0.0.0:9847"), "{line}");
+    assert!(line.contains(&token.display().to_string()), "{line}");
+    assert!(warning.starts_with("  warning: daemon.listen 0.0.0.0:9847 accepts connections"));
+    assert!(warning.contains("SSH tunnel"), "{warning}");
+    assert!(!stdout.contains("check-token-0123456789"), "{stdout}");
+    // In JSON: a passing check with the warning.
+    let out = run(&["check", "--json"], &td.config(&allowed), &[]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let listen = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == "listen").unwrap();
+    assert_eq!(listen["ok"], true);
+    assert!(listen["warnings"][0].as_str().unwrap().contains("accepts connections"), "{listen}");
+    // A loopback address needs no warning line.
+    let out = run(&["check"], &td.valid_config("127.0.0.1:9847", "http://127.0.0.1:9"), &[]);
+    assert!(!text(&out.stdout).lines().any(|l| l.starts_with("listen")), "{}", text(&out.stdout));
 }
 
 #[test]

@@ -259,6 +259,36 @@ fn cases() -> Vec<Case> {
             expect: &["gradient.services.CloudFilter.category: \"Email\" is not an allowed value"],
         },
         Case {
+            name: "number in quotes in the file",
+            edit: |_, c| c.replace("reseller_id = 188", "reseller_id = \"188\""),
+            env: &[],
+            args: &[],
+            expect: &[
+                "mailprotector.reseller_id: \"188\" is in quotes",
+                "write it without quotes: reseller_id = 188",
+            ],
+        },
+        Case {
+            name: "rate, count and boolean in quotes in the file (one rule for every typed key)",
+            edit: |_, c| {
+                c + "rate_limit = \"2.5\"\nburst = \"3\"\ncount_each_product = \"false\"\n\
+                     [reconcile]\ndebounce_runs = \"2\"\n"
+            },
+            env: &[],
+            args: &[],
+            expect: &[
+                "mailprotector.rate_limit: \"2.5\" is in quotes",
+                "without quotes: rate_limit = 2.5",
+                "mailprotector.burst: \"3\" is in quotes",
+                "without quotes: burst = 3",
+                "mailprotector.count_each_product: \"false\" is in quotes",
+                "without quotes: count_each_product = false",
+                "reconcile.debounce_runs: \"2\" is in quotes",
+                "without quotes: debounce_runs = 2",
+                "4 problems",
+            ],
+        },
+        Case {
             name: "TOML syntax error",
             edit: |_, c| c.replace("[daemon]\n", "[daemon]\nlog = info\n"),
             env: &[],

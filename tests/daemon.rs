@@ -124,8 +124,10 @@ fn a_second_instance_on_the_same_state_dir_exits_75() {
     assert_eq!(first.get("/livez").status, 200);
 }
 
+/// A taken port is a configuration problem (78), not an upstream outage (69): the message
+/// names daemon.listen, the address, and both ways out.
 #[test]
-fn a_listen_address_in_use_exits_69_with_a_clear_message() {
+fn a_listen_address_in_use_exits_78_naming_daemon_listen() {
     let dir = TestDir::new();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
@@ -133,11 +135,16 @@ fn a_listen_address_in_use_exits_69_with_a_clear_message() {
     let mut cmd = mpsync();
     cmd.arg("--config").arg(&config).arg("run");
     let (code, err) = Daemon::run_to_exit(cmd);
-    assert_eq!(code, Some(69), "{err}");
-    assert!(
-        err.contains(&format!("cannot listen on {addr}")) && err.contains("already in use"),
-        "{err}"
-    );
+    assert_eq!(code, Some(78), "{err}");
+    for needle in [
+        format!("cannot listen on {addr} (daemon.listen)"),
+        "already in use".to_owned(),
+        "Stop that process".to_owned(),
+        "set daemon.listen".to_owned(),
+    ] {
+        assert!(err.contains(&needle), "the message says {needle:?}: {err}");
+    }
+    drop(taken);
 }
 
 #[test]

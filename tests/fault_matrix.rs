@@ -4,8 +4,11 @@
 //! reason, reconciliation rows `stale` and never wrong, `/v1/health`, recovery on the next
 //! run once the fault clears, and that nothing committed earlier is lost (across a restart).
 //!
-//! A companion test covers the disk being full already at start-up (exit 74). Set
-//! `FAULT_CASE=<part of a name>` to run only matching cases while working on one.
+//! Companion tests cover the disk being full already at start-up (exit 74), a run under way
+//! when the disk fills (aborted at the next start with the write error as its reason, not as a
+//! crash), and one-shot commands under a file-size limit (exit 74, never killed by SIGXFSZ:
+//! no daemon here runs with SIGXFSZ trapped for it). Set `FAULT_CASE=<part of a name>` to run
+//! only matching cases while working on one.
 //!
 //! Retry policy (src/upstream/retry.rs, `RetryPolicy::default`, not configurable): 5 attempts
 //! for 5xx, timeouts and transport errors (backoff 0.5s doubling, full jitter); 30 attempts
@@ -13,6 +16,7 @@
 //! limits ends `ok` after retries, a longer one `failed`; 401 and malformed bodies are never
 //! retried.
 
+use crate::support::common;
 use crate::support::daemon::Daemon;
 use crate::support::fault::{self, Case, Fixture, Health, Inject, Outcome, Stale, Wrap};
 
@@ -298,4 +302,93 @@ fn a_store_that_cannot_be_written_at_start_up_stops_with_74_and_keeps_its_data()
     assert_eq!(after.customers, before.customers, "the counts are unchanged");
     assert_eq!(after.history, before.history, "the history is unchanged");
     fx.stop();
+}
+
+/// A vendor run under way when the disk fills (the file-size limit drops below the store's
+/// size while its first request hangs) cannot write its end. The daemon survives on its own
+/// (no SIGXFSZ trap around it), and after a restart with room again that run is aborted with
+/// the store's write error as its reason, not as "crash, kill or power loss".
+#[test]
+fn a_run_cut_short_by_a_full_disk_is_recorded_with_that_reason_not_as_a_crash() {
+    use crate::support::common::wait_for;
+    use crate::support::daemon::DEADLINE;
+    use crate::support::sync::{runs, trigger_sync};
+
+    // One hung request of up to 5 s: the window to lower the limit while the run is under way.
+    let mut fx = Fixture::new(11, false, &[("MPSYNC_MAILPROTECTOR__TIMEOUT", "5s")]);
+    fx.start(Wrap::Plain);
+    fx.settle(0, &["vendor", "billing"]);
+    let after = fx.last_run_id();
+    let spec = mpsync_sim::Fault::parse("kind=hang,times=1,endpoint=users").unwrap();
+    let hang = fx.sim.add_fault(spec);
+    trigger_sync(fx.d());
+    wait_for(DEADLINE, "the vendor run's request to hang", || {
+        fx.sim.control().faults().iter().any(|f| f.id == hang && f.fired > 0).then_some(())
+    });
+    fx.limit_writes(Some(4096));
+    // The retry is answered and the run ends, but its end cannot be written.
+    wait_for(DEADLINE * 2, "the vendor run to end unrecorded", || {
+        let h = fx.d().get("/v1/health").json();
+        let check = &h["checks"]["mailprotector:lastSuccess"][0];
+        check["consecutiveFailures"].as_u64().is_some_and(|n| n > 0).then_some(())
+    });
+    let run = runs(fx.d())
+        .into_iter()
+        .find(|r| r["kind"] == "vendor" && r["id"].as_u64().unwrap() > after)
+        .expect("the run's start was recorded");
+    assert_eq!(run["outcome"], "running", "its end could not be written: {run}");
+    let id = run["id"].clone();
+
+    // Room again: the daemon, still alive, stops cleanly (exit 0) and starts again.
+    fx.limit_writes(None);
+    fx.stop();
+    fx.start(Wrap::Plain);
+    let aborted = runs(fx.d()).into_iter().find(|r| r["id"] == id).unwrap();
+    assert_eq!(aborted["outcome"], "aborted", "{aborted}");
+    let error = aborted["error"].as_str().unwrap();
+    for needle in [
+        "the store could not be written: File too large (os error 27) (disk full or a \
+         file-size limit); writes stopped at: commit the",
+        "mpsync.redb",
+        "The end of this run was not recorded and nothing it collected was stored",
+    ] {
+        assert!(error.contains(needle), "the reason says {needle:?}: {error}");
+    }
+    assert!(!error.contains("crash"), "{error}");
+    let side = fx.dir.state_dir().join(mpsync::store::UNRECORDED_FILE_NAME);
+    let side = std::fs::read_to_string(&side).expect("the side record exists");
+    assert_eq!(side.trim(), "{}", "the side record was emptied once recorded");
+
+    // And the next sync works and is recorded as usual.
+    let last = fx.last_run_id();
+    trigger_sync(fx.d());
+    for r in fx.settle(last, &["vendor", "billing"]) {
+        assert_eq!(r["outcome"], "ok", "{r}");
+    }
+    fx.stop();
+}
+
+/// One-shot commands survive a file-size limit too: `sync --once` and `check` on a state dir
+/// the limit does not let them write exit 74 with the store's error, not killed by SIGXFSZ.
+#[test]
+fn one_shot_commands_under_a_file_size_limit_exit_74_instead_of_being_killed() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let dir = common::TestDir::new();
+    let config = dir.valid_config("127.0.0.1:9", "http://127.0.0.1:9");
+    for args in [&["sync", "--once"][..], &["check"]] {
+        let mut cmd = common::clean_command("prlimit");
+        cmd.arg("--fsize=4096").arg("--").arg(common::bin()).arg("-c").arg(&config).args(args);
+        let out = cmd.output().expect("run prlimit (util-linux)");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.signal(), None, "{args:?} was killed: {}\n{said}", out.status);
+        assert_eq!(out.status.code(), Some(74), "{args:?}: {said}");
+        for needle in ["mpsync.redb", "File too large", "a file-size limit was reached"] {
+            assert!(said.contains(needle), "{args:?} says {needle:?}: {said}");
+        }
+    }
 }

@@ -161,6 +161,109 @@ fn check_reports_the_mapping_expired_suppressions_and_suggestions() {
     assert!(m.contains("329 = \"250\"  # Acme, Inc. ↔ ACME Inc"), "{m}");
 }
 
+/// A customer as a test writes it: id, name, users per product.
+type Seen<'a> = (u64, &'a str, &'a [(&'a str, u64)]);
+
+/// Stores one vendor run that saw these customers.
+fn seed_vendor_run(t: &TestDir, customers: &[Seen<'_>]) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = Store::open(&t.state_dir()).unwrap();
+        let at: chrono::DateTime<chrono::Utc> = "2026-03-01T10:00:00Z".parse().unwrap();
+        let id = store.begin_run(mpsync::model::RunKind::Vendor, at).await.unwrap();
+        let customers = customers
+            .iter()
+            .map(|(id, name, counts)| mpsync::model::CustomerUsage {
+                id: *id,
+                name: (*name).to_owned(),
+                counts: counts.iter().map(|(p, n)| ((*p).to_owned(), *n)).collect(),
+            })
+            .collect();
+        store.commit_vendor_run(id, at, Default::default(), customers).await.unwrap();
+    });
+}
+
+const TYPOS: &str = "[customers]\n329 = \"250\"\n392 = \"251\"\n\
+                     [products.CloudFiltr]\npsa_product = \"MP-CF\"\n\
+                     [products.SafeSend]\npsa_product = \"MP-SS\"\n";
+
+/// A mapped product nobody uses that is no known product, and a mapped customer the vendor
+/// never listed, are warned about with the nearest name seen; the check still passes, in the
+/// table and in JSON.
+#[test]
+fn check_warns_about_mapped_names_the_vendor_never_showed() {
+    let t = TestDir::new();
+    let cfg = with_billing(&t, TYPOS);
+    seed_vendor_run(
+        &t,
+        &[(329, "Acme", &[("CloudFilter", 5), ("SafeSend", 2)]), (394, "Cobalt", &[])],
+    );
+    let out = run(&cfg, &["check"]);
+    let (stdout, stderr) = text(&out);
+    let m = mapping_line(&stdout);
+    assert!(m.starts_with("mapping") && m.contains(" warn "), "{m}\n{stderr}");
+    let warnings: Vec<&str> = m.lines().filter(|l| l.starts_with("  warning: ")).collect();
+    assert_eq!(warnings.len(), 2, "{m}");
+    assert!(
+        warnings[0].contains(
+            "product \"CloudFiltr\" is mapped (to PSA product \"MP-CF\") but no \
+                              customer uses it in the latest vendor run (run 1,"
+        ) && warnings[0].ends_with("did you mean CloudFilter?"),
+        "{}",
+        warnings[0]
+    );
+    assert!(
+        warnings[1].contains("customer 392 is mapped (to account \"251\")")
+            && warnings[1].ends_with("did you mean 394 (Cobalt)?"),
+        "{}",
+        warnings[1]
+    );
+
+    let out = run(&cfg, &["check", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mapping = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == "mapping").unwrap();
+    assert_eq!(mapping["ok"], true, "{mapping}");
+    let w = mapping["warnings"].as_array().unwrap();
+    assert_eq!(w.len(), 2, "{mapping}");
+    assert!(w[0].as_str().unwrap().ends_with("did you mean CloudFilter?"), "{mapping}");
+}
+
+/// Warnings alone never fail the check: with every other check passing it exits 0. Before
+/// the first vendor run, products are compared with the product vocabulary.
+#[test]
+fn check_with_only_warnings_exits_zero_and_uses_the_vocabulary_before_any_run() {
+    // The simulator stands in for Mailprotector, so every other check passes.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt.block_on(mpsync_sim::SimServer::start(mpsync_sim::SimOptions::default())).unwrap();
+    let (reseller, key) = {
+        let ds = sim.control().read();
+        (ds.reseller_id(), ds.reseller_key().to_owned())
+    };
+    let t = TestDir::new();
+    let cfg = with_billing(&t, TYPOS);
+    t.secret("mailprotector-api-key", &key);
+    let csv = "account_id,account_name,product_id,quantity\n250,Acme,MP-CF,5\n";
+    std::fs::write(t.path().join("billed.csv"), csv).unwrap();
+    let text_cfg = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("http://127.0.0.1:1", &sim.base_url())
+        .replace("reseller_id = 188", &format!("reseller_id = {reseller}"));
+    let cfg = t.config(&text_cfg);
+    let out = run(&cfg, &["check"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let m = mapping_line(&stdout);
+    let warnings: Vec<&str> = m.lines().filter(|l| l.starts_with("  warning: ")).collect();
+    assert_eq!(warnings.len(), 1, "customers cannot be judged before a run: {m}");
+    assert!(
+        warnings[0].contains(
+            "\"CloudFiltr\" is mapped (to PSA product \"MP-CF\") but there is no \
+                              vendor run yet to compare with"
+        ) && warnings[0].ends_with("did you mean CloudFilter?"),
+        "{m}"
+    );
+}
+
 #[test]
 fn check_names_a_missing_mapping_file_and_how_to_create_it() {
     let t = TestDir::new();

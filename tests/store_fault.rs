@@ -154,3 +154,56 @@ async fn failed_commit_keeps_previous_snapshot_for_every_failure_point() {
     assert!(failed >= 10, "the loop must inject failures at many points (failed {failed})");
     assert!(succeeded >= 1, "with a big enough budget the commit must succeed");
 }
+
+/// A run whose end cannot be written (every write fails from some point on, as on a full
+/// disk) stays running in the store; the next open aborts it with the store's write error
+/// (kept in the side record next to the store), not as a crash. The record is emptied once
+/// used: a later run that really was interrupted gets the crash text.
+#[tokio::test]
+async fn a_run_whose_end_cannot_be_written_is_aborted_with_that_reason_at_the_next_open() {
+    for budget in 0..400 {
+        let (_tmp, state) = state_dir();
+        let store = Store::open(&state).unwrap();
+        vendor_run(&store, 0, dataset(20)).await;
+        drop(store);
+
+        let path = state.join("mpsync.redb");
+        let file = OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let backend = FailingBackend {
+            inner: FileBackend::new(file).unwrap(),
+            budget: Arc::new(AtomicI64::new(budget)),
+        };
+        let Ok(store) = Store::open_with_backend(&path, backend) else { continue };
+        let Ok(id) = store.begin_run(RunKind::Vendor, at(100)).await else { continue };
+        if store.commit_vendor_run(id, at(101), requests(), dataset(20)).await.is_ok() {
+            continue;
+        }
+        // As the engine does after a failed commit: try to record the failure (refused too).
+        let failed = store.fail_run(id, at(101), "cannot commit".into(), requests()).await;
+        assert!(failed.is_err(), "budget {budget}: writes stay refused after a failed one");
+        drop(store);
+
+        let store = Store::open(&state).unwrap();
+        assert_eq!(store.abort_leftover_runs(at(200)).await.unwrap(), vec![id]);
+        let error = store.run(id).await.unwrap().unwrap().error.unwrap();
+        assert!(
+            error.starts_with(
+                "the store could not be written: injected write failure (disk full or a \
+                 file-size limit, or a disk error); writes stopped at: "
+            ) && error.contains("mpsync.redb")
+                && error.ends_with(
+                    "The end of this run was not recorded and nothing it collected was stored"
+                ),
+            "budget {budget}: {error}"
+        );
+
+        let interrupted = store.begin_run(RunKind::Vendor, at(300)).await.unwrap();
+        drop(store);
+        let store = Store::open(&state).unwrap();
+        assert_eq!(store.abort_leftover_runs(at(400)).await.unwrap(), vec![interrupted]);
+        let error = store.run(interrupted).await.unwrap().unwrap().error.unwrap();
+        assert!(error.starts_with("mpsync stopped during this run (crash"), "{error}");
+        return;
+    }
+    panic!("no write budget let the run start and then refused its end");
+}

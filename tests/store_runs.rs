@@ -127,7 +127,8 @@ async fn recent_runs_and_last_success_by_kind() {
     let p2 = store.begin_run(RunKind::Push, at(4)).await.unwrap();
     store.fail_run(p2, at(5), "Gradient refused the key".into(), requests()).await.unwrap();
     let v2 = store.begin_run(RunKind::Vendor, at(6)).await.unwrap();
-    store.cancel_run(v2, at(7), BTreeMap::new()).await.unwrap();
+    let why = "stopped before it completed: mpsync was shutting down (SIGTERM received)";
+    store.cancel_run(v2, at(7), why.into(), BTreeMap::new()).await.unwrap();
 
     let ids = |runs: Vec<mpsync::model::RunRecord>| runs.iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(ids(store.recent_runs(10, None).await.unwrap()), vec![v2, p2, p1.id, v1.id]);
@@ -138,6 +139,7 @@ async fn recent_runs_and_last_success_by_kind() {
     assert!(store.last_success(RunKind::Billing).await.unwrap().is_none());
     let cancelled = store.run(v2).await.unwrap().unwrap();
     assert_eq!(cancelled.outcome, RunOutcome::Cancelled);
+    assert_eq!(cancelled.error.as_deref(), Some(why), "a cancelled run keeps why it stopped");
 }
 
 #[tokio::test]

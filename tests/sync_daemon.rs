@@ -210,13 +210,20 @@ fn sigterm_during_a_long_run_exits_zero_and_records_it_cancelled() {
     });
     d.signal("TERM");
     let status = d.wait_exit();
-    assert_eq!(status.code(), Some(0), "{}", d.stderr());
+    let log = d.stderr();
+    assert_eq!(status.code(), Some(0), "{log}");
     drop(d);
+    // The log says the run was cancelled and why, not that it "did not succeed".
+    let why = "stopped before it completed: mpsync was shutting down (SIGTERM received: \
+               systemctl stop, or kill); nothing it collected was stored";
+    assert!(log.contains(&format!("run cancelled: {why}")), "{log}");
+    assert!(!log.contains("run did not succeed"), "{log}");
 
     let store = sim.open_store(&dir.state_dir());
     let recorded = sim.block_on(store.recent_runs(10, None)).unwrap();
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert_eq!(recorded[0].outcome, RunOutcome::Cancelled, "{recorded:?}");
+    assert_eq!(recorded[0].error.as_deref(), Some(why), "the record says why too");
     assert!(sim.block_on(store.latest_usage_snapshot()).unwrap().is_none());
     drop(store);
 

@@ -27,7 +27,7 @@ use crate::mailprotector::MailprotectorClient;
 use crate::metrics::Metrics;
 use crate::model::RunKind;
 use crate::server::{self, ServerState};
-use crate::sync::{CronTicker, Engine, EngineOptions, JobSpec, RunObserver, VendorJob};
+use crate::sync::{CronTicker, Engine, EngineOptions, JobSpec, RunObserver, StopReason, VendorJob};
 use crate::systemd::{self, Heartbeat, Notifier};
 use crate::telemetry::LogHandle;
 
@@ -86,9 +86,22 @@ enum Stop {
     Fatal,
 }
 
+impl Stop {
+    /// Why runs still going are cancelled, as their records and log lines say it.
+    fn reason(&self) -> String {
+        match self {
+            Stop::Signal("SIGINT") => "mpsync was shutting down (SIGINT received: Ctrl-C)".into(),
+            Stop::Signal(name) => {
+                format!("mpsync was shutting down ({name} received: systemctl stop, or kill)")
+            }
+            Stop::Fatal => "mpsync was shutting down after a fatal error (logged above)".into(),
+        }
+    }
+}
+
 /// Runs the daemon until SIGTERM or SIGINT and returns the exit status: 0 after a clean
-/// drain, 75 when the store is held by another process, 78/69 when the listener cannot be
-/// bound, 70 when the grace period ran out or a component failed.
+/// drain, 75 when the store is held by another process, 78 when the listener cannot be bound
+/// (`daemon.listen`), 70 when the grace period ran out or a component failed.
 pub async fn run(opts: RunOptions) -> Exit {
     let RunOptions { config, load_options, log, notifier, watchdog, on_ready } = opts;
     let started_at = chrono::Utc::now();
@@ -163,7 +176,13 @@ pub async fn run(opts: RunOptions) -> Exit {
         Arc::new(run_metrics),
         Arc::new(reconcile_trigger),
     ]));
-    let engine_opts = EngineOptions { tick: heartbeat.tick(), beat, ..EngineOptions::default() };
+    let stop_reason = StopReason::default();
+    let engine_opts = EngineOptions {
+        tick: heartbeat.tick(),
+        beat,
+        stop: stop_reason.clone(),
+        ..EngineOptions::default()
+    };
     let (engine, engine_handle) =
         Engine::new(jobs.clone(), Arc::new(store.clone()), observer, engine_opts);
     tasks.spawn("sync engine", engine.run(token.clone(), tasks.tracker().clone()));
@@ -197,7 +216,9 @@ pub async fn run(opts: RunOptions) -> Exit {
             store: store.clone(),
             engine: engine_handle,
             sync_kinds: jobs.iter().map(|j| j.kind).filter(|k| *k != RunKind::Push).collect(),
+            renders: crate::server::RenderGate::for_this_host(),
         }),
+        access: Arc::new(crate::server::Access::from_config(&config_tx.borrow().daemon, addr)),
     };
     if let Err(e) = spawn_server(&tasks, listener, state, token.clone()) {
         tracing::error!("cannot start the HTTP server thread: {e}");
@@ -217,6 +238,12 @@ pub async fn run(opts: RunOptions) -> Exit {
     let status = format!("serving on http://{addr}");
     notifier.ready(&status);
     tracing::info!("mpsync ready on http://{addr}");
+    if crate::config::hosts::is_remote(addr) {
+        tracing::warn!(
+            "{addr} accepts connections from other hosts (daemon.allow_remote); every request \
+             but /livez and /readyz must carry the access token"
+        );
+    }
     if let Some(tx) = on_ready {
         // Nobody listening any more is fine: the daemon serves regardless.
         let _ = tx.send(addr);
@@ -249,6 +276,7 @@ pub async fn run(opts: RunOptions) -> Exit {
     }
     notifier.stopping();
     cron.shutdown().await;
+    stop_reason.set(stop.reason());
     token.cancel();
     let drained = tasks.drain(grace).await;
     // The store (last clone here) closes when this function returns, after every task ended.

@@ -1,6 +1,7 @@
 //! SIGHUP: re-read and validate the config off to the side; keep the old one when it is
-//! invalid; otherwise publish it and apply the hot fields. Cold fields (listen address, state
-//! directory, log format) keep their running values until a restart, and the log says so.
+//! invalid; otherwise publish it and apply the hot fields. Cold fields (listen address and its
+//! access rules, state directory, log format) keep their running values until a restart, and
+//! the log says so.
 
 use std::sync::Arc;
 
@@ -98,6 +99,23 @@ pub(super) fn cold_changes(old: &DaemonConfig, new: &DaemonConfig) -> Vec<String
     if old.listen != new.listen {
         out.push(format!("daemon.listen changed from {} to {}", old.listen, new.listen));
     }
+    if old.allow_remote != new.allow_remote {
+        out.push(format!(
+            "daemon.allow_remote changed from {} to {}",
+            old.allow_remote, new.allow_remote
+        ));
+    }
+    if old.allowed_hosts != new.allowed_hosts {
+        out.push(format!(
+            "daemon.allowed_hosts changed from {:?} to {:?}",
+            old.allowed_hosts, new.allowed_hosts
+        ));
+    }
+    let token = |d: &DaemonConfig| d.access_token.as_ref().map(|t| t.expose().to_owned());
+    if token(old) != token(new) {
+        // Never the values: only that the token changed.
+        out.push("the access token (daemon.access_token_file) changed".to_owned());
+    }
     if old.state_dir != new.state_dir {
         out.push(format!(
             "daemon.state_dir changed from {} to {}",
@@ -118,6 +136,10 @@ pub(super) fn cold_changes(old: &DaemonConfig, new: &DaemonConfig) -> Vec<String
 /// force.
 fn keep_cold(old: &DaemonConfig, new: &mut DaemonConfig) {
     new.listen = old.listen;
+    // The access rules belong to the listener: they change with it, at a restart.
+    new.allow_remote = old.allow_remote;
+    new.allowed_hosts = old.allowed_hosts.clone();
+    new.access_token = old.access_token.clone();
     new.state_dir = old.state_dir.clone();
     new.log_format = old.log_format;
 }
@@ -132,6 +154,9 @@ mod tests {
     fn daemon(listen: &str, log: &str) -> DaemonConfig {
         DaemonConfig {
             listen: listen.parse().unwrap(),
+            allow_remote: false,
+            allowed_hosts: Vec::new(),
+            access_token: None,
             state_dir: "/var/lib/mpsync".into(),
             log: log.into(),
             log_format: LogFormat::Text,
@@ -154,6 +179,27 @@ mod tests {
         );
         assert!(
             cold_changes(&daemon("127.0.0.1:1", "info"), &daemon("127.0.0.1:1", "warn")).is_empty()
+        );
+    }
+
+    #[test]
+    fn access_rules_are_cold_and_a_new_token_is_never_shown() {
+        let mut old = daemon("127.0.0.1:9847", "info");
+        old.access_token = Some(crate::config::Secret::new("old-token-0123456789", "/t"));
+        let mut new = daemon("127.0.0.1:9847", "info");
+        new.allow_remote = true;
+        new.allowed_hosts = vec!["mpsync.example.com".into()];
+        new.access_token = Some(crate::config::Secret::new("new-token-0123456789", "/t"));
+        let changes = cold_changes(&old, &new).join("\n");
+        assert!(changes.contains("daemon.allow_remote changed from false to true"), "{changes}");
+        assert!(changes.contains("daemon.allowed_hosts changed"), "{changes}");
+        assert!(changes.contains("the access token (daemon.access_token_file) changed"));
+        assert!(!changes.contains("token-0123456789"), "{changes}");
+        keep_cold(&old, &mut new);
+        assert!(!new.allow_remote && new.allowed_hosts.is_empty());
+        assert_eq!(
+            new.access_token.map(|t| t.expose().to_owned()).as_deref(),
+            Some("old-token-0123456789")
         );
     }
 }

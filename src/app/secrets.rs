@@ -1,5 +1,6 @@
 //! Every secret the config holds, with the derived forms each client sends (Bearer header,
-//! Basic pair, Gradient token), as one [`Scrubber`] for the sinks that see text from
+//! Basic pair, Gradient token) and the HTTP access token with its session cookie value, as one
+//! [`Scrubber`] for the sinks that see text from
 //! anywhere: the log cuts them out of every line.
 //!
 //! The clients already cut their own secrets out of everything they hand on; this is the
@@ -29,6 +30,11 @@ pub fn secret_scrubber(config: &Config) -> Scrubber {
         // Only one key: no token can be built, but the key is still a secret.
         (vendor, partner) => secrets.extend(vendor.iter().chain(partner).cloned()),
     }
+    // The HTTP access token, and the session cookie value that stands for it.
+    if let Some(token) = &config.daemon.access_token {
+        let session = crate::server::session_value(token.expose());
+        secrets.extend([token.clone(), Secret::new(session, token.origin())]);
+    }
     Scrubber::new(
         secrets.iter().map(Secret::expose).filter(|s| s.trim().len() >= MIN_BODY_SECRET_LEN),
     )
@@ -53,12 +59,14 @@ mod tests {
             p.display().to_string()
         };
         let text = format!(
-            "[mailprotector]\napi_key_file = \"{}\"\nreseller_id = 188\n\
+            "[daemon]\nallow_remote = true\naccess_token_file = \"{}\"\n\
+             [mailprotector]\napi_key_file = \"{}\"\nreseller_id = 188\n\
              [billing]\nsource = \"connectwise\"\n[billing.connectwise]\n\
              base_url = \"https://cw.example\"\ncompany_id = \"acme\"\npublic_key_file = \"{}\"\n\
              private_key_file = \"{}\"\nclient_id = \"mpsync\"\n\
              [gradient]\nenabled = true\nvendor_key_file = \"{}\"\npartner_key_file = \"{}\"\n\
              [reconcile]\nmapping_file = \"{}\"\n",
+            secret("access", "http-access-token-06"),
             secret("mp", "mp-key-0001"),
             secret("pub", "cw-public-02"),
             secret("priv", "cw-private-03"),
@@ -80,6 +88,8 @@ mod tests {
             "g-vendor-004:g-partner-05".to_owned(),
             b64("g-vendor-004:g-partner-05"),
             b64("g-partner-05"),
+            "http-access-token-06".to_owned(),
+            crate::server::session_value("http-access-token-06"),
         ] {
             assert_eq!(s.scrub(&format!("[{shown}]")), "[<redacted>]", "{shown}");
         }

@@ -56,7 +56,8 @@ pub(super) async fn open_store(
         Ok(ids) if !ids.is_empty() => {
             tracing::warn!(
                 ?ids,
-                "marked runs left running by a previous process (crash or kill) as aborted"
+                "marked runs left running by a previous process as aborted (each record says \
+                 why: a crash or kill, or a store that could not be written)"
             )
         }
         Ok(_) => {}
@@ -68,31 +69,35 @@ pub(super) async fn open_store(
     Ok(store)
 }
 
-/// Binds the HTTP listener. An address in use is EX_UNAVAILABLE (69: something else holds
-/// it, retrying later may work); an address this host cannot bind is EX_CONFIG (78).
+/// Binds the HTTP listener. Every failure is EX_CONFIG (78): the address comes from
+/// `daemon.listen` (or `run --listen`), and the fix is to choose another one (or stop what
+/// holds it). 69 stays reserved for upstreams, so a script can tell "the port is taken" from
+/// "Mailprotector is down".
 pub(super) async fn bind(addr: SocketAddr) -> Result<TcpListener, Exit> {
     use std::io::ErrorKind;
     match TcpListener::bind(addr).await {
         Ok(l) => Ok(l),
         Err(e) if e.kind() == ErrorKind::AddrInUse => {
             tracing::error!(
-                "cannot listen on {addr}: the address is already in use (another mpsync or another \
-                 service). Stop that process, or set daemon.listen (or `run --listen`) to a free address"
+                "cannot listen on {addr} (daemon.listen): the address is already in use by \
+                 another process (another mpsync or another service). Stop that process, or set \
+                 daemon.listen (or `run --listen`) to a free address, e.g. 127.0.0.1:9848"
             );
-            Err(Exit::Unavailable)
+            Err(Exit::Config)
         }
         Err(e) if matches!(e.kind(), ErrorKind::AddrNotAvailable | ErrorKind::PermissionDenied) => {
             tracing::error!(
-                "cannot listen on {addr}: {e}. Set daemon.listen (or `run --listen`) to an address of \
-                 this host and a port above 1023, e.g. 127.0.0.1:9847"
+                "cannot listen on {addr} (daemon.listen): {e}. Set daemon.listen (or `run \
+                 --listen`) to an address of this host and a port above 1023, e.g. 127.0.0.1:9847"
             );
             Err(Exit::Config)
         }
         Err(e) => {
             tracing::error!(
-                "cannot listen on {addr}: {e}. Check daemon.listen (or `run --listen`)"
+                "cannot listen on {addr} (daemon.listen): {e}. Check daemon.listen (or `run \
+                 --listen`)"
             );
-            Err(Exit::Unavailable)
+            Err(Exit::Config)
         }
     }
 }

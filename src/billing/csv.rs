@@ -5,6 +5,14 @@
 //! or empty. Quoted fields may hold commas; a UTF-8 byte-order mark is tolerated. Every row
 //! is checked and every problem is reported with its line and column; one bad row rejects
 //! the whole file (the previous billed snapshot stays in use).
+//!
+//! A quote that is never closed (or closed lines later) is reported at the line that opened
+//! it, and the rows after it are still read and checked (see `csv_quotes`), so the operator
+//! sees every problem at once and never silently gets fewer rows. A quantity must be a
+//! finite number from 0 up to [`MAX_QUANTITY`]: `1e23` seats is a typo, not a bill.
+
+#[path = "csv_quotes.rs"]
+mod quotes;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +30,10 @@ pub const COLUMNS: [&str; 5] =
 
 /// Columns every file must have (`unit_price` is optional).
 const REQUIRED: [&str; 4] = ["account_id", "account_name", "product_id", "quantity"];
+
+/// The largest quantity a billed line may carry (units, e.g. seats). Far above any real
+/// reseller's count, far below where a typo like `1e23` would skew totals and money.
+pub const MAX_QUANTITY: f64 = 1_000_000.0;
 
 /// One problem in a CSV file: where it is and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,17 +146,28 @@ pub fn read_file(path: &Path, _now: DateTime<Utc>) -> Result<Billed, BillingErro
 /// first non-empty name wins) and sorted.
 pub fn parse_csv(file: &str, bytes: &[u8]) -> Result<Billed, CsvError> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let mut problems = Vec::new();
     let problem = |line: u64, column: Option<&str>, message: String| CsvProblem {
         file: file.to_owned(),
         line,
         column: column.map(str::to_owned),
         message,
     };
+    // Badly quoted rows are reported and blanked first, so they cannot swallow later rows.
+    let (bytes, quoting) = quotes::check_quotes(bytes);
+    let first_bad_row = quoting.iter().map(|q| q.row_line).min();
+    let mut problems: Vec<CsvProblem> =
+        quoting.into_iter().map(|q| problem(q.line, None, q.message)).collect();
+    let quote_problems = |problems: Vec<CsvProblem>| CsvError { path: file.to_owned(), problems };
+    let line_of = Lines::new(&bytes);
     let mut reader =
-        ::csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
+        ::csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&bytes[..]);
     let mut records = reader.byte_records();
     let header = match records.next() {
+        // The header itself was badly quoted: without it no row can be read.
+        None if first_bad_row.is_some() => return Err(quote_problems(problems)),
+        Some(Ok(h)) if first_bad_row.is_some_and(|l| line_of.of(h.position()) > l) => {
+            return Err(quote_problems(problems));
+        }
         None => {
             return Err(CsvError {
                 path: file.to_owned(),
@@ -159,7 +182,7 @@ pub fn parse_csv(file: &str, bytes: &[u8]) -> Result<Billed, CsvError> {
             });
         }
         Some(Err(e)) => {
-            let line = e.position().map_or(1, |p| p.line());
+            let line = line_of.of(e.position());
             return Err(CsvError {
                 path: file.to_owned(),
                 problems: vec![problem(line, None, e.to_string())],
@@ -182,12 +205,12 @@ pub fn parse_csv(file: &str, bytes: &[u8]) -> Result<Billed, CsvError> {
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = line_of.of(e.position());
                 problems.push(problem(line, None, e.to_string()));
                 continue;
             }
         };
-        let line = rec.position().map_or(0, |p| p.line());
+        let line = line_of.of(rec.position());
         if rec.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
             // Spreadsheets often end exports with rows of bare commas.
             continue;
@@ -240,7 +263,19 @@ pub fn parse_csv(file: &str, bytes: &[u8]) -> Result<Billed, CsvError> {
             };
         required(&account_id, "account_id", "the billing account's id", &mut problems);
         required(&product_id, "product_id", "the PSA product id", &mut problems);
-        let quantity = quantity.and_then(|q| match number(&q) {
+        for (v, name) in [(&account_id, "account_id"), (&product_id, "product_id")] {
+            // Ids never span lines: a quote closed in the wrong place glued rows together.
+            if v.as_deref().is_some_and(|v| v.contains('\n')) {
+                problems.push(problem(
+                    line,
+                    Some(name),
+                    "holds a line break, so a quote in this row is closed in the wrong place and \
+                     the lines after it were read into this field; fix the quotes in this row"
+                        .into(),
+                ));
+            }
+        }
+        let quantity = quantity.and_then(|q| match quantity_of(&q) {
             Ok(n) => Some(n),
             Err(m) => {
                 problems.push(problem(line, Some("quantity"), m));
@@ -281,6 +316,8 @@ pub fn parse_csv(file: &str, bytes: &[u8]) -> Result<Billed, CsvError> {
         });
     }
     if !problems.is_empty() {
+        // Quote problems were found first; list everything in file order (stable per line).
+        problems.sort_by_key(|p| p.line);
         return Err(CsvError { path: file.to_owned(), problems });
     }
     let accounts = accounts
@@ -288,6 +325,33 @@ pub fn parse_csv(file: &str, bytes: &[u8]) -> Result<Billed, CsvError> {
         .map(|(id, name)| Account { name: if name.is_empty() { id.clone() } else { name }, id })
         .collect();
     Ok(Billed { accounts, lines })
+}
+
+/// Line numbers of records, from their byte offsets. The csv crate's own line count lags
+/// after blank lines and CRLF line ends; its byte offset points at (or just before the line
+/// ends preceding) the record, so the record starts at the first byte that is not a line end.
+struct Lines<'a> {
+    bytes: &'a [u8],
+    /// Offsets of every `\n`.
+    breaks: Vec<usize>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(bytes: &'a [u8]) -> Lines<'a> {
+        let breaks = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| i);
+        Lines { bytes, breaks: breaks.collect() }
+    }
+
+    /// The 1-based line the record at `pos` starts on (1 when unknown).
+    fn of(&self, pos: Option<&::csv::Position>) -> u64 {
+        let Some(pos) = pos else { return 1 };
+        let mut at = usize::try_from(pos.byte()).unwrap_or(usize::MAX).min(self.bytes.len());
+        while at < self.bytes.len() && matches!(self.bytes[at], b'\r' | b'\n') {
+            at += 1;
+        }
+        // Line = 1 + the line breaks before the record's first byte.
+        1 + self.breaks.partition_point(|b| *b < at) as u64
+    }
 }
 
 /// Maps column names to indexes, or says what is wrong with the header.
@@ -319,6 +383,18 @@ fn header_columns(
         ));
     }
     if msgs.is_empty() { Ok(found) } else { Err(msgs) }
+}
+
+/// A quantity: a [`number`] no larger than [`MAX_QUANTITY`].
+fn quantity_of(s: &str) -> Result<f64, String> {
+    let n = number(s)?;
+    if n > MAX_QUANTITY {
+        return Err(format!(
+            "{s:?} is too large; a quantity must be at most {MAX_QUANTITY} (1,000,000 units), so \
+             this is probably a typo or a column mix-up"
+        ));
+    }
+    Ok(n)
 }
 
 /// A non-negative, finite decimal number.

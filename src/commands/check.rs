@@ -19,6 +19,8 @@ pub struct CheckResult {
     pub ok: bool,
     /// What was found, or what failed and what to do about it.
     pub detail: String,
+    /// Things worth fixing that do not fail the check (it stays `ok`, exit 0).
+    pub warnings: Vec<String>,
     /// The exit status this failure deserves (ignored when `ok`).
     #[serde(skip)]
     pub exit_on_failure: Exit,
@@ -31,13 +33,26 @@ impl CheckResult {
             name: name.into(),
             ok: true,
             detail: detail.into(),
+            warnings: Vec::new(),
             exit_on_failure: Exit::Ok,
         }
     }
 
+    /// The same result with `warnings` added.
+    pub fn with_warnings(mut self, warnings: Vec<String>) -> CheckResult {
+        self.warnings.extend(warnings);
+        self
+    }
+
     /// A failed check that makes `mpsync check` exit with `exit`.
     pub fn fail(name: &str, detail: impl Into<String>, exit: Exit) -> CheckResult {
-        CheckResult { name: name.into(), ok: false, detail: detail.into(), exit_on_failure: exit }
+        CheckResult {
+            name: name.into(),
+            ok: false,
+            detail: detail.into(),
+            warnings: Vec::new(),
+            exit_on_failure: exit,
+        }
     }
 
     /// The result of a check that returns what it found, or an error that knows its exit
@@ -58,12 +73,14 @@ impl CheckResult {
 /// `CheckResult::from_result("mailprotector", mailprotector::check_connection(cfg).await),`.
 async fn checks(cfg: &Config) -> Vec<CheckResult> {
     let (store_result, opened) = store(cfg).await;
-    let mut out = vec![config_summary(cfg), store_result];
+    let mut out = vec![config_summary(cfg)];
+    out.extend(listen(cfg));
+    out.push(store_result);
     if let Some(store) = opened {
         out.push(counting(cfg, &store).await);
     }
     // The mapping is a local file: its problems (78) come before upstream ones (69).
-    out.extend(super::reconcile::mapping_check(cfg).await);
+    out.extend(super::mapping_check::mapping_check(cfg).await);
     out.push(mailprotector(cfg).await);
     out.extend(
         crate::billing::check(&cfg.billing).await.map(|r| CheckResult::from_result("billing", r)),
@@ -146,6 +163,29 @@ fn config_summary(cfg: &Config) -> CheckResult {
     )
 }
 
+/// A passing line with a warning when the HTTP endpoint is reachable from other hosts (the
+/// config only allows that with `allow_remote` and a token); nothing for a loopback address.
+fn listen(cfg: &Config) -> Option<CheckResult> {
+    let d = &cfg.daemon;
+    if !crate::config::hosts::is_remote(d.listen) {
+        return None;
+    }
+    let token = d.access_token.as_ref().map_or("(not loaded)", |t| t.origin());
+    let detail = format!(
+        "{} (daemon.allow_remote = true): every request except /livez and /readyz must carry \
+         the access token from {token}",
+        d.listen
+    );
+    let warning = format!(
+        "daemon.listen {} accepts connections from other hosts. Without TLS the token and the \
+         billing data cross the network in clear text: prefer 127.0.0.1:{} reached through an \
+         SSH tunnel or a reverse proxy with TLS",
+        d.listen,
+        d.listen.port()
+    );
+    Some(CheckResult::pass("listen", detail).with_warnings(vec![warning]))
+}
+
 /// Opens the store in the state directory: proves it can be created and written, that the
 /// schema is one this build reads, and that no daemon holds it (exit 75 if one does).
 async fn store(cfg: &Config) -> (CheckResult, Option<crate::store::Store>) {
@@ -186,13 +226,21 @@ async fn counting(cfg: &Config, store: &crate::store::Store) -> CheckResult {
     )
 }
 
-/// The results as an aligned table: CHECK, RESULT, DETAIL.
+/// The results as an aligned table: CHECK, RESULT, DETAIL; a passed check with warnings
+/// shows `warn` and one `warning:` line each under its detail.
 pub fn table(results: &[CheckResult]) -> String {
     let width = results.iter().map(|r| r.name.len()).max().unwrap_or(0).max("CHECK".len());
     let mut out = format!("{:<width$}  RESULT  DETAIL\n", "CHECK");
     for r in results {
-        let result = if r.ok { "ok" } else { "FAILED" };
+        let result = match (r.ok, r.warnings.is_empty()) {
+            (false, _) => "FAILED",
+            (true, true) => "ok",
+            (true, false) => "warn",
+        };
         out.push_str(&format!("{:<width$}  {result:<6}  {}\n", r.name, r.detail));
+        for w in &r.warnings {
+            out.push_str(&format!("  warning: {w}\n"));
+        }
     }
     out
 }
@@ -248,5 +296,21 @@ mod tests {
         assert_eq!(lines[0], "CHECK          RESULT  DETAIL");
         assert_eq!(lines[1], "config         ok      valid");
         assert_eq!(lines[2], "mailprotector  FAILED  401");
+    }
+
+    #[test]
+    fn warnings_show_as_warn_and_one_line_each_without_failing() {
+        let results = [CheckResult::pass("mapping", "3 customers")
+            .with_warnings(vec!["product \"CloudFiltr\" ...".into(), "customer 9 ...".into()])];
+        let t = table(&results);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[1], "mapping  warn    3 customers");
+        assert_eq!(lines[2], "  warning: product \"CloudFiltr\" ...");
+        assert_eq!(lines[3], "  warning: customer 9 ...");
+        assert_eq!(overall_exit(&results), Exit::Ok);
+        let json = json_report(&results, None);
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!((v["ok"].as_bool(), v["exit_code"].as_u64()), (Some(true), Some(0)));
+        assert_eq!(v["checks"][0]["warnings"][1], "customer 9 ...");
     }
 }

@@ -5,6 +5,7 @@ mod capture;
 mod check;
 mod config_cmd;
 mod demo;
+mod mapping_check;
 mod reconcile;
 mod replay;
 mod run;
@@ -31,6 +32,7 @@ pub fn dispatch(cli: Cli) -> Exit {
     let Cli { config, log_format, log, command } = cli;
     let globals = Globals { config_path: config, log_format, log };
     runtime.block_on(async move {
+        survive_file_size_limit();
         match command {
             Command::Run(args) => run::run(&globals, args).await,
             Command::Check(args) => check::check(&globals, args).await,
@@ -42,6 +44,23 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Reconcile(args) => reconcile::print(&globals, args).await,
         }
     })
+}
+
+/// Makes a write past the file-size limit (RLIMIT_FSIZE: `ulimit -f`, `prlimit --fsize`,
+/// systemd's `LimitFSIZE=`) fail with EFBIG, reported like a full disk, instead of killing
+/// the process: SIGXFSZ's default action terminates it mid-write, leaving runs `running`
+/// and nothing said. Registering tokio's listener installs a handler that only notes the
+/// signal, for the rest of the process (dropping the listener keeps it installed), without
+/// unsafe code. Call inside the runtime, before any command writes.
+fn survive_file_size_limit() {
+    use tokio::signal::unix::{SignalKind, signal};
+    if let Err(e) = signal(SignalKind::from_raw(libc::SIGXFSZ)) {
+        // Not fatal: only a process under a file-size limit would ever see the signal.
+        eprintln!(
+            "mpsync: cannot install the SIGXFSZ handler ({e}); a write past a file-size limit \
+             would stop mpsync instead of failing"
+        );
+    }
 }
 
 /// The options every command shares.

@@ -219,8 +219,10 @@ async fn run_once(
             (rec, exit)
         }
         Err(JobError::Cancelled) => {
+            let stop = crate::sync::StopReason::default();
+            stop.set("interrupted by Ctrl-C (SIGINT)");
             let rec = store
-                .cancel_run(run_id, finished, requests)
+                .cancel_run(run_id, finished, stop.cancelled_run(), requests)
                 .await
                 .map_err(|e| ("record the cancelled run", e))?;
             (rec, Exit::Failure)

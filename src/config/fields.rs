@@ -1,6 +1,11 @@
 //! Leaf parsers for config values. Each turns one merged value into a typed one or a message
-//! that shows what was found and what is expected. Values from the environment and the
-//! command line arrive as strings, so numbers and booleans are also accepted as text.
+//! that shows what was found and what is expected.
+//!
+//! One typing rule for numbers and booleans, decided by where the value came from: values
+//! from the environment and the command line are always text, so there a number or boolean
+//! is accepted as text (`MPSYNC_MAILPROTECTOR__RESELLER_ID=188`); in the TOML file the type
+//! is written, so a quoted number (`reseller_id = "188"`) is refused with the fix. The
+//! section reader tags each value with its source ([`tag_source`]) before parsing it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -27,6 +32,48 @@ pub(crate) fn show(v: &Value) -> String {
     }
 }
 
+/// The `origin` a value from the environment or the command line carries (see
+/// [`tag_source`]); any other origin means the TOML file, whose values are typed.
+const FROM_TEXT: &str = "mpsync:text";
+
+/// The `origin` prefix of a value from the file, followed by its key as written there.
+const FROM_FILE: &str = "mpsync:file:";
+
+/// Tags `v` with where it came from, for the typing rule of the leaf parsers: `as_text` for
+/// an environment variable or a command-line flag (always text), else the file, where `key`
+/// is the key as written (the fix in a message names it).
+pub(crate) fn tag_source(v: Value, key: &str, as_text: bool) -> Value {
+    let origin = if as_text { FROM_TEXT.to_owned() } else { format!("{FROM_FILE}{key}") };
+    Value::new(Some(&origin), v.kind)
+}
+
+/// Text that stands for a number or boolean: accepted when the value came from the
+/// environment or the command line, refused (with the fix) when written in quotes in the file.
+fn typed_text<T>(
+    v: &Value,
+    s: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, Option<String>> {
+    let parsed = parse(s.trim());
+    if v.origin() == Some(FROM_TEXT) {
+        return parsed.ok_or(None);
+    }
+    match parsed {
+        // The text would be a fine value, but the file says it is a string: name the fix.
+        Some(_) => {
+            let fix = match v.origin().and_then(|o| o.strip_prefix(FROM_FILE)) {
+                Some(key) => format!("{key} = {}", s.trim()),
+                None => s.trim().to_owned(),
+            };
+            Err(Some(format!(
+                "{} is in quotes, so the file gives it as text; write it without quotes: {fix}",
+                show(v)
+            )))
+        }
+        None => Err(None),
+    }
+}
+
 /// A text value.
 pub(crate) fn string(v: &Value) -> Result<String, String> {
     match &v.kind {
@@ -44,27 +91,33 @@ pub(crate) fn non_empty(v: &Value) -> Result<String, String> {
     Ok(s.trim().to_string())
 }
 
-/// `true`/`false`, or the same words as text.
+/// `true`/`false` (as text only from the environment or the command line).
 pub(crate) fn boolean(v: &Value) -> Result<bool, String> {
+    let not_bool = || format!("{} is not a boolean; use true or false", show(v));
     match &v.kind {
         ValueKind::Boolean(b) => Ok(*b),
-        ValueKind::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(format!("{} is not a boolean; use true or false", show(v))),
-        },
-        _ => Err(format!("{} is not a boolean; use true or false", show(v))),
+        ValueKind::String(s) => typed_text(v, s, |t| match t.to_ascii_lowercase().as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        })
+        .map_err(|fix| fix.unwrap_or_else(not_bool)),
+        _ => Err(not_bool()),
     }
 }
 
-/// A whole number, at least `min`.
+/// A whole number, at least `min` (as text only from the environment or the command line).
 pub(crate) fn whole(v: &Value, min: u64) -> Result<u64, String> {
     let n = match &v.kind {
         ValueKind::I64(n) => u64::try_from(*n).ok(),
         ValueKind::U64(n) => Some(*n),
         ValueKind::I128(n) => u64::try_from(*n).ok(),
         ValueKind::U128(n) => u64::try_from(*n).ok(),
-        ValueKind::String(s) => s.trim().parse::<u64>().ok(),
+        ValueKind::String(s) => match typed_text(v, s, |t| t.parse::<u64>().ok()) {
+            Ok(n) => Some(n),
+            Err(Some(fix)) => return Err(fix),
+            Err(None) => None,
+        },
         _ => None,
     };
     match n {
@@ -79,13 +132,21 @@ pub(crate) fn whole_u32(v: &Value, min: u64) -> Result<u32, String> {
     u32::try_from(n).map_err(|_| format!("{n} is too large; expected at most {}", u32::MAX))
 }
 
-/// A request rate: a number greater than zero (integers accepted), at least [`MIN_RATE`].
+/// A request rate: a number greater than zero (integers accepted), at least [`MIN_RATE`]
+/// (as text only from the environment or the command line).
 pub(crate) fn positive(v: &Value) -> Result<f64, String> {
     let n = match &v.kind {
         ValueKind::Float(f) => Some(*f),
         ValueKind::I64(n) => Some(*n as f64),
         ValueKind::U64(n) => Some(*n as f64),
-        ValueKind::String(s) => s.trim().parse::<f64>().ok(),
+        ValueKind::String(s) => {
+            let number = |t: &str| t.parse::<f64>().ok().filter(|n| n.is_finite());
+            match typed_text(v, s, number) {
+                Ok(n) => Some(n),
+                Err(Some(fix)) => return Err(fix),
+                Err(None) => None,
+            }
+        }
         _ => None,
     };
     match n {
@@ -262,6 +323,14 @@ mod tests {
     fn s(text: &str) -> Value {
         Value::new(None, ValueKind::String(text.into()))
     }
+    /// Text from an environment variable or a flag.
+    fn env(text: &str) -> Value {
+        tag_source(s(text), "ignored", true)
+    }
+    /// Text written in quotes in the file under `key`.
+    fn quoted(key: &str, text: &str) -> Value {
+        tag_source(s(text), key, false)
+    }
     fn i(n: i64) -> Value {
         Value::new(None, ValueKind::I64(n))
     }
@@ -281,19 +350,40 @@ mod tests {
 
     #[test]
     fn numbers_and_booleans_arrive_as_text_from_the_environment() {
-        assert_eq!(whole(&s("188"), 1).unwrap(), 188);
+        assert_eq!(whole(&env("188"), 1).unwrap(), 188);
+        assert_eq!(whole(&env(" 188 "), 1).unwrap(), 188);
         assert_eq!(whole(&i(4), 1).unwrap(), 4);
         assert!(whole(&i(0), 1).unwrap_err().contains("≥ 1"));
-        assert!(whole(&s("four"), 1).unwrap_err().contains("\"four\""));
+        assert!(whole(&env("0"), 1).unwrap_err().contains("≥ 1"));
+        assert!(whole(&env("four"), 1).unwrap_err().contains("\"four\""));
         assert!(whole(&i(-3), 0).is_err());
-        assert!(boolean(&s("TRUE")).unwrap());
-        assert!(boolean(&s("yes")).unwrap_err().contains("true or false"));
-        assert_eq!(positive(&s("2.5")).unwrap(), 2.5);
+        assert!(boolean(&env("TRUE")).unwrap());
+        assert!(boolean(&env("yes")).unwrap_err().contains("true or false"));
+        assert_eq!(positive(&env("2.5")).unwrap(), 2.5);
         assert_eq!(positive(&i(5)).unwrap(), 5.0);
-        assert!(positive(&s("0")).is_err());
-        assert!(positive(&s("NaN")).is_err());
-        assert!(positive(&s("1e-30")).unwrap_err().contains("too small"));
+        assert!(positive(&env("0")).is_err());
+        assert!(positive(&env("NaN")).is_err());
+        assert!(positive(&env("1e-30")).unwrap_err().contains("too small"));
         assert!(whole_u32(&i(i64::from(u32::MAX) + 1), 1).is_err());
+        assert_eq!(whole_u32(&env("7"), 1).unwrap(), 7);
+    }
+
+    #[test]
+    fn a_quoted_number_or_boolean_in_the_file_is_refused_with_the_fix() {
+        assert_eq!(
+            whole(&quoted("reseller_id", "188"), 1).unwrap_err(),
+            "\"188\" is in quotes, so the file gives it as text; write it without quotes: \
+             reseller_id = 188"
+        );
+        assert!(whole_u32(&quoted("burst", "5"), 1).unwrap_err().ends_with("burst = 5"));
+        assert!(positive(&quoted("rate_limit", "2.5")).unwrap_err().ends_with("rate_limit = 2.5"));
+        assert!(boolean(&quoted("enabled", "true")).unwrap_err().ends_with("enabled = true"));
+        // Text that is not a number at all keeps the plain message (no bogus fix).
+        let e = whole(&quoted("reseller_id", "seven"), 1).unwrap_err();
+        assert_eq!(e, "\"seven\" is not a whole number ≥ 1");
+        assert!(boolean(&quoted("enabled", "yes")).unwrap_err().contains("true or false"));
+        // A value of unknown origin is held to the file's rule.
+        assert!(whole(&s("188"), 1).unwrap_err().contains("without quotes: 188"));
     }
 
     #[test]

@@ -119,3 +119,7 @@ pub fn redacted_toml_annotated(cfg: &Config, provenance: &Provenance) -> String 
 #[cfg(test)]
 #[path = "load_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "access_tests.rs"]
+mod access_tests;

@@ -2,11 +2,13 @@
 //! product → PSA product (with tolerance and debounce), exclusions and suppressions.
 //!
 //! [`Mapping::load`] reads one file and validates all of it at once; every problem names the
-//! file, the line and the key. Nothing here touches the store or the clock.
+//! file, the line and the key. [`Mapping::unseen`] compares it with what a vendor snapshot
+//! saw, for `mpsync check`'s warnings. Nothing here touches the store or the clock.
 
 mod parse;
 #[cfg(test)]
 mod tests;
+mod unseen;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;

@@ -5,6 +5,7 @@
 //! files or systemd credentials and never shown.
 
 mod fields;
+pub mod hosts;
 mod load;
 pub mod mapping;
 mod raw;
@@ -58,8 +59,17 @@ pub struct Config {
 /// `[daemon]`: the process itself.
 #[derive(Debug, Clone, Serialize)]
 pub struct DaemonConfig {
-    /// HTTP listen address (default 127.0.0.1:9847).
+    /// HTTP listen address (default 127.0.0.1:9847). Not loopback only with `allow_remote`.
     pub listen: SocketAddr,
+    /// Whether other hosts may connect (a non-loopback `listen`); then every request but the
+    /// probes must carry `access_token`.
+    pub allow_remote: bool,
+    /// Host names the HTTP endpoint answers to besides loopback names and the listen
+    /// address (normalised by [`hosts::normalize`]).
+    pub allowed_hosts: Vec<String>,
+    /// The token every request but the probes must send; loaded (and required) when
+    /// `allow_remote` is on, `None` otherwise.
+    pub access_token: Option<Secret>,
     /// Directory holding the redb store (default `$STATE_DIRECTORY`, else `/var/lib/mpsync`).
     pub state_dir: PathBuf,
     /// tracing filter directive (already checked to parse).

@@ -68,6 +68,12 @@ pub(crate) fn render(cfg: &Config, prov: Option<&Provenance>) -> String {
     let d = &cfg.daemon;
     o.table("[daemon]");
     o.kv("daemon", "listen", d.listen.to_string());
+    o.kv("daemon", "allow_remote", d.allow_remote);
+    let hosts: Vec<toml::Value> = d.allowed_hosts.iter().map(|h| h.as_str().into()).collect();
+    o.kv("daemon", "allowed_hosts", hosts);
+    if let Some(token) = &d.access_token {
+        o.secret("access_token", token);
+    }
     o.path("daemon", "state_dir", &d.state_dir);
     o.kv("daemon", "log", d.log.clone());
     o.kv(

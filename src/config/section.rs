@@ -111,13 +111,16 @@ impl<'c, 'e> Section<'c, 'e> {
         key: &str,
         parse: impl FnOnce(&Value) -> Result<T, String>,
     ) -> Option<T> {
-        let v = self.take(key)?;
+        let full = self.key(key);
+        let origin = self.ctx.prov.borrow().origin(&full);
+        // Environment variables and flags are always text; the file writes types (fields).
+        let as_text = matches!(origin, Origin::Env(_) | Origin::Cli | Origin::DerivedEnv(_));
+        let v = super::fields::tag_source(self.take(key)?, key, as_text);
         match parse(&v) {
             Ok(t) => Some(t),
             Err(msg) => {
-                let full = self.key(key);
                 // Say which layer set a bad value when it was not the file.
-                let by = match self.ctx.prov.borrow().origin(&full) {
+                let by = match origin {
                     Origin::Env(var) => format!(" (set by environment variable {var})"),
                     Origin::Cli => " (set on the command line)".to_string(),
                     _ => String::new(),

@@ -16,7 +16,16 @@ use super::*;
 /// Top-level sections.
 pub(crate) const SECTIONS: &[&str] =
     &["daemon", "store", "mailprotector", "billing", "gradient", "reconcile"];
-const DAEMON: &[&str] = &["listen", "state_dir", "log", "log_format", "shutdown_grace"];
+const DAEMON: &[&str] = &[
+    "listen",
+    "allow_remote",
+    "allowed_hosts",
+    "access_token_file",
+    "state_dir",
+    "log",
+    "log_format",
+    "shutdown_grace",
+];
 const STORE: &[&str] = &["snapshot_retention", "history_retention"];
 const MAILPROTECTOR: &[&str] = &[
     "base_url",
@@ -147,6 +156,7 @@ fn top_sub<'c, 'e>(
 fn daemon(mut s: Section<'_, '_>) -> DaemonConfig {
     let ctx = s.ctx();
     let listen = s.or("listen", "127.0.0.1:9847".parse().expect("default address"), f::socket_addr);
+    let (allow_remote, allowed_hosts, access_token) = http_access(&mut s, listen);
     let state_default = match ctx.env_var("STATE_DIRECTORY") {
         // systemd joins several StateDirectory= entries with ':'; ours is the first.
         Some(dirs) => {
@@ -175,7 +185,73 @@ fn daemon(mut s: Section<'_, '_>) -> DaemonConfig {
     });
     let shutdown_grace = s.or("shutdown_grace", secs(20), |v| f::duration(v, false));
     s.finish();
-    DaemonConfig { listen, state_dir, log, log_format, shutdown_grace }
+    DaemonConfig {
+        listen,
+        allow_remote,
+        allowed_hosts,
+        access_token,
+        state_dir,
+        log,
+        log_format,
+        shutdown_grace,
+    }
+}
+
+/// The shortest access token accepted: guessing one must stay out of reach.
+const MIN_TOKEN_CHARS: usize = 16;
+
+/// `allow_remote`, `allowed_hosts` and the access token. A `listen` other hosts can reach is
+/// refused unless `allow_remote` is on, and `allow_remote` needs a token: the endpoint serves
+/// customer names and billing, and answers any web page that reaches it.
+fn http_access(
+    s: &mut Section<'_, '_>,
+    listen: std::net::SocketAddr,
+) -> (bool, Vec<String>, Option<Secret>) {
+    let ctx = s.ctx();
+    let allow_remote = s.or("allow_remote", false, f::boolean);
+    let allowed_hosts = s.or("allowed_hosts", Vec::new(), super::hosts::allowed_hosts);
+    let token = secret(
+        s,
+        "access_token_file",
+        "mpsync-access-token",
+        "with daemon.allow_remote = true, the access token of the HTTP endpoint",
+        allow_remote,
+    );
+    let token = token.filter(|t| {
+        let ok = t.expose().chars().count() >= MIN_TOKEN_CHARS
+            && t.expose().bytes().all(|b| b.is_ascii_graphic());
+        if !ok {
+            ctx.problem(
+                s.key("access_token_file"),
+                format!(
+                    "the token in {} is too weak or has spaces: use at least {MIN_TOKEN_CHARS} \
+                     printable characters without spaces, e.g. `openssl rand -hex 32 > {}`",
+                    t.origin(),
+                    t.origin()
+                ),
+            );
+        }
+        ok
+    });
+    if super::hosts::is_remote(listen) && !allow_remote {
+        let by = match ctx.prov.borrow().origin("daemon.listen") {
+            super::raw::Origin::Env(var) => format!(" (set by environment variable {var})"),
+            super::raw::Origin::Cli => " (set on the command line)".to_string(),
+            _ => String::new(),
+        };
+        ctx.problem(
+            "daemon.listen",
+            format!(
+                "{listen}{by} lets other hosts connect, and the endpoint serves customer names \
+                 and billing to anyone who reaches it. Keep 127.0.0.1:{port} and reach it \
+                 through an SSH tunnel or a reverse proxy with TLS and authentication, or set \
+                 daemon.allow_remote = true with daemon.access_token_file (a token every request \
+                 must send)",
+                port = listen.port()
+            ),
+        );
+    }
+    (allow_remote, allowed_hosts, token)
 }
 
 fn store(mut s: Section<'_, '_>) -> StoreConfig {

@@ -99,7 +99,8 @@ pub fn check_mapping(bytes: &[u8]) {
 }
 
 /// [`csv_bytes`] on arbitrary bytes, panicking when an error lists no problem or one outside
-/// the file's lines, or when accepted lines are not finite, non-negative quantities.
+/// the file's lines, or when accepted lines are not finite quantities from 0 to
+/// [`MAX_QUANTITY`](crate::billing::csv::MAX_QUANTITY).
 pub fn check_csv(bytes: &[u8]) {
     let lines = bytes.split(|b| *b == b'\n').count() as u64;
     match csv_bytes(bytes) {
@@ -114,6 +115,7 @@ pub fn check_csv(bytes: &[u8]) {
         Ok(billed) => {
             for l in &billed.lines {
                 assert!(l.quantity.is_finite() && l.quantity >= 0.0, "{l:?}");
+                assert!(l.quantity <= crate::billing::csv::MAX_QUANTITY, "{l:?}");
                 assert!(l.unit_price.is_none_or(|p| p.is_finite() && p >= 0.0), "{l:?}");
                 assert!(!l.account_id.is_empty() && !l.product_id.is_empty(), "{l:?}");
             }

@@ -3,14 +3,21 @@
 //!
 //! [`router`] and [`serve`] take their state, listener and shutdown signal as arguments, so
 //! tests run them on `127.0.0.1:0`. Every answer comes from memory; none touches an upstream.
+//! Every request passes [`access`] first (foreign `Host`/`Origin`, the access token); every
+//! refusal is the JSON error body of [`errors`], bad query strings included ([`query`]).
 
+mod access;
 mod dashboard;
+mod errors;
+mod login;
 mod probes;
+mod query;
 mod reconciliation;
 mod stream;
 mod v1;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -25,6 +32,8 @@ use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::systemd::Heartbeat;
 
+pub use access::{Access, session_value};
+pub use stream::RenderGate;
 pub use v1::ApiState;
 
 /// A handler that takes longer than this gets a 503, so a stuck handler cannot hold a
@@ -43,16 +52,27 @@ pub struct ServerState {
     /// The store-backed `/v1` API (runs, history, customers, sync); `None` serves only
     /// probes, health and metrics.
     pub api: Option<ApiState>,
+    /// The host names served and the token required.
+    pub access: Arc<Access>,
 }
 
-/// All routes, with `Cache-Control: no-store` on every response, a per-request timeout, and
-/// a JSON 404 for unknown paths. New routes go into [`routes`].
+/// All routes, behind the access guard, with `Cache-Control: no-store` on every response, a
+/// per-request timeout, and a JSON 404 for unknown paths. New routes go into [`routes`].
 pub fn router(state: ServerState) -> Router {
     let api: Router<ServerState> = match state.api.clone() {
         Some(api) => v1::routes().with_state(api),
         None => Router::new(),
     };
-    with_common_layers(routes().merge(api)).with_state(state)
+    let login: Router<ServerState> = Router::new()
+        .route(login::PATH, get(login::page).post(login::submit))
+        .with_state(state.access.clone());
+    // The guard goes on after the fallback, so unknown paths are guarded too.
+    let guarded = routes()
+        .merge(api)
+        .merge(login)
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.access.clone(), access::guard));
+    with_common_layers(guarded).with_state(state)
 }
 
 /// The routes themselves (add new ones here; the store-backed `/v1` API is in `v1`).
@@ -65,11 +85,10 @@ fn routes() -> Router<ServerState> {
         .route("/metrics", get(probes::metrics))
 }
 
-/// What every route gets: the JSON 404, the handler timeout and `Cache-Control: no-store`
-/// (outermost, so timeouts and 404s carry it too).
+/// What every route gets: the handler timeout and `Cache-Control: no-store` (outermost, so
+/// timeouts, refusals and 404s carry it too).
 fn with_common_layers(routes: Router<ServerState>) -> Router<ServerState> {
     routes
-        .fallback(not_found)
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, HANDLER_TIMEOUT))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

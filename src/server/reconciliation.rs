@@ -6,13 +6,15 @@ use std::collections::HashMap;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::errors::json_error;
+use super::query::ApiQuery;
 use super::v1::ApiState;
 use crate::model::CustomerId;
 use crate::reconcile::{self, CustomerMapping, Filter, Reconciliation};
@@ -31,10 +33,13 @@ struct ReconQuery {
 }
 
 fn bad_request(message: String) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
+    json_error(StatusCode::BAD_REQUEST, message)
 }
 
-async fn reconciliation(State(api): State<ApiState>, Query(q): Query<ReconQuery>) -> Response {
+async fn reconciliation(
+    State(api): State<ApiState>,
+    ApiQuery(q): ApiQuery<ReconQuery>,
+) -> Response {
     let statuses = match q.status.as_deref().map(Filter::parse_statuses).transpose() {
         Ok(s) => s.unwrap_or_default(),
         Err(e) => return bad_request(e),
@@ -56,17 +61,24 @@ async fn reconciliation(State(api): State<ApiState>, Query(q): Query<ReconQuery>
     };
     // Filtering and rendering 10,000 rows is CPU work of tens of milliseconds: it runs on the
     // blocking pool so the single-threaded HTTP runtime keeps answering the probes meanwhile,
-    // and JSON streams out in chunks instead of a buffer of megabytes.
+    // a few at a time (the gate), and JSON streams out in chunks instead of a buffer of
+    // megabytes.
+    let slot = match api.renders.enter("the reconciliation").await {
+        Ok(slot) => slot,
+        Err(busy) => return busy,
+    };
     if !csv {
-        let body = super::stream::blocking_body("the reconciliation", move |w| {
+        let body = super::stream::blocking_body("the reconciliation", slot, move |w| {
             let report = reconcile::json_report(rec.as_deref(), &filter);
-            serde_json::to_writer(w, &report).map_err(std::io::Error::other)
+            super::stream::write_json(w, &report)
         });
         return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
     }
     let rendered = tokio::task::spawn_blocking(move || {
         let rows = rec.as_ref().map(|r| filter.apply(&r.rows)).unwrap_or_default();
-        reconcile::csv(rows.iter().copied())
+        let csv = reconcile::csv(rows.iter().copied());
+        drop(slot);
+        csv
     })
     .await;
     match rendered {

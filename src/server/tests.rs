@@ -19,7 +19,8 @@ struct Reply {
 /// Sends one GET on `stream` and reads exactly one response (by Content-Length).
 async fn get_on(stream: &mut TcpStream, path: &str, close: bool) -> Reply {
     let conn = if close { "close" } else { "keep-alive" };
-    let req = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: {conn}\r\n\r\n");
+    let host = stream.peer_addr().unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: {conn}\r\n\r\n");
     stream.write_all(req.as_bytes()).await.unwrap();
     let mut buf = Vec::new();
     let head_end = loop {
@@ -69,6 +70,7 @@ async fn start(heartbeat: Heartbeat) -> Running {
         heartbeat,
         metrics: Metrics::new(),
         api: None,
+        access: Default::default(),
     };
     let token = CancellationToken::new();
     let server = tokio::spawn(serve(listener, state.clone(), token.clone().cancelled_owned()));
@@ -172,6 +174,7 @@ async fn a_stuck_handler_times_out_with_503_and_no_store() {
         heartbeat: beating(),
         metrics: Metrics::new(),
         api: None,
+        access: Default::default(),
     };
     let app = with_common_layers(slow).with_state(state);
     let req = axum::http::Request::get("/slow").body(axum::body::Body::empty()).unwrap();

@@ -3,13 +3,15 @@
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::query::ApiQuery;
+use super::stream::RenderGate;
 use crate::model::{RunKind, RunRecord};
 use crate::store::Store;
 use crate::sync::{EngineHandle, TriggerOutcome};
@@ -23,11 +25,16 @@ pub struct ApiState {
     pub engine: EngineHandle,
     /// The jobs `POST /v1/sync` starts, vendor first.
     pub sync_kinds: Vec<RunKind>,
+    /// Limits large renders (reconciliation, customers) running at once.
+    pub renders: RenderGate,
 }
 
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiState").field("sync_kinds", &self.sync_kinds).finish_non_exhaustive()
+        f.debug_struct("ApiState")
+            .field("sync_kinds", &self.sync_kinds)
+            .field("renders", &self.renders)
+            .finish_non_exhaustive()
     }
 }
 
@@ -42,7 +49,7 @@ pub fn routes() -> Router<ApiState> {
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({ "error": message.into() }))).into_response()
+    super::errors::json_error(status, message)
 }
 
 fn store_error(e: crate::store::StoreError) -> Response {
@@ -64,7 +71,7 @@ fn run_json(r: &RunRecord) -> serde_json::Value {
     v
 }
 
-async fn runs(State(api): State<ApiState>, Query(q): Query<RunsQuery>) -> Response {
+async fn runs(State(api): State<ApiState>, ApiQuery(q): ApiQuery<RunsQuery>) -> Response {
     let kind = match q.kind.as_deref() {
         None => None,
         Some("vendor") => Some(RunKind::Vendor),
@@ -92,7 +99,7 @@ struct HistoryQuery {
     product: Option<String>,
 }
 
-async fn history(State(api): State<ApiState>, Query(q): Query<HistoryQuery>) -> Response {
+async fn history(State(api): State<ApiState>, ApiQuery(q): ApiQuery<HistoryQuery>) -> Response {
     let Some(customer) = q.customer.as_deref().and_then(|c| c.trim().parse::<u64>().ok()) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -131,11 +138,17 @@ async fn customers(State(api): State<ApiState>) -> Response {
             // Mapping state and suggestions come from the latest reconciliation.
             let rec = super::reconciliation::for_customers(&api).await;
             // Assembling 10,000 customers is CPU work: off the single-threaded HTTP runtime,
-            // so the probes keep answering meanwhile.
+            // a few at a time, so the probes keep answering meanwhile.
+            let slot = match api.renders.enter("the customers").await {
+                Ok(slot) => slot,
+                Err(busy) => return busy,
+            };
             let body = tokio::task::spawn_blocking(move || {
                 let mappings = super::reconciliation::mappings_by_customer(rec.as_deref());
                 let body = customers_body(&snap, &mappings, push.as_ref());
-                serde_json::to_vec(&body).unwrap_or_default()
+                let bytes = serde_json::to_vec(&body).unwrap_or_default();
+                drop(slot);
+                bytes
             })
             .await;
             match body {

@@ -43,7 +43,7 @@ impl Store {
                 &b.source_ref,
             ))
         });
-        self.blocking("commit a billing run", move |inner| {
+        self.blocking_run_end(id, "commit a billing run", move |inner| {
             let txn = inner.write()?;
             let mut record = take_running(inner, &txn, id)?;
             if record.kind != RunKind::Billing {

@@ -37,11 +37,7 @@ pub enum StoreError {
     },
 
     /// Local I/O failed: creating the state directory, opening or writing the file.
-    #[error(
-        "cannot {action} {path}: {source}. Check that the state directory exists (or its parent \
-         is writable so it can be created), that the user running mpsync may read and write it, \
-         and that its disk has free space"
-    )]
+    #[error("cannot {action} {path}: {source}. {}", io_advice(source))]
     Io {
         /// What was being done, e.g. "create the state directory".
         action: &'static str,
@@ -171,6 +167,37 @@ pub enum StoreError {
         /// The join error.
         reason: String,
     },
+}
+
+/// What to do about an I/O error on the store: out of space (a full disk or a file-size
+/// limit, `EFBIG` once SIGXFSZ is ignored) says so; anything else gets the general checks.
+fn io_advice(source: &io::Error) -> String {
+    if is_out_of_space(source) {
+        "The disk is full or a file-size limit was reached: free space on that disk, or raise \
+         the limit (ulimit -f, or LimitFSIZE= in the systemd unit); what was committed before \
+         is kept"
+            .into()
+    } else {
+        "Check that the state directory exists (or its parent is writable so it can be \
+         created), that the user running mpsync may read and write it, and that its disk has \
+         free space"
+            .into()
+    }
+}
+
+/// Whether `e` means there is no room to write: a full disk, a quota, a file-size limit.
+fn is_out_of_space(e: &io::Error) -> bool {
+    use io::ErrorKind::{FileTooLarge, QuotaExceeded, StorageFull};
+    matches!(e.kind(), StorageFull | FileTooLarge | QuotaExceeded)
+}
+
+/// The short reading of an I/O error on the store, e.g. "disk full or a file-size limit".
+pub(super) fn space_hint(e: &io::Error) -> &'static str {
+    if is_out_of_space(e) {
+        "disk full or a file-size limit"
+    } else {
+        "disk full or a file-size limit, or a disk error"
+    }
 }
 
 impl StoreError {

@@ -13,6 +13,7 @@ mod reconciliation;
 mod runs;
 mod snapshots;
 mod tables;
+mod unrecorded;
 
 use std::collections::BTreeMap;
 use std::fs::{DirBuilder, OpenOptions, Permissions};
@@ -22,10 +23,13 @@ use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTableMetadata, StorageBackend, TableHandle};
 
+use crate::model::RunId;
+
 pub use error::StoreError;
 pub use history::{HistoryPoint, Rename};
 pub use prune::PruneStats;
 pub use tables::SCHEMA_VERSION;
+pub use unrecorded::FILE_NAME as UNRECORDED_FILE_NAME;
 
 /// The file name of the database inside the state directory.
 pub const FILE_NAME: &str = "mpsync.redb";
@@ -51,6 +55,9 @@ struct Inner {
     latest_reconciliation: std::sync::Mutex<Option<Arc<crate::reconcile::Reconciliation>>>,
     /// The file's permission bits before this open restricted them to 0600, if it did.
     tightened_from: Option<u32>,
+    /// The first I/O error this handle met, in words: after it redb refuses every write
+    /// ([`StoreError::WritesStopped`]), so it is the reason a run's end cannot be recorded.
+    first_io_error: std::sync::OnceLock<String>,
 }
 
 impl Store {
@@ -91,6 +98,8 @@ impl Store {
             .set_cache_size(CACHE_BYTES)
             .create(&path)
             .map_err(|e| StoreError::db("open the store", path.clone(), e))?;
+        // Best effort, like the record itself: without it a lost run end reads as a crash.
+        let _ = unrecorded::reserve(&unrecorded::path_for(&path));
         Store::init(db, path, tightened_from)
     }
 
@@ -112,8 +121,14 @@ impl Store {
         let txn = begin_write(&db, &path)?;
         tables::init_schema(&txn, &path)?;
         txn.commit().map_err(|e| StoreError::db("initialise the schema", path.clone(), e))?;
-        let latest_reconciliation = Default::default();
-        Ok(Store { inner: Arc::new(Inner { db, path, latest_reconciliation, tightened_from }) })
+        let inner = Inner {
+            db,
+            path,
+            latest_reconciliation: Default::default(),
+            tightened_from,
+            first_io_error: Default::default(),
+        };
+        Ok(Store { inner: Arc::new(inner) })
     }
 
     /// The database file.
@@ -167,6 +182,37 @@ impl Store {
             .await
             .map_err(|e| StoreError::Task { action, reason: e.to_string() })?
     }
+
+    /// [`Store::blocking`] for a write that ends run `id`. When the store cannot be written
+    /// (disk full, a file-size limit), the run stays `running` in it; its reason then goes to
+    /// the side record (see `unrecorded`) so the next start records it instead of "crash".
+    async fn blocking_run_end<T, F>(
+        &self,
+        id: RunId,
+        action: &'static str,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.blocking(action, move |inner| {
+            let result = f(inner);
+            if let Err(e @ (StoreError::Io { .. } | StoreError::WritesStopped { .. })) = &result {
+                let reason = inner.unwritable(e);
+                if let Err(note) = unrecorded::add(&unrecorded::path_for(&inner.path), id, &reason)
+                {
+                    tracing::warn!(
+                        run = id,
+                        "cannot keep why run {id} could not be recorded ({note}); the next start \
+                         will call it an interrupted run"
+                    );
+                }
+            }
+            result
+        })
+        .await
+    }
 }
 
 impl Inner {
@@ -177,12 +223,42 @@ impl Inner {
 
     /// A write transaction with quick repair on.
     fn write(&self) -> Result<redb::WriteTransaction, StoreError> {
-        begin_write(&self.db, &self.path)
+        begin_write(&self.db, &self.path).map_err(|e| self.seen(e))
     }
 
     /// Maps a redb error of `action` to a [`StoreError`] naming this store.
     fn err<E: Into<redb::Error>>(&self, action: &'static str) -> impl FnOnce(E) -> StoreError + '_ {
-        move |e| StoreError::db(action, self.path.clone(), e)
+        move |e| self.seen(StoreError::db(action, self.path.clone(), e))
+    }
+
+    /// Remembers the first I/O error (the cause of every later [`StoreError::WritesStopped`]).
+    fn seen(&self, e: StoreError) -> StoreError {
+        if let StoreError::Io { action, source, .. } = &e {
+            let _ = self.first_io_error.set(format!(
+                "{source} ({}); writes stopped at: {action} in {}",
+                error::space_hint(source),
+                self.path.display()
+            ));
+        }
+        e
+    }
+
+    /// Why a run's end could not be written, for its record: the store's first I/O error
+    /// (else `e`) and what it means for the run.
+    fn unwritable(&self, e: &StoreError) -> String {
+        let cause = match (self.first_io_error.get(), e) {
+            (Some(first), _) => first.clone(),
+            (None, StoreError::Io { action, source, .. }) => format!(
+                "{source} ({}); writes stopped at: {action} in {}",
+                error::space_hint(source),
+                self.path.display()
+            ),
+            (None, other) => format!("{other} (disk full or a file-size limit, or a disk error)"),
+        };
+        format!(
+            "the store could not be written: {cause}. The end of this run was not recorded and \
+             nothing it collected was stored"
+        )
     }
 }
 

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use redb::{ReadableTable, Table, WriteTransaction};
 
 use super::tables::{self, META, RUNNING, RUNS};
+use super::unrecorded;
 use super::{Inner, Store, StoreError};
 use crate::model::{RunId, RunKind, RunOutcome, RunRecord};
 
@@ -70,14 +71,16 @@ impl Store {
         self.finish(id, finished_at, RunOutcome::Failed, Some(error), requests).await
     }
 
-    /// Finishes a running run as cancelled (shutdown stopped it; nothing else was written).
+    /// Finishes a running run as cancelled (shutdown stopped it; nothing else was written);
+    /// `reason` says what stopped it (a signal, Ctrl-C).
     pub async fn cancel_run(
         &self,
         id: RunId,
         finished_at: DateTime<Utc>,
+        reason: String,
         requests: BTreeMap<String, u64>,
     ) -> Result<RunRecord, StoreError> {
-        self.finish(id, finished_at, RunOutcome::Cancelled, None, requests).await
+        self.finish(id, finished_at, RunOutcome::Cancelled, Some(reason), requests).await
     }
 
     /// Finishes a run of a kind that produces no snapshot (push) with `outcome`.
@@ -100,7 +103,7 @@ impl Store {
         error: Option<String>,
         requests: BTreeMap<String, u64>,
     ) -> Result<RunRecord, StoreError> {
-        self.blocking("finish a run", move |inner| {
+        self.blocking_run_end(id, "finish a run", move |inner| {
             let txn = inner.write()?;
             let mut record = take_running(inner, &txn, id)?;
             if outcome == RunOutcome::Ok && record.kind == RunKind::Vendor {
@@ -121,10 +124,14 @@ impl Store {
         .await
     }
 
-    /// Marks every run still recorded as running as aborted (the process died during it).
+    /// Marks every run still recorded as running as aborted: the process died during it, or
+    /// (when the side record next to the store says so) it could not write the run's end.
     /// Call once at start-up, before any new run begins. Returns the ids it aborted.
     pub async fn abort_leftover_runs(&self, now: DateTime<Utc>) -> Result<Vec<RunId>, StoreError> {
         self.blocking("abort leftover runs", move |inner| {
+            let notes_path = unrecorded::path_for(&inner.path);
+            let mut notes = unrecorded::read(&notes_path);
+            let had_notes = !notes.is_empty();
             let txn = inner.write()?;
             let ids: Vec<RunId> = {
                 let running = txn.open_table(RUNNING).map_err(inner.err("open running"))?;
@@ -137,14 +144,18 @@ impl Store {
                 let mut record = take_running(inner, &txn, id)?;
                 record.finished_at = Some(now);
                 record.outcome = RunOutcome::Aborted;
-                record.error = Some(
+                record.error = Some(notes.remove(&id).unwrap_or_else(|| {
                     "mpsync stopped during this run (crash, kill or power loss); nothing it \
                      collected was stored"
-                        .into(),
-                );
+                        .into()
+                }));
                 put_run(inner, &txn, &record)?;
             }
             txn.commit().map_err(inner.err("commit aborted runs"))?;
+            // Recorded now (or about runs no longer running): the side record has done its job.
+            if had_notes && let Err(e) = unrecorded::clear(&notes_path) {
+                tracing::warn!("cannot empty {}: {e}", notes_path.display());
+            }
             Ok(ids)
         })
         .await

@@ -50,7 +50,7 @@ impl Store {
         mut customers: Vec<CustomerUsage>,
         counting: Option<CountingReport>,
     ) -> Result<RunRecord, StoreError> {
-        self.blocking("commit a vendor run", move |inner| {
+        self.blocking_run_end(id, "commit a vendor run", move |inner| {
             customers.sort_by_key(|c| c.id);
             if let Some(w) = customers.windows(2).find(|w| w[0].id == w[1].id) {
                 return Err(StoreError::DuplicateCustomer { run: id, customer: w[0].id });

@@ -43,6 +43,8 @@ pub struct EngineOptions {
     pub beat: Arc<dyn Fn() + Send + Sync>,
     /// Seed of the backoff jitter.
     pub seed: u64,
+    /// Why the engine's token was cancelled (a cancelled run is recorded with it).
+    pub stop: super::StopReason,
 }
 
 impl Default for EngineOptions {
@@ -53,6 +55,7 @@ impl Default for EngineOptions {
             now: Arc::new(Utc::now),
             beat: Arc::new(|| {}),
             seed: rand::random(),
+            stop: super::StopReason::default(),
         }
     }
 }
@@ -282,6 +285,7 @@ impl Engine {
         let ledger = self.ledger.clone();
         let observer = self.observer.clone();
         let now = self.opts.now.clone();
+        let stop = self.opts.stop.clone();
         let done = self.done_tx.clone();
         let child = cancel.child_token();
         let inner = tracker.clone();
@@ -303,6 +307,7 @@ impl Engine {
                         ledger.as_ref(),
                         observer.as_ref(),
                         &*now,
+                        &stop,
                         child,
                         &inner,
                     )
@@ -357,13 +362,16 @@ impl Engine {
 }
 
 /// Runs one job through its whole lifecycle: record the start, run, commit the output or
-/// record the failure. Returns the final record (`None` if the store could not record it).
+/// record the failure (a cancelled run with `stop`'s reason). Returns the final record
+/// (`None` if the store could not record it).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn execute(
     kind: RunKind,
     job: Arc<dyn Job>,
     ledger: &dyn RunLedger,
     observer: &dyn RunObserver,
     now: &(dyn Fn() -> DateTime<Utc> + Send + Sync),
+    stop: &super::StopReason,
     cancel: CancellationToken,
     tracker: &TaskTracker,
 ) -> Option<RunRecord> {
@@ -398,7 +406,7 @@ pub(crate) async fn execute(
     let recorded = match result.outcome {
         Ok(output) => ledger.complete(run_id, finished_at, result.requests.clone(), output).await,
         Err(JobError::Cancelled) => {
-            ledger.cancel(run_id, finished_at, result.requests.clone()).await
+            ledger.cancel(run_id, finished_at, stop.cancelled_run(), result.requests.clone()).await
         }
         Err(JobError::Failed { reason, .. }) => {
             ledger.fail(run_id, finished_at, reason, result.requests.clone()).await
@@ -419,10 +427,15 @@ pub(crate) async fn execute(
             }
         }
     };
-    match (&record.outcome, &record.error) {
-        (RunOutcome::Ok, _) => tracing::info!(job = %kind, run = run_id, "run succeeded"),
-        (outcome, err) => {
-            tracing::warn!(job = %kind, run = run_id, outcome = outcome.as_str(), "run did not succeed: {}", err.as_deref().unwrap_or("-"))
+    let why = record.error.as_deref().unwrap_or("no reason was recorded");
+    match record.outcome {
+        RunOutcome::Ok => tracing::info!(job = %kind, run = run_id, "run succeeded"),
+        // A shutdown is routine, not a failure: say what stopped the run, at info.
+        RunOutcome::Cancelled => {
+            tracing::info!(job = %kind, run = run_id, outcome = "cancelled", "run cancelled: {why}")
+        }
+        outcome => {
+            tracing::warn!(job = %kind, run = run_id, outcome = outcome.as_str(), "run did not succeed: {why}")
         }
     }
     observer.finished(kind, &record, clock.elapsed());

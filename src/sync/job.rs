@@ -119,11 +119,12 @@ pub trait RunLedger: Send + Sync + 'static {
         reason: String,
         requests: BTreeMap<String, u64>,
     ) -> BoxFuture<'_, Result<RunRecord, LedgerError>>;
-    /// Records a run stopped by shutdown.
+    /// Records a run stopped by shutdown; `reason` says what stopped it.
     fn cancel(
         &self,
         id: RunId,
         at: DateTime<Utc>,
+        reason: String,
         requests: BTreeMap<String, u64>,
     ) -> BoxFuture<'_, Result<RunRecord, LedgerError>>;
     /// When the last successful run of `kind` finished.

@@ -52,9 +52,10 @@ impl RunLedger for Store {
         &self,
         id: RunId,
         at: DateTime<Utc>,
+        reason: String,
         requests: BTreeMap<String, u64>,
     ) -> BoxFuture<'_, Result<RunRecord, LedgerError>> {
-        Box::pin(async move { self.cancel_run(id, at, requests).await.map_err(ledger_err) })
+        Box::pin(async move { self.cancel_run(id, at, reason, requests).await.map_err(ledger_err) })
     }
 
     fn last_success(

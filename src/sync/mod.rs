@@ -14,6 +14,7 @@ mod ledger;
 mod push;
 mod push_counts;
 mod reconcile;
+mod stop;
 mod vendor;
 
 pub use backoff::failure_backoff;
@@ -26,6 +27,7 @@ pub use job::{
 };
 pub use push::{PushJob, ReportHook, WAITING_FOR_SNAPSHOT, push_job_spec};
 pub use reconcile::recompute;
+pub use stop::StopReason;
 pub use vendor::{VendorJob, WALK_STATS_KEY, prefixed};
 
 #[cfg(test)]

@@ -89,9 +89,10 @@ impl RunLedger for MemLedger {
         &self,
         id: RunId,
         at: DateTime<Utc>,
+        reason: String,
         _r: BTreeMap<String, u64>,
     ) -> BoxFuture<'_, Result<RunRecord, LedgerError>> {
-        Box::pin(async move { Ok(self.finish(id, at, RunOutcome::Cancelled, None)) })
+        Box::pin(async move { Ok(self.finish(id, at, RunOutcome::Cancelled, Some(reason))) })
     }
     fn last_success(
         &self,
@@ -190,6 +191,7 @@ fn start(job: Arc<GatedJob>, ledger: Arc<MemLedger>, catch_up: bool) -> Rig {
             b.fetch_add(1, Ordering::SeqCst);
         }),
         seed: 7,
+        stop: StopReason::default(),
     };
     let spec = JobSpec {
         kind: RunKind::Vendor,
@@ -330,6 +332,13 @@ async fn shutdown_cancels_a_running_job_and_records_it_cancelled() {
     let ledger = rig.ledger.clone();
     rig.stop().await;
     assert_eq!(ledger.outcomes(), vec![RunOutcome::Cancelled]);
+    // Nobody said why: the record still says what stopped it and that nothing was kept.
+    assert_eq!(
+        ledger.runs.lock().unwrap()[0].error.as_deref(),
+        Some(
+            "stopped before it completed: mpsync was shutting down; nothing it collected was stored"
+        )
+    );
 }
 
 #[tokio::test(start_paused = true)]

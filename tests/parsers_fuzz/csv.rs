@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use mpsync::billing::csv::MAX_QUANTITY;
 use mpsync::fuzzing::{check_csv, csv_bytes};
 use proptest::prelude::*;
 
@@ -24,7 +25,8 @@ fn row() -> impl Strategy<Value = Row> {
         // (the parser trims fields).
         "([A-Za-zé€𝄞,\"'][A-Za-z ,\"\n'é]{0,14}[A-Za-z.\"])?",
         "[A-Z]{2}-[A-Z0-9]{1,6}",
-        prop_oneof![(0u32..100_000).prop_map(f64::from), 0.0f64..1e9],
+        // Up to the largest quantity a billed line may carry (1,000,000 units).
+        prop_oneof![(0u32..100_000).prop_map(f64::from), 0.0f64..=MAX_QUANTITY],
         proptest::option::of(0.0f64..1e6),
     )
         .prop_map(|(account_id, account_name, product_id, quantity, unit_price)| Row {
@@ -106,6 +108,34 @@ proptest! {
         prop_assert_eq!(got, want);
         let text = String::from_utf8_lossy(&bytes);
         check_csv(apply(&text, &damages).as_bytes());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// An unterminated quote in row `k` is named at its line and hides nothing after it: a
+    /// bad quantity planted in a later row `j` is reported too, and nothing else.
+    #[test]
+    fn an_unterminated_quote_hides_no_later_problem(
+        (n, k, j) in (3usize..20).prop_flat_map(|n| (Just(n), 0..n - 1)).prop_flat_map(|(n, k)| (Just(n), Just(k), k + 1..n)),
+        crlf in any::<bool>(),
+        too_big in prop_oneof![Just("1e23".to_owned()), (1_000_001u64..u64::MAX).prop_map(|q| q.to_string())],
+    ) {
+        let end = if crlf { "\r\n" } else { "\n" };
+        let mut text = format!("account_id,account_name,product_id,quantity{end}");
+        for i in 0..n {
+            let quantity = if i == j { too_big.clone() } else { i.to_string() };
+            let name = if i == k { format!("\"Name {i}") } else { format!("Name {i}") };
+            text.push_str(&format!("{i},{name},P-{i},{quantity}{end}"));
+        }
+        let err = csv_bytes(text.as_bytes()).expect_err("refused");
+        let got: Vec<(u64, Option<&str>)> =
+            err.problems.iter().map(|p| (p.line, p.column.as_deref())).collect();
+        // The header is line 1, row i is line i + 2.
+        prop_assert_eq!(got, vec![(k as u64 + 2, None), (j as u64 + 2, Some("quantity"))], "{}", err);
+        prop_assert!(err.problems[0].message.contains("never closed"), "{}", err);
+        prop_assert!(err.problems[1].message.contains("at most 1000000"), "{}", err);
     }
 }
 

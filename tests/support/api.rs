@@ -9,20 +9,31 @@ use axum::http::{HeaderMap, Request, StatusCode};
 use chrono::Utc;
 use mpsync::health::Health;
 use mpsync::metrics::Metrics;
-use mpsync::server::{ApiState, ServerState, router};
+use mpsync::server::{Access, ApiState, RenderGate, ServerState, router};
 use mpsync::store::Store;
 use mpsync::sync::{Engine, EngineOptions, NoopObserver};
 use mpsync::systemd::Heartbeat;
 use tower::ServiceExt;
 
-/// The router over `store` and `health`.
+/// The router over `store` and `health`, open to loopback names, one render at a time.
 pub fn app(store: &Store, health: &Health) -> axum::Router {
+    app_with(store, health, Access::default(), RenderGate::new(1, Duration::from_secs(8)))
+}
+
+/// The router over `store` and `health` with the given access rules and render gate.
+pub fn app_with(
+    store: &Store,
+    health: &Health,
+    access: Access,
+    renders: RenderGate,
+) -> axum::Router {
     let opts = EngineOptions {
         tick: Duration::from_secs(1),
         catch_up: false,
         now: Arc::new(Utc::now),
         beat: Arc::new(|| {}),
         seed: 1,
+        stop: Default::default(),
     };
     // The engine itself is not run: these tests never trigger a sync.
     let (_engine, handle) =
@@ -31,7 +42,8 @@ pub fn app(store: &Store, health: &Health) -> axum::Router {
         health: health.clone(),
         heartbeat: Heartbeat::new(Duration::from_secs(1), Duration::from_secs(3600)),
         metrics: Metrics::new(),
-        api: Some(ApiState { store: store.clone(), engine: handle, sync_kinds: vec![] }),
+        api: Some(ApiState { store: store.clone(), engine: handle, sync_kinds: vec![], renders }),
+        access: Arc::new(access),
     })
 }
 
@@ -51,7 +63,11 @@ impl Reply {
 
 /// `GET uri` on `app`, answered within 10 s.
 pub async fn get(app: &axum::Router, uri: &str) -> Reply {
-    let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+    send(app, Request::builder().uri(uri).body(Body::empty()).unwrap()).await
+}
+
+/// `req` on `app`, answered and read within 10 s.
+pub async fn send(app: &axum::Router, req: Request<Body>) -> Reply {
     let resp = tokio::time::timeout(Duration::from_secs(10), app.clone().oneshot(req))
         .await
         .expect("answered in time")

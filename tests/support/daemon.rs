@@ -148,6 +148,28 @@ pub fn get(addr: &str, path: &str) -> Reply {
     Reply { status, head, body }
 }
 
+/// One request with `Connection: close` and the given extra headers (a `Host` among them
+/// replaces the default, which names `addr`).
+pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: 0\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let (head, body) = crate::support::common::split_response(&raw);
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    Reply { status, head, body }
+}
+
 /// A unix datagram socket standing in for systemd's NOTIFY_SOCKET.
 pub struct NotifySocket {
     pub path: PathBuf,

@@ -113,7 +113,8 @@ pub async fn push(store: &Store, job: &PushJob) -> (RunRecord, Option<PushReport
             store.fail_run(run_id, Utc::now(), reason, result.requests).await.unwrap()
         }
         Err(JobError::Cancelled) => {
-            store.cancel_run(run_id, Utc::now(), result.requests).await.unwrap()
+            let why = mpsync::sync::StopReason::default().cancelled_run();
+            store.cancel_run(run_id, Utc::now(), why, result.requests).await.unwrap()
         }
     };
     let report: Option<PushReport> = store.get_meta(LAST_PUSH_KEY).await.unwrap();

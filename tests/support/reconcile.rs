@@ -76,3 +76,39 @@ pub fn sample() -> Reconciliation {
         previous: None,
     })
 }
+
+/// A reconciliation of `n` customers, every one mapped and billed one short (so every row is
+/// `under_billed`, with its evidence): megabytes of JSON for a few thousand customers.
+pub fn large(n: u64) -> Reconciliation {
+    let mut text = String::from("[customers]\n");
+    for id in 1..=n {
+        text.push_str(&format!("{id} = \"A{id}\"\n"));
+    }
+    text.push_str("[products.CloudFilter]\npsa_product = \"MP-CF\"\n");
+    let mapping = Mapping::parse(Path::new("mapping.toml"), &text).unwrap();
+    let usage = UsageSnapshot {
+        run_id: 7,
+        observed_at: at(9),
+        customers: (1..=n)
+            .map(|id| customer(id, &format!("Customer {id}"), &[("CloudFilter", 10)]))
+            .collect(),
+    };
+    let billed = BilledSnapshot {
+        run_id: 8,
+        observed_at: at(9),
+        accounts: (1..=n)
+            .map(|id| Account { id: format!("A{id}"), name: format!("Customer {id}") })
+            .collect(),
+        lines: (1..=n).map(|id| line(&format!("A{id}"), 9.0)).collect(),
+    };
+    reconcile::compute(&Inputs {
+        usage: Some(&usage),
+        vendor: SourceStatus::default(),
+        billed: Some(&billed),
+        billing: SourceStatus::default(),
+        mapping: &mapping,
+        settings: Settings { max_age: Duration::from_secs(7200), debounce_runs: 1 },
+        now: at(10),
+        previous: None,
+    })
+}

@@ -97,6 +97,8 @@ pub struct LoadPlan {
     pub health_tasks: usize,
     /// Tasks on the data endpoint.
     pub data_tasks: usize,
+    /// Tasks on `/readyz` (the probe a kubelet or load balancer calls).
+    pub probe_tasks: usize,
     /// Seconds of load with no run, for reference.
     pub idle_s: u64,
 }
@@ -306,7 +308,13 @@ fn start_load(base: &str, data_path: &str, plan: &LoadPlan, stop: CancellationTo
             .unwrap_or_default(),
     );
     let mut out = Vec::new();
-    for (path, tasks) in [("/v1/health", plan.health_tasks), (data_path, plan.data_tasks)] {
+    let endpoints = [
+        ("/v1/health", plan.health_tasks),
+        ("/readyz", plan.probe_tasks),
+        (data_path, plan.data_tasks),
+    ];
+    // An endpoint without tasks is not loaded (and not reported).
+    for (path, tasks) in endpoints.into_iter().filter(|(_, n)| *n > 0) {
         let handles = (0..tasks)
             .map(|_| {
                 let (client, stop, url) = (client.clone(), stop.clone(), format!("{base}{path}"));

@@ -69,6 +69,9 @@ pub struct Args {
     /// Load tasks on the data endpoint (/v1/reconciliation, else /v1/customers).
     #[arg(long, default_value_t = 1)]
     pub data_tasks: usize,
+    /// Load tasks on /readyz (0: the probe is not loaded).
+    #[arg(long, default_value_t = 0)]
+    pub probe_tasks: usize,
     /// Client-side rate limit of the HTTP measurement's ConnectWise billing source, requests/s
     /// (it shares the simulator's server limit with the vendor run).
     #[arg(long, default_value_t = 100.0)]
@@ -169,6 +172,15 @@ async fn parent(mut args: Args) -> Result<()> {
     let text = report::render(&args, &env, &results);
     println!("{text}");
     if args.out != "-" {
+        // Sections an earlier report kept below the marker (measurements taken with other
+        // settings, with their own commands) survive the rewrite.
+        let kept = std::fs::read_to_string(&args.out)
+            .ok()
+            .and_then(|old| old.find(report::KEPT_MARKER).map(|i| old[i..].to_owned()));
+        let text = match kept {
+            Some(kept) => format!("{}\n{kept}", text.trim_end()),
+            None => text,
+        };
         std::fs::write(&args.out, &text).with_context(|| format!("writing {}", args.out))?;
         eprintln!("mpsync-bench: wrote {}", args.out);
     }
@@ -222,6 +234,7 @@ async fn one_size(args: &Args, n: u32, with_http: bool) -> Result<SizeResult> {
             daemon: args.daemon.clone().unwrap_or_else(http::default_daemon),
             health_tasks: args.health_tasks,
             data_tasks: args.data_tasks,
+            probe_tasks: args.probe_tasks,
             idle_s: 5,
         };
         eprintln!("  HTTP load on {} during a sync", plan.daemon.display());

@@ -16,7 +16,7 @@ mod tests;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -54,7 +54,10 @@ pub fn content_security_policy(nonce: &str) -> String {
 }
 
 /// The handler of `GET /`.
-pub async fn page(State(state): State<ServerState>, Query(q): Query<DashboardQuery>) -> Response {
+pub async fn page(
+    State(state): State<ServerState>,
+    super::query::ApiQuery(q): super::query::ApiQuery<DashboardQuery>,
+) -> Response {
     let now = Utc::now();
     let filters = model::Filters::parse(q.status.as_deref(), q.account.as_deref());
     let sources = model::sources(&state.health.snapshot(), now);

@@ -89,7 +89,6 @@ impl Case {
     fn wrap(&self) -> Wrap {
         match self.inject {
             Inject::ClockJump(_) => Wrap::FakeClock,
-            Inject::DiskFull => Wrap::IgnoreXfsz,
             _ => Wrap::Plain,
         }
     }
@@ -212,7 +211,7 @@ fn clear(fx: &mut Fixture, case: &Case) {
         Inject::DiskFull => {
             fx.limit_writes(None);
             fx.stop();
-            fx.start(Wrap::IgnoreXfsz);
+            fx.start(Wrap::Plain);
         }
         _ => {}
     }

@@ -1,5 +1,8 @@
 //! Starting and stopping the fixture's daemon, plain or under a wrapper that makes the state
 //! dir's disk "full" (RLIMIT_FSIZE) or moves its wall clock (libfaketime).
+//!
+//! No wrapper ignores SIGXFSZ for the daemon: mpsync must survive a write past the limit by
+//! itself (the write fails with EFBIG and is reported like a full disk).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,15 +14,12 @@ use crate::support::daemon::Daemon;
 /// How the daemon process is started.
 #[derive(Debug, Clone, Copy)]
 pub enum Wrap {
-    /// As is.
+    /// As is ([`Fixture::limit_writes`] can lower its RLIMIT_FSIZE while it runs).
     Plain,
-    /// With SIGXFSZ ignored (inherited across exec), so that once [`Fixture::limit_writes`]
-    /// lowers RLIMIT_FSIZE a write past the limit fails with EFBIG instead of killing it.
-    IgnoreXfsz,
     /// The wall clock (CLOCK_REALTIME) is shifted by the offset in [`Fixture::clock`], re-read
     /// on every call, so the test can jump it while the daemon runs. Timers stay monotonic.
     FakeClock,
-    /// As [`Wrap::IgnoreXfsz`], with RLIMIT_FSIZE at this many bytes from the start.
+    /// Under `prlimit --fsize=N`: RLIMIT_FSIZE at this many bytes from the start.
     WritesLimited(u64),
 }
 
@@ -51,15 +51,9 @@ impl Fixture {
     pub fn command(&self, wrap: Wrap) -> Command {
         let mut cmd = match wrap {
             Wrap::Plain | Wrap::FakeClock => clean_command(bin()),
-            Wrap::IgnoreXfsz => {
-                let mut c = clean_command("sh");
-                c.arg("-c").arg("trap '' XFSZ; exec \"$0\" \"$@\"").arg(bin());
-                c
-            }
             Wrap::WritesLimited(bytes) => {
-                let script = format!("trap '' XFSZ; exec prlimit --fsize={bytes} -- \"$0\" \"$@\"");
-                let mut c = clean_command("sh");
-                c.arg("-c").arg(script).arg(bin());
+                let mut c = clean_command("prlimit");
+                c.arg(format!("--fsize={bytes}")).arg("--").arg(bin());
                 c
             }
         };

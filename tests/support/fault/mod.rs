@@ -26,7 +26,7 @@ pub const CUSTOMERS: u32 = 20;
 pub struct Fixture {
     pub sim: Sim,
     /// Holds the config, its secrets and the state dir; removed when the fixture drops.
-    _dir: TestDir,
+    pub dir: TestDir,
     pub config: PathBuf,
     /// `MPSYNC_*` overrides the daemon is started with.
     pub env: Vec<(String, String)>,
@@ -81,7 +81,7 @@ impl Fixture {
         env.extend(extra_env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let clock = dir.path().join("faketime");
         std::fs::write(&clock, "+0\n").expect("write the clock offset");
-        Fixture { sim, _dir: dir, config, env, clock, daemon: None }
+        Fixture { sim, dir, config, env, clock, daemon: None }
     }
 
     /// The running daemon.
