@@ -196,16 +196,19 @@ impl redb::StorageBackend for Flaky {
     }
 }
 
-fn open_on(backend: Flaky) -> Store {
-    Store::open_with_backend(std::path::Path::new("flaky.redb"), backend).expect("open store")
+/// The in-memory store, named as a file in `dir`: the store keeps its side record (why a
+/// run's end could not be written) next to that name, so it must not be the working directory.
+fn open_on(dir: &std::path::Path, backend: Flaky) -> Store {
+    Store::open_with_backend(&dir.join("flaky.redb"), backend).expect("open store")
 }
 
 #[tokio::test]
 async fn a_commit_cut_short_at_any_write_leaves_the_previous_state_whole() {
+    let dir = tempfile::tempdir().unwrap();
     let mut cut_short = 0;
     for budget in 0..200i64 {
         let storage = Flaky::new();
-        let store = open_on(storage.clone());
+        let store = open_on(dir.path(), storage.clone());
         let first = billing_run(&store, 0, content_a()).await;
         let id = store.begin_run(RunKind::Billing, at(10)).await.unwrap();
         storage.writes_left.store(budget, Ordering::SeqCst);
@@ -213,7 +216,7 @@ async fn a_commit_cut_short_at_any_write_leaves_the_previous_state_whole() {
         let result =
             store.commit_billing_run(id, at(11), billing_requests(), accounts, lines).await;
         drop(store);
-        let store = open_on(storage.reopen());
+        let store = open_on(dir.path(), storage.reopen());
         let latest = store.latest_billed_snapshot().await.unwrap().unwrap();
         let run = store.run(id).await.unwrap().unwrap();
         match result {
