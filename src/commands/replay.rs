@@ -154,8 +154,8 @@ pub fn write_replay_config(dir: &Path, m: &Manifest, base_url: &str) -> std::io:
 mod tests {
     use super::*;
 
-    /// A bundle that cannot be read and one that does not parse both end `mpsync sim --replay`
-    /// with EX_DATAERR (65), the status scripts see for a bad input file.
+    /// A bundle that cannot be read, does not parse or is not a capture ends `mpsync sim
+    /// --replay` with EX_DATAERR (65), the status scripts see for a bad input file.
     #[test]
     fn a_bad_bundle_is_a_data_error() {
         let dir = tempfile::tempdir().unwrap();
@@ -167,5 +167,13 @@ mod tests {
         let unparsable = Bundle::load(dir.path()).unwrap_err();
         assert!(unparsable.to_string().contains("does not parse"), "{unparsable}");
         assert_eq!(unparsable.exit(), Exit::DataErr);
+
+        let foreign = r#"{"format": "other", "format_version": 1, "mpsync_version": "0.1.0",
+            "captured_at": "2026-12-01T10:00:00Z", "pseudonymized": true, "upstreams": [],
+            "contains": [], "never_contains": []}"#;
+        std::fs::write(dir.path().join(mpsync_sim::replay::bundle::MANIFEST), foreign).unwrap();
+        let invalid = Bundle::load(dir.path()).unwrap_err();
+        assert!(matches!(invalid, BundleError::Invalid { .. }), "{invalid}");
+        assert_eq!(invalid.exit(), Exit::DataErr);
     }
 }
