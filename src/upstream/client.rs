@@ -1,5 +1,6 @@
 //! [`UpstreamClient`]: one reqwest client per upstream with its shared [`Budget`], retries
-//! for idempotent calls, error classification and request accounting.
+//! for idempotent calls and request accounting. What each answer means is decided by
+//! [`UpstreamClient::interpret`] (`answer.rs`); this file does the sending and the waiting.
 //!
 //! Clones share the connection pool, limiter, in-flight bound and pause gate; [`UpstreamClient::scoped`]
 //! gives a clone with its own fresh accounting (one per run), [`UpstreamClient::recording`] one
@@ -8,15 +9,15 @@
 use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
-use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::error::{UpstreamError, error_message, excerpt};
+use super::answer::Answer;
+use super::error::{UpstreamError, excerpt};
 use super::limit::Budget;
 use super::record::{Exchange, Recorder};
-use super::retry::{RetryPolicy, parse_retry_after, status_is_transient};
+use super::retry::RetryPolicy;
 use super::scrub::Scrubber;
 use super::stats::{RequestStats, StatsSnapshot};
 use crate::config::{Secret, UpstreamLimits};
@@ -107,7 +108,7 @@ impl Endpoint {
 }
 
 /// A successful (2xx) answer, body fully read, every configured secret cut out of it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpstreamResponse {
     /// HTTP status.
     pub status: u16,
@@ -120,23 +121,25 @@ pub struct UpstreamResponse {
     pub endpoint: String,
 }
 
-struct Shared {
-    name: String,
+/// What every clone of one client shares. The answer interpreter (`answer.rs`) reads the
+/// name, policy, credential text and scrubbers.
+pub(super) struct Shared {
+    pub(super) name: String,
     base: String,
     http: reqwest::Client,
     budget: Budget,
-    retry: RetryPolicy,
-    credential: String,
+    pub(super) retry: RetryPolicy,
+    pub(super) credential: String,
     /// Every secret with its derived forms: errors and verbatim text.
-    scrubber: Scrubber,
+    pub(super) scrubber: Scrubber,
     /// The secrets long enough to cut from data bodies (see [`MIN_BODY_SECRET_LEN`]).
-    body_scrubber: Scrubber,
+    pub(super) body_scrubber: Scrubber,
 }
 
 /// A rate-limited, retrying client for one upstream. Cheap to clone.
 #[derive(Clone)]
 pub struct UpstreamClient {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     stats: Arc<RequestStats>,
     recorder: Option<Arc<dyn Recorder>>,
 }
@@ -284,50 +287,42 @@ impl UpstreamClient {
                 });
             }
             let failure = match outcome {
-                Ok((status, headers, body)) if (200..300).contains(&status) => {
-                    sh.budget.gate().note_success();
-                    // Whatever a caller keeps or shows of the answer (names, unknown statuses,
-                    // a serde error quoting a value) can then never carry an echoed secret.
-                    let body = match sh.body_scrubber.scrub_bytes(&body) {
-                        std::borrow::Cow::Borrowed(_) => body,
-                        std::borrow::Cow::Owned(cut) => {
-                            tracing::warn!(upstream = %sh.name, endpoint = %label,
-                                "the answer repeated a configured secret; it was cut out");
-                            bytes::Bytes::from(cut)
-                        }
-                    };
-                    return Ok(UpstreamResponse { status, headers, body, endpoint: label });
-                }
-                Ok((429, headers, _)) => {
-                    self.stats.record_rate_limited();
-                    limited += 1;
-                    let n = sh.budget.gate().note_rate_limited();
-                    let pause = headers
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, SystemTime::now()))
-                        .map(|d| policy.clamp_retry_after(d))
-                        .unwrap_or_else(|| policy.rate_limit_pause(n, rand::random()));
-                    sh.budget.gate().pause_for(pause);
-                    tracing::warn!(upstream = %sh.name, endpoint = %label, pause_ms = pause.as_millis() as u64,
-                        "rate limited (429); pausing every call to this upstream");
-                    if !idempotent
-                        || limited >= policy.max_rate_limited_attempts
-                        || Instant::now() + pause > deadline
-                    {
-                        return Err(UpstreamError::RateLimited {
-                            upstream: sh.name.clone(),
-                            endpoint: label,
-                            attempts,
-                        });
-                    }
-                    continue;
-                }
-                Ok((status, _, body)) if status_is_transient(status) => {
-                    Failure::Status(status, error_message(&body, &sh.scrubber))
-                }
-                Ok((status, _, body)) => return Err(self.classify(endpoint, status, &body)),
                 Err(f) => f,
+                Ok((status, headers, body)) => {
+                    match self.interpret(endpoint, status, headers, body, SystemTime::now()) {
+                        Answer::Success { response, secret_cut } => {
+                            sh.budget.gate().note_success();
+                            if secret_cut {
+                                tracing::warn!(upstream = %sh.name, endpoint = %label,
+                                    "the answer repeated a configured secret; it was cut out");
+                            }
+                            return Ok(response);
+                        }
+                        Answer::RateLimited { retry_after } => {
+                            self.stats.record_rate_limited();
+                            limited += 1;
+                            let n = sh.budget.gate().note_rate_limited();
+                            let pause = retry_after
+                                .unwrap_or_else(|| policy.rate_limit_pause(n, rand::random()));
+                            sh.budget.gate().pause_for(pause);
+                            tracing::warn!(upstream = %sh.name, endpoint = %label, pause_ms = pause.as_millis() as u64,
+                                "rate limited (429); pausing every call to this upstream");
+                            if !idempotent
+                                || limited >= policy.max_rate_limited_attempts
+                                || Instant::now() + pause > deadline
+                            {
+                                return Err(UpstreamError::RateLimited {
+                                    upstream: sh.name.clone(),
+                                    endpoint: label,
+                                    attempts,
+                                });
+                            }
+                            continue;
+                        }
+                        Answer::Transient { status, message } => Failure::Status(status, message),
+                        Answer::Fatal(e) => return Err(e),
+                    }
+                }
             };
             failures += 1;
             let delay = policy.backoff(failures, rand::random());
@@ -395,73 +390,6 @@ impl UpstreamClient {
                 UpstreamError::Unavailable { upstream, endpoint, attempts, detail }
             }
         }
-    }
-
-    pub(crate) fn classify(&self, endpoint: &Endpoint, status: u16, body: &[u8]) -> UpstreamError {
-        let sh = &self.shared;
-        let (upstream, label) = (sh.name.clone(), endpoint.label());
-        let message = error_message(body, &sh.scrubber);
-        match status {
-            401 => UpstreamError::Unauthorized {
-                upstream,
-                endpoint: label,
-                credential: sh.credential.clone(),
-                message,
-            },
-            403 => UpstreamError::Forbidden {
-                upstream,
-                endpoint: label,
-                credential: sh.credential.clone(),
-                message,
-            },
-            404 => UpstreamError::NotFound {
-                upstream,
-                endpoint: label,
-                path: endpoint.path.clone(),
-                message,
-            },
-            400..=499 => UpstreamError::Rejected { upstream, endpoint: label, status, message },
-            _ => self.bad_response(&label, format!("unexpected HTTP status {status}"), body),
-        }
-    }
-
-    /// `text` from this upstream with every form of every configured secret replaced by
-    /// `<redacted>`: use it on any upstream string kept or shown verbatim. (Bodies are cut
-    /// already; this also catches an echo hidden by escapes that parsing decoded.)
-    pub fn scrub(&self, text: &str) -> String {
-        self.shared.scrubber.scrub(text).into_owned()
-    }
-
-    /// A [`UpstreamError::BadResponse`] for `endpoint` with a short, redacted body excerpt.
-    pub fn bad_response(
-        &self,
-        endpoint: &str,
-        reason: impl Into<String>,
-        body: &[u8],
-    ) -> UpstreamError {
-        // The reason may quote the body (serde names the value it could not read), and a
-        // server can echo a credential back: redact it like the excerpt.
-        let reason = self.scrub(&reason.into());
-        UpstreamError::BadResponse {
-            upstream: self.shared.name.clone(),
-            endpoint: endpoint.to_owned(),
-            reason,
-            excerpt: excerpt(body, &self.shared.scrubber, 120),
-        }
-    }
-
-    /// Parses a response body as JSON into `T`; a parse failure is a `BadResponse`.
-    pub fn parse_json<T: DeserializeOwned>(
-        &self,
-        resp: &UpstreamResponse,
-    ) -> Result<T, UpstreamError> {
-        serde_json::from_slice(&resp.body).map_err(|e| {
-            self.bad_response(
-                &resp.endpoint,
-                format!("cannot parse the JSON body: {e}"),
-                &resp.body,
-            )
-        })
     }
 
     /// How long the pause gate stays closed from now (zero when open); for tests and health.
