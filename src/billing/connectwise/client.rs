@@ -301,3 +301,7 @@ fn explain(e: UpstreamError, conditions: Option<&str>) -> UpstreamError {
         other => other,
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;
