@@ -23,22 +23,23 @@ pub mod connectwise;
 pub mod control;
 pub mod control_http;
 pub mod dataset;
-mod fault_plan;
+pub mod endpoints;
 pub mod faults;
 pub mod gradient;
 pub mod mailprotector;
 pub mod replay;
+mod requests;
 pub mod server;
-mod variant;
 
 use axum::Router;
 use axum::extract::Request;
 
-pub use control::{RequestCounts, SimControl};
+pub use control::SimControl;
 pub use dataset::{
     DEFAULT_COUNTED_TYPES, Dataset, Role, Services, SimError, USER_COUNT_TYPES, UserKind,
 };
 pub use faults::{Fault, FaultKind, Variant};
+pub use requests::RequestCounts;
 pub use server::{SimHandle, SimOptions, SimServer, SimStartError};
 
 /// Every simulated API on one router: Mailprotector under `/api/v1`, the control surface under
