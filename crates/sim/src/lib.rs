@@ -13,7 +13,7 @@
 //! - [`connectwise`]: the ConnectWise Manage API under `/v4_6_release/apis/3.0`.
 //! - [`gradient`]: the Gradient Synthesize vendor API under `/api/vendor-api`.
 //! - [`faults`]: injectable faults and response variants ([`Variant`]), and the `--fault` spec
-//!   syntax.
+//!   syntax; [`endpoints`]: the Mailprotector and ConnectWise route patterns they match.
 //! - [`control`] / [`control_http`]: the control surface, in process and under `/_sim`.
 //! - [`server`]: binding and running it ([`SimServer::start`] → [`SimHandle`]).
 //! - [`replay`]: serving a capture bundle instead of generated data (`mpsync sim --replay`).
