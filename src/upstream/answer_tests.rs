@@ -6,7 +6,7 @@ use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 
 use super::*;
 use crate::config::{Secret, UpstreamLimits};
-use crate::upstream::{RetryPolicy, UpstreamSpec};
+use crate::upstream::{UpstreamClient, UpstreamSpec};
 
 const KEY: &str = "sk-answer-secret-9";
 

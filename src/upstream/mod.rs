@@ -17,11 +17,8 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use answer::Answer;
-pub use client::{
-    Credentials, Endpoint, MIN_BODY_SECRET_LEN, UpstreamClient, UpstreamResponse, UpstreamSpec,
-    install_crypto_provider,
-};
+pub use answer::{Answer, Endpoint, MIN_BODY_SECRET_LEN, UpstreamResponse};
+pub use client::{Credentials, UpstreamClient, UpstreamSpec, install_crypto_provider};
 pub use error::UpstreamError;
 pub use limit::{Budget, PauseGate};
 pub use listing::{HasId, SeenIds};
