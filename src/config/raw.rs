@@ -1,235 +1,209 @@
-//! The raw layer: read the TOML file, then merge defaults < file < `MPSYNC_*` environment <
-//! CLI overrides with the `config` crate into one untyped tree, remembering which layer set
-//! each key so problems and `mpsync config` can say where a value came from.
+//! The config file's schema, written once. These serde structs decide which keys exist (an
+//! unknown key is refused and its near miss suggested), how each value is read (`leaf`) and
+//! in what order `mpsync config` shows them; config/mpsync.toml lists exactly these keys (a
+//! test checks it). Every value is optional here: defaults and the rules that tie keys
+//! together are `validate`'s.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
-use config::{Environment, File, FileFormat, Map, Value};
+use serde::{Deserialize, Deserializer};
 
-use super::load::{ConfigProblem, LoadOptions};
+use super::leaf::{self as l, SourceKind};
+use super::schedule::Schedule;
+use super::types::LogFormat;
+use crate::mailprotector::user_types::CountedTypes;
 
-/// Prefix of the environment variables that override config keys.
-const ENV_PREFIX: &str = "MPSYNC";
-
-/// Where a key's effective value came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// The built-in default.
-    Default,
-    /// The TOML file.
-    File,
-    /// An `MPSYNC_*` variable (its name).
-    Env(String),
-    /// A command-line flag.
-    Cli,
-    /// Taken from another environment variable: `STATE_DIRECTORY` (only a default) or
-    /// `RUST_LOG` (wins over the file and `MPSYNC_DAEMON__LOG`, not over `--log`).
-    DerivedEnv(&'static str),
+/// The whole file: one table per section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub daemon: RawDaemon,
+    pub store: RawStore,
+    pub mailprotector: RawMailprotector,
+    pub billing: RawBilling,
+    pub gradient: RawGradient,
+    pub reconcile: RawReconcile,
 }
 
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Origin::Default => f.write_str("default"),
-            Origin::File => f.write_str("from the file"),
-            Origin::Env(var) => write!(f, "from {var}"),
-            Origin::Cli => f.write_str("from the command line"),
-            Origin::DerivedEnv(var) => write!(f, "from ${var}"),
-        }
-    }
+/// `[daemon]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawDaemon {
+    #[serde(deserialize_with = "l::socket_addr")]
+    pub listen: Option<SocketAddr>,
+    #[serde(deserialize_with = "l::flag")]
+    pub allow_remote: Option<bool>,
+    #[serde(deserialize_with = "host_names")]
+    pub allowed_hosts: Option<Vec<String>>,
+    #[serde(deserialize_with = "l::secret_path")]
+    pub access_token_file: Option<PathBuf>,
+    #[serde(deserialize_with = "l::path")]
+    pub state_dir: Option<PathBuf>,
+    #[serde(deserialize_with = "l::log_filter")]
+    pub log: Option<String>,
+    #[serde(deserialize_with = "l::log_format")]
+    pub log_format: Option<LogFormat>,
+    #[serde(deserialize_with = "l::duration")]
+    pub shutdown_grace: Option<Duration>,
 }
 
-/// Which layer set which key (dotted paths). Safe to show: holds names, never values.
-#[derive(Debug, Clone, Default)]
-pub struct Provenance {
-    /// The config file that was read.
-    pub file: PathBuf,
-    file_keys: BTreeSet<String>,
-    env_keys: BTreeMap<String, String>,
-    cli_keys: BTreeSet<String>,
-    /// Keys whose value came from a non-`MPSYNC_` variable that wins over file and env.
-    derived_overrides: BTreeMap<String, &'static str>,
-    /// Keys whose default came from a non-`MPSYNC_` variable.
-    derived_defaults: BTreeMap<String, &'static str>,
+/// `daemon.allowed_hosts` (see `hosts`).
+fn host_names<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    l::leaf(d, super::hosts::allowed_hosts)
 }
 
-impl Provenance {
-    /// Where the effective value of `key` (a dotted path) came from.
-    pub fn origin(&self, key: &str) -> Origin {
-        if self.cli_keys.contains(key) {
-            Origin::Cli
-        } else if let Some(var) = self.derived_overrides.get(key) {
-            Origin::DerivedEnv(var)
-        } else if let Some(var) = self.env_keys.get(key) {
-            Origin::Env(var.clone())
-        } else if self.file_keys.contains(key) {
-            Origin::File
-        } else if let Some(var) = self.derived_defaults.get(key) {
-            Origin::DerivedEnv(var)
-        } else {
-            Origin::Default
-        }
-    }
-
-    /// Records that `var` (e.g. `RUST_LOG`) set `key`, winning over the file and `MPSYNC_*`.
-    pub(crate) fn derive_override(&mut self, key: &str, var: &'static str) {
-        self.derived_overrides.insert(key.to_string(), var);
-    }
-
-    /// Records that `var` (e.g. `STATE_DIRECTORY`) supplied the default of `key`.
-    pub(crate) fn derive_default(&mut self, key: &str, var: &'static str) {
-        self.derived_defaults.insert(key.to_string(), var);
-    }
-
-    /// Describes which layers set `key` or anything under it, for unknown-key messages.
-    pub(crate) fn setters(&self, key: &str) -> String {
-        // A layer set `key` if it set the key itself, something under it, or the array it
-        // sits in (`mailprotector.counts` for `mailprotector.counts[0].name`).
-        let related =
-            |a: &str, b: &str| b.starts_with(&format!("{a}.")) || b.starts_with(&format!("{a}["));
-        let under = |k: &str| k == key || related(key, k) || related(k, key);
-        let mut who: Vec<String> = self
-            .env_keys
-            .iter()
-            .filter(|(k, _)| under(k))
-            .map(|(_, var)| format!("environment variable {var}"))
-            .collect();
-        if self.cli_keys.iter().any(|k| under(k)) {
-            who.push("the command line".into());
-        }
-        if self.file_keys.iter().any(|k| under(k)) {
-            who.push(format!("{}", self.file.display()));
-        }
-        if who.is_empty() {
-            // Not traceable to one layer (e.g. an override the config crate expanded).
-            return "the configuration".into();
-        }
-        who.join(" and ")
-    }
+/// `[store]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawStore {
+    #[serde(deserialize_with = "l::duration")]
+    pub snapshot_retention: Option<Duration>,
+    #[serde(deserialize_with = "l::duration")]
+    pub history_retention: Option<Duration>,
 }
 
-/// The merged, untyped tree and where each key came from.
-pub(crate) struct RawTree {
-    /// Top-level sections and keys.
-    pub root: Map<String, Value>,
-    /// Which layer set which key.
-    pub provenance: Provenance,
+// The limit keys (`rate_limit` .. `connect_timeout`) are repeated in each upstream's section
+// rather than flattened: serde cannot refuse unknown keys next to a flattened struct.
+
+/// `[mailprotector]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawMailprotector {
+    #[serde(deserialize_with = "l::base_url")]
+    pub base_url: Option<url::Url>,
+    #[serde(deserialize_with = "l::secret_path")]
+    pub api_key_file: Option<PathBuf>,
+    #[serde(deserialize_with = "l::whole")]
+    pub reseller_id: Option<u64>,
+    #[serde(deserialize_with = "l::schedule")]
+    pub schedule: Option<Schedule>,
+    #[serde(deserialize_with = "l::rate")]
+    pub rate_limit: Option<f64>,
+    #[serde(deserialize_with = "l::whole_u32")]
+    pub burst: Option<u32>,
+    #[serde(deserialize_with = "l::in_flight")]
+    pub max_in_flight: Option<usize>,
+    #[serde(deserialize_with = "l::duration")]
+    pub timeout: Option<Duration>,
+    #[serde(deserialize_with = "l::duration")]
+    pub connect_timeout: Option<Duration>,
+    #[serde(deserialize_with = "l::duration_or_zero")]
+    pub services_refresh: Option<Duration>,
+    #[serde(deserialize_with = "l::flag")]
+    pub count_each_product: Option<bool>,
+    #[serde(deserialize_with = "l::user_types")]
+    pub count_user_types: Option<CountedTypes>,
+    pub counts: Vec<RawCount>,
 }
 
-/// Reads the file and merges every layer. Problems here (missing file, TOML syntax) stop
-/// loading: without the file nothing else can be judged.
-pub(crate) fn merge(opts: &LoadOptions) -> Result<RawTree, Vec<ConfigProblem>> {
-    let text = read_file(&opts.path)?;
-    merge_text(opts, &text)
+/// `[[mailprotector.counts]]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawCount {
+    #[serde(deserialize_with = "l::text")]
+    pub name: Option<String>,
+    #[serde(deserialize_with = "l::products")]
+    pub any_of: Option<Vec<String>>,
 }
 
-/// Like [`merge`] for file contents already read; `opts.path` only names the file.
-pub(crate) fn merge_text(opts: &LoadOptions, text: &str) -> Result<RawTree, Vec<ConfigProblem>> {
-    let table: toml::Table =
-        toml::from_str(text).map_err(|e| vec![syntax_problem(&opts.path, text, &e)])?;
-
-    let mut provenance = Provenance { file: opts.path.clone(), ..Provenance::default() };
-    collect_leaves(&table, "", &mut provenance.file_keys);
-    provenance.env_keys = env_keys(&opts.env);
-
-    let env: Map<String, String> = opts.env.clone().into_iter().collect();
-    let mut builder =
-        config::Config::builder().add_source(File::from_str(text, FileFormat::Toml)).add_source(
-            Environment::with_prefix(ENV_PREFIX)
-                .prefix_separator("_")
-                .separator("__")
-                .source(Some(env)),
-        );
-    for (key, value) in &opts.overrides {
-        provenance.cli_keys.insert(key.clone());
-        builder = builder.set_override(key.as_str(), value.as_str()).map_err(|e| {
-            vec![ConfigProblem {
-                key: key.clone(),
-                message: format!("cannot apply the command-line value: {e}"),
-            }]
-        })?;
-    }
-    let merged = builder.build().map_err(|e| {
-        vec![ConfigProblem {
-            key: opts.path.display().to_string(),
-            message: format!("cannot merge the file with the MPSYNC_* environment: {e}"),
-        }]
-    })?;
-    let root = merged.cache.into_table().map_err(|e| {
-        vec![ConfigProblem { key: opts.path.display().to_string(), message: format!("{e}") }]
-    })?;
-    Ok(RawTree { root, provenance })
+/// `[billing]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawBilling {
+    #[serde(deserialize_with = "l::billing_source")]
+    pub source: Option<SourceKind>,
+    #[serde(deserialize_with = "l::schedule")]
+    pub schedule: Option<Schedule>,
+    pub connectwise: RawConnectwise,
+    pub csv: RawCsv,
 }
 
-/// Reads the config file, or says how to provide one.
-fn read_file(path: &Path) -> Result<String, Vec<ConfigProblem>> {
-    let key = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => Ok(text),
-        Err(e)
-            if e.kind() == std::io::ErrorKind::NotFound
-                && path == Path::new(super::DEFAULT_CONFIG_PATH) =>
-        {
-            Err(vec![ConfigProblem {
-                key,
-                message:
-                    "the config file does not exist; create it (copy config/mpsync.toml from the \
-                          mpsync source and set mailprotector.reseller_id) or pass -c PATH"
-                        .into(),
-            }])
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(vec![ConfigProblem {
-            key,
-            message: "the config file given with -c does not exist; check the path".into(),
-        }]),
-        Err(e) => Err(vec![ConfigProblem {
-            key,
-            message: format!("cannot read the config file ({e}); check its permissions"),
-        }]),
-    }
+/// `[billing.connectwise]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawConnectwise {
+    #[serde(deserialize_with = "l::base_url")]
+    pub base_url: Option<url::Url>,
+    #[serde(deserialize_with = "l::text")]
+    pub company_id: Option<String>,
+    #[serde(deserialize_with = "l::secret_path")]
+    pub public_key_file: Option<PathBuf>,
+    #[serde(deserialize_with = "l::secret_path")]
+    pub private_key_file: Option<PathBuf>,
+    #[serde(deserialize_with = "l::text")]
+    pub client_id: Option<String>,
+    #[serde(deserialize_with = "l::rate")]
+    pub rate_limit: Option<f64>,
+    #[serde(deserialize_with = "l::whole_u32")]
+    pub burst: Option<u32>,
+    #[serde(deserialize_with = "l::in_flight")]
+    pub max_in_flight: Option<usize>,
+    #[serde(deserialize_with = "l::duration")]
+    pub timeout: Option<Duration>,
+    #[serde(deserialize_with = "l::duration")]
+    pub connect_timeout: Option<Duration>,
 }
 
-/// One problem naming the file, line and column of a TOML syntax error.
-fn syntax_problem(path: &Path, text: &str, e: &toml::de::Error) -> ConfigProblem {
-    let at = e.span().map(|span| {
-        let before = &text[..span.start.min(text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-        format!("line {line}, column {column}: ")
-    });
-    ConfigProblem {
-        key: path.display().to_string(),
-        message: format!(
-            "{}{}; fix the TOML syntax (text values need double quotes, e.g. log = \"info\")",
-            at.unwrap_or_default(),
-            e.message().trim_end()
-        ),
-    }
+/// `[billing.csv]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawCsv {
+    #[serde(deserialize_with = "l::path")]
+    pub path: Option<PathBuf>,
 }
 
-/// Dotted paths of every leaf (arrays count as leaves).
-fn collect_leaves(table: &toml::Table, prefix: &str, out: &mut BTreeSet<String>) {
-    for (k, v) in table {
-        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
-        match v {
-            toml::Value::Table(t) => collect_leaves(t, &path, out),
-            _ => {
-                out.insert(path);
-            }
-        }
-    }
+/// `[gradient]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawGradient {
+    #[serde(deserialize_with = "l::flag")]
+    pub enabled: Option<bool>,
+    #[serde(deserialize_with = "l::base_url")]
+    pub base_url: Option<url::Url>,
+    #[serde(deserialize_with = "l::secret_path")]
+    pub vendor_key_file: Option<PathBuf>,
+    #[serde(deserialize_with = "l::secret_path")]
+    pub partner_key_file: Option<PathBuf>,
+    #[serde(deserialize_with = "l::schedule")]
+    pub schedule: Option<Schedule>,
+    #[serde(deserialize_with = "l::flag")]
+    pub dry_run: Option<bool>,
+    #[serde(deserialize_with = "l::rate")]
+    pub rate_limit: Option<f64>,
+    #[serde(deserialize_with = "l::whole_u32")]
+    pub burst: Option<u32>,
+    #[serde(deserialize_with = "l::in_flight")]
+    pub max_in_flight: Option<usize>,
+    #[serde(deserialize_with = "l::duration")]
+    pub timeout: Option<Duration>,
+    #[serde(deserialize_with = "l::duration")]
+    pub connect_timeout: Option<Duration>,
+    pub services: BTreeMap<String, RawService>,
 }
 
-/// Dotted key path → variable name for every `MPSYNC_*` variable, mapped the way the
-/// `config` crate maps them (prefix and `_` stripped, lower-cased, `__` → `.`).
-fn env_keys(env: &HashMap<String, String>) -> BTreeMap<String, String> {
-    let prefix = format!("{}_", ENV_PREFIX.to_lowercase());
-    env.keys()
-        .filter_map(|var| {
-            let lower = var.to_lowercase();
-            let rest = lower.strip_prefix(&prefix)?;
-            Some((rest.replace("__", "."), var.clone()))
-        })
-        .collect()
+/// `[gradient.services.<name>]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawService {
+    #[serde(deserialize_with = "l::category")]
+    pub category: Option<String>,
+    #[serde(deserialize_with = "l::subcategory")]
+    pub subcategory: Option<String>,
+    #[serde(deserialize_with = "l::text")]
+    pub description: Option<String>,
+}
+
+/// `[reconcile]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct RawReconcile {
+    #[serde(deserialize_with = "l::path")]
+    pub mapping_file: Option<PathBuf>,
+    #[serde(deserialize_with = "l::duration")]
+    pub max_age: Option<Duration>,
+    #[serde(deserialize_with = "l::whole_u32")]
+    pub debounce_runs: Option<u32>,
 }

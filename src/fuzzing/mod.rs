@@ -15,8 +15,7 @@ pub use upstream::{
 
 use crate::billing::{Billed, CsvError, parse_csv};
 use crate::config::{
-    Config, ConfigError, LoadOptions, Mapping, MappingError, load_text_with_provenance,
-    redacted_toml_annotated,
+    Config, ConfigError, LoadOptions, Mapping, MappingError, load_text, redacted_toml_annotated,
 };
 
 /// The file name the config text is loaded as (it appears in problems).
@@ -41,7 +40,7 @@ pub fn config_text_with_env(
     env: HashMap<String, String>,
 ) -> Result<(Config, String), ConfigError> {
     let opts = LoadOptions { path: PathBuf::from(CONFIG_PATH), env, overrides: Vec::new() };
-    let (cfg, provenance) = load_text_with_provenance(text, &opts)?;
+    let (cfg, provenance) = load_text(text, &opts)?;
     let rendered = redacted_toml_annotated(&cfg, &provenance);
     Ok((cfg, rendered))
 }
