@@ -1,46 +1,42 @@
 //! Reading the merged tree into the serde schema (`raw`) with a `serde::Deserializer` that
 //! knows each value's key path and layer. It applies the one typing rule (text from the
 //! environment or a flag is read as the number or boolean asked for; a quoted number or
-//! boolean in the file is refused with the fix), reports unknown keys with a suggestion
-//! instead of stopping, and tags every error with its key path.
+//! boolean in the file is refused with the fix), reports keys the schema's structs do not
+//! list as unknown (with a suggestion) instead of stopping, and tags every error with its path.
 //!
 //! serde stops at the first error, so [`read`] records it, clears the bad value and reads
-//! again, until the tree reads: every problem is reported at once, and the schema's own field
-//! lists decide what is unknown. [`Schema`] lists those fields for the whole tree.
+//! again until the tree reads: every problem is reported at once. Absent keys are visited too
+//! (as absent), so each read sees every section of the schema and its keys.
 
 use std::cell::RefCell;
-use std::fmt::Write as _;
 
 use config::{Map, Value, ValueKind};
-use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor,
-};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess};
+use serde::de::{Deserializer, Visitor};
 
 use super::error::ConfigProblem;
 use super::layers::{Origin, Provenance};
 
+type Result<T> = std::result::Result<T, DeError>;
+
 /// Reads `root` into `T`: the value with every bad leaf left out, and every problem found
-/// (unknown keys, values of the wrong kind), each with its key path.
+/// (unknown keys, bad values), each with its key path.
 pub(crate) fn read<T: DeserializeOwned + Default>(
     root: Map<String, Value>,
     prov: &Provenance,
 ) -> (T, Vec<ConfigProblem>) {
-    let schema = Schema::of::<T>();
     let mut root = Value::new(None, ValueKind::Table(root));
     let mut problems = Vec::new();
     loop {
-        let ctx = Ctx { prov, schema: &schema, unknown: RefCell::default() };
-        let err = match T::deserialize(Node { value: root.clone(), path: Vec::new(), ctx: &ctx }) {
+        let ctx = Ctx { prov, sections: RefCell::default(), unknown: RefCell::default() };
+        let err = match T::deserialize(Node::root(Some(root.clone()), &ctx)) {
             Ok(t) => {
-                problems.extend(ctx.unknown.into_inner());
+                problems.extend(ctx.unknown_keys());
                 return (t, problems);
             }
-            Err(e) => e,
+            Err(err) => err,
         };
-        let key = match &err.at {
-            Some(at) => dotted(at),
-            None => prov.file.display().to_string(),
-        };
+        let key = err.at.as_deref().map_or_else(|| prov.file.display().to_string(), dotted);
         let by = match (err.names_layer, prov.origin(&key)) {
             (false, Origin::Env(var)) => format!(" (set by environment variable {var})"),
             (false, Origin::Cli) => " (set on the command line)".to_string(),
@@ -52,6 +48,20 @@ pub(crate) fn read<T: DeserializeOwned + Default>(
             return (T::default(), problems);
         }
     }
+}
+
+/// Every key of `T` that is not a section, as a dotted path (an array or a map of tables
+/// counts as one key).
+#[cfg(test)]
+pub(crate) fn known_keys<T: DeserializeOwned>() -> Vec<String> {
+    let prov = Provenance::default();
+    let ctx = Ctx { prov: &prov, sections: RefCell::default(), unknown: RefCell::default() };
+    T::deserialize(Node::root(None, &ctx)).expect("every key of the schema may be absent");
+    let sections = ctx.sections.into_inner();
+    let paths: Vec<&str> = sections.iter().map(|(p, _)| p.as_str()).collect();
+    let join = |t: &str, k: &str| if t.is_empty() { k.to_string() } else { format!("{t}.{k}") };
+    let keys = sections.iter().flat_map(|(t, keys)| keys.iter().map(|k| join(t, k)));
+    keys.filter(|k| !paths.contains(&k.as_str())).collect()
 }
 
 /// One step of a key path: a table key or an array index.
@@ -67,17 +77,11 @@ fn dotted(path: &[Step]) -> String {
     for step in path {
         match step {
             Step::Key(k) if s.is_empty() => s.push_str(k),
-            Step::Key(k) => write!(s, ".{k}").expect("writing to a String"),
-            Step::Index(i) => write!(s, "[{i}]").expect("writing to a String"),
+            Step::Key(k) => s += &format!(".{k}"),
+            Step::Index(i) => s += &format!("[{i}]"),
         }
     }
     s
-}
-
-fn child(path: &[Step], step: Step) -> Vec<Step> {
-    let mut p = path.to_vec();
-    p.push(step);
-    p
 }
 
 /// Leaves the value at `at` out of `root`: a key is removed, an array entry becomes an empty
@@ -86,17 +90,13 @@ fn clear(root: &mut Value, at: &[Step]) -> bool {
     let Some((last, parents)) = at.split_last() else { return false };
     let mut v = root;
     for step in parents {
-        v = match (&mut v.kind, step) {
-            (ValueKind::Table(t), Step::Key(k)) => match t.get_mut(k) {
-                Some(v) => v,
-                None => return false,
-            },
-            (ValueKind::Array(a), Step::Index(i)) => match a.get_mut(*i) {
-                Some(v) => v,
-                None => return false,
-            },
-            _ => return false,
+        let next = match (&mut v.kind, step) {
+            (ValueKind::Table(t), Step::Key(k)) => t.get_mut(k),
+            (ValueKind::Array(a), Step::Index(i)) => a.get_mut(*i),
+            _ => None,
         };
+        let Some(next) = next else { return false };
+        v = next;
     }
     match (&mut v.kind, last) {
         (ValueKind::Table(t), Step::Key(k)) => t.remove(k).is_some(),
@@ -127,36 +127,35 @@ impl de::Error for DeError {
     }
 }
 
-impl DeError {
-    /// Tags the error with `path` unless a value deeper down already did.
-    fn at(mut self, path: Vec<Step>) -> Self {
-        self.at.get_or_insert(path);
-        self
-    }
+/// A key the schema does not list, found in the table at `table`.
+struct Unknown {
+    table: Vec<Step>,
+    key: String,
+    is_table: bool,
+    known: &'static [&'static str],
 }
 
-/// Shared while reading: where keys came from, the schema, the unknown keys found so far.
+/// Shared while reading: where keys came from, the sections seen, the unknown keys found.
 struct Ctx<'a> {
     prov: &'a Provenance,
-    schema: &'a Schema,
-    unknown: RefCell<Vec<ConfigProblem>>,
+    /// Each section of the schema (not the entries of arrays or maps) and its keys.
+    sections: RefCell<Vec<(String, &'static [&'static str])>>,
+    unknown: RefCell<Vec<Unknown>>,
 }
 
 impl Ctx<'_> {
-    /// Records `key` (with `value`) in the table at `path` as unknown, with a suggestion.
-    fn unknown(&self, path: &[Step], key: &str, value: &Value, known: &[&str]) {
-        let table = dotted(path);
-        let full = dotted(&child(path, Step::Key(key.to_string())));
-        let what = match value.kind {
-            ValueKind::Table(_) => "unknown section",
-            _ => "unknown key",
+    /// One problem per unknown key, with a suggestion (once every section is known).
+    fn unknown_keys(&self) -> Vec<ConfigProblem> {
+        let unknown = self.unknown.borrow();
+        let problem = |u: &Unknown| {
+            let table = dotted(&u.table);
+            let key = if table.is_empty() { u.key.clone() } else { format!("{table}.{}", u.key) };
+            let what = if u.is_table { "unknown section" } else { "unknown key" };
+            let hint = self.suggest(&table, &u.key, u.known);
+            let message = format!("{what} (set by {}); {hint}", self.prov.setters(&key));
+            ConfigProblem { key, message }
         };
-        let message = format!(
-            "{what} (set by {}); {}",
-            self.prov.setters(&full),
-            self.suggest(&table, key, known)
-        );
-        self.unknown.borrow_mut().push(ConfigProblem { key: full, message });
+        unknown.iter().map(problem).collect()
     }
 
     fn suggest(&self, table: &str, key: &str, known: &[&str]) -> String {
@@ -171,10 +170,7 @@ impl Ctx<'_> {
         }
         // A near miss by edit distance, else a known key the typo starts with ("listen_addr").
         let distance = |k: &&&str| strsim::levenshtein(key, k);
-        let near = known
-            .iter()
-            .filter(|k| distance(k) <= 2)
-            .min_by_key(distance)
+        let near = (known.iter().filter(|k| distance(k) <= 2).min_by_key(distance))
             .or_else(|| known.iter().filter(|k| key.starts_with(*k)).max_by_key(|k| k.len()));
         if let Some(k) = near {
             return format!("did you mean {}?", at(k));
@@ -182,7 +178,11 @@ impl Ctx<'_> {
         if !table.is_empty() {
             return format!("known keys in [{table}]: {}", known.join(", "));
         }
-        let homes: Vec<String> = self.schema.homes(key).map(|t| format!("[{t}]")).collect();
+        let sections = self.sections.borrow();
+        let homes: Vec<String> = (sections.iter())
+            .filter(|(path, keys)| !path.is_empty() && keys.contains(&key))
+            .map(|(path, _)| format!("[{path}]"))
+            .collect();
         if homes.is_empty() {
             format!("known sections: {}", known.join(", "))
         } else {
@@ -191,35 +191,36 @@ impl Ctx<'_> {
     }
 }
 
-/// One value of the tree, at its path.
+/// One value of the tree (`None`: the key is absent), at its path.
 struct Node<'a> {
-    value: Value,
+    value: Option<Value>,
     path: Vec<Step>,
+    /// A section of the schema rather than an entry of an array or a map.
+    section: bool,
     ctx: &'a Ctx<'a>,
 }
 
-/// A number or boolean read from text.
-enum Scalar {
-    Bool(bool),
-    U64(u64),
-    F64(f64),
-}
+impl<'a> Node<'a> {
+    fn root(value: Option<Value>, ctx: &'a Ctx<'a>) -> Self {
+        Node { value, path: Vec::new(), section: true, ctx }
+    }
 
-impl Node<'_> {
     /// Whether the value came from the environment or a flag, which only give text.
     fn is_text(&self) -> bool {
         let origin = self.ctx.prov.origin(&dotted(&self.path));
         matches!(origin, Origin::Env(_) | Origin::Cli | Origin::DerivedEnv(_))
     }
 
-    /// The typing rule for a number or boolean that arrives as text (see the module doc).
+    /// The typing rule for a number or boolean given as text (see the module doc).
     fn typed<'de, V: Visitor<'de>>(
         self,
         visitor: V,
         parse: fn(&str) -> Option<Scalar>,
-    ) -> Result<V::Value, DeError> {
-        let ValueKind::String(text) = &self.value.kind else { return self.any(visitor) };
-        let Some(scalar) = parse(text.trim()) else { return self.any(visitor) };
+    ) -> Result<V::Value> {
+        let Some(ValueKind::String(text)) = self.value.as_ref().map(|v| &v.kind) else {
+            return self.deserialize_any(visitor);
+        };
+        let Some(scalar) = parse(text.trim()) else { return self.deserialize_any(visitor) };
         if self.is_text() {
             return match scalar {
                 Scalar::Bool(b) => visitor.visit_bool(b),
@@ -237,9 +238,57 @@ impl Node<'_> {
         )))
     }
 
-    fn any<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+    /// A value of the wrong shape for a table or a list: `what` and `fix` with `{k}` standing
+    /// for the key, and between them who set it.
+    fn shape(&self, what: &str, fix: &str) -> DeError {
+        let key = dotted(&self.path);
+        let by = self.ctx.prov.setters(&key);
+        let message =
+            format!("{} (set by {by}){}", what.replace("{k}", &key), fix.replace("{k}", &key));
+        DeError { at: None, message, names_layer: true }
+    }
+
+    /// The table this node holds (empty when absent); `None` when it holds something else.
+    fn take_table(&mut self) -> Option<Map<String, Value>> {
+        match self.value.take().map(|v| v.kind) {
+            None => Some(Map::new()),
+            Some(ValueKind::Table(t)) => Some(t),
+            Some(_) => None,
+        }
+    }
+
+    /// Reads `table`; `fields` when it is a struct of the schema.
+    fn entries(
+        self,
+        table: Map<String, Value>,
+        fields: Option<&'static [&'static str]>,
+    ) -> Entries<'a> {
+        let mut entries: Vec<_> = table.into_iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let given = |f: &&str| entries.iter().any(|(k, _)| k == f);
+        let absent: Vec<_> =
+            fields.unwrap_or_default().iter().filter(|f| !given(f)).copied().collect();
+        let section = self.section && fields.is_some();
         let (path, ctx) = (self.path, self.ctx);
-        match self.value.kind {
+        let (entries, absent) = (entries.into_iter(), absent.into_iter());
+        Entries { entries, absent, fields, path, section, ctx, next: None }
+    }
+}
+
+/// A number or boolean read from text.
+enum Scalar {
+    Bool(bool),
+    U64(u64),
+    F64(f64),
+}
+
+impl<'de> Deserializer<'de> for Node<'_> {
+    type Error = DeError;
+
+    fn deserialize_any<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value> {
+        // An absent key: a leaf reads it as `None` (see `leaf`).
+        let Some(value) = self.value.take() else { return visitor.visit_none() };
+        match value.kind {
             ValueKind::Nil => visitor.visit_unit(),
             ValueKind::Boolean(b) => visitor.visit_bool(b),
             ValueKind::I64(n) => visitor.visit_i64(n),
@@ -248,27 +297,12 @@ impl Node<'_> {
             ValueKind::U128(n) => visitor.visit_u128(n),
             ValueKind::Float(f) => visitor.visit_f64(f),
             ValueKind::String(s) => visitor.visit_string(s),
-            ValueKind::Table(t) => visitor.visit_map(Entries::new(t, path, ctx, None)),
-            ValueKind::Array(items) => visitor.visit_seq(Items::new(items, path, ctx)),
+            ValueKind::Table(t) => visitor.visit_map(self.entries(t, None)),
+            ValueKind::Array(a) => visitor.visit_seq(Items::new(a, self.path, self.ctx)),
         }
     }
 
-    /// A value of the wrong shape for a table or list: the message names who set it.
-    fn shape_error(&self, message: impl Fn(&str) -> String) -> DeError {
-        let key = dotted(&self.path);
-        let by = self.ctx.prov.setters(&key);
-        DeError { at: None, message: format!("{} (set by {by})", message(&key)), names_layer: true }
-    }
-}
-
-impl<'de> de::Deserializer<'de> for Node<'_> {
-    type Error = DeError;
-
-    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        self.any(visitor)
-    }
-
-    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         self.typed(visitor, |t| match t.to_ascii_lowercase().as_str() {
             "true" => Some(Scalar::Bool(true)),
             "false" => Some(Scalar::Bool(false)),
@@ -276,127 +310,99 @@ impl<'de> de::Deserializer<'de> for Node<'_> {
         })
     }
 
-    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_u64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         self.typed(visitor, |t| t.parse().ok().map(Scalar::U64))
     }
 
-    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         self.typed(visitor, |t| t.parse::<f64>().ok().filter(|f| f.is_finite()).map(Scalar::F64))
     }
 
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         // A key that is present is `Some`, whatever its value; the leaf judges the value.
-        visitor.visit_some(self)
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
-        visitor.visit_newtype_struct(self)
+        if self.value.is_some() { visitor.visit_some(self) } else { visitor.visit_none() }
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
-        self,
+        mut self,
         _name: &'static str,
         fields: &'static [&'static str],
         visitor: V,
-    ) -> Result<V::Value, DeError> {
-        match self.value.kind {
-            ValueKind::Table(t) => {
-                visitor.visit_map(Entries::new(t, self.path, self.ctx, Some(fields)))
-            }
-            _ => Err(self.shape_error(|k| format!("expected a table [{k}]")).with_fix(&self.path)),
+    ) -> Result<V::Value> {
+        if self.section {
+            self.ctx.sections.borrow_mut().push((dotted(&self.path), fields));
+        }
+        match self.take_table() {
+            Some(table) => visitor.visit_map(self.entries(table, Some(fields))),
+            None => Err(self.shape("expected a table [{k}]", "; set its keys as {k}.KEY")),
         }
     }
 
     /// Only `[[...]]` arrays of tables are read as sequences; lists of values are leaves.
-    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        match self.value.kind {
-            ValueKind::Array(items) => visitor.visit_seq(Items::new(items, self.path, self.ctx)),
-            _ => {
-                Err(self.shape_error(|k| format!("expected tables written as [[{k}]] in the file")))
-            }
+    fn deserialize_seq<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value> {
+        match self.value.take().map(|v| v.kind) {
+            None => visitor.visit_seq(Items::new(Vec::new(), self.path, self.ctx)),
+            Some(ValueKind::Array(a)) => visitor.visit_seq(Items::new(a, self.path, self.ctx)),
+            Some(_) => Err(self.shape("expected tables written as [[{k}]] in the file", "")),
         }
     }
 
     /// Only tables under names the operator chooses (`[section.key.<name>]`) are maps.
-    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        match self.value.kind {
-            ValueKind::Table(t) => visitor.visit_map(Entries::new(t, self.path, self.ctx, None)),
-            _ => {
-                Err(self
-                    .shape_error(|k| format!("expected tables written as [{k}.NAME] in the file")))
-            }
+    fn deserialize_map<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value> {
+        match self.take_table() {
+            Some(table) => visitor.visit_map(self.entries(table, None)),
+            None => Err(self.shape("expected tables written as [{k}.NAME] in the file", "")),
         }
     }
 
     serde::forward_to_deserialize_any! {
         i8 i16 i32 i64 i128 u8 u16 u32 u128 f32 char str string bytes byte_buf unit unit_struct
-        tuple tuple_struct enum identifier ignored_any
+        newtype_struct tuple tuple_struct enum identifier ignored_any
     }
 }
 
-impl DeError {
-    /// Ends a "not a table" message with how to set the table's keys.
-    fn with_fix(mut self, path: &[Step]) -> Self {
-        write!(self.message, "; set its keys as {}.KEY", dotted(path))
-            .expect("writing to a String");
-        self
-    }
-}
-
-/// The entries of a table. With `fields` (a struct of the schema), keys not among them are
-/// recorded as unknown and skipped.
+/// The entries of a table, then (for a struct of the schema, `fields`) its absent keys.
+/// Keys a struct does not list are recorded as unknown and skipped.
 struct Entries<'a> {
     entries: std::vec::IntoIter<(String, Value)>,
+    absent: std::vec::IntoIter<&'static str>,
     fields: Option<&'static [&'static str]>,
     path: Vec<Step>,
+    /// Whether the entries are sections (fields of a section).
+    section: bool,
     ctx: &'a Ctx<'a>,
-    value: Option<(String, Value)>,
-}
-
-impl<'a> Entries<'a> {
-    fn new(
-        table: Map<String, Value>,
-        path: Vec<Step>,
-        ctx: &'a Ctx<'a>,
-        fields: Option<&'static [&'static str]>,
-    ) -> Self {
-        let mut entries: Vec<_> = table.into_iter().collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        Entries { entries: entries.into_iter(), fields, path, ctx, value: None }
-    }
+    next: Option<(String, Option<Value>)>,
 }
 
 impl<'de> MapAccess<'de> for Entries<'_> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
         for (key, value) in self.entries.by_ref() {
             match self.fields {
-                Some(fields) if !fields.contains(&key.as_str()) => {
-                    self.ctx.unknown(&self.path, &key, &value, fields);
+                Some(known) if !known.contains(&key.as_str()) => {
+                    let is_table = matches!(value.kind, ValueKind::Table(_));
+                    let table = self.path.clone();
+                    self.ctx.unknown.borrow_mut().push(Unknown { table, key, is_table, known });
                 }
                 _ => {
-                    let k = seed.deserialize(key.clone().into_deserializer())?;
-                    self.value = Some((key, value));
-                    return Ok(Some(k));
+                    self.next = Some((key.clone(), Some(value)));
+                    return seed.deserialize(key.into_deserializer()).map(Some);
                 }
             }
         }
-        Ok(None)
+        let Some(key) = self.absent.next() else { return Ok(None) };
+        self.next = Some((key.to_string(), None));
+        seed.deserialize(key.into_deserializer()).map(Some)
     }
 
-    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, DeError> {
+    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value> {
         let (key, value) =
-            self.value.take().ok_or_else(|| de::Error::custom("a value without a key"))?;
-        let path = child(&self.path, Step::Key(key));
-        seed.deserialize(Node { value, path: path.clone(), ctx: self.ctx }).map_err(|e| e.at(path))
+            self.next.take().ok_or_else(|| de::Error::custom("a value without a key"))?;
+        let mut path = self.path.clone();
+        path.push(Step::Key(key));
+        let node = Node { value, path: path.clone(), section: self.section, ctx: self.ctx };
+        seed.deserialize(node).map_err(|e| DeError { at: e.at.or(Some(path)), ..e })
     }
 }
 
@@ -416,163 +422,11 @@ impl<'a> Items<'a> {
 impl<'de> SeqAccess<'de> for Items<'_> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
         let Some((i, value)) = self.items.next() else { return Ok(None) };
-        let path = child(&self.path, Step::Index(i));
-        let node = Node { value, path: path.clone(), ctx: self.ctx };
-        seed.deserialize(node).map(Some).map_err(|e| e.at(path))
-    }
-}
-
-/// The tables of a schema type and their keys in declaration order, found by reading the
-/// type from a probe that answers "absent" to every leaf.
-#[derive(Debug)]
-pub(crate) struct Schema {
-    tables: Vec<Table>,
-}
-
-#[derive(Debug)]
-struct Table {
-    /// Dotted path; `[]` stands for any entry of an array, `*` for any name of a map.
-    path: String,
-    keys: &'static [&'static str],
-    /// Inside an array or a map: not a section of its own.
-    repeated: bool,
-}
-
-impl Schema {
-    /// The schema of `T`, whose leaves must all be `Option`s read through
-    /// `deserialize_option` (see `leaf`).
-    pub(crate) fn of<T: DeserializeOwned>() -> Schema {
-        let tables = RefCell::new(Vec::new());
-        let probe = Probe { path: String::new(), repeated: false, tables: &tables };
-        T::deserialize(probe).expect("every leaf of the config schema is optional");
-        Schema { tables: tables.into_inner() }
-    }
-
-    /// The keys of the table at `path` (`mailprotector.counts[]` for the entries of
-    /// `[[mailprotector.counts]]`, `gradient.services.*` for any service).
-    pub(crate) fn keys(&self, path: &str) -> &'static [&'static str] {
-        self.tables.iter().find(|t| t.path == path).map_or(&[], |t| t.keys)
-    }
-
-    /// The sections (not the entries of arrays or maps) that have `key`.
-    fn homes<'s>(&'s self, key: &'s str) -> impl Iterator<Item = &'s str> {
-        self.tables
-            .iter()
-            .filter(move |t| !t.repeated && !t.path.is_empty() && t.keys.contains(&key))
-            .map(|t| t.path.as_str())
-    }
-
-    /// Every key that is not a section, as a dotted path (`[[...]]` arrays and maps of
-    /// tables count as one key).
-    #[cfg(test)]
-    pub(crate) fn leaves(&self) -> Vec<String> {
-        let sections: Vec<&str> =
-            self.tables.iter().filter(|t| !t.repeated).map(|t| t.path.as_str()).collect();
-        let join = |t: &str, k: &str| if t.is_empty() { k.to_string() } else { format!("{t}.{k}") };
-        self.tables
-            .iter()
-            .filter(|t| !t.repeated)
-            .flat_map(|t| t.keys.iter().map(|k| join(&t.path, k)))
-            .filter(|k| !sections.contains(&k.as_str()))
-            .collect()
-    }
-}
-
-/// Answers every leaf with "absent" and every struct with all of its fields, recording each.
-struct Probe<'a> {
-    path: String,
-    repeated: bool,
-    tables: &'a RefCell<Vec<Table>>,
-}
-
-impl Probe<'_> {
-    fn at(&self, suffix: &str, repeated: bool) -> Self {
-        let path = if self.path.is_empty() || suffix.starts_with('[') {
-            format!("{}{suffix}", self.path)
-        } else {
-            format!("{}.{suffix}", self.path)
-        };
-        Probe { path, repeated: self.repeated || repeated, tables: self.tables }
-    }
-}
-
-impl<'de> de::Deserializer<'de> for Probe<'_> {
-    type Error = DeError;
-
-    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, DeError> {
-        Err(de::Error::custom(format!("{} is neither optional nor a table", self.path)))
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        visitor.visit_none()
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
-        let table = Table { path: self.path.clone(), keys: fields, repeated: self.repeated };
-        self.tables.borrow_mut().push(table);
-        visitor.visit_map(ProbeEntries { keys: fields.iter(), probe: self, value: None })
-    }
-
-    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        visitor.visit_seq(ProbeEntry(Some(self.at("[]", true))))
-    }
-
-    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        visitor.visit_map(ProbeEntries { keys: ["*"].iter(), probe: self, value: None })
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit
-        unit_struct newtype_struct tuple tuple_struct enum identifier ignored_any
-    }
-}
-
-/// The fields of a struct (or the one name `*` of a map), each answered by a probe.
-struct ProbeEntries<'a> {
-    keys: std::slice::Iter<'static, &'static str>,
-    probe: Probe<'a>,
-    value: Option<&'static str>,
-}
-
-impl<'de> MapAccess<'de> for ProbeEntries<'_> {
-    type Error = DeError;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
-        let Some(key) = self.keys.next() else { return Ok(None) };
-        self.value = Some(key);
-        seed.deserialize((*key).into_deserializer()).map(Some)
-    }
-
-    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, DeError> {
-        let key = self.value.take().unwrap_or_default();
-        seed.deserialize(self.probe.at(key, key == "*"))
-    }
-}
-
-/// The one entry of an array, answered by a probe; an array of values (whose entry is no
-/// table) is one leaf, and reads as empty.
-struct ProbeEntry<'a>(Option<Probe<'a>>);
-
-impl<'de> SeqAccess<'de> for ProbeEntry<'_> {
-    type Error = DeError;
-
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DeError> {
-        Ok(self.0.take().and_then(|probe| seed.deserialize(probe).ok()))
+        let mut path = self.path.clone();
+        path.push(Step::Index(i));
+        let node = Node { value: Some(value), path: path.clone(), section: false, ctx: self.ctx };
+        seed.deserialize(node).map(Some).map_err(|e| DeError { at: e.at.or(Some(path)), ..e })
     }
 }

@@ -2,9 +2,9 @@
 //! `Option` field: it captures the value as given ([`Raw`]) and turns it into a typed value,
 //! or into a message that shows what was found and what is expected.
 //!
-//! Numbers and booleans ask the deserializer for their type (`Hint`), which applies the one
-//! typing rule by where the value came from (see `de`); the readers here only see a number, a
-//! boolean, or text that is not one.
+//! Numbers and booleans ask the deserializer for their type, which applies the one typing rule
+//! by where the value came from (see `de`); the readers here only see a number, a boolean, or
+//! text that is not one.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +19,8 @@ use crate::mailprotector::user_types::CountedTypes;
 /// A value as given, before it is judged.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Raw {
+    /// The key is not set (a reader gives `None`).
+    Absent,
     Empty,
     Bool(bool),
     Int(i128),
@@ -33,6 +35,7 @@ impl Raw {
     /// kind. Only ever called for non-secret keys (secrets are never values, only paths).
     pub(crate) fn show(&self) -> String {
         match self {
+            Raw::Absent => "nothing".into(),
             Raw::Empty => "an empty value".into(),
             Raw::Bool(b) => b.to_string(),
             Raw::Int(n) => n.to_string(),
@@ -47,39 +50,35 @@ impl Raw {
 /// Captures any value as a [`Raw`].
 struct Capture;
 
+/// `fn visit_x<E>(self, v: T) -> Result<Raw, E> { Ok(raw) }` for each listed `visit_x`.
+macro_rules! capture {
+    ($($visit:ident($($v:ident: $t:ty)?) => $raw:expr;)*) => {$(
+        fn $visit<E>(self, $($v: $t)?) -> Result<Raw, E> {
+            Ok($raw)
+        }
+    )*};
+}
+
 impl<'de> Visitor<'de> for Capture {
     type Value = Raw;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("any value")
     }
-    fn visit_bool<E>(self, b: bool) -> Result<Raw, E> {
-        Ok(Raw::Bool(b))
+
+    capture! {
+        visit_none() => Raw::Absent;
+        visit_unit() => Raw::Empty;
+        visit_bool(b: bool) => Raw::Bool(b);
+        visit_i64(n: i64) => Raw::Int(n.into());
+        visit_i128(n: i128) => Raw::Int(n);
+        visit_u64(n: u64) => Raw::Int(n.into());
+        visit_u128(n: u128) => i128::try_from(n).map_or(Raw::Float(n as f64), Raw::Int);
+        visit_f64(f: f64) => Raw::Float(f);
+        visit_str(s: &str) => Raw::Text(s.to_owned());
+        visit_string(s: String) => Raw::Text(s);
     }
-    fn visit_i64<E>(self, n: i64) -> Result<Raw, E> {
-        Ok(Raw::Int(n.into()))
-    }
-    fn visit_i128<E>(self, n: i128) -> Result<Raw, E> {
-        Ok(Raw::Int(n))
-    }
-    fn visit_u64<E>(self, n: u64) -> Result<Raw, E> {
-        Ok(Raw::Int(n.into()))
-    }
-    fn visit_u128<E>(self, n: u128) -> Result<Raw, E> {
-        Ok(i128::try_from(n).map_or(Raw::Float(n as f64), Raw::Int))
-    }
-    fn visit_f64<E>(self, f: f64) -> Result<Raw, E> {
-        Ok(Raw::Float(f))
-    }
-    fn visit_str<E>(self, s: &str) -> Result<Raw, E> {
-        Ok(Raw::Text(s.to_owned()))
-    }
-    fn visit_string<E>(self, s: String) -> Result<Raw, E> {
-        Ok(Raw::Text(s))
-    }
-    fn visit_unit<E>(self) -> Result<Raw, E> {
-        Ok(Raw::Empty)
-    }
+
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Raw, A::Error> {
         let mut items = Vec::new();
         while let Some(item) = seq.next_element::<Raw>()? {
@@ -87,6 +86,7 @@ impl<'de> Visitor<'de> for Capture {
         }
         Ok(Raw::List(items))
     }
+
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
         while map.next_entry::<de::IgnoredAny, de::IgnoredAny>()?.is_some() {}
         Ok(Raw::Table)
@@ -99,105 +99,81 @@ impl<'de> serde::Deserialize<'de> for Raw {
     }
 }
 
-/// The type a leaf asks the deserializer for.
-#[derive(Clone, Copy)]
-enum Hint {
-    Any,
-    Bool,
-    Whole,
-    Number,
+/// An optional leaf judged: absent stays `None`, a given value becomes `T` or the message.
+fn judged<T, E: de::Error>(
+    raw: Result<Raw, E>,
+    judge: impl FnOnce(&Raw) -> Result<T, String>,
+) -> Result<Option<T>, E> {
+    match raw? {
+        Raw::Absent => Ok(None),
+        v => judge(&v).map(Some).map_err(E::custom),
+    }
 }
 
-/// Reads an optional leaf: absent stays `None`; a present value is captured and judged.
+/// Reads an optional leaf of any type and judges it.
 pub(crate) fn leaf<'de, D: Deserializer<'de>, T>(
     d: D,
     judge: impl FnOnce(&Raw) -> Result<T, String>,
 ) -> Result<Option<T>, D::Error> {
-    read(d, Hint::Any, judge)
+    judged(d.deserialize_any(Capture), judge)
 }
 
-fn read<'de, D: Deserializer<'de>, T>(
-    d: D,
-    hint: Hint,
-    judge: impl FnOnce(&Raw) -> Result<T, String>,
-) -> Result<Option<T>, D::Error> {
-    struct Present(Hint);
-    impl<'de> Visitor<'de> for Present {
-        type Value = Option<Raw>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an optional value")
-        }
-        fn visit_none<E>(self) -> Result<Option<Raw>, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<Raw>, D::Error> {
-            match self.0 {
-                Hint::Any => d.deserialize_any(Capture),
-                Hint::Bool => d.deserialize_bool(Capture),
-                Hint::Whole => d.deserialize_u64(Capture),
-                Hint::Number => d.deserialize_f64(Capture),
-            }
-            .map(Some)
-        }
-    }
-    let raw = d.deserialize_option(Present(hint))?;
-    raw.map(|v| judge(&v).map_err(de::Error::custom)).transpose()
-}
-
-/// Defines `deserialize_with` readers: `name: Type = hint, judge;`.
+/// Defines `deserialize_with` readers: `name: Type = deserialize_x, judge;`, where
+/// `deserialize_x` asks for the type (a number or boolean the environment gives as text is
+/// read as that type; see `de`).
 macro_rules! readers {
-    ($($(#[$doc:meta])* $name:ident: $t:ty = $hint:ident, $judge:expr;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident: $t:ty = $ask:ident, $judge:expr;)*) => {$(
         $(#[$doc])*
         pub(crate) fn $name<'de, D: Deserializer<'de>>(d: D) -> Result<Option<$t>, D::Error> {
-            read(d, Hint::$hint, $judge)
+            judged(d.$ask(Capture), $judge)
         }
     )*};
 }
 
 readers! {
     /// A non-empty text.
-    text: String = Any, non_empty;
+    text: String = deserialize_any, non_empty;
     /// `true`/`false`.
-    flag: bool = Bool, boolean;
+    flag: bool = deserialize_bool, boolean;
     /// A whole number ≥ 1.
-    whole: u64 = Whole, |v| whole_min(v, 1);
+    whole: u64 = deserialize_u64, |v| whole_min(v, 1);
     /// A whole number ≥ 1 that fits `u32`.
-    whole_u32: u32 = Whole, |v| {
+    whole_u32: u32 = deserialize_u64, |v| {
         let n = whole_min(v, 1)?;
         u32::try_from(n).map_err(|_| format!("{n} is too large; expected at most {}", u32::MAX))
     };
     /// Requests in flight at once: 1 to [`MAX_IN_FLIGHT`].
-    in_flight: usize = Whole, |v| match whole_min(v, 1)? {
+    in_flight: usize = deserialize_u64, |v| match whole_min(v, 1)? {
         // A semaphore has a permit ceiling, and no upstream wants thousands at once.
         n if n > MAX_IN_FLIGHT => Err(format!("{n} is too many; use at most {MAX_IN_FLIGHT}")),
         n => Ok(n as usize),
     };
     /// A request rate (see [`positive`]).
-    rate: f64 = Number, positive;
+    rate: f64 = deserialize_f64, positive;
     /// A duration greater than zero.
-    duration: Duration = Any, |v| duration_of(v, false);
+    duration: Duration = deserialize_any, |v| duration_of(v, false);
     /// A duration, zero allowed.
-    duration_or_zero: Duration = Any, |v| duration_of(v, true);
+    duration_or_zero: Duration = deserialize_any, |v| duration_of(v, true);
     /// A 6-field cron schedule.
-    schedule: Schedule = Any, |v| Schedule::parse(&string(v)?);
+    schedule: Schedule = deserialize_any, |v| Schedule::parse(&string(v)?);
     /// An `ip:port` address.
-    socket_addr: SocketAddr = Any, socket_addr_of;
+    socket_addr: SocketAddr = deserialize_any, socket_addr_of;
     /// An `http(s)` URL of a host.
-    base_url: url::Url = Any, base_url_of;
+    base_url: url::Url = deserialize_any, base_url_of;
     /// A filesystem path.
-    path: PathBuf = Any, path_of;
+    path: PathBuf = deserialize_any, path_of;
     /// The absolute path of a secret file.
-    secret_path: PathBuf = Any, secret_path_of;
+    secret_path: PathBuf = deserialize_any, secret_path_of;
     /// A tracing filter.
-    log_filter: String = Any, |v| log_filter_of(&string(v)?);
+    log_filter: String = deserialize_any, |v| log_filter_of(&string(v)?);
     /// `"text"` or `"json"`.
-    log_format: LogFormat = Any, |v| match string(v)?.trim() {
+    log_format: LogFormat = deserialize_any, |v| match string(v)?.trim() {
         "text" => Ok(LogFormat::Text),
         "json" => Ok(LogFormat::Json),
         _ => Err(format!("{} is not a log format; use \"text\" or \"json\"", v.show())),
     };
     /// `billing.source`.
-    billing_source: SourceKind = Any, |v| match string(v)?.trim() {
+    billing_source: SourceKind = deserialize_any, |v| match string(v)?.trim() {
         "none" => Ok(SourceKind::None),
         "connectwise" => Ok(SourceKind::Connectwise),
         "csv" => Ok(SourceKind::Csv),
@@ -207,13 +183,13 @@ readers! {
         )),
     };
     /// `count_user_types`: a non-empty list of user type names or ids.
-    user_types: CountedTypes = Any, user_type_list;
+    user_types: CountedTypes = deserialize_any, user_type_list;
     /// A non-empty list of product names.
-    products: Vec<String> = Any, product_list;
+    products: Vec<String> = deserialize_any, product_list;
     /// One of Gradient's service categories.
-    category: String = Any, |v| one_of(v, &crate::gradient::CATEGORIES);
+    category: String = deserialize_any, |v| one_of(v, &crate::gradient::CATEGORIES);
     /// One of Gradient's service subcategories.
-    subcategory: String = Any, |v| one_of(v, &crate::gradient::SUBCATEGORIES);
+    subcategory: String = deserialize_any, |v| one_of(v, &crate::gradient::SUBCATEGORIES);
 }
 
 /// The billing source chosen by `billing.source`.

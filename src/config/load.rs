@@ -35,7 +35,7 @@ fn finish(
     let fail = |problems| ConfigError { path: opts.path.clone(), problems };
     let (root, prov) = merged.map_err(fail)?;
     let (raw, problems) = de::read::<RawConfig>(root, &prov);
-    let mut check = Check::new(problems, prov, &opts.env);
+    let mut check = Check { problems, prov, env: &opts.env };
     let cfg = validate(raw, &mut check, opts.path.clone());
     let Check { mut problems, prov, .. } = check;
     // Stable: one key's problems keep their order.

@@ -1,8 +1,7 @@
 //! The config file's schema, written once. These serde structs decide which keys exist (an
-//! unknown key is refused and its near miss suggested), how each value is read (`leaf`) and
-//! in what order `mpsync config` shows them; config/mpsync.toml lists exactly these keys (a
-//! test checks it). Every value is optional here: defaults and the rules that tie keys
-//! together are `validate`'s.
+//! unknown key is refused and its near miss suggested) and how each value is read (`leaf`);
+//! config/mpsync.toml lists exactly these keys (a test checks it). Every value is optional
+//! here: defaults and the rules that tie keys together are `validate`'s.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,194 +15,133 @@ use super::schedule::Schedule;
 use super::types::LogFormat;
 use crate::mailprotector::user_types::CountedTypes;
 
-/// The whole file: one table per section.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct RawConfig {
-    pub daemon: RawDaemon,
-    pub store: RawStore,
-    pub mailprotector: RawMailprotector,
-    pub billing: RawBilling,
-    pub gradient: RawGradient,
-    pub reconcile: RawReconcile,
+/// Declares the tables of the schema. `key: Option<T> = "reader"` is a value read by that
+/// `leaf` reader; `key: T` is a nested table, an array or a map of tables. Every table refuses
+/// keys it does not list, and every key may be absent (its default is `validate`'s).
+macro_rules! tables {
+    ($($(#[$doc:meta])* $name:ident { $($key:ident: $t:ty $(= $reader:literal)?,)* })*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Default, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub(crate) struct $name {
+            $($(#[serde(deserialize_with = $reader)])? pub $key: $t,)*
+        }
+    )*};
 }
 
-/// `[daemon]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct RawDaemon {
-    #[serde(deserialize_with = "l::socket_addr")]
-    pub listen: Option<SocketAddr>,
-    #[serde(deserialize_with = "l::flag")]
-    pub allow_remote: Option<bool>,
-    #[serde(deserialize_with = "host_names")]
-    pub allowed_hosts: Option<Vec<String>>,
-    #[serde(deserialize_with = "l::secret_path")]
-    pub access_token_file: Option<PathBuf>,
-    #[serde(deserialize_with = "l::path")]
-    pub state_dir: Option<PathBuf>,
-    #[serde(deserialize_with = "l::log_filter")]
-    pub log: Option<String>,
-    #[serde(deserialize_with = "l::log_format")]
-    pub log_format: Option<LogFormat>,
-    #[serde(deserialize_with = "l::duration")]
-    pub shutdown_grace: Option<Duration>,
+// The limit keys (`rate_limit` .. `connect_timeout`) are repeated in each upstream's section
+// rather than flattened: serde cannot refuse unknown keys next to a flattened struct.
+tables! {
+    /// The whole file: one table per section.
+    RawConfig {
+        daemon: RawDaemon,
+        store: RawStore,
+        mailprotector: RawMailprotector,
+        billing: RawBilling,
+        gradient: RawGradient,
+        reconcile: RawReconcile,
+    }
+
+    /// `[daemon]`.
+    RawDaemon {
+        listen: Option<SocketAddr> = "l::socket_addr",
+        allow_remote: Option<bool> = "l::flag",
+        allowed_hosts: Option<Vec<String>> = "host_names",
+        access_token_file: Option<PathBuf> = "l::secret_path",
+        state_dir: Option<PathBuf> = "l::path",
+        log: Option<String> = "l::log_filter",
+        log_format: Option<LogFormat> = "l::log_format",
+        shutdown_grace: Option<Duration> = "l::duration",
+    }
+
+    /// `[store]`.
+    RawStore {
+        snapshot_retention: Option<Duration> = "l::duration",
+        history_retention: Option<Duration> = "l::duration",
+    }
+
+    /// `[mailprotector]`.
+    RawMailprotector {
+        base_url: Option<url::Url> = "l::base_url",
+        api_key_file: Option<PathBuf> = "l::secret_path",
+        reseller_id: Option<u64> = "l::whole",
+        schedule: Option<Schedule> = "l::schedule",
+        rate_limit: Option<f64> = "l::rate",
+        burst: Option<u32> = "l::whole_u32",
+        max_in_flight: Option<usize> = "l::in_flight",
+        timeout: Option<Duration> = "l::duration",
+        connect_timeout: Option<Duration> = "l::duration",
+        services_refresh: Option<Duration> = "l::duration_or_zero",
+        count_each_product: Option<bool> = "l::flag",
+        count_user_types: Option<CountedTypes> = "l::user_types",
+        counts: Vec<RawCount>,
+    }
+
+    /// `[[mailprotector.counts]]`.
+    RawCount {
+        name: Option<String> = "l::text",
+        any_of: Option<Vec<String>> = "l::products",
+    }
+
+    /// `[billing]`.
+    RawBilling {
+        source: Option<SourceKind> = "l::billing_source",
+        schedule: Option<Schedule> = "l::schedule",
+        connectwise: RawConnectwise,
+        csv: RawCsv,
+    }
+
+    /// `[billing.connectwise]`.
+    RawConnectwise {
+        base_url: Option<url::Url> = "l::base_url",
+        company_id: Option<String> = "l::text",
+        public_key_file: Option<PathBuf> = "l::secret_path",
+        private_key_file: Option<PathBuf> = "l::secret_path",
+        client_id: Option<String> = "l::text",
+        rate_limit: Option<f64> = "l::rate",
+        burst: Option<u32> = "l::whole_u32",
+        max_in_flight: Option<usize> = "l::in_flight",
+        timeout: Option<Duration> = "l::duration",
+        connect_timeout: Option<Duration> = "l::duration",
+    }
+
+    /// `[billing.csv]`.
+    RawCsv {
+        path: Option<PathBuf> = "l::path",
+    }
+
+    /// `[gradient]`.
+    RawGradient {
+        enabled: Option<bool> = "l::flag",
+        base_url: Option<url::Url> = "l::base_url",
+        vendor_key_file: Option<PathBuf> = "l::secret_path",
+        partner_key_file: Option<PathBuf> = "l::secret_path",
+        schedule: Option<Schedule> = "l::schedule",
+        dry_run: Option<bool> = "l::flag",
+        rate_limit: Option<f64> = "l::rate",
+        burst: Option<u32> = "l::whole_u32",
+        max_in_flight: Option<usize> = "l::in_flight",
+        timeout: Option<Duration> = "l::duration",
+        connect_timeout: Option<Duration> = "l::duration",
+        services: BTreeMap<String, RawService>,
+    }
+
+    /// `[gradient.services.<name>]`.
+    RawService {
+        category: Option<String> = "l::category",
+        subcategory: Option<String> = "l::subcategory",
+        description: Option<String> = "l::text",
+    }
+
+    /// `[reconcile]`.
+    RawReconcile {
+        mapping_file: Option<PathBuf> = "l::path",
+        max_age: Option<Duration> = "l::duration",
+        debounce_runs: Option<u32> = "l::whole_u32",
+    }
 }
 
 /// `daemon.allowed_hosts` (see `hosts`).
 fn host_names<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
     l::leaf(d, super::hosts::allowed_hosts)
-}
-
-/// `[store]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct RawStore {
-    #[serde(deserialize_with = "l::duration")]
-    pub snapshot_retention: Option<Duration>,
-    #[serde(deserialize_with = "l::duration")]
-    pub history_retention: Option<Duration>,
-}
-
-// The limit keys (`rate_limit` .. `connect_timeout`) are repeated in each upstream's section
-// rather than flattened: serde cannot refuse unknown keys next to a flattened struct.
-
-/// `[mailprotector]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct RawMailprotector {
-    #[serde(deserialize_with = "l::base_url")]
-    pub base_url: Option<url::Url>,
-    #[serde(deserialize_with = "l::secret_path")]
-    pub api_key_file: Option<PathBuf>,
-    #[serde(deserialize_with = "l::whole")]
-    pub reseller_id: Option<u64>,
-    #[serde(deserialize_with = "l::schedule")]
-    pub schedule: Option<Schedule>,
-    #[serde(deserialize_with = "l::rate")]
-    pub rate_limit: Option<f64>,
-    #[serde(deserialize_with = "l::whole_u32")]
-    pub burst: Option<u32>,
-    #[serde(deserialize_with = "l::in_flight")]
-    pub max_in_flight: Option<usize>,
-    #[serde(deserialize_with = "l::duration")]
-    pub timeout: Option<Duration>,
-    #[serde(deserialize_with = "l::duration")]
-    pub connect_timeout: Option<Duration>,
-    #[serde(deserialize_with = "l::duration_or_zero")]
-    pub services_refresh: Option<Duration>,
-    #[serde(deserialize_with = "l::flag")]
-    pub count_each_product: Option<bool>,
-    #[serde(deserialize_with = "l::user_types")]
-    pub count_user_types: Option<CountedTypes>,
-    pub counts: Vec<RawCount>,
-}
-
-/// `[[mailprotector.counts]]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct RawCount {
-    #[serde(deserialize_with = "l::text")]
-    pub name: Option<String>,
-    #[serde(deserialize_with = "l::products")]
-    pub any_of: Option<Vec<String>>,
-}
-
-/// `[billing]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct RawBilling {
-    #[serde(deserialize_with = "l::billing_source")]
-    pub source: Option<SourceKind>,
-    #[serde(deserialize_with = "l::schedule")]
-    pub schedule: Option<Schedule>,
-    pub connectwise: RawConnectwise,
-    pub csv: RawCsv,
-}
-
-/// `[billing.connectwise]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct RawConnectwise {
-    #[serde(deserialize_with = "l::base_url")]
-    pub base_url: Option<url::Url>,
-    #[serde(deserialize_with = "l::text")]
-    pub company_id: Option<String>,
-    #[serde(deserialize_with = "l::secret_path")]
-    pub public_key_file: Option<PathBuf>,
-    #[serde(deserialize_with = "l::secret_path")]
-    pub private_key_file: Option<PathBuf>,
-    #[serde(deserialize_with = "l::text")]
-    pub client_id: Option<String>,
-    #[serde(deserialize_with = "l::rate")]
-    pub rate_limit: Option<f64>,
-    #[serde(deserialize_with = "l::whole_u32")]
-    pub burst: Option<u32>,
-    #[serde(deserialize_with = "l::in_flight")]
-    pub max_in_flight: Option<usize>,
-    #[serde(deserialize_with = "l::duration")]
-    pub timeout: Option<Duration>,
-    #[serde(deserialize_with = "l::duration")]
-    pub connect_timeout: Option<Duration>,
-}
-
-/// `[billing.csv]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct RawCsv {
-    #[serde(deserialize_with = "l::path")]
-    pub path: Option<PathBuf>,
-}
-
-/// `[gradient]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct RawGradient {
-    #[serde(deserialize_with = "l::flag")]
-    pub enabled: Option<bool>,
-    #[serde(deserialize_with = "l::base_url")]
-    pub base_url: Option<url::Url>,
-    #[serde(deserialize_with = "l::secret_path")]
-    pub vendor_key_file: Option<PathBuf>,
-    #[serde(deserialize_with = "l::secret_path")]
-    pub partner_key_file: Option<PathBuf>,
-    #[serde(deserialize_with = "l::schedule")]
-    pub schedule: Option<Schedule>,
-    #[serde(deserialize_with = "l::flag")]
-    pub dry_run: Option<bool>,
-    #[serde(deserialize_with = "l::rate")]
-    pub rate_limit: Option<f64>,
-    #[serde(deserialize_with = "l::whole_u32")]
-    pub burst: Option<u32>,
-    #[serde(deserialize_with = "l::in_flight")]
-    pub max_in_flight: Option<usize>,
-    #[serde(deserialize_with = "l::duration")]
-    pub timeout: Option<Duration>,
-    #[serde(deserialize_with = "l::duration")]
-    pub connect_timeout: Option<Duration>,
-    pub services: BTreeMap<String, RawService>,
-}
-
-/// `[gradient.services.<name>]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct RawService {
-    #[serde(deserialize_with = "l::category")]
-    pub category: Option<String>,
-    #[serde(deserialize_with = "l::subcategory")]
-    pub subcategory: Option<String>,
-    #[serde(deserialize_with = "l::text")]
-    pub description: Option<String>,
-}
-
-/// `[reconcile]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub(crate) struct RawReconcile {
-    #[serde(deserialize_with = "l::path")]
-    pub mapping_file: Option<PathBuf>,
-    #[serde(deserialize_with = "l::duration")]
-    pub max_age: Option<Duration>,
-    #[serde(deserialize_with = "l::whole_u32")]
-    pub debounce_runs: Option<u32>,
 }

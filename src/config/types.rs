@@ -234,18 +234,18 @@ pub struct ReconcileConfig {
 impl Serialize for BillingConfig {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
-        match &self.source {
-            BillingSource::None => map.serialize_entry("source", "none")?,
-            BillingSource::Connectwise(cw) => {
-                map.serialize_entry("source", "connectwise")?;
-                map.serialize_entry("connectwise", cw)?;
-            }
-            BillingSource::Csv(csv) => {
-                map.serialize_entry("source", "csv")?;
-                map.serialize_entry("csv", csv)?;
-            }
-        }
+        let source = match &self.source {
+            BillingSource::None => "none",
+            BillingSource::Connectwise(_) => "connectwise",
+            BillingSource::Csv(_) => "csv",
+        };
+        map.serialize_entry("source", source)?;
         map.serialize_entry("schedule", &self.schedule)?;
+        match &self.source {
+            BillingSource::None => {}
+            BillingSource::Connectwise(cw) => map.serialize_entry("connectwise", cw)?,
+            BillingSource::Csv(csv) => map.serialize_entry("csv", csv)?,
+        }
         map.end()
     }
 }

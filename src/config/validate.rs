@@ -17,23 +17,15 @@ use super::schedule::Schedule;
 use super::secret::{Secret, SecretSource, read_secret};
 use super::types::*;
 
-/// The problems found so far, where keys came from, and the process environment.
+/// The problems found so far (starting with those found while reading), where keys came
+/// from, and the process environment.
 pub(crate) struct Check<'e> {
     pub problems: Vec<ConfigProblem>,
     pub prov: Provenance,
-    env: &'e HashMap<String, String>,
+    pub env: &'e HashMap<String, String>,
 }
 
 impl<'e> Check<'e> {
-    /// Starts from the problems found while reading.
-    pub fn new(
-        problems: Vec<ConfigProblem>,
-        prov: Provenance,
-        env: &'e HashMap<String, String>,
-    ) -> Self {
-        Check { problems, prov, env }
-    }
-
     fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.problems.push(ConfigProblem { key: key.into(), message: message.into() });
     }
@@ -145,8 +137,7 @@ const MIN_TOKEN_CHARS: usize = 16;
 /// customer names and billing, and answers any web page that reaches it.
 fn access_token(c: &mut Check<'_>, file: Option<PathBuf>, allow_remote: bool) -> Option<Secret> {
     const KEY: &str = "daemon.access_token_file";
-    let what = "with daemon.allow_remote = true, the access token of the HTTP endpoint";
-    let token = secret(c, KEY, file, "mpsync-access-token", what, allow_remote)?;
+    let token = secret(c, KEY, file, allow_remote)?;
     let t = token.expose();
     if t.chars().count() >= MIN_TOKEN_CHARS && t.bytes().all(|b| b.is_ascii_graphic()) {
         return Some(token);
@@ -182,19 +173,31 @@ fn remote_listen(c: &mut Check<'_>, listen: SocketAddr) {
     );
 }
 
-/// Reads the secret at `file` (the value of `key`), else the systemd credential
-/// `credential`, when `needed`. `what` names the secret for the operator.
-fn secret(
-    c: &mut Check<'_>,
-    key: &str,
-    file: Option<PathBuf>,
-    credential: &str,
-    what: &str,
-    needed: bool,
-) -> Option<Secret> {
+/// Every secret: its `*_file` key, its systemd credential, and what it is (for "not set").
+const SECRETS: [(&str, &str, &str); 6] = [
+    ("daemon.access_token_file", "mpsync-access-token", ACCESS_TOKEN),
+    ("mailprotector.api_key_file", "mailprotector-api-key", "the Mailprotector API key"),
+    (
+        "billing.connectwise.public_key_file",
+        "connectwise-public-key",
+        "the API member's public key",
+    ),
+    (
+        "billing.connectwise.private_key_file",
+        "connectwise-private-key",
+        "the API member's private key",
+    ),
+    ("gradient.vendor_key_file", "gradient-vendor-key", "the Gradient vendor API key"),
+    ("gradient.partner_key_file", "gradient-partner-key", "the Gradient partner API key"),
+];
+const ACCESS_TOKEN: &str = "with daemon.allow_remote = true, the access token of the HTTP endpoint";
+
+/// When `needed`, reads the secret `key` names (`file`), else its systemd credential.
+fn secret(c: &mut Check<'_>, key: &str, file: Option<PathBuf>, needed: bool) -> Option<Secret> {
     if !needed || c.reported(key) {
         return None;
     }
+    let (_, credential, what) = *SECRETS.iter().find(|s| s.0 == key).expect("a listed secret");
     let source = match (file, c.env_var("CREDENTIALS_DIRECTORY")) {
         (Some(p), _) => SecretSource::File(p),
         (None, Some(dir)) => SecretSource::Credential(PathBuf::from(dir).join(credential)),
@@ -238,14 +241,7 @@ macro_rules! limits {
 }
 
 fn mailprotector(r: RawMailprotector, c: &mut Check<'_>) -> MailprotectorConfig {
-    let api_key = secret(
-        c,
-        "mailprotector.api_key_file",
-        r.api_key_file,
-        "mailprotector-api-key",
-        "the Mailprotector API key",
-        true,
-    );
+    let api_key = secret(c, "mailprotector.api_key_file", r.api_key_file, true);
     let reseller_id = c.required(
         "mailprotector.reseller_id",
         r.reseller_id,
@@ -317,22 +313,8 @@ fn connectwise(r: RawConnectwise, used: bool, c: &mut Check<'_>) -> ConnectwiseC
         r.client_id,
         "the integration's clientId GUID from developer.connectwise.com",
     );
-    let public_key = secret(
-        c,
-        "billing.connectwise.public_key_file",
-        r.public_key_file,
-        "connectwise-public-key",
-        "the API member's public key",
-        used,
-    );
-    let private_key = secret(
-        c,
-        "billing.connectwise.private_key_file",
-        r.private_key_file,
-        "connectwise-private-key",
-        "the API member's private key",
-        used,
-    );
+    let public_key = secret(c, "billing.connectwise.public_key_file", r.public_key_file, used);
+    let private_key = secret(c, "billing.connectwise.private_key_file", r.private_key_file, used);
     ConnectwiseConfig {
         base_url: r.base_url.unwrap_or_else(|| url("https://api-na.myconnectwise.net")),
         company_id,
@@ -345,22 +327,8 @@ fn connectwise(r: RawConnectwise, used: bool, c: &mut Check<'_>) -> ConnectwiseC
 
 fn gradient(r: RawGradient, mp: &MailprotectorConfig, c: &mut Check<'_>) -> GradientConfig {
     let enabled = r.enabled.unwrap_or(false);
-    let vendor_key = secret(
-        c,
-        "gradient.vendor_key_file",
-        r.vendor_key_file,
-        "gradient-vendor-key",
-        "the Gradient vendor API key",
-        enabled,
-    );
-    let partner_key = secret(
-        c,
-        "gradient.partner_key_file",
-        r.partner_key_file,
-        "gradient-partner-key",
-        "the Gradient partner API key",
-        enabled,
-    );
+    let vendor_key = secret(c, "gradient.vendor_key_file", r.vendor_key_file, enabled);
+    let partner_key = secret(c, "gradient.partner_key_file", r.partner_key_file, enabled);
     GradientConfig {
         enabled,
         base_url: r.base_url.unwrap_or_else(|| url("https://app.usegradient.com")),
