@@ -7,7 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::config::{BillingSource, Origin};
+use crate::config::layers::{DEFAULT_CONFIG_PATH, Origin};
+use crate::config::types::BillingSource;
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -211,7 +212,7 @@ fn toml_syntax_errors_name_the_file_and_line() {
 
 #[test]
 fn a_missing_default_file_says_how_to_create_it() {
-    let p = problems(&opts(Path::new(crate::config::DEFAULT_CONFIG_PATH), &[], &[]));
+    let p = problems(&opts(Path::new(DEFAULT_CONFIG_PATH), &[], &[]));
     assert_eq!(p.len(), 1);
     assert!(p[0].message.contains("config/mpsync.toml") && p[0].message.contains("-c"), "{p:?}");
     let p = problems(&opts(Path::new("/nonexistent/x.toml"), &[], &[]));
@@ -237,7 +238,7 @@ fn the_example_file_shows_the_built_in_defaults() {
     let env = [("MPSYNC_MAILPROTECTOR__API_KEY_FILE", key.to_str().unwrap())];
     let from_example = load(&opts(&example(), &env, &[])).unwrap();
     let from_defaults = load(&opts(&fx.config(""), &[], &[])).unwrap();
-    let body = |c: &crate::config::Config| {
+    let body = |c: &Config| {
         redacted_toml(c).lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n")
     };
     assert_eq!(body(&from_example), body(&from_defaults));
