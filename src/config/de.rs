@@ -257,21 +257,32 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// Reads `table`; `fields` when it is a struct of the schema.
+    /// Reads `table`. For a struct of the schema (`fields`), its keys in declaration order,
+    /// absent ones too; keys it does not list are recorded as unknown and skipped.
     fn entries(
         self,
-        table: Map<String, Value>,
+        mut table: Map<String, Value>,
         fields: Option<&'static [&'static str]>,
     ) -> Entries<'a> {
-        let mut entries: Vec<_> = table.into_iter().collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let given = |f: &&str| entries.iter().any(|(k, _)| k == f);
-        let absent: Vec<_> =
-            fields.unwrap_or_default().iter().filter(|f| !given(f)).copied().collect();
+        let mut items: Vec<(Step, Option<Value>)> = Vec::new();
+        for field in fields.unwrap_or_default() {
+            items.push((Step::Key(field.to_string()), table.remove(*field)));
+        }
+        let mut rest: Vec<_> = table.into_iter().collect();
+        rest.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, value) in rest {
+            match fields {
+                Some(known) => self.ctx.unknown.borrow_mut().push(Unknown {
+                    table: self.path.clone(),
+                    key,
+                    is_table: matches!(value.kind, ValueKind::Table(_)),
+                    known,
+                }),
+                None => items.push((Step::Key(key), Some(value))),
+            }
+        }
         let section = self.section && fields.is_some();
-        let (path, ctx) = (self.path, self.ctx);
-        let (entries, absent) = (entries.into_iter(), absent.into_iter());
-        Entries { entries, absent, fields, path, section, ctx, next: None }
+        Entries { items: items.into_iter(), path: self.path, section, ctx: self.ctx, next: None }
     }
 }
 
@@ -298,7 +309,7 @@ impl<'de> Deserializer<'de> for Node<'_> {
             ValueKind::Float(f) => visitor.visit_f64(f),
             ValueKind::String(s) => visitor.visit_string(s),
             ValueKind::Table(t) => visitor.visit_map(self.entries(t, None)),
-            ValueKind::Array(a) => visitor.visit_seq(Items::new(a, self.path, self.ctx)),
+            ValueKind::Array(a) => visitor.visit_seq(Entries::array(a, self.path, self.ctx)),
         }
     }
 
@@ -341,8 +352,8 @@ impl<'de> Deserializer<'de> for Node<'_> {
     /// Only `[[...]]` arrays of tables are read as sequences; lists of values are leaves.
     fn deserialize_seq<V: Visitor<'de>>(mut self, visitor: V) -> Result<V::Value> {
         match self.value.take().map(|v| v.kind) {
-            None => visitor.visit_seq(Items::new(Vec::new(), self.path, self.ctx)),
-            Some(ValueKind::Array(a)) => visitor.visit_seq(Items::new(a, self.path, self.ctx)),
+            None => visitor.visit_seq(Entries::array(Vec::new(), self.path, self.ctx)),
+            Some(ValueKind::Array(a)) => visitor.visit_seq(Entries::array(a, self.path, self.ctx)),
             Some(_) => Err(self.shape("expected tables written as [[{k}]] in the file", "")),
         }
     }
@@ -361,72 +372,62 @@ impl<'de> Deserializer<'de> for Node<'_> {
     }
 }
 
-/// The entries of a table, then (for a struct of the schema, `fields`) its absent keys.
-/// Keys a struct does not list are recorded as unknown and skipped.
+/// The entries of a table (see [`Node::entries`]; `None` for an absent key) or an array.
 struct Entries<'a> {
-    entries: std::vec::IntoIter<(String, Value)>,
-    absent: std::vec::IntoIter<&'static str>,
-    fields: Option<&'static [&'static str]>,
+    items: std::vec::IntoIter<(Step, Option<Value>)>,
     path: Vec<Step>,
     /// Whether the entries are sections (fields of a section).
     section: bool,
     ctx: &'a Ctx<'a>,
-    next: Option<(String, Option<Value>)>,
+    next: Option<(Step, Option<Value>)>,
+}
+
+impl<'a> Entries<'a> {
+    fn array(items: Vec<Value>, path: Vec<Step>, ctx: &'a Ctx<'a>) -> Self {
+        let items: Vec<_> =
+            items.into_iter().enumerate().map(|(i, v)| (Step::Index(i), Some(v))).collect();
+        Entries { items: items.into_iter(), path, section: false, ctx, next: None }
+    }
+
+    /// Reads the entry at `step` with `seed`, tagging an error with its path.
+    fn read<'de, S: DeserializeSeed<'de>>(
+        &self,
+        step: Step,
+        value: Option<Value>,
+        seed: S,
+    ) -> Result<S::Value> {
+        let mut path = self.path.clone();
+        path.push(step);
+        let node = Node { value, path: path.clone(), section: self.section, ctx: self.ctx };
+        seed.deserialize(node).map_err(|e| DeError { at: e.at.or(Some(path)), ..e })
+    }
 }
 
 impl<'de> MapAccess<'de> for Entries<'_> {
     type Error = DeError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
-        for (key, value) in self.entries.by_ref() {
-            match self.fields {
-                Some(known) if !known.contains(&key.as_str()) => {
-                    let is_table = matches!(value.kind, ValueKind::Table(_));
-                    let table = self.path.clone();
-                    self.ctx.unknown.borrow_mut().push(Unknown { table, key, is_table, known });
-                }
-                _ => {
-                    self.next = Some((key.clone(), Some(value)));
-                    return seed.deserialize(key.into_deserializer()).map(Some);
-                }
-            }
-        }
-        let Some(key) = self.absent.next() else { return Ok(None) };
-        self.next = Some((key.to_string(), None));
-        seed.deserialize(key.into_deserializer()).map(Some)
+        let Some((step, value)) = self.items.next() else { return Ok(None) };
+        let Step::Key(key) = &step else {
+            return Err(de::Error::custom("an array read as a table"));
+        };
+        let k = seed.deserialize(key.as_str().into_deserializer())?;
+        self.next = Some((step, value));
+        Ok(Some(k))
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value> {
-        let (key, value) =
+        let (step, value) =
             self.next.take().ok_or_else(|| de::Error::custom("a value without a key"))?;
-        let mut path = self.path.clone();
-        path.push(Step::Key(key));
-        let node = Node { value, path: path.clone(), section: self.section, ctx: self.ctx };
-        seed.deserialize(node).map_err(|e| DeError { at: e.at.or(Some(path)), ..e })
+        self.read(step, value, seed)
     }
 }
 
-/// The entries of an array.
-struct Items<'a> {
-    items: std::iter::Enumerate<std::vec::IntoIter<Value>>,
-    path: Vec<Step>,
-    ctx: &'a Ctx<'a>,
-}
-
-impl<'a> Items<'a> {
-    fn new(items: Vec<Value>, path: Vec<Step>, ctx: &'a Ctx<'a>) -> Self {
-        Items { items: items.into_iter().enumerate(), path, ctx }
-    }
-}
-
-impl<'de> SeqAccess<'de> for Items<'_> {
+impl<'de> SeqAccess<'de> for Entries<'_> {
     type Error = DeError;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
-        let Some((i, value)) = self.items.next() else { return Ok(None) };
-        let mut path = self.path.clone();
-        path.push(Step::Index(i));
-        let node = Node { value: Some(value), path: path.clone(), section: false, ctx: self.ctx };
-        seed.deserialize(node).map(Some).map_err(|e| DeError { at: e.at.or(Some(path)), ..e })
+        let Some((step, value)) = self.items.next() else { return Ok(None) };
+        self.read(step, value, seed).map(Some)
     }
 }

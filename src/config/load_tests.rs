@@ -520,3 +520,24 @@ fn an_entry_of_counts_that_is_not_a_table_is_named_and_the_others_are_still_chec
     );
     assert!(p[0].message.starts_with("expected a table [mailprotector.counts[0]]"), "{p:?}");
 }
+
+#[test]
+fn a_key_outside_any_section_lists_its_sections_in_schema_order() {
+    let fx = Fixture::new();
+    let key = fx.secret("mp-key", "v");
+    let path = fx.dir.path().join("c.toml");
+    let text = format!(
+        "rate_limit = 2.0\n[gradient]\nenabled = false\n[mailprotector]\napi_key_file = \"{}\"\n\
+         reseller_id = 1\n",
+        key.display()
+    );
+    fs::write(&path, text).unwrap();
+    let p = problems(&opts(&path, &[], &[]));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].message
+            .ends_with("put it under [mailprotector] or [billing.connectwise] or [gradient]"),
+        "{}",
+        p[0].message
+    );
+}
