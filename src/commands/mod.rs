@@ -5,9 +5,7 @@ mod capture;
 mod check;
 mod config_cmd;
 mod demo;
-mod mapping_check;
 mod reconcile;
-mod replay;
 mod run;
 mod sim;
 mod sync;
@@ -17,8 +15,7 @@ pub use sim::write_billing_files;
 use crate::cli::{Cli, Command};
 use crate::exit::Exit;
 
-pub use replay::write_replay_config;
-pub use sim::write_sim_config;
+pub use sim::{write_replay_config, write_sim_config};
 
 /// Runs the parsed command line and returns the process exit status.
 pub fn dispatch(cli: Cli) -> Exit {

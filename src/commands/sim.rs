@@ -2,6 +2,9 @@
 //! the reseller id and API keys; with `--keys-dir DIR` writes the reseller key as a secret file
 //! (mode 0600) and a ready `DIR/mpsync.toml` so `mpsync -c DIR/mpsync.toml sync --once` works
 //! as is. With `--replay DIR` it serves a capture instead (see `replay.rs`).
+
+mod replay;
+
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -14,10 +17,12 @@ use crate::exit::Exit;
 use mpsync_sim::faults::Fault;
 use mpsync_sim::{SimOptions, SimServer};
 
+pub use replay::write_replay_config;
+
 /// Runs the simulator until Ctrl-C or SIGTERM.
 pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
     if let Some(dir) = &args.replay {
-        return super::replay::run(dir, args.listen, args.keys_dir.as_deref()).await;
+        return replay::run(dir, args.listen, args.keys_dir.as_deref()).await;
     }
     let mut faults = Vec::new();
     for spec in &args.fault {

@@ -112,12 +112,11 @@ pub async fn once(g: &Globals, args: SyncArgs) -> Exit {
             }
         },
     };
-    let health = crate::health::Health::new(chrono::Utc::now());
-    let jobs =
-        match crate::app::build_jobs(&config, &store, &health, &crate::metrics::Metrics::new()) {
-            Ok(jobs) => jobs,
-            Err(exit) => return exit,
-        };
+    // No daemon, so no health or metrics to publish push reports to.
+    let jobs = match crate::app::build_jobs(&config, &store, None) {
+        Ok(jobs) => jobs,
+        Err(exit) => return exit,
+    };
     let mut summaries = Vec::new();
     let mut exit = Exit::Ok;
     let mut reconciliation = None;

@@ -25,7 +25,7 @@ pub use job::{
     BoxFuture, Job, JobError, JobOutput, JobResult, LedgerError, NoopObserver, RunContext,
     RunLedger, RunObserver, SkipReason,
 };
-pub use push::{PushJob, ReportHook, WAITING_FOR_SNAPSHOT, push_job_spec};
+pub use push::{PushJob, ReportHook, WAITING_FOR_SNAPSHOT};
 pub use reconcile::recompute;
 pub use stop::StopReason;
 pub use vendor::{VendorJob, WALK_STATS_KEY, prefixed};
