@@ -14,7 +14,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::schedule::Schedule;
 use super::types::LogFormat;
-use crate::mailprotector::user_types::CountedTypes;
+use crate::model::user_types::CountedTypes;
 
 /// A value as given, before it is judged.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,9 +187,9 @@ readers! {
     /// A non-empty list of product names.
     products: Vec<String> = deserialize_any, product_list;
     /// One of Gradient's service categories.
-    category: String = deserialize_any, |v| one_of(v, &crate::gradient::CATEGORIES);
+    category: String = deserialize_any, |v| one_of(v, &crate::model::gradient_categories::CATEGORIES);
     /// One of Gradient's service subcategories.
-    subcategory: String = deserialize_any, |v| one_of(v, &crate::gradient::SUBCATEGORIES);
+    subcategory: String = deserialize_any, |v| one_of(v, &crate::model::gradient_categories::SUBCATEGORIES);
 }
 
 /// The billing source chosen by `billing.source`.

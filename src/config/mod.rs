@@ -36,4 +36,4 @@ pub use schedule::Schedule;
 pub use secret::Secret;
 pub use types::*;
 
-pub use crate::mailprotector::user_types::CountedTypes;
+pub use crate::model::user_types::CountedTypes;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer};
 use super::leaf::{self as l, SourceKind};
 use super::schedule::Schedule;
 use super::types::LogFormat;
-use crate::mailprotector::user_types::CountedTypes;
+use crate::model::user_types::CountedTypes;
 
 /// Declares the tables of the schema. `key: Option<T> = "reader"` is a value read by that
 /// `leaf` reader; `key: T` is a nested table, an array or a map of tables. Every table refuses

@@ -12,7 +12,7 @@ use serde::{Serialize, Serializer};
 
 use super::schedule::Schedule;
 use super::secret::Secret;
-use crate::mailprotector::user_types::CountedTypes;
+use crate::model::user_types::CountedTypes;
 
 /// The validated configuration. Every value here has been checked; secrets have been read.
 #[derive(Debug, Clone, Serialize)]

@@ -351,7 +351,7 @@ fn gradient_services(
     let mut out = BTreeMap::new();
     for (name, s) in services {
         let table = format!("gradient.services.{name}");
-        let canonical = crate::mailprotector::products::canonical(&name);
+        let canonical = crate::model::products::canonical(&name);
         if canonical != name && !mp.counts.iter().any(|d| d.name == name) {
             c.problem(
                 &table,

@@ -122,7 +122,7 @@ mod tests {
 
     fn known() -> Vec<String> {
         let mut k: Vec<String> =
-            crate::mailprotector::products::CANONICAL.iter().map(|s| (*s).to_owned()).collect();
+            crate::model::products::CANONICAL.iter().map(|s| (*s).to_owned()).collect();
         k.push("Email Security Total".into());
         k
     }
