@@ -2,6 +2,14 @@
 //!
 //! These types are the contract between the collectors (which produce them), the store (which
 //! keeps them) and the readers (server, reconcile). They carry no behaviour beyond ordering.
+//! The upstreams' fixed vocabularies live beside them, so that config can check settings
+//! against them without depending on the clients: Mailprotector's product names
+//! ([`products`]) and user types ([`user_types`]), Gradient's service categories
+//! ([`gradient_categories`]).
+
+pub mod gradient_categories;
+pub mod products;
+pub mod user_types;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use mpsync::billing::csv::MAX_QUANTITY;
 use mpsync::billing::{Billed, CsvError, parse_csv};
 use mpsync::config::{
-    Config, ConfigError, LoadOptions, Mapping, MappingError, load_text_with_provenance,
-    redacted_toml_annotated,
+    Config, ConfigError, LoadOptions, Mapping, MappingError, load_text, redacted_toml_annotated,
 };
 
 pub use upstream::{
@@ -43,7 +42,7 @@ pub fn config_text(text: &str) -> Result<(Config, String), ConfigError> {
         env: HashMap::new(),
         overrides: Vec::new(),
     };
-    let (cfg, provenance) = load_text_with_provenance(text, &opts)?;
+    let (cfg, provenance) = load_text(text, &opts)?;
     let rendered = redacted_toml_annotated(&cfg, &provenance);
     Ok((cfg, rendered))
 }

@@ -4,9 +4,7 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use config::Value;
-
-use super::fields as f;
+use super::leaf::{self, Raw};
 
 /// `text` as a comparable host name: lower-case, without a trailing dot, an IPv6 literal in
 /// brackets (`[::1]`). `None` when it is not a DNS name or an IP literal (ports, schemes,
@@ -52,20 +50,18 @@ pub fn is_remote(addr: SocketAddr) -> bool {
 /// `daemon.allowed_hosts`: a list of host names or IP addresses, without port or scheme. A
 /// comma-separated string is also accepted, as the environment can only give a string
 /// (`MPSYNC_DAEMON__ALLOWED_HOSTS=a.example.com,b.example.com`).
-pub(crate) fn allowed_hosts(v: &Value) -> Result<Vec<String>, String> {
-    let texts: Vec<String> = match v.clone().into_array() {
-        Ok(items) => items.iter().map(f::non_empty).collect::<Result<_, _>>()?,
-        Err(_) => match f::string(v) {
-            Ok(s) => {
-                s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(Into::into).collect()
-            }
-            Err(_) => {
-                return Err(format!(
-                    "expected a list of host names such as [\"mpsync.example.com\"], got {}",
-                    f::show(v)
-                ));
-            }
-        },
+pub(crate) fn allowed_hosts(v: &Raw) -> Result<Vec<String>, String> {
+    let texts: Vec<String> = match v {
+        Raw::List(items) => items.iter().map(leaf::non_empty).collect::<Result<_, _>>()?,
+        Raw::Text(s) => {
+            s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(Into::into).collect()
+        }
+        _ => {
+            return Err(format!(
+                "expected a list of host names such as [\"mpsync.example.com\"], got {}",
+                v.show()
+            ));
+        }
     };
     let mut out = Vec::new();
     for text in texts {
@@ -116,10 +112,9 @@ mod tests {
 
     #[test]
     fn the_list_refuses_ports_schemes_and_wildcards_with_the_fix() {
-        let list = |items: &[&str]| {
-            let v: Vec<Value> = items.iter().map(|s| Value::from(*s)).collect();
-            allowed_hosts(&Value::from(v))
-        };
+        let text = |s: &str| Raw::Text(s.into());
+        let list =
+            |items: &[&str]| allowed_hosts(&Raw::List(items.iter().map(|s| text(s)).collect()));
         assert_eq!(
             list(&["MPSYNC.example.com", "10.0.0.5", "mpsync.example.com"]).unwrap(),
             ["mpsync.example.com", "10.0.0.5"]
@@ -129,9 +124,9 @@ mod tests {
         let e = list(&["*.example.com"]).unwrap_err();
         assert!(e.contains("wildcards are not accepted"), "{e}");
         // The environment's form: one string, comma-separated.
-        let from_env = allowed_hosts(&Value::from("a.example.com, b.example.com")).unwrap();
+        let from_env = allowed_hosts(&text("a.example.com, b.example.com")).unwrap();
         assert_eq!(from_env, ["a.example.com", "b.example.com"]);
-        let e = allowed_hosts(&Value::from(7)).unwrap_err();
+        let e = allowed_hosts(&Raw::Int(7)).unwrap_err();
         assert!(e.contains("expected a list of host names"), "{e}");
     }
 }

@@ -7,7 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::config::{BillingSource, Origin};
+use crate::config::layers::{DEFAULT_CONFIG_PATH, Origin};
+use crate::config::types::BillingSource;
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -211,7 +212,7 @@ fn toml_syntax_errors_name_the_file_and_line() {
 
 #[test]
 fn a_missing_default_file_says_how_to_create_it() {
-    let p = problems(&opts(Path::new(crate::config::DEFAULT_CONFIG_PATH), &[], &[]));
+    let p = problems(&opts(Path::new(DEFAULT_CONFIG_PATH), &[], &[]));
     assert_eq!(p.len(), 1);
     assert!(p[0].message.contains("config/mpsync.toml") && p[0].message.contains("-c"), "{p:?}");
     let p = problems(&opts(Path::new("/nonexistent/x.toml"), &[], &[]));
@@ -237,7 +238,7 @@ fn the_example_file_shows_the_built_in_defaults() {
     let env = [("MPSYNC_MAILPROTECTOR__API_KEY_FILE", key.to_str().unwrap())];
     let from_example = load(&opts(&example(), &env, &[])).unwrap();
     let from_defaults = load(&opts(&fx.config(""), &[], &[])).unwrap();
-    let body = |c: &crate::config::Config| {
+    let body = |c: &Config| {
         redacted_toml(c).lines().filter(|l| !l.starts_with('#')).collect::<Vec<_>>().join("\n")
     };
     assert_eq!(body(&from_example), body(&from_defaults));
@@ -258,7 +259,7 @@ fn every_key_in_the_example_is_known_and_every_known_key_is_in_the_example() {
         }
     }
     walk(&table, "", &mut in_file);
-    let mut known = super::super::validate::known_keys();
+    let mut known = crate::config::de::known_keys::<crate::config::raw::RawConfig>();
     // Named counts are shown commented out in the example (there are none by default).
     assert!(text.contains("# [[mailprotector.counts]]"));
     known.retain(|k| k != "mailprotector.counts");
@@ -456,4 +457,87 @@ fn count_user_types_takes_names_or_ids_and_refuses_the_rest() {
         assert_eq!(p[0].key, "mailprotector.count_user_types");
         assert!(p[0].message.contains(says), "{value}: {}", p[0].message);
     }
+}
+
+/// Each `key = value` line of TOML `text` as `table.key` (a secret's `*_file` key as the
+/// key `mpsync config` shows it under), in order.
+fn keys_in(text: &str) -> Vec<String> {
+    let mut table = String::new();
+    let mut keys = Vec::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        if let Some(header) = line.strip_prefix('[') {
+            table = header.trim_matches(['[', ']']).to_string();
+        } else if let Some((key, _)) = line.split_once(" = ") {
+            let secret =
+                key.strip_suffix("_file").filter(|k| k.ends_with("_key") || k.ends_with("_token"));
+            keys.push(format!("{table}.{}", secret.unwrap_or(key)));
+        }
+    }
+    keys
+}
+
+#[test]
+fn config_shows_the_keys_in_the_order_of_the_example_file() {
+    let fx = Fixture::new();
+    let key = fx.secret("k", "v");
+    let env = [("MPSYNC_MAILPROTECTOR__API_KEY_FILE", key.to_str().unwrap())];
+    let shown = keys_in(&redacted_toml(&load(&opts(&example(), &env, &[])).unwrap()));
+    assert!(shown.len() > 30 && shown.contains(&"mailprotector.api_key".to_string()), "{shown:?}");
+    let example = keys_in(&fs::read_to_string(example()).unwrap());
+    let in_example: Vec<String> = example.into_iter().filter(|k| shown.contains(k)).collect();
+    assert_eq!(shown, in_example);
+}
+
+#[test]
+fn a_multi_line_value_is_noted_after_it_ends_and_the_output_loads_back() {
+    let fx = Fixture::new();
+    let path = fx.config(
+        "[gradient.services.CloudFilter]\ncategory = \"security\"\nsubcategory = \"email security\"\n\
+         description = \"\"\"\nfirst line\nsecond \"line\"\"\"\"\n",
+    );
+    let (cfg, prov) = load_with_provenance(&opts(&path, &[], &[])).unwrap();
+    let text = redacted_toml_annotated(&cfg, &prov);
+    assert!(text.contains("second \"line\"\"\"\"  # from the file\n"), "{text}");
+    let back: toml::Table = toml::from_str(&text).expect("valid TOML");
+    let description = back["gradient"]["services"]["CloudFilter"]["description"].as_str();
+    assert_eq!(description, Some("first line\nsecond \"line\""));
+}
+
+#[test]
+fn an_entry_of_counts_that_is_not_a_table_is_named_and_the_others_are_still_checked() {
+    let fx = Fixture::new();
+    let path = fx.config("counts = [1, { name = \"Total\", any_of = [] }]\n");
+    let p = problems(&opts(&path, &[], &[]));
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "mailprotector.counts[0]",
+            "mailprotector.counts[0].any_of",
+            "mailprotector.counts[0].name",
+            "mailprotector.counts[1].any_of"
+        ]
+    );
+    assert!(p[0].message.starts_with("expected a table [mailprotector.counts[0]]"), "{p:?}");
+}
+
+#[test]
+fn a_key_outside_any_section_lists_its_sections_in_schema_order() {
+    let fx = Fixture::new();
+    let key = fx.secret("mp-key", "v");
+    let path = fx.dir.path().join("c.toml");
+    let text = format!(
+        "rate_limit = 2.0\n[gradient]\nenabled = false\n[mailprotector]\napi_key_file = \"{}\"\n\
+         reseller_id = 1\n",
+        key.display()
+    );
+    fs::write(&path, text).unwrap();
+    let p = problems(&opts(&path, &[], &[]));
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        p[0].message
+            .ends_with("put it under [mailprotector] or [billing.connectwise] or [gradient]"),
+        "{}",
+        p[0].message
+    );
 }

@@ -3,14 +3,13 @@
 //! per-pair report a push leaves behind ([`report`]), the integration status and what it means
 //! ([`status`]). The scheduled job is `sync::PushJob`.
 
-pub mod categories;
 pub mod client;
 pub mod models;
 pub mod plan;
 pub mod report;
 pub mod status;
 
-pub use categories::{CATEGORIES, SUBCATEGORIES};
+pub use crate::model::gradient_categories::{self as categories, CATEGORIES, SUBCATEGORIES};
 pub use client::{CountOutcome, GradientClient, TOKEN_HEADER, UPSTREAM, build_token};
 pub use models::{GradientAccount, Integration, NewService, Sku};
 pub use plan::{PlannedCount, PushPlan, configured_service, default_service, plan_push};

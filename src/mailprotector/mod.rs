@@ -12,12 +12,11 @@ mod collect;
 mod count;
 pub mod models;
 pub mod pagination;
-pub mod products;
 pub mod trust;
-pub mod user_types;
 mod users_walk;
 mod walk;
 
+pub use crate::model::{products, user_types};
 pub use client::{MailprotectorClient, UPSTREAM};
 pub use collect::{CollectInput, CollectOutput, collect_usage};
 pub use count::{GroupFacts, count_usage};

@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Mapping;
-use crate::config::fields::edit_distance;
 use crate::model::{CustomerId, UsageSnapshot};
 
 impl Mapping {
@@ -87,7 +86,9 @@ impl Mapping {
         let typed = id.to_string();
         seen.iter()
             .filter(|(c, _)| !self.customers.contains_key(c) && !self.exclude_customers.contains(c))
-            .map(|(c, name)| (edit_distance(&typed, &c.to_string()), c.abs_diff(id), *c, *name))
+            .map(|(c, name)| {
+                (strsim::levenshtein(&typed, &c.to_string()), c.abs_diff(id), *c, *name)
+            })
             .filter(|(d, ..)| *d <= 2)
             .min()
             .map(|(_, _, c, name)| (c, name))
@@ -101,7 +102,7 @@ fn nearest_name<'n>(name: &str, names: &BTreeSet<&'n str>) -> Option<&'n str> {
     names.iter().find(|n| n.to_lowercase() == lower).copied().or_else(|| {
         names
             .iter()
-            .map(|n| (edit_distance(&lower, &n.to_lowercase()), *n))
+            .map(|n| (strsim::levenshtein(&lower, &n.to_lowercase()), *n))
             .filter(|(d, _)| *d <= 3)
             .min()
             .map(|(_, n)| n)
@@ -121,7 +122,7 @@ mod tests {
 
     fn known() -> Vec<String> {
         let mut k: Vec<String> =
-            crate::mailprotector::products::CANONICAL.iter().map(|s| (*s).to_owned()).collect();
+            crate::model::products::CANONICAL.iter().map(|s| (*s).to_owned()).collect();
         k.push("Email Security Total".into());
         k
     }

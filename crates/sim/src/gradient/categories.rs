@@ -4,7 +4,7 @@
 //! Why a second copy of the daemon's `mpsync::gradient::CATEGORIES`: the simulator is a model
 //! of Gradient and knows nothing of the daemon, and the daemon's validation must not be
 //! defined by its own test double (when the two disagree, the reference decides). A test in
-//! the daemon crate (`gradient::categories`) asserts both lists are identical, so they cannot
+//! the daemon crate (`model::gradient_categories`) asserts both lists are identical, so they cannot
 //! drift apart.
 
 /// Category enum values (§6.2).

@@ -1,0 +1,279 @@
+//! The validated configuration that the rest of the program trusts. Its `Serialize` is the
+//! `mpsync config` view: file key names, durations as the file writes them ("30s", "400d"),
+//! limits inline in their section, secrets as `<redacted>`, only the chosen billing source.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use super::schedule::Schedule;
+use super::secret::Secret;
+use crate::model::user_types::CountedTypes;
+
+/// The validated configuration. Every value here has been checked; secrets have been read.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// Where the config was read from (`None` when no file exists and defaults were used).
+    #[serde(skip)]
+    pub source_path: Option<PathBuf>,
+    /// `[daemon]`.
+    pub daemon: DaemonConfig,
+    /// `[store]`.
+    pub store: StoreConfig,
+    /// `[mailprotector]`.
+    pub mailprotector: MailprotectorConfig,
+    /// `[billing]`.
+    pub billing: BillingConfig,
+    /// `[gradient]`.
+    pub gradient: GradientConfig,
+    /// `[reconcile]`.
+    pub reconcile: ReconcileConfig,
+}
+
+/// `[daemon]`: the process itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct DaemonConfig {
+    /// HTTP listen address (default 127.0.0.1:9847). Not loopback only with `allow_remote`.
+    pub listen: SocketAddr,
+    /// Whether other hosts may connect (a non-loopback `listen`); then every request but the
+    /// probes must carry `access_token`.
+    pub allow_remote: bool,
+    /// Host names the HTTP endpoint answers to besides loopback names and the listen
+    /// address (normalised by [`hosts::normalize`]).
+    pub allowed_hosts: Vec<String>,
+    /// The token every request but the probes must send; loaded (and required) when
+    /// `allow_remote` is on, `None` otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<Secret>,
+    /// Directory holding the redb store (default `$STATE_DIRECTORY`, else `/var/lib/mpsync`).
+    pub state_dir: PathBuf,
+    /// tracing filter directive (already checked to parse).
+    pub log: String,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// How long shutdown waits for running work (default 20s; below systemd's TimeoutStopSec).
+    #[serde(serialize_with = "duration_text")]
+    pub shutdown_grace: Duration,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (no timestamps or colours under journald).
+    Text,
+    /// One JSON object per line, for machine ingestion.
+    Json,
+}
+
+/// `[store]`: retention.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreConfig {
+    /// How long full snapshots are kept (default 30 days); the latest is always kept.
+    #[serde(serialize_with = "duration_text")]
+    pub snapshot_retention: Duration,
+    /// How long count history and run records are kept (default 400 days).
+    #[serde(serialize_with = "duration_text")]
+    pub history_retention: Duration,
+}
+
+/// Limits shared by all calls to one upstream.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpstreamLimits {
+    /// Requests per second, shared by all callers.
+    pub rate_limit: f64,
+    /// Requests allowed at once above the steady rate.
+    pub burst: u32,
+    /// Requests in flight at once.
+    pub max_in_flight: usize,
+    /// Total time for one request.
+    #[serde(serialize_with = "duration_text")]
+    pub timeout: Duration,
+    /// Time to establish a connection.
+    #[serde(serialize_with = "duration_text")]
+    pub connect_timeout: Duration,
+}
+
+/// `[mailprotector]`: the vendor source.
+#[derive(Debug, Clone, Serialize)]
+pub struct MailprotectorConfig {
+    /// API host, without `/api/v1` (default `https://emailservice.io`).
+    pub base_url: url::Url,
+    /// The API key of a reseller-level manager role.
+    pub api_key: Secret,
+    /// The reseller whose customers are counted.
+    pub reseller_id: u64,
+    /// When the vendor poll runs (6-field cron with seconds, UTC).
+    pub schedule: Schedule,
+    /// Rate limit, concurrency and timeouts.
+    #[serde(flatten)]
+    pub limits: UpstreamLimits,
+    /// How long a user group's service list is trusted before it is read again.
+    #[serde(serialize_with = "duration_text")]
+    pub services_refresh: Duration,
+    /// Report one count per product seen (default true).
+    pub count_each_product: bool,
+    /// Whose users are counted (default: type User only).
+    #[serde(serialize_with = "user_type_names")]
+    pub count_user_types: CountedTypes,
+    /// Named counts that combine products.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub counts: Vec<CountDefinition>,
+}
+
+/// A named count: the users of a customer's user groups that have any of the listed products.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CountDefinition {
+    /// The name the count is reported under (e.g. "Email Security Total").
+    pub name: String,
+    /// Canonical product names; a user group counts when it has any of them.
+    pub any_of: Vec<String>,
+}
+
+/// `[billing]`: where billed quantities come from. Shown as `source = "..."` with the chosen
+/// source's table (`[billing.connectwise]` or `[billing.csv]`).
+#[derive(Debug, Clone)]
+pub struct BillingConfig {
+    /// The source, with its settings.
+    pub source: BillingSource,
+    /// When the billing poll runs.
+    pub schedule: Schedule,
+}
+
+/// The billing source and its settings.
+#[derive(Debug, Clone)]
+pub enum BillingSource {
+    /// No billing source: reconciliation is not computed.
+    None,
+    /// ConnectWise Manage agreement additions.
+    Connectwise(Box<ConnectwiseConfig>),
+    /// A CSV export.
+    Csv(CsvConfig),
+}
+
+/// `[billing.connectwise]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectwiseConfig {
+    /// API host, without `/v4_6_release/apis/3.0`.
+    pub base_url: url::Url,
+    /// The company's login id.
+    pub company_id: String,
+    /// The API member's public key.
+    pub public_key: Secret,
+    /// The API member's private key.
+    pub private_key: Secret,
+    /// The integration's clientId GUID.
+    pub client_id: String,
+    /// Rate limit, concurrency and timeouts.
+    #[serde(flatten)]
+    pub limits: UpstreamLimits,
+}
+
+/// `[billing.csv]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CsvConfig {
+    /// The CSV file to read.
+    pub path: PathBuf,
+}
+
+/// `[gradient]`: the optional push to Gradient Synthesize.
+#[derive(Debug, Clone, Serialize)]
+pub struct GradientConfig {
+    /// Whether the push job runs.
+    pub enabled: bool,
+    /// API host (default `https://app.usegradient.com`).
+    pub base_url: url::Url,
+    /// The vendor API key (`None` when disabled and not configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vendor_key: Option<Secret>,
+    /// The partner API key (`None` when disabled and not configured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner_key: Option<Secret>,
+    /// When the push runs.
+    pub schedule: Schedule,
+    /// Record the plan without sending anything.
+    pub dry_run: bool,
+    /// Rate limit, concurrency and timeouts (default 20 rps, well under Gradient's 100).
+    #[serde(flatten)]
+    pub limits: UpstreamLimits,
+    /// How services mpsync creates are filed, by product or count name
+    /// (`[gradient.services.<name>]`); names not listed get the built-in defaults.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub services: BTreeMap<String, GradientService>,
+}
+
+/// `[gradient.services.<name>]`: the category a created Synthesize service is filed under.
+/// Only used when mpsync creates the service; an existing one is reused as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GradientService {
+    /// One of Gradient's seven categories (exact spelling).
+    pub category: String,
+    /// One of Gradient's subcategories (exact spelling).
+    pub subcategory: String,
+    /// The service description; `None` keeps mpsync's default text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// `[reconcile]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReconcileConfig {
+    /// The mapping file (customer → account, product → PSA product).
+    pub mapping_file: PathBuf,
+    /// Inputs older than this make rows `stale`.
+    #[serde(serialize_with = "duration_text")]
+    pub max_age: Duration,
+    /// Consecutive vendor runs a discrepancy must be seen in before it is raised.
+    pub debounce_runs: u32,
+}
+
+impl Serialize for BillingConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        let source = match &self.source {
+            BillingSource::None => "none",
+            BillingSource::Connectwise(_) => "connectwise",
+            BillingSource::Csv(_) => "csv",
+        };
+        map.serialize_entry("source", source)?;
+        map.serialize_entry("schedule", &self.schedule)?;
+        match &self.source {
+            BillingSource::None => {}
+            BillingSource::Connectwise(cw) => map.serialize_entry("connectwise", cw)?,
+            BillingSource::Csv(csv) => map.serialize_entry("csv", csv)?,
+        }
+        map.end()
+    }
+}
+
+/// A duration the way the config file writes it (see [`format_duration`]).
+fn duration_text<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration(*d))
+}
+
+/// `count_user_types` as the file writes it: known types by name, others by id.
+fn user_type_names<S: Serializer>(t: &CountedTypes, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(t.config_names())
+}
+
+/// Formats a duration the way the config file writes it, with the largest exact unit.
+pub(crate) fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    if !d.subsec_nanos().is_multiple_of(1_000_000) {
+        return humantime::format_duration(d).to_string();
+    }
+    // Days only from two days up, so "24h" stays "24h" as the example file writes it.
+    for (unit, size) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms.is_multiple_of(size) && (unit != "d" || ms >= 2 * size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
