@@ -8,34 +8,79 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::Globals;
+use super::{CommandError, Globals};
 use crate::cli::SimArgs;
-use crate::exit::Exit;
-use mpsync_sim::faults::Fault;
-use mpsync_sim::{SimOptions, SimServer};
+use crate::exit::{Exit, ExitStatus};
+use mpsync_sim::faults::{Fault, FaultSpecError};
+use mpsync_sim::replay::BundleError;
+use mpsync_sim::{SimOptions, SimServer, SimStartError};
+
+/// Why `sim` (or `sim --replay`) could not serve.
+#[derive(Debug, thiserror::Error)]
+pub enum SimCommandError {
+    /// A `--fault` spec does not parse (the message lists every form).
+    #[error(transparent)]
+    Fault(#[from] FaultSpecError),
+    /// `--rate-limit` is not a positive number.
+    #[error("--rate-limit must be a number of requests per second above 0, got {0}")]
+    RateLimit(f64),
+    /// The simulator (or the replay) could not start; its message names the simulator.
+    #[error(transparent)]
+    Start(#[from] SimStartError),
+    /// `--keys-dir` could not be written.
+    #[error("cannot write the keys directory {}: {source}", .dir.display())]
+    KeysDir {
+        /// The directory given.
+        dir: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The capture bundle cannot be read, does not parse or is not a capture.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// `--keys-dir` asked for a config the bundle cannot support.
+    #[error(
+        "{} holds no Mailprotector answers with a reseller id, so no config can be written for \
+         it; replay it without --keys-dir",
+        .manifest.display()
+    )]
+    NoResellerId {
+        /// The bundle's manifest.
+        manifest: PathBuf,
+    },
+}
+
+impl SimCommandError {
+    /// Whether the message names what failed itself (`simulator: ...`), so the line reads
+    /// `mpsync simulator: ...` rather than `mpsync sim: simulator: ...`.
+    pub(super) fn names_itself(&self) -> bool {
+        matches!(self, SimCommandError::Start(_))
+    }
+}
+
+impl ExitStatus for SimCommandError {
+    fn exit(&self) -> Exit {
+        match self {
+            SimCommandError::Fault(_) | SimCommandError::RateLimit(_) => Exit::Usage,
+            SimCommandError::Start(_) | SimCommandError::KeysDir { .. } => Exit::IoErr,
+            // The simulator's error names the file (and line); a bad bundle is bad input data.
+            SimCommandError::Bundle(_) | SimCommandError::NoResellerId { .. } => Exit::DataErr,
+        }
+    }
+}
 
 /// Runs the simulator until Ctrl-C or SIGTERM.
-pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
+pub async fn run(_g: &Globals, args: SimArgs) -> Result<(), CommandError> {
     if let Some(dir) = &args.replay {
         return super::replay::run(dir, args.listen, args.keys_dir.as_deref()).await;
     }
-    let mut faults = Vec::new();
-    for spec in &args.fault {
-        match Fault::parse(spec) {
-            Ok(f) => faults.push(f),
-            Err(e) => {
-                eprintln!("mpsync sim: {e}");
-                return Exit::Usage;
-            }
-        }
-    }
+    let faults = args.fault.iter().map(|spec| Fault::parse(spec)).collect::<Result<Vec<_>, _>>();
+    let faults = faults.map_err(SimCommandError::from)?;
     if let Some(rps) = args.rate_limit
         && !(rps > 0.0 && rps.is_finite())
     {
-        eprintln!(
-            "mpsync sim: --rate-limit must be a number of requests per second above 0, got {rps}"
-        );
-        return Exit::Usage;
+        return Err(SimCommandError::RateLimit(rps).into());
     }
     let opts = SimOptions {
         listen: args.listen,
@@ -47,13 +92,7 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
         faults,
         dataset: None,
     };
-    let handle = match SimServer::start(opts).await {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("mpsync {e}");
-            return Exit::IoErr;
-        }
-    };
+    let handle = SimServer::start(opts).await.map_err(SimCommandError::from)?;
     let mut addr = handle.addr();
     if addr.ip().is_unspecified() {
         addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port());
@@ -91,10 +130,9 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
         "  every key: GET {base_url}/_sim/keys; expected counts: GET {base_url}/_sim/expected_counts"
     );
     if let Some(dir) = &args.keys_dir {
-        if let Err(e) = write_sim_config(dir, &ctl, &base_url, args.rate_limit) {
-            eprintln!("mpsync sim: cannot write the keys directory {}: {e}", dir.display());
+        if let Err(source) = write_sim_config(dir, &ctl, &base_url, args.rate_limit) {
             handle.shutdown().await;
-            return Exit::IoErr;
+            return Err(SimCommandError::KeysDir { dir: dir.clone(), source }.into());
         }
         let config = dir.join("mpsync.toml");
         println!("  wrote {} (mode 0600) and {}", dir.join(KEY_FILE).display(), config.display());
@@ -117,7 +155,7 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
     wait_for_signal().await;
     eprintln!("mpsync sim: stopping");
     handle.shutdown().await;
-    Exit::Ok
+    Ok(())
 }
 
 /// Writes everything `--keys-dir` writes for the simulator behind `control`, served at

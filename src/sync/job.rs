@@ -9,8 +9,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::exit::Exit;
+use super::push_error::PushError;
+use crate::billing::BillingError;
+use crate::exit::{Exit, ExitStatus};
+use crate::gradient::GradientError;
+use crate::mailprotector::CollectError;
 use crate::model::{CountingReport, CustomerUsage, RunId, RunKind, RunRecord};
+use crate::store::StoreError;
+use crate::upstream::UpstreamError;
 
 /// A boxed, sendable future (object-safe async trait methods).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -47,31 +53,97 @@ pub enum JobOutput {
     Plain,
 }
 
-/// Why a run did not succeed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why a run did not succeed. Each failure keeps the error it came from: its exit status is
+/// that error's own, and its text (what the run record's `error` says) is that error's text.
+#[derive(Debug, thiserror::Error)]
 pub enum JobError {
     /// Shutdown stopped it before it completed; nothing was written.
     #[error("stopped by shutdown before it completed")]
     Cancelled,
-    /// It failed; `reason` says why in words an operator can act on.
-    #[error("{reason}")]
-    Failed {
-        /// What went wrong and what to do.
-        reason: String,
-        /// The exit status a one-shot command should report for it.
-        exit: Exit,
+    /// A Mailprotector call failed (after retries) or answered something unusable.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// The billing source could not be read.
+    #[error(transparent)]
+    Billing(BillingError),
+    /// A Gradient call failed.
+    #[error(transparent)]
+    Gradient(#[from] GradientError),
+    /// The push refused to send, or Gradient did not take every count.
+    #[error(transparent)]
+    Push(#[from] PushError),
+    /// The store could not be read for the run.
+    #[error("cannot {action}: {source}")]
+    Store {
+        /// What the run needed from the store, e.g. "read the service-list cache".
+        action: &'static str,
+        /// The store's error.
+        #[source]
+        source: StoreError,
+    },
+    /// The job's task panicked (a bug in mpsync).
+    #[error("the {kind} job panicked: {source}")]
+    Panicked {
+        /// Which job.
+        kind: RunKind,
+        /// The panic, as the task's join error.
+        #[source]
+        source: tokio::task::JoinError,
     },
 }
 
 impl JobError {
-    /// A failure with the given reason and exit status.
-    pub fn failed(reason: impl Into<String>, exit: Exit) -> JobError {
-        JobError::Failed { reason: reason.into(), exit }
+    /// A store failure while doing `action` (e.g. "read the store to push").
+    pub fn store(action: &'static str) -> impl FnOnce(StoreError) -> JobError {
+        move |source| JobError::Store { action, source }
     }
 }
 
+/// A collection either completes or fails whole; its cancellation is the run's.
+impl From<CollectError> for JobError {
+    fn from(e: CollectError) -> JobError {
+        match e {
+            CollectError::Upstream(e) => JobError::Upstream(e),
+            CollectError::Cancelled => JobError::Cancelled,
+        }
+    }
+}
+
+/// A billing read stopped by the run's cancellation is a cancelled run, not a failed one.
+impl From<BillingError> for JobError {
+    fn from(e: BillingError) -> JobError {
+        match e {
+            BillingError::Cancelled => JobError::Cancelled,
+            other => JobError::Billing(other),
+        }
+    }
+}
+
+impl ExitStatus for JobError {
+    fn exit(&self) -> Exit {
+        match self {
+            JobError::Cancelled => Exit::Failure,
+            JobError::Upstream(e) => e.exit(),
+            JobError::Billing(e) => e.exit(),
+            JobError::Gradient(e) => e.exit(),
+            JobError::Push(e) => e.exit(),
+            JobError::Store { source, .. } => source.exit(),
+            JobError::Panicked { .. } => Exit::Software,
+        }
+    }
+}
+
+/// Why a job cannot run yet, asked before a run is recorded: the trigger is recorded as a
+/// skip, and health shows this text while the job waits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    /// The push before the first vendor snapshot.
+    #[error("{}", super::push::WAITING_FOR_SNAPSHOT)]
+    NoVendorSnapshot,
+}
+
 /// What a job returns: its outcome and the requests it made (recorded either way).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct JobResult {
     /// The output, or why there is none.
     pub outcome: Result<JobOutput, JobError>,
@@ -89,20 +161,15 @@ pub trait Job: Send + Sync + 'static {
     /// Whether the job has what it needs to run (asked before a run is recorded). `Err`
     /// says what it waits for: the trigger is recorded as a skip, not as a failed run, and
     /// the engine tries again when another job succeeds. By default a job is always ready.
-    fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn ready(&self) -> BoxFuture<'_, Result<(), NotReady>> {
         Box::pin(async { Ok(()) })
     }
 }
 
-/// The store could not record a run.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct LedgerError(pub String);
-
 /// Where runs are recorded (the store, in the daemon).
 pub trait RunLedger: Send + Sync + 'static {
     /// Records a run as started and returns its id.
-    fn begin(&self, kind: RunKind, at: DateTime<Utc>) -> BoxFuture<'_, Result<RunId, LedgerError>>;
+    fn begin(&self, kind: RunKind, at: DateTime<Utc>) -> BoxFuture<'_, Result<RunId, StoreError>>;
     /// Commits a successful run and its output in one transaction.
     fn complete(
         &self,
@@ -110,7 +177,7 @@ pub trait RunLedger: Send + Sync + 'static {
         at: DateTime<Utc>,
         requests: BTreeMap<String, u64>,
         output: JobOutput,
-    ) -> BoxFuture<'_, Result<RunRecord, LedgerError>>;
+    ) -> BoxFuture<'_, Result<RunRecord, StoreError>>;
     /// Records a failed run; no snapshot changes.
     fn fail(
         &self,
@@ -118,7 +185,7 @@ pub trait RunLedger: Send + Sync + 'static {
         at: DateTime<Utc>,
         reason: String,
         requests: BTreeMap<String, u64>,
-    ) -> BoxFuture<'_, Result<RunRecord, LedgerError>>;
+    ) -> BoxFuture<'_, Result<RunRecord, StoreError>>;
     /// Records a run stopped by shutdown; `reason` says what stopped it.
     fn cancel(
         &self,
@@ -126,12 +193,12 @@ pub trait RunLedger: Send + Sync + 'static {
         at: DateTime<Utc>,
         reason: String,
         requests: BTreeMap<String, u64>,
-    ) -> BoxFuture<'_, Result<RunRecord, LedgerError>>;
+    ) -> BoxFuture<'_, Result<RunRecord, StoreError>>;
     /// When the last successful run of `kind` finished.
     fn last_success(
         &self,
         kind: RunKind,
-    ) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, LedgerError>>;
+    ) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>>;
 }
 
 /// Why a trigger did not start a run.
@@ -142,8 +209,8 @@ pub enum SkipReason {
     /// The job is waiting out its failure backoff.
     Backoff,
     /// The job is not ready (e.g. the push before the first vendor snapshot): what it waits
-    /// for, in words for the operator.
-    NotReady(String),
+    /// for.
+    NotReady(NotReady),
 }
 
 impl SkipReason {

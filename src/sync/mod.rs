@@ -13,19 +13,21 @@ mod job;
 mod ledger;
 mod push;
 mod push_counts;
+mod push_error;
 mod reconcile;
 mod stop;
 mod vendor;
 
 pub use backoff::failure_backoff;
 pub use billing::BillingJob;
-pub use cron::CronTicker;
+pub use cron::{CronError, CronTicker};
 pub use engine::{Engine, EngineHandle, EngineOptions, JobSpec, TriggerOutcome};
 pub use job::{
-    BoxFuture, Job, JobError, JobOutput, JobResult, LedgerError, NoopObserver, RunContext,
-    RunLedger, RunObserver, SkipReason,
+    BoxFuture, Job, JobError, JobOutput, JobResult, NoopObserver, NotReady, RunContext, RunLedger,
+    RunObserver, SkipReason,
 };
 pub use push::{PushJob, ReportHook, WAITING_FOR_SNAPSHOT, push_job_spec};
+pub use push_error::{CountFailure, PushError};
 pub use reconcile::recompute;
 pub use stop::StopReason;
 pub use vendor::{VendorJob, WALK_STATS_KEY, prefixed};
