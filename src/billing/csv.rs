@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::{Billed, BilledSource, BillingError, FetchReport};
+use super::{Billed, BilledSource, BillingError, CsvReadError, FetchReport};
 use crate::model::{Account, BilledLine};
 use crate::sync::BoxFuture;
 
@@ -118,7 +118,7 @@ impl BilledSource for CsvSource {
                 _ = cancel.cancelled() => Err(BillingError::Cancelled),
                 r = read => r.unwrap_or_else(|e| Err(BillingError::CsvIo {
                     path: self.path.display().to_string(),
-                    reason: format!("the reading task stopped: {e}"),
+                    source: CsvReadError::Task(e),
                 })),
             };
             FetchReport { outcome, stats: Vec::new() }
@@ -130,7 +130,7 @@ impl BilledSource for CsvSource {
 pub fn read_file(path: &Path, _now: DateTime<Utc>) -> Result<Billed, BillingError> {
     let bytes = std::fs::read(path).map_err(|e| BillingError::CsvIo {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        source: CsvReadError::Io(e),
     })?;
     let name = path
         .file_name()

@@ -94,7 +94,7 @@ pub(super) fn assemble(
         })
         .collect();
     let bundle = Bundle { manifest, files };
-    let rendered = bundle.render().map_err(|e| CaptureError::Render(e.to_string()))?;
+    let rendered = bundle.render().map_err(CaptureError::Render)?;
     if let Some((name, _)) = rendered.iter().find(|(_, bytes)| scrubber.contains_secret(bytes)) {
         return Err(CaptureError::Leak { file: name.clone() });
     }

@@ -122,7 +122,7 @@ pub enum CaptureError {
     },
     /// The bundle could not be serialized.
     #[error("cannot render the capture bundle: {0}")]
-    Render(String),
+    Render(#[source] serde_json::Error),
 }
 
 impl ExitStatus for CaptureError {
