@@ -150,9 +150,12 @@ impl CommandError {
 /// for the one that ends the command.
 pub fn report(e: &CommandError) {
     match e {
-        CommandError::Daemon(d) if !d.already_logged() => {
-            tracing::error!(target: "mpsync::app", "{d}");
-        }
+        CommandError::Daemon(d) if d.already_logged() => {}
+        // The targets the start-up steps always logged under (a filter may name them).
+        CommandError::Daemon(
+            d @ (DaemonError::Store(_) | DaemonError::StoreTask { .. } | DaemonError::Listen(_)),
+        ) => tracing::error!(target: "mpsync::app::start", "{d}"),
+        CommandError::Daemon(d) => tracing::error!(target: "mpsync::app", "{d}"),
         e => {
             if let Some(message) = e.message() {
                 eprintln!("{message}");
