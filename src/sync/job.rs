@@ -245,3 +245,59 @@ pub trait RunObserver: Send + Sync + 'static {
 pub struct NoopObserver;
 
 impl RunObserver for NoopObserver {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::billing::{CsvError, CsvProblem};
+
+    fn unavailable() -> UpstreamError {
+        UpstreamError::Unavailable {
+            upstream: "mailprotector".into(),
+            endpoint: "GET /resellers/{id}/domains".into(),
+            attempts: 5,
+            detail: "503 Service Unavailable".into(),
+        }
+    }
+
+    /// A failure keeps its source: the run record gets the source's own text, a one-shot run
+    /// the source's own exit status.
+    #[test]
+    fn a_job_error_speaks_and_exits_as_its_source() {
+        let e = JobError::from(CollectError::Upstream(unavailable()));
+        assert!(matches!(e, JobError::Upstream(_)), "{e:?}");
+        assert_eq!(e.to_string(), unavailable().to_string());
+        assert_eq!(e.exit(), Exit::Unavailable);
+
+        let csv = CsvError {
+            path: "billed.csv".into(),
+            problems: vec![CsvProblem {
+                file: "billed.csv".into(),
+                line: 3,
+                column: Some("quantity".into()),
+                message: "\"four\" is not a number".into(),
+            }],
+        };
+        let e = JobError::from(BillingError::Csv(csv.clone()));
+        assert_eq!(e.to_string(), BillingError::Csv(csv).to_string());
+        assert_eq!(e.exit(), Exit::DataErr);
+
+        let locked = StoreError::Locked { path: "/var/lib/mpsync/mpsync.redb".into() };
+        let e = JobError::store("read the service-list cache")(locked);
+        assert!(
+            e.to_string().starts_with(
+                "cannot read the service-list cache: the store /var/lib/mpsync/mpsync.redb is in use"
+            ),
+            "{e}"
+        );
+        assert_eq!(e.exit(), Exit::TempFail);
+    }
+
+    /// Whatever stopped it, a cancelled collection or read is a cancelled run, not a failure.
+    #[test]
+    fn cancellation_stays_cancellation() {
+        assert!(matches!(JobError::from(CollectError::Cancelled), JobError::Cancelled));
+        assert!(matches!(JobError::from(BillingError::Cancelled), JobError::Cancelled));
+        assert_eq!(JobError::Cancelled.exit(), Exit::Failure);
+    }
+}

@@ -134,5 +134,11 @@ mod tests {
             "{stopped}"
         );
         assert_eq!(stopped.exit(), Exit::Unavailable);
+        let revoked = GradientError::Unauthorized {
+            endpoint: "POST /billing".into(),
+            message: "bad key".into(),
+            keys: "gradient.vendor_key_file".into(),
+        };
+        assert!(CountFailure::from(revoked).is_fatal(), "a 401 stops the whole push");
     }
 }
