@@ -6,7 +6,9 @@
 //! [`TaskTracker`](tokio_util::task::TaskTracker) (inside [`Tasks`]) own every task.
 
 mod error;
+mod health_observer;
 mod observe;
+mod push_observer;
 mod reconciler;
 mod reload;
 mod secrets;
@@ -27,12 +29,16 @@ use crate::mailprotector::MailprotectorClient;
 use crate::metrics::Metrics;
 use crate::model::RunKind;
 use crate::server::{self, ServerState};
-use crate::sync::{CronTicker, Engine, EngineOptions, JobSpec, RunObserver, StopReason, VendorJob};
+use crate::sync::{
+    CronTicker, Engine, EngineOptions, JobSpec, PushJob, ReportHook, RunObserver, StopReason,
+    VendorJob,
+};
 use crate::systemd::{self, Heartbeat, Notifier};
 use crate::telemetry::LogHandle;
 
 pub use error::{DaemonError, JobsError, ListenError};
 pub use observe::{Fanout, RunMetrics};
+pub use push_observer::PushObserver;
 pub use secrets::secret_scrubber;
 pub use tasks::{StillRunning, Tasks};
 
@@ -143,7 +149,13 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     // The mapping is part of the configuration: an invalid one stops the start like a bad key.
     let mapping = reconciler::load_mapping(&config_tx.borrow()).transpose()?;
     let (reconcile_trigger, reconcile_rx) = reconciler::Reconciler::channel();
-    let jobs = build_jobs(&config_tx.borrow(), &store, &health, &metrics)?;
+    // Push reports go to health and metrics; the families exist only while the push does.
+    let push_report = config_tx
+        .borrow()
+        .gradient
+        .enabled
+        .then(|| PushObserver::register(&metrics, health.clone()).hook());
+    let jobs = build_jobs(&config_tx.borrow(), &store, push_report)?;
 
     // The engine's loop is the daemon's main loop: it beats the heartbeat on every turn, and
     // its first turn latches readiness.
@@ -273,13 +285,13 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
 }
 
 /// The scheduled jobs the config asks for: the vendor poll always, the billing poll when a
-/// billing source is configured, the Gradient push when `[gradient] enabled`. Building a
-/// client can only fail on a TLS set-up problem or a key that is not a valid header value.
+/// billing source is configured, the Gradient push when `[gradient] enabled`, calling
+/// `push_report` (if any) with each push report. Building a client can only fail on a TLS
+/// set-up problem or a key that is not a valid header value.
 pub fn build_jobs(
     config: &Config,
     store: &crate::store::Store,
-    health: &Health,
-    metrics: &Metrics,
+    push_report: Option<ReportHook>,
 ) -> Result<Vec<JobSpec>, JobsError> {
     let mp = Arc::new(config.mailprotector.clone());
     let client = MailprotectorClient::new(&mp).map_err(JobsError::Mailprotector)?;
@@ -299,10 +311,15 @@ pub fn build_jobs(
         });
     }
     if config.gradient.enabled {
-        jobs.push(
-            crate::sync::push_job_spec(config, store, health, metrics)
-                .map_err(JobsError::Gradient)?,
-        );
+        let mut push = PushJob::from_config(config, store).map_err(JobsError::Gradient)?;
+        if let Some(hook) = push_report {
+            push = push.with_report_hook(hook);
+        }
+        jobs.push(JobSpec {
+            kind: RunKind::Push,
+            schedule: config.gradient.schedule.clone(),
+            job: Arc::new(push),
+        });
     }
     Ok(jobs)
 }

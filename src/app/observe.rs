@@ -1,4 +1,4 @@
-//! Run observers the daemon installs: health (in `crate::health`) and the run and upstream
+//! Run observers the daemon installs: health (`health_observer`) and the run and upstream
 //! metric families here, fanned out from the engine's one observer seam.
 
 use std::sync::Arc;

@@ -18,11 +18,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use super::{Billed, BilledSource, BillingError, CsvReadError, FetchReport};
 use crate::model::{Account, BilledLine};
-use crate::sync::BoxFuture;
 
 /// The documented columns, in their documented order.
 pub const COLUMNS: [&str; 5] =

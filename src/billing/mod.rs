@@ -9,6 +9,8 @@ pub mod csv;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+// The same type as `sync::BoxFuture`, named from its crate so billing does not depend on sync.
+use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 pub use self::connectwise::ConnectwiseSource;
@@ -16,7 +18,6 @@ pub use self::csv::{CsvError, CsvProblem, CsvSource, parse_csv};
 use crate::config::{BillingConfig, BillingSource};
 use crate::exit::{Exit, ExitStatus};
 use crate::model::{Account, BilledLine};
-use crate::sync::BoxFuture;
 use crate::upstream::{StatsSnapshot, UpstreamError};
 
 /// Everything a billing source holds: its accounts and every billed line, counted or not.

@@ -3,94 +3,16 @@
 //! Exit status: 78 bad config, 64 when DIR is not empty, an upstream failure's own status
 //! (69 unavailable, 65 malformed answers, ...) after writing what was captured up to it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
-use super::{CommandError, Globals, report};
-use crate::capture::{CaptureError, CaptureOptions, capture};
+use super::{CaptureCommandError, CommandError, Globals, TargetError, report};
+use crate::capture::{CaptureOptions, capture};
 use crate::cli::CaptureArgs;
 use crate::exit::{Exit, ExitStatus};
 use crate::telemetry::{self, LogOptions};
 use mpsync_sim::replay::bundle::{MANIFEST, write_files};
-
-/// Why `capture` failed, or wrote a bundle that stops at a failure.
-#[derive(Debug, thiserror::Error)]
-pub enum CaptureCommandError {
-    /// DIR cannot take a bundle.
-    #[error(transparent)]
-    Target(#[from] TargetError),
-    /// No bundle could be produced at all.
-    #[error(transparent)]
-    Capture(#[from] CaptureError),
-    /// Something appeared in DIR while the capture ran.
-    #[error("{} is no longer empty; nothing was written", .dir.display())]
-    NoLongerEmpty {
-        /// The bundle directory.
-        dir: PathBuf,
-    },
-    /// The bundle could not be written.
-    #[error("cannot write the bundle into {}: {source}", .dir.display())]
-    Write {
-        /// The bundle directory.
-        dir: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// One upstream's reads stopped at a failure (reported for each; the capture goes on).
-    #[error("{upstream} failed: {failure}")]
-    UpstreamFailed {
-        /// The upstream's name.
-        upstream: &'static str,
-        /// Why, as the manifest says it (secrets scrubbed, names pseudonymized on request).
-        failure: crate::capture::UpstreamFailure,
-    },
-    /// The bundle was written, but stops at the first upstream failure (whose status it has).
-    #[error("the bundle holds the answers up to the failure; attach it to the bug report as it is")]
-    Incomplete {
-        /// The first failure's exit status.
-        status: Exit,
-    },
-}
-
-impl ExitStatus for CaptureCommandError {
-    fn exit(&self) -> Exit {
-        match self {
-            CaptureCommandError::Target(_) | CaptureCommandError::NoLongerEmpty { .. } => {
-                Exit::Usage
-            }
-            CaptureCommandError::Capture(e) => e.exit(),
-            CaptureCommandError::Write { .. } => Exit::IoErr,
-            CaptureCommandError::UpstreamFailed { failure, .. } => failure.exit(),
-            CaptureCommandError::Incomplete { status } => *status,
-        }
-    }
-}
-
-/// DIR is neither missing nor an empty directory (exit 64: the command line names it).
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    /// It holds files.
-    #[error(
-        "{} is not empty; a capture never overwrites or mixes files: give a new or empty \
-         directory",
-        .0.display()
-    )]
-    NotEmpty(PathBuf),
-    /// It is a file.
-    #[error("{} is a file; give a new or empty directory", .0.display())]
-    File(PathBuf),
-    /// It cannot be read.
-    #[error("cannot use {} for the bundle: {source}", .dir.display())]
-    Unusable {
-        /// The path given.
-        dir: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-}
 
 /// Runs the capture and writes the bundle.
 pub async fn run(g: &Globals, args: CaptureArgs) -> Result<(), CommandError> {

@@ -3,6 +3,8 @@
 //!
 //! To add a check, write a function returning [`CheckResult`] and add one line to [`checks`].
 
+mod mapping_check;
+
 use serde::Serialize;
 
 use super::{CommandError, Globals, load_options};
@@ -80,7 +82,7 @@ async fn checks(cfg: &Config) -> Vec<CheckResult> {
         out.push(counting(cfg, &store).await);
     }
     // The mapping is a local file: its problems (78) come before upstream ones (69).
-    out.extend(super::mapping_check::mapping_check(cfg).await);
+    out.extend(mapping_check::mapping_check(cfg).await);
     out.push(mailprotector(cfg).await);
     out.extend(
         crate::billing::check(&cfg.billing).await.map(|r| CheckResult::from_result("billing", r)),

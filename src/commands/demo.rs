@@ -3,60 +3,13 @@
 //! state directory, until Ctrl-C. The first thing a new user runs.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::{CommandError, Globals, report};
+use super::{CommandError, DemoError, Globals, report};
 use crate::cli::DemoArgs;
-use crate::exit::{Exit, ExitStatus};
-use mpsync_sim::{SimOptions, SimServer, SimStartError};
-
-/// Why the demo could not be set up, or cleaned up. Every one is local I/O (exit 74).
-#[derive(Debug, thiserror::Error)]
-pub enum DemoError {
-    /// The temporary directory for config and state.
-    #[error("cannot create a temporary directory: {0}")]
-    TempDir(#[source] std::io::Error),
-    /// The simulator could not start.
-    #[error(transparent)]
-    Simulator(SimStartError),
-    /// The demo's config and keys could not be written.
-    #[error("cannot write the demo config into {}: {source}", .dir.display())]
-    Config {
-        /// The temporary directory.
-        dir: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The demo's billing keys and mapping could not be written.
-    #[error("cannot write the demo billing files into {}: {source}", .dir.display())]
-    Billing {
-        /// The temporary directory.
-        dir: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The temporary directory could not be removed once the demo stopped (reported; the
-    /// demo's status stays the daemon's).
-    #[error("stopped; could not remove {}: {source}", .dir.display())]
-    Cleanup {
-        /// The temporary directory.
-        dir: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-impl ExitStatus for DemoError {
-    fn exit(&self) -> Exit {
-        Exit::IoErr
-    }
-}
+use mpsync_sim::{SimOptions, SimServer};
 
 /// Runs the demo until Ctrl-C/SIGTERM, then stops everything and removes the temporary dir.
 pub async fn run(g: &Globals, args: DemoArgs) -> Result<(), CommandError> {

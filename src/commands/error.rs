@@ -11,9 +11,9 @@ use crate::reconcile::UnknownStatus;
 use crate::store::StoreError;
 use crate::telemetry::TelemetryError;
 
-use super::capture::CaptureCommandError;
-use super::demo::DemoError;
-use super::sim::SimCommandError;
+mod own;
+
+pub use own::{CaptureCommandError, DemoError, SimCommandError, TargetError};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]

@@ -7,9 +7,7 @@ mod check;
 mod config_cmd;
 mod demo;
 mod error;
-mod mapping_check;
 mod reconcile;
-mod replay;
 mod run;
 mod sim;
 mod sync;
@@ -20,11 +18,10 @@ use crate::cli::{Cli, Command};
 use crate::exit::{Exit, ExitStatus};
 use crate::store::Store;
 
-pub use capture::{CaptureCommandError, TargetError};
-pub use demo::DemoError;
-pub use error::{CommandError, report};
-pub use replay::write_replay_config;
-pub use sim::{SimCommandError, write_sim_config};
+pub use error::{
+    CaptureCommandError, CommandError, DemoError, SimCommandError, TargetError, report,
+};
+pub use sim::{write_replay_config, write_sim_config};
 
 /// Runs the parsed command line and returns the process exit status: the one place where a
 /// command's error is printed and becomes a status.

@@ -2,78 +2,26 @@
 //! the reseller id and API keys; with `--keys-dir DIR` writes the reseller key as a secret file
 //! (mode 0600) and a ready `DIR/mpsync.toml` so `mpsync -c DIR/mpsync.toml sync --once` works
 //! as is. With `--replay DIR` it serves a capture instead (see `replay.rs`).
+
+mod replay;
+
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{CommandError, Globals};
+use super::{CommandError, Globals, SimCommandError};
 use crate::cli::SimArgs;
-use crate::exit::{Exit, ExitStatus};
-use mpsync_sim::faults::{Fault, FaultSpecError};
-use mpsync_sim::replay::BundleError;
-use mpsync_sim::{SimOptions, SimServer, SimStartError};
+use mpsync_sim::faults::Fault;
+use mpsync_sim::{SimOptions, SimServer};
 
-/// Why `sim` (or `sim --replay`) could not serve.
-#[derive(Debug, thiserror::Error)]
-pub enum SimCommandError {
-    /// A `--fault` spec does not parse (the message lists every form).
-    #[error(transparent)]
-    Fault(#[from] FaultSpecError),
-    /// `--rate-limit` is not a positive number.
-    #[error("--rate-limit must be a number of requests per second above 0, got {0}")]
-    RateLimit(f64),
-    /// The simulator (or the replay) could not start; its message names the simulator.
-    #[error(transparent)]
-    Start(#[from] SimStartError),
-    /// `--keys-dir` could not be written.
-    #[error("cannot write the keys directory {}: {source}", .dir.display())]
-    KeysDir {
-        /// The directory given.
-        dir: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The capture bundle cannot be read, does not parse or is not a capture.
-    #[error(transparent)]
-    Bundle(#[from] BundleError),
-    /// `--keys-dir` asked for a config the bundle cannot support.
-    #[error(
-        "{} holds no Mailprotector answers with a reseller id, so no config can be written for \
-         it; replay it without --keys-dir",
-        .manifest.display()
-    )]
-    NoResellerId {
-        /// The bundle's manifest.
-        manifest: PathBuf,
-    },
-}
-
-impl SimCommandError {
-    /// Whether the message names what failed itself (`simulator: ...`), so the line reads
-    /// `mpsync simulator: ...` rather than `mpsync sim: simulator: ...`.
-    pub(super) fn names_itself(&self) -> bool {
-        matches!(self, SimCommandError::Start(_))
-    }
-}
-
-impl ExitStatus for SimCommandError {
-    fn exit(&self) -> Exit {
-        match self {
-            SimCommandError::Fault(_) | SimCommandError::RateLimit(_) => Exit::Usage,
-            SimCommandError::Start(_) | SimCommandError::KeysDir { .. } => Exit::IoErr,
-            // The simulator's error names the file (and line); a bad bundle is bad input data.
-            SimCommandError::Bundle(_) | SimCommandError::NoResellerId { .. } => Exit::DataErr,
-        }
-    }
-}
+pub use replay::write_replay_config;
 
 /// Runs the simulator until Ctrl-C or SIGTERM.
 pub async fn run(_g: &Globals, args: SimArgs) -> Result<(), CommandError> {
     if let Some(dir) = &args.replay {
-        return super::replay::run(dir, args.listen, args.keys_dir.as_deref()).await;
+        return replay::run(dir, args.listen, args.keys_dir.as_deref()).await;
     }
     let faults = args.fault.iter().map(|spec| Fault::parse(spec)).collect::<Result<Vec<_>, _>>();
     let faults = faults.map_err(SimCommandError::from)?;

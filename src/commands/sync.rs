@@ -88,8 +88,8 @@ pub async fn once(g: &Globals, args: SyncArgs) -> Result<(), CommandError> {
         crate::config::BillingSource::None => None,
         _ => Some(crate::config::mapping::Mapping::load(&config.reconcile.mapping_file)?),
     };
-    let health = crate::health::Health::new(chrono::Utc::now());
-    let jobs = crate::app::build_jobs(&config, &store, &health, &crate::metrics::Metrics::new())?;
+    // No daemon, so no health or metrics to publish push reports to.
+    let jobs = crate::app::build_jobs(&config, &store, None)?;
     let mut summaries = Vec::new();
     let mut status = Exit::Ok;
     let mut reconciliation = None;

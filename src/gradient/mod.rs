@@ -6,7 +6,6 @@
 pub mod categories;
 pub mod client;
 pub mod models;
-pub mod observe;
 pub mod plan;
 pub mod report;
 pub mod status;
@@ -14,7 +13,6 @@ pub mod status;
 pub use categories::{CATEGORIES, SUBCATEGORIES};
 pub use client::{CountOutcome, GradientClient, TOKEN_HEADER, UPSTREAM, build_token};
 pub use models::{GradientAccount, Integration, NewService, Sku};
-pub use observe::PushObserver;
 pub use plan::{PlannedCount, PushPlan, configured_service, default_service, plan_push};
 pub use report::{
     CustomerMapping, LAST_PUSH_KEY, PairOutcome, PairResult, PairSummary, PushReport,

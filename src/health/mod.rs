@@ -1,10 +1,10 @@
 //! The in-memory health state that `/readyz` and `/v1/health` answer from: readiness latch,
 //! store status, per-source run outcomes and (later) the reconciliation summary.
 //!
-//! The sync engine writes it as runs finish; the server only reads it. Nothing here calls an
-//! upstream or opens a store transaction, so health answers in microseconds.
+//! The sync engine writes it as runs finish (through the run observer `app` attaches); the
+//! server only reads it. Nothing here calls an upstream or opens a store transaction, so
+//! health answers in microseconds.
 
-mod observer;
 mod report;
 
 use std::collections::BTreeMap;

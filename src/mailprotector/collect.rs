@@ -16,9 +16,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::count::{GroupFacts, count_usage};
-use super::trust::{self, ListedGroup, UserCountCheck};
+use super::trust::{self, ListedGroup};
 use super::users_walk::walk_users;
-use super::walk::{Walk, WalkStats};
+use super::walk::{UserCountCheck, Walk, WalkStats};
 use super::{CollectError, MailprotectorClient};
 use crate::config::MailprotectorConfig;
 use crate::model::{CachedServices, CountingReport, CustomerUsage, OrphanDomain, Orphans};

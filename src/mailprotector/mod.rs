@@ -21,8 +21,7 @@ mod walk;
 pub use client::{HasId, MailprotectorClient, UPSTREAM};
 pub use collect::{CollectInput, CollectOutput, collect_usage};
 pub use count::{GroupFacts, count_usage};
-pub use trust::UserCountCheck;
-pub use walk::{Walk, WalkStats};
+pub use walk::{UserCountCheck, Walk, WalkStats};
 
 use crate::config::MailprotectorConfig;
 use crate::exit::{Exit, ExitStatus};

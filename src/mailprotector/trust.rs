@@ -14,37 +14,15 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::user_types::{CountedTypes, KNOWN_TYPES};
-use super::walk::{Walk, WalkStats};
+use super::walk::{UserCountCheck, Walk, WalkStats};
 use crate::model::{UserCountNote, UserCountState};
 
 /// How long a comparison is trusted before it is made again.
 pub const RECHECK_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
-/// One comparison of `user_count` with the per-user count, kept between runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserCountCheck {
-    /// The counted type ids it was made for; a different `count_user_types` needs a new one.
-    pub types: Vec<u64>,
-    /// Whether every group agreed.
-    pub agrees: bool,
-    /// When it was made.
-    pub checked_at: DateTime<Utc>,
-    /// Groups compared.
-    pub groups_compared: u64,
-    /// Groups whose `user_count` differed (or that only the per-user walk saw).
-    pub groups_differing: u64,
-    /// Every group agreed, but a known type that is not counted had no users on the account,
-    /// so what `user_count` does with it is unknown: not relied on.
-    #[serde(default)]
-    pub inconclusive: bool,
-    /// The first difference, in words.
-    #[serde(default)]
-    pub example: Option<String>,
-}
-
+// The record is kept with the walk sizes (`walk`); when to trust it is decided here.
 impl UserCountCheck {
     /// Whether it is time to compare again (a day later, or the clock went backwards).
     pub fn due(&self, now: DateTime<Utc>) -> bool {

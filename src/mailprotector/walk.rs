@@ -1,12 +1,35 @@
 //! The cost of the two ways of counting users, from the sizes the last run saw: one
 //! user-group listing per non-alias domain, or the reseller-wide user listing (pages of 100).
-//! Which one may be *counted* from is [`super::trust`]'s business: cost never changes a count.
+//! Which one may be *counted* from is [`super::trust`]'s business: cost never changes a count;
+//! the comparison it relies on ([`UserCountCheck`]) is kept here, with the sizes.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::pagination::PER_PAGE;
-use super::trust::UserCountCheck;
 pub use crate::model::Walk;
+
+/// One comparison of `user_count` with the per-user count, kept between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserCountCheck {
+    /// The counted type ids it was made for; a different `count_user_types` needs a new one.
+    pub types: Vec<u64>,
+    /// Whether every group agreed.
+    pub agrees: bool,
+    /// When it was made.
+    pub checked_at: DateTime<Utc>,
+    /// Groups compared.
+    pub groups_compared: u64,
+    /// Groups whose `user_count` differed (or that only the per-user walk saw).
+    pub groups_differing: u64,
+    /// Every group agreed, but a known type that is not counted had no users on the account,
+    /// so what `user_count` does with it is unknown: not relied on.
+    #[serde(default)]
+    pub inconclusive: bool,
+    /// The first difference, in words.
+    #[serde(default)]
+    pub example: Option<String>,
+}
 
 /// Sizes seen by earlier runs, kept by the caller between runs, plus what is known about
 /// `user_count` on this account.

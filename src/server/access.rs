@@ -10,6 +10,8 @@
 //! loop has been stuck), and their callers cannot be configured for them — a kubelet sends
 //! `Host: <pod IP>:<port>`, load balancers send their own address, and neither holds a token.
 
+pub(super) mod login;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -225,7 +227,7 @@ pub async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) 
             );
         }
     }
-    if path != super::login::PATH && !access.admits(req.headers()) {
+    if path != login::PATH && !access.admits(req.headers()) {
         return unauthorized(path == "/");
     }
     next.run(req).await
@@ -234,7 +236,7 @@ pub async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) 
 /// 401: the JSON error body, or for the dashboard the login form (a person opened it).
 fn unauthorized(dashboard: bool) -> Response {
     if dashboard {
-        return super::login::form(StatusCode::UNAUTHORIZED, None);
+        return login::form(StatusCode::UNAUTHORIZED, None);
     }
     let mut resp = json_error_hint(
         StatusCode::UNAUTHORIZED,

@@ -9,7 +9,6 @@
 mod access;
 mod dashboard;
 mod errors;
-mod login;
 mod probes;
 mod query;
 mod reconciliation;
@@ -30,11 +29,13 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::health::Health;
 use crate::metrics::Metrics;
+use crate::model::RunKind;
+use crate::store::Store;
+use crate::sync::EngineHandle;
 use crate::systemd::Heartbeat;
 
 pub use access::{Access, session_value};
 pub use stream::RenderGate;
-pub use v1::ApiState;
 
 /// A handler that takes longer than this gets a 503, so a stuck handler cannot hold a
 /// connection (and shutdown) open. Well below the shutdown grace period.
@@ -56,6 +57,28 @@ pub struct ServerState {
     pub access: Arc<Access>,
 }
 
+/// What the `/v1` handlers need (`/v1/reconciliation` included).
+#[derive(Clone)]
+pub struct ApiState {
+    /// The store (runs, snapshots, history).
+    pub store: Store,
+    /// Starts runs on demand.
+    pub engine: EngineHandle,
+    /// The jobs `POST /v1/sync` starts, vendor first.
+    pub sync_kinds: Vec<RunKind>,
+    /// Limits large renders (reconciliation, customers) running at once.
+    pub renders: RenderGate,
+}
+
+impl std::fmt::Debug for ApiState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiState")
+            .field("sync_kinds", &self.sync_kinds)
+            .field("renders", &self.renders)
+            .finish_non_exhaustive()
+    }
+}
+
 /// All routes, behind the access guard, with `Cache-Control: no-store` on every response, a
 /// per-request timeout, and a JSON 404 for unknown paths. New routes go into [`routes`].
 pub fn router(state: ServerState) -> Router {
@@ -64,7 +87,7 @@ pub fn router(state: ServerState) -> Router {
         None => Router::new(),
     };
     let login: Router<ServerState> = Router::new()
-        .route(login::PATH, get(login::page).post(login::submit))
+        .route(access::login::PATH, get(access::login::page).post(access::login::submit))
         .with_state(state.access.clone());
     // The guard goes on after the fallback, so unknown paths are guarded too.
     let guarded = routes()

@@ -13,9 +13,9 @@ use axum::routing::get;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::ApiState;
 use super::errors::json_error;
 use super::query::ApiQuery;
-use super::v1::ApiState;
 use crate::model::CustomerId;
 use crate::reconcile::{self, CustomerMapping, Filter, Reconciliation};
 

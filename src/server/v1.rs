@@ -10,33 +10,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::ApiState;
 use super::query::ApiQuery;
-use super::stream::RenderGate;
 use crate::model::{RunKind, RunRecord};
-use crate::store::Store;
-use crate::sync::{EngineHandle, TriggerOutcome};
-
-/// What the `/v1` handlers need.
-#[derive(Clone)]
-pub struct ApiState {
-    /// The store (runs, snapshots, history).
-    pub store: Store,
-    /// Starts runs on demand.
-    pub engine: EngineHandle,
-    /// The jobs `POST /v1/sync` starts, vendor first.
-    pub sync_kinds: Vec<RunKind>,
-    /// Limits large renders (reconciliation, customers) running at once.
-    pub renders: RenderGate,
-}
-
-impl std::fmt::Debug for ApiState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiState")
-            .field("sync_kinds", &self.sync_kinds)
-            .field("renders", &self.renders)
-            .finish_non_exhaustive()
-    }
-}
+use crate::sync::TriggerOutcome;
 
 /// The `/v1` routes (health is served elsewhere).
 pub fn routes() -> Router<ApiState> {

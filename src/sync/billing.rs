@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use super::job::{BoxFuture, Job, JobError, JobOutput, JobResult, RunContext};
+use super::error::JobError;
+use super::job::{BoxFuture, Job, JobOutput, JobResult, RunContext};
 use super::vendor::prefixed;
 use crate::billing::BilledSource;
 

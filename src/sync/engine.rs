@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::backoff::failure_backoff;
-use super::job::{Job, JobError, JobResult, RunContext, RunLedger, RunObserver, SkipReason};
+use super::error::JobError;
+use super::job::{Job, JobResult, RunContext, RunLedger, RunObserver, SkipReason};
 use crate::config::Schedule;
 use crate::model::{RunKind, RunOutcome, RunRecord};
 

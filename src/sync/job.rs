@@ -9,14 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use super::push_error::PushError;
-use crate::billing::BillingError;
-use crate::exit::{Exit, ExitStatus};
-use crate::gradient::GradientError;
-use crate::mailprotector::CollectError;
+use super::error::{JobError, NotReady};
 use crate::model::{CountingReport, CustomerUsage, RunId, RunKind, RunRecord};
 use crate::store::StoreError;
-use crate::upstream::UpstreamError;
 
 /// A boxed, sendable future (object-safe async trait methods).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -51,95 +46,6 @@ pub enum JobOutput {
     },
     /// A run that leaves no snapshot (e.g. a push); its results are in the run record.
     Plain,
-}
-
-/// Why a run did not succeed. Each failure keeps the error it came from: its exit status is
-/// that error's own, and its text (what the run record's `error` says) is that error's text.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// Shutdown stopped it before it completed; nothing was written.
-    #[error("stopped by shutdown before it completed")]
-    Cancelled,
-    /// A Mailprotector call failed (after retries) or answered something unusable.
-    #[error(transparent)]
-    Upstream(#[from] UpstreamError),
-    /// The billing source could not be read.
-    #[error(transparent)]
-    Billing(BillingError),
-    /// A Gradient call failed.
-    #[error(transparent)]
-    Gradient(#[from] GradientError),
-    /// The push refused to send, or Gradient did not take every count.
-    #[error(transparent)]
-    Push(#[from] PushError),
-    /// The store could not be read for the run.
-    #[error("cannot {action}: {source}")]
-    Store {
-        /// What the run needed from the store, e.g. "read the service-list cache".
-        action: &'static str,
-        /// The store's error.
-        #[source]
-        source: StoreError,
-    },
-    /// The job's task panicked (a bug in mpsync).
-    #[error("the {kind} job panicked: {source}")]
-    Panicked {
-        /// Which job.
-        kind: RunKind,
-        /// The panic, as the task's join error.
-        #[source]
-        source: tokio::task::JoinError,
-    },
-}
-
-impl JobError {
-    /// A store failure while doing `action` (e.g. "read the store to push").
-    pub fn store(action: &'static str) -> impl FnOnce(StoreError) -> JobError {
-        move |source| JobError::Store { action, source }
-    }
-}
-
-/// A collection either completes or fails whole; its cancellation is the run's.
-impl From<CollectError> for JobError {
-    fn from(e: CollectError) -> JobError {
-        match e {
-            CollectError::Upstream(e) => JobError::Upstream(e),
-            CollectError::Cancelled => JobError::Cancelled,
-        }
-    }
-}
-
-/// A billing read stopped by the run's cancellation is a cancelled run, not a failed one.
-impl From<BillingError> for JobError {
-    fn from(e: BillingError) -> JobError {
-        match e {
-            BillingError::Cancelled => JobError::Cancelled,
-            other => JobError::Billing(other),
-        }
-    }
-}
-
-impl ExitStatus for JobError {
-    fn exit(&self) -> Exit {
-        match self {
-            JobError::Cancelled => Exit::Failure,
-            JobError::Upstream(e) => e.exit(),
-            JobError::Billing(e) => e.exit(),
-            JobError::Gradient(e) => e.exit(),
-            JobError::Push(e) => e.exit(),
-            JobError::Store { source, .. } => source.exit(),
-            JobError::Panicked { .. } => Exit::Software,
-        }
-    }
-}
-
-/// Why a job cannot run yet, asked before a run is recorded: the trigger is recorded as a
-/// skip, and health shows this text while the job waits.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum NotReady {
-    /// The push before the first vendor snapshot.
-    #[error("{}", super::push::WAITING_FOR_SNAPSHOT)]
-    NoVendorSnapshot,
 }
 
 /// What a job returns: its outcome and the requests it made (recorded either way).
@@ -245,59 +151,3 @@ pub trait RunObserver: Send + Sync + 'static {
 pub struct NoopObserver;
 
 impl RunObserver for NoopObserver {}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::billing::{CsvError, CsvProblem};
-
-    fn unavailable() -> UpstreamError {
-        UpstreamError::Unavailable {
-            upstream: "mailprotector".into(),
-            endpoint: "GET /resellers/{id}/domains".into(),
-            attempts: 5,
-            detail: "503 Service Unavailable".into(),
-        }
-    }
-
-    /// A failure keeps its source: the run record gets the source's own text, a one-shot run
-    /// the source's own exit status.
-    #[test]
-    fn a_job_error_speaks_and_exits_as_its_source() {
-        let e = JobError::from(CollectError::Upstream(unavailable()));
-        assert!(matches!(e, JobError::Upstream(_)), "{e:?}");
-        assert_eq!(e.to_string(), unavailable().to_string());
-        assert_eq!(e.exit(), Exit::Unavailable);
-
-        let csv = CsvError {
-            path: "billed.csv".into(),
-            problems: vec![CsvProblem {
-                file: "billed.csv".into(),
-                line: 3,
-                column: Some("quantity".into()),
-                message: "\"four\" is not a number".into(),
-            }],
-        };
-        let e = JobError::from(BillingError::Csv(csv.clone()));
-        assert_eq!(e.to_string(), BillingError::Csv(csv).to_string());
-        assert_eq!(e.exit(), Exit::DataErr);
-
-        let locked = StoreError::Locked { path: "/var/lib/mpsync/mpsync.redb".into() };
-        let e = JobError::store("read the service-list cache")(locked);
-        assert!(
-            e.to_string().starts_with(
-                "cannot read the service-list cache: the store /var/lib/mpsync/mpsync.redb is in use"
-            ),
-            "{e}"
-        );
-        assert_eq!(e.exit(), Exit::TempFail);
-    }
-
-    /// Whatever stopped it, a cancelled collection or read is a cancelled run, not a failure.
-    #[test]
-    fn cancellation_stays_cancellation() {
-        assert!(matches!(JobError::from(CollectError::Cancelled), JobError::Cancelled));
-        assert!(matches!(JobError::from(BillingError::Cancelled), JobError::Cancelled));
-        assert_eq!(JobError::Cancelled.exit(), Exit::Failure);
-    }
-}

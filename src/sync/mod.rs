@@ -9,11 +9,11 @@ mod backoff;
 mod billing;
 mod cron;
 mod engine;
+mod error;
 mod job;
 mod ledger;
 mod push;
 mod push_counts;
-mod push_error;
 mod reconcile;
 mod stop;
 mod vendor;
@@ -22,12 +22,12 @@ pub use backoff::failure_backoff;
 pub use billing::BillingJob;
 pub use cron::{CronError, CronTicker};
 pub use engine::{Engine, EngineHandle, EngineOptions, JobSpec, TriggerOutcome};
+pub use error::{CountFailure, JobError, NotReady, PushError, WAITING_FOR_SNAPSHOT};
 pub use job::{
-    BoxFuture, Job, JobError, JobOutput, JobResult, NoopObserver, NotReady, RunContext, RunLedger,
-    RunObserver, SkipReason,
+    BoxFuture, Job, JobOutput, JobResult, NoopObserver, RunContext, RunLedger, RunObserver,
+    SkipReason,
 };
-pub use push::{PushJob, ReportHook, WAITING_FOR_SNAPSHOT, push_job_spec};
-pub use push_error::{CountFailure, PushError};
+pub use push::{PushJob, ReportHook};
 pub use reconcile::recompute;
 pub use stop::StopReason;
 pub use vendor::{VendorJob, WALK_STATS_KEY, prefixed};

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::job::{BoxFuture, Job, JobError, JobOutput, JobResult, NotReady, RunContext};
+use super::error::{JobError, NotReady, PushError};
+use super::job::{BoxFuture, Job, JobOutput, JobResult, RunContext};
 use super::push_counts::post_counts;
-use super::push_error::PushError;
 use super::vendor::prefixed;
 use crate::gradient::{
     GradientClient, GradientError, IntegrationStatus, LAST_PUSH_KEY, NewService, PairOutcome,
@@ -23,11 +23,7 @@ use crate::gradient::{
 use crate::model::{CustomerId, RunKind, RunOutcome, UsageSnapshot};
 use crate::store::Store;
 
-/// Why the push is not ready; health shows it while the push waits.
-pub const WAITING_FOR_SNAPSHOT: &str = "waiting for the first vendor snapshot: no Mailprotector \
-     poll has completed yet; the push starts as soon as one does";
-
-/// Called with every push report (health and metrics use it).
+/// Called with every push report (the daemon publishes it to health and metrics).
 pub type ReportHook = Arc<dyn Fn(&PushReport) + Send + Sync>;
 
 /// Pushes the latest complete usage snapshot to Gradient Synthesize.
@@ -54,6 +50,23 @@ impl PushJob {
             service_for: Arc::new(default_service),
             hook: None,
         }
+    }
+
+    /// The push as `[gradient]` and `[reconcile] max_age` configure it (the daemon schedules
+    /// it when `[gradient] enabled`); whoever schedules it attaches the report hook. Fails only
+    /// when the client cannot be built.
+    pub fn from_config(
+        config: &crate::config::Config,
+        store: &Store,
+    ) -> Result<PushJob, crate::upstream::UpstreamError> {
+        let client = GradientClient::new(&config.gradient)?;
+        let services = config.gradient.services.clone();
+        let job =
+            PushJob::new(client, store.clone(), config.reconcile.max_age, config.gradient.dry_run)
+                .with_services(Arc::new(move |name| {
+                    crate::gradient::configured_service(&services, name)
+                }));
+        Ok(job)
     }
 
     /// Names the category of services it creates (default [`default_service`]).
@@ -217,30 +230,6 @@ impl PushJob {
             hook(report);
         }
     }
-}
-
-/// The push job as the daemon schedules it (when `[gradient] enabled`), publishing each
-/// report to health and metrics.
-pub fn push_job_spec(
-    config: &crate::config::Config,
-    store: &Store,
-    health: &crate::health::Health,
-    metrics: &crate::metrics::Metrics,
-) -> Result<super::JobSpec, crate::upstream::UpstreamError> {
-    let client = GradientClient::new(&config.gradient)?;
-    let observer = crate::gradient::PushObserver::register(metrics, health.clone());
-    let services = config.gradient.services.clone();
-    let job =
-        PushJob::new(client, store.clone(), config.reconcile.max_age, config.gradient.dry_run)
-            .with_report_hook(observer.hook())
-            .with_services(Arc::new(move |name| {
-                crate::gradient::configured_service(&services, name)
-            }));
-    Ok(super::JobSpec {
-        kind: RunKind::Push,
-        schedule: config.gradient.schedule.clone(),
-        job: Arc::new(job),
-    })
 }
 
 fn mapped_by_id(accounts: &[crate::gradient::GradientAccount]) -> BTreeMap<CustomerId, bool> {

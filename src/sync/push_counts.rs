@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use futures_util::{StreamExt, stream};
 
-use super::job::{JobError, RunContext};
-use super::push_error::{CountFailure, PushError};
+use super::error::{CountFailure, JobError, PushError};
+use super::job::RunContext;
 use crate::gradient::{
     CountOutcome, GradientClient, IntegrationStatus, PairOutcome, PairResult, PlannedCount,
 };

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::job::{BoxFuture, Job, JobError, JobOutput, JobResult, RunContext};
+use super::error::JobError;
+use super::job::{BoxFuture, Job, JobOutput, JobResult, RunContext};
 use crate::config::MailprotectorConfig;
 use crate::mailprotector::{CollectInput, MailprotectorClient, WalkStats, collect_usage};
 use crate::store::Store;

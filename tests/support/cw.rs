@@ -22,7 +22,7 @@ impl CwServer {
     /// Serves the billing generated for `customers` customers from `seed`.
     pub async fn start(seed: u64, customers: u32) -> CwServer {
         let control = SimControl::new(Dataset::generate(seed, customers));
-        let cw = ConnectwiseSim::for_control(&control);
+        let cw = control.standalone_connectwise();
         CwServer::serve(control, cw).await
     }
 

@@ -1,55 +1,31 @@
 //! The control surface: one cheap-to-clone handle ([`SimControl`]) over the running
-//! simulator's data, request counters and faults. Tests use it directly; `/_sim/...` exposes
-//! the same operations over HTTP (see [`super::control_http`]).
+//! simulator's data, request counters and faults, and the simulated ConnectWise and Gradient.
+//! Tests use it directly; `/_sim/...` exposes the same operations over HTTP (see
+//! [`super::control_http`]).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use serde::Serialize;
-use tokio_util::sync::CancellationToken;
-
+use super::connectwise::{BillingData, ConnectwiseSim};
 use super::dataset::{Dataset, Services, SimError};
-use super::faults::{Fault, FaultSet};
+use super::faults::{Fault, FaultStatus};
+use super::gradient::GradientSim;
+use super::requests::{RequestCounts, RequestGate};
 
-/// Requests the simulator has received since the last reset.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct RequestCounts {
-    /// Every request, answered or not (faults and 4xx included).
-    pub total: u64,
-    /// Per route pattern, e.g. `"GET /domains/{id}/user_groups"` (without `/api/v1`);
-    /// unrouted paths count under `"GET (unmatched)"`.
-    pub by_endpoint: BTreeMap<String, u64>,
-    /// Per response status (hung requests are not counted here until they end).
-    pub by_status: BTreeMap<u16, u64>,
-}
-
-impl RequestCounts {
-    /// Requests to one route pattern (0 when none).
-    pub fn get(&self, endpoint: &str) -> u64 {
-        self.by_endpoint.get(endpoint).copied().unwrap_or(0)
-    }
-
-    /// Responses with one status (0 when none).
-    pub fn status(&self, status: u16) -> u64 {
-        self.by_status.get(&status).copied().unwrap_or(0)
-    }
-}
-
-pub(crate) struct Shared {
+struct Shared {
     data: RwLock<Dataset>,
-    counts: Mutex<RequestCounts>,
-    pub(crate) faults: Mutex<FaultSet>,
-    pub(crate) shutdown: CancellationToken,
+    /// Counts and faults of the Mailprotector and ConnectWise requests, and shutdown.
+    gate: RequestGate,
     /// The simulated Gradient Synthesize (its own counters and faults).
-    pub(crate) gradient: super::gradient::GradientSim,
-    /// The simulated ConnectWise's data, generated from the dataset on first use.
-    pub(crate) connectwise: std::sync::OnceLock<Arc<super::connectwise::CwState>>,
+    gradient: GradientSim,
+    /// The simulated ConnectWise, its data generated from the dataset on first use.
+    connectwise: OnceLock<ConnectwiseSim>,
 }
 
 /// A handle on a simulator's state, usable while it serves. Cloning is cheap.
 #[derive(Clone)]
 pub struct SimControl {
-    pub(crate) shared: Arc<Shared>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for SimControl {
@@ -62,16 +38,13 @@ impl SimControl {
     /// Wraps a dataset; fault randomness is seeded from the dataset's seed.
     pub fn new(dataset: Dataset) -> SimControl {
         let seed = dataset.seed();
-        let gradient =
-            super::gradient::GradientSim::new(seed, super::gradient::seeded_companies(&dataset));
+        let gradient = GradientSim::new(seed, super::gradient::seeded_companies(&dataset));
         SimControl {
             shared: Arc::new(Shared {
                 data: RwLock::new(dataset),
-                counts: Mutex::new(RequestCounts::default()),
-                faults: Mutex::new(FaultSet::new(seed)),
-                shutdown: CancellationToken::new(),
+                gate: RequestGate::new(seed),
                 gradient,
-                connectwise: std::sync::OnceLock::new(),
+                connectwise: OnceLock::new(),
             }),
         }
     }
@@ -90,15 +63,34 @@ impl SimControl {
         f(&mut self.write())
     }
 
+    /// The request counts, faults and shutdown signal the Mailprotector and ConnectWise
+    /// simulators share with this handle.
+    pub(crate) fn gate(&self) -> &RequestGate {
+        &self.shared.gate
+    }
+
     /// The simulated Gradient Synthesize served under `/api/vendor-api`.
-    pub fn gradient(&self) -> &super::gradient::GradientSim {
+    pub fn gradient(&self) -> &GradientSim {
         &self.shared.gradient
     }
 
     /// The simulated ConnectWise served under `/v4_6_release/apis/3.0` (its billing is
-    /// generated from the dataset as it is at first use, normally at start).
-    pub fn connectwise(&self) -> super::connectwise::ConnectwiseSim {
-        super::connectwise::ConnectwiseSim::attached(self)
+    /// generated from the dataset as it is at first use, normally at start): what
+    /// [`crate::router`] serves.
+    pub fn connectwise(&self) -> ConnectwiseSim {
+        self.shared.connectwise.get_or_init(|| self.standalone_connectwise()).clone()
+    }
+
+    /// A ConnectWise of its own (not the one [`SimControl::connectwise`] returns) with billing
+    /// generated for the dataset as it is now, seeded with its seed — the same data
+    /// [`BillingData::generate`] gives for that dataset and seed — counting and faulting
+    /// through this handle.
+    pub fn standalone_connectwise(&self) -> ConnectwiseSim {
+        let data = {
+            let ds = self.read();
+            BillingData::generate(&ds, ds.seed())
+        };
+        ConnectwiseSim::new(self.gate().clone(), data)
     }
 
     /// The main reseller's id (188).
@@ -240,47 +232,44 @@ impl SimControl {
 
     /// Request counts since the start or the last [`SimControl::reset_requests`].
     pub fn requests(&self) -> RequestCounts {
-        self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.gate().requests()
     }
 
     /// Zeroes the request counts.
     pub fn reset_requests(&self) {
-        *self.shared.counts.lock().unwrap_or_else(|e| e.into_inner()) = RequestCounts::default();
+        self.gate().reset_requests()
     }
 
     pub(crate) fn count_request(&self, endpoint: &str) {
-        let mut c = self.shared.counts.lock().unwrap_or_else(|e| e.into_inner());
-        c.total += 1;
-        *c.by_endpoint.entry(endpoint.to_owned()).or_insert(0) += 1;
+        self.gate().count_request(endpoint)
     }
 
     pub(crate) fn count_status(&self, status: u16) {
-        let mut c = self.shared.counts.lock().unwrap_or_else(|e| e.into_inner());
-        *c.by_status.entry(status).or_insert(0) += 1;
+        self.gate().count_status(status)
     }
 
     /// Installs a fault; returns its id (for [`SimControl::remove_fault`]).
     pub fn add_fault(&self, fault: Fault) -> u64 {
-        self.shared.faults.lock().unwrap_or_else(|e| e.into_inner()).add(fault)
+        self.gate().add_fault(fault)
     }
 
     /// Removes one fault; false when no fault has that id.
     pub fn remove_fault(&self, id: u64) -> bool {
-        self.shared.faults.lock().unwrap_or_else(|e| e.into_inner()).remove(id)
+        self.gate().remove_fault(id)
     }
 
     /// Removes every fault (the rate limit and latency from the options included).
     pub fn clear_faults(&self) {
-        self.shared.faults.lock().unwrap_or_else(|e| e.into_inner()).clear()
+        self.gate().clear_faults()
     }
 
     /// The installed faults with their ids and how often each fired.
-    pub fn faults(&self) -> Vec<super::faults::FaultStatus> {
-        self.shared.faults.lock().unwrap_or_else(|e| e.into_inner()).list()
+    pub fn faults(&self) -> Vec<FaultStatus> {
+        self.gate().faults()
     }
 
     /// Releases every hung request and marks the simulator as stopping.
     pub(crate) fn stop(&self) {
-        self.shared.shutdown.cancel();
+        self.gate().shutdown().cancel();
     }
 }

@@ -3,11 +3,16 @@
 //! after N requests, and the reference's §12 "client must also accept" variants ([`Variant`]).
 //! The `--fault SPEC` syntax ([`Fault::parse`]) and the `/_sim/faults` JSON share these types.
 
+mod plan;
+mod variant;
+
 use serde::{Deserialize, Serialize};
 
-pub use super::fault_plan::FaultStatus;
-pub(crate) use super::fault_plan::{FaultSet, Plan, Post, Pre};
-pub use super::variant::{Variant, variant_lines};
+use crate::endpoints;
+
+pub use plan::FaultStatus;
+pub(crate) use plan::{FaultSet, Plan, Post, Pre};
+pub use variant::{Variant, variant_lines};
 
 /// One injected fault.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,8 +219,8 @@ impl Fault {
     /// Checks values a type cannot: an endpoint that matches a route, rates, statuses,
     /// positive rps.
     pub fn validate(&self) -> Result<(), String> {
-        let routes = super::mailprotector::ROUTES.iter().chain(&super::connectwise::ENDPOINTS);
-        if !routes.clone().any(|r| super::fault_plan::endpoint_matches(&self.endpoint, r)) {
+        let routes = endpoints::MAILPROTECTOR.iter().chain(&endpoints::CONNECTWISE);
+        if !routes.clone().any(|r| plan::endpoint_matches(&self.endpoint, r)) {
             return Err(format!(
                 "endpoint {:?} matches no route; use *, a path segment (customers, domains, \
                  user_groups, services, users, ...) or a pattern like \"GET /domains/{{id}}/user_groups\"",

@@ -13,7 +13,7 @@
 //! - [`connectwise`]: the ConnectWise Manage API under `/v4_6_release/apis/3.0`.
 //! - [`gradient`]: the Gradient Synthesize vendor API under `/api/vendor-api`.
 //! - [`faults`]: injectable faults and response variants ([`Variant`]), and the `--fault` spec
-//!   syntax.
+//!   syntax; [`endpoints`]: the Mailprotector and ConnectWise route patterns they match.
 //! - [`control`] / [`control_http`]: the control surface, in process and under `/_sim`.
 //! - [`server`]: binding and running it ([`SimServer::start`] → [`SimHandle`]).
 //! - [`replay`]: serving a capture bundle instead of generated data (`mpsync sim --replay`).
@@ -23,22 +23,23 @@ pub mod connectwise;
 pub mod control;
 pub mod control_http;
 pub mod dataset;
-mod fault_plan;
+pub mod endpoints;
 pub mod faults;
 pub mod gradient;
 pub mod mailprotector;
 pub mod replay;
+mod requests;
 pub mod server;
-mod variant;
 
 use axum::Router;
 use axum::extract::Request;
 
-pub use control::{RequestCounts, SimControl};
+pub use control::SimControl;
 pub use dataset::{
     DEFAULT_COUNTED_TYPES, Dataset, Role, Services, SimError, USER_COUNT_TYPES, UserKind,
 };
 pub use faults::{Fault, FaultKind, Variant};
+pub use requests::RequestCounts;
 pub use server::{SimHandle, SimOptions, SimServer, SimStartError};
 
 /// Every simulated API on one router: Mailprotector under `/api/v1`, the control surface under

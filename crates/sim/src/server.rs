@@ -104,7 +104,7 @@ impl SimServer {
             .local_addr()
             .map_err(|source| SimStartError::Bind { addr: opts.listen, source })?;
         let app = super::router(control.clone());
-        let token = control.shared.shutdown.clone();
+        let token = control.gate().shutdown().clone();
         let tracker = TaskTracker::new();
         tracker.spawn(async move {
             let serve = axum::serve(listener, app).with_graceful_shutdown(token.clone().cancelled_owned());

@@ -11,6 +11,7 @@ pub mod rules;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +21,6 @@ use models::{Addition, Agreement, Company};
 use super::{Billed, BilledSource, BillingError, FetchReport};
 use crate::config::ConnectwiseConfig;
 use crate::model::{Account, BilledLine};
-use crate::sync::BoxFuture;
 use crate::upstream::{RetryPolicy, UpstreamError};
 
 /// ConnectWise Manage agreement additions as billed lines.

@@ -90,6 +90,11 @@ pub fn query_value(s: &str) -> String {
     out
 }
 
+/// A time for people, in UTC: how every time on the page is written.
+pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

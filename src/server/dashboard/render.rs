@@ -2,7 +2,7 @@
 //! rows table. The secondary sections (unmapped customers, sources, runs) are in `sections`.
 //! Every value from the store goes through [`Html::text`]/[`Html::attr`].
 
-use super::html::{Html, query_value};
+use super::html::{Html, query_value, when};
 use super::model::{self, View};
 use super::sections;
 use super::sparkline;
@@ -17,11 +17,6 @@ const CSS: &str = include_str!("style.css");
 /// `under_billed` → `under billed`.
 pub fn status_label(s: Status) -> String {
     s.as_str().replace('_', " ")
-}
-
-/// A time for people, in UTC.
-pub fn when(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// The whole document. `nonce` is the Content-Security-Policy nonce of the inline style.

@@ -3,9 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::html::Html;
+use super::html::{Html, when};
 use super::model::{self, SourceView};
-use super::render::when;
 use crate::model::{CustomerId, RunOutcome, RunRecord};
 use crate::reconcile::{Reconciliation, Row, RowKey};
 

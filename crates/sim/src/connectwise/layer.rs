@@ -89,21 +89,21 @@ pub(crate) async fn layer(
     req: Request,
     next: Next,
 ) -> Response {
-    let c = sim.control().clone();
+    let c = sim.gate().clone();
     let full = matched.as_str();
     let path = full.strip_prefix(API_PREFIX).unwrap_or(full).to_owned();
     let pattern = format!("{} {path}", req.method());
     c.count_request(&pattern);
-    let plan = c.shared.faults.lock().unwrap_or_else(|e| e.into_inner()).plan(&pattern);
+    let plan = c.plan(&pattern);
     if !plan.latency.is_zero() {
         tokio::select! {
             _ = tokio::time::sleep(plan.latency) => {}
-            _ = c.shared.shutdown.cancelled() => {}
+            _ = c.shutdown().cancelled() => {}
         }
     }
     let resp = match &plan.pre {
         Some(Pre::Hang) => {
-            c.shared.shutdown.cancelled().await;
+            c.shutdown().cancelled().await;
             cw_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ServiceUnavailable",

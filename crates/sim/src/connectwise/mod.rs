@@ -29,8 +29,8 @@ pub use data::{
 };
 pub use generate::{PRODUCTS, vary};
 
-use super::control::SimControl;
 use super::faults::{Fault, FaultKind};
+use crate::requests::RequestGate;
 
 /// Where the API lives on the listener; the client appends it to the configured host.
 pub const API_PREFIX: &str = "/v4_6_release/apis/3.0";
@@ -41,14 +41,7 @@ pub const DEFAULT_PAGE_SIZE: usize = 25;
 pub const MAX_PAGE_SIZE: usize = 1000;
 
 /// The endpoints' route patterns, as counted and as faults name them.
-pub const ENDPOINTS: [&str; 6] = [
-    "GET /system/info",
-    "GET /company/companies",
-    "GET /company/companies/{id}",
-    "GET /finance/agreements",
-    "GET /finance/agreements/{id}",
-    "GET /finance/agreements/{id}/additions",
-];
+pub use crate::endpoints::CONNECTWISE as ENDPOINTS;
 
 /// The ConnectWise simulator's own state (data and revocation), shared by its handles.
 pub struct CwState {
@@ -63,10 +56,11 @@ impl CwState {
 }
 
 /// A handle on the simulated ConnectWise: its data and credentials. Request counters and
-/// faults live in the [`SimControl`] it shares with the other simulators. Cheap to clone.
+/// faults are the ones it shares with the Mailprotector simulator (read and set through
+/// [`SimControl`](crate::SimControl)). Cheap to clone.
 #[derive(Clone)]
 pub struct ConnectwiseSim {
-    control: SimControl,
+    gate: RequestGate,
     shared: Arc<CwState>,
 }
 
@@ -77,34 +71,11 @@ impl std::fmt::Debug for ConnectwiseSim {
 }
 
 impl ConnectwiseSim {
-    /// Serves `data`, counting and faulting through `control` (a standalone instance, not
-    /// the one [`SimControl::connectwise`] returns).
-    pub fn new(control: SimControl, data: BillingData) -> ConnectwiseSim {
-        ConnectwiseSim { control, shared: Arc::new(CwState::new(data)) }
-    }
-
-    /// Billing generated for the control's dataset as it is now, seeded with its seed: the
-    /// same data [`BillingData::generate`] gives for that dataset and seed (standalone).
-    pub fn for_control(control: &SimControl) -> ConnectwiseSim {
-        let data = {
-            let ds = control.read();
-            BillingData::generate(&ds, ds.seed())
-        };
-        ConnectwiseSim::new(control.clone(), data)
-    }
-
-    /// The instance kept in `control` (generated on first use): what
-    /// [`crate::router`] serves and [`SimControl::connectwise`] returns.
-    pub(crate) fn attached(control: &SimControl) -> ConnectwiseSim {
-        let shared = control
-            .shared
-            .connectwise
-            .get_or_init(|| {
-                let ds = control.read();
-                Arc::new(CwState::new(BillingData::generate(&ds, ds.seed())))
-            })
-            .clone();
-        ConnectwiseSim { control: control.clone(), shared }
+    /// Serves `data`, counting and faulting through `gate` (see
+    /// [`SimControl::connectwise`](crate::SimControl::connectwise) and
+    /// [`SimControl::standalone_connectwise`](crate::SimControl::standalone_connectwise)).
+    pub(crate) fn new(gate: RequestGate, data: BillingData) -> ConnectwiseSim {
+        ConnectwiseSim { gate, shared: Arc::new(CwState::new(data)) }
     }
 
     /// Read access to the data. Do not hold it across `.await`.
@@ -136,14 +107,14 @@ impl ConnectwiseSim {
         self.shared.revoked.load(Ordering::SeqCst)
     }
 
-    /// The shared control surface (request counts, faults).
-    pub fn control(&self) -> &SimControl {
-        &self.control
+    /// The request counts, faults and shutdown signal it shares with the other simulators.
+    pub(crate) fn gate(&self) -> &RequestGate {
+        &self.gate
     }
 }
 
 /// Faults that make the whole ConnectWise API answer `status` (a PSA outage), leaving the
-/// other simulators alone. Install each with [`SimControl::add_fault`].
+/// other simulators alone. Install each with [`SimControl::add_fault`](crate::SimControl::add_fault).
 pub fn outage(status: u16) -> Vec<Fault> {
     ENDPOINTS.iter().map(|e| Fault::new(FaultKind::Status { status }).on(e)).collect()
 }

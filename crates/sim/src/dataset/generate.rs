@@ -19,8 +19,6 @@ pub const MAIN_RESELLER: u64 = 188;
 pub const SUB_RESELLER: u64 = 4501;
 /// A reseller outside 188's tree (its customers are outside the ground truth).
 pub const OTHER_RESELLER: u64 = 4502;
-/// The documented example user (in group 109).
-pub(super) const FIXTURE_USER: u64 = 883_326;
 /// The documented user group ("CloudMail with Bracket", `user_count` 56: Users only).
 pub const FIXTURE_GROUP: u64 = 109;
 
@@ -114,7 +112,7 @@ impl Gen {
         let at = created + 2 * DAY;
         self.ds.insert_group(FIXTURE_GROUP, "CloudMail with Bracket", 102, services, at);
         if let Some(g) = self.ds.groups.get_mut(&FIXTURE_GROUP) {
-            g.users.push_users(FIXTURE_USER, 56);
+            g.users.push_users(names::FIXTURE_USER, 56);
         }
         self.add_aliases(FIXTURE_GROUP, 4);
         let gid = self.ds.next_id.group;

@@ -8,6 +8,7 @@ mod generate;
 mod mutate;
 mod names;
 mod scope_users;
+mod time;
 mod truth;
 mod types;
 mod users;
@@ -18,9 +19,9 @@ use std::sync::Mutex;
 pub use generate::{FIXTURE_GROUP, MAIN_RESELLER, OTHER_RESELLER, SUB_RESELLER, UNKNOWN_PRODUCT};
 pub use mutate::SimError;
 pub(crate) use scope_users::{ScopeUsers, UserRef};
+pub use time::{Millis, format_ts};
 pub use types::{
-    ApiKey, Customer, Domain, DomainStatus, Millis, PROVIDER, Reseller, Role, Services, UserGroup,
-    format_ts,
+    ApiKey, Customer, Domain, DomainStatus, PROVIDER, Reseller, Role, Services, UserGroup,
 };
 pub(crate) use users::GroupUsers;
 pub use users::{DEFAULT_COUNTED_TYPES, SimUser, USER_COUNT_TYPES, UserKind};

@@ -2,6 +2,10 @@
 //! user-group names, and user local parts derived from a user id (a bijection, so every user
 //! name is unique without storing it).
 
+/// The documented example user (in group 109), whose name is the reference's: Abigail
+/// Thompson, `abigail.thompson`.
+pub(super) const FIXTURE_USER: u64 = 883_326;
+
 /// Given names; the user-name bijection uses their count.
 const FIRST: [&str; 32] = [
     "abigail", "benjamin", "chloe", "daniel", "emma", "felix", "grace", "henry", "isla", "jack",
@@ -96,7 +100,7 @@ pub(super) fn user_parts(id: u64) -> (&'static str, &'static str, u64) {
 
 /// The local part of a user (`first.last` plus the id-derived suffix when not 0).
 pub(super) fn user_local(id: u64) -> String {
-    if id == super::generate::FIXTURE_USER {
+    if id == FIXTURE_USER {
         return "abigail.thompson".to_owned();
     }
     let (first, last, n) = user_parts(id);
@@ -175,7 +179,7 @@ mod tests {
     fn user_names_are_unique_for_distinct_ids() {
         let names: HashSet<String> = (1_000_000..1_020_000u64).map(user_local).collect();
         assert_eq!(names.len(), 20_000);
-        assert_eq!(user_local(super::super::generate::FIXTURE_USER), "abigail.thompson");
+        assert_eq!(user_local(FIXTURE_USER), "abigail.thompson");
         let lists: HashSet<String> = (1_000_000..1_020_000u64).map(list_local).collect();
         assert_eq!(lists.len(), 20_000);
         assert!(lists.iter().all(|l| l.contains('-') && !l.contains('.')), "list-like names");

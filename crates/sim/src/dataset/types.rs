@@ -1,18 +1,7 @@
 //! The entities of the simulated tree (resellers, customers, domains, user groups with their
-//! services), the key roles, and the timestamp format the API uses.
+//! services) and the key roles.
 
-use super::{GroupUsers, UserKind};
-
-/// Milliseconds since the Unix epoch (UTC): how the simulator keeps timestamps.
-pub type Millis = i64;
-
-/// Formats a timestamp the way the API does: ISO-8601 UTC with milliseconds and `Z`.
-pub fn format_ts(ms: Millis) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
+use super::{GroupUsers, Millis, UserKind};
 
 /// The provider every generated reseller belongs to (id 65 "United States" in the vendor examples).
 pub const PROVIDER: (u64, &str) = (65, "United States");

@@ -179,7 +179,7 @@ impl Dataset {
         let updated_at = created_at + ((id % 97) as Millis) * 86_400_000;
         let person = |id: u64| {
             let (first, last, _) = names::user_parts(id);
-            if id == super::generate::FIXTURE_USER {
+            if id == names::FIXTURE_USER {
                 ("Abigail".to_owned(), "Thompson".to_owned())
             } else {
                 (names::cap(first), names::cap(last))

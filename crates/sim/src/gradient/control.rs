@@ -10,8 +10,8 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::state::{GradientState, ViewRow};
-use crate::control::RequestCounts;
 use crate::faults::{Fault, FaultSet, FaultStatus};
+use crate::requests::RequestCounts;
 
 /// Gradient's documented limit (§3): 100 requests per second per token.
 pub const DEFAULT_RATE_LIMIT: f64 = 100.0;

@@ -93,9 +93,33 @@ pub struct GradientState {
     pub(crate) counts: BTreeMap<(String, String), f64>,
     pub(crate) psa_companies: BTreeSet<String>,
     pub(crate) psa_products: BTreeSet<String>,
-    pub(crate) profile: super::vendor::VendorProfile,
+    pub(crate) profile: VendorProfile,
     next_id: u64,
     pub(crate) seed: u64,
+}
+
+/// The vendor's editable profile (`UpdateVendorRequest`, §5.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VendorProfile {
+    /// Vendor name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Support page URL.
+    pub vendor_support_page_url: Option<String>,
+    /// Integration portal URL.
+    pub integration_portal_url: Option<String>,
+}
+
+impl Default for VendorProfile {
+    fn default() -> VendorProfile {
+        VendorProfile {
+            name: "Mailprotector".into(),
+            description: "Email security (simulated)".into(),
+            vendor_support_page_url: None,
+            integration_portal_url: None,
+        }
+    }
 }
 
 /// Products mapped in the seeded PSA (all canonical names but SecureStore and
@@ -117,7 +141,7 @@ impl GradientState {
             counts: BTreeMap::new(),
             psa_companies: companies.into_iter().collect(),
             psa_products: SEEDED_PRODUCTS.iter().map(|s| (*s).to_owned()).collect(),
-            profile: super::vendor::VendorProfile::default(),
+            profile: VendorProfile::default(),
             next_id: 1,
             seed,
         }

@@ -4,31 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::state::{CATEGORIES, DUPLICATE, GradientState, Refusal, SUBCATEGORIES, SimSku};
-
-/// The vendor's editable profile (`UpdateVendorRequest`, §5.4).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VendorProfile {
-    /// Vendor name.
-    pub name: String,
-    /// Description.
-    pub description: String,
-    /// Support page URL.
-    pub vendor_support_page_url: Option<String>,
-    /// Integration portal URL.
-    pub integration_portal_url: Option<String>,
-}
-
-impl Default for VendorProfile {
-    fn default() -> VendorProfile {
-        VendorProfile {
-            name: "Mailprotector".into(),
-            description: "Email security (simulated)".into(),
-            vendor_support_page_url: None,
-            integration_portal_url: None,
-        }
-    }
-}
+use super::categories::{CATEGORIES, SUBCATEGORIES};
+use super::state::{DUPLICATE, GradientState, Refusal, SimSku};
 
 /// A field of a JSON object that must be a string when present (`null` = absent).
 fn text(m: &Map<String, Value>, key: &str) -> Result<Option<String>, Refusal> {

@@ -34,16 +34,16 @@ pub(crate) async fn layer(
     let path = matched.as_str();
     let pattern = format!("{} {}", req.method(), path.strip_prefix(API_PREFIX).unwrap_or(path));
     c.count_request(&pattern);
-    let plan = c.shared.faults.lock().unwrap_or_else(|e| e.into_inner()).plan(&pattern);
+    let plan = c.gate().plan(&pattern);
     if !plan.latency.is_zero() {
         tokio::select! {
             _ = tokio::time::sleep(plan.latency) => {}
-            _ = c.shared.shutdown.cancelled() => {}
+            _ = c.gate().shutdown().cancelled() => {}
         }
     }
     let resp = match &plan.pre {
         Some(Pre::Hang) => {
-            c.shared.shutdown.cancelled().await;
+            c.gate().shutdown().cancelled().await;
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "simulator shutting down")
                 .into_response()
         }

@@ -61,29 +61,7 @@ pub(crate) fn route_not_found(method: &str, path: &str) -> Response {
 }
 
 /// Every route the simulator serves, as counted and as fault `endpoint`s match them.
-pub const ROUTES: &[&str] = &[
-    "GET /resellers/{id}",
-    "GET /resellers/{id}/customers",
-    "POST /resellers/{id}/customers",
-    "GET /resellers/{id}/domains",
-    "GET /resellers/{id}/users",
-    "GET /resellers/{id}/statements",
-    "GET /customers/{id}",
-    "PUT /customers/{id}",
-    "DELETE /customers/{id}",
-    "GET /customers/{id}/domains",
-    "GET /customers/{id}/users",
-    "GET /customers/{id}/statements",
-    "GET /domains/{id}",
-    "GET /domains/{id}/user_groups",
-    "GET /domains/{id}/users",
-    "GET /domains/{id}/aliases",
-    "GET /user_groups/{id}",
-    "GET /user_groups/{id}/services",
-    "PUT /user_groups/{id}/services",
-    "GET /user_groups/{id}/users",
-    "GET /users/{id}",
-];
+pub use crate::endpoints::MAILPROTECTOR as ROUTES;
 
 /// The 405 for a known path with an unsupported method, in the standard body.
 pub(crate) fn method_not_allowed(method: &str, path: &str) -> Response {

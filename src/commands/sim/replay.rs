@@ -8,7 +8,7 @@ use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use super::sim::{
+use super::{
     CW_PRIVATE_FILE, CW_PUBLIC_FILE, GRADIENT_PARTNER_KEY_FILE, GRADIENT_VENDOR_KEY_FILE, KEY_FILE,
     MAPPING_FILE, billing_toml, gradient_toml, quoted, wait_for_signal, write_secret,
 };

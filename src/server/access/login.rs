@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::access::{Access, SESSION_COOKIE};
+use super::{Access, SESSION_COOKIE};
 
 /// The path of the login form.
 pub const PATH: &str = "/login";

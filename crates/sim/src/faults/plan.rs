@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use super::faults::{Fault, FaultKind, Variant};
+use super::{Fault, FaultKind, Variant};
 
 /// An installed fault and how often it has fired.
 #[derive(Debug, Clone, PartialEq, Serialize)]

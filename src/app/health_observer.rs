@@ -1,12 +1,12 @@
 //! Health as the sync engine's run observer: every finished run updates its source's status;
-//! a job skipped as not ready is shown waiting, not failing.
+//! a job skipped as not ready is shown waiting, not failing. Here, in the wiring, so that
+//! neither `health` nor `sync` knows the other.
 
 use std::time::Duration;
 
+use crate::health::Health;
 use crate::model::{RunKind, RunOutcome, RunRecord};
 use crate::sync::{RunObserver, SkipReason};
-
-use super::Health;
 
 impl RunObserver for Health {
     fn finished(&self, kind: RunKind, record: &RunRecord, _duration: Duration) {

@@ -4,7 +4,7 @@
 //! showed (from the latest stored vendor snapshot, or the product vocabulary before the
 //! first run). What comes from the store is best effort: skipped while a daemon holds it.
 
-use super::check::CheckResult;
+use super::CheckResult;
 use crate::config::{Config, Mapping};
 use crate::exit::{Exit, ExitStatus};
 use crate::model::UsageSnapshot;

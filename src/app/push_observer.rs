@@ -1,6 +1,8 @@
 //! Publishing push reports: the pair counts into health (`gradient:pushPairs` on
 //! `/v1/health`) and two metric families — pushes by result and pairs by outcome. Runs that
 //! fail before counting (keys, stale snapshot) are counted by `mpsync_sync_runs{job="push"}`.
+//! Here, in the wiring, so that `gradient`, `health`, `metrics` and `sync` know none of the
+//! others: the push job calls a [`ReportHook`] and this is the one the daemon attaches.
 
 use std::sync::Arc;
 
@@ -8,9 +10,10 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
-use super::report::{PairOutcome, PushReport};
+use crate::gradient::{PairOutcome, PushReport};
 use crate::health::{Health, PushPairs};
 use crate::metrics::Metrics;
+use crate::sync::ReportHook;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct ResultLabel {
@@ -66,7 +69,7 @@ impl PushObserver {
     }
 
     /// The hook form `sync::PushJob::with_report_hook` takes.
-    pub fn hook(self) -> crate::sync::ReportHook {
+    pub fn hook(self) -> ReportHook {
         Arc::new(move |r: &PushReport| self.observe(r))
     }
 }
