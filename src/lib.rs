@@ -25,13 +25,12 @@
 //! - [`commands`]: one function per CLI command, called by the thin binary.
 //! - [`model`]: the domain words shared by every module (customer, product, run, snapshot).
 //! - [`exit`]: exit codes (sysexits) and the mapping from errors to them.
-//! - `fuzzing` (hidden): raw-input entry points into the parsers for `fuzz/` and the parser
-//!   property tests; not a supported API.
 //!
 //! The workspace around it: the simulators of the upstream APIs (part of the product: `mpsync
 //! sim`, `mpsync demo`, the tests and the benchmarks) are the `mpsync_sim` crate
 //! (`crates/sim`), which knows nothing of this one; the benchmark harness behind BENCHMARKS.md
-//! is `mpsync-bench` (`crates/bench`).
+//! is `mpsync-bench` (`crates/bench`). The cargo-fuzz targets (`fuzz/`, a workspace of their
+//! own) call this crate's public parsers and answer readers directly.
 #![forbid(unsafe_code)]
 
 pub mod app;
@@ -41,8 +40,6 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod exit;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod gradient;
 pub mod health;
 pub mod mailprotector;

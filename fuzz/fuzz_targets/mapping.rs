@@ -1,5 +1,5 @@
-//! Fuzz target `mapping`: see `mpsync::fuzzing::check_mapping` for the input and the rules a run
-//! must keep (a panic, or a rule broken, is a finding).
+//! Fuzz target `mapping`: see `mpsync_fuzz::check_mapping` (fuzz/src) for the input and the rules a
+//! run must keep (a panic, or a rule broken, is a finding).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| mpsync::fuzzing::check_mapping(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| mpsync_fuzz::check_mapping(data));

@@ -87,8 +87,8 @@ pub fn load_with_provenance(opts: &LoadOptions) -> Result<(Config, Provenance), 
 }
 
 /// Like [`load_with_provenance`] for config `text` already in memory (`opts.path` only
-/// names it in problems). The fuzz targets and parser property tests load through this.
-pub(crate) fn load_text_with_provenance(
+/// names it in problems): the same merge and validation, without reading the file.
+pub fn load_text_with_provenance(
     text: &str,
     opts: &LoadOptions,
 ) -> Result<(Config, Provenance), ConfigError> {

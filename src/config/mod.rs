@@ -22,10 +22,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-pub(crate) use load::load_text_with_provenance;
 pub use load::{
-    ConfigError, ConfigProblem, LoadOptions, load, load_with_provenance, redacted_toml,
-    redacted_toml_annotated,
+    ConfigError, ConfigProblem, LoadOptions, load, load_text_with_provenance, load_with_provenance,
+    redacted_toml, redacted_toml_annotated,
 };
 pub use mapping::{Mapping, MappingError, MappingProblem, ProductMapping, Suppression};
 pub use raw::{Origin, Provenance};

@@ -145,6 +145,11 @@ impl GradientClient {
         self.http.scrubber()
     }
 
+    /// The shared upstream client (the answer interpreter, JSON parsing, error helpers).
+    pub fn upstream(&self) -> &UpstreamClient {
+        &self.http
+    }
+
     /// Requests made by this scope so far.
     pub fn stats(&self) -> StatsSnapshot {
         self.http.stats()
@@ -178,7 +183,12 @@ impl GradientClient {
     pub async fn integration(&self) -> Result<Integration, GradientError> {
         let ep = Endpoint::get("/organization", "/organization");
         let resp = self.call(&ep, None, true).await?;
-        let mut integration: Integration = self.http.parse_json(&resp).map_err(|e| self.lift(e))?;
+        self.read_integration(&resp)
+    }
+
+    /// Reads a `GET /organization` answer (see [`GradientClient::integration`]).
+    pub fn read_integration(&self, resp: &UpstreamResponse) -> Result<Integration, GradientError> {
+        let mut integration: Integration = self.http.parse_json(resp).map_err(|e| self.lift(e))?;
         integration.name = self.http.scrub(&integration.name);
         if let IntegrationStatus::Other(raw) = &integration.status {
             integration.status = IntegrationStatus::Other(self.http.scrub(raw));
@@ -199,7 +209,12 @@ impl GradientClient {
     pub async fn skus(&self) -> Result<Vec<Sku>, GradientError> {
         let ep = Endpoint::get("", "/");
         let resp = self.call(&ep, None, true).await?;
-        let body = self.json(&resp)?;
+        self.read_skus(&resp)
+    }
+
+    /// Reads a service catalogue answer (`GET /api/vendor-api`): every SKU it lists.
+    pub fn read_skus(&self, resp: &UpstreamResponse) -> Result<Vec<Sku>, GradientError> {
+        let body = self.json(resp)?;
         parse_skus(&body)
             .map_err(|r| self.lift(self.http.bad_response(&resp.endpoint, r, &resp.body)))
     }
@@ -227,7 +242,15 @@ impl GradientClient {
     pub async fn accounts(&self) -> Result<Vec<GradientAccount>, GradientError> {
         let ep = Endpoint::get("/organization/accounts", "/organization/accounts");
         let resp = self.call(&ep, None, true).await?;
-        self.http.parse_json(&resp).map_err(|e| self.lift(e))
+        self.read_accounts(&resp)
+    }
+
+    /// Reads a `GET /organization/accounts` answer.
+    pub fn read_accounts(
+        &self,
+        resp: &UpstreamResponse,
+    ) -> Result<Vec<GradientAccount>, GradientError> {
+        self.http.parse_json(resp).map_err(|e| self.lift(e))
     }
 
     /// Creates the accounts of `wanted` that Synthesize does not hold, in one array request

@@ -2,8 +2,6 @@
 //! paging (explicit `per_page`, `X-Pagination` when usable, de-duplication by id) and
 //! cancellation at page boundaries.
 
-use std::collections::HashSet;
-
 use futures_util::{StreamExt, stream};
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
@@ -13,8 +11,8 @@ use super::models::{Customer, Domain, Reseller, User, UserGroup, parse_services}
 use super::pagination::{HEADER, PER_PAGE, PageInfo, Pager};
 use crate::config::MailprotectorConfig;
 use crate::upstream::{
-    Credentials, Endpoint, RetryPolicy, StatsSnapshot, UpstreamClient, UpstreamError,
-    UpstreamResponse, UpstreamSpec,
+    Credentials, Endpoint, HasId, RetryPolicy, SeenIds, StatsSnapshot, UpstreamClient,
+    UpstreamError, UpstreamResponse, UpstreamSpec,
 };
 
 /// The upstream name used in errors, logs and metrics.
@@ -22,12 +20,6 @@ pub const UPSTREAM: &str = "mailprotector";
 
 /// The most pages one listing may have before it is considered runaway.
 const MAX_PAGES: u64 = 100_000;
-
-/// A resource with an integer id (for de-duplication across pages).
-pub trait HasId {
-    /// The id.
-    fn id(&self) -> u64;
-}
 
 macro_rules! has_id {
     ($($t:ty),*) => { $(impl HasId for $t { fn id(&self) -> u64 { self.id } })* };
@@ -172,9 +164,25 @@ impl MailprotectorClient {
             "/user_groups/{id}/services",
         );
         let resp = self.http.get(&ep, &[]).await?;
-        let v: serde_json::Value = self.http.parse_json(&resp)?;
+        self.read_services(&resp)
+    }
+
+    /// Reads a `GET /user_groups/{id}/services` answer: the canonical products it enables.
+    pub fn read_services(&self, resp: &UpstreamResponse) -> Result<Vec<String>, UpstreamError> {
+        let v: serde_json::Value = self.http.parse_json(resp)?;
         parse_services(&v)
             .map_err(|reason| self.http.bad_response(&resp.endpoint, reason, &resp.body))
+    }
+
+    /// Reads one page of a listing: its items and what its `X-Pagination` header says, when
+    /// usable. Only an explicit 204 means "no items": an empty 200 may be a truncated answer.
+    pub fn read_page<T: DeserializeOwned>(
+        &self,
+        resp: &UpstreamResponse,
+    ) -> Result<(Vec<T>, Option<PageInfo>), UpstreamError> {
+        let info = resp.headers.get(HEADER).and_then(|v| v.to_str().ok()).and_then(PageInfo::parse);
+        let items = if resp.status == 204 { Vec::new() } else { self.http.parse_json(resp)? };
+        Ok((items, info))
     }
 
     /// Walks the reseller-wide user listing page by page, handing each page's new users to
@@ -214,17 +222,13 @@ impl MailprotectorClient {
         cancel: &CancellationToken,
         mut each: impl FnMut(Vec<T>) -> Result<(), String>,
     ) -> Result<u64, CollectError> {
-        let mut seen = HashSet::new();
+        let mut seen = SeenIds::new();
         let mut accept = |page: u64, items: Vec<T>, body: &[u8]| -> Result<(), CollectError> {
-            let before = items.len();
-            let fresh: Vec<T> = items.into_iter().filter(|i| seen.insert(i.id())).collect();
-            if before > 0 && fresh.is_empty() && page > 1 {
-                let reason = format!(
-                    "page {page} repeats items of earlier pages; the server seems to ignore the page parameter"
-                );
-                return Err(self.http.bad_response(&ep.label(), reason, body).into());
-            }
-            each(fresh).map_err(|reason| self.http.bad_response(&ep.label(), reason, body).into())
+            let bad = |reason: String| -> CollectError {
+                self.http.bad_response(&ep.label(), reason, body).into()
+            };
+            let fresh = seen.fresh(page, items).map_err(bad)?;
+            each(fresh).map_err(bad)
         };
         let (first, info) = self.page::<T>(ep, 1, cancel).await?;
         let mut pager = Pager::new();
@@ -278,13 +282,7 @@ impl MailprotectorClient {
             _ = cancel.cancelled() => return Err(CollectError::Cancelled),
             r = self.http.get(ep, &query) => r?,
         };
-        let info = resp.headers.get(HEADER).and_then(|v| v.to_str().ok()).and_then(PageInfo::parse);
-        let items: Vec<T> = if resp.status == 204 {
-            // Only an explicit 204 means "no items": an empty 200 may be a truncated answer.
-            Vec::new()
-        } else {
-            self.http.parse_json(&resp)?
-        };
+        let (items, info) = self.read_page(&resp)?;
         Ok(((items, resp.body), info))
     }
 }

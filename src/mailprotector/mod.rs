@@ -18,7 +18,7 @@ pub mod user_types;
 mod users_walk;
 mod walk;
 
-pub use client::{HasId, MailprotectorClient, UPSTREAM};
+pub use client::{MailprotectorClient, UPSTREAM};
 pub use collect::{CollectInput, CollectOutput, collect_usage};
 pub use count::{GroupFacts, count_usage};
 pub use walk::{UserCountCheck, Walk, WalkStats};

@@ -1,5 +1,6 @@
 //! [`UpstreamClient`]: one reqwest client per upstream with its shared [`Budget`], retries
-//! for idempotent calls, error classification and request accounting.
+//! for idempotent calls and request accounting. What each answer means is decided by
+//! [`UpstreamClient::interpret`] (`answer.rs`); this file does the sending and the waiting.
 //!
 //! Clones share the connection pool, limiter, in-flight bound and pause gate; [`UpstreamClient::scoped`]
 //! gives a clone with its own fresh accounting (one per run), [`UpstreamClient::recording`] one
@@ -8,15 +9,16 @@
 use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::error::{UpstreamError, error_message, excerpt};
+use super::answer::{Answer, Endpoint, Reader, UpstreamResponse};
+use super::error::{UpstreamError, excerpt};
 use super::limit::Budget;
 use super::record::{Exchange, Recorder};
-use super::retry::{RetryPolicy, parse_retry_after, status_is_transient};
+use super::retry::RetryPolicy;
 use super::scrub::Scrubber;
 use super::stats::{RequestStats, StatsSnapshot};
 use crate::config::{Secret, UpstreamLimits};
@@ -52,11 +54,6 @@ pub struct UpstreamSpec {
     pub redact: Vec<Secret>,
 }
 
-/// Secrets shorter than this are cut from error text but not from the data bodies a client
-/// hands out (nor from log lines): there they would cut ordinary words and numbers out of
-/// names and counts. No upstream issues keys this short.
-pub const MIN_BODY_SECRET_LEN: usize = 8;
-
 /// The credentials of one upstream as its client derives them from the config: what it
 /// sends, and what else must never be shown. Each client builds them in one place, which
 /// both its [`UpstreamSpec`] and the process-wide log scrubber (`app::secret_scrubber`) use,
@@ -83,54 +80,13 @@ impl UpstreamSpec {
     }
 }
 
-/// One endpoint call: the concrete path and its route pattern for accounting and errors.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    /// HTTP method.
-    pub method: Method,
-    /// The path below the base URL, starting with `/`, never ending with `/`.
-    pub path: String,
-    /// The route pattern with ids replaced, e.g. `/domains/{id}/user_groups`.
-    pub pattern: &'static str,
-}
-
-impl Endpoint {
-    /// A GET of `path`, accounted under `pattern`.
-    pub fn get(path: impl Into<String>, pattern: &'static str) -> Endpoint {
-        Endpoint { method: Method::GET, path: path.into(), pattern }
-    }
-
-    /// `"GET /domains/{id}/user_groups"`: the accounting and error label.
-    pub fn label(&self) -> String {
-        format!("{} {}", self.method, self.pattern)
-    }
-}
-
-/// A successful (2xx) answer, body fully read, every configured secret cut out of it.
-#[derive(Debug, Clone)]
-pub struct UpstreamResponse {
-    /// HTTP status.
-    pub status: u16,
-    /// Response headers.
-    pub headers: HeaderMap,
-    /// The body (empty for 204), with every form of every configured secret (of at least
-    /// [`MIN_BODY_SECRET_LEN`] characters) replaced by `<redacted>`.
-    pub body: bytes::Bytes,
-    /// The endpoint label it answered.
-    pub endpoint: String,
-}
-
+/// What every clone of one client shares.
 struct Shared {
-    name: String,
+    /// How this upstream's answers are read (its name, credential text, policy, secrets).
+    reader: Reader,
     base: String,
     http: reqwest::Client,
     budget: Budget,
-    retry: RetryPolicy,
-    credential: String,
-    /// Every secret with its derived forms: errors and verbatim text.
-    scrubber: Scrubber,
-    /// The secrets long enough to cut from data bodies (see [`MIN_BODY_SECRET_LEN`]).
-    body_scrubber: Scrubber,
 }
 
 /// A rate-limited, retrying client for one upstream. Cheap to clone.
@@ -144,7 +100,7 @@ pub struct UpstreamClient {
 impl std::fmt::Debug for UpstreamClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpstreamClient")
-            .field("upstream", &self.shared.name)
+            .field("upstream", &self.shared.reader.name)
             .field("base", &self.shared.base)
             .field("recording", &self.recorder.is_some())
             .finish()
@@ -185,19 +141,16 @@ impl UpstreamClient {
             .map_err(|e| setup(format!("HTTP client: {e}")))?;
         let base = spec.base_url.as_str().trim_end_matches('/').to_owned();
         let stats = Arc::new(RequestStats::new(spec.name.clone()));
-        let scrubber = Scrubber::new(spec.secrets().map(Secret::expose));
-        let body_scrubber = Scrubber::new(
-            spec.secrets().map(Secret::expose).filter(|s| s.trim().len() >= MIN_BODY_SECRET_LEN),
-        );
         let shared = Shared {
             budget: Budget::new(&spec.limits),
-            name: spec.name,
             base,
             http,
-            retry: spec.retry,
-            credential: spec.credential,
-            scrubber,
-            body_scrubber,
+            reader: Reader::new(
+                spec.name.clone(),
+                spec.credential.clone(),
+                spec.retry.clone(),
+                &spec.secrets().map(Secret::expose).collect::<Vec<_>>(),
+            ),
         };
         Ok(UpstreamClient { shared: Arc::new(shared), stats, recorder: None })
     }
@@ -206,7 +159,7 @@ impl UpstreamClient {
     pub fn scoped(&self) -> UpstreamClient {
         UpstreamClient {
             shared: self.shared.clone(),
-            stats: Arc::new(RequestStats::new(self.shared.name.clone())),
+            stats: Arc::new(RequestStats::new(self.shared.reader.name.clone())),
             recorder: self.recorder.clone(),
         }
     }
@@ -219,12 +172,12 @@ impl UpstreamClient {
 
     /// Every configured secret of this client with its derived forms (see [`Scrubber`]).
     pub fn scrubber(&self) -> &Scrubber {
-        &self.shared.scrubber
+        &self.shared.reader.scrubber
     }
 
     /// The upstream's name.
     pub fn name(&self) -> &str {
-        &self.shared.name
+        &self.shared.reader.name
     }
 
     /// The request accounting of this scope so far.
@@ -251,12 +204,12 @@ impl UpstreamClient {
         idempotent: bool,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let sh = &self.shared;
-        let policy = &sh.retry;
+        let (name, policy) = (&sh.reader.name, &sh.reader.retry);
         let label = endpoint.label();
         if self.recorder.is_some() && endpoint.method != Method::GET {
             // A capture is read-only by construction, whatever the caller asks.
             return Err(UpstreamError::Setup {
-                upstream: sh.name.clone(),
+                upstream: name.clone(),
                 reason: format!(
                     "this client records a capture and only reads: {label} was refused before \
                      it was sent"
@@ -274,7 +227,7 @@ impl UpstreamClient {
             drop(permit);
             if let (Some(recorder), Ok((status, headers, body))) = (&self.recorder, &outcome) {
                 recorder.record(&Exchange {
-                    upstream: &sh.name,
+                    upstream: name,
                     method: &endpoint.method,
                     path: &endpoint.path,
                     query,
@@ -284,57 +237,49 @@ impl UpstreamClient {
                 });
             }
             let failure = match outcome {
-                Ok((status, headers, body)) if (200..300).contains(&status) => {
-                    sh.budget.gate().note_success();
-                    // Whatever a caller keeps or shows of the answer (names, unknown statuses,
-                    // a serde error quoting a value) can then never carry an echoed secret.
-                    let body = match sh.body_scrubber.scrub_bytes(&body) {
-                        std::borrow::Cow::Borrowed(_) => body,
-                        std::borrow::Cow::Owned(cut) => {
-                            tracing::warn!(upstream = %sh.name, endpoint = %label,
-                                "the answer repeated a configured secret; it was cut out");
-                            bytes::Bytes::from(cut)
-                        }
-                    };
-                    return Ok(UpstreamResponse { status, headers, body, endpoint: label });
-                }
-                Ok((429, headers, _)) => {
-                    self.stats.record_rate_limited();
-                    limited += 1;
-                    let n = sh.budget.gate().note_rate_limited();
-                    let pause = headers
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, SystemTime::now()))
-                        .map(|d| policy.clamp_retry_after(d))
-                        .unwrap_or_else(|| policy.rate_limit_pause(n, rand::random()));
-                    sh.budget.gate().pause_for(pause);
-                    tracing::warn!(upstream = %sh.name, endpoint = %label, pause_ms = pause.as_millis() as u64,
-                        "rate limited (429); pausing every call to this upstream");
-                    if !idempotent
-                        || limited >= policy.max_rate_limited_attempts
-                        || Instant::now() + pause > deadline
-                    {
-                        return Err(UpstreamError::RateLimited {
-                            upstream: sh.name.clone(),
-                            endpoint: label,
-                            attempts,
-                        });
-                    }
-                    continue;
-                }
-                Ok((status, _, body)) if status_is_transient(status) => {
-                    Failure::Status(status, error_message(&body, &sh.scrubber))
-                }
-                Ok((status, _, body)) => return Err(self.classify(endpoint, status, &body)),
                 Err(f) => f,
+                Ok((status, headers, body)) => {
+                    match self.interpret(endpoint, status, headers, body, SystemTime::now()) {
+                        Answer::Success { response, secret_cut } => {
+                            sh.budget.gate().note_success();
+                            if secret_cut {
+                                tracing::warn!(upstream = %name, endpoint = %label,
+                                    "the answer repeated a configured secret; it was cut out");
+                            }
+                            return Ok(response);
+                        }
+                        Answer::RateLimited { retry_after } => {
+                            self.stats.record_rate_limited();
+                            limited += 1;
+                            let n = sh.budget.gate().note_rate_limited();
+                            let pause = retry_after
+                                .unwrap_or_else(|| policy.rate_limit_pause(n, rand::random()));
+                            sh.budget.gate().pause_for(pause);
+                            tracing::warn!(upstream = %name, endpoint = %label, pause_ms = pause.as_millis() as u64,
+                                "rate limited (429); pausing every call to this upstream");
+                            if !idempotent
+                                || limited >= policy.max_rate_limited_attempts
+                                || Instant::now() + pause > deadline
+                            {
+                                return Err(UpstreamError::RateLimited {
+                                    upstream: name.clone(),
+                                    endpoint: label,
+                                    attempts,
+                                });
+                            }
+                            continue;
+                        }
+                        Answer::Transient { status, message } => Failure::Status(status, message),
+                        Answer::Fatal(e) => return Err(e),
+                    }
+                }
             };
             failures += 1;
             let delay = policy.backoff(failures, rand::random());
             if !idempotent || failures >= policy.max_attempts || Instant::now() + delay > deadline {
                 return Err(self.exhausted(label, attempts, failure));
             }
-            tracing::debug!(upstream = %sh.name, endpoint = %label, attempt = attempts, delay_ms = delay.as_millis() as u64,
+            tracing::debug!(upstream = %name, endpoint = %label, attempt = attempts, delay_ms = delay.as_millis() as u64,
                 "transient failure; retrying");
             tokio::time::sleep(delay).await;
         }
@@ -371,12 +316,12 @@ impl UpstreamClient {
             detail.push_str(&s.to_string());
             source = s.source();
         }
-        let detail = excerpt(detail.as_bytes(), &self.shared.scrubber, 300);
+        let detail = excerpt(detail.as_bytes(), &self.shared.reader.scrubber, 300);
         if timeout { Failure::Timeout } else { Failure::Transport(detail) }
     }
 
     fn exhausted(&self, endpoint: String, attempts: u32, last: Failure) -> UpstreamError {
-        let upstream = self.shared.name.clone();
+        let upstream = self.shared.reader.name.clone();
         match last {
             Failure::Timeout => UpstreamError::Timeout { upstream, endpoint, attempts },
             Failure::Status(status, msg) => {
@@ -397,39 +342,25 @@ impl UpstreamClient {
         }
     }
 
-    pub(crate) fn classify(&self, endpoint: &Endpoint, status: u16, body: &[u8]) -> UpstreamError {
-        let sh = &self.shared;
-        let (upstream, label) = (sh.name.clone(), endpoint.label());
-        let message = error_message(body, &sh.scrubber);
-        match status {
-            401 => UpstreamError::Unauthorized {
-                upstream,
-                endpoint: label,
-                credential: sh.credential.clone(),
-                message,
-            },
-            403 => UpstreamError::Forbidden {
-                upstream,
-                endpoint: label,
-                credential: sh.credential.clone(),
-                message,
-            },
-            404 => UpstreamError::NotFound {
-                upstream,
-                endpoint: label,
-                path: endpoint.path.clone(),
-                message,
-            },
-            400..=499 => UpstreamError::Rejected { upstream, endpoint: label, status, message },
-            _ => self.bad_response(&label, format!("unexpected HTTP status {status}"), body),
-        }
+    /// What one answer to `endpoint` means (see [`Answer`]): the one reading of status,
+    /// headers and body that [`UpstreamClient::send`] acts on. Pure: `Retry-After` is read
+    /// relative to `now`; the caller does any waiting and logging.
+    pub fn interpret(
+        &self,
+        endpoint: &Endpoint,
+        status: u16,
+        headers: HeaderMap,
+        body: bytes::Bytes,
+        now: SystemTime,
+    ) -> Answer {
+        self.shared.reader.interpret(endpoint, status, headers, body, now)
     }
 
     /// `text` from this upstream with every form of every configured secret replaced by
     /// `<redacted>`: use it on any upstream string kept or shown verbatim. (Bodies are cut
     /// already; this also catches an echo hidden by escapes that parsing decoded.)
     pub fn scrub(&self, text: &str) -> String {
-        self.shared.scrubber.scrub(text).into_owned()
+        self.shared.reader.scrub(text)
     }
 
     /// A [`UpstreamError::BadResponse`] for `endpoint` with a short, redacted body excerpt.
@@ -439,15 +370,7 @@ impl UpstreamClient {
         reason: impl Into<String>,
         body: &[u8],
     ) -> UpstreamError {
-        // The reason may quote the body (serde names the value it could not read), and a
-        // server can echo a credential back: redact it like the excerpt.
-        let reason = self.scrub(&reason.into());
-        UpstreamError::BadResponse {
-            upstream: self.shared.name.clone(),
-            endpoint: endpoint.to_owned(),
-            reason,
-            excerpt: excerpt(body, &self.shared.scrubber, 120),
-        }
+        self.shared.reader.bad_response(endpoint, reason.into(), body)
     }
 
     /// Parses a response body as JSON into `T`; a parse failure is a `BadResponse`.
@@ -455,13 +378,7 @@ impl UpstreamClient {
         &self,
         resp: &UpstreamResponse,
     ) -> Result<T, UpstreamError> {
-        serde_json::from_slice(&resp.body).map_err(|e| {
-            self.bad_response(
-                &resp.endpoint,
-                format!("cannot parse the JSON body: {e}"),
-                &resp.body,
-            )
-        })
+        self.shared.reader.parse_json(resp)
     }
 
     /// How long the pause gate stays closed from now (zero when open); for tests and health.

@@ -196,7 +196,7 @@ impl ExitStatus for UpstreamError {
 /// `errors` (array or object), else the raw text. Never fails; the result is collapsed to
 /// one line and truncated. Every form of every secret `scrub` holds is replaced by
 /// `<redacted>`, after the JSON is decoded (so an escaped echo is caught as well).
-pub fn error_message(body: &[u8], scrub: &Scrubber) -> String {
+pub(super) fn error_message(body: &[u8], scrub: &Scrubber) -> String {
     let text = String::from_utf8_lossy(body);
     let from_json = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| {
         let obj = v.as_object()?;
@@ -233,7 +233,7 @@ pub fn error_message(body: &[u8], scrub: &Scrubber) -> String {
 
 /// A one-line, truncated (to `max` characters), redacted excerpt of a body. Secrets are cut
 /// before the text is collapsed and truncated, so a cut never leaves part of one behind.
-pub fn excerpt(body: &[u8], scrub: &Scrubber, max: usize) -> String {
+pub(super) fn excerpt(body: &[u8], scrub: &Scrubber, max: usize) -> String {
     let scrubbed = scrub.scrub_bytes(body);
     let text = String::from_utf8_lossy(&scrubbed);
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -1,11 +1,15 @@
 //! Shared HTTP plumbing for every upstream (Mailprotector, Gradient, ConnectWise): one
 //! rate-limited reqwest client per upstream, a 429 pause gate shared by all its callers,
-//! retries with capped exponential backoff and full jitter, typed errors, request
-//! accounting, the secret [`Scrubber`] and the [`Recorder`] hook `mpsync capture` uses.
+//! retries with capped exponential backoff and full jitter, the one reading of an answer
+//! ([`UpstreamClient::interpret`]), typed errors, the de-duplication rule of paged listings
+//! ([`SeenIds`]), request accounting, the secret [`Scrubber`] and the [`Recorder`] hook
+//! `mpsync capture` uses.
 
+mod answer;
 mod client;
 mod error;
 mod limit;
+mod listing;
 mod record;
 mod retry;
 mod scrub;
@@ -13,13 +17,12 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use client::{
-    Credentials, Endpoint, MIN_BODY_SECRET_LEN, UpstreamClient, UpstreamResponse, UpstreamSpec,
-    install_crypto_provider,
-};
-pub use error::{UpstreamError, error_message, excerpt};
+pub use answer::{Answer, Endpoint, MIN_BODY_SECRET_LEN, UpstreamResponse};
+pub use client::{Credentials, UpstreamClient, UpstreamSpec, install_crypto_provider};
+pub use error::UpstreamError;
 pub use limit::{Budget, PauseGate};
+pub use listing::{HasId, SeenIds};
 pub use record::{Exchange, Recorder};
-pub use retry::{RetryPolicy, parse_retry_after, status_is_transient};
+pub use retry::RetryPolicy;
 pub use scrub::{REDACTED, Scrubber};
 pub use stats::{RequestStats, StatsSnapshot};

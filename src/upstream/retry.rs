@@ -70,13 +70,13 @@ impl RetryPolicy {
 }
 
 /// Whether an HTTP status is worth retrying for an idempotent request.
-pub fn status_is_transient(status: u16) -> bool {
+pub(super) fn status_is_transient(status: u16) -> bool {
     status == 408 || status == 429 || (500..=599).contains(&status)
 }
 
 /// Parses a `Retry-After` value: delta-seconds, or an HTTP-date relative to `now`
 /// (a date in the past means "now"). `None` when it is neither.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+pub(super) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
     if let Ok(secs) = v.parse::<u64>() {
         return Some(Duration::from_secs(secs));

@@ -3,8 +3,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use super::harness::{check_config, config_text};
 use mpsync::config::LogFormat;
-use mpsync::fuzzing::{check_config, config_text};
 use proptest::prelude::*;
 
 use super::mutate::{apply, damage};

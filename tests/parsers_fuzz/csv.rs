@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use super::harness::{check_csv, csv_bytes};
 use mpsync::billing::csv::MAX_QUANTITY;
-use mpsync::fuzzing::{check_csv, csv_bytes};
 use proptest::prelude::*;
 
 use super::mutate::{apply, damage};

@@ -2,8 +2,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::harness::{check_mapping, mapping_text};
 use mpsync::config::MappingError;
-use mpsync::fuzzing::{check_mapping, mapping_text};
 use proptest::prelude::*;
 
 use super::mutate::{apply, damage};

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use mpsync::fuzzing::{
+use super::harness::{
     Decoded, check_config, check_csv, check_mapping, check_upstream, upstream_bytes,
 };
 
@@ -50,8 +50,8 @@ fn the_good_answer_seeds_decode_and_the_error_seeds_do_not() {
         }
     }
     let (_, mapping) = &seeds("mapping")[0];
-    mpsync::fuzzing::mapping_text(std::str::from_utf8(mapping).unwrap())
+    super::harness::mapping_text(std::str::from_utf8(mapping).unwrap())
         .expect("the example mapping is valid");
     let (_, clean) = seeds("csv").into_iter().find(|(n, _)| n.contains("clean")).unwrap();
-    assert_eq!(mpsync::fuzzing::csv_bytes(&clean).unwrap().lines.len(), 3);
+    assert_eq!(super::harness::csv_bytes(&clean).unwrap().lines.len(), 3);
 }

@@ -2,15 +2,15 @@
 //! arbitrary bytes, generated listings with their paging headers, damaged bodies, and the
 //! rule that no credential ever reaches an error.
 
-use mpsync::fuzzing::{Answer, Decoded, FUZZ_SECRET, check_upstream, decode};
+use super::harness::{Decoded, FUZZ_SECRET, Target, check_upstream, decode};
 use proptest::prelude::*;
 use serde_json::json;
 
 use super::mutate::{apply, damage};
 
-/// The fuzz input for `answer` with `status`, one header and a body (see `split_input`).
-fn input(answer: Answer, status_index: u8, header: &str, body: &str) -> Vec<u8> {
-    let a = Answer::ALL.iter().position(|x| *x == answer).unwrap() as u8;
+/// The fuzz input for `target` with `status`, one header and a body (see `split_input`).
+fn input(target: Target, status_index: u8, header: &str, body: &str) -> Vec<u8> {
+    let a = Target::ALL.iter().position(|x| *x == target).unwrap() as u8;
     let mut out = vec![a, status_index];
     out.extend(header.bytes().filter(|b| *b != b'\n'));
     out.push(b'\n');
@@ -32,7 +32,7 @@ fn companies(ids: &[u64]) -> String {
     serde_json::Value::Array(items).to_string()
 }
 
-fn shown(r: &Result<Decoded, mpsync::fuzzing::DecodeError>) -> String {
+fn shown(r: &Result<Decoded, super::harness::DecodeError>) -> String {
     match r {
         Ok(d) => format!("{d:?}"),
         Err(e) => format!("{e} / {e:?}"),
@@ -54,7 +54,7 @@ proptest! {
         header in "[ -~]{0,60}",
         body in "[\\[\\]{}\":,0-9a-z_ .eE+-]{0,200}",
     ) {
-        check_upstream(&input(Answer::ALL[a as usize], s, &header, &body));
+        check_upstream(&input(Target::ALL[a as usize], s, &header, &body));
     }
 }
 
@@ -70,10 +70,10 @@ proptest! {
         let ids: Vec<u64> = ids.into_iter().collect();
         let body = customers(&ids);
         let header = total_pages.map(|t| json!({"page": 1, "per_page": 30, "total_pages": t}).to_string()).unwrap_or_default();
-        let got = decode(Answer::MailprotectorCustomers, 200, header.as_bytes(), body.as_bytes());
+        let got = decode(Target::MailprotectorCustomers, 200, header.as_bytes(), body.as_bytes());
         let more = !ids.is_empty() && total_pages.is_none_or(|t| t > 1);
         prop_assert_eq!(got.ok(), Some(Decoded::Page { items: ids.len(), next_page: more.then_some(2) }));
-        check_upstream(&input(Answer::MailprotectorCustomers, 0, &header, &apply(&body, &damages)));
+        check_upstream(&input(Target::MailprotectorCustomers, 0, &header, &apply(&body, &damages)));
     }
 
     #[test]
@@ -88,7 +88,7 @@ proptest! {
             Some(p) => format!("<https://cw.example/v4_6_release/apis/3.0/company/companies?pageSize=1000&page={p}>; rel=\"next\", <https://cw.example/x?page=20>; rel=\"last\""),
             None => String::new(),
         };
-        let got = decode(Answer::ConnectwiseCompanies, 200, header.as_bytes(), body.as_bytes());
+        let got = decode(Target::ConnectwiseCompanies, 200, header.as_bytes(), body.as_bytes());
         match next {
             Some(p) if p <= 1 => {
                 let e = got.expect_err("a next link to an earlier page is refused").to_string();
@@ -100,7 +100,7 @@ proptest! {
                 prop_assert_eq!(got.ok(), Some(Decoded::Page { items: ids.len(), next_page }));
             }
         }
-        check_upstream(&input(Answer::ConnectwiseCompanies, 0, &header, &apply(&body, &damages)));
+        check_upstream(&input(Target::ConnectwiseCompanies, 0, &header, &apply(&body, &damages)));
     }
 
     #[test]
@@ -109,9 +109,9 @@ proptest! {
         damages in proptest::collection::vec(damage(), 1..4),
     ) {
         let (answer, body) = [
-            (Answer::ConnectwiseAdditions, r#"[{"id":9,"product":{"identifier":"MP-CF"},"quantity":56,"unitPrice":3.5,"billCustomer":"Billable","effectiveDate":"2024-01-01T00:00:00Z","cancelledDate":"2030-01-01"}]"#),
-            (Answer::GradientSkus, r#"{"status":"success","data":{"skus":[{"id":"a1","name":"CloudFilter"},{"_id":7,"name":"Bracket"}]}}"#),
-            (Answer::MailprotectorServices, r#"{"service_types":{"hosting":"CloudFilter","addons":["Bracket",{"name":"SafeSend"}]}}"#),
+            (Target::ConnectwiseAdditions, r#"[{"id":9,"product":{"identifier":"MP-CF"},"quantity":56,"unitPrice":3.5,"billCustomer":"Billable","effectiveDate":"2024-01-01T00:00:00Z","cancelledDate":"2030-01-01"}]"#),
+            (Target::GradientSkus, r#"{"status":"success","data":{"skus":[{"id":"a1","name":"CloudFilter"},{"_id":7,"name":"Bracket"}]}}"#),
+            (Target::MailprotectorServices, r#"{"service_types":{"hosting":"CloudFilter","addons":["Bracket",{"name":"SafeSend"}]}}"#),
         ][which];
         prop_assert!(decode(answer, 200, b"", body.as_bytes()).is_ok());
         check_upstream(&input(answer, 0, "", &apply(body, &damages)));
@@ -126,21 +126,21 @@ fn an_echoed_credential_never_reaches_an_error() {
     let cases = [
         // Any status text is read (verbatim when unknown, with keys redacted by the client):
         // the echo here is in a body that lacks the status.
-        (Answer::GradientOrganization, 200, format!(r#"{{"name":"{s}"}}"#)),
-        (Answer::MailprotectorCustomers, 200, format!(r#"[{{"id":"{s}"}}]"#)),
-        (Answer::MailprotectorUsers, 200, format!(r#"[{{"id":1,"user_type":{{"id":"{s}"}}}}]"#)),
-        (Answer::MailprotectorUserGroups, 200, format!(r#"[{{"id":1,"user_count":"{s}"}}]"#)),
-        (Answer::MailprotectorServices, 200, format!(r#"{{"service_types":"{s}"}}"#)),
+        (Target::GradientOrganization, 200, format!(r#"{{"name":"{s}"}}"#)),
+        (Target::MailprotectorCustomers, 200, format!(r#"[{{"id":"{s}"}}]"#)),
+        (Target::MailprotectorUsers, 200, format!(r#"[{{"id":1,"user_type":{{"id":"{s}"}}}}]"#)),
+        (Target::MailprotectorUserGroups, 200, format!(r#"[{{"id":1,"user_count":"{s}"}}]"#)),
+        (Target::MailprotectorServices, 200, format!(r#"{{"service_types":"{s}"}}"#)),
         (
-            Answer::ConnectwiseAdditions,
+            Target::ConnectwiseAdditions,
             200,
             format!(r#"[{{"id":1,"product":{{"id":1}},"quantity":1,"effectiveDate":"{s}"}}]"#),
         ),
-        (Answer::GradientAccounts, 200, format!(r#"[{{"id":{{"k":"{s}"}}}}]"#)),
-        (Answer::GradientSkus, 200, format!(r#"{{"skus":[{{"id":true,"name":"{s}"}}]}}"#)),
-        (Answer::MailprotectorReseller, 401, format!(r#"{{"error":"bad key {s}"}}"#)),
-        (Answer::ConnectwiseCompanies, 400, format!(r#"{{"errors":[{{"message":"{s}"}}]}}"#)),
-        (Answer::GradientAccounts, 500, format!("upstream said {s}")),
+        (Target::GradientAccounts, 200, format!(r#"[{{"id":{{"k":"{s}"}}}}]"#)),
+        (Target::GradientSkus, 200, format!(r#"{{"skus":[{{"id":true,"name":"{s}"}}]}}"#)),
+        (Target::MailprotectorReseller, 401, format!(r#"{{"error":"bad key {s}"}}"#)),
+        (Target::ConnectwiseCompanies, 400, format!(r#"{{"errors":[{{"message":"{s}"}}]}}"#)),
+        (Target::GradientAccounts, 500, format!("upstream said {s}")),
     ];
     for (answer, status, body) in cases {
         let got = decode(answer, status, b"", body.as_bytes());
@@ -155,7 +155,7 @@ fn an_echoed_credential_never_reaches_an_error() {
 
 #[test]
 fn retry_after_is_read_as_seconds_or_a_date_and_clamped() {
-    let pause = |h: &str| match decode(Answer::MailprotectorUsers, 429, h.as_bytes(), b"") {
+    let pause = |h: &str| match decode(Target::MailprotectorUsers, 429, h.as_bytes(), b"") {
         Ok(Decoded::RateLimited { pause }) => pause.map(|d| d.as_secs()),
         other => panic!("{other:?}"),
     };

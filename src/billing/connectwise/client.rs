@@ -3,19 +3,17 @@
 //! `Link rel="next"` (or counts pages when the header is unusable, §7), de-duplication by id,
 //! and errors that say what to fix.
 
-use std::collections::HashSet;
-
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use super::link::{page_of, parse_link};
-use super::models::{Addition, Agreement, Company, HasId, SystemInfo};
+use super::models::{Addition, Agreement, Company, SystemInfo};
 use crate::billing::BillingError;
 use crate::config::{ConnectwiseConfig, Secret};
 use crate::upstream::{
-    Credentials, Endpoint, RetryPolicy, StatsSnapshot, UpstreamClient, UpstreamError,
-    UpstreamResponse, UpstreamSpec,
+    Credentials, Endpoint, HasId, RetryPolicy, SeenIds, StatsSnapshot, UpstreamClient,
+    UpstreamError, UpstreamResponse, UpstreamSpec,
 };
 
 /// The upstream name used in errors, logs and metrics.
@@ -116,6 +114,11 @@ impl ConnectwiseClient {
         self.http.scrubber()
     }
 
+    /// The shared upstream client (the answer interpreter, JSON parsing, error helpers).
+    pub fn upstream(&self) -> &UpstreamClient {
+        &self.http
+    }
+
     /// Requests made by this scope so far.
     pub fn stats(&self) -> StatsSnapshot {
         self.http.stats()
@@ -174,47 +177,67 @@ impl ConnectwiseClient {
         cancel: &CancellationToken,
     ) -> Result<Vec<T>, BillingError> {
         let mut all = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen = SeenIds::new();
         let mut page = 1u64;
         let mut largest = 0usize;
         loop {
             let (items, resp) = self.page::<T>(ep, page, conditions, cancel).await?;
             let n = items.len();
             largest = largest.max(n);
-            let before = all.len();
-            all.extend(items.into_iter().filter(|i| seen.insert(i.id())));
-            if n > 0 && all.len() == before && page > 1 {
-                let reason = format!(
-                    "page {page} repeats items of earlier pages; the server seems to ignore the page parameter"
-                );
-                return Err(self.http.bad_response(&ep.label(), reason, &resp.body).into());
-            }
-            let link = resp.headers.get("link").and_then(|v| v.to_str().ok()).map(parse_link);
-            let next = match link.filter(|l| !l.is_empty()) {
-                // A usable Link header: it alone decides (no "next" on the last page).
-                Some(l) => match l.get("next") {
-                    None => None,
-                    Some(url) => match page_of(url) {
-                        Some(p) if p > page => Some(p),
-                        _ => {
-                            let reason =
-                                format!("the Link rel=\"next\" target {url:?} has no later page");
-                            return Err(self.http.bad_response(&ep.label(), reason, b"").into());
-                        }
-                    },
-                },
-                None if n == 0 || n < largest => None,
-                None => Some(page + 1),
-            };
-            match next {
+            let fresh = seen
+                .fresh(page, items)
+                .map_err(|reason| self.http.bad_response(&ep.label(), reason, &resp.body))?;
+            all.extend(fresh);
+            match self.next_page(&resp, page, n, largest)? {
                 None => return Ok(all),
-                Some(p) if p > MAX_PAGES => {
-                    let reason = format!("the listing did not end after {MAX_PAGES} pages");
-                    return Err(self.http.bad_response(&ep.label(), reason, b"").into());
-                }
                 Some(p) => page = p,
             }
         }
+    }
+
+    /// The page to ask for after `page`, which held `len` items (`largest`: the most any
+    /// page of this listing held so far); `None` when the listing ended. A usable `Link`
+    /// header alone decides (no `rel="next"` on the last page), and its `next` target must
+    /// name a later page; without one, an empty page or one shorter than the largest seen
+    /// ends the listing (§7: the server may cap `pageSize` lower than asked).
+    pub fn next_page(
+        &self,
+        resp: &UpstreamResponse,
+        page: u64,
+        len: usize,
+        largest: usize,
+    ) -> Result<Option<u64>, UpstreamError> {
+        let bad = |reason: String| self.http.bad_response(&resp.endpoint, reason, b"");
+        let link = resp.headers.get("link").and_then(|v| v.to_str().ok()).map(parse_link);
+        let next = match link.filter(|l| !l.is_empty()) {
+            Some(l) => match l.get("next") {
+                None => None,
+                Some(url) => match page_of(url) {
+                    Some(p) if p > page => Some(p),
+                    _ => {
+                        return Err(bad(format!(
+                            "the Link rel=\"next\" target {url:?} has no later page"
+                        )));
+                    }
+                },
+            },
+            None if len == 0 || len < largest => None,
+            None => Some(page + 1),
+        };
+        match next {
+            Some(p) if p > MAX_PAGES => {
+                Err(bad(format!("the listing did not end after {MAX_PAGES} pages")))
+            }
+            next => Ok(next),
+        }
+    }
+
+    /// Reads one page of a listing: its items (none for a 204).
+    pub fn read_page<T: DeserializeOwned>(
+        &self,
+        resp: &UpstreamResponse,
+    ) -> Result<Vec<T>, UpstreamError> {
+        if resp.status == 204 { Ok(Vec::new()) } else { self.http.parse_json(resp) }
     }
 
     async fn page<T: DeserializeOwned>(
@@ -236,9 +259,7 @@ impl ConnectwiseClient {
             _ = cancel.cancelled() => return Err(BillingError::Cancelled),
             r = self.http.get(ep, &query) => r.map_err(|e| explain(e, conditions))?,
         };
-        let items: Vec<T> =
-            if resp.status == 204 { Vec::new() } else { self.http.parse_json(&resp)? };
-        Ok((items, resp))
+        Ok((self.read_page(&resp)?, resp))
     }
 
     /// A [`UpstreamError::BadResponse`] for `endpoint` (for answers that parse but make no sense).
@@ -280,3 +301,7 @@ fn explain(e: UpstreamError, conditions: Option<&str>) -> UpstreamError {
         other => other,
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

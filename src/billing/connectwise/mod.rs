@@ -86,8 +86,11 @@ pub async fn collect(
     build(client, &companies, &additions, now)
 }
 
-/// Accounts from the non-deleted companies; one line per addition.
-pub(crate) fn build(
+/// What the billing source makes of what it read: accounts from the non-deleted companies,
+/// one billed line per addition, counted or not by the §7 [`rules`] as of `now`. Refuses
+/// (naming the agreement) an agreement without a company, or an addition without a product
+/// or a quantity.
+pub fn build(
     client: &ConnectwiseClient,
     companies: &[Company],
     additions: &[(Agreement, Vec<Addition>)],

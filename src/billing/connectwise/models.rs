@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::upstream::HasId;
+
 /// A reference to another record (`company`, `product`, `status`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -116,11 +118,7 @@ impl SystemInfo {
     }
 }
 
-/// A listed resource with an integer id (for de-duplication across pages).
-pub(crate) trait HasId {
-    fn id(&self) -> u64;
-}
-
+// Listed resources, de-duplicated across pages by id.
 impl HasId for Company {
     fn id(&self) -> u64 {
         self.id
