@@ -1,6 +1,8 @@
-//! Exit codes (sysexits(3)) and the one place where an error becomes one.
+//! Exit codes (sysexits(3)), and [`ExitStatus`]: each boundary error (config, store,
+//! upstream, job, command) says which one it deserves, derived from the error it keeps.
 //!
-//! The binary maps every failure to one of these; scripts and systemd rely on them.
+//! A command's error becomes the process's status in one place, `commands::dispatch`;
+//! scripts and systemd rely on these numbers.
 
 use std::process::ExitCode;
 

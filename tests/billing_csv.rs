@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use mpsync::billing::{BilledSource, BillingError, CsvSource, parse_csv};
-use mpsync::exit::Exit;
+use mpsync::exit::{Exit, ExitStatus};
 use mpsync::model::{RunKind, RunOutcome};
 use mpsync::store::Store;
 use mpsync::sync::{BillingJob, Job, JobError, RunContext, RunLedger};
@@ -229,16 +229,13 @@ async fn one_bad_row_rejects_the_file_and_the_previous_snapshot_stays() {
 
     write(dir.path(), &format!("{HEADER}250,Acme,MP-CF,56,3.25\n7,Beta,MP-SS,four,\n"));
     let err = run_job(&store, &job, 10).await.expect_err("bad row");
-    match &err {
-        JobError::Failed { reason, exit } => {
-            assert_eq!(*exit, Exit::DataErr, "sync --once exits 65");
-            assert!(
-                reason.contains(r#"billed.csv line 3, column quantity: "four" is not a number"#),
-                "{reason}"
-            );
-        }
-        other => panic!("expected a failure, got {other:?}"),
-    }
+    assert!(matches!(err, JobError::Billing(BillingError::Csv(_))), "a CSV failure: {err:?}");
+    assert_eq!(err.exit(), Exit::DataErr, "sync --once exits 65");
+    let reason = err.to_string();
+    assert!(
+        reason.contains(r#"billed.csv line 3, column quantity: "four" is not a number"#),
+        "{reason}"
+    );
     let still = store.latest_billed_snapshot().await.unwrap().unwrap();
     assert_eq!(still.run_id, good.id, "the previous billed snapshot stays in use");
     assert_eq!(still.lines, snap.lines);

@@ -30,7 +30,7 @@ impl RunObserver for Health {
     fn skipped(&self, kind: RunKind, why: &SkipReason) {
         // Overlap and backoff skips say nothing new about the source.
         if let SkipReason::NotReady(why) = why {
-            self.record_waiting(kind.into(), chrono::Utc::now(), why.clone());
+            self.record_waiting(kind.into(), chrono::Utc::now(), why.to_string());
         }
     }
 

@@ -5,6 +5,7 @@
 //! The only module that knows all the others. One root [`CancellationToken`] and one
 //! [`TaskTracker`](tokio_util::task::TaskTracker) (inside [`Tasks`]) own every task.
 
+mod error;
 mod health_observer;
 mod observe;
 mod push_observer;
@@ -23,7 +24,6 @@ use tokio::sync::{oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, LoadOptions};
-use crate::exit::Exit;
 use crate::health::Health;
 use crate::mailprotector::MailprotectorClient;
 use crate::metrics::Metrics;
@@ -36,10 +36,11 @@ use crate::sync::{
 use crate::systemd::{self, Heartbeat, Notifier};
 use crate::telemetry::LogHandle;
 
+pub use error::{DaemonError, JobsError, ListenError};
 pub use observe::{Fanout, RunMetrics};
 pub use push_observer::PushObserver;
 pub use secrets::secret_scrubber;
-pub use tasks::Tasks;
+pub use tasks::{StillRunning, Tasks};
 
 /// What [`run`] needs besides the config.
 pub struct RunOptions {
@@ -105,10 +106,11 @@ impl Stop {
     }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT and returns the exit status: 0 after a clean
-/// drain, 75 when the store is held by another process, 78 when the listener cannot be bound
-/// (`daemon.listen`), 70 when the grace period ran out or a component failed.
-pub async fn run(opts: RunOptions) -> Exit {
+/// Runs the daemon until SIGTERM or SIGINT: `Ok` after a clean drain, else why not (its exit
+/// status: 75 when the store is held by another process, 78 when the listener cannot be bound
+/// (`daemon.listen`) or the mapping is invalid, 70 when the grace period ran out or a
+/// component failed).
+pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
     let RunOptions { config, load_options, log, notifier, watchdog, on_ready } = opts;
     let started_at = chrono::Utc::now();
 
@@ -120,21 +122,12 @@ pub async fn run(opts: RunOptions) -> Exit {
     );
     let (mut sigterm, mut sigint, mut sighup) = match signals {
         (Ok(t), Ok(i), Ok(h)) => (t, i, h),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-            tracing::error!("cannot install the signal handlers: {e}");
-            return Exit::Software;
-        }
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Err(DaemonError::Signals(e)),
     };
 
     notifier.status("starting: opening the store");
-    let store = match start::open_store(&config.daemon.state_dir, started_at, &notifier).await {
-        Ok(s) => s,
-        Err(exit) => return exit,
-    };
-    let listener = match start::bind(config.daemon.listen).await {
-        Ok(l) => l,
-        Err(exit) => return exit,
-    };
+    let store = start::open_store(&config.daemon.state_dir, started_at, &notifier).await?;
+    let listener = start::bind(config.daemon.listen).await?;
     let addr = listener.local_addr().unwrap_or(config.daemon.listen);
 
     let health = Health::new(started_at);
@@ -154,14 +147,7 @@ pub async fn run(opts: RunOptions) -> Exit {
         }
     }
     // The mapping is part of the configuration: an invalid one stops the start like a bad key.
-    let mapping = match reconciler::load_mapping(&config_tx.borrow()) {
-        None => None,
-        Some(Ok(m)) => Some(m),
-        Some(Err(e)) => {
-            tracing::error!("cannot start: {e}");
-            return Exit::Config;
-        }
-    };
+    let mapping = reconciler::load_mapping(&config_tx.borrow()).transpose()?;
     let (reconcile_trigger, reconcile_rx) = reconciler::Reconciler::channel();
     // Push reports go to health and metrics; the families exist only while the push does.
     let push_report = config_tx
@@ -169,10 +155,7 @@ pub async fn run(opts: RunOptions) -> Exit {
         .gradient
         .enabled
         .then(|| PushObserver::register(&metrics, health.clone()).hook());
-    let jobs = match build_jobs(&config_tx.borrow(), &store, push_report) {
-        Ok(jobs) => jobs,
-        Err(exit) => return exit,
-    };
+    let jobs = build_jobs(&config_tx.borrow(), &store, push_report)?;
 
     // The engine's loop is the daemon's main loop: it beats the heartbeat on every turn, and
     // its first turn latches readiness.
@@ -201,10 +184,9 @@ pub async fn run(opts: RunOptions) -> Exit {
     let cron = match CronTicker::start(&jobs, engine_handle.clone()).await {
         Ok(c) => c,
         Err(e) => {
-            tracing::error!("cannot start the scheduler: {e}");
             token.cancel();
             let _ = tasks.drain(Duration::from_secs(5)).await;
-            return Exit::Software;
+            return Err(e.into());
         }
     };
     let reconciler = reconciler::Reconciler {
@@ -233,11 +215,10 @@ pub async fn run(opts: RunOptions) -> Exit {
         access: Arc::new(crate::server::Access::from_config(&config_tx.borrow().daemon, addr)),
     };
     if let Err(e) = spawn_server(&tasks, listener, state, token.clone()) {
-        tracing::error!("cannot start the HTTP server thread: {e}");
         cron.shutdown().await;
         token.cancel();
         let _ = tasks.drain(Duration::from_secs(5)).await;
-        return Exit::Software;
+        return Err(DaemonError::ServerThread(e));
     }
 
     if let Some(interval) = watchdog {
@@ -296,16 +277,10 @@ pub async fn run(opts: RunOptions) -> Exit {
     match (drained, stop) {
         (Ok(()), Stop::Signal(_)) => {
             tracing::info!("mpsync stopped");
-            Exit::Ok
+            Ok(())
         }
-        (Ok(()), Stop::Fatal) => Exit::Software,
-        (Err(still_running), _) => {
-            tracing::error!(
-                "shutdown grace period ({}s, daemon.shutdown_grace) ran out; still running: {still_running}",
-                grace.as_secs_f64(),
-            );
-            Exit::Software
-        }
+        (Ok(()), Stop::Fatal) => Err(DaemonError::Fatal),
+        (Err(still_running), _) => Err(DaemonError::GraceExpired { grace, still_running }),
     }
 }
 
@@ -317,22 +292,17 @@ pub fn build_jobs(
     config: &Config,
     store: &crate::store::Store,
     push_report: Option<ReportHook>,
-) -> Result<Vec<JobSpec>, Exit> {
+) -> Result<Vec<JobSpec>, JobsError> {
     let mp = Arc::new(config.mailprotector.clone());
-    let client = MailprotectorClient::new(&mp).map_err(|e| {
-        tracing::error!("cannot build the Mailprotector client: {e}");
-        Exit::Software
-    })?;
+    let client = MailprotectorClient::new(&mp).map_err(JobsError::Mailprotector)?;
     let vendor = VendorJob::new(client, mp.clone(), store.clone());
     let mut jobs = vec![JobSpec {
         kind: RunKind::Vendor,
         schedule: mp.schedule.clone(),
         job: Arc::new(vendor),
     }];
-    let billing = crate::billing::source_from_config(&config.billing).map_err(|e| {
-        tracing::error!("cannot build the billing source: {e}");
-        Exit::Software
-    })?;
+    let billing =
+        crate::billing::source_from_config(&config.billing).map_err(JobsError::Billing)?;
     if let Some(source) = billing {
         jobs.push(JobSpec {
             kind: RunKind::Billing,
@@ -341,10 +311,7 @@ pub fn build_jobs(
         });
     }
     if config.gradient.enabled {
-        let mut push = PushJob::from_config(config, store).map_err(|e| {
-            tracing::error!("cannot build the Gradient client: {e}");
-            Exit::Config
-        })?;
+        let mut push = PushJob::from_config(config, store).map_err(JobsError::Gradient)?;
         if let Some(hook) = push_report {
             push = push.with_report_hook(hook);
         }

@@ -203,7 +203,7 @@ mod tests {
         };
         rm.finished(RunKind::Vendor, &record, Duration::from_secs(3));
         rm.skipped(RunKind::Vendor, &SkipReason::Overlap);
-        rm.skipped(RunKind::Push, &SkipReason::NotReady("waiting for the first snapshot".into()));
+        rm.skipped(RunKind::Push, &SkipReason::NotReady(crate::sync::NotReady::NoVendorSnapshot));
         let stats = StatsSnapshot {
             upstream: "mailprotector".into(),
             requests: [("GET /resellers/{id}/customers".to_string(), 4u64)].into_iter().collect(),

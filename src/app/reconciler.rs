@@ -11,7 +11,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::mapping::Mapping;
+use crate::config::mapping::{Mapping, MappingError};
 use crate::config::{BillingSource, Config};
 use crate::health::{Health, ReconciliationSummary};
 use crate::metrics::Metrics;
@@ -46,11 +46,11 @@ impl RunObserver for ReconcileTrigger {
 }
 
 /// The mapping file in force, or why it could not be loaded.
-pub(super) fn load_mapping(config: &Config) -> Option<Result<Mapping, String>> {
+pub(super) fn load_mapping(config: &Config) -> Option<Result<Mapping, MappingError>> {
     if matches!(config.billing.source, BillingSource::None) {
         return None;
     }
-    Some(Mapping::load(&config.reconcile.mapping_file).map_err(|e| format!("{e:#}")))
+    Some(Mapping::load(&config.reconcile.mapping_file))
 }
 
 /// The reconciler task's inputs.
@@ -110,7 +110,7 @@ impl Reconciler {
             }
             Some(Err(e)) => {
                 tracing::error!(
-                    "the mapping file was not reloaded, the previous one stays in force: {e}"
+                    "the mapping file was not reloaded, the previous one stays in force: {e:#}"
                 );
             }
         }

@@ -1,5 +1,5 @@
-//! Start-up steps that can fail, each mapped to its exit status with a message that says what
-//! to do: opening the store and binding the listener.
+//! Start-up steps that can fail, each with an error that says what to do and knows its exit
+//! status: opening the store and binding the listener.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::exit::{Exit, ExitStatus};
+use super::error::{DaemonError, ListenError};
 use crate::health::Health;
 use crate::model::RunKind;
 use crate::store::Store;
@@ -24,7 +24,7 @@ pub(super) async fn open_store(
     state_dir: &Path,
     now: chrono::DateTime<chrono::Utc>,
     notifier: &Notifier,
-) -> Result<Store, Exit> {
+) -> Result<Store, DaemonError> {
     let dir = state_dir.to_path_buf();
     let mut opening = tokio::task::spawn_blocking(move || Store::open(&dir));
     let mut extend = tokio::time::interval(EXTEND_EVERY);
@@ -38,20 +38,8 @@ pub(super) async fn open_store(
             }
         }
     };
-    let store = match opened {
-        Ok(Ok(store)) => store,
-        Ok(Err(e)) => {
-            tracing::error!("cannot start: {e}");
-            return Err(e.exit());
-        }
-        Err(e) => {
-            tracing::error!(
-                "cannot start: opening the store in {} panicked: {e}",
-                state_dir.display()
-            );
-            return Err(Exit::Software);
-        }
-    };
+    let store = opened
+        .map_err(|source| DaemonError::StoreTask { dir: state_dir.to_path_buf(), source })??;
     match store.abort_leftover_runs(now).await {
         Ok(ids) if !ids.is_empty() => {
             tracing::warn!(
@@ -61,45 +49,14 @@ pub(super) async fn open_store(
             )
         }
         Ok(_) => {}
-        Err(e) => {
-            tracing::error!("cannot start: {e}");
-            return Err(e.exit());
-        }
+        Err(e) => return Err(e.into()),
     }
     Ok(store)
 }
 
-/// Binds the HTTP listener. Every failure is EX_CONFIG (78): the address comes from
-/// `daemon.listen` (or `run --listen`), and the fix is to choose another one (or stop what
-/// holds it). 69 stays reserved for upstreams, so a script can tell "the port is taken" from
-/// "Mailprotector is down".
-pub(super) async fn bind(addr: SocketAddr) -> Result<TcpListener, Exit> {
-    use std::io::ErrorKind;
-    match TcpListener::bind(addr).await {
-        Ok(l) => Ok(l),
-        Err(e) if e.kind() == ErrorKind::AddrInUse => {
-            tracing::error!(
-                "cannot listen on {addr} (daemon.listen): the address is already in use by \
-                 another process (another mpsync or another service). Stop that process, or set \
-                 daemon.listen (or `run --listen`) to a free address, e.g. 127.0.0.1:9848"
-            );
-            Err(Exit::Config)
-        }
-        Err(e) if matches!(e.kind(), ErrorKind::AddrNotAvailable | ErrorKind::PermissionDenied) => {
-            tracing::error!(
-                "cannot listen on {addr} (daemon.listen): {e}. Set daemon.listen (or `run \
-                 --listen`) to an address of this host and a port above 1023, e.g. 127.0.0.1:9847"
-            );
-            Err(Exit::Config)
-        }
-        Err(e) => {
-            tracing::error!(
-                "cannot listen on {addr} (daemon.listen): {e}. Check daemon.listen (or `run \
-                 --listen`)"
-            );
-            Err(Exit::Config)
-        }
-    }
+/// Binds the HTTP listener on `daemon.listen` (see [`ListenError`]: exit 78).
+pub(super) async fn bind(addr: SocketAddr) -> Result<TcpListener, ListenError> {
+    TcpListener::bind(addr).await.map_err(|source| ListenError { addr, source })
 }
 
 /// Fills health with each job's last success from the store, so a restart does not report

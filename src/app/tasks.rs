@@ -74,29 +74,44 @@ impl Tasks {
     }
 
     /// Closes the tracker and waits up to `grace` for every task to end. On timeout returns
-    /// what is still running (see [`Tasks::describe_running`]).
-    pub async fn drain(&self, grace: std::time::Duration) -> Result<(), String> {
+    /// what is still running (see [`Tasks::still_running`]).
+    pub async fn drain(&self, grace: std::time::Duration) -> Result<(), StillRunning> {
         self.tracker.close();
         match tokio::time::timeout(grace, self.tracker.wait()).await {
             Ok(()) => Ok(()),
-            Err(_) => Err(self.describe_running()),
+            Err(_) => Err(self.still_running()),
         }
     }
 
-    /// A description of what is still running, e.g. "http server, sync engine and 2 other
-    /// task(s) (sync runs)".
-    pub fn describe_running(&self) -> String {
-        let names: Vec<&str> =
+    /// What is running now: the named tasks and how many unnamed ones.
+    pub fn still_running(&self) -> StillRunning {
+        let names: Vec<&'static str> =
             self.running.lock().unwrap_or_else(|p| p.into_inner()).values().copied().collect();
         let others = self.tracker.len().saturating_sub(names.len());
-        let mut parts = names.join(", ");
-        if others > 0 {
+        StillRunning { names, others }
+    }
+}
+
+/// The tasks a drain left running, shown as e.g. "http server, sync engine and 2 other
+/// task(s) (sync runs)", or "nothing".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StillRunning {
+    /// The named tasks, in the order they were spawned.
+    pub names: Vec<&'static str>,
+    /// Unnamed tasks (sync runs).
+    pub others: usize,
+}
+
+impl std::fmt::Display for StillRunning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = self.names.join(", ");
+        if self.others > 0 {
             if !parts.is_empty() {
                 parts.push_str(" and ");
             }
-            parts.push_str(&format!("{others} other task(s) (sync runs)"));
+            parts.push_str(&format!("{} other task(s) (sync runs)", self.others));
         }
-        if parts.is_empty() { "nothing".to_owned() } else { parts }
+        f.write_str(if parts.is_empty() { "nothing" } else { &parts })
     }
 }
 
@@ -117,10 +132,13 @@ mod tests {
         while tasks.tracker().len() > 2 {
             tokio::task::yield_now().await;
         }
-        assert_eq!(tasks.describe_running(), "http server and 1 other task(s) (sync runs)");
+        assert_eq!(
+            tasks.still_running().to_string(),
+            "http server and 1 other task(s) (sync runs)"
+        );
         stuck.cancel();
         tasks.tracker().wait().await;
-        assert_eq!(tasks.describe_running(), "nothing");
+        assert_eq!(tasks.still_running().to_string(), "nothing");
     }
 
     #[tokio::test(start_paused = true)]
@@ -132,7 +150,8 @@ mod tests {
         tasks.spawn("ignores shutdown", std::future::pending());
         token.cancel();
         let left = tasks.drain(std::time::Duration::from_secs(20)).await;
-        assert_eq!(left, Err("ignores shutdown".to_owned()));
+        assert_eq!(left, Err(StillRunning { names: vec!["ignores shutdown"], others: 0 }));
+        assert_eq!(left.unwrap_err().to_string(), "ignores shutdown");
 
         let tasks = Tasks::new();
         let t = token.clone();
@@ -149,7 +168,7 @@ mod tests {
                 let _ = rx.recv();
             })
             .unwrap();
-        assert_eq!(tasks.describe_running(), "http");
+        assert_eq!(tasks.still_running().to_string(), "http");
         assert_eq!(tasks.tracker().len(), 1);
         drop(tx);
         let waited = tokio::time::timeout(
@@ -157,6 +176,6 @@ mod tests {
             tasks.drain(std::time::Duration::from_secs(30)),
         );
         assert_eq!(waited.await, Ok(Ok(())));
-        assert_eq!(tasks.describe_running(), "nothing");
+        assert_eq!(tasks.still_running().to_string(), "nothing");
     }
 }

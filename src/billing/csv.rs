@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-use super::{Billed, BilledSource, BillingError, FetchReport};
+use super::{Billed, BilledSource, BillingError, CsvReadError, FetchReport};
 use crate::model::{Account, BilledLine};
 
 /// The documented columns, in their documented order.
@@ -118,7 +118,7 @@ impl BilledSource for CsvSource {
                 _ = cancel.cancelled() => Err(BillingError::Cancelled),
                 r = read => r.unwrap_or_else(|e| Err(BillingError::CsvIo {
                     path: self.path.display().to_string(),
-                    reason: format!("the reading task stopped: {e}"),
+                    source: CsvReadError::Task(e),
                 })),
             };
             FetchReport { outcome, stats: Vec::new() }
@@ -130,7 +130,7 @@ impl BilledSource for CsvSource {
 pub fn read_file(path: &Path, _now: DateTime<Utc>) -> Result<Billed, BillingError> {
     let bytes = std::fs::read(path).map_err(|e| BillingError::CsvIo {
         path: path.display().to_string(),
-        reason: e.to_string(),
+        source: CsvReadError::Io(e),
     })?;
     let name = path
         .file_name()
@@ -278,7 +278,7 @@ pub fn parse_csv(file: &str, bytes: &[u8]) -> Result<Billed, CsvError> {
         let quantity = quantity.and_then(|q| match quantity_of(&q) {
             Ok(n) => Some(n),
             Err(m) => {
-                problems.push(problem(line, Some("quantity"), m));
+                problems.push(problem(line, Some("quantity"), m.to_string()));
                 None
             }
         });
@@ -287,7 +287,7 @@ pub fn parse_csv(file: &str, bytes: &[u8]) -> Result<Billed, CsvError> {
             Some(p) => match number(p) {
                 Ok(n) => Some(n),
                 Err(m) => {
-                    problems.push(problem(line, Some("unit_price"), m));
+                    problems.push(problem(line, Some("unit_price"), m.to_string()));
                     None
                 }
             },
@@ -385,25 +385,38 @@ fn header_columns(
     if msgs.is_empty() { Ok(found) } else { Err(msgs) }
 }
 
+/// Why a quantity or unit price cell was refused (the problem's message).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum BadNumber {
+    #[error("{value:?} is not a number")]
+    NotANumber { value: String },
+    #[error("{value:?} is negative; it must be 0 or more")]
+    Negative { value: String },
+    #[error(
+        "{value:?} is too large; a quantity must be at most {} (1,000,000 units), so this is \
+         probably a typo or a column mix-up",
+        MAX_QUANTITY
+    )]
+    TooLarge { value: String },
+}
+
 /// A quantity: a [`number`] no larger than [`MAX_QUANTITY`].
-fn quantity_of(s: &str) -> Result<f64, String> {
+fn quantity_of(s: &str) -> Result<f64, BadNumber> {
     let n = number(s)?;
     if n > MAX_QUANTITY {
-        return Err(format!(
-            "{s:?} is too large; a quantity must be at most {MAX_QUANTITY} (1,000,000 units), so \
-             this is probably a typo or a column mix-up"
-        ));
+        return Err(BadNumber::TooLarge { value: s.to_owned() });
     }
     Ok(n)
 }
 
 /// A non-negative, finite decimal number.
-fn number(s: &str) -> Result<f64, String> {
+fn number(s: &str) -> Result<f64, BadNumber> {
+    let value = || s.to_owned();
     match s.parse::<f64>() {
-        Ok(n) if !n.is_finite() => Err(format!("{s:?} is not a number")),
-        Ok(n) if n < 0.0 => Err(format!("{s:?} is negative; it must be 0 or more")),
+        Ok(n) if !n.is_finite() => Err(BadNumber::NotANumber { value: value() }),
+        Ok(n) if n < 0.0 => Err(BadNumber::Negative { value: value() }),
         Ok(n) => Ok(n),
-        Err(_) => Err(format!("{s:?} is not a number")),
+        Err(_) => Err(BadNumber::NotANumber { value: value() }),
     }
 }
 

@@ -30,7 +30,7 @@ pub struct Billed {
 }
 
 /// What one read returns: the result and the requests it made (recorded either way).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FetchReport {
     /// The accounts and lines, or why there are none.
     pub outcome: Result<Billed, BillingError>,
@@ -54,7 +54,7 @@ pub trait BilledSource: Send + Sync + 'static {
 
 /// Why a billing read did not complete. Nothing is recorded from a failed read: the previous
 /// billed snapshot stays in use.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum BillingError {
     /// A ConnectWise call failed (after retries), or its answer was unusable.
     #[error(transparent)]
@@ -64,18 +64,30 @@ pub enum BillingError {
     Csv(#[from] CsvError),
     /// The CSV file could not be read at all.
     #[error(
-        "cannot read the billing CSV {path}: {reason}; check billing.csv.path and that the \
+        "cannot read the billing CSV {path}: {source}; check billing.csv.path and that the \
          user running mpsync may read the file (the previous billed snapshot stays in use)"
     )]
     CsvIo {
         /// The configured path.
         path: String,
-        /// The OS error.
-        reason: String,
+        /// Why it could not be read.
+        #[source]
+        source: CsvReadError,
     },
     /// Shutdown (or the caller) stopped the read; nothing was recorded.
     #[error("the billing read was cancelled before it completed; nothing was recorded")]
     Cancelled,
+}
+
+/// Why the billing CSV could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvReadError {
+    /// The OS refused (missing file, permissions, ...).
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The blocking task reading it stopped (panicked or was cancelled).
+    #[error("the reading task stopped: {0}")]
+    Task(#[source] tokio::task::JoinError),
 }
 
 impl ExitStatus for BillingError {
@@ -127,7 +139,7 @@ pub async fn check(cfg: &BillingConfig) -> Option<Result<String, BillingError>> 
                 Ok(Err(e)) => Err(e),
                 Err(e) => Err(BillingError::CsvIo {
                     path: c.path.display().to_string(),
-                    reason: format!("the reading task stopped: {e}"),
+                    source: CsvReadError::Task(e),
                 }),
             })
         }

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 use super::pseudonym::Pseudonymizer;
 use super::recorder::RawAnswer;
-use super::{Capture, CaptureError, CaptureOptions, Run, UpstreamReport};
+use super::{Capture, CaptureError, CaptureOptions, Run, UpstreamFailure, UpstreamReport};
+use crate::exit::ExitStatus;
 use crate::upstream::Scrubber;
 use mpsync_sim::replay::bundle::{
     Answer, Body, Bundle, Exchange, ExchangeFile, FORMAT, FORMAT_VERSION, Manifest, Request,
@@ -41,7 +42,7 @@ pub(super) fn assemble(
         .iter()
         .map(|r| match &r.outcome {
             Ok(summary) => format!("complete: {summary}"),
-            Err((message, _)) => format!("failed: {}", scrubber.scrub(message)),
+            Err(e) => format!("failed: {}", scrubber.scrub(&e.to_string())),
         })
         .collect();
     if opts.pseudonymize {
@@ -86,15 +87,14 @@ pub(super) fn assemble(
             upstream: run.upstream,
             requests: file.exchanges.len(),
             sent: run.sent,
-            failure: run
-                .outcome
-                .as_ref()
-                .err()
-                .map(|(_, exit)| (outcome.trim_start_matches("failed: ").to_owned(), *exit)),
+            failure: run.outcome.as_ref().err().map(|e| UpstreamFailure {
+                message: outcome.trim_start_matches("failed: ").to_owned(),
+                exit: e.exit(),
+            }),
         })
         .collect();
     let bundle = Bundle { manifest, files };
-    let rendered = bundle.render().map_err(|e| CaptureError::Render(e.to_string()))?;
+    let rendered = bundle.render().map_err(CaptureError::Render)?;
     if let Some((name, _)) = rendered.iter().find(|(_, bytes)| scrubber.contains_secret(bytes)) {
         return Err(CaptureError::Leak { file: name.clone() });
     }

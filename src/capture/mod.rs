@@ -60,8 +60,46 @@ pub struct UpstreamReport {
     pub requests: usize,
     /// Requests sent, retries included.
     pub sent: u64,
-    /// Why its collection stopped (secrets scrubbed), with the exit status it deserves.
-    pub failure: Option<(String, Exit)>,
+    /// Why its collection stopped, if it did.
+    pub failure: Option<UpstreamFailure>,
+}
+
+/// Why one upstream's reads stopped, as the bundle's manifest tells it: the error's text with
+/// secrets scrubbed (and names pseudonymized on request), and the exit status of the error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct UpstreamFailure {
+    /// The scrubbed text.
+    pub message: String,
+    /// The error's exit status.
+    pub exit: Exit,
+}
+
+impl ExitStatus for UpstreamFailure {
+    fn exit(&self) -> Exit {
+        self.exit
+    }
+}
+
+/// Why one upstream's reads stopped, before it is scrubbed into an [`UpstreamFailure`].
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error(transparent)]
+    Collect(#[from] CollectError),
+    #[error(transparent)]
+    Billing(#[from] BillingError),
+    #[error(transparent)]
+    Gradient(#[from] GradientError),
+}
+
+impl ExitStatus for ReadError {
+    fn exit(&self) -> Exit {
+        match self {
+            ReadError::Collect(e) => e.exit(),
+            ReadError::Billing(e) => e.exit(),
+            ReadError::Gradient(e) => e.exit(),
+        }
+    }
 }
 
 /// Why no bundle could be produced at all.
@@ -84,7 +122,7 @@ pub enum CaptureError {
     },
     /// The bundle could not be serialized.
     #[error("cannot render the capture bundle: {0}")]
-    Render(String),
+    Render(#[source] serde_json::Error),
 }
 
 impl ExitStatus for CaptureError {
@@ -101,8 +139,8 @@ impl ExitStatus for CaptureError {
 struct Run {
     upstream: Upstream,
     recorder: Arc<BundleRecorder>,
-    /// `Ok(summary)` or `Err((message, exit))` (not yet scrubbed).
-    outcome: Result<String, (String, Exit)>,
+    /// `Ok(summary)`, or why it stopped (not yet scrubbed).
+    outcome: Result<String, ReadError>,
     sent: u64,
     /// The configured origin (`https://host`), replaced when pseudonymizing.
     origin: String,
@@ -135,7 +173,7 @@ pub async fn capture(
     let outcome = match collect_usage(&client, input).await {
         Ok(out) => Ok(format!("{} customers counted", out.customers.len())),
         Err(CollectError::Cancelled) => return Err(CaptureError::Cancelled),
-        Err(e) => Err((e.to_string(), e.exit())),
+        Err(e) => Err(e.into()),
     };
     runs.push(Run {
         upstream: Upstream::Mailprotector,
@@ -155,7 +193,7 @@ pub async fn capture(
         {
             Ok(b) => Ok(format!("{} accounts, {} billed lines", b.accounts.len(), b.lines.len())),
             Err(BillingError::Cancelled) => return Err(CaptureError::Cancelled),
-            Err(e) => Err((e.to_string(), e.exit())),
+            Err(e) => Err(e.into()),
         };
         runs.push(Run {
             upstream: Upstream::Connectwise,
@@ -176,7 +214,7 @@ pub async fn capture(
         let outcome = tokio::select! {
             biased;
             _ = cancel.cancelled() => return Err(CaptureError::Cancelled),
-            r = gradient_reads(&client) => r.map_err(|e| (e.to_string(), e.exit())),
+            r = gradient_reads(&client) => r.map_err(ReadError::from),
         };
         runs.push(Run {
             upstream: Upstream::Gradient,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
-use super::Globals;
+use super::{CaptureCommandError, CommandError, Globals, TargetError, report};
 use crate::capture::{CaptureOptions, capture};
 use crate::cli::CaptureArgs;
 use crate::exit::{Exit, ExitStatus};
@@ -15,25 +15,13 @@ use crate::telemetry::{self, LogOptions};
 use mpsync_sim::replay::bundle::{MANIFEST, write_files};
 
 /// Runs the capture and writes the bundle.
-pub async fn run(g: &Globals, args: CaptureArgs) -> Exit {
+pub async fn run(g: &Globals, args: CaptureArgs) -> Result<(), CommandError> {
     let opts = super::load_options(g, Vec::new());
-    let config = match crate::config::load(&opts) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("mpsync: {e:#}");
-            return Exit::Config;
-        }
-    };
-    if let Err(why) = check_target(&args.dir) {
-        eprintln!("mpsync capture: {why}");
-        return Exit::Usage;
-    }
+    let config = crate::config::load(&opts)?;
+    check_target(&args.dir).map_err(CaptureCommandError::from)?;
     let log_opts = LogOptions::new(&config.daemon.log, config.daemon.log_format, &opts.env)
         .redacting(crate::app::secret_scrubber(&config));
-    if let Err(e) = telemetry::init(&log_opts) {
-        eprintln!("mpsync: {e}");
-        return Exit::Software;
-    }
+    telemetry::init(&log_opts)?;
     let pseudonymize = !args.no_pseudonymize;
     let cancel = CancellationToken::new();
     let work = capture(&config, CaptureOptions { pseudonymize }, &cancel);
@@ -46,27 +34,14 @@ pub async fn run(g: &Globals, args: CaptureArgs) -> Exit {
             work.await
         }
     };
-    let captured = match result {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("mpsync capture: {e}");
-            return e.exit();
+    let captured = result.map_err(CaptureCommandError::from)?;
+    let dir = write_files(&args.dir, &captured.files).map_err(|source| {
+        let dir = args.dir.clone();
+        match source.kind() {
+            std::io::ErrorKind::AlreadyExists => CaptureCommandError::NoLongerEmpty { dir },
+            _ => CaptureCommandError::Write { dir, source },
         }
-    };
-    let dir = match write_files(&args.dir, &captured.files) {
-        Ok(dir) => dir,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            eprintln!(
-                "mpsync capture: {} is no longer empty; nothing was written",
-                args.dir.display()
-            );
-            return Exit::Usage;
-        }
-        Err(e) => {
-            eprintln!("mpsync capture: cannot write the bundle into {}: {e}", args.dir.display());
-            return Exit::IoErr;
-        }
-    };
+    })?;
     let size =
         |name: &str| captured.files.iter().find(|(n, _)| n == name).map_or(0, |(_, b)| b.len());
     let how = if pseudonymize {
@@ -101,39 +76,33 @@ pub async fn run(g: &Globals, args: CaptureArgs) -> Exit {
         "  replay it: mpsync sim --replay {} --keys-dir DIR2, then mpsync -c DIR2/mpsync.toml sync --once",
         dir.display()
     );
-    let mut exit = Exit::Ok;
+    let mut first: Option<Exit> = None;
     for r in &captured.upstreams {
-        if let Some((message, status)) = &r.failure {
-            eprintln!("mpsync capture: {} failed: {message}", r.upstream.name());
-            if exit == Exit::Ok {
-                exit = *status;
-            }
+        if let Some(failure) = &r.failure {
+            first.get_or_insert(failure.exit());
+            let upstream = r.upstream.name();
+            report(
+                &CaptureCommandError::UpstreamFailed { upstream, failure: failure.clone() }.into(),
+            );
         }
     }
-    if exit != Exit::Ok {
-        eprintln!(
-            "mpsync capture: the bundle holds the answers up to the failure; attach it to the \
-             bug report as it is"
-        );
+    match first {
+        None => Ok(()),
+        Some(status) => Err(CaptureCommandError::Incomplete { status }.into()),
     }
-    exit
 }
 
 /// DIR must be missing (it is created) or an empty directory.
-fn check_target(dir: &Path) -> Result<(), String> {
+fn check_target(dir: &Path) -> Result<(), TargetError> {
     match std::fs::read_dir(dir) {
         Ok(mut entries) => match entries.next() {
             None => Ok(()),
-            Some(_) => Err(format!(
-                "{} is not empty; a capture never overwrites or mixes files: give a new or empty \
-                 directory",
-                dir.display()
-            )),
+            Some(_) => Err(TargetError::NotEmpty(dir.to_path_buf())),
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
-            Err(format!("{} is a file; give a new or empty directory", dir.display()))
+            Err(TargetError::File(dir.to_path_buf()))
         }
-        Err(e) => Err(format!("cannot use {} for the bundle: {e}", dir.display())),
+        Err(source) => Err(TargetError::Unusable { dir: dir.to_path_buf(), source }),
     }
 }

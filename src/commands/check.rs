@@ -7,7 +7,7 @@ mod mapping_check;
 
 use serde::Serialize;
 
-use super::{Globals, load_options};
+use super::{CommandError, Globals, load_options};
 use crate::cli::CheckArgs;
 use crate::config::{BillingSource, Config, ConfigError};
 use crate::exit::{Exit, ExitStatus};
@@ -110,18 +110,19 @@ async fn mailprotector(cfg: &Config) -> CheckResult {
     CheckResult::from_result("mailprotector", reached)
 }
 
-/// Validates the config and tests each configured upstream; prints the results.
-pub async fn check(g: &Globals, args: CheckArgs) -> Exit {
+/// Validates the config and tests each configured upstream; prints the results. A failed
+/// check is [`CommandError::Reported`] with the first failure's status (the table says why);
+/// an invalid config is the config's error, its problems printed under the table.
+pub async fn check(g: &Globals, args: CheckArgs) -> Result<(), CommandError> {
     let results = match crate::config::load(&load_options(g, Vec::new())) {
         Ok(cfg) => checks(&cfg).await,
         Err(e) => {
-            eprintln!("mpsync: {e:#}");
             if args.json {
                 println!("{}", json_report(&[config_failed(&e)], Some(&e)));
             } else {
                 print!("{}", table(&[config_failed(&e)]));
             }
-            return e.exit();
+            return Err(e.into());
         }
     };
     if args.json {
@@ -129,7 +130,10 @@ pub async fn check(g: &Globals, args: CheckArgs) -> Exit {
     } else {
         print!("{}", table(&results));
     }
-    overall_exit(&results)
+    match overall_exit(&results) {
+        Exit::Ok => Ok(()),
+        status => Err(CommandError::Reported(status)),
+    }
 }
 
 /// The exit status of a list of results: 0 when all pass, else that of the first failure

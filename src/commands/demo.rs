@@ -7,20 +7,14 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use super::Globals;
+use super::{CommandError, DemoError, Globals, report};
 use crate::cli::DemoArgs;
-use crate::exit::Exit;
 use mpsync_sim::{SimOptions, SimServer};
 
 /// Runs the demo until Ctrl-C/SIGTERM, then stops everything and removes the temporary dir.
-pub async fn run(g: &Globals, args: DemoArgs) -> Exit {
-    let dir = match tempfile::Builder::new().prefix("mpsync-demo-").tempdir() {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("mpsync demo: cannot create a temporary directory: {e}");
-            return Exit::IoErr;
-        }
-    };
+pub async fn run(g: &Globals, args: DemoArgs) -> Result<(), CommandError> {
+    let dir =
+        tempfile::Builder::new().prefix("mpsync-demo-").tempdir().map_err(DemoError::TempDir)?;
     let opts = SimOptions {
         customers: args.customers,
         seed: args.seed,
@@ -29,13 +23,7 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Exit {
         jitter: Duration::from_millis(10),
         ..SimOptions::default()
     };
-    let sim = match SimServer::start(opts).await {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("mpsync demo: {e}");
-            return Exit::IoErr;
-        }
-    };
+    let sim = SimServer::start(opts).await.map_err(DemoError::Simulator)?;
     let (reseller_id, key) = {
         let ds = sim.control().read();
         (ds.reseller_id(), ds.reseller_key().to_owned())
@@ -43,23 +31,17 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Exit {
     let config =
         match super::sim::write_keys_dir(dir.path(), &sim.base_url(), reseller_id, &key, None) {
             Ok(c) => c,
-            Err(e) => {
-                eprintln!(
-                    "mpsync demo: cannot write the demo config into {}: {e}",
-                    dir.path().display()
-                );
+            Err(source) => {
                 sim.shutdown().await;
-                return Exit::IoErr;
+                return Err(DemoError::Config { dir: dir.path().to_path_buf(), source }.into());
             }
         };
     let billing = mpsync_sim::connectwise::BillingData::generate(&sim.control().read(), args.seed);
-    if let Err(e) = super::sim::write_billing_files(dir.path(), &sim.base_url(), &billing, None) {
-        eprintln!(
-            "mpsync demo: cannot write the demo billing files into {}: {e}",
-            dir.path().display()
-        );
+    if let Err(source) =
+        super::sim::write_billing_files(dir.path(), &sim.base_url(), &billing, None)
+    {
         sim.shutdown().await;
-        return Exit::IoErr;
+        return Err(DemoError::Billing { dir: dir.path().to_path_buf(), source }.into());
     }
     let overrides = vec![
         ("daemon.listen".to_owned(), args.listen.to_string()),
@@ -88,14 +70,14 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Exit {
             print_urls(addr);
         }
     };
-    let (exit, ()) = tokio::join!(daemon, announce);
+    let (stopped, ()) = tokio::join!(daemon, announce);
     sim.shutdown().await;
-    let path = dir.path().display().to_string();
+    let path = dir.path().to_path_buf();
     match dir.close() {
-        Ok(()) => println!("mpsync demo: stopped; removed {path}"),
-        Err(e) => eprintln!("mpsync demo: stopped; could not remove {path}: {e}"),
+        Ok(()) => println!("mpsync demo: stopped; removed {}", path.display()),
+        Err(source) => report(&DemoError::Cleanup { dir: path, source }.into()),
     }
-    exit
+    stopped
 }
 
 /// What to look at, on the daemon at `addr`.

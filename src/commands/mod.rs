@@ -1,10 +1,12 @@
-//! One function per CLI command. Each prints what the operator needs and returns the exit
-//! status; `main` only parses and calls [`dispatch`].
+//! One function per CLI command. Each prints what the operator needs and returns `Ok` or a
+//! [`CommandError`]; [`dispatch`] is where that error is printed ([`report`]) and becomes the
+//! exit status. `main` only parses and calls it.
 
 mod capture;
 mod check;
 mod config_cmd;
 mod demo;
+mod error;
 mod reconcile;
 mod run;
 mod sim;
@@ -13,24 +15,26 @@ mod sync;
 pub use sim::write_billing_files;
 
 use crate::cli::{Cli, Command};
-use crate::exit::Exit;
+use crate::exit::{Exit, ExitStatus};
+use crate::store::Store;
 
+pub use error::{
+    CaptureCommandError, CommandError, DemoError, SimCommandError, TargetError, report,
+};
 pub use sim::{write_replay_config, write_sim_config};
 
-/// Runs the parsed command line and returns the process exit status.
+/// Runs the parsed command line and returns the process exit status: the one place where a
+/// command's error is printed and becomes a status.
 pub fn dispatch(cli: Cli) -> Exit {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mpsync: cannot start the async runtime: {e}");
-            return Exit::Software;
-        }
+        Err(e) => return finish(Err(CommandError::Runtime(e))),
     };
     let Cli { config, log_format, log, command } = cli;
     let globals = Globals { config_path: config, log_format, log };
     runtime.block_on(async move {
         survive_file_size_limit();
-        match command {
+        let done = match command {
             Command::Run(args) => run::run(&globals, args).await,
             Command::Check(args) => check::check(&globals, args).await,
             Command::Config => config_cmd::print(&globals).await,
@@ -39,8 +43,22 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Capture(args) => capture::run(&globals, args).await,
             Command::Demo(args) => demo::run(&globals, args).await,
             Command::Reconcile(args) => reconcile::print(&globals, args).await,
-        }
+        };
+        // Said inside the runtime: dropping it waits for blocking tasks, and one stuck on a
+        // failing disk must not swallow the reason.
+        finish(done)
     })
+}
+
+/// Prints the error that ended a command and gives its exit status.
+fn finish(done: Result<(), CommandError>) -> Exit {
+    match done {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            report(&e);
+            e.exit()
+        }
+    }
 }
 
 /// Makes a write past the file-size limit (RLIMIT_FSIZE: `ulimit -f`, `prlimit --fsize`,
@@ -53,10 +71,7 @@ fn survive_file_size_limit() {
     use tokio::signal::unix::{SignalKind, signal};
     if let Err(e) = signal(SignalKind::from_raw(libc::SIGXFSZ)) {
         // Not fatal: only a process under a file-size limit would ever see the signal.
-        eprintln!(
-            "mpsync: cannot install the SIGXFSZ handler ({e}); a write past a file-size limit \
-             would stop mpsync instead of failing"
-        );
+        report(&CommandError::FileSizeSignal(e));
     }
 }
 
@@ -90,14 +105,8 @@ pub fn load_options(
     crate::config::LoadOptions::from_process(g.config_path.clone(), overrides)
 }
 
-/// Loads and validates the config for a command (see [`load_options`]).
-/// On failure prints every problem to stderr and returns the exit status (78).
-pub fn load_config(
-    g: &Globals,
-    overrides: Vec<(String, String)>,
-) -> Result<crate::config::Config, Exit> {
-    crate::config::load(&load_options(g, overrides)).map_err(|e| {
-        eprintln!("mpsync: {e:#}");
-        Exit::Config
-    })
+/// Opens the store in `dir` off the async runtime (redb blocks).
+async fn open_store(dir: std::path::PathBuf) -> Result<Store, CommandError> {
+    let opened = tokio::task::spawn_blocking(move || Store::open(&dir)).await;
+    Ok(opened.map_err(CommandError::StoreTask)??)
 }

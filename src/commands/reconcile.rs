@@ -1,67 +1,39 @@
 //! `mpsync reconcile`: print the latest stored reconciliation as a table, JSON or CSV.
 //! Reads the store only; exits 75 when a daemon holds it (its HTTP API serves the same).
 
-use super::{Globals, load_config};
+use super::{CommandError, Globals, load_options};
 use crate::cli::{ReconcileArgs, ReconcileFormat};
-use crate::exit::{Exit, ExitStatus};
 use crate::reconcile::{self, Filter, Reconciliation};
-use crate::store::{FILE_NAME, Store};
+use crate::store::FILE_NAME;
 
 /// Prints the latest reconciliation, filtered by `--status`.
-pub async fn print(g: &Globals, args: ReconcileArgs) -> Exit {
-    let statuses = match args.status.as_deref().map(Filter::parse_statuses).transpose() {
-        Ok(s) => s.unwrap_or_default(),
-        Err(e) => {
-            eprintln!("mpsync reconcile: --status: {e}");
-            return Exit::Usage;
-        }
-    };
+pub async fn print(g: &Globals, args: ReconcileArgs) -> Result<(), CommandError> {
+    let statuses =
+        args.status.as_deref().map(Filter::parse_statuses).transpose()?.unwrap_or_default();
     let filter = Filter { statuses, ..Filter::default() };
     let mut overrides = Vec::new();
     if let Some(dir) = &args.state_dir {
         overrides.push(("daemon.state_dir".to_owned(), dir.display().to_string()));
     }
-    let config = match load_config(g, overrides) {
-        Ok(c) => c,
-        Err(exit) => return exit,
-    };
+    let config = crate::config::load(&load_options(g, overrides))?;
     let dir = config.daemon.state_dir.clone();
     // Reading must not create a store where there is none.
-    let rec = if dir.join(FILE_NAME).exists() {
-        match read_latest(dir).await {
-            Ok(rec) => rec,
-            Err(exit) => return exit,
-        }
-    } else {
-        None
-    };
+    let rec = if dir.join(FILE_NAME).exists() { read_latest(dir).await? } else { None };
     print!("{}", render(rec.as_ref(), &filter, args.format));
     if rec.is_none() && args.format == ReconcileFormat::Csv {
+        // A note, not an error: an empty CSV is the right answer before the first run.
         eprintln!("mpsync reconcile: {}", reconcile::NOT_YET);
     }
-    Exit::Ok
+    Ok(())
 }
 
-async fn read_latest(dir: std::path::PathBuf) -> Result<Option<Reconciliation>, Exit> {
-    let store = match tokio::task::spawn_blocking(move || Store::open(&dir)).await {
-        Ok(Ok(store)) => store,
-        Ok(Err(e)) => {
-            eprintln!("mpsync: {e}");
-            return Err(e.exit());
-        }
-        Err(e) => {
-            eprintln!("mpsync: opening the store panicked: {e}");
-            return Err(Exit::Software);
-        }
-    };
+async fn read_latest(dir: std::path::PathBuf) -> Result<Option<Reconciliation>, CommandError> {
+    let store = super::open_store(dir).await?;
     if let Some(note) = store.tightened() {
         // stderr: stdout may be a JSON or CSV document a script reads.
         eprintln!("mpsync: {note}");
     }
-    store.latest_reconciliation().await.map_err(|e| {
-        eprintln!("mpsync: {e}");
-        e.exit()
-    })
+    Ok(store.latest_reconciliation().await?)
 }
 
 /// The text printed for `rec` (or its absence) in `format`.

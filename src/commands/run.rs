@@ -1,19 +1,19 @@
 //! `mpsync run`: the daemon. Loads the config (exit 78 on any problem), sets up logging, and
-//! hands over to [`crate::app::run`].
+//! hands over to [`crate::app::run`], whose error ([`crate::app::DaemonError`]) says why it
+//! stopped.
 
 use std::net::SocketAddr;
 
 use tokio::sync::oneshot;
 
-use super::Globals;
+use super::{CommandError, Globals};
 use crate::app::{self, RunOptions};
 use crate::cli::RunArgs;
-use crate::exit::Exit;
 use crate::systemd::{self, Notifier};
 use crate::telemetry::{self, LogOptions};
 
 /// Runs the daemon until SIGTERM/SIGINT.
-pub async fn run(g: &Globals, args: RunArgs) -> Exit {
+pub async fn run(g: &Globals, args: RunArgs) -> Result<(), CommandError> {
     let mut overrides = Vec::new();
     if let Some(listen) = args.listen {
         overrides.push(("daemon.listen".to_owned(), listen.to_string()));
@@ -30,25 +30,12 @@ pub async fn run(g: &Globals, args: RunArgs) -> Exit {
 pub(super) async fn start(
     load_options: crate::config::LoadOptions,
     on_ready: Option<oneshot::Sender<SocketAddr>>,
-) -> Exit {
-    let config = match crate::config::load(&load_options) {
-        Ok(c) => c,
-        Err(e) => {
-            // The same report as every other command: each problem with its key path.
-            eprintln!("mpsync: {e:#}");
-            return Exit::Config;
-        }
-    };
+) -> Result<(), CommandError> {
+    let config = crate::config::load(&load_options)?;
 
     let log_opts = LogOptions::new(&config.daemon.log, config.daemon.log_format, &load_options.env)
         .redacting(crate::app::secret_scrubber(&config));
-    let log = match telemetry::init(&log_opts) {
-        Ok(h) => Some(h),
-        Err(e) => {
-            eprintln!("mpsync: {e}");
-            return Exit::Software;
-        }
-    };
+    let log = Some(telemetry::init(&log_opts)?);
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         config = %config.source_path.as_ref().map_or("(defaults only)".to_owned(), |p| p.display().to_string()),
@@ -61,5 +48,6 @@ pub(super) async fn start(
 
     let watchdog = systemd::watchdog_interval();
     let notifier = Notifier::systemd();
-    app::run(RunOptions { config, load_options, log, notifier, watchdog, on_ready }).await
+    app::run(RunOptions { config, load_options, log, notifier, watchdog, on_ready }).await?;
+    Ok(())
 }

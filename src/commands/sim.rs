@@ -11,36 +11,24 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::Globals;
+use super::{CommandError, Globals, SimCommandError};
 use crate::cli::SimArgs;
-use crate::exit::Exit;
 use mpsync_sim::faults::Fault;
 use mpsync_sim::{SimOptions, SimServer};
 
 pub use replay::write_replay_config;
 
 /// Runs the simulator until Ctrl-C or SIGTERM.
-pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
+pub async fn run(_g: &Globals, args: SimArgs) -> Result<(), CommandError> {
     if let Some(dir) = &args.replay {
         return replay::run(dir, args.listen, args.keys_dir.as_deref()).await;
     }
-    let mut faults = Vec::new();
-    for spec in &args.fault {
-        match Fault::parse(spec) {
-            Ok(f) => faults.push(f),
-            Err(e) => {
-                eprintln!("mpsync sim: {e}");
-                return Exit::Usage;
-            }
-        }
-    }
+    let faults = args.fault.iter().map(|spec| Fault::parse(spec)).collect::<Result<Vec<_>, _>>();
+    let faults = faults.map_err(SimCommandError::from)?;
     if let Some(rps) = args.rate_limit
         && !(rps > 0.0 && rps.is_finite())
     {
-        eprintln!(
-            "mpsync sim: --rate-limit must be a number of requests per second above 0, got {rps}"
-        );
-        return Exit::Usage;
+        return Err(SimCommandError::RateLimit(rps).into());
     }
     let opts = SimOptions {
         listen: args.listen,
@@ -52,13 +40,7 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
         faults,
         dataset: None,
     };
-    let handle = match SimServer::start(opts).await {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("mpsync {e}");
-            return Exit::IoErr;
-        }
-    };
+    let handle = SimServer::start(opts).await.map_err(SimCommandError::from)?;
     let mut addr = handle.addr();
     if addr.ip().is_unspecified() {
         addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port());
@@ -96,10 +78,9 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
         "  every key: GET {base_url}/_sim/keys; expected counts: GET {base_url}/_sim/expected_counts"
     );
     if let Some(dir) = &args.keys_dir {
-        if let Err(e) = write_sim_config(dir, &ctl, &base_url, args.rate_limit) {
-            eprintln!("mpsync sim: cannot write the keys directory {}: {e}", dir.display());
+        if let Err(source) = write_sim_config(dir, &ctl, &base_url, args.rate_limit) {
             handle.shutdown().await;
-            return Exit::IoErr;
+            return Err(SimCommandError::KeysDir { dir: dir.clone(), source }.into());
         }
         let config = dir.join("mpsync.toml");
         println!("  wrote {} (mode 0600) and {}", dir.join(KEY_FILE).display(), config.display());
@@ -122,7 +103,7 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Exit {
     wait_for_signal().await;
     eprintln!("mpsync sim: stopping");
     handle.shutdown().await;
-    Exit::Ok
+    Ok(())
 }
 
 /// Writes everything `--keys-dir` writes for the simulator behind `control`, served at

@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use super::Globals;
+use super::{CommandError, Globals, report};
 use crate::cli::SyncArgs;
 use crate::exit::{Exit, ExitStatus};
 use crate::model::{CountingReport, RunId, RunKind, RunRecord};
@@ -69,56 +69,29 @@ impl From<&StatsSnapshot> for UpstreamSummary {
     }
 }
 
-/// Runs one collection and prints the summary; the exit status follows the run's outcome.
-pub async fn once(g: &Globals, args: SyncArgs) -> Exit {
+/// Runs one collection and prints the summary. A run that did not succeed is
+/// [`CommandError::Reported`] with its status (the summary says why): the first failed run's,
+/// or the reconciliation's when that failed.
+pub async fn once(g: &Globals, args: SyncArgs) -> Result<(), CommandError> {
     let mut overrides = Vec::new();
     if let Some(dir) = &args.state_dir {
         overrides.push(("daemon.state_dir".to_owned(), dir.display().to_string()));
     }
     let opts = super::load_options(g, overrides);
-    let config = match crate::config::load(&opts) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("mpsync: {e:#}");
-            return Exit::Config;
-        }
-    };
+    let config = crate::config::load(&opts)?;
     let log_opts = LogOptions::new(&config.daemon.log, config.daemon.log_format, &opts.env)
         .redacting(crate::app::secret_scrubber(&config));
-    if let Err(e) = telemetry::init(&log_opts) {
-        eprintln!("mpsync: {e}");
-        return Exit::Software;
-    }
-    let dir = config.daemon.state_dir.clone();
-    let store = match tokio::task::spawn_blocking(move || Store::open(&dir)).await {
-        Ok(Ok(store)) => store,
-        Ok(Err(e)) => {
-            eprintln!("mpsync: {e}");
-            return e.exit();
-        }
-        Err(e) => {
-            eprintln!("mpsync: opening the store panicked: {e}");
-            return Exit::Software;
-        }
-    };
+    telemetry::init(&log_opts)?;
+    let store = super::open_store(config.daemon.state_dir.clone()).await?;
     // The mapping is checked before anything is polled: a bad one is a config error (78).
     let mapping = match config.billing.source {
         crate::config::BillingSource::None => None,
-        _ => match crate::config::mapping::Mapping::load(&config.reconcile.mapping_file) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                eprintln!("mpsync: {e:#}");
-                return Exit::Config;
-            }
-        },
+        _ => Some(crate::config::mapping::Mapping::load(&config.reconcile.mapping_file)?),
     };
     // No daemon, so no health or metrics to publish push reports to.
-    let jobs = match crate::app::build_jobs(&config, &store, None) {
-        Ok(jobs) => jobs,
-        Err(exit) => return exit,
-    };
+    let jobs = crate::app::build_jobs(&config, &store, None)?;
     let mut summaries = Vec::new();
-    let mut exit = Exit::Ok;
+    let mut status = Exit::Ok;
     let mut reconciliation = None;
     for kind in [RunKind::Vendor, RunKind::Billing, RunKind::Push] {
         if kind == RunKind::Push
@@ -130,43 +103,43 @@ pub async fn once(g: &Globals, args: SyncArgs) -> Exit {
             {
                 Ok(rec) => reconciliation = Some(rec.summary.clone()),
                 Err(e) => {
-                    eprintln!("mpsync: cannot compute the reconciliation: {e}");
-                    exit = e.exit();
+                    // Said now, and the push still runs; the store's status is the command's.
+                    let e = CommandError::Reconcile(e);
+                    report(&e);
+                    status = e.exit();
                 }
             }
         }
         let Some(spec) = jobs.iter().find(|j| j.kind == kind) else { continue };
-        match run_once(&store, kind, spec.job.as_ref()).await {
-            Ok((summary, run_exit)) => {
-                if exit == Exit::Ok {
-                    exit = run_exit;
-                }
-                let cancelled = summary.outcome == "cancelled";
-                summaries.push(summary);
-                if cancelled {
-                    break;
-                }
-            }
-            Err((what, e)) => {
-                eprintln!("mpsync: cannot {what}: {e}");
-                return e.exit();
-            }
+        let (summary, run_status) = run_once(&store, kind, spec.job.as_ref()).await?;
+        if status == Exit::Ok {
+            status = run_status;
+        }
+        let cancelled = summary.outcome == "cancelled";
+        summaries.push(summary);
+        if cancelled {
+            break;
         }
     }
     print_summary(&summaries, reconciliation.as_ref(), args.json);
-    exit
+    match status {
+        Exit::Ok => Ok(()),
+        status => Err(CommandError::Reported(status)),
+    }
 }
 
-/// Records, runs and commits (or fails) one run of `kind`. Ctrl-C cancels it at the next page.
+/// Records, runs and commits (or fails) one run of `kind`: its summary and the exit status
+/// its outcome deserves. Ctrl-C cancels it at the next page.
 async fn run_once(
     store: &Store,
     kind: RunKind,
     job: &dyn Job,
-) -> Result<(RunSummary, Exit), (&'static str, crate::store::StoreError)> {
+) -> Result<(RunSummary, Exit), CommandError> {
+    let record = |action: &'static str| move |source| CommandError::Record { action, source };
     let now = chrono::Utc::now();
     // A run left "running" by a process that died is over: say so before starting another.
-    store.abort_leftover_runs(now).await.map_err(|e| ("mark interrupted runs as aborted", e))?;
-    let run_id = store.begin_run(kind, now).await.map_err(|e| ("record the run start", e))?;
+    store.abort_leftover_runs(now).await.map_err(record("mark interrupted runs as aborted"))?;
+    let run_id = store.begin_run(kind, now).await.map_err(record("record the run start"))?;
     let started = Instant::now();
     let cancel = CancellationToken::new();
     let ctx = RunContext { run_id, started_at: now, cancel: cancel.clone() };
@@ -203,41 +176,36 @@ async fn run_once(
         }
     }
     // The same commit paths as the daemon's engine (the store is its ledger).
-    let (record, exit): (RunRecord, Exit) = match result.outcome {
+    let (rec, status): (RunRecord, Exit) = match result.outcome {
         Ok(output) => {
             let rec = RunLedger::complete(store, run_id, finished, requests, output)
                 .await
-                .map_err(|e| {
-                    (
-                        "commit the run",
-                        crate::store::StoreError::Task { action: "commit the run", reason: e.0 },
-                    )
-                })?;
-            let exit =
+                .map_err(record("commit the run"))?;
+            let status =
                 if rec.outcome == crate::model::RunOutcome::Ok { Exit::Ok } else { Exit::Software };
-            (rec, exit)
+            (rec, status)
         }
-        Err(JobError::Cancelled) => {
+        Err(e @ JobError::Cancelled) => {
             let stop = crate::sync::StopReason::default();
             stop.set("interrupted by Ctrl-C (SIGINT)");
             let rec = store
                 .cancel_run(run_id, finished, stop.cancelled_run(), requests)
                 .await
-                .map_err(|e| ("record the cancelled run", e))?;
-            (rec, Exit::Failure)
+                .map_err(record("record the cancelled run"))?;
+            (rec, e.exit())
         }
-        Err(JobError::Failed { reason, exit }) => {
+        Err(e) => {
             let rec = store
-                .fail_run(run_id, finished, reason, requests)
+                .fail_run(run_id, finished, e.to_string(), requests)
                 .await
-                .map_err(|e| ("record the failed run", e))?;
-            (rec, exit)
+                .map_err(record("record the failed run"))?;
+            (rec, e.exit())
         }
     };
-    summary.outcome = record.outcome.as_str().to_owned();
-    summary.error = record.error;
-    summary.counting = record.counting;
-    Ok((summary, exit))
+    summary.outcome = rec.outcome.as_str().to_owned();
+    summary.error = rec.error;
+    summary.counting = rec.counting;
+    Ok((summary, status))
 }
 
 fn print_summary(runs: &[RunSummary], rec: Option<&crate::reconcile::Summary>, json: bool) {

@@ -3,6 +3,18 @@
 
 use super::{Row, RowKey, Status};
 
+/// A status filter named a status that does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown status {given:?}; use one or more of {}", valid_statuses())]
+pub struct UnknownStatus {
+    /// The value given.
+    pub given: String,
+}
+
+fn valid_statuses() -> String {
+    Status::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+}
+
 /// Which rows to keep; an empty filter keeps all.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filter {
@@ -17,16 +29,11 @@ pub struct Filter {
 impl Filter {
     /// Parses a comma-separated status list such as `under_billed,over_billed`. The error
     /// names the bad value and lists the valid ones.
-    pub fn parse_statuses(list: &str) -> Result<Vec<Status>, String> {
+    pub fn parse_statuses(list: &str) -> Result<Vec<Status>, UnknownStatus> {
         list.split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|s| {
-                Status::parse(s).ok_or_else(|| {
-                    let valid: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
-                    format!("unknown status {s:?}; use one or more of {}", valid.join(", "))
-                })
-            })
+            .map(|s| Status::parse(s).ok_or_else(|| UnknownStatus { given: s.to_owned() }))
             .collect()
     }
 

@@ -25,7 +25,7 @@ use crate::config::Mapping;
 use crate::model::{BilledSnapshot, CustomerId, RunId, UsageSnapshot};
 
 pub use engine::compute;
-pub use filter::Filter;
+pub use filter::{Filter, UnknownStatus};
 pub use output::{
     CSV_COLUMNS, NOT_YET, csv, json_report, money, note, quantity, summary_text, table,
 };

@@ -158,17 +158,25 @@ fn cookies<'h>(headers: &'h HeaderMap, name: &'h str) -> impl Iterator<Item = &'
         })
 }
 
+/// The host a request names.
+enum RequestHost {
+    /// The host part of a well-formed `Host` header or absolute-form authority.
+    Host(String),
+    /// A value that is no authority at all, as it was given (refused like a foreign host).
+    Malformed(String),
+}
+
 /// The host the request names: the `Host` header's host part, else the authority of an
 /// absolute-form target. `None` when it names none (an HTTP/1.0 client): only browsers are
 /// steered by DNS rebinding, and a browser always sends `Host`.
-fn request_host(req: &Request) -> Option<Result<String, String>> {
+fn request_host(req: &Request) -> Option<RequestHost> {
     let raw = match req.headers().get(header::HOST) {
         Some(v) => String::from_utf8_lossy(v.as_bytes()).into_owned(),
         None => req.uri().authority()?.to_string(),
     };
     Some(match raw.parse::<axum::http::uri::Authority>() {
-        Ok(a) => Ok(a.host().to_owned()),
-        Err(_) => Err(raw),
+        Ok(a) => RequestHost::Host(a.host().to_owned()),
+        Err(_) => RequestHost::Malformed(raw),
     })
 }
 
@@ -185,8 +193,8 @@ pub async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) 
     }
     if let Some(host) = request_host(&req) {
         let host = match host {
-            Ok(h) if access.allows_host(&h) => None,
-            Ok(h) | Err(h) => Some(h),
+            RequestHost::Host(h) if access.allows_host(&h) => None,
+            RequestHost::Host(h) | RequestHost::Malformed(h) => Some(h),
         };
         if let Some(host) = host {
             tracing::debug!(host = %clip(&host), path, "refused a request for a foreign Host");

@@ -42,7 +42,7 @@ async fn reconciliation(
 ) -> Response {
     let statuses = match q.status.as_deref().map(Filter::parse_statuses).transpose() {
         Ok(s) => s.unwrap_or_default(),
-        Err(e) => return bad_request(e),
+        Err(e) => return bad_request(e.to_string()),
     };
     let csv = match q.format.as_deref().map(str::trim) {
         None | Some("") | Some("json") => false,

@@ -160,12 +160,13 @@ pub enum StoreError {
     },
 
     /// The blocking task running a store operation panicked or was cancelled.
-    #[error("the store task that was to {action} stopped unexpectedly: {reason}")]
+    #[error("the store task that was to {action} stopped unexpectedly: {source}")]
     Task {
         /// What was being done.
         action: &'static str,
-        /// The join error.
-        reason: String,
+        /// The join error (a panic, or the runtime shutting down).
+        #[source]
+        source: tokio::task::JoinError,
     },
 }
 

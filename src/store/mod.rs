@@ -180,7 +180,7 @@ impl Store {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || f(&inner))
             .await
-            .map_err(|e| StoreError::Task { action, reason: e.to_string() })?
+            .map_err(|source| StoreError::Task { action, source })?
     }
 
     /// [`Store::blocking`] for a write that ends run `id`. When the store cannot be written

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use super::job::{BoxFuture, Job, JobError, JobOutput, JobResult, RunContext};
+use super::error::JobError;
+use super::job::{BoxFuture, Job, JobOutput, JobResult, RunContext};
 use super::vendor::prefixed;
-use crate::billing::{BilledSource, BillingError};
-use crate::exit::ExitStatus;
+use crate::billing::BilledSource;
 
 /// Reads every account and billed line from a [`BilledSource`].
 pub struct BillingJob {
@@ -36,8 +36,8 @@ impl Job for BillingJob {
                     );
                     Ok(JobOutput::Billing { accounts: b.accounts, lines: b.lines })
                 }
-                Err(BillingError::Cancelled) => Err(JobError::Cancelled),
-                Err(e) => Err(JobError::failed(e.to_string(), e.exit())),
+                // Cancelled stays cancelled; every other failure keeps its error.
+                Err(e) => Err(JobError::from(e)),
             };
             let mut requests = std::collections::BTreeMap::new();
             for s in &report.stats {

@@ -15,7 +15,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::backoff::failure_backoff;
-use super::job::{Job, JobError, JobResult, RunContext, RunLedger, RunObserver, SkipReason};
+use super::error::JobError;
+use super::job::{Job, JobResult, RunContext, RunLedger, RunObserver, SkipReason};
 use crate::config::Schedule;
 use crate::model::{RunKind, RunOutcome, RunRecord};
 
@@ -392,11 +393,8 @@ pub(crate) async fn execute(
     // The job runs in its own task so a panic is caught here instead of wedging the job.
     let result = match tracker.spawn(async move { job.run(ctx).await }).await {
         Ok(result) => result,
-        Err(e) => JobResult {
-            outcome: Err(JobError::failed(
-                format!("the {kind} job panicked: {e}"),
-                crate::exit::Exit::Software,
-            )),
+        Err(source) => JobResult {
+            outcome: Err(JobError::Panicked { kind, source }),
             requests: BTreeMap::new(),
             stats: Vec::new(),
         },
@@ -408,9 +406,9 @@ pub(crate) async fn execute(
         Err(JobError::Cancelled) => {
             ledger.cancel(run_id, finished_at, stop.cancelled_run(), result.requests.clone()).await
         }
-        Err(JobError::Failed { reason, .. }) => {
-            ledger.fail(run_id, finished_at, reason, result.requests.clone()).await
-        }
+        // The record keeps the error's text; its type has done its work (the exit status of
+        // a one-shot run, the backoff of a scheduled one).
+        Err(e) => ledger.fail(run_id, finished_at, e.to_string(), result.requests.clone()).await,
     };
     let record = match recorded {
         Ok(record) => record,

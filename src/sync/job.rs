@@ -9,8 +9,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::exit::Exit;
+use super::error::{JobError, NotReady};
 use crate::model::{CountingReport, CustomerUsage, RunId, RunKind, RunRecord};
+use crate::store::StoreError;
 
 /// A boxed, sendable future (object-safe async trait methods).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -47,31 +48,8 @@ pub enum JobOutput {
     Plain,
 }
 
-/// Why a run did not succeed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum JobError {
-    /// Shutdown stopped it before it completed; nothing was written.
-    #[error("stopped by shutdown before it completed")]
-    Cancelled,
-    /// It failed; `reason` says why in words an operator can act on.
-    #[error("{reason}")]
-    Failed {
-        /// What went wrong and what to do.
-        reason: String,
-        /// The exit status a one-shot command should report for it.
-        exit: Exit,
-    },
-}
-
-impl JobError {
-    /// A failure with the given reason and exit status.
-    pub fn failed(reason: impl Into<String>, exit: Exit) -> JobError {
-        JobError::Failed { reason: reason.into(), exit }
-    }
-}
-
 /// What a job returns: its outcome and the requests it made (recorded either way).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct JobResult {
     /// The output, or why there is none.
     pub outcome: Result<JobOutput, JobError>,
@@ -89,20 +67,15 @@ pub trait Job: Send + Sync + 'static {
     /// Whether the job has what it needs to run (asked before a run is recorded). `Err`
     /// says what it waits for: the trigger is recorded as a skip, not as a failed run, and
     /// the engine tries again when another job succeeds. By default a job is always ready.
-    fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn ready(&self) -> BoxFuture<'_, Result<(), NotReady>> {
         Box::pin(async { Ok(()) })
     }
 }
 
-/// The store could not record a run.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{0}")]
-pub struct LedgerError(pub String);
-
 /// Where runs are recorded (the store, in the daemon).
 pub trait RunLedger: Send + Sync + 'static {
     /// Records a run as started and returns its id.
-    fn begin(&self, kind: RunKind, at: DateTime<Utc>) -> BoxFuture<'_, Result<RunId, LedgerError>>;
+    fn begin(&self, kind: RunKind, at: DateTime<Utc>) -> BoxFuture<'_, Result<RunId, StoreError>>;
     /// Commits a successful run and its output in one transaction.
     fn complete(
         &self,
@@ -110,7 +83,7 @@ pub trait RunLedger: Send + Sync + 'static {
         at: DateTime<Utc>,
         requests: BTreeMap<String, u64>,
         output: JobOutput,
-    ) -> BoxFuture<'_, Result<RunRecord, LedgerError>>;
+    ) -> BoxFuture<'_, Result<RunRecord, StoreError>>;
     /// Records a failed run; no snapshot changes.
     fn fail(
         &self,
@@ -118,7 +91,7 @@ pub trait RunLedger: Send + Sync + 'static {
         at: DateTime<Utc>,
         reason: String,
         requests: BTreeMap<String, u64>,
-    ) -> BoxFuture<'_, Result<RunRecord, LedgerError>>;
+    ) -> BoxFuture<'_, Result<RunRecord, StoreError>>;
     /// Records a run stopped by shutdown; `reason` says what stopped it.
     fn cancel(
         &self,
@@ -126,12 +99,12 @@ pub trait RunLedger: Send + Sync + 'static {
         at: DateTime<Utc>,
         reason: String,
         requests: BTreeMap<String, u64>,
-    ) -> BoxFuture<'_, Result<RunRecord, LedgerError>>;
+    ) -> BoxFuture<'_, Result<RunRecord, StoreError>>;
     /// When the last successful run of `kind` finished.
     fn last_success(
         &self,
         kind: RunKind,
-    ) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, LedgerError>>;
+    ) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>>;
 }
 
 /// Why a trigger did not start a run.
@@ -142,8 +115,8 @@ pub enum SkipReason {
     /// The job is waiting out its failure backoff.
     Backoff,
     /// The job is not ready (e.g. the push before the first vendor snapshot): what it waits
-    /// for, in words for the operator.
-    NotReady(String),
+    /// for.
+    NotReady(NotReady),
 }
 
 impl SkipReason {

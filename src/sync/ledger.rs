@@ -1,20 +1,17 @@
-//! The store as the engine's run ledger.
+//! The store as the engine's run ledger. Its errors stay [`StoreError`]s, so a run that
+//! cannot be recorded says exactly what the store said, and keeps its exit status.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
-use super::job::{BoxFuture, JobOutput, LedgerError, RunLedger};
+use super::job::{BoxFuture, JobOutput, RunLedger};
 use crate::model::{RunId, RunKind, RunOutcome, RunRecord};
 use crate::store::{Store, StoreError};
 
-fn ledger_err(e: StoreError) -> LedgerError {
-    LedgerError(e.to_string())
-}
-
 impl RunLedger for Store {
-    fn begin(&self, kind: RunKind, at: DateTime<Utc>) -> BoxFuture<'_, Result<RunId, LedgerError>> {
-        Box::pin(async move { self.begin_run(kind, at).await.map_err(ledger_err) })
+    fn begin(&self, kind: RunKind, at: DateTime<Utc>) -> BoxFuture<'_, Result<RunId, StoreError>> {
+        Box::pin(async move { self.begin_run(kind, at).await })
     }
 
     fn complete(
@@ -23,7 +20,7 @@ impl RunLedger for Store {
         at: DateTime<Utc>,
         requests: BTreeMap<String, u64>,
         output: JobOutput,
-    ) -> BoxFuture<'_, Result<RunRecord, LedgerError>> {
+    ) -> BoxFuture<'_, Result<RunRecord, StoreError>> {
         Box::pin(async move {
             match output {
                 JobOutput::Vendor { customers, counting } => {
@@ -34,7 +31,6 @@ impl RunLedger for Store {
                 }
                 JobOutput::Plain => self.commit_run(id, at, requests, RunOutcome::Ok).await,
             }
-            .map_err(ledger_err)
         })
     }
 
@@ -44,8 +40,8 @@ impl RunLedger for Store {
         at: DateTime<Utc>,
         reason: String,
         requests: BTreeMap<String, u64>,
-    ) -> BoxFuture<'_, Result<RunRecord, LedgerError>> {
-        Box::pin(async move { self.fail_run(id, at, reason, requests).await.map_err(ledger_err) })
+    ) -> BoxFuture<'_, Result<RunRecord, StoreError>> {
+        Box::pin(async move { self.fail_run(id, at, reason, requests).await })
     }
 
     fn cancel(
@@ -54,16 +50,16 @@ impl RunLedger for Store {
         at: DateTime<Utc>,
         reason: String,
         requests: BTreeMap<String, u64>,
-    ) -> BoxFuture<'_, Result<RunRecord, LedgerError>> {
-        Box::pin(async move { self.cancel_run(id, at, reason, requests).await.map_err(ledger_err) })
+    ) -> BoxFuture<'_, Result<RunRecord, StoreError>> {
+        Box::pin(async move { self.cancel_run(id, at, reason, requests).await })
     }
 
     fn last_success(
         &self,
         kind: RunKind,
-    ) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, LedgerError>> {
+    ) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>> {
         Box::pin(async move {
-            let last = Store::last_success(self, kind).await.map_err(ledger_err)?;
+            let last = Store::last_success(self, kind).await?;
             Ok(last.and_then(|r| r.finished_at))
         })
     }

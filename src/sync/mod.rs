@@ -9,6 +9,7 @@ mod backoff;
 mod billing;
 mod cron;
 mod engine;
+mod error;
 mod job;
 mod ledger;
 mod push;
@@ -19,13 +20,14 @@ mod vendor;
 
 pub use backoff::failure_backoff;
 pub use billing::BillingJob;
-pub use cron::CronTicker;
+pub use cron::{CronError, CronTicker};
 pub use engine::{Engine, EngineHandle, EngineOptions, JobSpec, TriggerOutcome};
+pub use error::{CountFailure, JobError, NotReady, PushError, WAITING_FOR_SNAPSHOT};
 pub use job::{
-    BoxFuture, Job, JobError, JobOutput, JobResult, LedgerError, NoopObserver, RunContext,
-    RunLedger, RunObserver, SkipReason,
+    BoxFuture, Job, JobOutput, JobResult, NoopObserver, RunContext, RunLedger, RunObserver,
+    SkipReason,
 };
-pub use push::{PushJob, ReportHook, WAITING_FOR_SNAPSHOT};
+pub use push::{PushJob, ReportHook};
 pub use reconcile::recompute;
 pub use stop::StopReason;
 pub use vendor::{VendorJob, WALK_STATS_KEY, prefixed};

@@ -12,20 +12,16 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::job::{BoxFuture, Job, JobError, JobOutput, JobResult, RunContext};
+use super::error::{JobError, NotReady, PushError};
+use super::job::{BoxFuture, Job, JobOutput, JobResult, RunContext};
 use super::push_counts::post_counts;
 use super::vendor::prefixed;
-use crate::exit::{Exit, ExitStatus};
 use crate::gradient::{
     GradientClient, GradientError, IntegrationStatus, LAST_PUSH_KEY, NewService, PairOutcome,
     PairResult, PushReport, SENT_PAIRS_KEY, default_service, plan_push,
 };
 use crate::model::{CustomerId, RunKind, RunOutcome, UsageSnapshot};
 use crate::store::Store;
-
-/// Why the push is not ready; health shows it while the push waits.
-pub const WAITING_FOR_SNAPSHOT: &str = "waiting for the first vendor snapshot: no Mailprotector \
-     poll has completed yet; the push starts as soon as one does";
 
 /// Called with every push report (the daemon publishes it to health and metrics).
 pub type ReportHook = Arc<dyn Fn(&PushReport) + Send + Sync>;
@@ -89,28 +85,26 @@ impl PushJob {
     /// that did not complete (a crash, a shutdown, an outage) leave it the latest complete
     /// one: it is pushed while it is younger than `max_age`, and the log says which it is.
     async fn snapshot(&self, ctx: &RunContext) -> Result<UsageSnapshot, JobError> {
-        let store_err = |e: crate::store::StoreError| {
-            JobError::failed(format!("cannot read the store to push: {e}"), e.exit())
-        };
-        let refuse = |why: String| {
-            JobError::failed(format!("nothing pushed to Gradient: {why}"), Exit::TempFail)
-        };
+        let store_err = JobError::store("read the store to push");
         let snap = self.store.latest_usage_snapshot().await.map_err(store_err)?;
         let Some(snap) = snap else {
-            return Err(refuse(WAITING_FOR_SNAPSHOT.into()));
+            return Err(PushError::NotReady(NotReady::NoVendorSnapshot).into());
         };
         let age = (ctx.started_at - snap.observed_at).to_std().unwrap_or(Duration::ZERO);
         if age > self.max_age {
-            return Err(refuse(format!(
-                "the latest complete vendor snapshot (run #{}, observed {}) is {} old, older \
-                 than [reconcile] max_age ({}); let a vendor poll complete first",
-                snap.run_id,
-                snap.observed_at.to_rfc3339(),
-                humantime::format_duration(Duration::from_secs(age.as_secs())),
-                humantime::format_duration(self.max_age)
-            )));
+            return Err(PushError::Stale {
+                run: snap.run_id,
+                observed_at: snap.observed_at,
+                age,
+                max_age: self.max_age,
+            }
+            .into());
         }
-        let runs = self.store.recent_runs(20, Some(RunKind::Vendor)).await.map_err(store_err)?;
+        let runs = self
+            .store
+            .recent_runs(20, Some(RunKind::Vendor))
+            .await
+            .map_err(JobError::store("read the store to push"))?;
         let later: Vec<String> = runs
             .iter()
             .filter(|r| r.id > snap.run_id && r.outcome != RunOutcome::Running)
@@ -138,23 +132,12 @@ impl PushJob {
         report: &mut Option<PushReport>,
     ) -> Result<(), JobError> {
         let snap = self.snapshot(ctx).await?;
-        let fail = |e: GradientError| JobError::failed(e.to_string(), e.exit());
-        let integration = client.integration().await.map_err(fail)?;
+        let integration = client.integration().await?;
         let status = integration.status;
         // From here on a 403 names the status read now (§11 #6 gates counts on it).
-        let fail = |e: GradientError| {
-            let e = e.with_status(&status);
-            JobError::failed(e.to_string(), e.exit())
-        };
+        let fail = |e: GradientError| JobError::from(e.with_status(&status));
         if status.blocks_push() {
-            return Err(JobError::failed(
-                format!(
-                    "nothing pushed to Gradient: the integration is {status}: {}; mpsync does \
-                     not change the status",
-                    status.meaning()
-                ),
-                Exit::Unavailable,
-            ));
+            return Err(PushError::Blocked { status: status.clone() }.into());
         }
         if let IntegrationStatus::Other(raw) = &status {
             tracing::warn!(
@@ -260,7 +243,7 @@ impl Job for PushJob {
             let mut report = None;
             let outcome = self.push(&ctx, &client, &mut report).await;
             if let Some(mut r) = report
-                && outcome != Err(JobError::Cancelled)
+                && !matches!(outcome, Err(JobError::Cancelled))
             {
                 r.finished_at = Utc::now();
                 r.error = outcome.as_ref().err().map(ToString::to_string);
@@ -287,10 +270,10 @@ impl Job for PushJob {
 
     /// Ready once a vendor run has completed; a store that cannot say lets the run go ahead
     /// (and record the store's error).
-    fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn ready(&self) -> BoxFuture<'_, Result<(), NotReady>> {
         Box::pin(async move {
             match self.store.last_success(RunKind::Vendor).await {
-                Ok(None) => Err(WAITING_FOR_SNAPSHOT.to_owned()),
+                Ok(None) => Err(NotReady::NoVendorSnapshot),
                 Ok(Some(_)) | Err(_) => Ok(()),
             }
         })

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use futures_util::{StreamExt, stream};
 
-use super::job::{JobError, RunContext};
-use crate::exit::Exit;
+use super::error::{CountFailure, JobError, PushError};
+use super::job::RunContext;
 use crate::gradient::{
     CountOutcome, GradientClient, IntegrationStatus, PairOutcome, PairResult, PlannedCount,
 };
@@ -42,8 +42,8 @@ pub(super) async fn post_counts(
         .map(|p| post_one(client.clone(), p, status.clone()))
         .buffer_unordered(client.concurrency());
     let mut consecutive = 0u32;
-    let mut stop: Option<String> = None;
-    while let Some((i, res, fatal)) = tokio::select! {
+    let mut stop: Option<CountFailure> = None;
+    while let Some((i, res)) = tokio::select! {
         r = results.next() => r,
         () = ctx.cancel.cancelled() => return Err(JobError::Cancelled),
     } {
@@ -65,9 +65,9 @@ pub(super) async fn post_counts(
             }
             Err(why) => {
                 p.outcome = PairOutcome::Failed;
-                p.detail = Some(why.clone());
+                p.detail = Some(why.to_string());
                 consecutive += 1;
-                if fatal || consecutive >= MAX_CONSECUTIVE_FAILURES {
+                if why.is_fatal() || consecutive >= MAX_CONSECUTIVE_FAILURES {
                     stop = Some(why);
                     break;
                 }
@@ -81,13 +81,7 @@ pub(super) async fn post_counts(
             p.outcome = PairOutcome::Failed;
             p.detail = Some("not sent: the push stopped".into());
         }
-        return Err(JobError::failed(
-            format!(
-                "the Gradient push stopped without sending the remaining counts and is not \
-                 retried before its failure backoff has passed: {why}"
-            ),
-            Exit::Unavailable,
-        ));
+        return Err(PushError::Stopped(why).into());
     }
     let refused: Vec<&PairResult> =
         pairs.iter().filter(|p| p.outcome == PairOutcome::Refused).collect();
@@ -106,17 +100,14 @@ pub(super) async fn post_counts(
     let failed: Vec<&PairResult> =
         pairs.iter().filter(|p| p.outcome == PairOutcome::Failed).collect();
     if let Some(first) = failed.first() {
-        return Err(JobError::failed(
-            format!(
-                "{} of {} counts were not accepted by Gradient; first: customer {} {}: {}",
-                failed.len(),
-                pairs.len(),
-                first.customer_id,
-                first.product,
-                first.detail.as_deref().unwrap_or("failed")
-            ),
-            Exit::Unavailable,
-        ));
+        return Err(PushError::NotAccepted {
+            failed: failed.len(),
+            total: pairs.len(),
+            customer: first.customer_id,
+            product: first.product.clone(),
+            detail: first.detail.clone().unwrap_or_else(|| "failed".to_owned()),
+        }
+        .into());
     }
     Ok(())
 }
@@ -130,21 +121,15 @@ struct Post {
     units: u64,
 }
 
-/// Posts one count: (its index, the outcome or why it failed, whether the push must stop).
+/// Posts one count: its index, and the outcome or why it failed.
 async fn post_one(
     client: GradientClient,
     p: Post,
     status: IntegrationStatus,
-) -> (usize, Result<CountOutcome, String>, bool) {
+) -> (usize, Result<CountOutcome, CountFailure>) {
     let Some(service) = p.service else {
-        let why = format!("the service {:?} is missing from the Gradient catalogue", p.product);
-        return (p.index, Err(why), false);
+        return (p.index, Err(CountFailure::MissingService { product: p.product }));
     };
-    match client.post_count(&service, &p.account, p.units).await {
-        Ok(o) => (p.index, Ok(o), false),
-        Err(e) => {
-            let fatal = e.is_fatal();
-            (p.index, Err(e.with_status(&status).to_string()), fatal)
-        }
-    }
+    let posted = client.post_count(&service, &p.account, p.units).await;
+    (p.index, posted.map_err(|e| e.with_status(&status).into()))
 }

@@ -19,12 +19,12 @@ impl Job for WaitsForSnapshot {
         })
     }
 
-    fn ready(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn ready(&self) -> BoxFuture<'_, Result<(), NotReady>> {
         Box::pin(async move {
             if self.have_snapshot.load(Ordering::SeqCst) {
                 Ok(())
             } else {
-                Err("waiting for the first vendor snapshot".to_owned())
+                Err(NotReady::NoVendorSnapshot)
             }
         })
     }
@@ -90,7 +90,7 @@ async fn a_job_not_ready_is_a_recorded_skip_and_runs_when_another_job_succeeds()
     wait_until("the not-ready skip", || skips() == 1).await;
     assert_eq!(
         *seen.waiting_for.lock().unwrap(),
-        ["push: waiting for the first vendor snapshot"],
+        [format!("push: {WAITING_FOR_SNAPSHOT}")],
         "the skip says what the job waits for"
     );
     assert!(ledger.outcomes().is_empty(), "a skip is not a run");

@@ -12,8 +12,19 @@ use tokio_util::task::TaskTracker;
 
 use super::*;
 use crate::config::Schedule;
-use crate::exit::Exit;
 use crate::model::{RunId, RunKind, RunOutcome, RunRecord};
+use crate::store::StoreError;
+use crate::upstream::UpstreamError;
+
+/// A job failure as an outage of Mailprotector on `endpoint` leaves it.
+fn upstream_down(endpoint: &str) -> JobError {
+    JobError::Upstream(UpstreamError::Unavailable {
+        upstream: "mailprotector".into(),
+        endpoint: endpoint.into(),
+        attempts: 4,
+        detail: "503 Service Unavailable".into(),
+    })
+}
 
 #[derive(Default)]
 struct MemLedger {
@@ -43,7 +54,7 @@ impl MemLedger {
 }
 
 impl RunLedger for MemLedger {
-    fn begin(&self, kind: RunKind, at: DateTime<Utc>) -> BoxFuture<'_, Result<RunId, LedgerError>> {
+    fn begin(&self, kind: RunKind, at: DateTime<Utc>) -> BoxFuture<'_, Result<RunId, StoreError>> {
         Box::pin(async move {
             let mut runs = self.runs.lock().unwrap();
             let id = runs.len() as RunId + 1;
@@ -67,10 +78,14 @@ impl RunLedger for MemLedger {
         at: DateTime<Utc>,
         _r: BTreeMap<String, u64>,
         _o: JobOutput,
-    ) -> BoxFuture<'_, Result<RunRecord, LedgerError>> {
+    ) -> BoxFuture<'_, Result<RunRecord, StoreError>> {
         Box::pin(async move {
             if self.fail_commits.load(Ordering::SeqCst) {
-                return Err(LedgerError("disk full".into()));
+                return Err(StoreError::Io {
+                    action: "commit the run end",
+                    path: "mem.redb".into(),
+                    source: std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full"),
+                });
             }
             *self.last_success.lock().unwrap() = Some(at);
             Ok(self.finish(id, at, RunOutcome::Ok, None))
@@ -82,7 +97,7 @@ impl RunLedger for MemLedger {
         at: DateTime<Utc>,
         reason: String,
         _r: BTreeMap<String, u64>,
-    ) -> BoxFuture<'_, Result<RunRecord, LedgerError>> {
+    ) -> BoxFuture<'_, Result<RunRecord, StoreError>> {
         Box::pin(async move { Ok(self.finish(id, at, RunOutcome::Failed, Some(reason))) })
     }
     fn cancel(
@@ -91,13 +106,13 @@ impl RunLedger for MemLedger {
         at: DateTime<Utc>,
         reason: String,
         _r: BTreeMap<String, u64>,
-    ) -> BoxFuture<'_, Result<RunRecord, LedgerError>> {
+    ) -> BoxFuture<'_, Result<RunRecord, StoreError>> {
         Box::pin(async move { Ok(self.finish(id, at, RunOutcome::Cancelled, Some(reason))) })
     }
     fn last_success(
         &self,
         _kind: RunKind,
-    ) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, LedgerError>> {
+    ) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>> {
         Box::pin(async move { Ok(*self.last_success.lock().unwrap()) })
     }
 }
@@ -135,7 +150,7 @@ impl Job for GatedJob {
                 panic!("scripted panic");
             }
             let outcome = tokio::select! {
-                p = self.gate.acquire() => { p.unwrap().forget(); if n <= self.fail_first { Err(JobError::failed("upstream down", Exit::Unavailable)) } else { Ok(JobOutput::Plain) } }
+                p = self.gate.acquire() => { p.unwrap().forget(); if n <= self.fail_first { Err(upstream_down("GET /resellers/{id}/customers")) } else { Ok(JobOutput::Plain) } }
                 _ = ctx.cancel.cancelled() => Err(JobError::Cancelled),
             };
             self.active.fetch_sub(1, Ordering::SeqCst);
@@ -316,7 +331,14 @@ async fn failures_back_off_with_skipped_ticks_then_retry_and_reset_on_success() 
     wait_until("third attempt recorded", || rig.observer.finished.load(Ordering::SeqCst) == 3)
         .await;
     assert_eq!(rig.ledger.outcomes(), vec![RunOutcome::Failed, RunOutcome::Failed, RunOutcome::Ok]);
-    assert_eq!(rig.ledger.runs.lock().unwrap()[0].error.as_deref(), Some("upstream down"));
+    assert_eq!(
+        rig.ledger.runs.lock().unwrap()[0].error.as_deref(),
+        Some(
+            "mailprotector is unavailable: GET /resellers/{id}/customers failed after 4 attempts \
+             (503 Service Unavailable); check the base_url and the network, or try later"
+        ),
+        "the record keeps the job error's own text"
+    );
     // Success reset the backoff: a tick now runs at once.
     rig.handle.tick(RunKind::Vendor);
     wait_until("tick after success runs", || job.calls.load(Ordering::SeqCst) == 4).await;
@@ -364,7 +386,13 @@ async fn a_failed_commit_is_recorded_as_a_failed_run() {
     rig.handle.trigger_now(RunKind::Vendor).await;
     wait_until("recorded", || rig.observer.finished.load(Ordering::SeqCst) == 1).await;
     assert_eq!(ledger.outcomes(), vec![RunOutcome::Failed]);
-    assert!(ledger.runs.lock().unwrap()[0].error.as_deref().unwrap().contains("disk full"));
+    let error = ledger.runs.lock().unwrap()[0].error.clone().unwrap();
+    assert!(
+        error.starts_with(
+            "cannot commit the vendor run: cannot commit the run end mem.redb: disk full."
+        ),
+        "the record names the store's own error: {error}"
+    );
     rig.stop().await;
 }
 
@@ -433,10 +461,7 @@ async fn with_the_real_store_a_failed_run_changes_no_snapshot() {
     let job = Arc::new(ScriptedVendor {
         script: Mutex::new(vec![
             Ok(vec![usage(1, 10), usage(2, 20)]),
-            Err(JobError::failed(
-                "Mailprotector answered 503 on GET /domains/{id}/user_groups",
-                Exit::Unavailable,
-            )),
+            Err(upstream_down("GET /domains/{id}/user_groups")),
             Ok(vec![usage(1, 11), usage(2, 20)]),
         ]),
     });

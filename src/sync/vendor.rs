@@ -4,12 +4,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::job::{BoxFuture, Job, JobError, JobOutput, JobResult, RunContext};
+use super::error::JobError;
+use super::job::{BoxFuture, Job, JobOutput, JobResult, RunContext};
 use crate::config::MailprotectorConfig;
-use crate::exit::ExitStatus;
-use crate::mailprotector::{
-    CollectError, CollectInput, MailprotectorClient, WalkStats, collect_usage,
-};
+use crate::mailprotector::{CollectInput, MailprotectorClient, WalkStats, collect_usage};
 use crate::store::Store;
 use crate::upstream::StatsSnapshot;
 
@@ -38,14 +36,11 @@ impl VendorJob {
         ctx: &RunContext,
         client: &MailprotectorClient,
     ) -> Result<JobOutput, JobError> {
-        let store_failed = |what: &str, e: crate::store::StoreError| {
-            JobError::failed(format!("cannot {what}: {e}"), e.exit())
-        };
         let cache = self
             .store
             .load_service_cache()
             .await
-            .map_err(|e| store_failed("read the service-list cache", e))?;
+            .map_err(JobError::store("read the service-list cache"))?;
         // A missing or unreadable hint only costs a slower walk.
         let walk_stats = self.store.get_meta::<WalkStats>(WALK_STATS_KEY).await.ok().flatten();
         let input = CollectInput {
@@ -55,11 +50,7 @@ impl VendorJob {
             now: ctx.started_at,
             cancel: ctx.cancel.clone(),
         };
-        let out = match collect_usage(client, input).await {
-            Ok(out) => out,
-            Err(CollectError::Cancelled) => return Err(JobError::Cancelled),
-            Err(e) => return Err(JobError::failed(e.to_string(), e.exit())),
-        };
+        let out = collect_usage(client, input).await?;
         // The cache and hints are advisory: a failure to keep them is logged, not fatal.
         if let Err(e) = self.store.save_service_cache(out.cache).await {
             tracing::warn!(

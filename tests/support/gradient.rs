@@ -109,13 +109,12 @@ pub async fn push(store: &Store, job: &PushJob) -> (RunRecord, Option<PushReport
             .commit_run(run_id, Utc::now(), result.requests, mpsync::model::RunOutcome::Ok)
             .await
             .unwrap(),
-        Err(JobError::Failed { reason, .. }) => {
-            store.fail_run(run_id, Utc::now(), reason, result.requests).await.unwrap()
-        }
         Err(JobError::Cancelled) => {
             let why = mpsync::sync::StopReason::default().cancelled_run();
             store.cancel_run(run_id, Utc::now(), why, result.requests).await.unwrap()
         }
+        // The engine records a failed run with its error's text.
+        Err(e) => store.fail_run(run_id, Utc::now(), e.to_string(), result.requests).await.unwrap(),
     };
     let report: Option<PushReport> = store.get_meta(LAST_PUSH_KEY).await.unwrap();
     (record, report.filter(|r| r.run_id == run_id))

@@ -8,9 +8,30 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::models::{Addition, Agreement};
 
+/// A date field that holds no date ConnectWise writes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a date")]
+pub struct NotADate {
+    /// The value, trimmed.
+    pub value: String,
+}
+
+/// An addition whose dates cannot be read, so whether it counts cannot be judged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("addition {addition} {field} {source}")]
+pub struct UnreadableDate {
+    /// The addition's id.
+    pub addition: u64,
+    /// The field, as ConnectWise names it (`cancelledDate`, `effectiveDate`).
+    pub field: &'static str,
+    /// What it holds.
+    #[source]
+    pub source: NotADate,
+}
+
 /// Parses an ISO-8601 date-time (`2024-01-01T00:00:00Z`) or a bare date (midnight UTC).
 /// Empty means "no date". An unreadable value is an error naming it.
-pub fn parse_date(value: Option<&str>) -> Result<Option<DateTime<Utc>>, String> {
+pub fn parse_date(value: Option<&str>) -> Result<Option<DateTime<Utc>>, NotADate> {
     let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
@@ -24,7 +45,7 @@ pub fn parse_date(value: Option<&str>) -> Result<Option<DateTime<Utc>>, String> 
     if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, "%Y-%m-%dT%H:%M:%S") {
         return Ok(Some(t.and_utc()));
     }
-    Err(format!("{v:?} is not a date"))
+    Err(NotADate { value: v.to_owned() })
 }
 
 /// `Ok(None)` when the addition counts at `now`; `Ok(Some(note))` with every reason when it
@@ -34,7 +55,10 @@ pub fn judge(
     addition: &Addition,
     company_deleted: bool,
     now: DateTime<Utc>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, UnreadableDate> {
+    let date = |field: &'static str, value: Option<&str>| {
+        parse_date(value).map_err(|source| UnreadableDate { addition: addition.id, field, source })
+    };
     let mut why = Vec::new();
     if agreement.cancelled_flag == Some(true) {
         why.push(format!("agreement {} is cancelled", agreement.id));
@@ -47,15 +71,13 @@ pub fn judge(
     if company_deleted {
         why.push("its company is marked deleted".to_owned());
     }
-    let cancelled = parse_date(addition.cancelled_date.as_deref())
-        .map_err(|e| format!("addition {} cancelledDate {e}", addition.id))?;
+    let cancelled = date("cancelledDate", addition.cancelled_date.as_deref())?;
     if let Some(c) = cancelled
         && c <= now
     {
         why.push(format!("cancelled on {}", c.format("%Y-%m-%d")));
     }
-    let effective = parse_date(addition.effective_date.as_deref())
-        .map_err(|e| format!("addition {} effectiveDate {e}", addition.id))?;
+    let effective = date("effectiveDate", addition.effective_date.as_deref())?;
     if let Some(e) = effective
         && e > now
     {
@@ -120,6 +142,6 @@ mod tests {
         assert_eq!(n, "billCustomer is DoNotBill, not Billable");
         assert!(judge(&ok, &addition(None, None, None), true, now).unwrap().is_some());
         let e = judge(&ok, &addition(Some("soon"), None, None), false, now).unwrap_err();
-        assert!(e.contains("effectiveDate \"soon\" is not a date"), "{e}");
+        assert_eq!(e.to_string(), "addition 9 effectiveDate \"soon\" is not a date");
     }
 }

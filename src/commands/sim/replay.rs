@@ -13,9 +13,9 @@ use super::{
     MAPPING_FILE, billing_toml, gradient_toml, quoted, wait_for_signal, write_secret,
 };
 use mpsync_sim::replay::bundle::{Manifest, Upstream};
-use mpsync_sim::replay::{Bundle, BundleError, ReplayServer};
+use mpsync_sim::replay::{Bundle, ReplayServer};
 
-use crate::exit::{Exit, ExitStatus};
+use super::{CommandError, SimCommandError};
 
 /// What the placeholder key files hold.
 const PLACEHOLDER: &str = "replay-accepts-any-key";
@@ -24,38 +24,18 @@ const PLACEHOLDER: &str = "replay-accepts-any-key";
 const REPLAY_RPS: f64 = 500.0;
 const REPLAY_BURST: u32 = 50;
 
-/// Every bundle problem is a malformed input file: the simulator's error names the file (and
-/// line), the daemon's command decides the exit status.
-impl ExitStatus for BundleError {
-    fn exit(&self) -> Exit {
-        Exit::DataErr
-    }
-}
-
 /// Loads the bundle in `dir` and serves it until a signal.
-pub(super) async fn run(dir: &Path, listen: SocketAddr, keys_dir: Option<&Path>) -> Exit {
-    let bundle = match Bundle::load(dir) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("mpsync sim: {e}");
-            return e.exit();
-        }
-    };
+pub(super) async fn run(
+    dir: &Path,
+    listen: SocketAddr,
+    keys_dir: Option<&Path>,
+) -> Result<(), CommandError> {
+    let bundle = Bundle::load(dir).map_err(SimCommandError::from)?;
     if keys_dir.is_some() && reseller_id(&bundle.manifest).is_none() {
-        eprintln!(
-            "mpsync sim: {} holds no Mailprotector answers with a reseller id, so no config can \
-             be written for it; replay it without --keys-dir",
-            dir.join(mpsync_sim::replay::bundle::MANIFEST).display()
-        );
-        return Exit::DataErr;
+        let manifest = dir.join(mpsync_sim::replay::bundle::MANIFEST);
+        return Err(SimCommandError::NoResellerId { manifest }.into());
     }
-    let handle = match ReplayServer::start(&bundle, listen).await {
-        Ok(h) => h,
-        Err(e) => {
-            eprintln!("mpsync {e}");
-            return Exit::IoErr;
-        }
-    };
+    let handle = ReplayServer::start(&bundle, listen).await.map_err(SimCommandError::from)?;
     let mut addr = handle.addr();
     if addr.ip().is_unspecified() {
         addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port());
@@ -88,10 +68,9 @@ pub(super) async fn run(dir: &Path, listen: SocketAddr, keys_dir: Option<&Path>)
                 println!("  wrote {} and placeholder key files", config.display());
                 println!("  try: mpsync -c {} sync --once", config.display());
             }
-            Err(e) => {
-                eprintln!("mpsync sim: cannot write the keys directory {}: {e}", keys.display());
+            Err(source) => {
                 handle.shutdown().await;
-                return Exit::IoErr;
+                return Err(SimCommandError::KeysDir { dir: keys.to_path_buf(), source }.into());
             }
         }
     }
@@ -99,7 +78,7 @@ pub(super) async fn run(dir: &Path, listen: SocketAddr, keys_dir: Option<&Path>)
     wait_for_signal().await;
     eprintln!("mpsync sim: stopping");
     handle.shutdown().await;
-    Exit::Ok
+    Ok(())
 }
 
 fn reseller_id(m: &Manifest) -> Option<u64> {
@@ -153,18 +132,23 @@ pub fn write_replay_config(dir: &Path, m: &Manifest, base_url: &str) -> std::io:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exit::{Exit, ExitStatus};
+    use mpsync_sim::replay::BundleError;
 
     /// A bundle that cannot be read, does not parse or is not a capture ends `mpsync sim
     /// --replay` with EX_DATAERR (65), the status scripts see for a bad input file.
     #[test]
     fn a_bad_bundle_is_a_data_error() {
+        let load =
+            |dir: &Path| CommandError::from(SimCommandError::from(Bundle::load(dir).unwrap_err()));
         let dir = tempfile::tempdir().unwrap();
-        let missing = Bundle::load(dir.path()).unwrap_err();
-        assert!(missing.to_string().contains("cannot read the capture bundle file"), "{missing}");
+        let missing = load(dir.path());
+        let said = missing.message().unwrap();
+        assert!(said.starts_with("mpsync sim: cannot read the capture bundle file"), "{said}");
         assert_eq!(missing.exit(), Exit::DataErr);
 
         std::fs::write(dir.path().join(mpsync_sim::replay::bundle::MANIFEST), "{}").unwrap();
-        let unparsable = Bundle::load(dir.path()).unwrap_err();
+        let unparsable = load(dir.path());
         assert!(unparsable.to_string().contains("does not parse"), "{unparsable}");
         assert_eq!(unparsable.exit(), Exit::DataErr);
 
@@ -174,6 +158,6 @@ mod tests {
         std::fs::write(dir.path().join(mpsync_sim::replay::bundle::MANIFEST), foreign).unwrap();
         let invalid = Bundle::load(dir.path()).unwrap_err();
         assert!(matches!(invalid, BundleError::Invalid { .. }), "{invalid}");
-        assert_eq!(invalid.exit(), Exit::DataErr);
+        assert_eq!(CommandError::from(SimCommandError::from(invalid)).exit(), Exit::DataErr);
     }
 }

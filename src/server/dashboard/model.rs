@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use super::sparkline::Step;
 use crate::health::{HealthState, Source};
 use crate::model::{CustomerId, RunId, RunRecord};
-use crate::reconcile::{CustomerMapping, Filter, MappingState, Reconciliation, Row, Status};
+use crate::reconcile::{
+    CustomerMapping, Filter, MappingState, Reconciliation, Row, Status, UnknownStatus,
+};
 
 /// At most this many rows are drawn (the totals still cover every row); narrower filters
 /// show the rest. Keeps the page and its history reads bounded at 10,000 customers.
@@ -76,7 +78,7 @@ pub struct Filters {
     /// The status text as given (kept in the form even when invalid).
     pub status_text: String,
     /// Why the status was not understood (the page says so and shows every row).
-    pub error: Option<String>,
+    pub error: Option<UnknownStatus>,
 }
 
 impl Filters {

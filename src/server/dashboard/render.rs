@@ -172,7 +172,7 @@ fn filters(h: &mut Html, view: &View<'_>) {
     h.raw("</datalist> <button type=\"submit\" id=\"f-apply\">Apply</button> ");
     h.raw("<a href=\"/\" id=\"f-clear\">Clear</a></form>");
     if let Some(err) = &f.error {
-        h.raw("<p class=\"banner bad\" id=\"filter-error\">").text(err);
+        h.raw("<p class=\"banner bad\" id=\"filter-error\">").text(err.to_string());
         h.raw(" — showing every status.</p>");
     }
     h.raw("</section>");

@@ -9,6 +9,7 @@ use super::model::{self, Filters, SourceState};
 use crate::health::{Health, Source};
 use crate::reconcile::{
     CustomerMapping, Evidence, MappingState, Observation, Row, RowKey, Since, Status, Suggestion,
+    UnknownStatus,
 };
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -73,7 +74,9 @@ fn empty_form_values_mean_any_and_bad_statuses_are_named() {
     assert_eq!(f.filter.account.as_deref(), Some("A2"));
     let f = Filters::parse(Some("nope"), None);
     assert!(f.filter.statuses.is_empty());
-    assert!(f.error.unwrap().contains("\"nope\""));
+    let error = f.error.unwrap();
+    assert_eq!(error, UnknownStatus { given: "nope".into() });
+    assert!(error.to_string().starts_with("unknown status \"nope\"; use one or more of"));
     assert_eq!(f.status_text, "nope");
 }
 
