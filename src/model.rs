@@ -351,6 +351,65 @@ pub struct BilledLine {
     pub note: Option<String>,
     /// Where the line came from, e.g. "agreement 12 addition 345" or "billed.csv line 7".
     pub source_ref: String,
+    /// The line's identity in its PSA, for writing a quantity back (`None` in snapshots
+    /// stored before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<LineRef>,
+}
+
+/// A billed line's identity in its PSA: what a write-back addresses and what a mapping's line
+/// preference names. Its [`LineRef::key`] is stable and short (`cw:12/345`, `csv:7`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "psa", rename_all = "snake_case")]
+pub enum LineRef {
+    /// A ConnectWise agreement addition.
+    Connectwise {
+        /// The agreement id.
+        agreement: u64,
+        /// The addition id.
+        addition: u64,
+    },
+    /// A row of a CSV export (line number, 1-based, header included): never writable.
+    Csv {
+        /// The line number in the file.
+        line: u64,
+    },
+}
+
+impl LineRef {
+    /// The stable short form: `cw:<agreement>/<addition>` or `csv:<line>`.
+    pub fn key(&self) -> String {
+        match self {
+            LineRef::Connectwise { agreement, addition } => format!("cw:{agreement}/{addition}"),
+            LineRef::Csv { line } => format!("csv:{line}"),
+        }
+    }
+
+    /// Parses [`LineRef::key`]'s form; `None` for anything else.
+    pub fn parse(key: &str) -> Option<LineRef> {
+        let key = key.trim();
+        if let Some(rest) = key.strip_prefix("cw:") {
+            let (a, b) = rest.split_once('/')?;
+            return Some(LineRef::Connectwise {
+                agreement: a.trim().parse().ok()?,
+                addition: b.trim().parse().ok()?,
+            });
+        }
+        let line = key.strip_prefix("csv:")?.trim().parse().ok()?;
+        Some(LineRef::Csv { line })
+    }
+}
+
+impl fmt::Display for LineRef {
+    /// "ConnectWise agreement 12 addition 345", "CSV line 7".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineRef::Connectwise { agreement, addition } => {
+                write!(f, "ConnectWise agreement {agreement} addition {addition}")
+            }
+            LineRef::Csv { line } => write!(f, "CSV line {line}"),
+        }
+    }
 }
 
 /// The complete output of one successful billing run.
@@ -364,4 +423,26 @@ pub struct BilledSnapshot {
     pub accounts: Vec<Account>,
     /// Every line read, counted or not.
     pub lines: Vec<BilledLine>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineRef;
+
+    #[test]
+    fn line_refs_have_a_stable_key_that_parses_back() {
+        let cw = LineRef::Connectwise { agreement: 12, addition: 345 };
+        assert_eq!(cw.key(), "cw:12/345");
+        assert_eq!(cw.to_string(), "ConnectWise agreement 12 addition 345");
+        let csv = LineRef::Csv { line: 7 };
+        assert_eq!(csv.key(), "csv:7");
+        for r in [cw, csv] {
+            assert_eq!(LineRef::parse(&r.key()), Some(r.clone()));
+            let json = serde_json::to_value(&r).unwrap();
+            assert_eq!(serde_json::from_value::<LineRef>(json).unwrap(), r);
+        }
+        for bad in ["", "cw:12", "cw:a/1", "csv:", "xx:1/2", "12/345"] {
+            assert_eq!(LineRef::parse(bad), None, "{bad}");
+        }
+    }
 }

@@ -83,6 +83,13 @@ async fn the_client_reads_exactly_the_planted_billed_quantities() {
         l.source_ref
     );
     assert!(l.unit_price.is_some());
+    // Every line knows its agreement and addition (what a write-back addresses).
+    for l in &billed.lines {
+        let Some(mpsync::model::LineRef::Connectwise { agreement, addition }) = l.line else {
+            panic!("{l:?}");
+        };
+        assert_eq!(l.source_ref, format!("agreement {agreement} addition {addition}"));
+    }
 
     // One request per listing: companies, agreements, and each open agreement's additions.
     let open = data.agreements.iter().filter(|a| !a.cancelled_flag).count() as u64;

@@ -26,6 +26,7 @@ fn line(account: &str, product: &str, qty: f64, src: &str) -> BilledLine {
         counted: true,
         note: None,
         source_ref: src.into(),
+        line: None,
     }
 }
 

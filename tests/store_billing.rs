@@ -21,6 +21,7 @@ fn line(account: &str, product: &str, quantity: f64) -> BilledLine {
         counted: true,
         note: None,
         source_ref: format!("agreement 1 addition {account}-{product}"),
+        line: None,
     }
 }
 

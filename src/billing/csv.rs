@@ -22,7 +22,7 @@ use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
 use super::{Billed, BilledSource, BillingError, CsvReadError, FetchReport};
-use crate::model::{Account, BilledLine};
+use crate::model::{Account, BilledLine, LineRef};
 
 /// The documented columns, in their documented order.
 pub const COLUMNS: [&str; 5] =
@@ -313,6 +313,7 @@ pub fn parse_csv(file: &str, bytes: &[u8]) -> Result<Billed, CsvError> {
             counted: true,
             note: None,
             source_ref: format!("{file} line {line}"),
+            line: Some(LineRef::Csv { line }),
         });
     }
     if !problems.is_empty() {

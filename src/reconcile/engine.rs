@@ -161,6 +161,7 @@ fn gather(inp: &Inputs<'_>) -> BTreeMap<RowKey, Draft> {
             let d = drafts.entry(key).or_default();
             d.lines.push(LineEvidence {
                 source_ref: line.source_ref.clone(),
+                line: line.line.clone(),
                 quantity: line.quantity,
                 unit_price: line.unit_price,
                 counted: line.counted,

@@ -171,6 +171,9 @@ pub struct CustomerContribution {
 pub struct LineEvidence {
     /// Where it came from, e.g. "agreement 12 addition 345".
     pub source_ref: String,
+    /// Its identity in the PSA, when known (what a write-back addresses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<crate::model::LineRef>,
     /// Units.
     pub quantity: f64,
     /// Price per unit per month, when known.

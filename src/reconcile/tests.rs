@@ -47,6 +47,7 @@ pub(super) fn line(
         counted,
         note: (!counted).then(|| "agreement cancelled".to_string()),
         source_ref: format!("{account}/{product}/{qty}"),
+        line: None,
     }
 }
 

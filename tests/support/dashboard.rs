@@ -84,6 +84,7 @@ pub fn hostile() -> Reconciliation {
             counted: true,
             note: None,
             source_ref: "line <i>1</i>".into(),
+            line: None,
         }],
     };
     compute(&usage, &billed, &mapping)
@@ -125,6 +126,7 @@ pub fn many(n: u64, under: u64, mapped: u64) -> Reconciliation {
                 counted: true,
                 note: None,
                 source_ref: format!("line {i}"),
+                line: None,
             })
             .collect(),
     };

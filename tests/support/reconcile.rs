@@ -38,6 +38,7 @@ fn line(account: &str, qty: f64) -> BilledLine {
         counted: true,
         note: None,
         source_ref: format!("agreement 7 addition {account}"),
+        line: None,
     }
 }
 

@@ -20,7 +20,7 @@ use models::{Addition, Agreement, Company};
 
 use super::{Billed, BilledSource, BillingError, FetchReport};
 use crate::config::ConnectwiseConfig;
-use crate::model::{Account, BilledLine};
+use crate::model::{Account, BilledLine, LineRef};
 use crate::upstream::{RetryPolicy, UpstreamError};
 
 /// ConnectWise Manage agreement additions as billed lines.
@@ -156,6 +156,7 @@ pub fn build(
                 counted: note.is_none(),
                 note,
                 source_ref: format!("agreement {} addition {}", agreement.id, add.id),
+                line: Some(LineRef::Connectwise { agreement: agreement.id, addition: add.id }),
             });
         }
     }
