@@ -30,12 +30,14 @@ pub const MAILPROTECTOR: &[&str] = &[
 ];
 
 /// Every ConnectWise route (without the API prefix), as counted and as fault `endpoint`s
-/// match them; also `connectwise::ENDPOINTS`.
-pub const CONNECTWISE: [&str; 6] = [
+/// match them; also `connectwise::ENDPOINTS`. Every id in a pattern is written `{id}`.
+pub const CONNECTWISE: [&str; 8] = [
     "GET /system/info",
     "GET /company/companies",
     "GET /company/companies/{id}",
     "GET /finance/agreements",
     "GET /finance/agreements/{id}",
     "GET /finance/agreements/{id}/additions",
+    "GET /finance/agreements/{id}/additions/{id}",
+    "PATCH /finance/agreements/{id}/additions/{id}",
 ];

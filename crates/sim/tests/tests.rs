@@ -5,6 +5,7 @@
 mod support;
 
 mod api;
+mod cw_writes;
 mod dataset;
 mod faults;
 mod gradient;

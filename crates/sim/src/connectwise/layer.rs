@@ -1,11 +1,12 @@
 //! The per-request layer around every ConnectWise route: count the request under its route
 //! pattern, decide its faults (the simulator's shared fault engine), delay or short-circuit
-//! it, authenticate it (401 / 400 / 403 with §4 bodies), run the handler, then reshape or
-//! damage the answer (no `Link` header, text errors, truncated, malformed or mistyped JSON).
+//! it, authenticate it (401 / 400 / 403 with §4 bodies; a write also needs Edit rights), run
+//! the handler, then reshape or damage the answer (no `Link` header, text errors, truncated,
+//! malformed or mistyped JSON). Writes go through the same faults as reads.
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -31,13 +32,20 @@ pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
-/// Checks the Basic credentials and the clientId header; `Some` is the refusal.
-fn refusal(sim: &ConnectwiseSim, headers: &HeaderMap, path: &str) -> Option<Response> {
-    authenticate(sim, headers, path).err().map(|r| *r)
+/// Checks the Basic credentials, the clientId header and the member's rights for `method`
+/// on `path`; `Some` is the refusal.
+fn refusal(
+    sim: &ConnectwiseSim,
+    method: &Method,
+    headers: &HeaderMap,
+    path: &str,
+) -> Option<Response> {
+    authenticate(sim, method, headers, path).err().map(|r| *r)
 }
 
 fn authenticate(
     sim: &ConnectwiseSim,
+    method: &Method,
     headers: &HeaderMap,
     path: &str,
 ) -> Result<(), Box<Response>> {
@@ -80,7 +88,36 @@ fn authenticate(
             "You do not have access to this resource: the member's security role lacks Inquire on Finance > Agreements",
         )));
     }
+    if method != Method::GET && path.starts_with("/finance/") && sim.edits_denied() {
+        return Err(Box::new(cw_error(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            "You do not have access to this resource: the member's security role lacks Edit on Finance > Agreements",
+        )));
+    }
     Ok(())
+}
+
+/// The route pattern a matched path is counted and faulted under: every `{name}` becomes
+/// `{id}` (axum needs distinct names within one route; the patterns do not).
+fn pattern_of(matched: &str) -> String {
+    let mut out = String::with_capacity(matched.len());
+    let mut rest = matched;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        match rest[open..].find('}') {
+            Some(close) => {
+                out.push_str("{id}");
+                rest = &rest[open + close + 1..];
+            }
+            None => {
+                rest = &rest[open..];
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 pub(crate) async fn layer(
@@ -91,8 +128,9 @@ pub(crate) async fn layer(
 ) -> Response {
     let c = sim.gate().clone();
     let full = matched.as_str();
-    let path = full.strip_prefix(API_PREFIX).unwrap_or(full).to_owned();
+    let path = pattern_of(full.strip_prefix(API_PREFIX).unwrap_or(full));
     let pattern = format!("{} {path}", req.method());
+    let method = req.method().clone();
     c.count_request(&pattern);
     let plan = c.plan(&pattern);
     if !plan.latency.is_zero() {
@@ -120,12 +158,12 @@ pub(crate) async fn layer(
             let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             cw_error(status, "SimulatedFailure", format!("simulated upstream failure ({code})"))
         }
-        None => match refusal(&sim, req.headers(), &path) {
+        None => match refusal(&sim, &method, req.headers(), &path) {
             Some(r) => r,
             None if !plan.revoke.is_empty() => {
                 // Revocation fires on this request: the keys stop working from now on.
                 sim.revoke();
-                match refusal(&sim, req.headers(), &path) {
+                match refusal(&sim, &method, req.headers(), &path) {
                     Some(r) => r,
                     None => next.run(req).await,
                 }
@@ -210,4 +248,19 @@ fn mistype(bytes: Vec<u8>) -> Vec<u8> {
         other => one(other),
     }
     v.to_string().into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pattern_of;
+
+    #[test]
+    fn every_path_parameter_counts_as_id() {
+        assert_eq!(
+            pattern_of("/finance/agreements/{id}/additions/{addition}"),
+            "/finance/agreements/{id}/additions/{id}"
+        );
+        assert_eq!(pattern_of("/system/info"), "/system/info");
+        assert_eq!(pattern_of("/company/companies/{id}"), "/company/companies/{id}");
+    }
 }

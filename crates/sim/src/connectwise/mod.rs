@@ -8,6 +8,13 @@
 //! Sim choices where the reference is silent: every page carries a `Link` header (at least
 //! `rel="last"`), so a one-page listing needs one request; strings in `conditions` compare
 //! case-insensitively; a member with the limited key pair gets 403 on `/finance/...`.
+//!
+//! The write path (§3.4, [`writes`]): `GET` and `PATCH` of one agreement addition. A PATCH
+//! changes what every later read serves (so the next billing poll sees it), is counted under
+//! `PATCH /finance/agreements/{id}/additions/{id}`, goes through the same faults as the reads,
+//! and is kept in a journal ([`ConnectwiseSim::writes`]). Tests model a PSA that changes under
+//! mpsync with [`ConnectwiseSim::delete_addition`] and [`ConnectwiseSim::set_quantity`], and an
+//! API member whose role lacks Edit rights with [`ConnectwiseSim::set_edit_rights`].
 
 mod conditions;
 mod data;
@@ -15,9 +22,10 @@ mod generate;
 mod layer;
 mod mapping;
 mod routes;
+pub mod writes;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 use axum::Router;
 use axum::routing::get;
@@ -28,7 +36,9 @@ pub use data::{
     Planted,
 };
 pub use generate::{PRODUCTS, vary};
+pub use writes::{CwWrite, PatchError, parse_patch};
 
+use super::dataset::SimError;
 use super::faults::{Fault, FaultKind};
 use crate::requests::RequestGate;
 
@@ -43,15 +53,23 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 /// The endpoints' route patterns, as counted and as faults name them.
 pub use crate::endpoints::CONNECTWISE as ENDPOINTS;
 
-/// The ConnectWise simulator's own state (data and revocation), shared by its handles.
+/// The ConnectWise simulator's own state (data, revocation, edit rights and the journal of
+/// writes), shared by its handles.
 pub struct CwState {
     data: RwLock<BillingData>,
     revoked: AtomicBool,
+    edits_denied: AtomicBool,
+    writes: Mutex<Vec<CwWrite>>,
 }
 
 impl CwState {
     fn new(data: BillingData) -> CwState {
-        CwState { data: RwLock::new(data), revoked: AtomicBool::new(false) }
+        CwState {
+            data: RwLock::new(data),
+            revoked: AtomicBool::new(false),
+            edits_denied: AtomicBool::new(false),
+            writes: Mutex::new(Vec::new()),
+        }
     }
 }
 
@@ -107,6 +125,61 @@ impl ConnectwiseSim {
         self.shared.revoked.load(Ordering::SeqCst)
     }
 
+    /// Gives the API member's security role Edit rights on Finance → Agreements (`true`, the
+    /// default) or takes them away (`false`): reads still work, a PATCH answers 403.
+    pub fn set_edit_rights(&self, allowed: bool) {
+        self.shared.edits_denied.store(!allowed, Ordering::SeqCst);
+    }
+
+    fn edits_denied(&self) -> bool {
+        self.shared.edits_denied.load(Ordering::SeqCst)
+    }
+
+    /// One addition as it is now.
+    pub fn addition(&self, id: u64) -> Option<CwAddition> {
+        self.read().additions.iter().find(|a| a.id == id).cloned()
+    }
+
+    /// Deletes an addition in the PSA (someone removed the line): reads of it and PATCHes to
+    /// it answer 404 from now on, and the agreement's listing no longer has it.
+    pub fn delete_addition(&self, id: u64) -> Result<CwAddition, SimError> {
+        self.mutate(|d| {
+            let i = d.additions.iter().position(|a| a.id == id);
+            i.map(|i| d.additions.remove(i)).ok_or(SimError::NotFound { kind: "addition", id })
+        })
+    }
+
+    /// Changes an addition's quantity behind the client's back (someone edited it in the PSA);
+    /// not a request, so not counted nor journaled. Returns the previous quantity.
+    pub fn set_quantity(&self, id: u64, quantity: f64) -> Result<f64, SimError> {
+        if !(quantity >= 0.0 && quantity.is_finite()) {
+            return Err(SimError::Invalid(format!(
+                "quantity {quantity} for addition {id} must be a number of at least 0"
+            )));
+        }
+        self.mutate(|d| {
+            let a = d.additions.iter_mut().find(|a| a.id == id);
+            let a = a.ok_or(SimError::NotFound { kind: "addition", id })?;
+            Ok(std::mem::replace(&mut a.quantity, quantity))
+        })
+    }
+
+    /// Every PATCH that reached the handler since the start or [`ConnectwiseSim::clear_writes`],
+    /// oldest first (requests a fault answered before the handler are not here; the request
+    /// counts have them).
+    pub fn writes(&self) -> Vec<CwWrite> {
+        self.shared.writes.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Empties the journal of writes.
+    pub fn clear_writes(&self) {
+        self.shared.writes.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn journal(&self, write: CwWrite) {
+        self.shared.writes.lock().unwrap_or_else(|e| e.into_inner()).push(write);
+    }
+
     /// The request counts, faults and shutdown signal it shares with the other simulators.
     pub(crate) fn gate(&self) -> &RequestGate {
         &self.gate
@@ -130,6 +203,11 @@ pub fn router(sim: ConnectwiseSim) -> Router {
         .route(&p("/finance/agreements"), get(routes::agreements))
         .route(&p("/finance/agreements/{id}"), get(routes::agreement))
         .route(&p("/finance/agreements/{id}/additions"), get(routes::additions))
+        // axum needs distinct names; the layer counts both as `{id}`.
+        .route(
+            &p("/finance/agreements/{id}/additions/{addition}"),
+            get(writes::addition).patch(writes::patch_addition),
+        )
         .route_layer(axum::middleware::from_fn_with_state(sim.clone(), layer::layer))
         .with_state(sim)
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the simulator's tests, compiled once: start a simulator on 127.0.0.1:0
-//! and call its Mailprotector API ([`Api`]); call its Gradient API ([`gradient`]).
+//! and call its Mailprotector API ([`Api`]); call its Gradient API ([`gradient`]) and its
+//! ConnectWise API ([`cw`]).
 
+pub mod cw;
 pub mod gradient;
 
 use mpsync_sim::{SimHandle, SimOptions, SimServer};
