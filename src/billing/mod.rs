@@ -2,9 +2,14 @@
 //! account and billed line the PSA holds — ConnectWise Manage agreement additions
 //! ([`ConnectwiseSource`]) or a CSV export ([`CsvSource`]) — or fails whole with a typed
 //! [`BillingError`]; a partial read is never returned.
+//!
+//! The way back: a [`write::LineWriter`] reads and sets the quantity of single lines in the
+//! PSA, for an operator-approved write-back; [`writer_from_config`] builds the configured
+//! source's writer, or says why it has none.
 
 pub mod connectwise;
 pub mod csv;
+pub mod write;
 
 use std::sync::Arc;
 
@@ -13,7 +18,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-pub use self::connectwise::ConnectwiseSource;
+pub use self::connectwise::{ConnectwiseSource, ConnectwiseWriter};
 pub use self::csv::{CsvError, CsvProblem, CsvSource, parse_csv};
 use crate::config::{BillingConfig, BillingSource};
 use crate::exit::{Exit, ExitStatus};
@@ -111,6 +116,27 @@ pub fn source_from_config(
         BillingSource::Connectwise(cw) => Some(Arc::new(ConnectwiseSource::new(cw)?)),
         BillingSource::Csv(c) => Some(Arc::new(CsvSource::new(c.path.clone()))),
     })
+}
+
+/// The configured billing source's writer, for a write-back:
+/// [`write::WriteError::NotWritable`] for a CSV export and for no billing source (nothing is
+/// built, nothing is sent). Building the ConnectWise client fails only on a key that is not a
+/// valid header value.
+pub fn writer_from_config(
+    cfg: &BillingConfig,
+) -> Result<Arc<dyn write::LineWriter>, write::WriteError> {
+    match &cfg.source {
+        BillingSource::Connectwise(cw) => Ok(Arc::new(ConnectwiseWriter::new(cw)?)),
+        BillingSource::Csv(_) => Err(write::WriteError::NotWritable {
+            billing: "csv",
+            why: "a CSV export is a copy of the PSA's data that mpsync only reads; change the \
+                  quantities in the PSA itself",
+        }),
+        BillingSource::None => Err(write::WriteError::NotWritable {
+            billing: "none",
+            why: "no billing source is configured, so there is nothing to write to",
+        }),
+    }
 }
 
 /// The "Check Connection" step for the configured billing source, for `mpsync check`:

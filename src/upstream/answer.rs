@@ -14,7 +14,7 @@ use reqwest::Method;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
-use super::error::{UpstreamError, error_message, excerpt};
+use super::error::{UpstreamError, error_fields, error_message, excerpt};
 use super::retry::{RetryPolicy, parse_retry_after, status_is_transient};
 use super::scrub::Scrubber;
 
@@ -37,7 +37,12 @@ pub struct Endpoint {
 impl Endpoint {
     /// A GET of `path`, accounted under `pattern`.
     pub fn get(path: impl Into<String>, pattern: &'static str) -> Endpoint {
-        Endpoint { method: Method::GET, path: path.into(), pattern }
+        Endpoint::new(Method::GET, path, pattern)
+    }
+
+    /// A call with `method` to `path`, accounted under `pattern`.
+    pub fn new(method: Method, path: impl Into<String>, pattern: &'static str) -> Endpoint {
+        Endpoint { method, path: path.into(), pattern }
     }
 
     /// `"GET /domains/{id}/user_groups"`: the accounting and error label.
@@ -180,7 +185,13 @@ impl Reader {
                 path: endpoint.path.clone(),
                 message,
             },
-            400..=499 => UpstreamError::Rejected { upstream, endpoint: label, status, message },
+            400..=499 => UpstreamError::Rejected {
+                upstream,
+                endpoint: label,
+                status,
+                message,
+                fields: error_fields(body),
+            },
             _ => self.bad_response(&label, format!("unexpected HTTP status {status}"), body),
         }
     }

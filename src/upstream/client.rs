@@ -17,11 +17,15 @@ use tokio::time::Instant;
 use super::answer::{Answer, Endpoint, Reader, UpstreamResponse};
 use super::error::{UpstreamError, excerpt};
 use super::limit::Budget;
+use super::planned::PlannedRequest;
 use super::record::{Exchange, Recorder};
 use super::retry::RetryPolicy;
 use super::scrub::Scrubber;
 use super::stats::{RequestStats, StatsSnapshot};
 use crate::config::{Secret, UpstreamLimits};
+
+/// The `User-Agent` of every request.
+const USER_AGENT: &str = concat!("mpsync/", env!("CARGO_PKG_VERSION"));
 
 /// Installs rustls' ring crypto provider once per process (reqwest is built without one).
 pub fn install_crypto_provider() {
@@ -84,6 +88,8 @@ impl UpstreamSpec {
 struct Shared {
     /// How this upstream's answers are read (its name, credential text, policy, secrets).
     reader: Reader,
+    /// The names of the credential headers, for [`UpstreamClient::describe`].
+    auth_header_names: Vec<String>,
     base: String,
     http: reqwest::Client,
     budget: Budget,
@@ -136,13 +142,14 @@ impl UpstreamClient {
             .connect_timeout(spec.limits.connect_timeout)
             .timeout(spec.limits.timeout)
             .default_headers(headers)
-            .user_agent(concat!("mpsync/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .build()
             .map_err(|e| setup(format!("HTTP client: {e}")))?;
         let base = spec.base_url.as_str().trim_end_matches('/').to_owned();
         let stats = Arc::new(RequestStats::new(spec.name.clone()));
         let shared = Shared {
             budget: Budget::new(&spec.limits),
+            auth_header_names: spec.auth_headers.iter().map(|(n, _)| n.clone()).collect(),
             base,
             http,
             reader: Reader::new(
@@ -192,6 +199,35 @@ impl UpstreamClient {
         query: &[(&str, String)],
     ) -> Result<UpstreamResponse, UpstreamError> {
         self.send(endpoint, query, None, true).await
+    }
+
+    /// The request [`UpstreamClient::send`] would make for the same arguments, credential
+    /// header values redacted: the same URL, the headers this client sets (`Accept`, the
+    /// credential headers, `Content-Type` with a JSON body, `User-Agent`) and the body.
+    pub fn describe(
+        &self,
+        endpoint: &Endpoint,
+        query: &[(&str, String)],
+        json: Option<&serde_json::Value>,
+    ) -> PlannedRequest {
+        let mut url = format!("{}{}", self.shared.base, endpoint.path);
+        if !query.is_empty() {
+            // The encoding reqwest's `.query()` uses (application/x-www-form-urlencoded).
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in query {
+                q.append_pair(k, v);
+            }
+            url = format!("{url}?{}", q.finish());
+        }
+        let mut headers = vec![("Accept".to_owned(), "application/json".to_owned())];
+        for name in &self.shared.auth_header_names {
+            headers.push((name.clone(), super::REDACTED.to_owned()));
+        }
+        if json.is_some() {
+            headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+        }
+        headers.push(("User-Agent".to_owned(), USER_AGENT.to_owned()));
+        PlannedRequest { method: endpoint.method.to_string(), url, headers, body: json.cloned() }
     }
 
     /// Sends one call. Only `idempotent` calls are retried (429 included); others fail on

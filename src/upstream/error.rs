@@ -122,6 +122,9 @@ pub enum UpstreamError {
         status: u16,
         /// The upstream's own words.
         message: String,
+        /// The fields the upstream named as wrong (`errors[].field` of a ConnectWise §4
+        /// body), in its order; empty when it named none.
+        fields: Vec<String>,
     },
     /// The client could not be set up (e.g. a key that is not a valid header value).
     #[error("cannot set up the {upstream} client: {reason}")]
@@ -231,6 +234,25 @@ pub(super) fn error_message(body: &[u8], scrub: &Scrubber) -> String {
     if msg.is_empty() { "no message".to_owned() } else { msg }
 }
 
+/// The fields a validation error body names: `errors[].field` of a body shaped like
+/// `{"errors":[{"field":"quantity",...}]}` (ConnectWise §4), de-duplicated, in order, each
+/// cut to 60 characters. Empty for any other body.
+pub(super) fn error_fields(body: &[u8]) -> Vec<String> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else { return Vec::new() };
+    let mut fields: Vec<String> = Vec::new();
+    for e in v.get("errors").and_then(serde_json::Value::as_array).into_iter().flatten() {
+        if let Some(f) = e.get("field").and_then(serde_json::Value::as_str)
+            && !f.trim().is_empty()
+        {
+            let f: String = f.trim().chars().take(60).collect();
+            if !fields.contains(&f) {
+                fields.push(f);
+            }
+        }
+    }
+    fields
+}
+
 /// A one-line, truncated (to `max` characters), redacted excerpt of a body. Secrets are cut
 /// before the text is collapsed and truncated, so a cut never leaves part of one behind.
 pub(super) fn excerpt(body: &[u8], scrub: &Scrubber, max: usize) -> String {
@@ -260,6 +282,17 @@ mod tests {
         );
         assert_eq!(error_message(b"", none), "no message");
         assert_eq!(error_message(&[0xff, 0xfe, b'x'], none), "\u{fffd}\u{fffd}x");
+    }
+
+    #[test]
+    fn validation_bodies_name_their_fields() {
+        let body = br#"{"code":"InvalidObject","message":"x","errors":[
+            {"code":"InvalidField","field":"quantity"},{"field":"op"},{"field":"quantity"},
+            {"message":"no field"},{"field":"  "}]}"#;
+        assert_eq!(error_fields(body), vec!["quantity", "op"]);
+        assert!(error_fields(br#"{"errors":["name is blank"]}"#).is_empty());
+        assert!(error_fields(br#"{"message":"Not allowed"}"#).is_empty());
+        assert!(error_fields(b"<html>").is_empty());
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //! rate-limited reqwest client per upstream, a 429 pause gate shared by all its callers,
 //! retries with capped exponential backoff and full jitter, the one reading of an answer
 //! ([`UpstreamClient::interpret`]), typed errors, the de-duplication rule of paged listings
-//! ([`SeenIds`]), request accounting, the secret [`Scrubber`] and the [`Recorder`] hook
-//! `mpsync capture` uses.
+//! ([`SeenIds`]), request accounting, the secret [`Scrubber`], the [`Recorder`] hook
+//! `mpsync capture` uses, and [`PlannedRequest`]: what a call would send, for dry runs.
 
 mod answer;
 mod client;
 mod error;
 mod limit;
 mod listing;
+mod planned;
 mod record;
 mod retry;
 mod scrub;
@@ -22,6 +23,7 @@ pub use client::{Credentials, UpstreamClient, UpstreamSpec, install_crypto_provi
 pub use error::UpstreamError;
 pub use limit::{Budget, PauseGate};
 pub use listing::{HasId, SeenIds};
+pub use planned::PlannedRequest;
 pub use record::{Exchange, Recorder};
 pub use retry::RetryPolicy;
 pub use scrub::{REDACTED, Scrubber};

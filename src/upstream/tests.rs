@@ -318,3 +318,68 @@ fn the_scrubber_holds_the_auth_header_and_the_raw_key() {
     let out = c.scrubber().scrub("Bearer sk-test-secret / c2stdGVzdC1zZWNyZXQ= / sk-test-secret");
     assert_eq!(out, "<redacted> / <redacted> / <redacted>");
 }
+
+/// What a server received: method, path and query, headers, body.
+type Received = Arc<Mutex<Vec<(String, String, HeaderMap, bytes::Bytes)>>>;
+
+#[tokio::test]
+async fn describe_is_the_request_send_makes() {
+    let got: Received = Arc::default();
+    let g = got.clone();
+    let app = axum::Router::new().fallback(
+        move |method: axum::http::Method,
+              uri: axum::http::Uri,
+              headers: HeaderMap,
+              body: bytes::Bytes| {
+            let g = g.clone();
+            async move {
+                let pq = uri.path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                g.lock().unwrap().push((method.to_string(), pq, headers, body));
+                status(200, "{}")
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let c = UpstreamClient::new(spec(format!("http://{addr}/api/v1").parse().unwrap())).unwrap();
+    let ep = Endpoint::new(reqwest::Method::PATCH, "/things/7", "/things/{id}");
+    let query = [("conditions", "name = \"a&b\"".to_owned()), ("page", "2".to_owned())];
+    let body = serde_json::json!([{"op": "replace", "path": "/quantity", "value": 42}]);
+
+    let planned = c.describe(&ep, &query, Some(&body));
+    c.send(&ep, &query, Some(&body), true).await.unwrap();
+    let (method, pq, headers, sent) = got.lock().unwrap()[0].clone();
+    task.abort();
+
+    assert_eq!(planned.method, method);
+    assert_eq!(planned.url, format!("http://{addr}{pq}"));
+    assert!(pq.starts_with("/api/v1/things/7?conditions="), "{pq}");
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&sent).unwrap(), body);
+    assert_eq!(planned.body.as_ref(), Some(&body));
+    for (name, value) in &planned.headers {
+        let received = headers.get(name.as_str()).and_then(|v| v.to_str().ok());
+        if value == REDACTED {
+            assert_eq!(received, Some("Bearer sk-test-secret"), "{name} is sent, not shown");
+        } else {
+            assert_eq!(received, Some(value.as_str()), "{name}");
+        }
+    }
+    // Nothing else was sent but what the transport adds.
+    let described: Vec<String> = planned.headers.iter().map(|(k, _)| k.to_lowercase()).collect();
+    let extra: Vec<&str> =
+        headers.keys().map(|k| k.as_str()).filter(|k| !described.iter().any(|d| d == k)).collect();
+    assert_eq!(extra, vec!["host", "content-length"], "{headers:?}");
+    let shown = planned.to_string();
+    assert!(shown.starts_with(&format!("PATCH http://{addr}/api/v1/things/7?")), "{shown}");
+    assert!(
+        shown.contains("\nAuthorization: <redacted>\n") && !shown.contains("sk-test"),
+        "{shown}"
+    );
+    assert!(
+        shown.ends_with("\n\n[{\"op\":\"replace\",\"path\":\"/quantity\",\"value\":42}]"),
+        "{shown}"
+    );
+}

@@ -283,7 +283,7 @@ fn explain(e: UpstreamError, conditions: Option<&str>) -> UpstreamError {
                 ),
             }
         }
-        UpstreamError::Rejected { upstream, endpoint, status: 400, message } => {
+        UpstreamError::Rejected { upstream, endpoint, status: 400, message, .. } => {
             let sent = match conditions {
                 Some(c) => format!("conditions {c:?}"),
                 None => "no conditions".to_owned(),

@@ -1,12 +1,14 @@
-//! ConnectWise Manage as a billing source (read-only): companies become accounts, the
-//! additions of every agreement that is not cancelled become billed lines, counted or not by
-//! the §7 rules ([`rules`]). Requests: one company listing, one agreement listing, one
-//! additions listing per agreement (fetched `max_in_flight` at a time).
+//! ConnectWise Manage as a billing source: companies become accounts, the additions of every
+//! agreement that is not cancelled become billed lines, counted or not by the §7 rules
+//! ([`rules`]). Requests: one company listing, one agreement listing, one additions listing
+//! per agreement (fetched `max_in_flight` at a time). The source only reads; writing a
+//! quantity back is [`ConnectwiseWriter`]'s (§3.4), on the same client.
 
 mod client;
 pub mod link;
 pub mod models;
 pub mod rules;
+mod writer;
 
 use std::collections::HashMap;
 
@@ -17,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use client::{AGREEMENT_CONDITIONS, API_PREFIX, ConnectwiseClient, PAGE_SIZE, UPSTREAM};
 use models::{Addition, Agreement, Company};
+pub use writer::ConnectwiseWriter;
 
 use super::{Billed, BilledSource, BillingError, FetchReport};
 use crate::config::ConnectwiseConfig;
@@ -46,6 +49,12 @@ impl ConnectwiseSource {
     /// The client (shares the rate budget with this source).
     pub fn client(&self) -> &ConnectwiseClient {
         &self.client
+    }
+
+    /// A writer for the same ConnectWise sharing this source's rate budget (its requests
+    /// counted afresh): for a write-back inside the daemon, beside the billing poll.
+    pub fn writer(&self) -> ConnectwiseWriter {
+        ConnectwiseWriter::from_client(&self.client)
     }
 }
 
@@ -120,24 +129,12 @@ pub fn build(
             return Err(client.bad("GET /finance/agreements", reason).into());
         };
         for add in adds {
-            let product_id = add
-                .product
-                .as_ref()
-                .and_then(|p| {
-                    p.identifier
-                        .clone()
-                        .filter(|s| !s.trim().is_empty())
-                        .or(p.id.map(|i| i.to_string()))
-                })
-                .ok_or_else(|| {
-                    client.bad(
-                        ep,
-                        format!(
-                            "addition {} of agreement {} names no product",
-                            add.id, agreement.id
-                        ),
-                    )
-                })?;
+            let product_id = add.product_id().ok_or_else(|| {
+                client.bad(
+                    ep,
+                    format!("addition {} of agreement {} names no product", add.id, agreement.id),
+                )
+            })?;
             let quantity = add.quantity.filter(|q| q.is_finite()).ok_or_else(|| {
                 client.bad(
                     ep,

@@ -86,6 +86,14 @@ pub struct Addition {
     pub cancelled_date: Option<String>,
 }
 
+impl Addition {
+    /// The PSA product id a mapping names: the product's `identifier`, else its id.
+    pub fn product_id(&self) -> Option<String> {
+        let p = self.product.as_ref()?;
+        p.identifier.clone().filter(|s| !s.trim().is_empty()).or(p.id.map(|i| i.to_string()))
+    }
+}
+
 /// `GET /system/info` (the connection test).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -56,9 +56,6 @@ pub fn judge(
     company_deleted: bool,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, UnreadableDate> {
-    let date = |field: &'static str, value: Option<&str>| {
-        parse_date(value).map_err(|source| UnreadableDate { addition: addition.id, field, source })
-    };
     let mut why = Vec::new();
     if agreement.cancelled_flag == Some(true) {
         why.push(format!("agreement {} is cancelled", agreement.id));
@@ -71,6 +68,21 @@ pub fn judge(
     if company_deleted {
         why.push("its company is marked deleted".to_owned());
     }
+    why.extend(addition_reasons(addition, now)?);
+    Ok(if why.is_empty() { None } else { Some(why.join("; ")) })
+}
+
+/// The rules on the addition's own fields (dates and `billCustomer`), as [`judge`] applies
+/// them: every reason it does not count at `now` (none when it does). A write-back judges a
+/// single addition with them, without its agreement.
+pub fn addition_reasons(
+    addition: &Addition,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>, UnreadableDate> {
+    let date = |field: &'static str, value: Option<&str>| {
+        parse_date(value).map_err(|source| UnreadableDate { addition: addition.id, field, source })
+    };
+    let mut why = Vec::new();
     let cancelled = date("cancelledDate", addition.cancelled_date.as_deref())?;
     if let Some(c) = cancelled
         && c <= now
@@ -88,7 +100,7 @@ pub fn judge(
     {
         why.push(format!("billCustomer is {bill}, not Billable"));
     }
-    Ok(if why.is_empty() { None } else { Some(why.join("; ")) })
+    Ok(why)
 }
 
 #[cfg(test)]
