@@ -11,6 +11,7 @@ mod billing_connectwise;
 mod billing_csv;
 mod billing_generator;
 mod billing_store;
+mod billing_write;
 mod browser;
 mod capture;
 mod config_cli;

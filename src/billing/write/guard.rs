@@ -52,19 +52,19 @@ pub struct GuardError {
 
 impl GuardError {
     /// Whether the PSA may hold the new quantity despite the failure: the write was sent and
-    /// timed out, lost its answer (5xx or transport failure after any retries), answered with
-    /// an unreadable body or with another quantity. A later re-read tells (and a repeat of the
-    /// same change then finds [`Guarded::AlreadySet`]).
+    /// timed out, lost its answer (a 5xx or a transport failure after any retries), answered
+    /// with an unreadable body or with another quantity. A refusal (401, 403, 404, 4xx, a 429
+    /// on every attempt) applied nothing. A later re-read tells; a repeat of the same change
+    /// then finds [`Guarded::AlreadySet`].
     pub fn may_have_applied(&self) -> bool {
+        use crate::upstream::UpstreamError as U;
         self.step == Step::Write
-            && match &self.error {
-                WriteError::Upstream(e) => {
-                    e.is_retryable()
-                        || matches!(e, crate::upstream::UpstreamError::BadResponse { .. })
-                }
-                WriteError::Unconfirmed { .. } => true,
-                _ => false,
-            }
+            && matches!(
+                &self.error,
+                WriteError::Upstream(
+                    U::Timeout { .. } | U::Unavailable { .. } | U::BadResponse { .. }
+                ) | WriteError::Unconfirmed { .. }
+            )
     }
 }
 
