@@ -142,23 +142,20 @@ fn invalid_body(e: &PatchError) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
 }
 
-/// Where the addition `addition` of agreement `agreement` is in `data.additions`, or the
-/// message of the §4 404 that says which is unknown ([`not_found`]).
-fn find(data: &BillingData, agreement: &str, addition: &str) -> Result<usize, String> {
+/// Where the addition `addition` of agreement `agreement` is in `data.additions`, or the §4
+/// 404 that says which is unknown.
+fn find(data: &BillingData, agreement: &str, addition: &str) -> Result<usize, Box<Response>> {
+    let not_found = |m: String| Box::new(cw_error(StatusCode::NOT_FOUND, "NotFound", m));
     let Some(a) =
         agreement.parse::<u64>().ok().filter(|a| data.agreements.iter().any(|x| x.id == *a))
     else {
-        return Err(format!("Agreement ID {agreement} not found"));
+        return Err(not_found(format!("Agreement ID {agreement} not found")));
     };
     addition
         .parse::<u64>()
         .ok()
         .and_then(|b| data.additions.iter().position(|x| x.id == b && x.agreement_id == a))
-        .ok_or_else(|| format!("Addition ID {addition} not found on agreement {a}"))
-}
-
-fn not_found(message: String) -> Response {
-    cw_error(StatusCode::NOT_FOUND, "NotFound", message)
+        .ok_or_else(|| not_found(format!("Addition ID {addition} not found on agreement {a}")))
 }
 
 /// `GET /finance/agreements/{id}/additions/{id}`: one addition.
@@ -169,7 +166,7 @@ pub(crate) async fn addition(
     let data = sim.read();
     match find(&data, &agreement, &addition) {
         Ok(i) => axum::Json(&data.additions[i]).into_response(),
-        Err(m) => not_found(m),
+        Err(r) => *r,
     }
 }
 
@@ -212,7 +209,7 @@ fn apply(
     sim.mutate(|data| {
         let i = match find(data, agreement, addition) {
             Ok(i) => i,
-            Err(m) => return not_found(m),
+            Err(r) => return *r,
         };
         if !json {
             return cw_error(
