@@ -265,13 +265,17 @@ pub fn parse_services(v: &Value) -> Result<Vec<String>, Malformed> {
                         push(entry_name(o).ok_or("a service entry has no name or service_type")?)
                     }
                     other => {
-                        return Err(Malformed(format!("a service entry is not an object: {other}")));
+                        return Err(Malformed(format!(
+                            "a service entry is not an object: {other}"
+                        )));
                     }
                 }
             }
         }
         other => {
-            return Err(Malformed(format!("expected an object or a list of services, got {other}")));
+            return Err(Malformed(format!(
+                "expected an object or a list of services, got {other}"
+            )));
         }
     }
     names.sort();
