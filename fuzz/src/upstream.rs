@@ -15,7 +15,9 @@ use mpsync::gradient::{GradientClient, GradientError};
 use mpsync::mailprotector::MailprotectorClient;
 use mpsync::mailprotector::models::{Customer, Domain, Reseller, User, UserGroup};
 use mpsync::mailprotector::pagination::{self, Pager};
-use mpsync::upstream::{Answer, Endpoint, HasId, RetryPolicy, SeenIds, UpstreamResponse};
+use mpsync::upstream::{
+    Answer, Endpoint, HasId, Malformed, RetryPolicy, SeenIds, UpstreamResponse,
+};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use serde::de::DeserializeOwned;
 
@@ -265,9 +267,9 @@ pub fn decode(
 fn mp_page<T: DeserializeOwned + HasId>(
     mp: &MailprotectorClient,
     resp: &UpstreamResponse,
-    check: impl Fn(&T) -> Result<(), String>,
+    check: impl Fn(&T) -> Result<(), Malformed>,
 ) -> Result<Decoded, DecodeError> {
-    let bad = |reason: String| mp.upstream().bad_response(&resp.endpoint, reason, &resp.body);
+    let bad = |reason: Malformed| mp.upstream().bad_response(&resp.endpoint, reason, &resp.body);
     let (items, info) = mp.read_page::<T>(resp)?;
     let more = Pager::new().more_after(1, items.len(), info);
     let kept = SeenIds::new().fresh(1, items).map_err(bad)?;

@@ -50,3 +50,42 @@ impl ExitStatus for ConfigError {
         Exit::Config
     }
 }
+
+/// Why one configured value is not valid, with what to write instead: the message of a
+/// [`ConfigProblem`] before it is given its key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl From<String> for Invalid {
+    fn from(message: String) -> Invalid {
+        Invalid(message)
+    }
+}
+
+impl From<&str> for Invalid {
+    fn from(message: &str) -> Invalid {
+        Invalid(message.to_owned())
+    }
+}
+
+impl From<Invalid> for String {
+    fn from(i: Invalid) -> String {
+        i.0
+    }
+}
+
+impl std::ops::Deref for Invalid {
+    type Target = str;
+
+    /// The message, so it can be read and searched like the text it is.
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<&str> for Invalid {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use super::leaf::{self, Raw};
+use crate::config::Invalid;
 
 /// `text` as a comparable host name: lower-case, without a trailing dot, an IPv6 literal in
 /// brackets (`[::1]`). `None` when it is not a DNS name or an IP literal (ports, schemes,
@@ -50,32 +51,32 @@ pub fn is_remote(addr: SocketAddr) -> bool {
 /// `daemon.allowed_hosts`: a list of host names or IP addresses, without port or scheme. A
 /// comma-separated string is also accepted, as the environment can only give a string
 /// (`MPSYNC_DAEMON__ALLOWED_HOSTS=a.example.com,b.example.com`).
-pub(crate) fn allowed_hosts(v: &Raw) -> Result<Vec<String>, String> {
+pub(crate) fn allowed_hosts(v: &Raw) -> Result<Vec<String>, Invalid> {
     let texts: Vec<String> = match v {
         Raw::List(items) => items.iter().map(leaf::non_empty).collect::<Result<_, _>>()?,
         Raw::Text(s) => {
             s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(Into::into).collect()
         }
         _ => {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "expected a list of host names such as [\"mpsync.example.com\"], got {}",
                 v.show()
-            ));
+            )));
         }
     };
     let mut out = Vec::new();
     for text in texts {
         if text.contains('*') {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "{text:?}: wildcards are not accepted (they would let any web page read mpsync \
                  through DNS rebinding); list each name"
-            ));
+            )));
         }
         let Some(host) = normalize(&text) else {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "{text:?} is not a host name; write only the name (or IP address) that \
                  browsers and clients use, without scheme, port or path, e.g. \"mpsync.example.com\""
-            ));
+            )));
         };
         if !out.contains(&host) {
             out.push(host);

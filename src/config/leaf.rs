@@ -14,6 +14,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::schedule::Schedule;
 use super::types::LogFormat;
+use crate::config::Invalid;
 use crate::model::user_types::CountedTypes;
 
 /// A value as given, before it is judged.
@@ -102,7 +103,7 @@ impl<'de> serde::Deserialize<'de> for Raw {
 /// An optional leaf judged: absent stays `None`, a given value becomes `T` or the message.
 fn judged<T, E: de::Error>(
     raw: Result<Raw, E>,
-    judge: impl FnOnce(&Raw) -> Result<T, String>,
+    judge: impl FnOnce(&Raw) -> Result<T, Invalid>,
 ) -> Result<Option<T>, E> {
     match raw? {
         Raw::Absent => Ok(None),
@@ -113,7 +114,7 @@ fn judged<T, E: de::Error>(
 /// Reads an optional leaf of any type and judges it.
 pub(crate) fn leaf<'de, D: Deserializer<'de>, T>(
     d: D,
-    judge: impl FnOnce(&Raw) -> Result<T, String>,
+    judge: impl FnOnce(&Raw) -> Result<T, Invalid>,
 ) -> Result<Option<T>, D::Error> {
     judged(d.deserialize_any(Capture), judge)
 }
@@ -140,12 +141,12 @@ readers! {
     /// A whole number ≥ 1 that fits `u32`.
     whole_u32: u32 = deserialize_u64, |v| {
         let n = whole_min(v, 1)?;
-        u32::try_from(n).map_err(|_| format!("{n} is too large; expected at most {}", u32::MAX))
+        u32::try_from(n).map_err(|_| Invalid(format!("{n} is too large; expected at most {}", u32::MAX)))
     };
     /// Requests in flight at once: 1 to [`MAX_IN_FLIGHT`].
     in_flight: usize = deserialize_u64, |v| match whole_min(v, 1)? {
         // A semaphore has a permit ceiling, and no upstream wants thousands at once.
-        n if n > MAX_IN_FLIGHT => Err(format!("{n} is too many; use at most {MAX_IN_FLIGHT}")),
+        n if n > MAX_IN_FLIGHT => Err(Invalid(format!("{n} is too many; use at most {MAX_IN_FLIGHT}"))),
         n => Ok(n as usize),
     };
     /// A request rate (see [`positive`]).
@@ -170,17 +171,17 @@ readers! {
     log_format: LogFormat = deserialize_any, |v| match string(v)?.trim() {
         "text" => Ok(LogFormat::Text),
         "json" => Ok(LogFormat::Json),
-        _ => Err(format!("{} is not a log format; use \"text\" or \"json\"", v.show())),
+        _ => Err(Invalid(format!("{} is not a log format; use \"text\" or \"json\"", v.show()))),
     };
     /// `billing.source`.
     billing_source: SourceKind = deserialize_any, |v| match string(v)?.trim() {
         "none" => Ok(SourceKind::None),
         "connectwise" => Ok(SourceKind::Connectwise),
         "csv" => Ok(SourceKind::Csv),
-        _ => Err(format!(
+        _ => Err(Invalid(format!(
             "{} is not a billing source; use \"connectwise\", \"csv\" or \"none\"",
             v.show()
-        )),
+        ))),
     };
     /// `count_user_types`: a non-empty list of user type names or ids.
     user_types: CountedTypes = deserialize_any, user_type_list;
@@ -207,15 +208,15 @@ const MAX_IN_FLIGHT: u64 = 1000;
 const MIN_RATE: f64 = 0.001;
 
 /// A text value.
-pub(crate) fn string(v: &Raw) -> Result<String, String> {
+pub(crate) fn string(v: &Raw) -> Result<String, Invalid> {
     match v {
         Raw::Text(s) => Ok(s.clone()),
-        _ => Err(format!("expected a string in quotes, got {}", v.show())),
+        _ => Err(Invalid(format!("expected a string in quotes, got {}", v.show()))),
     }
 }
 
 /// A non-empty text value, trimmed.
-pub(crate) fn non_empty(v: &Raw) -> Result<String, String> {
+pub(crate) fn non_empty(v: &Raw) -> Result<String, Invalid> {
     let s = string(v)?;
     if s.trim().is_empty() {
         return Err("is empty; expected a non-empty string".into());
@@ -223,26 +224,26 @@ pub(crate) fn non_empty(v: &Raw) -> Result<String, String> {
     Ok(s.trim().to_string())
 }
 
-fn boolean(v: &Raw) -> Result<bool, String> {
+fn boolean(v: &Raw) -> Result<bool, Invalid> {
     match v {
         Raw::Bool(b) => Ok(*b),
-        _ => Err(format!("{} is not a boolean; use true or false", v.show())),
+        _ => Err(Invalid(format!("{} is not a boolean; use true or false", v.show()))),
     }
 }
 
 /// A whole number at least `min` (and, as TOML writes integers, at most `i64::MAX`).
-fn whole_min(v: &Raw, min: u64) -> Result<u64, String> {
+fn whole_min(v: &Raw, min: u64) -> Result<u64, Invalid> {
     match v {
         Raw::Int(n) if *n > i128::from(i64::MAX) => {
-            Err(format!("{n} is too large; expected at most {}", i64::MAX))
+            Err(Invalid(format!("{n} is too large; expected at most {}", i64::MAX)))
         }
         Raw::Int(n) if *n >= i128::from(min) => Ok(*n as u64),
-        _ => Err(format!("{} is not a whole number ≥ {min}", v.show())),
+        _ => Err(Invalid(format!("{} is not a whole number ≥ {min}", v.show()))),
     }
 }
 
 /// A request rate: a number greater than zero (integers accepted), at least [`MIN_RATE`].
-fn positive(v: &Raw) -> Result<f64, String> {
+fn positive(v: &Raw) -> Result<f64, Invalid> {
     let n = match v {
         Raw::Float(f) => Some(*f),
         Raw::Int(n) => Some(*n as f64),
@@ -251,74 +252,92 @@ fn positive(v: &Raw) -> Result<f64, String> {
     match n {
         // Below one request per 1000 s the limiter's period stops making sense (and a
         // vanishing rate would overflow it); no upstream wants that.
-        Some(n) if n.is_finite() && n > 0.0 && n < MIN_RATE => {
-            Err(format!("{} is too small; use at least {MIN_RATE} requests per second", v.show()))
-        }
+        Some(n) if n.is_finite() && n > 0.0 && n < MIN_RATE => Err(Invalid(format!(
+            "{} is too small; use at least {MIN_RATE} requests per second",
+            v.show()
+        ))),
         Some(n) if n.is_finite() && n > 0.0 => Ok(n),
-        _ => Err(format!("{} is not a number greater than 0, e.g. 5.0", v.show())),
+        _ => Err(Invalid(format!("{} is not a number greater than 0, e.g. 5.0", v.show()))),
     }
 }
 
 /// A duration with a unit ("30s", "5m", "2h", "30d"); `allow_zero` admits "0s".
-fn duration_of(v: &Raw, allow_zero: bool) -> Result<Duration, String> {
+fn duration_of(v: &Raw, allow_zero: bool) -> Result<Duration, Invalid> {
     let text = match v {
         Raw::Text(s) => s.trim(),
         Raw::Int(_) | Raw::Float(_) => {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "{} is not a duration; use a string with a unit, e.g. \"{}s\"",
                 v.show(),
                 v.show()
-            ));
+            )));
         }
         _ => {
-            return Err(format!("expected a duration with a unit, e.g. \"30s\", got {}", v.show()));
+            return Err(Invalid(format!(
+                "expected a duration with a unit, e.g. \"30s\", got {}",
+                v.show()
+            )));
         }
     };
     match humantime::parse_duration(text) {
         Ok(d) if d.is_zero() && !allow_zero => {
-            Err(format!("{} must be greater than 0, e.g. \"30s\"", v.show()))
+            Err(Invalid(format!("{} must be greater than 0, e.g. \"30s\"", v.show())))
         }
         Ok(d) => Ok(d),
         Err(_) if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) => {
-            Err(format!("{} is not a duration; use a unit, e.g. \"{text}s\"", v.show()))
+            Err(Invalid(format!("{} is not a duration; use a unit, e.g. \"{text}s\"", v.show())))
         }
-        Err(e) => Err(format!(
+        Err(e) => Err(Invalid(format!(
             "{} is not a duration ({e}); use a number with a unit, e.g. \"30s\", \"5m\", \"2h\"",
             v.show()
-        )),
+        ))),
     }
 }
 
-fn socket_addr_of(v: &Raw) -> Result<SocketAddr, String> {
+fn socket_addr_of(v: &Raw) -> Result<SocketAddr, Invalid> {
     string(v)?.trim().parse::<SocketAddr>().map_err(|_| {
-        format!("{} is not an ip:port address; e.g. \"127.0.0.1:9847\" or \"[::1]:9847\"", v.show())
+        Invalid(format!(
+            "{} is not an ip:port address; e.g. \"127.0.0.1:9847\" or \"[::1]:9847\"",
+            v.show()
+        ))
     })
 }
 
 /// An `http`/`https` URL with a host and no query or fragment.
-fn base_url_of(v: &Raw) -> Result<url::Url, String> {
+fn base_url_of(v: &Raw) -> Result<url::Url, Invalid> {
     let url = url::Url::parse(string(v)?.trim()).map_err(|e| {
-        format!("{} is not a URL ({e}); expected e.g. \"https://api.example.com\"", v.show())
+        Invalid(format!(
+            "{} is not a URL ({e}); expected e.g. \"https://api.example.com\"",
+            v.show()
+        ))
     })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{} must start with https:// (or http:// for a local test)", v.show()));
+        return Err(Invalid(format!(
+            "{} must start with https:// (or http:// for a local test)",
+            v.show()
+        )));
     }
     if url.host().is_none() {
-        return Err(format!("{} has no host", v.show()));
+        return Err(Invalid(format!("{} has no host", v.show())));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{} must not have a query or fragment; give only the host", v.show()));
+        return Err(Invalid(format!(
+            "{} must not have a query or fragment; give only the host",
+            v.show()
+        )));
     }
     Ok(url)
 }
 
-fn path_of(v: &Raw) -> Result<PathBuf, String> {
-    Ok(PathBuf::from(non_empty(v).map_err(|_| format!("expected a file path, got {}", v.show()))?))
+fn path_of(v: &Raw) -> Result<PathBuf, Invalid> {
+    Ok(PathBuf::from(
+        non_empty(v).map_err(|_| Invalid(format!("expected a file path, got {}", v.show())))?,
+    ))
 }
 
 /// The absolute path of a secret file. A value that is not an absolute path is never echoed:
 /// an operator who pasted the key itself into `*_file` must not see it in logs.
-fn secret_path_of(v: &Raw) -> Result<PathBuf, String> {
+fn secret_path_of(v: &Raw) -> Result<PathBuf, Invalid> {
     match v {
         Raw::Text(s) if Path::new(s.trim()).is_absolute() => Ok(PathBuf::from(s.trim())),
         _ => Err("must be the absolute path of the file holding the secret, e.g. \
@@ -329,7 +348,7 @@ fn secret_path_of(v: &Raw) -> Result<PathBuf, String> {
 }
 
 /// A tracing filter ("info", "warn,mpsync=debug"), checked to parse.
-pub(crate) fn log_filter_of(text: &str) -> Result<String, String> {
+pub(crate) fn log_filter_of(text: &str) -> Result<String, Invalid> {
     let t = text.trim();
     if t.is_empty() {
         return Err(
@@ -337,16 +356,16 @@ pub(crate) fn log_filter_of(text: &str) -> Result<String, String> {
         );
     }
     tracing_subscriber::EnvFilter::builder().parse(t).map(|_| t.to_string()).map_err(|e| {
-        format!(
+        Invalid(format!(
             "{t:?} is not a valid log filter ({e}); use a level (error, warn, info, debug, trace) \
              or target=level pairs, e.g. \"warn,mpsync=debug\""
-        )
+        ))
     })
 }
 
 /// A string that must be exactly one of `allowed` (case-sensitive, as the receiving API
 /// checks it); the error names the closest allowed value, or lists them all when few.
-fn one_of(v: &Raw, allowed: &[&str]) -> Result<String, String> {
+fn one_of(v: &Raw, allowed: &[&str]) -> Result<String, Invalid> {
     let given = string(v)?;
     if allowed.contains(&given.as_str()) {
         return Ok(given);
@@ -357,7 +376,7 @@ fn one_of(v: &Raw, allowed: &[&str]) -> Result<String, String> {
         .iter()
         .find(|a| a.to_lowercase() == lower)
         .or_else(|| allowed.iter().filter(|a| distance(a) <= 3).min_by_key(distance));
-    Err(match near {
+    Err(Invalid(match near {
         Some(a) => {
             format!("{} is not an allowed value (case matters); did you mean {a:?}?", v.show())
         }
@@ -368,12 +387,15 @@ fn one_of(v: &Raw, allowed: &[&str]) -> Result<String, String> {
             "{} is not an allowed value; see the list in the README (Gradient service categories)",
             v.show()
         ),
-    })
+    }))
 }
 
-fn user_type_list(v: &Raw) -> Result<CountedTypes, String> {
+fn user_type_list(v: &Raw) -> Result<CountedTypes, Invalid> {
     let Raw::List(items) = v else {
-        return Err(format!("expected a list of user types such as [\"user\"], got {}", v.show()));
+        return Err(Invalid(format!(
+            "expected a list of user types such as [\"user\"], got {}",
+            v.show()
+        )));
     };
     let mut ids = Vec::new();
     for item in items {
@@ -381,16 +403,16 @@ fn user_type_list(v: &Raw) -> Result<CountedTypes, String> {
             Ok(id) => id.to_string(),
             Err(_) => non_empty(item)?,
         };
-        ids.push(CountedTypes::parse_entry(&entry)?);
+        ids.push(CountedTypes::parse_entry(&entry).map_err(|e| Invalid(e.to_string()))?);
     }
     CountedTypes::new(ids).ok_or_else(|| {
         "is empty; list at least one user type, e.g. [\"user\"] (nobody would be counted)".into()
     })
 }
 
-fn product_list(v: &Raw) -> Result<Vec<String>, String> {
+fn product_list(v: &Raw) -> Result<Vec<String>, Invalid> {
     let Raw::List(items) = v else {
-        return Err(format!("expected a list of product names, got {}", v.show()));
+        return Err(Invalid(format!("expected a list of product names, got {}", v.show())));
     };
     let names: Vec<String> = items.iter().map(non_empty).collect::<Result<_, _>>()?;
     if names.is_empty() {

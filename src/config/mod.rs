@@ -27,7 +27,7 @@ mod secret;
 mod types;
 mod validate;
 
-pub use error::{ConfigError, ConfigProblem};
+pub use error::{ConfigError, ConfigProblem, Invalid};
 pub use layers::{DEFAULT_CONFIG_PATH, LoadOptions, Origin, Provenance};
 pub use load::{load, load_text, load_with_provenance};
 pub use mapping::{Mapping, MappingError, MappingProblem, ProductMapping, Suppression};

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::config::Invalid;
 use chrono::{DateTime, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds};
@@ -16,14 +17,14 @@ pub struct Schedule {
 
 impl Schedule {
     /// Parses `text`, returning a message that shows the expected form on failure.
-    pub fn parse(text: &str) -> Result<Schedule, String> {
+    pub fn parse(text: &str) -> Result<Schedule, Invalid> {
         let trimmed = text.trim();
         let fields = trimmed.split_whitespace().count();
         if fields == 5 {
-            return Err(format!(
+            return Err(Invalid(format!(
                 "\"{trimmed}\" has 5 fields, but mpsync schedules need 6, starting with seconds: \
                  \"sec min hour day-of-month month day-of-week\", e.g. \"0 {trimmed}\""
-            ));
+            )));
         }
         let cron = CronParser::builder()
             .seconds(Seconds::Required)

@@ -4,6 +4,7 @@ use std::fmt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
+use crate::config::Invalid;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 
@@ -60,7 +61,7 @@ pub(crate) enum SecretSource {
 
 /// Reads a secret for the config key `key` (e.g. `mailprotector.api_key_file`), or returns
 /// a message that names the path and says how to fix it. The message never holds the value.
-pub(crate) fn read_secret(key: &str, source: &SecretSource) -> Result<Secret, String> {
+pub(crate) fn read_secret(key: &str, source: &SecretSource) -> Result<Secret, Invalid> {
     let (path, check_mode) = match source {
         SecretSource::File(p) => (p.as_path(), true),
         SecretSource::Credential(p) => (p.as_path(), false),
@@ -81,22 +82,22 @@ pub(crate) fn read_secret(key: &str, source: &SecretSource) -> Result<Secret, St
         _ => format!("cannot read the secret file {shown} ({e}); check its permissions and owner"),
     })?;
     if !meta.is_file() {
-        return Err(format!(
+        return Err(Invalid(format!(
             "{shown} is not a regular file; point {key} at the file holding the key"
-        ));
+        )));
     }
     let mode = meta.permissions().mode() & 0o777;
     if check_mode && mode & 0o077 != 0 {
-        return Err(format!(
+        return Err(Invalid(format!(
             "the secret file {shown} is readable by group or others (mode {mode:04o}); \
              run `chmod 600 {shown}` and chown it to the user mpsync runs as"
-        ));
+        )));
     }
     if meta.len() > MAX_SECRET_BYTES {
-        return Err(format!(
+        return Err(Invalid(format!(
             "the secret file {shown} is {} bytes, too large for an API key; check {key}",
             meta.len()
-        ));
+        )));
     }
     let bytes = std::fs::read(path).map_err(|e| {
         format!("cannot read the secret file {shown} ({e}); check its permissions and owner")
@@ -106,7 +107,7 @@ pub(crate) fn read_secret(key: &str, source: &SecretSource) -> Result<Secret, St
     })?;
     let value = text.trim();
     if value.is_empty() {
-        return Err(format!("the secret file {shown} is empty; write the key into it"));
+        return Err(Invalid(format!("the secret file {shown} is empty; write the key into it")));
     }
     Ok(Secret::new(value, shown.to_string()))
 }

@@ -6,6 +6,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::status::IntegrationStatus;
+use crate::upstream::Malformed;
 
 /// An id the API may send as a string or a number; kept as a string.
 fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -58,7 +59,7 @@ struct RawSku {
 
 /// The vendor object's service catalogue, from an envelope `{status, data, message}` or a
 /// bare `VendorData` (§11 #4).
-pub fn parse_skus(body: &Value) -> Result<Vec<Sku>, String> {
+pub fn parse_skus(body: &Value) -> Result<Vec<Sku>, Malformed> {
     let vendor = match body.get("data") {
         Some(d @ Value::Object(_)) => d,
         _ => body,
@@ -69,11 +70,12 @@ pub fn parse_skus(body: &Value) -> Result<Vec<Sku>, String> {
     raw.into_iter()
         .map(|r| {
             let id =
-                r.id.or(r.underscore_id).ok_or_else(|| format!("sku {:?} has no id", r.name))?;
+                r.id.or(r.underscore_id)
+                    .ok_or_else(|| Malformed(format!("sku {:?} has no id", r.name)))?;
             let id = match id {
                 Value::String(s) => s,
                 Value::Number(n) => n.to_string(),
-                other => return Err(format!("sku {:?} has the id {other}", r.name)),
+                other => return Err(Malformed(format!("sku {:?} has the id {other}", r.name))),
             };
             // Tolerated when absent or not text: only the name and id matter to the push.
             let filed_under = match (&r.category, &r.subcategory) {

@@ -10,6 +10,7 @@ use super::CollectError;
 use super::models::{Customer, Domain, Reseller, User, UserGroup, parse_services};
 use super::pagination::{HEADER, PER_PAGE, PageInfo, Pager};
 use crate::config::MailprotectorConfig;
+use crate::upstream::Malformed;
 use crate::upstream::{
     Credentials, Endpoint, HasId, RetryPolicy, SeenIds, StatsSnapshot, UpstreamClient,
     UpstreamError, UpstreamResponse, UpstreamSpec,
@@ -190,7 +191,7 @@ impl MailprotectorClient {
     pub async fn for_each_user_page(
         &self,
         cancel: &CancellationToken,
-        each: impl FnMut(Vec<User>) -> Result<(), String>,
+        each: impl FnMut(Vec<User>) -> Result<(), Malformed>,
     ) -> Result<u64, CollectError> {
         let ep = Endpoint::get(
             format!("/resellers/{}/users", self.reseller_id),
@@ -220,11 +221,11 @@ impl MailprotectorClient {
         &self,
         ep: &Endpoint,
         cancel: &CancellationToken,
-        mut each: impl FnMut(Vec<T>) -> Result<(), String>,
+        mut each: impl FnMut(Vec<T>) -> Result<(), Malformed>,
     ) -> Result<u64, CollectError> {
         let mut seen = SeenIds::new();
         let mut accept = |page: u64, items: Vec<T>, body: &[u8]| -> Result<(), CollectError> {
-            let bad = |reason: String| -> CollectError {
+            let bad = |reason: Malformed| -> CollectError {
                 self.http.bad_response(&ep.label(), reason, body).into()
             };
             let fresh = seen.fresh(page, items).map_err(bad)?;

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::extract::{Query, Request};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +13,6 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::config::{MailprotectorConfig, Schedule, Secret, UpstreamLimits};
 
 /// (path, query) of every request received.
 type Seen = Arc<Mutex<Vec<(String, HashMap<String, String>)>>>;
@@ -22,13 +20,7 @@ type Seen = Arc<Mutex<Vec<(String, HashMap<String, String>)>>>;
 struct Stub {
     client: MailprotectorClient,
     seen: Seen,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Stub {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _served: super::super::stub::Served,
 }
 
 fn items(ids: impl IntoIterator<Item = u64>) -> Vec<Value> {
@@ -62,29 +54,8 @@ async fn stub(
             }
         },
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    let cfg = MailprotectorConfig {
-        base_url: format!("http://{addr}/").parse().unwrap(),
-        api_key: Secret::new("k", "test"),
-        reseller_id: 188,
-        schedule: Schedule::parse("0 0 0 1 1 *").unwrap(),
-        limits: UpstreamLimits {
-            rate_limit: 1000.0,
-            burst: 50,
-            max_in_flight: 3,
-            timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(2),
-        },
-        services_refresh: Duration::from_secs(3600),
-        count_each_product: true,
-        count_user_types: Default::default(),
-        counts: Vec::new(),
-    };
-    Stub { client: MailprotectorClient::new(&cfg).unwrap(), seen, task }
+    let served = super::super::stub::serve(app, "k", 3, Default::default()).await;
+    Stub { client: MailprotectorClient::new(&served.config).unwrap(), seen, _served: served }
 }
 
 fn ids(customers: &[Customer]) -> Vec<u64> {

@@ -123,7 +123,7 @@ pub async fn collect_usage(
                     groups_differing: listed.iter().filter(|g| g.user_count.is_err()).count()
                         as u64,
                     inconclusive: false,
-                    example: Some(reason.clone()),
+                    example: Some(reason.to_string()),
                 };
                 stats.user_count = Some(check.clone());
                 checked_now = Some(check);

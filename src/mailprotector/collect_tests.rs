@@ -3,7 +3,6 @@
 //! listed owner are counted nowhere and reported.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::extract::Request;
 use axum::response::IntoResponse;
@@ -11,7 +10,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::config::{MailprotectorConfig, Schedule, Secret, UpstreamLimits};
+
 use crate::mailprotector::user_types::CountedTypes;
 use crate::model::Walk;
 
@@ -66,28 +65,8 @@ async fn run(types: CountedTypes) -> CollectOutput {
             None => (axum::http::StatusCode::NOT_FOUND, r#"{"error":"no route"}"#).into_response(),
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    let cfg = MailprotectorConfig {
-        base_url: format!("http://{addr}/").parse().unwrap(),
-        api_key: Secret::new(KEY, "test"),
-        reseller_id: 188,
-        schedule: Schedule::parse("0 0 0 1 1 *").unwrap(),
-        limits: UpstreamLimits {
-            rate_limit: 1000.0,
-            burst: 50,
-            max_in_flight: 2,
-            timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(2),
-        },
-        services_refresh: Duration::from_secs(3600),
-        count_each_product: true,
-        count_user_types: types,
-        counts: Vec::new(),
-    };
+    let served = super::super::stub::serve(app, KEY, 2, types).await;
+    let cfg = served.config.clone();
     let client = MailprotectorClient::new(&cfg).unwrap();
     let cache = HashMap::new();
     let input = CollectInput {
@@ -98,7 +77,7 @@ async fn run(types: CountedTypes) -> CollectOutput {
         cancel: CancellationToken::new(),
     };
     let out = collect_usage(&client, input).await.expect("the run completes");
-    task.abort();
+    drop(served);
     out
 }
 

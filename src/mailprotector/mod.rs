@@ -12,6 +12,8 @@ mod collect;
 mod count;
 pub mod models;
 pub mod pagination;
+#[cfg(test)]
+mod stub;
 pub mod trust;
 mod users_walk;
 mod walk;

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::products::canonical;
 use super::user_types;
+use crate::upstream::Malformed;
 
 /// A reference to another entity: `{id, name}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -91,19 +92,21 @@ pub struct UserGroup {
 
 impl UserGroup {
     /// The user count; an error (for a `BadResponse`) when missing or not a non-negative integer.
-    pub fn user_count(&self) -> Result<u64, String> {
+    pub fn user_count(&self) -> Result<u64, Malformed> {
         match &self.user_count {
             Some(Value::Number(n)) => n.as_u64().ok_or_else(|| {
-                format!(
+                Malformed(format!(
                     "user group {} has a user_count that is not a non-negative integer: {n}",
                     self.id
-                )
+                ))
             }),
-            None | Some(Value::Null) => Err(format!("user group {} has no user_count", self.id)),
-            Some(other) => Err(format!(
+            None | Some(Value::Null) => {
+                Err(Malformed(format!("user group {} has no user_count", self.id)))
+            }
+            Some(other) => Err(Malformed(format!(
                 "user group {} has a user_count that is not an integer: {other}",
                 self.id
-            )),
+            ))),
         }
     }
 }
@@ -147,10 +150,12 @@ impl UserTypeRef {
 impl User {
     /// The user's type; an error (for a `BadResponse`) when it is missing or unreadable, so
     /// a user is never silently left out of a count.
-    pub fn user_type_ref(&self) -> Result<UserTypeRef, String> {
+    pub fn user_type_ref(&self) -> Result<UserTypeRef, Malformed> {
         let by_name = |s: &str| match user_types::type_id(s) {
             Some(id) => Ok(UserTypeRef::Id(id, Some(s.to_owned()))),
-            None if s.trim().is_empty() => Err(format!("user {} has an empty user_type", self.id)),
+            None if s.trim().is_empty() => {
+                Err(Malformed(format!("user {} has an empty user_type", self.id)))
+            }
             None => Ok(UserTypeRef::Named(s.trim().to_owned())),
         };
         match &self.user_type {
@@ -159,29 +164,31 @@ impl User {
                 match o.get("id") {
                     Some(Value::Number(n)) => match n.as_u64() {
                         Some(id) => Ok(UserTypeRef::Id(id, name.map(str::to_owned))),
-                        None => Err(format!(
+                        None => Err(Malformed(format!(
                             "user {} has a user_type id that is not an id: {n}",
                             self.id
-                        )),
+                        ))),
                     },
                     None | Some(Value::Null) => match name {
                         Some(n) => by_name(n),
-                        None => {
-                            Err(format!("user {} has a user_type without an id or a name", self.id))
-                        }
+                        None => Err(Malformed(format!(
+                            "user {} has a user_type without an id or a name",
+                            self.id
+                        ))),
                     },
-                    Some(other) => Err(format!(
+                    Some(other) => Err(Malformed(format!(
                         "user {} has a user_type id that is not a number: {other}",
                         self.id
-                    )),
+                    ))),
                 }
             }
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .map(|id| UserTypeRef::Id(id, None))
-                .ok_or_else(|| format!("user {} has a user_type that is not an id: {n}", self.id)),
+            Some(Value::Number(n)) => {
+                n.as_u64().map(|id| UserTypeRef::Id(id, None)).ok_or_else(|| {
+                    Malformed(format!("user {} has a user_type that is not an id: {n}", self.id))
+                })
+            }
             Some(Value::String(s)) => by_name(s),
-            _ => Err(format!("user {} has no user_type", self.id)),
+            _ => Err(Malformed(format!("user {} has no user_type", self.id))),
         }
     }
 }
@@ -189,7 +196,7 @@ impl User {
 /// The canonical products of a `GET /user_groups/{id}/services` answer, sorted and
 /// de-duplicated. Accepts the convention object `{"service_types":{"hosting","addons"}}`, an
 /// array of `{name|service_type}` objects or strings, and the SDK object with `service_type`.
-pub fn parse_services(v: &Value) -> Result<Vec<String>, String> {
+pub fn parse_services(v: &Value) -> Result<Vec<String>, Malformed> {
     let mut names: Vec<String> = Vec::new();
     let mut push = |s: &str| {
         if !s.trim().is_empty() {
@@ -203,7 +210,9 @@ pub fn parse_services(v: &Value) -> Result<Vec<String>, String> {
                     Some(Value::String(h)) => push(h),
                     None | Some(Value::Null) => {}
                     Some(other) => {
-                        return Err(format!("service_types.hosting is not a string: {other}"));
+                        return Err(Malformed(format!(
+                            "service_types.hosting is not a string: {other}"
+                        )));
                     }
                 }
                 match st.get("addons") {
@@ -214,25 +223,33 @@ pub fn parse_services(v: &Value) -> Result<Vec<String>, String> {
                                 Value::Object(ao) => {
                                     push(entry_name(ao).ok_or("an addon has no name")?)
                                 }
-                                other => return Err(format!("an addon is not a name: {other}")),
+                                other => {
+                                    return Err(Malformed(format!(
+                                        "an addon is not a name: {other}"
+                                    )));
+                                }
                             }
                         }
                     }
                     None | Some(Value::Null) => {}
                     Some(other) => {
-                        return Err(format!("service_types.addons is not a list: {other}"));
+                        return Err(Malformed(format!(
+                            "service_types.addons is not a list: {other}"
+                        )));
                     }
                 }
             }
             Some(Value::Null) => {}
-            Some(other) => return Err(format!("service_types is not an object: {other}")),
+            Some(other) => {
+                return Err(Malformed(format!("service_types is not an object: {other}")));
+            }
             None => {}
         },
         // The SDK's single object: `service_type` names the one service (null: none).
         Value::Object(o) if o.contains_key("service_type") => match o.get("service_type") {
             Some(Value::String(s)) => push(s),
             Some(Value::Null) | None => {}
-            Some(other) => return Err(format!("service_type is not a string: {other}")),
+            Some(other) => return Err(Malformed(format!("service_type is not a string: {other}"))),
         },
         Value::Object(o) => match entry_name(o) {
             Some(n) => push(n),
@@ -247,11 +264,19 @@ pub fn parse_services(v: &Value) -> Result<Vec<String>, String> {
                     Value::Object(o) => {
                         push(entry_name(o).ok_or("a service entry has no name or service_type")?)
                     }
-                    other => return Err(format!("a service entry is not an object: {other}")),
+                    other => {
+                        return Err(Malformed(format!(
+                            "a service entry is not an object: {other}"
+                        )));
+                    }
                 }
             }
         }
-        other => return Err(format!("expected an object or a list of services, got {other}")),
+        other => {
+            return Err(Malformed(format!(
+                "expected an object or a list of services, got {other}"
+            )));
+        }
     }
     names.sort();
     names.dedup();

@@ -57,7 +57,7 @@ fn user_count_must_be_a_non_negative_integer() {
     ] {
         let g: UserGroup = serde_json::from_value(bad.clone()).unwrap();
         let err = g.user_count().unwrap_err();
-        assert!(err.contains("user group 1"), "{bad}: {err}");
+        assert!(err.0.contains("user group 1"), "{bad}: {err}");
     }
 }
 

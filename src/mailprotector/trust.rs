@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use super::user_types::{CountedTypes, KNOWN_TYPES};
 use super::walk::{UserCountCheck, Walk, WalkStats};
 use crate::model::{UserCountNote, UserCountState};
+use crate::upstream::Malformed;
 
 /// How long a comparison is trusted before it is made again.
 pub const RECHECK_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
@@ -72,7 +73,7 @@ pub struct ListedGroup {
     /// The customer owning its domain.
     pub customer: u64,
     /// Its `user_count`, or why it is missing or not a non-negative integer.
-    pub user_count: Result<u64, String>,
+    pub user_count: Result<u64, Malformed>,
 }
 
 /// Compares every listed group's `user_count` with the per-user count of the counted types
@@ -105,7 +106,7 @@ pub fn compare(
             }
             Err(reason) => {
                 differing += 1;
-                example.get_or_insert_with(|| reason.clone());
+                example.get_or_insert_with(|| reason.to_string());
             }
         }
     }

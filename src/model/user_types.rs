@@ -43,6 +43,14 @@ pub fn is_known(id: u64) -> bool {
     type_name(id).is_some()
 }
 
+/// A `count_user_types` entry that names no user type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{0:?} is not a Mailprotector user type; use \"user\", \"alias\", \"mailing_list\", \
+     \"unlicensed_user\" or a type id such as 11"
+)]
+pub struct UnknownUserType(pub String);
+
 /// The set of user type ids that are counted. Never empty.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -63,17 +71,12 @@ impl CountedTypes {
     }
 
     /// Parses one entry of `count_user_types`: a known name or any type id.
-    pub fn parse_entry(entry: &str) -> Result<u64, String> {
+    pub fn parse_entry(entry: &str) -> Result<u64, UnknownUserType> {
         let t = entry.trim();
         if let Ok(id) = t.parse::<u64>() {
             return Ok(id);
         }
-        type_id(t).ok_or_else(|| {
-            format!(
-                "{entry:?} is not a Mailprotector user type; use \"user\", \"alias\", \
-                 \"mailing_list\", \"unlicensed_user\" or a type id such as 11"
-            )
-        })
+        type_id(t).ok_or_else(|| UnknownUserType(entry.to_owned()))
     }
 
     /// Whether users of type `id` are counted.
@@ -136,7 +139,7 @@ mod tests {
     fn entries_are_names_or_ids() {
         assert_eq!(CountedTypes::parse_entry("user"), Ok(1));
         assert_eq!(CountedTypes::parse_entry(" 7 "), Ok(7));
-        let err = CountedTypes::parse_entry("users").unwrap_err();
+        let err = CountedTypes::parse_entry("users").unwrap_err().to_string();
         assert!(err.contains("\"users\" is not a Mailprotector user type"), "{err}");
         assert!(err.contains("mailing_list"), "{err}");
     }

@@ -266,6 +266,32 @@ pub(super) fn excerpt(body: &[u8], scrub: &Scrubber, max: usize) -> String {
     out
 }
 
+/// Why an answer that arrived cannot be used (a field missing, of the wrong type, a page
+/// that repeats the last one): the reason of an [`UpstreamError::BadResponse`], in words an
+/// operator can act on. Built by the per-upstream readers, turned into a `BadResponse` naming
+/// the endpoint by the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Malformed(pub String);
+
+impl From<String> for Malformed {
+    fn from(reason: String) -> Malformed {
+        Malformed(reason)
+    }
+}
+
+impl From<Malformed> for String {
+    fn from(m: Malformed) -> String {
+        m.0
+    }
+}
+
+impl From<&str> for Malformed {
+    fn from(reason: &str) -> Malformed {
+        Malformed(reason.to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 
+use super::error::Malformed;
+
 /// A listed resource with an integer id (for de-duplication across pages).
 pub trait HasId {
     /// The id.
@@ -22,14 +24,14 @@ impl SeenIds {
 
     /// The items of page `page` (1-based) not seen before, in their order. Refuses, saying
     /// why, a page after the first that has items but none new.
-    pub fn fresh<T: HasId>(&mut self, page: u64, items: Vec<T>) -> Result<Vec<T>, String> {
+    pub fn fresh<T: HasId>(&mut self, page: u64, items: Vec<T>) -> Result<Vec<T>, Malformed> {
         let had = items.len();
         let fresh: Vec<T> = items.into_iter().filter(|i| self.0.insert(i.id())).collect();
         if had > 0 && fresh.is_empty() && page > 1 {
-            return Err(format!(
+            return Err(Malformed(format!(
                 "page {page} repeats items of earlier pages; the server seems to ignore the page \
                  parameter"
-            ));
+            )));
         }
         Ok(fresh)
     }
@@ -59,7 +61,10 @@ mod tests {
         let second = seen.fresh(2, vec![Item(3), Item(4)]).unwrap();
         assert_eq!(ids(&second), [4], "an overlap between pages is dropped");
         let err = seen.fresh(3, vec![Item(1), Item(4)]).unwrap_err();
-        assert!(err.contains("page 3 repeats items") && err.contains("page parameter"), "{err}");
+        assert!(
+            err.0.contains("page 3 repeats items") && err.0.contains("page parameter"),
+            "{err}"
+        );
         assert!(
             seen.fresh(4, Vec::<Item>::new()).unwrap().is_empty(),
             "an empty page is no repeat"

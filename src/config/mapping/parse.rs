@@ -12,6 +12,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::{Mapping, MappingProblem, ProductMapping, Suppression};
+use crate::config::Invalid;
 use crate::model::CustomerId;
 
 /// Collects problems against the source text (for byte offset → line:column).
@@ -159,7 +160,7 @@ fn customers(
     }
 }
 
-fn customer_id(raw: &str) -> Result<CustomerId, String> {
+fn customer_id(raw: &str) -> Result<CustomerId, Invalid> {
     let t = raw.trim();
     if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
         return Err("a Mailprotector customer id must be a number".into());
