@@ -101,25 +101,24 @@ impl ConnectwiseWriter {
 
     /// Reads what ConnectWise errors mean for one line: a 404 is [`WriteError::Gone`], a
     /// refused value [`WriteError::Rejected`], a 403 names the rights a write-back needs.
+    /// `quantity` is the one a write sent (`None` for a read).
     fn explain(line: &LineRef, quantity: Option<f64>, e: UpstreamError) -> WriteError {
-        match e {
-            UpstreamError::NotFound { endpoint, message, .. } => {
+        match (e, quantity) {
+            (UpstreamError::NotFound { endpoint, message, .. }, _) => {
                 WriteError::Gone { psa: UPSTREAM, line: line.clone(), endpoint, message }
             }
-            UpstreamError::Rejected { endpoint, status, message, fields, .. }
-                if quantity.is_some() =>
-            {
+            (UpstreamError::Rejected { endpoint, status, message, fields, .. }, Some(quantity)) => {
                 WriteError::Rejected {
                     psa: UPSTREAM,
                     line: line.clone(),
-                    quantity: quantity.unwrap_or_default(),
+                    quantity,
                     endpoint,
                     status,
                     message,
                     fields,
                 }
             }
-            UpstreamError::Forbidden { upstream, endpoint, credential, message } => {
+            (UpstreamError::Forbidden { upstream, endpoint, credential, message }, _) => {
                 WriteError::Upstream(UpstreamError::Forbidden {
                     upstream,
                     endpoint,
@@ -130,7 +129,7 @@ impl ConnectwiseWriter {
                     ),
                 })
             }
-            other => WriteError::Upstream(other),
+            (other, _) => WriteError::Upstream(other),
         }
     }
 }
