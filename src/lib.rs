@@ -23,6 +23,7 @@
 //!   knows all the others.
 //! - [`cli`]: the command-line definition (clap).
 //! - [`commands`]: one function per CLI command, called by the thin binary.
+//! - [`writeback`]: the reviewed plan of PSA quantity changes, applied once, and its audit.
 //! - [`model`]: the domain words shared by every module (customer, product, run, snapshot).
 //! - [`exit`]: exit codes (sysexits) and the mapping from errors to them.
 //!
@@ -52,3 +53,4 @@ pub mod sync;
 pub mod systemd;
 pub mod telemetry;
 pub mod upstream;
+pub mod writeback;

@@ -8,6 +8,7 @@ mod billing;
 mod cache;
 mod error;
 mod history;
+mod plans;
 mod prune;
 mod reconciliation;
 mod runs;
@@ -27,6 +28,7 @@ use crate::model::RunId;
 
 pub use error::StoreError;
 pub use history::{HistoryPoint, Rename};
+pub use plans::PlanSaved;
 pub use prune::PruneStats;
 pub use tables::SCHEMA_VERSION;
 pub use unrecorded::FILE_NAME as UNRECORDED_FILE_NAME;
