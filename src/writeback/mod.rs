@@ -2,6 +2,8 @@
 //! PSA lines, applied exactly once, with an audit trail.
 //!
 //! - `plan`: the pure planner (reconciliation + mapping policy → [`Plan`]).
+//! - [`apply`]: the engine that applies a plan exactly once; [`audit`]: the journal and audit
+//!   types; [`ApplyLedger`]: what the engine needs from the store.
 //! - The store keeps plans (`Store::save_plan`, `Store::plan`, `Store::latest_plan`), the
 //!   apply journal and the audit log.
 //! - The PSA side is [`crate::billing::write`]: a [`crate::billing::write::LineWriter`] per
@@ -13,8 +15,20 @@
 //! the changes differ, the new plan gets the next id and the old one is marked superseded
 //! (`superseded_by`), and applying it is refused.
 
+pub mod apply;
+pub mod audit;
+mod ledger;
+mod report;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+pub use self::apply::{ApplyError, ApplyOptions, apply};
+pub use self::audit::{AuditEntry, AuditQuery, AuditResult, JournalEntry};
+pub use self::ledger::{ApplyLedger, LedgerError, LedgerFailure};
+pub use self::report::{
+    ApplyEvent, ApplyReport, ApplySummary, ChangeOutcome, Outcome, signed_money,
+};
 
 use crate::model::{LineRef, RunId};
 use crate::reconcile::Status;
