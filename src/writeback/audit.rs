@@ -128,3 +128,55 @@ impl Default for AuditQuery {
         AuditQuery { limit: 50, plan: None }
     }
 }
+
+/// The JSON document of a list of entries: `{"entries": [...]}` (`GET /v1/audit`,
+/// `mpsync audit --json`).
+pub fn json(entries: &[AuditEntry]) -> serde_json::Value {
+    serde_json::json!({ "entries": entries })
+}
+
+/// An aligned table of `entries` for people, one line each; a sentence when there are none.
+pub fn table(entries: &[AuditEntry]) -> String {
+    use crate::reconcile::quantity;
+    if entries.is_empty() {
+        return "no write-back attempt is recorded (yet)\n".into();
+    }
+    let header = ["SEQ", "WHEN", "WHO", "PLAN", "ROW", "LINE", "ACCOUNT", "PRODUCT", "FROM", "TO"];
+    let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| (*h).to_owned()).collect()];
+    let mut tails = vec!["RESULT".to_owned()];
+    for e in entries {
+        rows.push(vec![
+            e.seq.to_string(),
+            e.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            e.who.clone(),
+            e.plan.to_string(),
+            e.row.to_string(),
+            e.line.clone(),
+            e.account.clone(),
+            e.psa_product.clone(),
+            quantity(e.from),
+            quantity(e.to),
+        ]);
+        let mut tail = e.result.as_str().to_owned();
+        if let Some(found) = e.found.filter(|_| e.result != AuditResult::Applied) {
+            tail.push_str(&format!(" (PSA held {})", quantity(found)));
+        }
+        if let Some(reason) = &e.reason {
+            tail.push_str(": ");
+            tail.push_str(reason);
+        }
+        tails.push(tail);
+    }
+    let widths: Vec<usize> = (0..header.len())
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for (row, tail) in rows.iter().zip(&tails) {
+        for (cell, w) in row.iter().zip(&widths) {
+            out.push_str(&format!("{cell:<w$}  "));
+        }
+        out.push_str(tail);
+        out.push('\n');
+    }
+    out
+}
