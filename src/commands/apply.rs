@@ -77,11 +77,12 @@ fn print_event(e: &ApplyEvent, dry_run: bool) {
              nothing is sent"
         ),
         ApplyEvent::Started { plan, selected, cap, .. } => {
-            eprintln!("applying plan {plan}: {selected} change(s) selected, at most {cap} per apply")
+            eprintln!(
+                "applying plan {plan}: {selected} change(s) selected, at most {cap} per apply"
+            )
         }
         // The requests are the dry run's output.
         ApplyEvent::Change(c) if dry_run => println!("{}", c.text()),
         ApplyEvent::Change(c) => eprintln!("{}", c.text()),
     }
 }
-

@@ -73,10 +73,8 @@ pub async fn request(
 ) -> Result<Reply, ControlError> {
     let unreachable = |source| ControlError::Unreachable { path: path.to_path_buf(), source };
     let mut stream = UnixStream::connect(path).await.map_err(unreachable)?;
-    let mut line = serde_json::to_vec(req).map_err(|e| ControlError::Malformed {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let mut line = serde_json::to_vec(req)
+        .map_err(|e| ControlError::Malformed { path: path.to_path_buf(), reason: e.to_string() })?;
     line.push(b'\n');
     stream.write_all(&line).await.map_err(unreachable)?;
     let mut lines = BufReader::new(stream).lines();
