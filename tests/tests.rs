@@ -52,3 +52,4 @@ mod store_snapshot_props;
 mod sync_catch_up;
 mod sync_cron;
 mod sync_daemon;
+mod writeback_apply;
