@@ -53,3 +53,4 @@ mod sync_catch_up;
 mod sync_cron;
 mod sync_daemon;
 mod writeback_apply;
+mod writeback_cli;

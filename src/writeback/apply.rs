@@ -172,7 +172,8 @@ pub async fn apply(
     });
     let mut changes = Vec::with_capacity(order.len());
     let mut attempted: u32 = 0;
-    let mut stopped: Option<String> = None;
+    // Why the apply stopped (for the report), and what each change after it says.
+    let mut stopped: Option<Stop> = None;
     for (change, interrupted) in order {
         let outcome = if let Some(JournalEntry::Done { result, at, who, reason, .. }) =
             journal.get(&change.row)
@@ -183,15 +184,15 @@ pub async fn apply(
                 who: who.clone(),
                 reason: reason.clone(),
             }
-        } else if let Some(why) = &stopped {
-            Outcome::NotAttempted { reason: why.clone() }
+        } else if let Some(stop) = &stopped {
+            Outcome::NotAttempted { reason: stop.each.clone() }
         } else if opts.stop.is_cancelled() {
             let why = format!(
                 "the apply was stopped before row {} (shutdown, or the command went away); \
                  the next apply does the rest",
                 change.row
             );
-            stopped = Some(why.clone());
+            stopped = Some(Stop { report: why.clone(), each: why.clone() });
             Outcome::NotAttempted { reason: why }
         } else if attempted >= cap {
             Outcome::Left { cap }
@@ -220,8 +221,14 @@ pub async fn apply(
         finished_at: Utc::now(),
         changes,
         summary,
-        stopped,
+        stopped: stopped.map(|s| s.report),
     })
+}
+
+/// Why an apply stopped early: in full for the report, and shortly for each change left.
+struct Stop {
+    report: String,
+    each: String,
 }
 
 /// Refuses a plan that cannot be applied with `writer`.
@@ -330,7 +337,7 @@ struct Decided {
     kind: Option<String>,
     found: Option<f64>,
     exit: Exit,
-    stop: Option<String>,
+    stop: Option<Stop>,
 }
 
 /// Records the intent (unless an interrupted apply's is being settled), writes with the
@@ -342,7 +349,7 @@ async fn attempt(
     change: &Change,
     interrupted: Option<(DateTime<Utc>, String)>,
     opts: &ApplyOptions,
-) -> Result<(Outcome, Option<String>), ApplyError> {
+) -> Result<(Outcome, Option<Stop>), ApplyError> {
     let store_err = |action| move |source| ApplyError::Ledger { plan: plan.id, action, source };
     if interrupted.is_none() {
         ledger
@@ -451,12 +458,16 @@ fn decide(
                 );
             }
             let kind = e.error.kind();
-            let stop = account_wide(&e.error).then(|| {
-                format!(
+            let stop = account_wide(&e.error).then(|| Stop {
+                report: format!(
                     "row {} failed ({kind}), a problem for every line of this PSA account, so \
                      the changes after it were not attempted; the next apply does them",
                     change.row
-                )
+                ),
+                each: format!(
+                    "the apply stopped when row {} failed ({kind}); the next apply does this one",
+                    change.row
+                ),
             });
             Decided {
                 result: AuditResult::Failed,

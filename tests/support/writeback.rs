@@ -2,14 +2,14 @@
 //! additions (as the planner would write them), a config for the real binary against an
 //! in-process simulator, and `mpsync apply` / `mpsync audit` runs with a fixed operator.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use chrono::Utc;
 use mpsync::model::LineRef;
 use mpsync::reconcile::Status;
-use mpsync::store::Store;
-use mpsync::writeback::{Change, Plan, WriteBackMode};
+use mpsync::writeback::{AuditEntry, AuditQuery, Change, JournalEntry, Plan, WriteBackMode};
 use mpsync_sim::connectwise::{BillingData, CwAddition};
 
 use crate::support::common::mpsync;
@@ -105,10 +105,17 @@ pub fn save_plan(sim: &Sim, state_dir: &Path, plan: Plan) -> u64 {
     saved.plan().id
 }
 
-/// Reads the store in `state_dir` (no process may hold it) with `f`.
-pub fn with_store<T>(sim: &Sim, state_dir: &Path, f: impl AsyncFnOnce(&Store) -> T) -> T {
+/// The apply journal of plan `plan` in the store in `state_dir` (no process may hold it).
+pub fn journal(sim: &Sim, state_dir: &Path, plan: u64) -> BTreeMap<u32, JournalEntry> {
     let store = sim.open_store(state_dir);
-    sim.block_on(f(&store))
+    sim.block_on(store.apply_journal(plan)).expect("read the journal")
+}
+
+/// Every audit entry in the store in `state_dir`, newest first (no process may hold it).
+pub fn audit(sim: &Sim, state_dir: &Path) -> Vec<AuditEntry> {
+    let store = sim.open_store(state_dir);
+    let q = AuditQuery { limit: 1000, plan: None };
+    sim.block_on(store.audit(q)).expect("read the audit log")
 }
 
 /// The config `mpsync sim --keys-dir` writes for `sim` into `dir`, with both polls once a year
