@@ -54,3 +54,4 @@ mod sync_cron;
 mod sync_daemon;
 mod writeback_apply;
 mod writeback_cli;
+mod writeback_daemon;
