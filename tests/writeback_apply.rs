@@ -108,8 +108,14 @@ async fn a_plan_is_applied_once_and_applying_it_again_sends_no_patch() {
     assert_eq!(audit.len(), 3);
     let first = audit.last().unwrap();
     assert_eq!((first.plan, first.row, first.result), (s.plan.id, 1, AuditResult::Applied));
-    assert_eq!((first.from, first.to, first.found), (s.plan.changes[0].from, s.plan.changes[0].to, Some(s.plan.changes[0].from)));
-    assert_eq!((first.who.as_str(), first.line.as_str()), ("alice", s.plan.changes[0].line_key.as_str()));
+    assert_eq!(
+        (first.from, first.to, first.found),
+        (s.plan.changes[0].from, s.plan.changes[0].to, Some(s.plan.changes[0].from))
+    );
+    assert_eq!(
+        (first.who.as_str(), first.line.as_str()),
+        ("alice", s.plan.changes[0].line_key.as_str())
+    );
 
     // Again: every change is done; nothing is read or written, nothing recorded.
     let before = s.server.control.requests().total;
@@ -212,7 +218,10 @@ async fn account_wide_fault_then_recovery(
     assert_eq!((audit[0].result, audit[0].kind.as_deref()), (AuditResult::Failed, Some(kind)));
     let creds = s.server.cw.credentials();
     let reason = audit[0].reason.clone().unwrap();
-    assert!(!reason.contains(&creds.private_key) && !reason.contains(&creds.public_key), "{reason}");
+    assert!(
+        !reason.contains(&creds.private_key) && !reason.contains(&creds.public_key),
+        "{reason}"
+    );
     let journal = s.store.apply_journal(s.plan.id).await.unwrap();
     assert_eq!(journal.len(), 1, "only row 1 is settled: the failure stays retryable");
 

@@ -12,8 +12,8 @@ use crate::support::common::{KillOnDrop, TestDir, wait_for};
 use crate::support::daemon::DEADLINE;
 use crate::support::sync::Sim;
 use crate::support::writeback::{
-    GET_ONE, PATCH, audit, cli, counted_additions, journal, output, plan_of, save_plan,
-    sim_config, state_dir_of,
+    GET_ONE, PATCH, audit, cli, counted_additions, journal, output, plan_of, save_plan, sim_config,
+    state_dir_of,
 };
 
 /// What one test needs: a simulator, a config for it, its state directory, a saved plan with
@@ -56,7 +56,13 @@ impl Fixture {
             unreachable!()
         };
         let suffix = format!("/finance/agreements/{agreement}/additions/{addition}");
-        self.sim.control().connectwise().writes().iter().filter(|w| w.path.ends_with(&suffix)).count()
+        self.sim
+            .control()
+            .connectwise()
+            .writes()
+            .iter()
+            .filter(|w| w.path.ends_with(&suffix))
+            .count()
     }
 
     fn apply(&self, extra: &[&str]) -> (i32, String, String) {
@@ -102,7 +108,10 @@ fn dry_run_only_refusals_and_the_audit_log_from_the_command_line() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("row 2 ") && err.contains(": applied"), "{err}");
     assert!(out.contains("1 applied, 0 skipped, 0 failed, 0 not attempted"), "{out}");
-    assert_eq!((f.quantity(0), f.quantity(1)), (Some(f.plan.changes[0].from), Some(f.plan.changes[1].to)));
+    assert_eq!(
+        (f.quantity(0), f.quantity(1)),
+        (Some(f.plan.changes[0].from), Some(f.plan.changes[1].to))
+    );
 
     // Refusals, each with its status and without a request.
     let sent = f.sim.control().requests().total;
@@ -123,11 +132,17 @@ fn dry_run_only_refusals_and_the_audit_log_from_the_command_line() {
     let e = &entries[0];
     assert_eq!(e["plan"], f.plan.id);
     assert_eq!(e["line"], f.plan.changes[1].line_key.as_str());
-    assert_eq!((e["from"].as_f64(), e["to"].as_f64()), (Some(f.plan.changes[1].from), Some(f.plan.changes[1].to)));
+    assert_eq!(
+        (e["from"].as_f64(), e["to"].as_f64()),
+        (Some(f.plan.changes[1].from), Some(f.plan.changes[1].to))
+    );
     assert_eq!((e["result"].as_str(), e["who"].as_str()), (Some("applied"), Some("alice")));
     let (code, table, _) = output(cli(&f.config, &["audit", "--plan", &f.plan.id.to_string()]));
     assert_eq!(code, 0);
-    assert!(table.lines().nth(1).is_some_and(|l| l.contains("alice") && l.ends_with("applied")), "{table}");
+    assert!(
+        table.lines().nth(1).is_some_and(|l| l.contains("alice") && l.ends_with("applied")),
+        "{table}"
+    );
 
     // A newer plan replaces this one: applying the old one is refused (65).
     let data = cw.read().clone();
@@ -135,7 +150,11 @@ fn dry_run_only_refusals_and_the_audit_log_from_the_command_line() {
     let newer = save_plan(&f.sim, &f.state, plan_of(&data, &[(&adds[5], 4.0)]));
     let (code, _, err) = f.apply(&[]);
     assert_eq!(code, 65, "{err}");
-    assert!(err.contains(&format!("replaced by plan {newer}")) && err.contains(&format!("apply {newer}")), "{err}");
+    assert!(
+        err.contains(&format!("replaced by plan {newer}"))
+            && err.contains(&format!("apply {newer}")),
+        "{err}"
+    );
 
     // A plan of a CSV export is entered by hand (78).
     let mut csv = plan_of(&data, &[(&adds[6], 1.0)]);
@@ -158,7 +177,10 @@ fn a_revoked_key_exits_69_and_the_next_apply_finishes_once() {
     assert!(out.contains("0 applied, 0 skipped, 1 failed, 2 not attempted"), "{out}");
     let entries = audit(&f.sim, &f.state);
     assert_eq!(entries.len(), 1);
-    assert_eq!((entries[0].result, entries[0].kind.as_deref()), (AuditResult::Failed, Some("unauthorized")));
+    assert_eq!(
+        (entries[0].result, entries[0].kind.as_deref()),
+        (AuditResult::Failed, Some("unauthorized"))
+    );
 
     cw.restore();
     let (code, out, err) = f.apply(&[]);
@@ -187,7 +209,11 @@ fn kill_when(child: &mut KillOnDrop, what: &str, mut reached: impl FnMut() -> bo
     });
     child.0.kill().expect("SIGKILL");
     let status = child.0.wait().unwrap();
-    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9), "killed by SIGKILL");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "killed by SIGKILL"
+    );
 }
 
 fn in_flight(f: &Fixture) -> Vec<u32> {

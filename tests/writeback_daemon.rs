@@ -69,7 +69,10 @@ fn apply_and_audit_go_through_the_socket_while_the_daemon_holds_the_store() {
     assert_eq!(metric(&m, "mpsync_writeback_changes_total", &[("result", "applied")]), 3.0);
     assert_eq!(metric(&m, "mpsync_writeback_changes_total", &[("result", "failed")]), 0.0);
     let page = d.get("/").body;
-    assert!(page.contains("id=\"writeback\"") && page.contains(&format!("Plan <b>#{id}</b>")), "{page}");
+    assert!(
+        page.contains("id=\"writeback\"") && page.contains(&format!("Plan <b>#{id}</b>")),
+        "{page}"
+    );
     assert_eq!(page.matches("<tr data-seq=").count(), 3, "the audit entries are listed");
 
     // Again: nothing is sent; a plan that does not exist is refused with the daemon's words.
@@ -123,7 +126,10 @@ fn the_auto_mode_applies_only_unheld_auto_changes_then_polls_the_billing_again()
         runs(&d).into_iter().find(|r| {
             r["kind"] == "billing"
                 && r["outcome"] == "ok"
-                && r["started_at"].as_str().and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok()).is_some_and(|s| s >= at)
+                && r["started_at"]
+                    .as_str()
+                    .and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok())
+                    .is_some_and(|s| s >= at)
         })
     });
     let m = d.get("/metrics").body;

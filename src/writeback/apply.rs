@@ -154,10 +154,10 @@ pub async fn apply(
 
     // Changes an interrupted apply left in flight are settled first, whatever the selection:
     // someone meant to make them, and until they are settled nobody knows what the PSA holds.
-    let mut order: Vec<(&Change, Option<(DateTime<Utc>, String)>)> = Vec::new();
+    let mut order: Vec<(&Change, Option<Interrupted>)> = Vec::new();
     for (row, entry) in &journal {
         if let (JournalEntry::InFlight { since, who }, Some(change)) = (entry, plan.change(*row)) {
-            order.push((change, Some((*since, who.clone()))));
+            order.push((change, Some(Interrupted { since: *since, who: who.clone() })));
         }
     }
     let in_flight = |row: u32| matches!(journal.get(&row), Some(JournalEntry::InFlight { .. }));
@@ -208,7 +208,7 @@ pub async fn apply(
             }
         };
         let decided = ChangeOutcome::of(change, outcome);
-        progress(&ApplyEvent::Change(decided.clone()));
+        progress(&ApplyEvent::Change(Box::new(decided.clone())));
         changes.push(decided);
     }
     let summary = ApplyReport::summarize(&changes);
@@ -223,6 +223,12 @@ pub async fn apply(
         summary,
         stopped: stopped.map(|s| s.report),
     })
+}
+
+/// The intent an earlier apply left in flight: when, and whose.
+struct Interrupted {
+    since: DateTime<Utc>,
+    who: String,
 }
 
 /// Why an apply stopped early: in full for the report, and shortly for each change left.
@@ -347,7 +353,7 @@ async fn attempt(
     writer: &dyn LineWriter,
     plan: &Plan,
     change: &Change,
-    interrupted: Option<(DateTime<Utc>, String)>,
+    interrupted: Option<Interrupted>,
     opts: &ApplyOptions,
 ) -> Result<(Outcome, Option<Stop>), ApplyError> {
     let store_err = |action| move |source| ApplyError::Ledger { plan: plan.id, action, source };
@@ -402,11 +408,11 @@ async fn attempt(
 fn decide(
     change: &Change,
     guarded: Result<Guarded, GuardError>,
-    interrupted: Option<&(DateTime<Utc>, String)>,
+    interrupted: Option<&Interrupted>,
     scrub: &Scrubber,
 ) -> Decided {
-    let settling = interrupted.map(|(since, who)| {
-        format!("settling the change the apply of {} by {who} left in flight", stamp(*since))
+    let settling = interrupted.map(|i| {
+        format!("settling the change the apply of {} by {} left in flight", stamp(i.since), i.who)
     });
     let with_settling = |text: String| match &settling {
         Some(s) => format!("{text}; {s}"),

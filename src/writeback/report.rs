@@ -28,7 +28,7 @@ pub enum ApplyEvent {
         dry_run: bool,
     },
     /// One change was decided.
-    Change(ChangeOutcome),
+    Change(Box<ChangeOutcome>),
 }
 
 /// One change of the plan and what this apply did with it.

@@ -122,8 +122,9 @@ pub fn audit(sim: &Sim, state_dir: &Path) -> Vec<AuditEntry> {
 /// (only the daemon's start-up catch-up and `POST /v1/sync` start runs) and the ConnectWise
 /// timeout set to `cw_timeout`.
 pub fn sim_config(sim: &Sim, dir: &Path, cw_timeout: &str) -> PathBuf {
-    let config = mpsync::commands::write_sim_config(dir, sim.control(), &sim.base_url(), Some(1000.0))
-        .expect("write the config");
+    let config =
+        mpsync::commands::write_sim_config(dir, sim.control(), &sim.base_url(), Some(1000.0))
+            .expect("write the config");
     crate::support::e2e::pin_for_test(&config, 1);
     let mut t: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
     let cw = t["billing"]["connectwise"].as_table().cloned().unwrap();

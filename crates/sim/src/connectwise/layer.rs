@@ -174,7 +174,11 @@ pub(crate) async fn layer(
     if plan.hang_after {
         // Handled (a write is made and journalled); the answer never comes.
         c.shutdown().cancelled().await;
-        return cw_error(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", "simulator shutting down");
+        return cw_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "simulator shutting down",
+        );
     }
     let resp = finish(resp, &plan).await;
     c.count_status(resp.status().as_u16());
