@@ -363,7 +363,21 @@ async fn attempt(
             .await
             .map_err(store_err("record the intent to write"))?;
     }
-    let guarded = write_if_unchanged(writer, &change.line, change.from, change.to).await;
+    let guarded = tokio::select! {
+        biased;
+        g = write_if_unchanged(writer, &change.line, change.from, change.to) => g,
+        // Shutdown (or the client went away) mid-write: the intent stays in flight, and the
+        // next apply settles it by re-reading the line, as after a crash.
+        _ = opts.stop.cancelled() => {
+            let each = format!(
+                "interrupted while writing row {} (shutdown, or the command went away); the \
+                 next apply re-reads the line and settles it",
+                change.row
+            );
+            let report = each.clone();
+            return Ok((Outcome::NotAttempted { reason: each.clone() }, Some(Stop { report, each })));
+        }
+    };
     let d = decide(change, guarded, interrupted.as_ref(), &opts.scrub);
     let entry = AuditEntry {
         seq: 0,

@@ -104,6 +104,8 @@ struct MemPsa {
     writes: Mutex<Vec<(u64, f64)>>,
     reads: Mutex<usize>,
     fail_write: Mutex<BTreeMap<u64, WriteError>>,
+    /// Reads never answer.
+    hang: Mutex<bool>,
 }
 
 fn addition(line: &LineRef) -> u64 {
@@ -141,6 +143,9 @@ impl LineWriter for MemPsa {
     fn read_line<'a>(&'a self, line: &'a LineRef) -> BoxFuture<'a, Result<LineState, WriteError>> {
         Box::pin(async move {
             *self.reads.lock().unwrap() += 1;
+            if *self.hang.lock().unwrap() {
+                std::future::pending::<()>().await;
+            }
             self.state(line)
         })
     }
@@ -515,4 +520,30 @@ async fn a_stopped_apply_and_a_failing_store_leave_the_rest_untouched() {
     assert_eq!(e.exit(), Exit::IoErr, "the store's own status");
     assert!(e.to_string().contains("record the intent"), "{e}");
     assert_eq!(*psa.reads.lock().unwrap(), 0, "nothing is sent without a recorded intent");
+}
+
+#[tokio::test]
+async fn a_stop_during_a_write_leaves_the_intent_for_the_next_apply_to_settle() {
+    let (ledger, psa) = setup(plan(1, &[(1.0, 2.0, R), (1.0, 3.0, R)]));
+    *psa.hang.lock().unwrap() = true;
+    let o = opts("a");
+    let stop = o.stop.clone();
+    let (r, _) = tokio::join!(run(&ledger, &psa, 1, &o), async {
+        // The read has started once the intent is in the journal.
+        while ledger.journal.lock().unwrap().is_empty() {
+            tokio::task::yield_now().await;
+        }
+        stop.cancel();
+    });
+    let (r, _) = r.unwrap();
+    assert_eq!(results(&r), ["not_attempted", "not_attempted"]);
+    assert!(r.stopped.as_deref().is_some_and(|s| s.contains("interrupted while writing row 1")));
+    assert!(matches!(ledger.journal.lock().unwrap()[&(1, 1)], JournalEntry::InFlight { .. }));
+    assert!(ledger.audit.lock().unwrap().is_empty());
+
+    *psa.hang.lock().unwrap() = false;
+    let (r, _) = run(&ledger, &psa, 1, &opts("a")).await.unwrap();
+    assert_eq!(results(&r), ["applied", "applied"]);
+    let Outcome::Applied { reason, .. } = &r.changes[0].outcome else { unreachable!() };
+    assert!(reason.as_deref().is_some_and(|n| n.contains("left in flight")), "{reason:?}");
 }
