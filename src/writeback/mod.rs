@@ -64,6 +64,40 @@ pub struct Policy {
     pub max_decrease_percent: f64,
 }
 
+impl Policy {
+    /// The policy as the mapping file writes it, for messages:
+    /// `write_back "review", min_quantity 10, max_decrease_percent 20`.
+    pub fn settings(&self) -> String {
+        let min = self.min_quantity.map_or("none".to_string(), crate::reconcile::quantity);
+        format!(
+            "write_back {:?}, min_quantity {min}, max_decrease_percent {}",
+            self.mode.as_str(),
+            crate::reconcile::quantity(self.max_decrease_percent)
+        )
+    }
+
+    /// What it does, for `mpsync check`: `write_back review, min_quantity 10, max_decrease
+    /// 20%`, or `write_back off: never planned`.
+    pub fn describe(&self) -> String {
+        if self.mode == WriteBackMode::Off {
+            return "write_back off: never planned".to_string();
+        }
+        let min = self
+            .min_quantity
+            .map(|m| format!(", min_quantity {}", crate::reconcile::quantity(m)))
+            .unwrap_or_default();
+        let what = match self.mode {
+            WriteBackMode::Auto => "the daemon applies allowed changes",
+            _ => "changes wait for `mpsync apply`",
+        };
+        format!(
+            "write_back {}{min}, max_decrease {}% ({what}; a larger drop is held for review)",
+            self.mode.as_str(),
+            crate::reconcile::quantity(self.max_decrease_percent)
+        )
+    }
+}
+
 impl Default for Policy {
     fn default() -> Policy {
         Policy {
