@@ -32,6 +32,8 @@ pub struct Config {
     pub gradient: GradientConfig,
     /// `[reconcile]`.
     pub reconcile: ReconcileConfig,
+    /// `[write_back]`.
+    pub write_back: WriteBackConfig,
 }
 
 /// `[daemon]`: the process itself.
@@ -229,6 +231,14 @@ pub struct ReconcileConfig {
     pub max_age: Duration,
     /// Consecutive vendor runs a discrepancy must be seen in before it is raised.
     pub debounce_runs: u32,
+}
+
+/// `[write_back]`: the guard rails of correcting the PSA (which products may be corrected is
+/// the mapping file's `write_back` per product).
+#[derive(Debug, Clone, Serialize)]
+pub struct WriteBackConfig {
+    /// The most changes one apply makes (default 25): a plan with more is applied in steps.
+    pub max_changes_per_apply: u32,
 }
 
 impl Serialize for BillingConfig {
