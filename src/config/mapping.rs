@@ -8,6 +8,7 @@
 //! saw, for `mpsync check`'s warnings. Nothing here touches the store or the clock.
 
 mod parse;
+mod policy;
 #[cfg(test)]
 mod tests;
 mod unseen;
@@ -19,9 +20,9 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::Serialize;
 
+pub use self::policy::{DEFAULT_MAX_DECREASE_PERCENT, Policy, WriteBackMode};
 use crate::exit::{Exit, ExitStatus};
 use crate::model::{CustomerId, LineRef};
-use crate::writeback::Policy;
 
 /// A validated mapping file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -1,7 +1,11 @@
 //! Write-back: from the latest reconciliation to a reviewed [`Plan`] of quantity changes on
 //! PSA lines, applied exactly once, with an audit trail.
 //!
-//! - `plan`: the pure planner (reconciliation + mapping policy → [`Plan`]).
+//! - [`plan`]: the pure planner (reconciliation + mapping policy → [`Plan`]).
+//! - [`view`]: the plan for people and scripts (table, JSON, CSV, filters), shared by
+//!   `mpsync plan` and `GET /v1/plan`.
+//! - The policy types ([`Policy`], [`WriteBackMode`]) belong to the mapping file
+//!   ([`crate::config::mapping`]) and are re-exported here.
 //! - The store keeps plans (`Store::save_plan`, `Store::plan`, `Store::latest_plan`), the
 //!   apply journal and the audit log.
 //! - The PSA side is [`crate::billing::write`]: a [`crate::billing::write::LineWriter`] per
@@ -16,97 +20,17 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod plan;
+pub mod view;
+
+// The policy is part of the mapping file, so config owns its types; they are re-exported here
+// with the rest of the write-back's vocabulary.
+pub use crate::config::mapping::{DEFAULT_MAX_DECREASE_PERCENT, Policy, WriteBackMode};
 use crate::model::{LineRef, RunId};
 use crate::reconcile::Status;
 
 /// A plan's id: a number counting up from 1 in each store.
 pub type PlanId = u64;
-
-/// What a product's policy lets mpsync do with a discrepancy (mapping file,
-/// `[products.NAME] write_back`).
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum WriteBackMode {
-    /// Never planned (the default: nothing changes until the operator opts in).
-    #[default]
-    Off,
-    /// Planned, applied only by `mpsync apply`.
-    Review,
-    /// Planned, and applied by the daemon within the guard rails.
-    Auto,
-}
-
-impl WriteBackMode {
-    /// The name used in the mapping file and in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteBackMode::Off => "off",
-            WriteBackMode::Review => "review",
-            WriteBackMode::Auto => "auto",
-        }
-    }
-}
-
-/// The default of `max_decrease_percent`: a drop of more than this share of the billed
-/// quantity waits for review, even under `auto`.
-pub const DEFAULT_MAX_DECREASE_PERCENT: f64 = 20.0;
-
-/// A product's write-back policy (mapping file, `[products.NAME]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Policy {
-    /// `write_back`.
-    pub mode: WriteBackMode,
-    /// `min_quantity`: a committed minimum the plan never goes below.
-    pub min_quantity: Option<f64>,
-    /// `max_decrease_percent`: a larger drop (percent of the quantity read) is held for review.
-    pub max_decrease_percent: f64,
-}
-
-impl Policy {
-    /// The policy as the mapping file writes it, for messages:
-    /// `write_back "review", min_quantity 10, max_decrease_percent 20`.
-    pub fn settings(&self) -> String {
-        let min = self.min_quantity.map_or("none".to_string(), crate::reconcile::quantity);
-        format!(
-            "write_back {:?}, min_quantity {min}, max_decrease_percent {}",
-            self.mode.as_str(),
-            crate::reconcile::quantity(self.max_decrease_percent)
-        )
-    }
-
-    /// What it does, for `mpsync check`: `write_back review, min_quantity 10, max_decrease
-    /// 20%`, or `write_back off: never planned`.
-    pub fn describe(&self) -> String {
-        if self.mode == WriteBackMode::Off {
-            return "write_back off: never planned".to_string();
-        }
-        let min = self
-            .min_quantity
-            .map(|m| format!(", min_quantity {}", crate::reconcile::quantity(m)))
-            .unwrap_or_default();
-        let what = match self.mode {
-            WriteBackMode::Auto => "the daemon applies allowed changes",
-            _ => "changes wait for `mpsync apply`",
-        };
-        format!(
-            "write_back {}{min}, max_decrease {}% ({what}; a larger drop is held for review)",
-            self.mode.as_str(),
-            crate::reconcile::quantity(self.max_decrease_percent)
-        )
-    }
-}
-
-impl Default for Policy {
-    fn default() -> Policy {
-        Policy {
-            mode: WriteBackMode::Off,
-            min_quantity: None,
-            max_decrease_percent: DEFAULT_MAX_DECREASE_PERCENT,
-        }
-    }
-}
 
 /// A stored plan: what to change in the PSA, built from one reconciliation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -223,6 +147,10 @@ pub struct NotPlanned {
     pub lines: Vec<LineChoice>,
     /// Why nothing is planned and what to do, e.g. how to name one line in the mapping.
     pub reason: String,
+    /// For a row billed by several counted lines: the `[[line]]` table to paste into the
+    /// mapping file (naming its first counted line; change it to the line to correct).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stanza: Option<String>,
 }
 
 /// A counted line offered for a choice.

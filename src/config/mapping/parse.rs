@@ -11,10 +11,11 @@ use chrono::NaiveDate;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{LinePreference, Mapping, MappingProblem, ProductMapping, Suppression};
+use super::{
+    LinePreference, Mapping, MappingProblem, Policy, ProductMapping, Suppression, WriteBackMode,
+};
 use crate::config::Invalid;
 use crate::model::{CustomerId, LineRef};
-use crate::writeback::{Policy, WriteBackMode};
 
 /// Collects problems against the source text (for byte offset → line:column).
 struct Ctx<'s> {

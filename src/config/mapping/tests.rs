@@ -98,7 +98,10 @@ fn a_line_stanza_parses_back_to_the_same_preference() {
 fn products_billed_as_one_psa_product_may_share_a_policy() {
     let text = "[products.CloudFilter]\npsa_product = \"MP-CF\"\nwrite_back = \"auto\"\n\
                 [products.Bracket]\npsa_product = \"MP-CF\"\nwrite_back = \"auto\"\n";
-    assert_eq!(parse(text).unwrap().policy_for("MP-CF").mode, crate::writeback::WriteBackMode::Auto);
+    assert_eq!(
+        parse(text).unwrap().policy_for("MP-CF").mode,
+        crate::writeback::WriteBackMode::Auto
+    );
 }
 
 #[test]
