@@ -157,6 +157,17 @@ pub enum BillingSource {
     Csv(CsvConfig),
 }
 
+impl BillingSource {
+    /// Its name in `billing.source`: `none`, `connectwise` or `csv`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BillingSource::None => "none",
+            BillingSource::Connectwise(_) => "connectwise",
+            BillingSource::Csv(_) => "csv",
+        }
+    }
+}
+
 /// `[billing.connectwise]`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectwiseConfig {
@@ -244,12 +255,7 @@ pub struct WriteBackConfig {
 impl Serialize for BillingConfig {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
-        let source = match &self.source {
-            BillingSource::None => "none",
-            BillingSource::Connectwise(_) => "connectwise",
-            BillingSource::Csv(_) => "csv",
-        };
-        map.serialize_entry("source", source)?;
+        map.serialize_entry("source", self.source.name())?;
         map.serialize_entry("schedule", &self.schedule)?;
         match &self.source {
             BillingSource::None => {}

@@ -32,6 +32,29 @@ use crate::reconcile::Status;
 /// A plan's id: a number counting up from 1 in each store.
 pub type PlanId = u64;
 
+/// What a plan records about where it applies, from the config: the billing source, whether
+/// it can be written to, and the per-apply cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanSettings {
+    /// `billing.source`.
+    pub billing: &'static str,
+    /// Whether that source has a write path ([`crate::billing::has_write_path`]).
+    pub writable: bool,
+    /// `[write_back] max_changes_per_apply`.
+    pub max_changes_per_apply: u32,
+}
+
+impl PlanSettings {
+    /// The settings `config` gives.
+    pub fn from_config(config: &crate::config::Config) -> PlanSettings {
+        PlanSettings {
+            billing: config.billing.source.name(),
+            writable: crate::billing::has_write_path(&config.billing),
+            max_changes_per_apply: config.write_back.max_changes_per_apply,
+        }
+    }
+}
+
 /// A stored plan: what to change in the PSA, built from one reconciliation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {

@@ -195,6 +195,13 @@ pub fn table(plan: &Plan, filter: &PlanFilter) -> String {
     }
     out.push('\n');
     out.push_str(&changes_text(&shown.changes));
+    if plan.changes.is_empty() && plan.not_planned.is_empty() && plan.manual.is_empty() {
+        out.push_str(
+            "nothing to correct: the products that opt in (write_back = \"review\" or \"auto\" in \
+             the mapping file) agree with the PSA, or none opts in yet; `mpsync check` shows each \
+             product's policy\n",
+        );
+    }
     if !shown.not_planned.is_empty() {
         out.push_str(&format!("\nnot planned ({}):\n", shown.not_planned.len()));
         for n in &shown.not_planned {
