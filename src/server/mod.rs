@@ -10,6 +10,7 @@ mod access;
 mod dashboard;
 mod errors;
 mod probes;
+mod plan;
 mod query;
 mod reconciliation;
 mod stream;
