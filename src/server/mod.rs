@@ -9,8 +9,8 @@
 mod access;
 mod dashboard;
 mod errors;
-mod probes;
 mod plan;
+mod probes;
 mod query;
 mod reconciliation;
 mod stream;

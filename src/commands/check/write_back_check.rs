@@ -72,7 +72,12 @@ pub fn write_back_check(cfg: &Config, mapping: &Mapping) -> CheckResult {
     let foreign: BTreeMap<usize, String> = mapping
         .lines
         .iter()
-        .filter(|l| !matches!((&l.line, billing), (LineRef::Connectwise { .. }, "connectwise") | (LineRef::Csv { .. }, "csv")))
+        .filter(|l| {
+            !matches!(
+                (&l.line, billing),
+                (LineRef::Connectwise { .. }, "connectwise") | (LineRef::Csv { .. }, "csv")
+            )
+        })
         .map(|l| (l.source_line, l.line.key()))
         .collect();
     for (line, key) in foreign {
