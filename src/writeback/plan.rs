@@ -57,7 +57,7 @@ pub fn build(
                         change.row = plan.changes.len() as u32 + 1;
                         plan.changes.push(change);
                     }
-                    Err(not) => plan.not_planned.push(not),
+                    Err(not) => plan.not_planned.push(*not),
                 }
             }
             _ => {}
@@ -115,8 +115,8 @@ impl Service<'_> {
         }
     }
 
-    fn not_planned(&self, counted: &[&LineEvidence], reason: String) -> NotPlanned {
-        NotPlanned {
+    fn not_planned(&self, counted: &[&LineEvidence], reason: String) -> Box<NotPlanned> {
+        Box::new(NotPlanned {
             account: self.account.to_string(),
             account_name: self.row.account_name.clone(),
             psa_product: self.psa_product.to_string(),
@@ -131,11 +131,11 @@ impl Service<'_> {
                 .collect(),
             reason,
             stanza: None,
-        }
+        })
     }
 
     /// The change this discrepancy row calls for, or why there is none.
-    fn change(&self, pref: Option<&LinePreference>) -> Result<Change, NotPlanned> {
+    fn change(&self, pref: Option<&LinePreference>) -> Result<Change, Box<NotPlanned>> {
         let row = self.row;
         let counted: Vec<&LineEvidence> = row.evidence.lines.iter().filter(|l| l.counted).collect();
         let vendor = match (row.status, row.vendor_quantity) {
