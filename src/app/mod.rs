@@ -88,7 +88,7 @@ fn spawn_server(
     })
 }
 
-/// Serves the control socket `<state_dir>/mpsync.sock` (`mpsync apply` and `mpsync audit`
+/// Serves the control socket `<state_dir>/mpsync.sock` (`mpsync apply`, `plan` and `audit`
 /// while the daemon holds the store) until `token` is cancelled. A socket that cannot be
 /// bound is logged and the daemon goes on: reconciling does not need it.
 fn serve_control(

@@ -1,5 +1,5 @@
-//! Write-back in the daemon: the control socket's handler (the command line's `apply` and
-//! `audit` while the daemon holds the store), the auto mode after a reconciliation, and
+//! Write-back in the daemon: the control socket's handler (the command line's `apply`,
+//! `plan` and `audit` while the daemon holds the store), the auto mode after a reconciliation, and
 //! `mpsync_writeback_changes_total`. Every apply here goes through one lock, so the auto mode
 //! and an operator's apply never work on the same plan at once, and uses the writer and
 //! secrets of the config in force at that moment.
@@ -195,6 +195,16 @@ impl Handler for Writeback {
                             );
                             Reply::Report(report)
                         }
+                        Err(e) => Reply::Error { message: e.to_string(), exit: e.exit().code() },
+                    }
+                }
+                Request::Plan { id } => {
+                    let read = match id {
+                        Some(id) => self.store.plan(id).await,
+                        None => self.store.latest_plan().await,
+                    };
+                    match read {
+                        Ok(plan) => Reply::Plan { plan: plan.map(Box::new) },
                         Err(e) => Reply::Error { message: e.to_string(), exit: e.exit().code() },
                     }
                 }

@@ -118,6 +118,16 @@ pub fn source_from_config(
     })
 }
 
+/// Whether the configured billing source has a write path (what [`writer_from_config`] would
+/// build a writer for), decided from its kind alone: nothing is built or sent. A plan records
+/// it, so a plan for CSV billing says its changes are entered by hand.
+pub fn has_write_path(cfg: &BillingConfig) -> bool {
+    match &cfg.source {
+        BillingSource::Connectwise(_) => true,
+        BillingSource::Csv(_) | BillingSource::None => false,
+    }
+}
+
 /// The configured billing source's writer, for a write-back:
 /// [`write::WriteError::NotWritable`] for a CSV export and for no billing source (nothing is
 /// built, nothing is sent). Building the ConnectWise client fails only on a key that is not a
@@ -142,14 +152,8 @@ pub fn writer_from_config(
 /// The configured billing source's writer, or a [`write::NoWriter`] that fails every call
 /// with why there is none (a CSV export, no source, a key that is not a valid header value).
 pub fn configured_writer(cfg: &BillingConfig) -> Arc<dyn write::LineWriter> {
-    writer_from_config(cfg).unwrap_or_else(|error| {
-        let source = match &cfg.source {
-            BillingSource::Connectwise(_) => "connectwise",
-            BillingSource::Csv(_) => "csv",
-            BillingSource::None => "none",
-        };
-        Arc::new(write::NoWriter { source, error })
-    })
+    writer_from_config(cfg)
+        .unwrap_or_else(|error| Arc::new(write::NoWriter { source: cfg.source.name(), error }))
 }
 
 /// The "Check Connection" step for the configured billing source, for `mpsync check`:

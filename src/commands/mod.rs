@@ -9,6 +9,7 @@ mod check;
 mod config_cmd;
 mod demo;
 mod error;
+mod plan;
 mod reconcile;
 mod run;
 mod sim;
@@ -45,6 +46,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Capture(args) => capture::run(&globals, args).await,
             Command::Demo(args) => demo::run(&globals, args).await,
             Command::Reconcile(args) => reconcile::print(&globals, args).await,
+            Command::Plan(args) => plan::print(&globals, args).await,
             Command::Apply(args) => apply::run(&globals, args).await,
             Command::Audit(args) => audit::print(&globals, args).await,
         };

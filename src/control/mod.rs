@@ -3,7 +3,8 @@
 //!
 //! A Unix domain socket `<state_dir>/mpsync.sock`, mode 0600 in the 0700 state directory, so
 //! only the daemon's user and root reach it (under systemd, `sudo mpsync apply` works). It is
-//! not HTTP and is never exposed on the network: the HTTP endpoint has no write.
+//! not HTTP and is never exposed on the network: the HTTP endpoint has no write. `mpsync plan`
+//! reads the plan through it too.
 //!
 //! The protocol is newline-delimited JSON: the client sends one [`Request`] line; the daemon
 //! answers with [`Reply`] lines — the progress events of an apply as they happen, then one
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use client::{ControlError, request};
 pub use server::{ControlListener, Handler, Replies, serve};
 
-use crate::writeback::{ApplyEvent, ApplyReport, AuditEntry, PlanId};
+use crate::writeback::{ApplyEvent, ApplyReport, AuditEntry, Plan, PlanId};
 
 /// The socket's file name in the state directory.
 pub const SOCKET_NAME: &str = "mpsync.sock";
@@ -47,6 +48,12 @@ pub enum Request {
         /// Who applies (the caller's login).
         who: String,
     },
+    /// `mpsync plan`: plan `id`, or the latest.
+    Plan {
+        /// The plan; `None` for the latest.
+        #[serde(default)]
+        id: Option<PlanId>,
+    },
     /// `mpsync audit`: audit entries, newest first.
     Audit {
         /// At most this many.
@@ -65,6 +72,11 @@ pub enum Reply {
     Event(ApplyEvent),
     /// The end of an apply.
     Report(ApplyReport),
+    /// The answer to a plan request (`None`: no such plan, or none yet).
+    Plan {
+        /// The plan.
+        plan: Option<Box<Plan>>,
+    },
     /// The answer to an audit request.
     Audit {
         /// Newest first.

@@ -10,6 +10,7 @@ mod access;
 mod audit;
 mod dashboard;
 mod errors;
+mod plan;
 mod probes;
 mod query;
 mod reconciliation;

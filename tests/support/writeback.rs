@@ -119,8 +119,8 @@ pub fn audit(sim: &Sim, state_dir: &Path) -> Vec<AuditEntry> {
 }
 
 /// The config `mpsync sim --keys-dir` writes for `sim` into `dir`, with both polls once a year
-/// (only the daemon's start-up catch-up and `POST /v1/sync` start runs) and the ConnectWise
-/// timeout set to `cw_timeout`.
+/// (only the daemon's start-up catch-up and `POST /v1/sync` start runs), the ConnectWise
+/// timeout set to `cw_timeout`, and room for every planted change in one apply.
 pub fn sim_config(sim: &Sim, dir: &Path, cw_timeout: &str) -> PathBuf {
     let config =
         mpsync::commands::write_sim_config(dir, sim.control(), &sim.base_url(), Some(1000.0))
@@ -131,6 +131,9 @@ pub fn sim_config(sim: &Sim, dir: &Path, cw_timeout: &str) -> PathBuf {
     let mut cw = cw;
     cw.insert("timeout".into(), cw_timeout.into());
     t["billing"].as_table_mut().unwrap().insert("connectwise".into(), toml::Value::Table(cw));
+    let mut wb = toml::Table::new();
+    wb.insert("max_changes_per_apply".into(), 1000.into());
+    t.insert("write_back".into(), toml::Value::Table(wb));
     std::fs::write(&config, toml::to_string(&t).unwrap()).unwrap();
     config
 }
@@ -157,4 +160,14 @@ pub fn output(mut cmd: Command) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Opts every mapped product of the mapping file `mapping` in with `write_back = mode`.
+pub fn opt_in(mapping: &Path, mode: &str) {
+    let mut t: toml::Table = std::fs::read_to_string(mapping).unwrap().parse().unwrap();
+    let products = t.get_mut("products").and_then(toml::Value::as_table_mut).expect("[products]");
+    for (_, p) in products.iter_mut() {
+        p.as_table_mut().unwrap().insert("write_back".into(), mode.into());
+    }
+    std::fs::write(mapping, toml::to_string(&t).unwrap()).unwrap();
 }
