@@ -30,6 +30,7 @@ use crate::model::RunId;
 pub use error::StoreError;
 pub use history::{HistoryPoint, Rename};
 pub use plans::PlanSaved;
+pub use reconciliation::{BadCursor, Cursor, RowPage};
 pub use prune::PruneStats;
 pub use tables::SCHEMA_VERSION;
 pub use unrecorded::FILE_NAME as UNRECORDED_FILE_NAME;
@@ -53,9 +54,9 @@ const CACHE_BYTES: usize = 16 * 1024 * 1024;
 struct Inner {
     db: Database,
     path: PathBuf,
-    /// The latest reconciliation as last saved or read: this process is the file's only
-    /// user (the lock guarantees it), so readers skip decoding megabytes of JSON each time.
-    latest_reconciliation: std::sync::Mutex<Option<Arc<crate::reconcile::Reconciliation>>>,
+    /// The head of the latest reconciliation as last saved or read: this process is the
+    /// file's only user (the lock guarantees it), so health and every page skip decoding it.
+    reconciliation_head: std::sync::Mutex<Option<Arc<crate::reconcile::ReconciliationHead>>>,
     /// The file's permission bits before this open restricted them to 0600, if it did.
     tightened_from: Option<u32>,
     /// The first I/O error this handle met, in words: after it redb refuses every write
@@ -123,11 +124,12 @@ impl Store {
     fn init(db: Database, path: PathBuf, tightened_from: Option<u32>) -> Result<Store, StoreError> {
         let txn = begin_write(&db, &path)?;
         tables::init_schema(&txn, &path)?;
+        reconciliation::migrate(&path, &txn)?;
         txn.commit().map_err(|e| StoreError::db("initialise the schema", path.clone(), e))?;
         let inner = Inner {
             db,
             path,
-            latest_reconciliation: Default::default(),
+            reconciliation_head: Default::default(),
             tightened_from,
             first_io_error: Default::default(),
         };

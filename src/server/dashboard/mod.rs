@@ -15,7 +15,6 @@ mod writeback;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -43,6 +42,8 @@ pub struct DashboardQuery {
     pub status: Option<String>,
     /// A PSA account id or name (ignoring case); empty = all.
     pub account: Option<String>,
+    /// Where the page of rows starts: the "next page" link's cursor; empty = the first page.
+    pub cursor: Option<String>,
 }
 
 /// The Content-Security-Policy of the page: nothing may load from anywhere, the one inline
@@ -65,15 +66,27 @@ pub async fn page(
     let mut error = None;
     let mut plan = None;
     let mut audit = Vec::new();
-    let (rec, runs): (Option<Arc<Reconciliation>>, Vec<crate::model::RunRecord>) = match &state.api
+    let mut next_cursor = None;
+    let (rec, runs): (Option<(Reconciliation, usize)>, Vec<crate::model::RunRecord>) = match &state.api
     {
         None => {
             error = Some("this server has no store, so there is no reconciliation to show".into());
             (None, Vec::new())
         }
         Some(api) => {
-            // Shared, not copied: at 10,000 customers the reconciliation is tens of megabytes.
-            let rec = api.store.latest_reconciliation_shared().await.unwrap_or_else(|e| {
+            // One page of rows (with evidence, for the history charts), the unmapped
+            // customers' rows and the customers' mapping states: never the whole set.
+            let cursor = match q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+                None => None,
+                Some(c) => match crate::store::Cursor::parse(c) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        error = Some(e.to_string());
+                        None
+                    }
+                },
+            };
+            let rec = page_of(api, &filters.filter, cursor, &mut next_cursor).await.unwrap_or_else(|e| {
                 tracing::error!("dashboard: cannot read the reconciliation: {e}");
                 error = Some(e.to_string());
                 None
@@ -96,15 +109,13 @@ pub async fn page(
     };
 
     let (shown, matching) = match &rec {
-        Some(r) => {
-            let passing = filters.filter.apply(&r.rows);
-            let matching = passing.len();
-            let mut ordered = model::order_rows(passing);
-            ordered.truncate(model::MAX_ROWS);
-            (ordered, matching)
+        Some((r, on_page)) => {
+            let ordered = model::order_rows(r.rows[..*on_page].iter().collect());
+            (ordered, model::matching(&r.summary, &filters.filter))
         }
-        None => (Vec::new(), 0),
+        None => (Vec::new(), None),
     };
+    let rec = rec.as_ref().map(|(r, _)| r);
     let histories = match &state.api {
         Some(api) => {
             let pairs = shown.iter().flat_map(|r| model::history_pairs(r)).collect();
@@ -123,9 +134,10 @@ pub async fn page(
     let view = model::View {
         now,
         filters: &filters,
-        rec: rec.as_deref(),
+        rec,
         rows,
         matching,
+        next_cursor,
         sources,
         runs: &runs,
         plan: plan.as_ref(),
@@ -178,4 +190,36 @@ async fn read_histories(
         .filter_map(std::future::ready)
         .collect()
         .await
+}
+
+/// The latest reconciliation as the page needs it: its head, one page of the rows passing
+/// `filter` (after `cursor`; the first of the returned rows, counted by the `usize`), then the
+/// unmapped customers' rows, and the customers; `next` gets the next page's cursor.
+async fn page_of(
+    api: &crate::server::ApiState,
+    filter: &crate::reconcile::Filter,
+    cursor: Option<crate::store::Cursor>,
+    next: &mut Option<String>,
+) -> Result<Option<(Reconciliation, usize)>, crate::store::StoreError> {
+    let Some(head) = api.store.reconciliation_head().await? else { return Ok(None) };
+    let page = api.store.reconciliation_page(filter.clone(), cursor, model::MAX_ROWS, true).await?;
+    *next = page.next.as_ref().map(crate::store::Cursor::encode);
+    let on_page = page.rows.len();
+    let unmapped = crate::reconcile::Filter {
+        statuses: vec![crate::reconcile::Status::UnmappedCustomer],
+        ..Default::default()
+    };
+    let mut rows = page.rows;
+    rows.extend(api.store.reconciliation_rows(unmapped, false).await?);
+    let customers = api.store.reconciliation_customers().await?;
+    let head = crate::reconcile::ReconciliationHead::clone(&head);
+    let rec = Reconciliation {
+        computed_at: head.computed_at,
+        vendor_run: head.vendor_run,
+        billing_run: head.billing_run,
+        rows,
+        summary: head.summary,
+        customers,
+    };
+    Ok(Some((rec, on_page)))
 }
