@@ -111,6 +111,11 @@ impl Cursor {
             .ok_or_else(bad)
     }
 
+    /// The cursor of the page that starts after `row`.
+    pub fn after_row(row: &Row) -> Cursor {
+        Cursor(row_key(&row.key))
+    }
+
     /// The opaque text form.
     pub fn encode(&self) -> String {
         self.0.iter().map(|b| format!("{b:02x}")).collect()

@@ -76,15 +76,13 @@ pub async fn page(
         Some(api) => {
             // One page of rows (with evidence, for the history charts), the unmapped
             // customers' rows and the customers' mapping states: never the whole set.
-            let cursor = match q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-                None => None,
-                Some(c) => match crate::store::Cursor::parse(c) {
-                    Ok(c) => Some(c),
-                    Err(e) => {
-                        error = Some(e.to_string());
-                        None
-                    }
-                },
+            let cursor = q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty());
+            let cursor = match cursor.map(PageCursor::parse).transpose() {
+                Ok(c) => c,
+                Err(e) => {
+                    error = Some(e.to_string());
+                    None
+                }
             };
             let rec = page_of(api, &filters.filter, cursor, &mut next_cursor).await.unwrap_or_else(|e| {
                 tracing::error!("dashboard: cannot read the reconciliation: {e}");
@@ -192,25 +190,75 @@ async fn read_histories(
         .await
 }
 
+/// Where a page of the dashboard's rows starts: rows are shown by status rank (those needing
+/// action first), then by key, so the cursor names the status and the last key shown.
+#[derive(Debug, Clone, PartialEq)]
+struct PageCursor {
+    status: crate::reconcile::Status,
+    after: crate::store::Cursor,
+}
+
+impl PageCursor {
+    fn parse(s: &str) -> Result<PageCursor, crate::store::BadCursor> {
+        let bad = || crate::store::BadCursor { given: s.chars().take(80).collect() };
+        let (status, key) = s.split_once('.').ok_or_else(bad)?;
+        let status = crate::reconcile::Status::parse(status).ok_or_else(bad)?;
+        Ok(PageCursor { status, after: crate::store::Cursor::parse(key)? })
+    }
+
+    fn encode(&self) -> String {
+        format!("{}.{}", self.status, self.after.encode())
+    }
+}
+
 /// The latest reconciliation as the page needs it: its head, one page of the rows passing
-/// `filter` (after `cursor`; the first of the returned rows, counted by the `usize`), then the
-/// unmapped customers' rows, and the customers; `next` gets the next page's cursor.
+/// `filter` (from `cursor`; the first of the returned rows, counted by the `usize`), then the
+/// unmapped customers' rows, and the customers; `next` gets the next page's cursor. The page
+/// reads status by status in rank order, so the rows needing action come first.
 async fn page_of(
     api: &crate::server::ApiState,
     filter: &crate::reconcile::Filter,
-    cursor: Option<crate::store::Cursor>,
+    cursor: Option<PageCursor>,
     next: &mut Option<String>,
 ) -> Result<Option<(Reconciliation, usize)>, crate::store::StoreError> {
     let Some(head) = api.store.reconciliation_head().await? else { return Ok(None) };
-    let page = api.store.reconciliation_page(filter.clone(), cursor, model::MAX_ROWS, true).await?;
-    *next = page.next.as_ref().map(crate::store::Cursor::encode);
-    let on_page = page.rows.len();
+    let mut rows = Vec::new();
+    let ranked = model::statuses_by_rank();
+    let start = cursor.as_ref().and_then(|c| ranked.iter().position(|s| *s == c.status));
+    for (i, status) in ranked.iter().enumerate().skip(start.unwrap_or(0)) {
+        if !filter.statuses.is_empty() && !filter.statuses.contains(status) {
+            continue;
+        }
+        if head.summary.by_status.get(status.as_str()).copied().unwrap_or(0) == 0 {
+            continue;
+        }
+        let after = match (&cursor, start) {
+            (Some(c), Some(s)) if s == i => Some(c.after.clone()),
+            _ => None,
+        };
+        let want = model::MAX_ROWS - rows.len();
+        let only = crate::reconcile::Filter { statuses: vec![*status], ..filter.clone() };
+        let page = api.store.reconciliation_page(only, after, want, true).await?;
+        rows.extend(page.rows);
+        if let Some(after) = page.next {
+            *next = Some(PageCursor { status: *status, after }.encode());
+            break;
+        }
+        if rows.len() == model::MAX_ROWS {
+            // Full exactly at the end of this status: the next page starts after it.
+            if let Some(last) = rows.last() {
+                let after = crate::store::Cursor::after_row(last);
+                *next = Some(PageCursor { status: *status, after }.encode());
+            }
+            break;
+        }
+    }
+    let on_page = rows.len();
     let unmapped = crate::reconcile::Filter {
         statuses: vec![crate::reconcile::Status::UnmappedCustomer],
         ..Default::default()
     };
-    let mut rows = page.rows;
-    rows.extend(api.store.reconciliation_rows(unmapped, false).await?);
+    rows.extend(api.store.reconciliation_rows(unmapped, true).await?);
     let customers = api.store.reconciliation_customers().await?;
     let head = crate::reconcile::ReconciliationHead::clone(&head);
     let rec = Reconciliation {
