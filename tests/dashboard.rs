@@ -259,7 +259,8 @@ async fn a_large_reconciliation_shows_the_rows_needing_action_and_says_what_it_l
     assert_eq!(shown.len(), 300, "the page is capped");
     assert!(shown.iter().all(|s| s == "under_billed"), "only rows needing action fit");
     assert!(
-        text_of(&page.body, "rows-count").starts_with("300 of 600 matching rows shown on this page"),
+        text_of(&page.body, "rows-count")
+            .starts_with("300 of 600 matching rows shown on this page"),
         "{}",
         text_of(&page.body, "rows-count")
     );

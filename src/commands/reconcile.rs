@@ -120,7 +120,9 @@ fn print_rows(
         }
         ReconcileFormat::Csv => {
             out.write_all(reconcile::csv_header().as_bytes()).map_err(RowsError::Io)?;
-            each(false, &mut |row| out.write_all(reconcile::csv_line(&row, vendor_run).as_bytes()))?;
+            each(false, &mut |row| {
+                out.write_all(reconcile::csv_line(&row, vendor_run).as_bytes())
+            })?;
         }
         ReconcileFormat::Table => match head {
             None => writeln!(out, "{}", reconcile::NOT_YET).map_err(RowsError::Io)?,

@@ -272,13 +272,7 @@ fn unit_price(lines: &[LineEvidence]) -> Option<f64> {
     Some(priced.iter().map(|(q, p)| q * p).sum::<f64>() / qty)
 }
 
-fn finish(
-    inp: &Inputs<'_>,
-    key: RowKey,
-    d: Draft,
-    prev: Option<&Prior>,
-    ctx: &RowCtx<'_>,
-) -> Row {
+fn finish(inp: &Inputs<'_>, key: RowKey, d: Draft, prev: Option<&Prior>, ctx: &RowCtx<'_>) -> Row {
     let m = inp.mapping;
     let is_service = matches!(key, RowKey::Service { .. });
     let stale_reason = ctx

@@ -252,6 +252,9 @@ pub fn json_page<'a>(
     }
 }
 
+/// Writes one row of a streamed document.
+pub type RowWriter<'a> = dyn FnMut(&Row) -> std::io::Result<()> + 'a;
+
 /// The whole JSON document of `mpsync reconcile --format json`, written row by row: the head
 /// fields, `rows` (one per line, from `each`, which calls its argument per row), then
 /// `count`. Nothing holds more than one row.
@@ -259,7 +262,7 @@ pub fn write_json_stream(
     w: &mut dyn std::io::Write,
     head: Option<&super::ReconciliationHead>,
     filter: &super::Filter,
-    each: &mut dyn FnMut(&mut dyn FnMut(&Row) -> std::io::Result<()>) -> std::io::Result<()>,
+    each: &mut dyn FnMut(&mut RowWriter<'_>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     #[derive(Serialize)]
     struct Start<'a> {

@@ -109,13 +109,13 @@ async fn reconciliation(
             w.write_all(reconcile::csv_header().as_bytes())?;
             let mut failed = None;
             store
-                .each_reconciliation_row(&filter, cursor.as_ref(), false, &mut |row| {
-                    match w.write_all(reconcile::csv_line(&row, vendor_run).as_bytes()) {
-                        Ok(()) => true,
-                        Err(e) => {
-                            failed = Some(e);
-                            false
-                        }
+                .each_reconciliation_row(&filter, cursor.as_ref(), false, &mut |row| match w
+                    .write_all(reconcile::csv_line(&row, vendor_run).as_bytes())
+                {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
                     }
                 })
                 .map_err(std::io::Error::other)?;
@@ -126,11 +126,12 @@ async fn reconciliation(
     // A page is at most `limit` rows, read from the store by key on the blocking pool.
     let page = match &head {
         None => RowPage { rows: Vec::new(), next: None },
-        Some(_) => match api.store.reconciliation_page(filter.clone(), cursor, limit, evidence).await
-        {
-            Ok(page) => page,
-            Err(e) => return store_failed(e),
-        },
+        Some(_) => {
+            match api.store.reconciliation_page(filter.clone(), cursor, limit, evidence).await {
+                Ok(page) => page,
+                Err(e) => return store_failed(e),
+            }
+        }
     };
     let next = page.next.as_ref().map(Cursor::encode);
     let report = reconcile::json_page(head.as_deref(), &filter, &page.rows, limit, next);

@@ -30,8 +30,8 @@ use crate::model::RunId;
 pub use error::StoreError;
 pub use history::{HistoryPoint, Rename};
 pub use plans::PlanSaved;
-pub use reconciliation::{BadCursor, Cursor, RowPage};
 pub use prune::PruneStats;
+pub use reconciliation::{BadCursor, Cursor, RowPage};
 pub use tables::SCHEMA_VERSION;
 pub use unrecorded::FILE_NAME as UNRECORDED_FILE_NAME;
 

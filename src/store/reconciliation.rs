@@ -35,8 +35,7 @@ use crate::reconcile::{
 /// key (see [`row_key`]) → status byte + encoded [`Row`] without its evidence.
 const ROWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("reconciliation_rows_v2");
 /// key → encoded [`Evidence`].
-const EVIDENCE: TableDefinition<&[u8], &[u8]> =
-    TableDefinition::new("reconciliation_evidence_v2");
+const EVIDENCE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("reconciliation_evidence_v2");
 /// [`HEAD`] and [`CUSTOMERS`] → encoded values.
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("reconciliation_meta_v2");
 /// The whole reconciliation as one value (stores written before the rows had a table).
@@ -100,7 +99,7 @@ impl Cursor {
     pub fn parse(s: &str) -> Result<Cursor, BadCursor> {
         let bad = || BadCursor { given: s.chars().take(80).collect() };
         let s = s.trim();
-        if s.is_empty() || s.len() % 2 != 0 {
+        if s.is_empty() || !s.len().is_multiple_of(2) {
             return Err(bad());
         }
         (0..s.len())
@@ -178,9 +177,7 @@ impl Store {
 
     /// The head of the latest reconciliation (when, which runs, the summary); `None` before
     /// the first one was saved. Kept in memory: health, metrics and every page read it.
-    pub async fn reconciliation_head(
-        &self,
-    ) -> Result<Option<Arc<ReconciliationHead>>, StoreError> {
+    pub async fn reconciliation_head(&self) -> Result<Option<Arc<ReconciliationHead>>, StoreError> {
         self.blocking("read the reconciliation", |inner| {
             let cache = &inner.reconciliation_head;
             if let Some(head) = cache.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
@@ -268,7 +265,9 @@ impl Store {
         let rows = match txn.open_table(ROWS) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(()),
-            Err(e) => return Err(StoreError::db("open the reconciliation rows", inner.path.clone(), e)),
+            Err(e) => {
+                return Err(StoreError::db("open the reconciliation rows", inner.path.clone(), e));
+            }
         };
         let evidence_table = if evidence {
             Some(txn.open_table(EVIDENCE).map_err(inner.err("open the reconciliation evidence"))?)
@@ -347,11 +346,16 @@ fn read_meta<T: serde::de::DeserializeOwned>(
 }
 
 /// Runs `compute` against the tables in `txn`: see [`Store::replace_reconciliation`].
-fn write_all<F>(inner: &Inner, txn: &WriteTransaction, compute: F) -> Result<ReconciliationHead, StoreError>
+fn write_all<F>(
+    inner: &Inner,
+    txn: &WriteTransaction,
+    compute: F,
+) -> Result<ReconciliationHead, StoreError>
 where
     F: FnOnce(&mut dyn FnMut(&RowKey) -> Option<Prior>, &mut dyn FnMut(Row)) -> Computed,
 {
-    let rows = RefCell::new(txn.open_table(ROWS).map_err(inner.err("open the reconciliation rows"))?);
+    let rows =
+        RefCell::new(txn.open_table(ROWS).map_err(inner.err("open the reconciliation rows"))?);
     let mut evidence =
         txn.open_table(EVIDENCE).map_err(inner.err("open the reconciliation evidence"))?;
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
@@ -419,7 +423,10 @@ where
 /// Moves a reconciliation kept whole by an older mpsync (`reconciliation_v1`) into the row
 /// tables, in `txn` at open. A value this build cannot read is dropped: it is derived data,
 /// and the daemon recomputes it from the stored snapshots at start.
-pub(crate) fn migrate(inner_path: &std::path::Path, txn: &WriteTransaction) -> Result<(), StoreError> {
+pub(crate) fn migrate(
+    inner_path: &std::path::Path,
+    txn: &WriteTransaction,
+) -> Result<(), StoreError> {
     let err = |action: &'static str| {
         move |e: redb::Error| StoreError::db(action, inner_path.to_path_buf(), e)
     };
@@ -438,7 +445,9 @@ pub(crate) fn migrate(inner_path: &std::path::Path, txn: &WriteTransaction) -> R
     };
     let old = old.and_then(|bytes| {
         tables::decode::<Reconciliation>(inner_path, "reconciliation", &bytes)
-            .inspect_err(|e| tracing::warn!("the stored reconciliation is dropped and will be recomputed: {e}"))
+            .inspect_err(|e| {
+                tracing::warn!("the stored reconciliation is dropped and will be recomputed: {e}")
+            })
             .ok()
     });
     if let Some(rec) = old {
@@ -454,8 +463,10 @@ fn write_rows_at_open(
     txn: &WriteTransaction,
     rec: Reconciliation,
 ) -> Result<(), StoreError> {
-    let err = |action: &'static str| move |e: redb::Error| StoreError::db(action, path.to_path_buf(), e);
-    let mut rows = txn.open_table(ROWS).map_err(|e| err("open the reconciliation rows")(e.into()))?;
+    let err =
+        |action: &'static str| move |e: redb::Error| StoreError::db(action, path.to_path_buf(), e);
+    let mut rows =
+        txn.open_table(ROWS).map_err(|e| err("open the reconciliation rows")(e.into()))?;
     let mut evidence =
         txn.open_table(EVIDENCE).map_err(|e| err("open the reconciliation evidence")(e.into()))?;
     let head = rec.head();
@@ -470,7 +481,8 @@ fn write_rows_at_open(
             .insert(k.as_slice(), tables::encode(&ev).as_slice())
             .map_err(|e| err("write a row's evidence")(e.into()))?;
     }
-    let mut meta = txn.open_table(META).map_err(|e| err("open the reconciliation table")(e.into()))?;
+    let mut meta =
+        txn.open_table(META).map_err(|e| err("open the reconciliation table")(e.into()))?;
     meta.insert(HEAD, tables::encode(&head).as_slice())
         .map_err(|e| err("write the reconciliation summary")(e.into()))?;
     meta.insert(CUSTOMERS, tables::encode(&rec.customers).as_slice())

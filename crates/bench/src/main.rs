@@ -246,7 +246,11 @@ async fn one_size(args: &Args, n: u32, with_http: bool) -> Result<SizeResult> {
             }
             steady.push((hour, m.child.total(), m.child.services_fetched));
         }
-        eprintln!("  {} steady runs: {:?}", steady.len(), steady.iter().map(|s| s.1).collect::<Vec<_>>());
+        eprintln!(
+            "  {} steady runs: {:?}",
+            steady.len(),
+            steady.iter().map(|s| s.1).collect::<Vec<_>>()
+        );
     }
     let naive = if args.no_naive {
         None

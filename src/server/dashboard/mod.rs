@@ -67,7 +67,8 @@ pub async fn page(
     let mut plan = None;
     let mut audit = Vec::new();
     let mut next_cursor = None;
-    let (rec, runs): (Option<(Reconciliation, usize)>, Vec<crate::model::RunRecord>) = match &state.api
+    let (rec, runs): (Option<(Reconciliation, usize)>, Vec<crate::model::RunRecord>) = match &state
+        .api
     {
         None => {
             error = Some("this server has no store, so there is no reconciliation to show".into());
@@ -84,11 +85,12 @@ pub async fn page(
                     None
                 }
             };
-            let rec = page_of(api, &filters.filter, cursor, &mut next_cursor).await.unwrap_or_else(|e| {
-                tracing::error!("dashboard: cannot read the reconciliation: {e}");
-                error = Some(e.to_string());
-                None
-            });
+            let rec =
+                page_of(api, &filters.filter, cursor, &mut next_cursor).await.unwrap_or_else(|e| {
+                    tracing::error!("dashboard: cannot read the reconciliation: {e}");
+                    error = Some(e.to_string());
+                    None
+                });
             let runs = api.store.recent_runs(RUNS_SHOWN, None).await.unwrap_or_else(|e| {
                 tracing::warn!("dashboard: cannot read the recent runs: {e}");
                 Vec::new()
