@@ -14,6 +14,7 @@ mod reload;
 mod secrets;
 mod start;
 mod tasks;
+mod zone_cache;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -301,8 +302,9 @@ pub fn build_jobs(
         schedule: mp.schedule.clone(),
         job: Arc::new(vendor),
     }];
-    let billing =
-        crate::billing::source_from_config(&config.billing).map_err(JobsError::Billing)?;
+    let zones = Arc::new(zone_cache::StoreZones(store.clone()));
+    let billing = crate::billing::source_with_zone_cache(&config.billing, zones)
+        .map_err(JobsError::Billing)?;
     if let Some(source) = billing {
         jobs.push(JobSpec {
             kind: RunKind::Billing,

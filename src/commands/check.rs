@@ -157,6 +157,7 @@ fn config_summary(cfg: &Config) -> CheckResult {
     let billing = match &cfg.billing.source {
         BillingSource::None => "none",
         BillingSource::Connectwise(_) => "connectwise",
+        BillingSource::Autotask(_) => "autotask",
         BillingSource::Csv(_) => "csv",
     };
     let gradient = if cfg.gradient.enabled { "on" } else { "off" };
