@@ -7,6 +7,7 @@
 
 mod support;
 
+mod billing_autotask;
 mod billing_connectwise;
 mod billing_csv;
 mod billing_generator;

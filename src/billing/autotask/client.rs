@@ -139,6 +139,8 @@ pub struct AutotaskClient {
     username: String,
     configured: Option<url::Url>,
     zone: Arc<Mutex<Option<CachedZone>>>,
+    /// One lookup at a time: concurrent queries wait for it instead of looking up too.
+    lookups: Arc<tokio::sync::Mutex<()>>,
     cache: Option<Arc<dyn ZoneCache>>,
     threads: Arc<HashMap<Entity, Arc<Semaphore>>>,
 }
@@ -214,6 +216,7 @@ impl AutotaskClient {
             username: cfg.username.clone(),
             configured: cfg.base_url.clone(),
             zone: Arc::new(Mutex::new(None)),
+            lookups: Arc::new(tokio::sync::Mutex::new(())),
             cache: None,
             threads: Arc::new(threads),
         })
@@ -265,26 +268,31 @@ impl AutotaskClient {
     }
 
     /// The zone's REST root: the configured `base_url`, else the zone kept for this user
-    /// (memory, then the cache) if still fresh, else a lookup. `fresh` forces the lookup.
-    pub async fn zone_url(&self, fresh: bool) -> Result<url::Url, UpstreamError> {
+    /// (memory, then the cache) if still fresh, else a lookup. `refused`: the zone whose
+    /// answer was a 401, which is not used again (unless the lookup names it).
+    pub async fn zone_url(&self, refused: Option<&url::Url>) -> Result<url::Url, UpstreamError> {
         if let Some(u) = &self.configured {
             return Ok(u.clone());
         }
+        let _one = self.lookups.lock().await;
         let now = Utc::now();
-        if !fresh {
-            let mem = self.zone.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let mut known = mem.filter(|z| z.usable(&self.username, now));
-            if known.is_none()
-                && let Some(cache) = &self.cache
-            {
-                known = cache.load().await.filter(|z| z.usable(&self.username, now));
-            }
-            if let Some(z) = known
-                && let Ok(u) = url::Url::parse(&z.url)
-            {
-                *self.zone.lock().unwrap_or_else(|e| e.into_inner()) = Some(z);
-                return Ok(u);
-            }
+        let usable = |z: &CachedZone| {
+            z.usable(&self.username, now)
+                && refused.is_none_or(|r| url::Url::parse(&z.url).ok().as_ref() != Some(r))
+        };
+        let mem = self.zone.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut known = mem.filter(usable);
+        if known.is_none()
+            && refused.is_none()
+            && let Some(cache) = &self.cache
+        {
+            known = cache.load().await.filter(usable);
+        }
+        if let Some(z) = known
+            && let Ok(u) = url::Url::parse(&z.url)
+        {
+            *self.zone.lock().unwrap_or_else(|e| e.into_inner()) = Some(z);
+            return Ok(u);
         }
         let (zone, url) = self.discover().await?;
         *self.zone.lock().unwrap_or_else(|e| e.into_inner()) = Some(zone.clone());
@@ -343,12 +351,12 @@ impl AutotaskClient {
         F: Fn(UpstreamClient) -> Fut,
         Fut: Future<Output = Result<T, BillingError>>,
     {
-        let base = self.zone_url(false).await?;
+        let base = self.zone_url(None).await?;
         match call(self.http.rebased(&base)).await {
             Err(BillingError::Upstream(e @ UpstreamError::Unauthorized { .. }))
                 if self.configured.is_none() =>
             {
-                let again = self.zone_url(true).await?;
+                let again = self.zone_url(Some(&base)).await?;
                 if again == base {
                     return Err(e.into());
                 }

@@ -289,7 +289,7 @@ impl CheckReport {
 pub async fn check_connection(cfg: &AutotaskConfig) -> Result<CheckReport, BillingError> {
     let client = AutotaskClient::new(cfg)?;
     let threshold = client.threshold().await?;
-    let zone = client.zone_url(false).await?.to_string();
+    let zone = client.zone_url(None).await?.to_string();
     let cancel = CancellationToken::new();
     let first: Vec<Contract> =
         client.query_first(Entity::Contracts, vec![cond("gt", "id", json!(0))], &cancel).await?;
