@@ -39,6 +39,7 @@ mod parsers_fuzz;
 mod reconcile_api;
 mod reconcile_cli;
 mod reconcile_e2e;
+mod reconcile_e2e_autotask;
 mod secret_echo;
 mod sim_cli;
 mod store_billing;
