@@ -373,12 +373,13 @@ pub enum LineRef {
     /// An Autotask contract service (a service on a recurring-service contract), whose
     /// quantity lives in per-period units rows and changes only by an adjustment (which
     /// names `contractServiceID`, or `contractID` + `serviceID`). None of the three ids
-    /// changes over the line's life.
+    /// changes over the line's life. The contract and service ids are 32-bit, as the API
+    /// declares its reference fields (F5.12); this keeps the type as small as the others.
     Autotask {
         /// The contract id.
-        contract: u64,
+        contract: u32,
         /// The service id (the product id the mapping names).
-        service: u64,
+        service: u32,
         /// The contract service id (`contractServiceID`).
         contract_service: u64,
     },
@@ -413,12 +414,14 @@ impl LineRef {
             });
         }
         if let Some(rest) = key.strip_prefix("at:") {
-            let mut ids = rest.split('/').map(|id| id.trim().parse::<u64>());
-            let (Some(Ok(contract)), Some(Ok(service)), Some(Ok(contract_service)), None) =
+            let mut ids = rest.split('/').map(str::trim);
+            let (Some(contract), Some(service), Some(contract_service), None) =
                 (ids.next(), ids.next(), ids.next(), ids.next())
             else {
                 return None;
             };
+            let (contract, service) = (contract.parse().ok()?, service.parse().ok()?);
+            let contract_service = contract_service.parse().ok()?;
             return Some(LineRef::Autotask { contract, service, contract_service });
         }
         let line = key.strip_prefix("csv:")?.trim().parse().ok()?;
@@ -476,9 +479,18 @@ mod tests {
             let json = serde_json::to_value(&r).unwrap();
             assert_eq!(serde_json::from_value::<LineRef>(json).unwrap(), r);
         }
-        for bad in
-            ["", "cw:12", "cw:a/1", "csv:", "xx:1/2", "12/345", "at:3001", "at:1/2/x", "at:1/2/3/4"]
-        {
+        for bad in [
+            "",
+            "cw:12",
+            "cw:a/1",
+            "csv:",
+            "xx:1/2",
+            "12/345",
+            "at:3001",
+            "at:1/2/x",
+            "at:1/2/3/4",
+            "at:5000000000/1/2",
+        ] {
             assert_eq!(LineRef::parse(bad), None, "{bad}");
         }
     }

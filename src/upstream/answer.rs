@@ -23,6 +23,11 @@ use super::scrub::Scrubber;
 /// names and counts. No upstream issues keys this short.
 pub const MIN_BODY_SECRET_LEN: usize = 8;
 
+/// Which 5xx answers are permanent for an upstream (see
+/// [`UpstreamClient::with_rule`](super::UpstreamClient::with_rule)): `true` fails the call at
+/// once instead of retrying it.
+pub type PermanentRule = fn(status: u16, body: &[u8]) -> bool;
+
 /// One endpoint call: the concrete path and its route pattern for accounting and errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
@@ -108,7 +113,7 @@ pub(super) struct Reader {
     /// The secrets long enough to cut from data bodies (see [`MIN_BODY_SECRET_LEN`]).
     body_scrubber: Scrubber,
     /// Which 5xx answers fail at once instead of being retried (none by default).
-    permanent: Option<super::client::PermanentRule>,
+    permanent: Option<PermanentRule>,
 }
 
 impl Reader {
@@ -127,7 +132,7 @@ impl Reader {
     }
 
     /// The same reader with a rule marking some 5xx answers permanent.
-    pub(super) fn with_rule(self, permanent: Option<super::client::PermanentRule>) -> Reader {
+    pub(super) fn with_rule(self, permanent: Option<PermanentRule>) -> Reader {
         Reader { permanent, ..self }
     }
 

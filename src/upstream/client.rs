@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::answer::{Answer, Endpoint, Reader, UpstreamResponse};
+use super::answer::{Answer, Endpoint, PermanentRule, Reader, UpstreamResponse};
 use super::error::{UpstreamError, excerpt};
 use super::limit::Budget;
 use super::planned::PlannedRequest;
@@ -93,9 +93,6 @@ struct Shared {
     http: reqwest::Client,
     budget: Budget,
 }
-
-/// Which 5xx answers are permanent for an upstream (see [`UpstreamClient::with_rule`]).
-pub type PermanentRule = fn(status: u16, body: &[u8]) -> bool;
 
 /// A rate-limited, retrying client for one upstream. Cheap to clone.
 #[derive(Clone)]

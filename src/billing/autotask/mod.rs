@@ -209,6 +209,17 @@ pub fn build(client: &AutotaskClient, f: &Fetched, on: NaiveDate) -> Result<Bill
             (None, Some(x)) => Some(x),
             (Some(n), Some(x)) => Some(format!("{n}; {x}")),
         };
+        let narrow = |what: &str, id: u64| {
+            u32::try_from(id).map_err(|_| {
+                let reason = format!("contract service {} names {what} {id}, beyond 32 bits", s.id);
+                bad("POST /ContractServices/query", reason)
+            })
+        };
+        let line = LineRef::Autotask {
+            contract: narrow("contract", contract.id)?,
+            service: narrow("service", service)?,
+            contract_service: s.id,
+        };
         lines.push(BilledLine {
             account_id: company.to_string(),
             product_id: service.to_string(),
@@ -220,11 +231,7 @@ pub fn build(client: &AutotaskClient, f: &Fetched, on: NaiveDate) -> Result<Bill
                 "contract {} service {service} (contract service {})",
                 contract.id, s.id
             ),
-            line: Some(LineRef::Autotask {
-                contract: contract.id,
-                service,
-                contract_service: s.id,
-            }),
+            line: Some(line),
         });
     }
     let mut bundles: Vec<&ContractServiceBundle> = f.bundles.iter().collect();

@@ -137,7 +137,7 @@ impl Gen {
         let id = self.next_service;
         self.next_service += 1;
         // Every third line has a contract price of its own.
-        let adjusted = (id % 3 == 0).then(|| ((price * 0.9) * 100.0).round() / 100.0);
+        let adjusted = id.is_multiple_of(3).then(|| ((price * 0.9) * 100.0).round() / 100.0);
         self.push(
             "ContractServices",
             json!({
@@ -254,7 +254,7 @@ impl AtData {
             } else {
                 // The neighbouring periods differ: a sum or the first row would be wrong.
                 let before = q + 2.0 + (add.id % 4) as f64;
-                let after = if add.id % 2 == 0 { q } else { q + 5.0 };
+                let after = if add.id.is_multiple_of(2) { q } else { q + 5.0 };
                 g.service(contract, service, add.unit_price, &[(-1, before), (0, q), (1, after)]);
             }
         }

@@ -283,10 +283,7 @@ mod tests {
         assert!(q(
             json!({"filter": [{"op": "eq", "field": "Tier", "value": "gold", "udf": true}]})
         ));
-        assert!(
-            q(json!({"filter": [{"op": "notExist", "field": "companyID", "value": null}]}))
-                == false
-        );
+        assert!(!q(json!({"filter": [{"op": "notExist", "field": "companyID", "value": null}]})));
     }
 
     #[test]

@@ -105,7 +105,7 @@ fn authenticate(
     sim: &AutotaskSim,
     headers: &HeaderMap,
     zone: u8,
-) -> Result<(String, bool), Response> {
+) -> Result<(String, bool), Box<Response>> {
     let creds = sim.credentials();
     let (code, user, secret) = (
         header(headers, "apiintegrationcode"),
@@ -119,12 +119,12 @@ fn authenticate(
         )
     };
     if code != creds.integration_code {
-        return Err(failed());
+        return Err(Box::new(failed()));
     }
     let main = user.eq_ignore_ascii_case(&creds.username);
     let limited = user.eq_ignore_ascii_case(&creds.no_contracts.0);
     if !(main || limited) {
-        return Err(failed());
+        return Err(Box::new(failed()));
     }
     let right = if main {
         secret == creds.secret && !sim.revoked()
@@ -132,7 +132,7 @@ fn authenticate(
         secret == creds.no_contracts.1
     };
     if !right || zone != sim.zone() {
-        return Err(StatusCode::UNAUTHORIZED.into_response());
+        return Err(Box::new(StatusCode::UNAUTHORIZED.into_response()));
     }
     Ok((code.to_owned(), main))
 }
@@ -194,7 +194,7 @@ async fn answer(
     }
     let (code, sees_contracts) = match auth {
         Ok(a) => a,
-        Err(refusal) => return refusal,
+        Err(refusal) => return *refusal,
     };
     let Some(_slot) = sim.slot(&code, r.entity()) else {
         return too_many("Thread threshold of 3 exceeded (Itgenatr005).", 1);
