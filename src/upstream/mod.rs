@@ -19,9 +19,7 @@ mod stats;
 mod tests;
 
 pub use answer::{Answer, Endpoint, MIN_BODY_SECRET_LEN, PermanentRule, UpstreamResponse};
-pub use client::{
-    Credentials, PermanentRule, UpstreamClient, UpstreamSpec, install_crypto_provider,
-};
+pub use client::{Credentials, UpstreamClient, UpstreamSpec, install_crypto_provider};
 pub use error::{Malformed, UpstreamError};
 pub use limit::{Budget, PauseGate};
 pub use listing::{HasId, SeenIds};
