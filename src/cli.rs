@@ -71,6 +71,11 @@ pub enum Command {
     /// vendor and billed quantity and status. Needs the store: while the daemon runs, use
     /// `curl http://127.0.0.1:9847/v1/reconciliation` instead.
     Reconcile(ReconcileArgs),
+    /// Print the write-back plan built from the latest reconciliation: the PSA quantity
+    /// changes the mapping's write_back policy allows, what is not planned and why, and the
+    /// lines to add by hand. Needs the store: while the daemon runs, use
+    /// `curl http://127.0.0.1:9847/v1/plan` instead.
+    Plan(PlanArgs),
 }
 
 /// `mpsync run`.
@@ -209,6 +214,30 @@ pub struct ReconcileArgs {
     /// (e.g. under_billed,over_billed,unbilled).
     #[arg(long, value_name = "S")]
     pub status: Option<String>,
+    /// State directory holding the store; overrides daemon.state_dir.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `mpsync plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Print the plan as JSON (the same as /v1/plan).
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Print the changes as CSV, one line per change: what to enter in the PSA by hand.
+    #[arg(long)]
+    pub csv: bool,
+    /// Only items with this reconciliation status; several as a comma-separated list
+    /// (e.g. under_billed,over_billed; manual steps are unbilled).
+    #[arg(long, value_name = "S")]
+    pub status: Option<String>,
+    /// Only items of this PSA account (id, or name ignoring case).
+    #[arg(long, value_name = "A")]
+    pub account: Option<String>,
+    /// Show plan N instead of the latest (a superseded plan says so).
+    #[arg(long, value_name = "N")]
+    pub id: Option<u64>,
     /// State directory holding the store; overrides daemon.state_dir.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,

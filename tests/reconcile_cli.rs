@@ -100,6 +100,7 @@ fn a_store_held_by_another_process_exits_75_saying_so() {
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(75), "{stderr}");
     assert!(stderr.contains("in use"), "{stderr}");
+    assert!(stderr.contains("curl http://127.0.0.1:1/v1/reconciliation"), "{stderr}");
     drop(held);
 }
 

@@ -36,6 +36,8 @@ mod mailprotector_faults;
 mod mailprotector_requests;
 mod mailprotector_sync_cli;
 mod parsers_fuzz;
+mod plan_cli;
+mod plan_e2e;
 mod reconcile_api;
 mod reconcile_cli;
 mod reconcile_e2e;

@@ -122,9 +122,12 @@ impl Reconciler {
         impact: &Family<DirectionLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     ) {
         let Some(mapping) = &self.mapping else { return };
-        let settings = self.config.borrow().reconcile.clone();
+        let (settings, plan) = {
+            let config = self.config.borrow();
+            (config.reconcile.clone(), crate::writeback::PlanSettings::from_config(&config))
+        };
         let now = chrono::Utc::now();
-        match crate::sync::recompute(&self.store, mapping, &settings, now).await {
+        match crate::sync::recompute(&self.store, mapping, &settings, &plan, now).await {
             Ok(rec) => {
                 let s = &rec.summary;
                 for (status, n) in &s.by_status {

@@ -146,6 +146,17 @@ pub fn source_with_zone_cache(
     })
 }
 
+/// Whether the configured billing source has a write path (what [`writer_from_config`] would
+/// build a writer for), decided from its kind alone: nothing is built or sent. A plan records
+/// it, so a plan for CSV billing says its changes are entered by hand.
+pub fn has_write_path(cfg: &BillingConfig) -> bool {
+    match &cfg.source {
+        BillingSource::Connectwise(_) => true,
+        // Not yet: the write-back by adjustment comes after the apply engine.
+        BillingSource::Autotask(_) | BillingSource::Csv(_) | BillingSource::None => false,
+    }
+}
+
 /// The configured billing source's writer, for a write-back:
 /// [`write::WriteError::NotWritable`] for a CSV export and for no billing source (nothing is
 /// built, nothing is sent). Building the ConnectWise client fails only on a key that is not a

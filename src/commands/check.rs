@@ -4,12 +4,13 @@
 //! To add a check, write a function returning [`CheckResult`] and add one line to [`checks`].
 
 mod mapping_check;
+mod write_back_check;
 
 use serde::Serialize;
 
 use super::{CommandError, Globals, load_options};
 use crate::cli::CheckArgs;
-use crate::config::{BillingSource, Config, ConfigError};
+use crate::config::{Config, ConfigError};
 use crate::exit::{Exit, ExitStatus};
 
 /// The outcome of one named check.
@@ -23,6 +24,9 @@ pub struct CheckResult {
     pub detail: String,
     /// Things worth fixing that do not fail the check (it stays `ok`, exit 0).
     pub warnings: Vec<String>,
+    /// What the check found, structured for scripts (e.g. each product's write-back policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
     /// The exit status this failure deserves (ignored when `ok`).
     #[serde(skip)]
     pub exit_on_failure: Exit,
@@ -36,6 +40,7 @@ impl CheckResult {
             ok: true,
             detail: detail.into(),
             warnings: Vec::new(),
+            data: None,
             exit_on_failure: Exit::Ok,
         }
     }
@@ -46,6 +51,12 @@ impl CheckResult {
         self
     }
 
+    /// The same result with structured `data` for `--json`.
+    pub fn with_data(mut self, data: serde_json::Value) -> CheckResult {
+        self.data = Some(data);
+        self
+    }
+
     /// A failed check that makes `mpsync check` exit with `exit`.
     pub fn fail(name: &str, detail: impl Into<String>, exit: Exit) -> CheckResult {
         CheckResult {
@@ -53,6 +64,7 @@ impl CheckResult {
             ok: false,
             detail: detail.into(),
             warnings: Vec::new(),
+            data: None,
             exit_on_failure: exit,
         }
     }
@@ -154,12 +166,7 @@ fn config_failed(e: &ConfigError) -> CheckResult {
 
 fn config_summary(cfg: &Config) -> CheckResult {
     let file = cfg.source_path.as_ref().map_or("defaults".into(), |p| p.display().to_string());
-    let billing = match &cfg.billing.source {
-        BillingSource::None => "none",
-        BillingSource::Connectwise(_) => "connectwise",
-        BillingSource::Autotask(_) => "autotask",
-        BillingSource::Csv(_) => "csv",
-    };
+    let billing = cfg.billing.source.name();
     let gradient = if cfg.gradient.enabled { "on" } else { "off" };
     CheckResult::pass(
         "config",

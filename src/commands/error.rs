@@ -66,6 +66,27 @@ pub enum CommandError {
     /// `reconcile --status` names no status.
     #[error("--status: {0}")]
     Status(#[from] UnknownStatus),
+    /// `plan --status` names no status.
+    #[error("--status: {0}")]
+    PlanStatus(#[source] UnknownStatus),
+    /// `plan --id N`: there is no plan N.
+    #[error(
+        "there is no plan {0}: plans are numbered from 1 as they are built; `mpsync plan` shows \
+         the latest"
+    )]
+    NoSuchPlan(u64),
+    /// A command that only reads found the store held by a running daemon, which serves the
+    /// same answer over HTTP.
+    #[error(
+        "the store {path} is in use: a running daemon holds it. Ask the daemon instead: `curl \
+         {url}` (the same answer), or stop the daemon and retry"
+    )]
+    StoreHeld {
+        /// The database file.
+        path: std::path::PathBuf,
+        /// The daemon's URL that serves the same.
+        url: String,
+    },
     /// `capture`'s own failures.
     #[error(transparent)]
     Capture(#[from] CaptureCommandError),
@@ -94,7 +115,9 @@ impl ExitStatus for CommandError {
             CommandError::Record { source, .. } => source.exit(),
             CommandError::Jobs(e) => e.exit(),
             CommandError::Daemon(e) => e.exit(),
-            CommandError::Status(_) => Exit::Usage,
+            CommandError::Status(_) | CommandError::PlanStatus(_) => Exit::Usage,
+            CommandError::NoSuchPlan(_) => Exit::Usage,
+            CommandError::StoreHeld { .. } => Exit::TempFail,
             CommandError::Capture(e) => e.exit(),
             CommandError::Sim(e) => e.exit(),
             CommandError::Demo(e) => e.exit(),
@@ -118,6 +141,7 @@ impl CommandError {
     fn speaker(&self) -> Speaker {
         match self {
             CommandError::Status(_) => Speaker::Command("reconcile"),
+            CommandError::PlanStatus(_) | CommandError::NoSuchPlan(_) => Speaker::Command("plan"),
             CommandError::Capture(_) => Speaker::Command("capture"),
             CommandError::Sim(e) if e.names_itself() => Speaker::Itself,
             CommandError::Sim(_) => Speaker::Command("sim"),

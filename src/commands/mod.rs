@@ -7,6 +7,7 @@ mod check;
 mod config_cmd;
 mod demo;
 mod error;
+mod plan;
 mod reconcile;
 mod run;
 mod sim;
@@ -43,6 +44,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Capture(args) => capture::run(&globals, args).await,
             Command::Demo(args) => demo::run(&globals, args).await,
             Command::Reconcile(args) => reconcile::print(&globals, args).await,
+            Command::Plan(args) => plan::print(&globals, args).await,
         };
         // Said inside the runtime: dropping it waits for blocking tasks, and one stuck on a
         // failing disk must not swallow the reason.

@@ -1,5 +1,6 @@
 //! `mpsync reconcile`: print the latest stored reconciliation as a table, JSON or CSV.
-//! Reads the store only; exits 75 when a daemon holds it (its HTTP API serves the same).
+//! Reads the store only; exits 75 when a daemon holds it, naming the daemon's
+//! `/v1/reconciliation` that serves the same.
 
 use super::{CommandError, Globals, load_options};
 use crate::cli::{ReconcileArgs, ReconcileFormat};
@@ -18,7 +19,17 @@ pub async fn print(g: &Globals, args: ReconcileArgs) -> Result<(), CommandError>
     let config = crate::config::load(&load_options(g, overrides))?;
     let dir = config.daemon.state_dir.clone();
     // Reading must not create a store where there is none.
-    let rec = if dir.join(FILE_NAME).exists() { read_latest(dir).await? } else { None };
+    let rec = if dir.join(FILE_NAME).exists() {
+        read_latest(dir).await.map_err(|e| match e {
+            CommandError::Store(crate::store::StoreError::Locked { path }) => {
+                let url = format!("http://{}/v1/reconciliation", config.daemon.listen);
+                CommandError::StoreHeld { path, url }
+            }
+            e => e,
+        })?
+    } else {
+        None
+    };
     print!("{}", render(rec.as_ref(), &filter, args.format));
     if rec.is_none() && args.format == ReconcileFormat::Csv {
         // A note, not an error: an empty CSV is the right answer before the first run.

@@ -98,9 +98,9 @@ pub async fn once(g: &Globals, args: SyncArgs) -> Result<(), CommandError> {
             && let Some(mapping) = &mapping
         {
             // Reconcile what the polls just stored before pushing anything on.
-            match crate::sync::recompute(&store, mapping, &config.reconcile, chrono::Utc::now())
-                .await
-            {
+            let plan = crate::writeback::PlanSettings::from_config(&config);
+            let now = chrono::Utc::now();
+            match crate::sync::recompute(&store, mapping, &config.reconcile, &plan, now).await {
                 Ok(rec) => reconciliation = Some(rec.summary.clone()),
                 Err(e) => {
                     // Said now, and the push still runs; the store's status is the command's.

@@ -143,6 +143,14 @@ readers! {
         let n = whole_min(v, 1)?;
         u32::try_from(n).map_err(|_| Invalid(format!("{n} is too large; expected at most {}", u32::MAX)))
     };
+    /// Changes one write-back apply may make: 1 to [`MAX_CHANGES_PER_APPLY`].
+    changes_per_apply: u32 = deserialize_u64, |v| match whole_min(v, 1)? {
+        n if n > MAX_CHANGES_PER_APPLY => Err(Invalid(format!(
+            "{n} is too many; use at most {MAX_CHANGES_PER_APPLY} (a bigger correction is applied \
+             in several runs of `mpsync apply`)"
+        ))),
+        n => Ok(n as u32),
+    };
     /// Requests in flight at once: 1 to [`MAX_IN_FLIGHT`].
     in_flight: usize = deserialize_u64, |v| match whole_min(v, 1)? {
         // A semaphore has a permit ceiling, and no upstream wants thousands at once.
@@ -202,6 +210,9 @@ pub(crate) enum SourceKind {
     Autotask,
     Csv,
 }
+
+/// The largest `[write_back] max_changes_per_apply` accepted.
+const MAX_CHANGES_PER_APPLY: u64 = 10_000;
 
 /// The most requests in flight at once that the config accepts.
 const MAX_IN_FLIGHT: u64 = 1000;

@@ -555,3 +555,28 @@ fn a_key_outside_any_section_lists_its_sections_in_schema_order() {
         p[0].message
     );
 }
+
+#[test]
+fn max_changes_per_apply_defaults_to_25_and_is_bounded_from_file_and_environment() {
+    let fx = Fixture::new();
+    let cfg = load(&opts(&fx.config(""), &[], &[])).unwrap();
+    assert_eq!(cfg.write_back.max_changes_per_apply, 25);
+    let path = fx.config("[write_back]\nmax_changes_per_apply = 3\n");
+    let from_file = load(&opts(&path, &[], &[])).unwrap();
+    assert_eq!(from_file.write_back.max_changes_per_apply, 3);
+    // `mpsync config` shows it in its section.
+    let shown = redacted_toml(&from_file);
+    assert!(shown.contains("\n[write_back]\nmax_changes_per_apply = 3\n"), "{shown}");
+    let env = [("MPSYNC_WRITE_BACK__MAX_CHANGES_PER_APPLY", "7")];
+    assert_eq!(load(&opts(&path, &env, &[])).unwrap().write_back.max_changes_per_apply, 7);
+    for (bad, why) in [("0", "is not a whole number ≥ 1"), ("10001", "10001 is too many")] {
+        let path = fx.config(&format!("[write_back]\nmax_changes_per_apply = {bad}\n"));
+        let p = problems(&opts(&path, &[], &[]));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].key, "write_back.max_changes_per_apply");
+        assert!(p[0].message.contains(why), "{p:?}");
+    }
+    let path = fx.config("[write_back]\nmax_changes = 3\n");
+    let p = problems(&opts(&path, &[], &[]));
+    assert!(p[0].message.contains("max_changes_per_apply"), "the near miss is suggested: {p:?}");
+}

@@ -1,11 +1,14 @@
 //! The mapping file (`[reconcile] mapping_file`): Mailprotector customer → PSA account,
-//! product → PSA product (with tolerance and debounce), exclusions and suppressions.
+//! product → PSA product (with tolerance, debounce and write-back policy), exclusions,
+//! suppressions, and line preferences (`[[line]]`: which PSA line a write-back changes when
+//! several bill one row).
 //!
 //! [`Mapping::load`] reads one file and validates all of it at once; every problem names the
 //! file, the line and the key. [`Mapping::unseen`] compares it with what a vendor snapshot
 //! saw, for `mpsync check`'s warnings. Nothing here touches the store or the clock.
 
 mod parse;
+mod policy;
 #[cfg(test)]
 mod tests;
 mod unseen;
@@ -17,8 +20,9 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::Serialize;
 
+pub use self::policy::{DEFAULT_MAX_DECREASE_PERCENT, Policy, WriteBackMode};
 use crate::exit::{Exit, ExitStatus};
-use crate::model::CustomerId;
+use crate::model::{CustomerId, LineRef};
 
 /// A validated mapping file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -35,6 +39,8 @@ pub struct Mapping {
     pub exclude_products: BTreeSet<String>,
     /// Operator suppressions, in file order.
     pub suppressions: Vec<Suppression>,
+    /// Line preferences (`[[line]]`), in file order: at most one per (account, PSA product).
+    pub lines: Vec<LinePreference>,
 }
 
 /// How one Mailprotector product is billed.
@@ -48,6 +54,34 @@ pub struct ProductMapping {
     pub tolerance_percent: f64,
     /// Overrides `[reconcile] debounce_runs` for rows of this product.
     pub debounce_runs: Option<u32>,
+    /// What a write-back may do with its rows (`write_back`, `min_quantity`,
+    /// `max_decrease_percent`); every product billed as one PSA product has the same.
+    pub policy: Policy,
+}
+
+/// `[[line]]`: the PSA line a write-back changes for one (account, PSA product) billed by
+/// several counted lines.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinePreference {
+    /// The PSA account.
+    pub account: String,
+    /// The PSA product.
+    pub psa_product: String,
+    /// The line to change.
+    pub line: LineRef,
+    /// The line of its `[[line]]` header, for messages.
+    pub source_line: usize,
+}
+
+impl LinePreference {
+    /// The `[[line]]` table that names `line` for (`account`, `psa_product`), ready to paste
+    /// into the mapping file.
+    pub fn stanza(account: &str, psa_product: &str, line: &LineRef) -> String {
+        format!(
+            "[[line]]\naccount = {account:?}\npsa_product = {psa_product:?}\nline = {:?}\n",
+            line.key()
+        )
+    }
 }
 
 /// An operator's "I know, leave it": matching rows show as `suppressed` until `until`.
@@ -123,6 +157,21 @@ impl Mapping {
         self.customers.get(&id).map(String::as_str)
     }
 
+    /// The write-back policy of rows billed as `psa_product` (the default, `off`, when no
+    /// product maps to it). Products billed as one PSA product share one policy (validated).
+    pub fn policy_for(&self, psa_product: &str) -> Policy {
+        self.products
+            .values()
+            .find(|p| p.psa_product == psa_product)
+            .map(|p| p.policy.clone())
+            .unwrap_or_default()
+    }
+
+    /// The `[[line]]` preference for (`account`, `psa_product`), if any.
+    pub fn line_for(&self, account: &str, psa_product: &str) -> Option<&LinePreference> {
+        self.lines.iter().find(|l| l.account == account && l.psa_product == psa_product)
+    }
+
     /// Suppressions whose last day is before `today`: they no longer apply and should go.
     pub fn expired_suppressions(&self, today: NaiveDate) -> Vec<&Suppression> {
         self.suppressions.iter().filter(|s| !s.active_on(today)).collect()
@@ -134,7 +183,7 @@ impl Mapping {
         let psa: BTreeSet<&String> = self.products.values().map(|p| &p.psa_product).collect();
         format!(
             "{}: {} customers → {} accounts, {} products → {} PSA products, {} excluded \
-             customers, {} excluded products, {} suppressions",
+             customers, {} excluded products, {} suppressions, {} line preferences",
             self.path.display(),
             self.customers.len(),
             accounts.len(),
@@ -142,7 +191,8 @@ impl Mapping {
             psa.len(),
             self.exclude_customers.len(),
             self.exclude_products.len(),
-            self.suppressions.len()
+            self.suppressions.len(),
+            self.lines.len()
         )
     }
 }

@@ -40,6 +40,7 @@ tables! {
         billing: RawBilling,
         gradient: RawGradient,
         reconcile: RawReconcile,
+        write_back: RawWriteBack,
     }
 
     /// `[daemon]`.
@@ -153,6 +154,11 @@ tables! {
         mapping_file: Option<PathBuf> = "l::path",
         max_age: Option<Duration> = "l::duration",
         debounce_runs: Option<u32> = "l::whole_u32",
+    }
+
+    /// `[write_back]`.
+    RawWriteBack {
+        max_changes_per_apply: Option<u32> = "l::changes_per_apply",
     }
 }
 

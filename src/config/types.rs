@@ -32,6 +32,8 @@ pub struct Config {
     pub gradient: GradientConfig,
     /// `[reconcile]`.
     pub reconcile: ReconcileConfig,
+    /// `[write_back]`.
+    pub write_back: WriteBackConfig,
 }
 
 /// `[daemon]`: the process itself.
@@ -157,6 +159,18 @@ pub enum BillingSource {
     Csv(CsvConfig),
 }
 
+impl BillingSource {
+    /// Its name in `billing.source`: `none`, `connectwise`, `autotask` or `csv`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            BillingSource::None => "none",
+            BillingSource::Connectwise(_) => "connectwise",
+            BillingSource::Autotask(_) => "autotask",
+            BillingSource::Csv(_) => "csv",
+        }
+    }
+}
+
 /// `[billing.connectwise]`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectwiseConfig {
@@ -254,16 +268,18 @@ pub struct ReconcileConfig {
     pub debounce_runs: u32,
 }
 
+/// `[write_back]`: the guard rails of correcting the PSA (which products may be corrected is
+/// the mapping file's `write_back` per product).
+#[derive(Debug, Clone, Serialize)]
+pub struct WriteBackConfig {
+    /// The most changes one apply makes (default 25): a plan with more is applied in steps.
+    pub max_changes_per_apply: u32,
+}
+
 impl Serialize for BillingConfig {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(None)?;
-        let source = match &self.source {
-            BillingSource::None => "none",
-            BillingSource::Connectwise(_) => "connectwise",
-            BillingSource::Autotask(_) => "autotask",
-            BillingSource::Csv(_) => "csv",
-        };
-        map.serialize_entry("source", source)?;
+        map.serialize_entry("source", self.source.name())?;
         map.serialize_entry("schedule", &self.schedule)?;
         match &self.source {
             BillingSource::None => {}

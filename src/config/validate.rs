@@ -88,6 +88,9 @@ pub(crate) fn validate(raw: RawConfig, c: &mut Check<'_>, source: PathBuf) -> Co
             max_age: raw.reconcile.max_age.unwrap_or(secs(2 * 3600)),
             debounce_runs: raw.reconcile.debounce_runs.unwrap_or(1),
         },
+        write_back: WriteBackConfig {
+            max_changes_per_apply: raw.write_back.max_changes_per_apply.unwrap_or(25),
+        },
     }
 }
 

@@ -27,7 +27,7 @@ use crate::model::{BilledSnapshot, CustomerId, RunId, UsageSnapshot};
 pub use engine::compute;
 pub use filter::{Filter, UnknownStatus};
 pub use output::{
-    CSV_COLUMNS, NOT_YET, csv, json_report, money, note, quantity, summary_text, table,
+    CSV_COLUMNS, NOT_YET, csv, csv_field, json_report, money, note, quantity, summary_text, table,
 };
 pub use suggest::{normalize_name, suggestions};
 

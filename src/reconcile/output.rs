@@ -102,7 +102,7 @@ fn fields(r: &Row) -> Vec<String> {
 }
 
 /// One CSV field (RFC 4180). Text that a spreadsheet would run as a formula gets a leading `'`.
-fn csv_field(s: &str) -> String {
+pub fn csv_field(s: &str) -> String {
     let s = if s.starts_with(['=', '+', '@']) || (s.starts_with('-') && s.parse::<f64>().is_err()) {
         format!("'{s}")
     } else {

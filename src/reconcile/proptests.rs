@@ -79,6 +79,7 @@ impl World {
                             tolerance: self.tolerance.0,
                             tolerance_percent: self.tolerance.1,
                             debounce_runs: None,
+                            policy: Default::default(),
                         },
                     );
                 }

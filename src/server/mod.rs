@@ -9,6 +9,7 @@
 mod access;
 mod dashboard;
 mod errors;
+mod plan;
 mod probes;
 mod query;
 mod reconciliation;

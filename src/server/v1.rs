@@ -23,6 +23,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/customers", get(customers))
         .route("/v1/sync", post(sync_now))
         .merge(super::reconciliation::routes())
+        .merge(super::plan::routes())
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

@@ -1,6 +1,7 @@
 //! The reconciliation step: read the latest complete snapshots and the runs' outcomes from the
-//! store, compute (pure, in `crate::reconcile`), and keep the result. Run after every vendor
-//! or billing run, by the daemon and by `sync --once`.
+//! store, compute (pure, in `crate::reconcile`), and keep the result; then build the
+//! write-back plan from it (pure, in `crate::writeback::plan`) and keep that. Run after every
+//! vendor or billing run, by the daemon and by `sync --once`.
 
 use std::sync::Arc;
 
@@ -10,14 +11,17 @@ use crate::config::ReconcileConfig;
 use crate::config::mapping::Mapping;
 use crate::model::{RunKind, RunOutcome};
 use crate::reconcile::{self, Inputs, Reconciliation, Settings, SourceStatus};
-use crate::store::{Store, StoreError};
+use crate::store::{PlanSaved, Store, StoreError};
+use crate::writeback::{self, PlanSettings};
 
-/// Computes the reconciliation as of `now` from what the store holds and saves it; the
-/// result is the value the store now serves.
+/// Computes the reconciliation as of `now` from what the store holds and saves it, then the
+/// plan built from it (`plan`: the config's billing source and `[write_back]` cap); the result
+/// is the reconciliation the store now serves.
 pub async fn recompute(
     store: &Store,
     mapping: &Mapping,
     settings: &ReconcileConfig,
+    plan: &PlanSettings,
     now: DateTime<Utc>,
 ) -> Result<Arc<Reconciliation>, StoreError> {
     let usage = store.latest_usage_snapshot().await?;
@@ -40,7 +44,38 @@ pub async fn recompute(
     // is megabytes.
     drop((usage, billed, previous));
     store.save_reconciliation_shared(rec.clone()).await?;
+    let built = writeback::plan::build(
+        &rec,
+        mapping,
+        plan.billing,
+        plan.writable,
+        plan.max_changes_per_apply,
+        now,
+    );
+    match store.save_plan(built).await? {
+        PlanSaved::New { plan, superseded: Some(old) } => tracing::info!(
+            "plan {} replaces plan {old}: {} (a newer reconciliation changed what to do)",
+            plan.id,
+            counts(&plan)
+        ),
+        PlanSaved::New { plan, superseded: None } => {
+            tracing::info!("plan {} built: {}", plan.id, counts(&plan));
+        }
+        PlanSaved::Same { plan } => {
+            tracing::debug!("plan {} still current: the same {}", plan.id, counts(&plan));
+        }
+    }
     Ok(rec)
+}
+
+/// "3 changes, 1 not planned, 0 manual steps".
+fn counts(plan: &writeback::Plan) -> String {
+    format!(
+        "{} changes, {} not planned, {} manual steps",
+        plan.changes.len(),
+        plan.not_planned.len(),
+        plan.manual.len()
+    )
 }
 
 /// Whether the latest finished run of `kind` failed, and why. A run still going says nothing

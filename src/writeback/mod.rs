@@ -1,7 +1,11 @@
 //! Write-back: from the latest reconciliation to a reviewed [`Plan`] of quantity changes on
 //! PSA lines, applied exactly once, with an audit trail.
 //!
-//! - `plan`: the pure planner (reconciliation + mapping policy → [`Plan`]).
+//! - [`plan`]: the pure planner (reconciliation + mapping policy → [`Plan`]).
+//! - [`view`]: the plan for people and scripts (table, JSON, CSV, filters), shared by
+//!   `mpsync plan` and `GET /v1/plan`.
+//! - The policy types ([`Policy`], [`WriteBackMode`]) belong to the mapping file
+//!   ([`crate::config::mapping`]) and are re-exported here.
 //! - The store keeps plans (`Store::save_plan`, `Store::plan`, `Store::latest_plan`), the
 //!   apply journal and the audit log.
 //! - The PSA side is [`crate::billing::write`]: a [`crate::billing::write::LineWriter`] per
@@ -16,60 +20,37 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub mod plan;
+pub mod view;
+
+// The policy is part of the mapping file, so config owns its types; they are re-exported here
+// with the rest of the write-back's vocabulary.
+pub use crate::config::mapping::{DEFAULT_MAX_DECREASE_PERCENT, Policy, WriteBackMode};
 use crate::model::{LineRef, RunId};
 use crate::reconcile::Status;
 
 /// A plan's id: a number counting up from 1 in each store.
 pub type PlanId = u64;
 
-/// What a product's policy lets mpsync do with a discrepancy (mapping file,
-/// `[products.NAME] write_back`).
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum WriteBackMode {
-    /// Never planned (the default: nothing changes until the operator opts in).
-    #[default]
-    Off,
-    /// Planned, applied only by `mpsync apply`.
-    Review,
-    /// Planned, and applied by the daemon within the guard rails.
-    Auto,
+/// What a plan records about where it applies, from the config: the billing source, whether
+/// it can be written to, and the per-apply cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanSettings {
+    /// `billing.source`.
+    pub billing: &'static str,
+    /// Whether that source has a write path ([`crate::billing::has_write_path`]).
+    pub writable: bool,
+    /// `[write_back] max_changes_per_apply`.
+    pub max_changes_per_apply: u32,
 }
 
-impl WriteBackMode {
-    /// The name used in the mapping file and in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WriteBackMode::Off => "off",
-            WriteBackMode::Review => "review",
-            WriteBackMode::Auto => "auto",
-        }
-    }
-}
-
-/// The default of `max_decrease_percent`: a drop of more than this share of the billed
-/// quantity waits for review, even under `auto`.
-pub const DEFAULT_MAX_DECREASE_PERCENT: f64 = 20.0;
-
-/// A product's write-back policy (mapping file, `[products.NAME]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Policy {
-    /// `write_back`.
-    pub mode: WriteBackMode,
-    /// `min_quantity`: a committed minimum the plan never goes below.
-    pub min_quantity: Option<f64>,
-    /// `max_decrease_percent`: a larger drop (percent of the quantity read) is held for review.
-    pub max_decrease_percent: f64,
-}
-
-impl Default for Policy {
-    fn default() -> Policy {
-        Policy {
-            mode: WriteBackMode::Off,
-            min_quantity: None,
-            max_decrease_percent: DEFAULT_MAX_DECREASE_PERCENT,
+impl PlanSettings {
+    /// The settings `config` gives.
+    pub fn from_config(config: &crate::config::Config) -> PlanSettings {
+        PlanSettings {
+            billing: config.billing.source.name(),
+            writable: crate::billing::has_write_path(&config.billing),
+            max_changes_per_apply: config.write_back.max_changes_per_apply,
         }
     }
 }
@@ -189,6 +170,10 @@ pub struct NotPlanned {
     pub lines: Vec<LineChoice>,
     /// Why nothing is planned and what to do, e.g. how to name one line in the mapping.
     pub reason: String,
+    /// For a row billed by several counted lines: the `[[line]]` table to paste into the
+    /// mapping file (naming its first counted line; change it to the line to correct).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stanza: Option<String>,
 }
 
 /// A counted line offered for a choice.

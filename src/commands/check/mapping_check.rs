@@ -1,5 +1,5 @@
 //! `mpsync check`'s mapping check (only when a billing source is configured): the file is
-//! valid, which suppressions have expired, suggestions for unmapped customers from the latest
+//! valid (the write-back policy included, described by `write_back_check`), which suppressions have expired, suggestions for unmapped customers from the latest
 //! stored reconciliation, and warnings for mapped customers and products Mailprotector never
 //! showed (from the latest stored vendor snapshot, or the product vocabulary before the
 //! first run). What comes from the store is best effort: skipped while a daemon holds it.
@@ -60,7 +60,10 @@ pub async fn mapping_check(cfg: &Config) -> Vec<CheckResult> {
         crate::mailprotector::products::CANONICAL.iter().map(|p| (*p).to_owned()).collect();
     known.extend(cfg.mailprotector.counts.iter().map(|c| c.name.clone()));
     let warnings = mapping.unseen(stored.snapshot.as_ref(), &known);
-    vec![CheckResult::pass("mapping", detail).with_warnings(warnings)]
+    vec![
+        CheckResult::pass("mapping", detail).with_warnings(warnings),
+        super::write_back_check::write_back_check(cfg, &mapping),
+    ]
 }
 
 /// The latest reconciliation and vendor snapshot, when a store exists (checking must not

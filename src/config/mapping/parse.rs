@@ -11,9 +11,11 @@ use chrono::NaiveDate;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::{Mapping, MappingProblem, ProductMapping, Suppression};
+use super::{
+    LinePreference, Mapping, MappingProblem, Policy, ProductMapping, Suppression, WriteBackMode,
+};
 use crate::config::Invalid;
-use crate::model::CustomerId;
+use crate::model::{CustomerId, LineRef};
 
 /// Collects problems against the source text (for byte offset → line:column).
 struct Ctx<'s> {
@@ -78,6 +80,7 @@ pub(super) fn parse(src: &str) -> Result<Mapping, Vec<MappingProblem>> {
     let mut m = Mapping::default();
     let mut customer_lines = BTreeMap::new();
     let mut product_lines = BTreeMap::new();
+    let mut line_tables = Vec::new();
     for (key, value) in in_file_order(doc.get_ref()) {
         let name = key.get_ref().as_ref();
         match name {
@@ -85,13 +88,19 @@ pub(super) fn parse(src: &str) -> Result<Mapping, Vec<MappingProblem>> {
             "products" => products(&mut cx, value, &mut m, &mut product_lines),
             "exclude" => exclude(&mut cx, value, &mut m, &customer_lines, &product_lines),
             "suppress" => suppress(&mut cx, value, &mut m),
+            "line" => line_tables.extend(lines(&mut cx, value)),
             other => cx.problem(
                 key.span(),
                 q(other),
-                "unknown key; the mapping file has only [customers], [products.NAME], [exclude] \
-                 and [[suppress]]",
+                "unknown key; the mapping file has only [customers], [products.NAME], [exclude], \
+                 [[suppress]] and [[line]]",
             ),
         }
+    }
+    // After the whole file (a [[line]] may come before the tables it refers to), and only
+    // when the rest is valid: a broken [customers] table would make every account unknown.
+    if cx.problems.is_empty() {
+        lines_refer_to_mapped(&mut cx, &mut m, &line_tables);
     }
     if cx.problems.is_empty() { Ok(m) } else { Err(cx.problems) }
 }
@@ -169,7 +178,8 @@ fn customer_id(raw: &str) -> Result<CustomerId, Invalid> {
         .map_err(|_| "the customer id is too large to be a Mailprotector id".into())
 }
 
-const PRODUCT_KEYS: &str = "psa_product, tolerance, tolerance_percent or debounce_runs";
+const PRODUCT_KEYS: &str = "psa_product, tolerance, tolerance_percent, debounce_runs, \
+                            write_back, min_quantity or max_decrease_percent";
 
 fn products(
     cx: &mut Ctx<'_>,
@@ -201,10 +211,42 @@ fn products(
             continue;
         };
         if let Some(p) = product(cx, &path, key.span(), fields) {
-            lines.insert(name.to_string(), cx.line(&key.span()));
+            let line = cx.line(&key.span());
+            if let Some((other, other_line)) = policy_conflict(m, lines, &p) {
+                cx.problem(
+                    key.span(),
+                    path,
+                    format!(
+                        "products {other:?} (line {other_line}) and {name:?} (line {line}) are both \
+                         billed as PSA product {:?} but their write-back policies differ ({} vs \
+                         {}); give both the same write_back, min_quantity and \
+                         max_decrease_percent",
+                        p.psa_product,
+                        m.products[&other].policy.settings(),
+                        p.policy.settings(),
+                    ),
+                );
+                continue;
+            }
+            lines.insert(name.to_string(), line);
             m.products.insert(name.to_string(), p);
         }
     }
+}
+
+/// The first product already read that is billed as `p`'s PSA product with another policy,
+/// and its line.
+fn policy_conflict(
+    m: &Mapping,
+    lines: &BTreeMap<String, usize>,
+    p: &ProductMapping,
+) -> Option<(String, usize)> {
+    let (name, _) = m
+        .products
+        .iter()
+        .filter(|(_, o)| o.psa_product == p.psa_product && o.policy != p.policy)
+        .min_by_key(|(name, _)| lines.get(*name))?;
+    Some((name.clone(), lines.get(name).copied().unwrap_or(0)))
 }
 
 fn product(
@@ -220,6 +262,7 @@ fn product(
         tolerance: 0.0,
         tolerance_percent: 0.0,
         debounce_runs: None,
+        policy: Policy::default(),
     };
     for (key, v) in in_file_order(fields) {
         let k = key.get_ref().as_ref();
@@ -243,6 +286,43 @@ fn product(
                     kpath,
                     "must be a whole number of vendor runs from 1 to 1000 (1 raises a \
                      discrepancy at once)",
+                ),
+            },
+            "write_back" => match v.get_ref() {
+                DeValue::String(s) => match s.trim() {
+                    "off" => p.policy.mode = WriteBackMode::Off,
+                    "review" => p.policy.mode = WriteBackMode::Review,
+                    "auto" => p.policy.mode = WriteBackMode::Auto,
+                    other => cx.problem(
+                        v.span(),
+                        kpath,
+                        format!(
+                            "{other:?} is not a write-back mode; use \"off\" (never planned), \
+                             \"review\" (planned, applied by `mpsync apply`) or \"auto\""
+                        ),
+                    ),
+                },
+                other => cx.problem(
+                    v.span(),
+                    kpath,
+                    format!(
+                        "must be \"off\", \"review\" or \"auto\" in quotes, not a {}",
+                        other.type_str()
+                    ),
+                ),
+            },
+            "min_quantity" => {
+                if let Some(n) = non_negative(cx, v, &kpath, "units the plan never goes below") {
+                    p.policy.min_quantity = Some(n);
+                }
+            }
+            "max_decrease_percent" => match number(v) {
+                Some(n) if (0.0..=100.0).contains(&n) => p.policy.max_decrease_percent = n,
+                _ => cx.problem(
+                    v.span(),
+                    kpath,
+                    "must be a percent from 0 to 100: a larger drop of the billed quantity waits \
+                     for review (default 20)",
                 ),
             },
             other => cx.problem(
@@ -496,4 +576,140 @@ fn date(cx: &mut Ctx<'_>, v: &Spanned<DeValue<'_>>, path: &str) -> Option<NaiveD
         cx.problem(v.span(), path, "must be a date like 2026-12-31 (the last day, UTC, inclusive)");
     }
     parsed
+}
+
+/// A `[[line]]` table as read, before it is checked against the rest of the file.
+struct LineTable {
+    pref: LinePreference,
+    span: Range<usize>,
+    path: String,
+}
+
+/// Reads the `[[line]]` tables; duplicates for one (account, PSA product) are refused here.
+fn lines(cx: &mut Ctx<'_>, value: &Spanned<DeValue<'_>>) -> Vec<LineTable> {
+    let Some(items) = value.get_ref().as_array() else {
+        cx.problem(
+            value.span(),
+            "line",
+            "must be a list of tables: write each line preference under its own [[line]] header",
+        );
+        return Vec::new();
+    };
+    let mut out: Vec<LineTable> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("line[{i}]");
+        let Some(fields) = item.get_ref().as_table() else {
+            cx.problem(item.span(), path, "must be a table under a [[line]] header");
+            continue;
+        };
+        let before = cx.problems.len();
+        let (mut account, mut psa_product, mut line) = (None, None, None);
+        for (key, v) in in_file_order(fields) {
+            let k = key.get_ref().as_ref();
+            let kpath = format!("{path}.{k}");
+            match k {
+                "account" => account = non_empty_string(cx, v, &kpath, "the PSA account id"),
+                "psa_product" => {
+                    psa_product = non_empty_string(cx, v, &kpath, "the PSA product id");
+                }
+                "line" => {
+                    let Some(text) = non_empty_string(cx, v, &kpath, "the PSA line") else {
+                        continue;
+                    };
+                    line = LineRef::parse(&text);
+                    if line.is_none() {
+                        cx.problem(
+                            v.span(),
+                            kpath,
+                            format!(
+                                "{text:?} is not a PSA line; write it as `mpsync plan` lists it, \
+                                 e.g. \"cw:12/345\" (ConnectWise agreement 12, addition 345) or \
+                                 \"csv:7\" (line 7 of the CSV export)"
+                            ),
+                        );
+                    }
+                }
+                other => cx.problem(
+                    key.span(),
+                    kpath,
+                    format!("unknown key {other:?}; expected account, psa_product or line"),
+                ),
+            }
+        }
+        for (k, given) in [
+            ("account", account.is_some()),
+            ("psa_product", psa_product.is_some()),
+            ("line", line.is_some()),
+        ] {
+            if !given && !fields.contains_key(k) {
+                cx.problem(
+                    item.span(),
+                    path.clone(),
+                    format!(
+                        "{k} is required: a [[line]] names the account, the PSA product and the \
+                         line to change, e.g. account = \"250\", psa_product = \"MP-CF\", \
+                         line = \"cw:12/345\""
+                    ),
+                );
+            }
+        }
+        let (Some(account), Some(psa_product), Some(line)) = (account, psa_product, line) else {
+            continue;
+        };
+        if cx.problems.len() != before {
+            continue;
+        }
+        let source_line = cx.line(&item.span());
+        if let Some(first) =
+            out.iter().find(|t| t.pref.account == account && t.pref.psa_product == psa_product)
+        {
+            cx.problem(
+                item.span(),
+                path,
+                format!(
+                    "the [[line]] on line {} already names the line of account {account:?} and \
+                     PSA product {psa_product:?}; keep one",
+                    first.pref.source_line
+                ),
+            );
+            continue;
+        }
+        let pref = LinePreference { account, psa_product, line, source_line };
+        out.push(LineTable { pref, span: item.span(), path });
+    }
+    out
+}
+
+/// Keeps the `[[line]]` preferences whose account and PSA product the file maps; one that
+/// names neither could never apply, so it is a problem rather than silently ignored.
+fn lines_refer_to_mapped(cx: &mut Ctx<'_>, m: &mut Mapping, tables: &[LineTable]) {
+    for t in tables {
+        let p = &t.pref;
+        let before = cx.problems.len();
+        if !m.customers.values().any(|a| *a == p.account) {
+            cx.problem(
+                t.span.clone(),
+                t.path.clone(),
+                format!(
+                    "account {:?} is not the account of any customer under [customers]; check \
+                     the id (a [[line]] only applies to a mapped account)",
+                    p.account
+                ),
+            );
+        }
+        if !m.products.values().any(|mp| mp.psa_product == p.psa_product) {
+            cx.problem(
+                t.span.clone(),
+                t.path.clone(),
+                format!(
+                    "no [products.NAME] is billed as PSA product {:?}; check the id (a [[line]] \
+                     only applies to a mapped PSA product)",
+                    p.psa_product
+                ),
+            );
+        }
+        if cx.problems.len() == before {
+            m.lines.push(p.clone());
+        }
+    }
 }

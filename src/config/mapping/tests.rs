@@ -31,6 +31,9 @@ psa_product = "MP-CF"
 tolerance = 1
 tolerance_percent = 2.0
 debounce_runs = 2
+write_back = "review"
+min_quantity = 10
+max_decrease_percent = 30
 [products."Email Security Total"]
 psa_product = "MP-EST"
 [exclude]
@@ -45,6 +48,10 @@ until = 2026-12-31
 account = "250"
 reason = "disputed"
 until = "2027-01-15"
+[[line]]
+account = "250"
+psa_product = "MP-CF"
+line = "cw:12/345"
 "#;
 
 #[test]
@@ -59,12 +66,42 @@ fn the_documented_format_parses_into_the_mapping() {
     assert!(m.exclude_customers.contains(&7114) && m.exclude_products.contains("ForceEncrypt"));
     assert_eq!(m.suppressions.len(), 2);
     let s = &m.suppressions[0];
-    assert_eq!((s.customer, s.product.as_deref(), s.line), (Some(329), Some("SafeSend"), 15));
+    assert_eq!((s.customer, s.product.as_deref(), s.line), (Some(329), Some("SafeSend"), 18));
     assert_eq!(s.until, NaiveDate::from_ymd_opt(2026, 12, 31).unwrap());
     assert_eq!(m.suppressions[1].until, NaiveDate::from_ymd_opt(2027, 1, 15).unwrap());
     let expired = m.expired_suppressions(NaiveDate::from_ymd_opt(2027, 1, 1).unwrap());
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0].scope(), "customer 329, product SafeSend");
+    // Write-back: CloudFilter opted in with its guard rails; everything else stays off.
+    let cf = m.policy_for("MP-CF");
+    assert_eq!(cf.mode, crate::writeback::WriteBackMode::Review);
+    assert_eq!((cf.min_quantity, cf.max_decrease_percent), (Some(10.0), 30.0));
+    assert_eq!(m.policy_for("MP-EST"), crate::writeback::Policy::default());
+    assert_eq!(m.policy_for("not mapped").mode, crate::writeback::WriteBackMode::Off);
+    let pref = m.line_for("250", "MP-CF").expect("the [[line]] preference");
+    assert_eq!(pref.line, crate::model::LineRef::Connectwise { agreement: 12, addition: 345 });
+    assert_eq!(pref.source_line, 27);
+    assert_eq!(m.line_for("250", "MP-EST"), None);
+}
+
+#[test]
+fn a_line_stanza_parses_back_to_the_same_preference() {
+    let line = crate::model::LineRef::Connectwise { agreement: 7, addition: 9 };
+    let text = format!(
+        "[customers]\n1 = \"A\"\n[products.CloudFilter]\npsa_product = \"MP-CF\"\n{}",
+        LinePreference::stanza("A", "MP-CF", &line)
+    );
+    assert_eq!(parse(&text).unwrap().line_for("A", "MP-CF").map(|p| &p.line), Some(&line));
+}
+
+#[test]
+fn products_billed_as_one_psa_product_may_share_a_policy() {
+    let text = "[products.CloudFilter]\npsa_product = \"MP-CF\"\nwrite_back = \"auto\"\n\
+                [products.Bracket]\npsa_product = \"MP-CF\"\nwrite_back = \"auto\"\n";
+    assert_eq!(
+        parse(text).unwrap().policy_for("MP-CF").mode,
+        crate::writeback::WriteBackMode::Auto
+    );
 }
 
 #[test]
@@ -100,13 +137,13 @@ fn each_bad_file_reports_its_problems_with_exact_lines_and_keys() {
         (
             "[costumers]\n1 = \"2\"\n",
             &[
-                "line 1: \"costumers\": unknown key; the mapping file has only [customers], [products.NAME], [exclude] and [[suppress]]",
+                "line 1: \"costumers\": unknown key; the mapping file has only [customers], [products.NAME], [exclude], [[suppress]] and [[line]]",
             ],
         ),
         (
             "[products.CloudFilter]\npsa_product = \"CF\"\ntolerence = 1\n",
             &[
-                "line 3: products.\"CloudFilter\".tolerence: unknown key \"tolerence\"; expected psa_product, tolerance, tolerance_percent or debounce_runs",
+                "line 3: products.\"CloudFilter\".tolerence: unknown key \"tolerence\"; expected psa_product, tolerance, tolerance_percent, debounce_runs, write_back, min_quantity or max_decrease_percent",
             ],
         ),
         (
@@ -158,6 +195,53 @@ fn each_bad_file_reports_its_problems_with_exact_lines_and_keys() {
             "[customers]\n1 = \"A\"\n[[suppress]]\ncustomer = 1\naccount = \"B\"\nreason = \"x\"\nuntil = 2026-12-31\n",
             &[
                 "line 3: suppress[0]: customer 1 is mapped to account \"A\", not \"B\"; fix one of them",
+            ],
+        ),
+        (
+            "[products.CloudFilter]\npsa_product = \"MP-CF\"\nwrite_back = \"on\"\nmin_quantity = -1\nmax_decrease_percent = 120\n\
+             [products.SafeSend]\npsa_product = \"MP-SS\"\nwrite_back = true\nmax_decrease_percent = \"20\"\n",
+            &[
+                "line 3: products.\"CloudFilter\".write_back: \"on\" is not a write-back mode; use \"off\" (never planned), \"review\" (planned, applied by `mpsync apply`) or \"auto\"",
+                "line 4: products.\"CloudFilter\".min_quantity: must be a number of units the plan never goes below, 0 or more",
+                "line 5: products.\"CloudFilter\".max_decrease_percent: must be a percent from 0 to 100: a larger drop of the billed quantity waits for review (default 20)",
+                "line 8: products.\"SafeSend\".write_back: must be \"off\", \"review\" or \"auto\" in quotes, not a boolean",
+                "line 9: products.\"SafeSend\".max_decrease_percent: must be a percent from 0 to 100: a larger drop of the billed quantity waits for review (default 20)",
+            ],
+        ),
+        (
+            "[products.CloudFilter]\npsa_product = \"MP-CF\"\nwrite_back = \"review\"\nmin_quantity = 5\n\
+             [products.SafeSend]\npsa_product = \"MP-SS\"\n\
+             [products.Bracket]\npsa_product = \"MP-CF\"\n",
+            &[
+                "line 7: products.\"Bracket\": products \"CloudFilter\" (line 1) and \"Bracket\" (line 7) are both billed as PSA product \"MP-CF\" but their write-back policies differ (write_back \"review\", min_quantity 5, max_decrease_percent 20 vs write_back \"off\", min_quantity none, max_decrease_percent 20); give both the same write_back, min_quantity and max_decrease_percent",
+            ],
+        ),
+        (
+            "[customers]\n1 = \"250\"\n[products.CloudFilter]\npsa_product = \"MP-CF\"\n\
+             [[line]]\naccount = \"250\"\npsa_product = \"MP-CF\"\nline = \"cw:12\"\n\
+             [[line]]\naccount = \"250\"\nline = 7\nwhy = 1\n\
+             [[line]]\naccount = \"250\"\npsa_product = \"MP-CF\"\nline = \"cw:12/345\"\n\
+             [[line]]\naccount = \"250\"\npsa_product = \"MP-CF\"\nline = \"cw:12/346\"\n",
+            &[
+                "line 8: line[0].line: \"cw:12\" is not a PSA line; write it as `mpsync plan` lists it, e.g. \"cw:12/345\" (ConnectWise agreement 12, addition 345) or \"csv:7\" (line 7 of the CSV export)",
+                "line 9: line[1]: psa_product is required: a [[line]] names the account, the PSA product and the line to change, e.g. account = \"250\", psa_product = \"MP-CF\", line = \"cw:12/345\"",
+                "line 11: line[1].line: the PSA line must be a string: write \"7\"",
+                "line 12: line[1].why: unknown key \"why\"; expected account, psa_product or line",
+                "line 17: line[3]: the [[line]] on line 13 already names the line of account \"250\" and PSA product \"MP-CF\"; keep one",
+            ],
+        ),
+        (
+            "[[line]]\naccount = \"999\"\npsa_product = \"MP-XX\"\nline = \"csv:7\"\n\
+             [customers]\n1 = \"250\"\n[products.CloudFilter]\npsa_product = \"MP-CF\"\n",
+            &[
+                "line 1: line[0]: account \"999\" is not the account of any customer under [customers]; check the id (a [[line]] only applies to a mapped account)",
+                "line 1: line[0]: no [products.NAME] is billed as PSA product \"MP-XX\"; check the id (a [[line]] only applies to a mapped PSA product)",
+            ],
+        ),
+        (
+            "[line]\naccount = \"1\"\n",
+            &[
+                "line 1: line: must be a list of tables: write each line preference under its own [[line]] header",
             ],
         ),
         (
