@@ -73,9 +73,19 @@ pub enum Command {
     Reconcile(ReconcileArgs),
     /// Print the write-back plan built from the latest reconciliation: the PSA quantity
     /// changes the mapping's write_back policy allows, what is not planned and why, and the
-    /// lines to add by hand. Needs the store: while the daemon runs, use
-    /// `curl http://127.0.0.1:9847/v1/plan` instead.
+    /// lines to add by hand. While the daemon runs it asks the daemon through its control
+    /// socket (run it as root or as the daemon's user), or use
+    /// `curl http://127.0.0.1:9847/v1/plan`.
     Plan(PlanArgs),
+    /// Apply a write-back plan (its id from `mpsync plan`) to the PSA, each change exactly
+    /// once: every line is re-read first and written only if it still holds the quantity the
+    /// plan read. Works while the daemon runs, through its control socket in the state
+    /// directory (run it as root, e.g. `sudo mpsync apply 3`, or as the daemon's user). There
+    /// is no write over HTTP.
+    Apply(ApplyArgs),
+    /// Every write-back attempt and its result (applied, skipped and why, failed and the PSA's
+    /// error), with who and when, newest first.
+    Audit(AuditArgs),
 }
 
 /// `mpsync run`.
@@ -252,4 +262,40 @@ pub enum ReconcileFormat {
     Json,
     /// CSV with a header row (the same as /v1/reconciliation?format=csv).
     Csv,
+}
+
+/// `mpsync apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The plan to apply (`mpsync plan` prints its id).
+    #[arg(value_name = "PLAN_ID")]
+    pub plan: u64,
+    /// Print the exact request of each change and send nothing (not even the re-reads);
+    /// nothing is recorded.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only these changes: row numbers of the plan or line keys (cw:12/345), separated by
+    /// spaces or commas.
+    #[arg(long, value_name = "ROW", num_args = 1.., value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// State directory holding the store; overrides daemon.state_dir.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `mpsync audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Print `{"entries": [...]}` as JSON (the same as GET /v1/audit).
+    #[arg(long)]
+    pub json: bool,
+    /// At most this many entries, newest first.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: usize,
+    /// Only the entries of this plan.
+    #[arg(long, value_name = "ID")]
+    pub plan: Option<u64>,
+    /// State directory holding the store; overrides daemon.state_dir.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }

@@ -35,6 +35,24 @@ impl Exit {
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    /// The status numbered `code`; a number that is none of these is a plain failure (the
+    /// control socket carries statuses as numbers).
+    pub fn from_code(code: u8) -> Exit {
+        [
+            Exit::Ok,
+            Exit::Usage,
+            Exit::DataErr,
+            Exit::Unavailable,
+            Exit::Software,
+            Exit::IoErr,
+            Exit::TempFail,
+            Exit::Config,
+        ]
+        .into_iter()
+        .find(|e| e.code() == code)
+        .unwrap_or(Exit::Failure)
+    }
 }
 
 impl From<Exit> for ExitCode {

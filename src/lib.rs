@@ -23,6 +23,8 @@
 //!   knows all the others.
 //! - [`cli`]: the command-line definition (clap).
 //! - [`commands`]: one function per CLI command, called by the thin binary.
+//! - [`control`]: the daemon's local control socket, through which the command line applies
+//!   plans and reads the audit log while the daemon holds the store.
 //! - [`writeback`]: the reviewed plan of PSA quantity changes, applied once, and its audit.
 //! - [`model`]: the domain words shared by every module (customer, product, run, snapshot).
 //! - [`exit`]: exit codes (sysexits) and the mapping from errors to them.
@@ -40,6 +42,7 @@ pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod control;
 pub mod exit;
 pub mod gradient;
 pub mod health;

@@ -56,3 +56,6 @@ mod store_snapshot_props;
 mod sync_catch_up;
 mod sync_cron;
 mod sync_daemon;
+mod writeback_apply;
+mod writeback_cli;
+mod writeback_daemon;

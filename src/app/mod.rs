@@ -14,6 +14,7 @@ mod reload;
 mod secrets;
 mod start;
 mod tasks;
+mod writeback;
 mod zone_cache;
 
 use std::net::SocketAddr;
@@ -86,6 +87,35 @@ fn spawn_server(
         // Connections still open after the drain are dropped with the runtime, at once.
         runtime.shutdown_background();
     })
+}
+
+/// Serves the control socket `<state_dir>/mpsync.sock` (`mpsync apply`, `plan` and `audit`
+/// while the daemon holds the store) until `token` is cancelled. A socket that cannot be
+/// bound is logged and the daemon goes on: reconciling does not need it.
+fn serve_control(
+    tasks: &Tasks,
+    state_dir: &std::path::Path,
+    handler: Arc<writeback::Writeback>,
+    token: &CancellationToken,
+) {
+    let path = crate::control::socket_path(state_dir);
+    match crate::control::ControlListener::bind(&path) {
+        Ok(listener) => {
+            tracing::info!(
+                "control socket for `mpsync apply` and `mpsync audit` on {}",
+                path.display()
+            );
+            tasks.spawn(
+                "control socket",
+                crate::control::serve(listener, handler, token.clone(), tasks.tracker().clone()),
+            );
+        }
+        Err(e) => tracing::error!(
+            "cannot serve the control socket {}: {e}; `mpsync apply` and `mpsync audit` will \
+             not work while the daemon runs (stop it to run them)",
+            path.display()
+        ),
+    }
 }
 
 /// Why the signal loop ended.
@@ -190,12 +220,21 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
             return Err(e.into());
         }
     };
+    let writeback = writeback::Writeback::new(
+        store.clone(),
+        config_tx.subscribe(),
+        engine_handle.clone(),
+        &metrics,
+        token.clone(),
+    );
+    serve_control(&tasks, &config_tx.borrow().daemon.state_dir, writeback.clone(), &token);
     let reconciler = reconciler::Reconciler {
         store: store.clone(),
         health: health.clone(),
         config: config_tx.subscribe(),
         mapping,
         metrics: metrics.clone(),
+        writeback,
     };
     tasks.spawn("reconciler", reconciler.run(reconcile_rx, token.clone()));
     tasks.spawn(

@@ -1,6 +1,9 @@
 //! Keeps the reconciliation current in the daemon: recomputed after every vendor or billing
 //! run, when a reload brings a new mapping, and every few minutes (inputs age into `stale`
-//! with time alone). Publishes the summary to health and metrics.
+//! with time alone). Publishes the summary to health and metrics. After a recomputation that
+//! followed a run or a reload, the write-back's auto mode applies what the current plan allows
+//! (not after the timed refresh: a change that keeps failing is retried once per poll, not
+//! every few minutes).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,6 +63,7 @@ pub(super) struct Reconciler {
     pub config: watch::Receiver<Arc<Config>>,
     pub mapping: Option<Mapping>,
     pub metrics: Metrics,
+    pub writeback: Arc<super::writeback::Writeback>,
 }
 
 impl Reconciler {
@@ -87,16 +91,21 @@ impl Reconciler {
         let mut refresh = tokio::time::interval(REFRESH);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
-            tokio::select! {
+            let after_news = tokio::select! {
                 _ = token.cancelled() => return,
-                _ = refresh.tick() => {}
-                Some(()) = triggers.recv() => {}
+                _ = refresh.tick() => false,
+                Some(()) = triggers.recv() => true,
                 changed = self.config.changed() => {
                     if changed.is_err() { return; }
                     self.reload_mapping();
+                    true
                 }
+            };
+            if self.recompute(&rows, &impact).await && after_news {
+                self.writeback.auto_apply().await;
             }
-            self.recompute(&rows, &impact).await;
+            // A billing run an apply asked for while another was running starts now.
+            self.writeback.refresh_billing().await;
         }
     }
 
@@ -116,12 +125,13 @@ impl Reconciler {
         }
     }
 
+    /// Recomputes and publishes; whether a reconciliation was saved.
     async fn recompute(
         &self,
         rows: &Family<StatusLabel, Gauge>,
         impact: &Family<DirectionLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
-    ) {
-        let Some(mapping) = &self.mapping else { return };
+    ) -> bool {
+        let Some(mapping) = &self.mapping else { return false };
         let (settings, plan) = {
             let config = self.config.borrow();
             (config.reconcile.clone(), crate::writeback::PlanSettings::from_config(&config))
@@ -158,6 +168,7 @@ impl Reconciler {
                     stale,
                     error: None,
                 });
+                true
             }
             Err(e) => {
                 tracing::error!("cannot update the reconciliation: {e}");
@@ -174,6 +185,7 @@ impl Reconciler {
                     });
                 summary.error = Some(format!("cannot update the reconciliation: {e}"));
                 self.health.set_reconciliation(summary);
+                false
             }
         }
     }

@@ -183,6 +183,13 @@ pub fn writer_from_config(
     }
 }
 
+/// The configured billing source's writer, or a [`write::NoWriter`] that fails every call
+/// with why there is none (a CSV export, no source, a key that is not a valid header value).
+pub fn configured_writer(cfg: &BillingConfig) -> Arc<dyn write::LineWriter> {
+    writer_from_config(cfg)
+        .unwrap_or_else(|error| Arc::new(write::NoWriter { source: cfg.source.name(), error }))
+}
+
 /// The "Check Connection" step for the configured billing source, for `mpsync check`:
 /// ConnectWise answers `GET /system/info` with the configured keys; a CSV file parses
 /// cleanly. `None` when no billing source is configured.

@@ -4,6 +4,7 @@
 //! state directory, until Ctrl-C. The first thing a new user runs.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -53,6 +54,10 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Result<(), CommandError> {
         sim.shutdown().await;
         return Err(DemoError::Billing { dir: dir.path().to_path_buf(), source }.into());
     }
+    if let Err(source) = opt_in_for_review(&dir.path().join(super::sim::MAPPING_FILE)) {
+        sim.shutdown().await;
+        return Err(DemoError::Billing { dir: dir.path().to_path_buf(), source }.into());
+    }
     let overrides = vec![
         ("daemon.listen".to_owned(), args.listen.to_string()),
         ("daemon.state_dir".to_owned(), dir.path().join("state").display().to_string()),
@@ -76,13 +81,14 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Result<(), CommandError> {
         }
     );
     println!("  config and state in {} (removed on exit)", dir.path().display());
+    let state = dir.path().join("state");
     // The URLs once the daemon serves: with `--listen 127.0.0.1:0` only then is the port known.
     let (ready_tx, ready_rx) = oneshot::channel();
     let daemon = super::run::start(super::load_options(&globals, overrides), Some(ready_tx));
     let announce = async {
         // An error means the daemon stopped before it was ready; it said why.
         if let Ok(addr) = ready_rx.await {
-            print_urls(addr);
+            print_urls(addr, &config, &state);
         }
     };
     let (stopped, ()) = tokio::join!(daemon, announce);
@@ -95,8 +101,23 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Result<(), CommandError> {
     stopped
 }
 
-/// What to look at, on the daemon at `addr`.
-fn print_urls(addr: SocketAddr) {
+/// Opts every product of the demo mapping into `write_back = "review"`, so the demo shows a
+/// plan to read and to try with `apply --dry-run` (a real mapping starts with write-back off).
+fn opt_in_for_review(mapping: &Path) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(mapping)?;
+    let mut out = String::with_capacity(text.len() + 512);
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if line.trim_start().starts_with("[products.") {
+            out.push_str("write_back = \"review\"\n");
+        }
+    }
+    std::fs::write(mapping, out)
+}
+
+/// What to look at, on the daemon at `addr` (config and state directory for the commands).
+fn print_urls(addr: SocketAddr, config: &Path, state: &Path) {
     let url = format!("http://{addr}");
     println!("  dashboard:  {url}/        (open it in a browser; it refreshes itself)");
     println!("  health:     curl -s {url}/v1/health");
@@ -106,6 +127,14 @@ fn print_urls(addr: SocketAddr) {
     println!("  customers:  curl -s {url}/v1/customers");
     println!("  runs:       curl -s {url}/v1/runs");
     println!("  poll now:   curl -s -X POST {url}/v1/sync");
+    println!(
+        "  plan:       curl -s {url}/v1/plan        (every demo product is opted in for review)"
+    );
+    println!(
+        "  dry run:    mpsync -c {} apply <plan id> --dry-run --state-dir {}",
+        config.display(),
+        state.display()
+    );
     println!("  metrics:    curl -s {url}/metrics");
     println!("  Ctrl-C stops the demo.");
 }

@@ -6,10 +6,12 @@ use std::io;
 
 use crate::app::{DaemonError, JobsError};
 use crate::config::{ConfigError, MappingError};
+use crate::control::ControlError;
 use crate::exit::{Exit, ExitStatus};
 use crate::reconcile::UnknownStatus;
 use crate::store::StoreError;
 use crate::telemetry::TelemetryError;
+use crate::writeback::ApplyError;
 
 mod own;
 
@@ -96,6 +98,20 @@ pub enum CommandError {
     /// `demo`'s own failures.
     #[error(transparent)]
     Demo(#[from] DemoError),
+    /// `apply` refused the plan, or the store failed during it.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// The daemon holds the store and could not be asked through its control socket.
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// The daemon refused the request (through the control socket): its message and status.
+    #[error("{message}")]
+    Remote {
+        /// What the daemon said.
+        message: String,
+        /// The exit status it gave.
+        exit: Exit,
+    },
     /// The command's output already says what failed (`check`'s table, `sync --once`'s run
     /// summaries); only its exit status is left to give.
     #[error("the output above says what failed (exit status {})", .0.code())]
@@ -121,6 +137,9 @@ impl ExitStatus for CommandError {
             CommandError::Capture(e) => e.exit(),
             CommandError::Sim(e) => e.exit(),
             CommandError::Demo(e) => e.exit(),
+            CommandError::Apply(e) => e.exit(),
+            CommandError::Control(e) => e.exit(),
+            CommandError::Remote { exit, .. } => *exit,
             CommandError::Reported(status) => *status,
         }
     }
@@ -146,6 +165,7 @@ impl CommandError {
             CommandError::Sim(e) if e.names_itself() => Speaker::Itself,
             CommandError::Sim(_) => Speaker::Command("sim"),
             CommandError::Demo(_) => Speaker::Command("demo"),
+            CommandError::Apply(_) => Speaker::Command("apply"),
             _ => Speaker::Mpsync,
         }
     }

@@ -2,6 +2,8 @@
 //! [`CommandError`]; [`dispatch`] is where that error is printed ([`report`]) and becomes the
 //! exit status. `main` only parses and calls it.
 
+mod apply;
+mod audit;
 mod capture;
 mod check;
 mod config_cmd;
@@ -45,6 +47,8 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Demo(args) => demo::run(&globals, args).await,
             Command::Reconcile(args) => reconcile::print(&globals, args).await,
             Command::Plan(args) => plan::print(&globals, args).await,
+            Command::Apply(args) => apply::run(&globals, args).await,
+            Command::Audit(args) => audit::print(&globals, args).await,
         };
         // Said inside the runtime: dropping it waits for blocking tasks, and one stuck on a
         // failing disk must not swallow the reason.
@@ -111,4 +115,15 @@ pub fn load_options(
 async fn open_store(dir: std::path::PathBuf) -> Result<Store, CommandError> {
     let opened = tokio::task::spawn_blocking(move || Store::open(&dir)).await;
     Ok(opened.map_err(CommandError::StoreTask)??)
+}
+
+/// The config, with `--state-dir` (when given) in place of daemon.state_dir.
+fn load_with_state_dir(
+    g: &Globals,
+    state_dir: Option<&std::path::Path>,
+) -> Result<crate::config::Config, CommandError> {
+    let overrides = state_dir
+        .map(|dir| vec![("daemon.state_dir".to_owned(), dir.display().to_string())])
+        .unwrap_or_default();
+    Ok(crate::config::load(&load_options(g, overrides))?)
 }

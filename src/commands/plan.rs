@@ -1,9 +1,12 @@
 //! `mpsync plan`: print the write-back plan from the store as a table, JSON or CSV (the
-//! changes to enter by hand), filtered by status and account. Reads the store only; exits 75
-//! when a daemon holds it, naming the daemon's `/v1/plan` that serves the same.
+//! changes to enter by hand), filtered by status and account. Reads the store only; while a
+//! daemon holds it, asks the daemon through its control socket, and exits 75 naming the
+//! daemon's `/v1/plan` when the socket cannot be reached.
 
 use super::{CommandError, Globals, load_options};
 use crate::cli::PlanArgs;
+use crate::control::{self, ControlError, Reply, Request};
+use crate::exit::Exit;
 use crate::reconcile::Filter;
 use crate::store::{FILE_NAME, StoreError};
 use crate::writeback::Plan;
@@ -28,13 +31,23 @@ pub async fn print(g: &Globals, args: PlanArgs) -> Result<(), CommandError> {
     let dir = config.daemon.state_dir.clone();
     // Reading must not create a store where there is none.
     let plan = if dir.join(FILE_NAME).exists() {
-        read(dir, args.id).await.map_err(|e| match e {
-            CommandError::Store(StoreError::Locked { path }) => CommandError::StoreHeld {
-                path,
-                url: format!("http://{}/v1/plan", config.daemon.listen),
-            },
-            e => e,
-        })?
+        match read(dir.clone(), args.id).await {
+            Ok(plan) => plan,
+            // A daemon holds the store: ask it through its control socket, or, when that
+            // cannot be reached, point at its HTTP endpoint.
+            Err(CommandError::Store(StoreError::Locked { path })) => {
+                match ask_daemon(&dir, args.id).await {
+                    Err(CommandError::Control(ControlError::Unreachable { .. })) => {
+                        return Err(CommandError::StoreHeld {
+                            path,
+                            url: format!("http://{}/v1/plan", config.daemon.listen),
+                        });
+                    }
+                    other => other?,
+                }
+            }
+            Err(e) => return Err(e),
+        }
     } else {
         None
     };
@@ -57,6 +70,21 @@ pub async fn print(g: &Globals, args: PlanArgs) -> Result<(), CommandError> {
         }
     }
     Ok(())
+}
+
+/// Plan `id` (or the latest) from the daemon, through its control socket.
+async fn ask_daemon(dir: &std::path::Path, id: Option<u64>) -> Result<Option<Plan>, CommandError> {
+    let path = control::socket_path(dir);
+    match control::request(&path, &Request::Plan { id }, |_| {}).await? {
+        Reply::Plan { plan } => Ok(plan.map(|p| *p)),
+        Reply::Error { message, exit } => {
+            Err(CommandError::Remote { message, exit: Exit::from_code(exit) })
+        }
+        other => {
+            let reason = format!("expected a plan, got {other:?}");
+            Err(ControlError::Malformed { path, reason }.into())
+        }
+    }
 }
 
 async fn read(dir: std::path::PathBuf, id: Option<u64>) -> Result<Option<Plan>, CommandError> {

@@ -7,6 +7,7 @@
 //! refusal is the JSON error body of [`errors`], bad query strings included ([`query`]).
 
 mod access;
+mod audit;
 mod dashboard;
 mod errors;
 mod plan;

@@ -24,6 +24,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/v1/sync", post(sync_now))
         .merge(super::reconciliation::routes())
         .merge(super::plan::routes())
+        .merge(super::audit::routes())
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

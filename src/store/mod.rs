@@ -15,6 +15,7 @@ mod runs;
 mod snapshots;
 mod tables;
 mod unrecorded;
+mod writeback;
 
 use std::collections::BTreeMap;
 use std::fs::{DirBuilder, OpenOptions, Permissions};

@@ -6,6 +6,8 @@
 //!   `mpsync plan` and `GET /v1/plan`.
 //! - The policy types ([`Policy`], [`WriteBackMode`]) belong to the mapping file
 //!   ([`crate::config::mapping`]) and are re-exported here.
+//! - [`apply`]: the engine that applies a plan exactly once; [`audit`]: the journal and audit
+//!   types; [`ApplyLedger`]: what the engine needs from the store.
 //! - The store keeps plans (`Store::save_plan`, `Store::plan`, `Store::latest_plan`), the
 //!   apply journal and the audit log.
 //! - The PSA side is [`crate::billing::write`]: a [`crate::billing::write::LineWriter`] per
@@ -17,15 +19,26 @@
 //! the changes differ, the new plan gets the next id and the old one is marked superseded
 //! (`superseded_by`), and applying it is refused.
 
+pub mod apply;
+pub mod audit;
+mod ledger;
+pub mod plan;
+mod report;
+pub mod view;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-pub mod plan;
-pub mod view;
 
 // The policy is part of the mapping file, so config owns its types; they are re-exported here
 // with the rest of the write-back's vocabulary.
 pub use crate::config::mapping::{DEFAULT_MAX_DECREASE_PERCENT, Policy, WriteBackMode};
+
+pub use self::apply::{ApplyError, ApplyOptions, apply};
+pub use self::audit::{AuditEntry, AuditQuery, AuditResult, JournalEntry};
+pub use self::ledger::{ApplyLedger, LedgerError, LedgerFailure};
+pub use self::report::{
+    ApplyEvent, ApplyReport, ApplySummary, ChangeOutcome, Outcome, signed_money,
+};
 use crate::model::{LineRef, RunId};
 use crate::reconcile::Status;
 

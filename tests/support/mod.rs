@@ -14,6 +14,7 @@
 //! - [`store`], [`reconcile`], [`dashboard`], [`api`]: store data sets, a sample
 //!   reconciliation, seeded dashboard data, and the daemon's router in process.
 //! - [`webdriver`]: a minimal WebDriver client and chromedriver for the browser test.
+//! - [`writeback`]: plans built from the simulated ConnectWise, and `mpsync apply` runs.
 
 pub mod api;
 pub mod at;
@@ -31,3 +32,4 @@ pub mod sim;
 pub mod store;
 pub mod sync;
 pub mod webdriver;
+pub mod writeback;

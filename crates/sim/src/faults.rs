@@ -1,5 +1,5 @@
 //! Faults the simulator can inject, per endpoint: latency, a server-side rate limit, 429
-//! storms, 5xx at a rate, hangs, truncated or malformed JSON, wrong field types, a key revoked
+//! storms, 5xx at a rate, hangs (before or after the request is handled), truncated or malformed JSON, wrong field types, a key revoked
 //! after N requests, and the reference's §12 "client must also accept" variants ([`Variant`]).
 //! The `--fault SPEC` syntax ([`Fault::parse`]) and the `/_sim/faults` JSON share these types.
 
@@ -78,6 +78,9 @@ pub enum FaultKind {
     },
     /// Never answer (until the client gives up or the simulator stops).
     Hang,
+    /// Handle the request — a write is made and journalled — then never answer (until the
+    /// client gives up or the simulator stops): a write whose answer is lost.
+    HangAfter,
     /// Cut the JSON body in half (Content-Length matches the cut body).
     Truncate,
     /// Start the answer, then drop the connection before the body is complete (the client
@@ -115,6 +118,7 @@ rate=0..1, after=N, times=N apply to every kind):
   kind=rate_limit,rps=5[,burst=5]     token bucket; excess -> 429 + Retry-After
   kind=storm[,retry_after=2]          every request -> 429
   kind=hang | kind=truncate | kind=disconnect | kind=malformed | kind=wrong_types
+  kind=hang_after                     handle the request (a write is made), never answer
   kind=revoke,after=100[,key=KEY]     the key answers 401 after 100 requests
   variant=NAME                        serve an alternative the client must accept:";
 
@@ -255,6 +259,7 @@ mod tests {
         let f = Fault::parse("endpoint=user_groups,status=503,rate=0.2").unwrap();
         assert_eq!(f, Fault::new(FaultKind::Status { status: 503 }).on("user_groups").rate(0.2));
         assert_eq!(Fault::parse("kind=hang").unwrap().kind, FaultKind::Hang);
+        assert_eq!(Fault::parse("kind=hang_after").unwrap().kind, FaultKind::HangAfter);
         assert_eq!(Fault::parse("kind=truncate").unwrap().kind, FaultKind::Truncate);
         assert_eq!(Fault::parse("kind=disconnect").unwrap().kind, FaultKind::Disconnect);
         let l = Fault::parse("kind=latency,ms=200,jitter_ms=50").unwrap();

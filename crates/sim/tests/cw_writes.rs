@@ -178,6 +178,18 @@ async fn faults_revoked_keys_and_missing_rights_apply_to_writes() {
     c.remove_fault(hang);
     assert_eq!(quantity_of(&sim, add.id), Some(q));
 
+    // A hang after the handler: applied and journalled, but the answer never comes.
+    let lost = c.add_fault(Fault::new(FaultKind::HangAfter).on(PATCH));
+    let r = impatient
+        .try_send(Method::PATCH, &path, Some(("application/json", set_quantity(q + 5.0))))
+        .await;
+    assert!(r.is_err_and(|e| e.is_timeout()));
+    c.remove_fault(lost);
+    assert_eq!(quantity_of(&sim, add.id), Some(q + 5.0));
+    assert_eq!(c.connectwise().writes().len(), 1, "the journal has the write");
+    assert_eq!(cw.patch(&path, &set_quantity(q)).await.status, StatusCode::OK);
+    c.connectwise().clear_writes();
+
     // A dropped connection after the handler ran: applied, though the client saw no answer.
     let drop = c.add_fault(Fault::new(FaultKind::Disconnect).on(PATCH).times(1));
     let r =
@@ -211,7 +223,7 @@ async fn faults_revoked_keys_and_missing_rights_apply_to_writes() {
     );
     assert_eq!(cw.get(&path).await.status, StatusCode::UNAUTHORIZED, "stays revoked");
     assert_eq!(quantity_of(&sim, add.id), Some(4.0));
-    assert_eq!(c.requests().get(PATCH), 8);
+    assert_eq!(c.requests().get(PATCH), 10);
 }
 
 #[tokio::test]

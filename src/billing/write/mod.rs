@@ -77,3 +77,40 @@ pub trait LineWriter: Send + Sync + 'static {
     /// Requests this writer has made so far (retries included).
     fn stats(&self) -> StatsSnapshot;
 }
+
+/// The writer of a billing source without one (a CSV export, no source) or whose client could
+/// not be built: every call fails with why. With it, applying a plan still refuses for the
+/// plan's own reason first (a CSV plan: "enter the changes by hand").
+#[derive(Debug, Clone)]
+pub struct NoWriter {
+    /// The configured source (`csv`, `none`, `connectwise`).
+    pub source: &'static str,
+    /// Why there is no writer.
+    pub error: WriteError,
+}
+
+impl LineWriter for NoWriter {
+    fn psa(&self) -> &'static str {
+        self.source
+    }
+
+    fn read_line<'a>(&'a self, _: &'a LineRef) -> BoxFuture<'a, Result<LineState, WriteError>> {
+        Box::pin(async move { Err(self.error.clone()) })
+    }
+
+    fn set_quantity<'a>(
+        &'a self,
+        _: &'a LineRef,
+        _: f64,
+    ) -> BoxFuture<'a, Result<LineState, WriteError>> {
+        Box::pin(async move { Err(self.error.clone()) })
+    }
+
+    fn describe(&self, _: &LineRef, _: f64) -> Result<PlannedRequest, WriteError> {
+        Err(self.error.clone())
+    }
+
+    fn stats(&self) -> StatsSnapshot {
+        StatsSnapshot::default()
+    }
+}

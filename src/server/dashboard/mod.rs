@@ -9,6 +9,7 @@ mod model;
 mod render;
 mod sections;
 mod sparkline;
+mod writeback;
 
 #[cfg(test)]
 mod tests;
@@ -62,6 +63,8 @@ pub async fn page(
     let filters = model::Filters::parse(q.status.as_deref(), q.account.as_deref());
     let sources = model::sources(&state.health.snapshot(), now);
     let mut error = None;
+    let mut plan = None;
+    let mut audit = Vec::new();
     let (rec, runs): (Option<Arc<Reconciliation>>, Vec<crate::model::RunRecord>) = match &state.api
     {
         None => {
@@ -77,6 +80,15 @@ pub async fn page(
             });
             let runs = api.store.recent_runs(RUNS_SHOWN, None).await.unwrap_or_else(|e| {
                 tracing::warn!("dashboard: cannot read the recent runs: {e}");
+                Vec::new()
+            });
+            plan = api.store.latest_plan().await.unwrap_or_else(|e| {
+                tracing::warn!("dashboard: cannot read the latest write-back plan: {e}");
+                None
+            });
+            let q = crate::writeback::AuditQuery { limit: writeback::AUDIT_SHOWN, plan: None };
+            audit = api.store.audit(q).await.unwrap_or_else(|e| {
+                tracing::warn!("dashboard: cannot read the audit log: {e}");
                 Vec::new()
             });
             (rec, runs)
@@ -116,6 +128,8 @@ pub async fn page(
         matching,
         sources,
         runs: &runs,
+        plan: plan.as_ref(),
+        audit: &audit,
         error: error.clone(),
     };
     let nonce = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 16]>());

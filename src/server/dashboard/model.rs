@@ -247,6 +247,10 @@ pub struct View<'a> {
     pub sources: Vec<SourceView>,
     /// The most recent runs, newest first.
     pub runs: &'a [RunRecord],
+    /// The latest write-back plan, if any.
+    pub plan: Option<&'a crate::writeback::Plan>,
+    /// The latest audit entries, newest first.
+    pub audit: &'a [crate::writeback::AuditEntry],
     /// A store read that failed (the page says so).
     pub error: Option<String>,
 }

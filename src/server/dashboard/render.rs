@@ -1,5 +1,6 @@
 //! The page: head (inline CSS under a nonce, self-refresh), totals, the filter form and the
-//! rows table. The secondary sections (unmapped customers, sources, runs) are in `sections`.
+//! rows table. The secondary sections (unmapped customers, sources, runs) are in `sections`,
+//! the write-back's in `writeback`.
 //! Every value from the store goes through [`Html::text`]/[`Html::attr`].
 
 use super::html::{Html, query_value, when};
@@ -51,6 +52,7 @@ pub fn page(view: &View<'_>, nonce: &str) -> String {
         }
         None => {}
     }
+    super::writeback::section(&mut h, view.plan, view.audit);
     sections::sources(&mut h, &view.sources);
     sections::runs(&mut h, view.runs);
     h.raw("</main><footer>mpsync ").text(env!("CARGO_PKG_VERSION"));

@@ -171,6 +171,15 @@ pub(crate) async fn layer(
             None => next.run(req).await,
         },
     };
+    if plan.hang_after {
+        // Handled (a write is made and journalled); the answer never comes.
+        c.shutdown().cancelled().await;
+        return cw_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            "simulator shutting down",
+        );
+    }
     let resp = finish(resp, &plan).await;
     c.count_status(resp.status().as_u16());
     resp

@@ -71,6 +71,8 @@ pub(crate) struct Plan {
     pub(crate) variants: Vec<Variant>,
     /// Revoke the caller's key (`None` inside) or a given key.
     pub(crate) revoke: Vec<Option<String>>,
+    /// Handle the request, then never answer.
+    pub(crate) hang_after: bool,
 }
 
 /// Whether an endpoint spec matches a route pattern like `GET /domains/{id}/user_groups`.
@@ -168,6 +170,7 @@ impl FaultSet {
                 FaultKind::Hang => {
                     plan.pre.get_or_insert(Pre::Hang);
                 }
+                FaultKind::HangAfter => plan.hang_after = true,
                 FaultKind::Truncate => plan.post.push(Post::Truncate),
                 FaultKind::Disconnect => plan.post.push(Post::Disconnect),
                 FaultKind::Malformed => plan.post.push(Post::Malformed),

@@ -90,6 +90,10 @@ async fn run(sim: &GradientSim, plan: Plan, mut req: Request, next: Next) -> Res
     }
     req.extensions_mut().insert(ActiveVariants(plan.variants.clone()));
     let resp = next.run(req).await;
+    if plan.hang_after {
+        // Handled (a push is taken); the answer never comes.
+        return std::future::pending::<Response>().await;
+    }
     if plan.post.is_empty() || !resp.status().is_success() {
         return resp;
     }

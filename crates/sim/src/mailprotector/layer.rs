@@ -79,6 +79,12 @@ pub(crate) async fn layer(
             }
         }
     };
+    if plan.hang_after {
+        // Handled; the answer never comes.
+        c.gate().shutdown().cancelled().await;
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "simulator shutting down")
+            .into_response();
+    }
     let resp = finish(resp, &plan).await;
     c.count_status(resp.status().as_u16());
     resp

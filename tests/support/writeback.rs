@@ -1,0 +1,173 @@
+//! Helpers for the write-back tests: plans built straight from the simulated ConnectWise's
+//! additions (as the planner would write them), a config for the real binary against an
+//! in-process simulator, and `mpsync apply` / `mpsync audit` runs with a fixed operator.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use chrono::Utc;
+use mpsync::model::LineRef;
+use mpsync::reconcile::Status;
+use mpsync::writeback::{AuditEntry, AuditQuery, Change, JournalEntry, Plan, WriteBackMode};
+use mpsync_sim::connectwise::{BillingData, CwAddition};
+
+use crate::support::common::mpsync;
+use crate::support::sync::Sim;
+
+/// The route patterns of the write path.
+pub const PATCH: &str = "PATCH /finance/agreements/{id}/additions/{id}";
+pub const GET_ONE: &str = "GET /finance/agreements/{id}/additions/{id}";
+
+/// Additions that count (open agreement, billable, in effect, not cancelled), by id.
+pub fn counted_additions(data: &BillingData) -> Vec<CwAddition> {
+    let mut out: Vec<CwAddition> = data
+        .additions
+        .iter()
+        .filter(|a| {
+            let Some(ag) = data.agreements.iter().find(|g| g.id == a.agreement_id) else {
+                return false;
+            };
+            !ag.cancelled_flag
+                && ag.agreement_status.as_deref().is_none_or(|s| s == "Active")
+                && a.bill_customer == "Billable"
+                && a.cancelled_date.is_none()
+                && a.effective_date.as_deref().is_none_or(|d| d < "2030")
+        })
+        .cloned()
+        .collect();
+    out.sort_by_key(|a| a.id);
+    out
+}
+
+/// The line of an addition.
+pub fn line_of(a: &CwAddition) -> LineRef {
+    LineRef::Connectwise { agreement: a.agreement_id, addition: a.id }
+}
+
+/// A ConnectWise plan (id 0: the store numbers it) changing each addition to its quantity
+/// plus the given step, in review mode, cap 25; accounts from `data`'s agreements.
+pub fn plan_of(data: &BillingData, changes: &[(&CwAddition, f64)]) -> Plan {
+    let now = Utc::now();
+    Plan {
+        id: 0,
+        created_at: now,
+        reconciliation_at: now,
+        vendor_run: Some(1),
+        billing_run: Some(2),
+        billing: "connectwise".into(),
+        writable: true,
+        max_changes_per_apply: 25,
+        changes: changes
+            .iter()
+            .enumerate()
+            .map(|(i, (a, step))| {
+                let line = line_of(a);
+                let (from, to) = (a.quantity, a.quantity + step);
+                let company = data
+                    .agreements
+                    .iter()
+                    .find(|g| g.id == a.agreement_id)
+                    .map(|g| g.company.clone())
+                    .expect("the addition's agreement");
+                Change {
+                    row: i as u32 + 1,
+                    account: company.id.to_string(),
+                    account_name: company.name.clone(),
+                    psa_product: a.product.identifier.clone().unwrap_or_default(),
+                    products: vec!["CloudFilter".into()],
+                    status: if to > from { Status::UnderBilled } else { Status::OverBilled },
+                    line_key: line.key(),
+                    line,
+                    from,
+                    to,
+                    vendor_quantity: to as u64,
+                    unit_price: Some(a.unit_price),
+                    monthly_amount: Some(step * a.unit_price),
+                    reason: format!("Mailprotector counts {to}; the line bills {from}"),
+                    mode: WriteBackMode::Review,
+                    held: None,
+                    vendor_run: Some(1),
+                    billing_run: Some(2),
+                }
+            })
+            .collect(),
+        not_planned: Vec::new(),
+        manual: Vec::new(),
+        superseded_by: None,
+    }
+}
+
+/// Saves `plan` into the store in `state_dir` (no daemon may hold it) and returns its id.
+pub fn save_plan(sim: &Sim, state_dir: &Path, plan: Plan) -> u64 {
+    let store = sim.open_store(state_dir);
+    let saved = sim.block_on(store.save_plan(plan)).expect("save the plan");
+    saved.plan().id
+}
+
+/// The apply journal of plan `plan` in the store in `state_dir` (no process may hold it).
+pub fn journal(sim: &Sim, state_dir: &Path, plan: u64) -> BTreeMap<u32, JournalEntry> {
+    let store = sim.open_store(state_dir);
+    sim.block_on(store.apply_journal(plan)).expect("read the journal")
+}
+
+/// Every audit entry in the store in `state_dir`, newest first (no process may hold it).
+pub fn audit(sim: &Sim, state_dir: &Path) -> Vec<AuditEntry> {
+    let store = sim.open_store(state_dir);
+    let q = AuditQuery { limit: 1000, plan: None };
+    sim.block_on(store.audit(q)).expect("read the audit log")
+}
+
+/// The config `mpsync sim --keys-dir` writes for `sim` into `dir`, with both polls once a year
+/// (only the daemon's start-up catch-up and `POST /v1/sync` start runs), the ConnectWise
+/// timeout set to `cw_timeout`, and room for every planted change in one apply.
+pub fn sim_config(sim: &Sim, dir: &Path, cw_timeout: &str) -> PathBuf {
+    let config =
+        mpsync::commands::write_sim_config(dir, sim.control(), &sim.base_url(), Some(1000.0))
+            .expect("write the config");
+    crate::support::e2e::pin_for_test(&config, 1);
+    let mut t: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
+    let cw = t["billing"]["connectwise"].as_table().cloned().unwrap();
+    let mut cw = cw;
+    cw.insert("timeout".into(), cw_timeout.into());
+    t["billing"].as_table_mut().unwrap().insert("connectwise".into(), toml::Value::Table(cw));
+    let mut wb = toml::Table::new();
+    wb.insert("max_changes_per_apply".into(), 1000.into());
+    t.insert("write_back".into(), toml::Value::Table(wb));
+    std::fs::write(&config, toml::to_string(&t).unwrap()).unwrap();
+    config
+}
+
+/// The state directory of a config written by [`sim_config`].
+pub fn state_dir_of(config: &Path) -> PathBuf {
+    let t: toml::Table = std::fs::read_to_string(config).unwrap().parse().unwrap();
+    PathBuf::from(t["daemon"]["state_dir"].as_str().unwrap())
+}
+
+/// `mpsync --config CONFIG <args>` run by operator `alice` (via sudo, as root).
+pub fn cli(config: &Path, args: &[&str]) -> Command {
+    let mut cmd = mpsync();
+    cmd.arg("--config").arg(config).args(args);
+    cmd.env("USER", "root").env("SUDO_USER", "alice");
+    cmd
+}
+
+/// Runs `cmd` to completion: exit code, stdout, stderr.
+pub fn output(mut cmd: Command) -> (i32, String, String) {
+    let out = cmd.output().expect("run mpsync");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Opts every mapped product of the mapping file `mapping` in with `write_back = mode`.
+pub fn opt_in(mapping: &Path, mode: &str) {
+    let mut t: toml::Table = std::fs::read_to_string(mapping).unwrap().parse().unwrap();
+    let products = t.get_mut("products").and_then(toml::Value::as_table_mut).expect("[products]");
+    for (_, p) in products.iter_mut() {
+        p.as_table_mut().unwrap().insert("write_back".into(), mode.into());
+    }
+    std::fs::write(mapping, toml::to_string(&t).unwrap()).unwrap();
+}
