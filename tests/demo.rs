@@ -103,6 +103,22 @@ fn demo_polls_serves_and_cleans_up_on_ctrl_c() {
     assert_eq!(health["checks"]["mailprotector:lastSuccess"][0]["status"], "pass", "{health}");
     assert_eq!(health["checks"]["billing:lastSuccess"][0]["status"], "pass", "{health}");
 
+    // Every demo product is opted in for review: the planted discrepancies become a plan.
+    assert!(
+        lines.iter().any(|l| l.contains(&format!("{base}/v1/plan"))),
+        "prints the plan URL: {lines:?}"
+    );
+    let changes = common::wait_for(Duration::from_secs(30), "the demo's plan", || {
+        let body = get(&addr, "/v1/plan")?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let changes = v["changes"].as_array()?.clone();
+        (!changes.is_empty()).then_some(changes)
+    });
+    assert!(
+        changes.iter().all(|c| c["mode"] == "review" && c["line_key"].as_str().is_some()),
+        "{changes:?}"
+    );
+
     // Ctrl-C: exit 0, and the temporary directory is gone.
     let pid = child.0.id().to_string();
     assert!(std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap().success());

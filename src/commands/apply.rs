@@ -62,11 +62,15 @@ pub async fn run(g: &Globals, args: ApplyArgs) -> Result<(), CommandError> {
     }
 }
 
-/// Who applies, for the audit log: the login behind `sudo`, else the user.
+/// Who applies, for the audit log: the login behind `sudo`, else the user (`$USER`, then
+/// `$LOGNAME`), else the process's user id (`uid 1000`) when the environment names nobody
+/// (cron, a bare `systemd-run`).
 pub fn who() -> String {
-    ["SUDO_USER", "USER"]
+    use std::os::unix::fs::MetadataExt;
+    ["SUDO_USER", "USER", "LOGNAME"]
         .iter()
         .find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()))
+        .or_else(|| std::fs::metadata("/proc/self").ok().map(|m| format!("uid {}", m.uid())))
         .unwrap_or_else(|| "unknown".into())
 }
 

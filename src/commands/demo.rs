@@ -1,14 +1,16 @@
-//! `mpsync demo`: the simulated Mailprotector and ConnectWise with a seeded demo reseller whose
+//! `mpsync demo`: the simulated Mailprotector and ConnectWise (or Autotask, `--psa autotask`)
+//! with a seeded demo reseller whose
 //! billing has every kind of discrepancy planted, and a daemon against them in a temporary
 //! state directory, until Ctrl-C. The first thing a new user runs.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 use super::{CommandError, DemoError, Globals, report};
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, Psa};
 use mpsync_sim::{SimOptions, SimServer};
 
 /// Runs the demo until Ctrl-C/SIGTERM, then stops everything and removes the temporary dir.
@@ -36,10 +38,23 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Result<(), CommandError> {
                 return Err(DemoError::Config { dir: dir.path().to_path_buf(), source }.into());
             }
         };
-    let billing = mpsync_sim::connectwise::BillingData::generate(&sim.control().read(), args.seed);
-    if let Err(source) =
-        super::sim::write_billing_files(dir.path(), &sim.base_url(), &billing, None)
-    {
+    let written = match args.psa {
+        Psa::Connectwise => {
+            let billing =
+                mpsync_sim::connectwise::BillingData::generate(&sim.control().read(), args.seed);
+            super::sim::write_billing_files(dir.path(), &sim.base_url(), &billing, None)
+        }
+        // The simulator serves this one's data: its units rows are laid out around today.
+        Psa::Autotask => {
+            let at = sim.control().autotask();
+            super::sim::write_autotask_files(dir.path(), &sim.base_url(), &at.read(), None)
+        }
+    };
+    if let Err(source) = written {
+        sim.shutdown().await;
+        return Err(DemoError::Billing { dir: dir.path().to_path_buf(), source }.into());
+    }
+    if let Err(source) = opt_in_for_review(&dir.path().join(super::sim::MAPPING_FILE)) {
         sim.shutdown().await;
         return Err(DemoError::Billing { dir: dir.path().to_path_buf(), source }.into());
     }
@@ -55,19 +70,25 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Result<(), CommandError> {
     ];
     let globals = Globals { config_path: config.clone(), ..g.clone() };
     println!(
-        "mpsync demo: a simulated Mailprotector reseller ({} customers, seed {}) on {}",
+        "mpsync demo: a simulated Mailprotector reseller ({} customers, seed {}) on {}, billed \
+         in a simulated {}",
         args.customers,
         args.seed,
-        sim.base_url()
+        sim.base_url(),
+        match args.psa {
+            Psa::Connectwise => "ConnectWise Manage",
+            Psa::Autotask => "Autotask",
+        }
     );
     println!("  config and state in {} (removed on exit)", dir.path().display());
+    let state = dir.path().join("state");
     // The URLs once the daemon serves: with `--listen 127.0.0.1:0` only then is the port known.
     let (ready_tx, ready_rx) = oneshot::channel();
     let daemon = super::run::start(super::load_options(&globals, overrides), Some(ready_tx));
     let announce = async {
         // An error means the daemon stopped before it was ready; it said why.
         if let Ok(addr) = ready_rx.await {
-            print_urls(addr);
+            print_urls(addr, &config, &state);
         }
     };
     let (stopped, ()) = tokio::join!(daemon, announce);
@@ -80,8 +101,23 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Result<(), CommandError> {
     stopped
 }
 
-/// What to look at, on the daemon at `addr`.
-fn print_urls(addr: SocketAddr) {
+/// Opts every product of the demo mapping into `write_back = "review"`, so the demo shows a
+/// plan to read and to try with `apply --dry-run` (a real mapping starts with write-back off).
+fn opt_in_for_review(mapping: &Path) -> std::io::Result<()> {
+    let text = std::fs::read_to_string(mapping)?;
+    let mut out = String::with_capacity(text.len() + 512);
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if line.trim_start().starts_with("[products.") {
+            out.push_str("write_back = \"review\"\n");
+        }
+    }
+    std::fs::write(mapping, out)
+}
+
+/// What to look at, on the daemon at `addr` (config and state directory for the commands).
+fn print_urls(addr: SocketAddr, config: &Path, state: &Path) {
     let url = format!("http://{addr}");
     println!("  dashboard:  {url}/        (open it in a browser; it refreshes itself)");
     println!("  health:     curl -s {url}/v1/health");
@@ -91,6 +127,14 @@ fn print_urls(addr: SocketAddr) {
     println!("  customers:  curl -s {url}/v1/customers");
     println!("  runs:       curl -s {url}/v1/runs");
     println!("  poll now:   curl -s -X POST {url}/v1/sync");
+    println!(
+        "  plan:       curl -s {url}/v1/plan        (every demo product is opted in for review)"
+    );
+    println!(
+        "  dry run:    mpsync -c {} apply <plan id> --dry-run --state-dir {}",
+        config.display(),
+        state.display()
+    );
     println!("  metrics:    curl -s {url}/metrics");
     println!("  Ctrl-C stops the demo.");
 }
