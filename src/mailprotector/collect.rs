@@ -305,8 +305,9 @@ pub(super) fn lists_to_read(
     let Some(newest) = fresh.iter().map(|(at, _)| *at).max() else { return read };
     let since = now.signed_duration_since(newest).num_milliseconds().max(0) as u128;
     let refresh_ms = refresh.num_milliseconds().max(1) as u128;
-    // Groups due over the elapsed share of the refresh period, less those read anyway.
-    let due = (groups.len() as u128 * since).div_ceil(refresh_ms) as usize;
+    // Groups due over the elapsed share of the refresh period (rounded to the nearest, so a
+    // run seconds after the last reads none), less those read anyway.
+    let due = ((groups.len() as u128 * since * 2 + refresh_ms) / (refresh_ms * 2)) as usize;
     let extra = due.saturating_sub(read.len()).min(fresh.len());
     if extra > 0 {
         fresh.select_nth_unstable(extra - 1);

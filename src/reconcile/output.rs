@@ -284,7 +284,7 @@ pub fn write_json_stream(
     };
     let start = serde_json::to_string(&start).map_err(std::io::Error::from)?;
     // Reopen the object to append the rows and their count.
-    w.write_all(start.trim_end_matches('}').as_bytes())?;
+    w.write_all(start.strip_suffix('}').unwrap_or(&start).as_bytes())?;
     w.write_all(b",\"rows\":[")?;
     let mut count = 0usize;
     each(&mut |row| {

@@ -179,10 +179,12 @@ fn sync_tables(s: &mut String, rate: f64, results: &[SizeResult]) {
     );
     let _ = writeln!(s, "|---:|---:|---:|---|---|");
     for r in results {
-        let ok = r.warm.sim_services == 0 && r.warm.child.services_fetched == 0;
+        // The rolling refresh (issue #15) re-reads the share of the lists due over the seconds
+        // since the cold run: well under 1% of the groups.
+        let ok = r.warm.sim_services * 100 <= r.groups as u64;
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} → {} ({:.1}×fewer) | no unchanged service list re-read ({}) |",
+            "| {} | {} | {} | {} → {} ({:.1}×fewer) | only the rolling share re-read, ≤ 1% of groups ({}) |",
             r.customers,
             r.cold.sim_services,
             r.warm.sim_services,
