@@ -166,7 +166,13 @@ pub async fn measure(config: &Path, dir: &Path, plan: &LoadPlan) -> Result<HttpR
     trigger(&http, &base).await?;
     phases
         .push(phase("warm vendor run (steady state)", &http, &base, data_path, plan, last).await?);
-    hwm("warm vendor run and its recompute, under read load");
+    hwm("warm vendor run, under read load");
+    if reconciliation.is_some()
+        && let Some(warm) = phases[1].run.as_ref().map(|r| r.0)
+    {
+        wait_recomputed(&http, &base, warm).await?;
+        hwm("recompute after the warm run");
+    }
     phases.push(idle(&base, data_path, plan).await?);
     hwm("idle read load");
     let csv_export = if reconciliation.is_some() {
@@ -224,6 +230,22 @@ async fn wait_reconciliation(http: &reqwest::Client, base: &str) -> Result<(usiz
             bail!("no reconciliation rows within {PHASE_LIMIT:?} (see daemon.log)");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Waits (bounded) until the served reconciliation names vendor run `run`.
+async fn wait_recomputed(http: &reqwest::Client, base: &str, run: u64) -> Result<()> {
+    let started = Instant::now();
+    loop {
+        let v: Value =
+            http.get(format!("{base}/v1/reconciliation?limit=1")).send().await?.json().await?;
+        if v["vendor_run"].as_u64().is_some_and(|r| r >= run) {
+            return Ok(());
+        }
+        if started.elapsed() > PHASE_LIMIT {
+            bail!("no reconciliation of vendor run {run} within {PHASE_LIMIT:?} (see daemon.log)");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

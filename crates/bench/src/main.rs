@@ -98,6 +98,11 @@ pub struct Args {
     /// Client rate limit of the Autotask measurement, requests/s.
     #[arg(long, default_value_t = 1.0)]
     pub autotask_rps: f64,
+    /// Only the whole daemon under read load at each size (no client children, no naive
+    /// baseline): its VmHWM after each step, printed as a Markdown section (BENCHMARKS.md is
+    /// not rewritten).
+    #[arg(long)]
+    pub daemon_only: bool,
     /// Internal: run as a measurement child (`sync` or `naive`).
     #[arg(long, hide = true)]
     pub child: Option<String>,
@@ -179,6 +184,19 @@ async fn parent(mut args: Args) -> Result<()> {
     if args.autotask {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
         print!("{}", autotask::run(&args.sizes, args.seed, args.autotask_rps, &command).await?);
+        return Ok(());
+    }
+    if args.daemon_only {
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let mut out = format!("Command: `{command}`\n\n| customers | step | VmHWM |\n|---|---|---|\n");
+        for &n in &args.sizes {
+            eprintln!("mpsync-bench: the daemon at {n} customers");
+            let h = daemon_at(&args, n).await?;
+            for (step, kb) in &h.hwm_steps {
+                out += &format!("| {n} | {step} | {:.1} MiB |\n", *kb as f64 / 1024.0);
+            }
+        }
+        print!("{out}");
         return Ok(());
     }
     let http_at = args.http_customers.unwrap_or(if args.quick { 200 } else { 10_000 });
@@ -273,29 +291,7 @@ async fn one_size(args: &Args, n: u32, with_http: bool) -> Result<SizeResult> {
         eprintln!("  naive: {:.2}s, {} requests", m.child.wall_s, m.child.total());
         Some(m)
     };
-    let http = if with_http {
-        let plan = http::LoadPlan {
-            daemon: args.daemon.clone().unwrap_or_else(http::default_daemon),
-            health_tasks: args.health_tasks,
-            data_tasks: args.data_tasks,
-            probe_tasks: args.probe_tasks,
-            idle_s: 5,
-        };
-        eprintln!("  HTTP load on {} during a sync", plan.daemon.display());
-        // The daemon also reads billing from the simulated ConnectWise (with the generated
-        // mapping), so /v1/reconciliation serves a real reconciliation of every customer.
-        let billing = sim.control().connectwise().read().clone();
-        mpsync::commands::write_billing_files(
-            dir.path(),
-            &sim.base_url(),
-            &billing,
-            Some(args.billing_rps),
-        )?;
-        sim.control().reset_requests();
-        Some(http::measure(&config, dir.path(), &plan).await?)
-    } else {
-        None
-    };
+    let http = if with_http { Some(http_phase(args, &sim, &config, dir.path()).await?) } else { None };
     sim.shutdown().await;
     Ok(SizeResult { customers: n, domains, groups, cold, warm, naive, steady, http })
 }
@@ -329,4 +325,50 @@ async fn measure(
         mismatches: setup::mismatches(counts, truth)?,
         child,
     })
+}
+
+/// The daemon alone (billing, mapping and read load as in the full run) at `n` customers.
+async fn daemon_at(args: &Args, n: u32) -> Result<http::HttpResult> {
+    let opts = SimOptions {
+        customers: n,
+        seed: args.seed,
+        latency: Duration::from_millis(args.latency_ms),
+        jitter: Duration::from_millis(args.jitter_ms),
+        rate_limit: Some(args.server_rps),
+        ..SimOptions::default()
+    };
+    let sim = SimServer::start(opts).await?;
+    let (rid, key) = {
+        let ds = sim.control().read();
+        (ds.reseller_id(), ds.reseller_key().to_owned())
+    };
+    let dir = tempfile::Builder::new().prefix("mpsync-bench-").tempdir()?;
+    let limits =
+        ClientLimits { rps: args.client_rps, burst: args.burst, in_flight: args.in_flight };
+    let config = setup::write_config(dir.path(), &sim.base_url(), rid, &key, &limits)?;
+    let out = http_phase(args, &sim, &config, dir.path()).await?;
+    sim.shutdown().await;
+    Ok(out)
+}
+
+async fn http_phase(
+    args: &Args,
+    sim: &mpsync_sim::SimHandle,
+    config: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<http::HttpResult> {
+    let plan = http::LoadPlan {
+        daemon: args.daemon.clone().unwrap_or_else(http::default_daemon),
+        health_tasks: args.health_tasks,
+        data_tasks: args.data_tasks,
+        probe_tasks: args.probe_tasks,
+        idle_s: 5,
+    };
+    eprintln!("  HTTP load on {} during a sync", plan.daemon.display());
+    // The daemon also reads billing from the simulated ConnectWise (with the generated
+    // mapping), so /v1/reconciliation serves a real reconciliation of every customer.
+    let billing = sim.control().connectwise().read().clone();
+    mpsync::commands::write_billing_files(dir, &sim.base_url(), &billing, Some(args.billing_rps))?;
+    sim.control().reset_requests();
+    http::measure(config, dir, &plan).await
 }
