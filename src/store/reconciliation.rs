@@ -15,6 +15,12 @@
 //! rows that no longer exist are removed before the commit. Readers see the old result or the
 //! new one, never a mix.
 //!
+//! Nothing in a stored row names the latest vendor or billing run, so a row whose content did
+//! not change compares equal and is not rewritten (at 10,000 customers a recompute after an
+//! unchanged vendor run writes nothing but the head): the evidence's run ids are filled in
+//! from the head when read, and a row's debounce memory, when it counts up to the latest
+//! vendor run, is kept as the ordinal of the vendor run its streak started in ([`Base`]).
+//!
 //! Stores from before this layout kept the whole reconciliation as one value in
 //! `reconciliation_v1`; opening such a store moves it into these tables (it is derived data:
 //! a lost or unreadable one is simply recomputed from the stored snapshots).
@@ -27,9 +33,10 @@ use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError, Wr
 
 use super::tables;
 use super::{Inner, Store, StoreError};
+use crate::model::RunId;
 use crate::reconcile::{
-    CustomerMapping, Evidence, Filter, Prior, Reconciliation, ReconciliationHead, Row, RowKey,
-    Status,
+    CustomerMapping, Evidence, Filter, Observation, Prior, Reconciliation, ReconciliationHead, Row,
+    RowKey, Status,
 };
 
 /// key (see [`row_key`]) → status byte + encoded [`Row`] without its evidence.
@@ -45,6 +52,93 @@ const OLD: TableDefinition<&str, &[u8]> = TableDefinition::new("reconciliation_v
 const HEAD: &str = "head";
 /// The meta key of the customers' mapping states.
 const CUSTOMERS: &str = "customers";
+/// The meta key of the [`Base`] the stored rows are relative to.
+const BASE: &str = "base";
+
+/// What the stored rows leave out because it changes with every run: the runs the
+/// reconciliation used, and the ordinal of its vendor run among the vendor runs reconciled so
+/// far (it grows by one each time a recomputation sees a new vendor run). A row seen in `n`
+/// consecutive vendor runs up to the latest is stored with `live_from = seq - n + 1`, the
+/// same value run after run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Base {
+    vendor_run: Option<RunId>,
+    billing_run: Option<RunId>,
+    seq: i64,
+}
+
+impl Base {
+    /// The base of a recomputation using `vendor_run` and `billing_run` after `prev`.
+    fn next(prev: Base, vendor_run: Option<RunId>, billing_run: Option<RunId>) -> Base {
+        let seq = if prev.vendor_run == vendor_run { prev.seq } else { prev.seq + 1 };
+        Base { vendor_run, billing_run, seq }
+    }
+
+    /// The seen count of a streak stored as `live_from`.
+    fn seen(&self, live_from: i64) -> u32 {
+        u32::try_from((self.seq - live_from + 1).max(0)).unwrap_or(u32::MAX)
+    }
+
+    /// Fills in what [`Base::strip`] left out of `row` (stored with `live_from`).
+    fn restore(&self, row: &mut Row, live_from: Option<i64>) {
+        if let Some(from) = live_from {
+            self.restore_observed(&mut row.observed, Some(from));
+            row.seen_runs = row.observed.seen_runs;
+        }
+    }
+
+    fn restore_observed(&self, observed: &mut Observation, live_from: Option<i64>) {
+        if let Some(from) = live_from {
+            observed.seen_runs = self.seen(from);
+            observed.vendor_run = self.vendor_run;
+        }
+    }
+
+    /// Fills in the run ids of evidence stored without them.
+    fn restore_evidence(&self, key: &[u8], e: &mut Evidence) {
+        if e.vendor_run.is_none() {
+            e.vendor_run = self.vendor_run;
+        }
+        // Only service rows (key tag 0) compare billed lines.
+        if e.billing_run.is_none() && key.first() == Some(&0) {
+            e.billing_run = self.billing_run;
+        }
+    }
+
+    /// Takes what changes with every run out of `row`: a debounce memory counting up to this
+    /// base's vendor run becomes its `live_from`, returned.
+    fn strip(&self, row: &mut Row) -> Option<i64> {
+        let o = &mut row.observed;
+        if o.vendor_run.is_none() || o.vendor_run != self.vendor_run || row.seen_runs != o.seen_runs
+        {
+            return None;
+        }
+        let from = self.seq - i64::from(o.seen_runs) + 1;
+        o.vendor_run = None;
+        o.seen_runs = 0;
+        row.seen_runs = 0;
+        Some(from)
+    }
+}
+
+/// A row as stored: the row (without its evidence) and, when its debounce memory counts up to
+/// the base's vendor run, where that streak started.
+#[derive(serde::Serialize)]
+struct StoredOut<'a> {
+    #[serde(flatten)]
+    row: &'a Row,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    live_from: Option<i64>,
+}
+
+/// [`StoredOut`] read back, as a whole row or only its [`Prior`].
+#[derive(serde::Deserialize)]
+struct StoredIn<T> {
+    #[serde(flatten)]
+    row: T,
+    #[serde(default)]
+    live_from: Option<i64>,
+}
 
 /// A row's key in the tables: byte order is the engine's row order (services by account
 /// then PSA product, unmapped customers by id, unmapped products by name).
@@ -138,7 +232,7 @@ impl Store {
     /// the daemon uses [`Store::replace_reconciliation`]).
     pub async fn save_reconciliation(&self, rec: &Reconciliation) -> Result<(), StoreError> {
         let rec = rec.clone();
-        self.replace_reconciliation(move |_, sink| {
+        self.replace_reconciliation(rec.vendor_run, move |_, sink| {
             let computed = (rec.head(), rec.customers);
             for row in rec.rows {
                 sink(row);
@@ -153,9 +247,11 @@ impl Store {
     /// transaction on the blocking pool: `compute` gets the previous row of a key (`prior`)
     /// and hands each new row to `sink` as soon as it is finished (see
     /// `reconcile::compute_each`). Unchanged rows are not rewritten; rows not produced are
-    /// removed. Returns the new head, which readers get from then on.
+    /// removed. `vendor_run` is the vendor run the computation uses (the head's `vendor_run`).
+    /// Returns the new head, which readers get from then on.
     pub async fn replace_reconciliation<F>(
         &self,
+        vendor_run: Option<RunId>,
         compute: F,
     ) -> Result<Arc<ReconciliationHead>, StoreError>
     where
@@ -165,7 +261,7 @@ impl Store {
     {
         self.blocking("save the reconciliation", move |inner| {
             let txn = inner.write()?;
-            let head = write_all(inner, &txn, compute)?;
+            let head = write_all(inner, &txn, vendor_run, compute)?;
             txn.commit().map_err(inner.err("commit the reconciliation"))?;
             let head = Arc::new(head);
             *inner.reconciliation_head.lock().unwrap_or_else(|e| e.into_inner()) =
@@ -269,6 +365,7 @@ impl Store {
                 return Err(StoreError::db("open the reconciliation rows", inner.path.clone(), e));
             }
         };
+        let base = read_meta::<Base>(inner, &txn, BASE)?.unwrap_or_default();
         let evidence_table = if evidence {
             Some(txn.open_table(EVIDENCE).map_err(inner.err("open the reconciliation evidence"))?)
         } else {
@@ -291,7 +388,9 @@ impl Store {
             {
                 continue;
             }
-            let mut row: Row = tables::decode(&inner.path, "reconciliation row", encoded)?;
+            let stored: StoredIn<Row> = tables::decode(&inner.path, "reconciliation row", encoded)?;
+            let mut row = stored.row;
+            base.restore(&mut row, stored.live_from);
             if !filter.matches(&row) {
                 continue;
             }
@@ -300,6 +399,7 @@ impl Store {
                     table.get(k.value()).map_err(inner.err("read the reconciliation evidence"))?
             {
                 row.evidence = tables::decode(&inner.path, "reconciliation evidence", e.value())?;
+                base.restore_evidence(k.value(), &mut row.evidence);
             }
             if !f(row) {
                 break;
@@ -349,6 +449,7 @@ fn read_meta<T: serde::de::DeserializeOwned>(
 fn write_all<F>(
     inner: &Inner,
     txn: &WriteTransaction,
+    vendor_run: Option<RunId>,
     compute: F,
 ) -> Result<ReconciliationHead, StoreError>
 where
@@ -360,11 +461,27 @@ where
         txn.open_table(EVIDENCE).map_err(inner.err("open the reconciliation evidence"))?;
     let mut seen: HashSet<Vec<u8>> = HashSet::new();
     let mut failed: Option<StoreError> = None;
+    let prev_base = {
+        let meta = txn.open_table(META).map_err(inner.err("open the reconciliation table"))?;
+        match meta.get(BASE).map_err(inner.err("read the reconciliation"))? {
+            Some(v) => tables::decode::<Base>(&inner.path, "reconciliation", v.value())?,
+            None => Base::default(),
+        }
+    };
+    let base = Base::next(prev_base, vendor_run, None);
     let read_prior = |key: &RowKey| -> Option<Prior> {
         let rows = rows.borrow();
         let value = rows.get(row_key(key).as_slice()).ok()??;
         // An unreadable previous row only loses its `since` and debounce memory.
-        tables::decode::<Prior>(&inner.path, "reconciliation row", value.value().get(1..)?).ok()
+        let stored = tables::decode::<StoredIn<Prior>>(
+            &inner.path,
+            "reconciliation row",
+            value.value().get(1..)?,
+        )
+        .ok()?;
+        let mut prior = stored.row;
+        prev_base.restore_observed(&mut prior.observed, stored.live_from);
+        Some(prior)
     };
     let mut prior = read_prior;
     let mut sink = |mut row: Row| {
@@ -372,10 +489,7 @@ where
             return;
         }
         let k = row_key(&row.key);
-        let ev = std::mem::take(&mut row.evidence);
-        let mut value = vec![status_byte(row.status)];
-        value.extend_from_slice(&tables::encode(&row));
-        let ev = tables::encode(&ev);
+        let (value, ev) = encode_row(&base, &mut row);
         let result = (|| -> Result<(), StoreError> {
             let mut rows = rows.borrow_mut();
             let same = rows
@@ -415,9 +529,24 @@ where
     let mut meta = txn.open_table(META).map_err(inner.err("open the reconciliation table"))?;
     meta.insert(HEAD, tables::encode(&head).as_slice())
         .map_err(inner.err("write the reconciliation summary"))?;
+    let base = Base { billing_run: head.billing_run, ..base };
+    meta.insert(BASE, tables::encode(&base).as_slice())
+        .map_err(inner.err("write the reconciliation summary"))?;
     meta.insert(CUSTOMERS, tables::encode(&customers).as_slice())
         .map_err(inner.err("write the customers' mapping states"))?;
     Ok(head)
+}
+
+/// The stored value of `row` (status byte, then the row without its evidence and with its
+/// per-run fields taken out against `base`) and of its evidence (without run ids).
+fn encode_row(base: &Base, row: &mut Row) -> (Vec<u8>, Vec<u8>) {
+    let mut ev = std::mem::take(&mut row.evidence);
+    ev.vendor_run = None;
+    ev.billing_run = None;
+    let live_from = base.strip(row);
+    let mut value = vec![status_byte(row.status)];
+    value.extend_from_slice(&tables::encode(&StoredOut { row, live_from }));
+    (value, tables::encode(&ev))
 }
 
 /// Moves a reconciliation kept whole by an older mpsync (`reconciliation_v1`) into the row
@@ -470,22 +599,176 @@ fn write_rows_at_open(
     let mut evidence =
         txn.open_table(EVIDENCE).map_err(|e| err("open the reconciliation evidence")(e.into()))?;
     let head = rec.head();
+    let base = Base::next(Base::default(), head.vendor_run, head.billing_run);
     for mut row in rec.rows {
         let k = row_key(&row.key);
-        let ev: Evidence = std::mem::take(&mut row.evidence);
-        let mut value = vec![status_byte(row.status)];
-        value.extend_from_slice(&tables::encode(&row));
+        let (value, ev) = encode_row(&base, &mut row);
         rows.insert(k.as_slice(), value.as_slice())
             .map_err(|e| err("write a reconciliation row")(e.into()))?;
         evidence
-            .insert(k.as_slice(), tables::encode(&ev).as_slice())
+            .insert(k.as_slice(), ev.as_slice())
             .map_err(|e| err("write a row's evidence")(e.into()))?;
     }
     let mut meta =
         txn.open_table(META).map_err(|e| err("open the reconciliation table")(e.into()))?;
+    meta.insert(BASE, tables::encode(&base).as_slice())
+        .map_err(|e| err("write the reconciliation summary")(e.into()))?;
     meta.insert(HEAD, tables::encode(&head).as_slice())
         .map_err(|e| err("write the reconciliation summary")(e.into()))?;
     meta.insert(CUSTOMERS, tables::encode(&rec.customers).as_slice())
         .map_err(|e| err("write the customers' mapping states")(e.into()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::*;
+    use crate::config::Mapping;
+    use crate::model::{Account, BilledLine, BilledSnapshot, CustomerUsage, UsageSnapshot};
+    use crate::reconcile::{Inputs, Settings, SourceStatus, compute, compute_each};
+
+    const MAPPING: &str = r#"
+[customers]
+1 = "A1"
+2 = "A2"
+3 = "A3"
+[products.CloudFilter]
+psa_product = "MP-CF"
+"#;
+
+    fn at(hour: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, hour, 0, 0).unwrap()
+    }
+
+    /// Customers 1..=3 (mapped) and 4 (unmapped) with these CloudFilter counts.
+    fn usage(run: RunId, hour: u32, counts: [u64; 4]) -> UsageSnapshot {
+        let customers = (1..=4u64)
+            .map(|id| CustomerUsage {
+                id,
+                name: format!("Customer {id}"),
+                counts: BTreeMap::from([("CloudFilter".to_string(), counts[id as usize - 1])]),
+            })
+            .collect();
+        UsageSnapshot { run_id: run, observed_at: at(hour), customers }
+    }
+
+    fn billed(run: RunId, hour: u32) -> BilledSnapshot {
+        let line = |account: &str, qty: f64| BilledLine {
+            account_id: account.into(),
+            product_id: "MP-CF".into(),
+            quantity: qty,
+            unit_price: Some(2.0),
+            counted: true,
+            note: None,
+            source_ref: format!("{account}/MP-CF"),
+            line: None,
+        };
+        BilledSnapshot {
+            run_id: run,
+            observed_at: at(hour),
+            accounts: ["A1", "A2", "A3"]
+                .iter()
+                .map(|id| Account { id: id.to_string(), name: format!("Account {id}") })
+                .collect(),
+            lines: vec![line("A1", 10.0), line("A2", 10.0), line("A3", 10.0)],
+        }
+    }
+
+    fn inputs<'a>(
+        u: &'a UsageSnapshot,
+        b: &'a BilledSnapshot,
+        m: &'a Mapping,
+        hour: u32,
+        previous: Option<&'a Reconciliation>,
+    ) -> Inputs<'a> {
+        Inputs {
+            usage: Some(u),
+            vendor: SourceStatus::default(),
+            billed: Some(b),
+            billing: SourceStatus::default(),
+            mapping: m,
+            settings: Settings { max_age: Duration::from_secs(2 * 3600), debounce_runs: 2 },
+            now: at(hour),
+            previous,
+        }
+    }
+
+    /// Every stored row and evidence value, raw.
+    fn raw(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let inner = &*store.inner;
+        let txn = inner.read().unwrap();
+        let mut out = Vec::new();
+        for def in [ROWS, EVIDENCE] {
+            let table = txn.open_table(def).unwrap();
+            for entry in table.iter().unwrap() {
+                let (k, v) = entry.unwrap();
+                out.push((k.value().to_vec(), v.value().to_vec()));
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn unchanged_rows_are_not_rewritten_yet_read_back_as_the_engine_computes_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let m = Mapping::parse(std::path::Path::new("mapping.toml"), MAPPING).unwrap();
+        let b1 = billed(2, 9);
+        let b2 = billed(5, 11);
+        // (vendor snapshot, billed snapshot, hour): a first run with discrepancies (pending at
+        // debounce 2), the same counts again (raised), a billing-only recompute, unchanged
+        // counts once more, then a change of one customer.
+        let steps = [
+            (usage(1, 9, [10, 12, 10, 3]), &b1, 9),
+            (usage(3, 10, [10, 12, 10, 3]), &b1, 10),
+            (usage(3, 10, [10, 12, 10, 3]), &b2, 11),
+            (usage(6, 12, [10, 12, 10, 3]), &b2, 12),
+            (usage(7, 13, [10, 12, 9, 3]), &b2, 13),
+        ];
+        let mut expected: Option<Reconciliation> = None;
+        let mut before = Vec::new();
+        for (i, (u, b, hour)) in steps.iter().enumerate() {
+            let want = compute(&inputs(u, b, &m, *hour, expected.as_ref()));
+            let (u2, b2, m2, h) = (u.clone(), (*b).clone(), m.clone(), *hour);
+            store
+                .replace_reconciliation(Some(u.run_id), move |prior, sink| {
+                    compute_each(&inputs(&u2, &b2, &m2, h, None), prior, sink)
+                })
+                .await
+                .unwrap();
+            let got = store.latest_reconciliation().await.unwrap().unwrap();
+            assert_eq!(got, want, "step {i}: the stored rows read back as computed");
+            let now = raw(&store);
+            match i {
+                // Same counts in a new vendor run: every row's content is the same, and so are
+                // its stored bytes (the seen counts and run ids come from the head).
+                1 | 3 => {
+                    let rewritten = now.iter().filter(|e| !before.contains(*e)).count();
+                    assert_eq!(
+                        rewritten,
+                        usize::from(i == 1),
+                        "step {i}: only the row raised from pending"
+                    );
+                }
+                // One customer's count changed: its row (and evidence) only.
+                4 => {
+                    let rewritten = now.iter().filter(|e| !before.contains(*e)).count();
+                    assert_eq!(rewritten, 2, "step {i}: the changed row and its evidence");
+                }
+                _ => {}
+            }
+            before = now;
+            expected = Some(want);
+        }
+        let last = expected.unwrap();
+        let a2 =
+            last.rows.iter().find(|r| r.customer_name.is_none() && r.vendor_quantity == Some(12));
+        let a2 = a2.expect("the under-billed row of A2");
+        assert_eq!((a2.status, a2.seen_runs), (crate::reconcile::Status::UnderBilled, 4));
+    }
 }

@@ -30,11 +30,12 @@ pub async fn recompute(
     let billing = source_status(store, RunKind::Billing).await?;
     let settings = Settings { max_age: settings.max_age, debounce_runs: settings.debounce_runs };
     let owned_mapping = mapping.clone();
+    let vendor_run = usage.as_ref().map(|u| u.run_id);
     // Row by row into one write transaction: each row's previous state is read from the
     // table as its key comes up, and nothing holds the whole result (at 10,000 customers,
     // tens of thousands of rows with megabytes of evidence).
     let head = store
-        .replace_reconciliation(move |prior, sink| {
+        .replace_reconciliation(vendor_run, move |prior, sink| {
             let inputs = Inputs {
                 usage: usage.as_ref(),
                 vendor,

@@ -188,7 +188,8 @@ async fn parent(mut args: Args) -> Result<()> {
     }
     if args.daemon_only {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
-        let mut out = format!("Command: `{command}`\n\n| customers | step | VmHWM |\n|---|---|---|\n");
+        let mut out =
+            format!("Command: `{command}`\n\n| customers | step | VmHWM |\n|---|---|---|\n");
         for &n in &args.sizes {
             eprintln!("mpsync-bench: the daemon at {n} customers");
             let h = daemon_at(&args, n).await?;
@@ -291,7 +292,8 @@ async fn one_size(args: &Args, n: u32, with_http: bool) -> Result<SizeResult> {
         eprintln!("  naive: {:.2}s, {} requests", m.child.wall_s, m.child.total());
         Some(m)
     };
-    let http = if with_http { Some(http_phase(args, &sim, &config, dir.path()).await?) } else { None };
+    let http =
+        if with_http { Some(http_phase(args, &sim, &config, dir.path()).await?) } else { None };
     sim.shutdown().await;
     Ok(SizeResult { customers: n, domains, groups, cold, warm, naive, steady, http })
 }
