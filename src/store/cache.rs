@@ -31,7 +31,9 @@ impl Store {
         .await
     }
 
-    /// Replaces the whole service cache with `cache`.
+    /// Replaces the whole service cache with `cache`, writing only the entries that changed
+    /// (a warm run re-reads a share of the lists; rewriting all of them would dirty every page
+    /// of the table in one transaction).
     pub async fn save_service_cache(
         &self,
         cache: HashMap<u64, CachedServices>,
@@ -41,11 +43,20 @@ impl Store {
             {
                 let mut table =
                     txn.open_table(SERVICE_CACHE).map_err(inner.err("open the service cache"))?;
-                table.retain(|_, _| false).map_err(inner.err("clear the service cache"))?;
+                table
+                    .retain(|group, _| cache.contains_key(&group))
+                    .map_err(inner.err("clear the service cache"))?;
                 for (group, services) in &cache {
-                    table
-                        .insert(*group, tables::encode(services).as_slice())
-                        .map_err(inner.err("write the service cache"))?;
+                    let value = tables::encode(services);
+                    let same = table
+                        .get(*group)
+                        .map_err(inner.err("read the service cache"))?
+                        .is_some_and(|old| old.value() == value.as_slice());
+                    if !same {
+                        table
+                            .insert(*group, value.as_slice())
+                            .map_err(inner.err("write the service cache"))?;
+                    }
                 }
             }
             txn.commit().map_err(inner.err("commit the service cache"))

@@ -162,24 +162,40 @@ fn write_snapshot(
     let latest =
         meta.get(tables::KEY_LATEST_SNAPSHOT).map_err(inner.err("read meta"))?.map(|v| v.value());
     let mut current = txn.open_table(CURRENT).map_err(inner.err("open the latest snapshot"))?;
-    let before = read_current(inner, &current)?;
-
+    // Customer by customer against the stored one, so the previous snapshot is never held
+    // whole beside the new one (10,000 customers at the largest resellers).
     let new_ids: BTreeSet<CustomerId> = customers.iter().map(|c| c.id).collect();
+    let mut gone = Vec::new();
+    for row in current.iter().map_err(inner.err("read the latest snapshot"))? {
+        let (k, _) = row.map_err(inner.err("read the latest snapshot"))?;
+        if !new_ids.contains(&k.value()) {
+            gone.push(k.value());
+        }
+    }
+    drop(new_ids);
     let mut undo = Vec::new();
     for c in &customers {
-        let prev = before.get(&c.id);
-        if prev != Some(c) {
-            record_change(inner, txn, id, observed_at, prev, Some(c))?;
+        let prev: Option<CustomerUsage> =
+            match current.get(c.id).map_err(inner.err("read the latest snapshot"))? {
+                Some(v) => Some(tables::decode(&inner.path, "customer usage", v.value())?),
+                None => None,
+            };
+        if prev.as_ref() != Some(c) {
+            record_change(inner, txn, id, observed_at, prev.as_ref(), Some(c))?;
             current
                 .insert(c.id, tables::encode(c).as_slice())
                 .map_err(inner.err("write a customer"))?;
-            undo.push((c.id, prev.cloned()));
+            undo.push((c.id, prev));
         }
     }
-    for (cid, prev) in before.iter().filter(|(cid, _)| !new_ids.contains(cid)) {
-        record_change(inner, txn, id, observed_at, Some(prev), None)?;
-        current.remove(*cid).map_err(inner.err("remove a customer"))?;
-        undo.push((*cid, Some(prev.clone())));
+    for cid in gone {
+        let prev: CustomerUsage =
+            match current.remove(cid).map_err(inner.err("remove a customer"))? {
+                Some(v) => tables::decode(&inner.path, "customer usage", v.value())?,
+                None => continue,
+            };
+        record_change(inner, txn, id, observed_at, Some(&prev), None)?;
+        undo.push((cid, Some(prev)));
     }
     if let Some(latest) = latest
         && undo.is_empty()

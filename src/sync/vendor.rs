@@ -51,6 +51,8 @@ impl VendorJob {
             cancel: ctx.cancel.clone(),
         };
         let out = collect_usage(client, input).await?;
+        // The new cache replaces the old one: not both held while it is written.
+        drop(cache);
         // The cache and hints are advisory: a failure to keep them is logged, not fatal.
         if let Err(e) = self.store.save_service_cache(out.cache).await {
             tracing::warn!(
