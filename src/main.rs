@@ -10,7 +10,7 @@ use mpsync::exit::Exit;
 /// large run had freed, so the peak RSS at 10,000 customers was more than twice the peak of
 /// live heap (BENCHMARKS.md, "Peak memory").
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = match mpsync::cli::Cli::try_parse() {
