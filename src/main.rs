@@ -5,10 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use mpsync::exit::Exit;
 
-/// mimalloc instead of glibc malloc: the daemon's threads (the runtime's workers and its
+/// jemalloc instead of glibc malloc: the daemon's threads (the runtime's workers and its
 /// blocking pool, which runs every store transaction) each got a glibc arena that kept what a
-/// large run had freed, so the peak RSS at 10,000 customers was more than twice the peak of
-/// live heap (BENCHMARKS.md, "Peak memory").
+/// large run had freed, so the peak RSS at 10,000 customers was about twice the peak of live
+/// heap (BENCHMARKS.md, "Peak memory"). Its settings (two arenas, freed pages returned after a
+/// second) are compiled in from `.cargo/config.toml`.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
