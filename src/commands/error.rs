@@ -15,7 +15,7 @@ use crate::writeback::ApplyError;
 
 mod own;
 
-pub use own::{CaptureCommandError, DemoError, SimCommandError, TargetError};
+pub use own::{BackupError, CaptureCommandError, DemoError, SimCommandError, TargetError};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +101,12 @@ pub enum CommandError {
     /// `apply` refused the plan, or the store failed during it.
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// `init`'s own failures.
+    #[error(transparent)]
+    Init(#[from] super::init::InitError),
+    /// `backup`'s own failures.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
     /// The daemon holds the store and could not be asked through its control socket.
     #[error(transparent)]
     Control(#[from] ControlError),
@@ -139,6 +145,8 @@ impl ExitStatus for CommandError {
             CommandError::Demo(e) => e.exit(),
             CommandError::Apply(e) => e.exit(),
             CommandError::Control(e) => e.exit(),
+            CommandError::Backup(e) => e.exit(),
+            CommandError::Init(e) => e.exit(),
             CommandError::Remote { exit, .. } => *exit,
             CommandError::Reported(status) => *status,
         }
@@ -166,6 +174,8 @@ impl CommandError {
             CommandError::Sim(_) => Speaker::Command("sim"),
             CommandError::Demo(_) => Speaker::Command("demo"),
             CommandError::Apply(_) => Speaker::Command("apply"),
+            CommandError::Backup(_) => Speaker::Command("backup"),
+            CommandError::Init(_) => Speaker::Command("init"),
             _ => Speaker::Mpsync,
         }
     }

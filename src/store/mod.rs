@@ -4,6 +4,7 @@
 //! Opening is blocking (call it from `spawn_blocking`); every other method is `async` and runs
 //! its redb work on the blocking pool, never holding a transaction across an `.await`.
 
+mod backup;
 mod billing;
 mod cache;
 mod error;
@@ -27,6 +28,7 @@ use redb::{Database, ReadableDatabase, ReadableTableMetadata, StorageBackend, Ta
 
 use crate::model::RunId;
 
+pub use backup::BackupReport;
 pub use error::StoreError;
 pub use history::{HistoryPoint, Rename};
 pub use plans::PlanSaved;

@@ -188,3 +188,37 @@ impl ExitStatus for DemoError {
         Exit::IoErr
     }
 }
+
+/// `mpsync backup`'s own failures (the store's and the control socket's are theirs).
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// There is no store to back up.
+    #[error(
+        "there is no store at {}: nothing to back up. Check daemon.state_dir (or --state-dir)",
+        .0.display()
+    )]
+    NoStore(std::path::PathBuf),
+    /// The copy the daemon wrote could not be moved to where it was asked for.
+    #[error("cannot write the backup {}: {source}", .path.display())]
+    Write {
+        /// The file asked for.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ExitStatus for BackupError {
+    fn exit(&self) -> Exit {
+        match self {
+            BackupError::NoStore(_) => Exit::IoErr,
+            BackupError::Write { source, .. }
+                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                Exit::CantCreate
+            }
+            BackupError::Write { .. } => Exit::IoErr,
+        }
+    }
+}
