@@ -49,7 +49,8 @@ fn the_unit_matches_the_daemon() {
     // One credentials directory: the one mpsync reads itself beside the config (so `sudo
     // mpsync check` sees what the service sees), loaded under the prefix mpsync reads.
     assert_eq!(values(&unit, "LoadCredential"), ["mpsync:/etc/mpsync/mpsync.credentials"]);
-    let beside = mpsync::config::credentials_dir_for(std::path::Path::new("/etc/mpsync/mpsync.toml"));
+    let beside =
+        mpsync::config::credentials_dir_for(std::path::Path::new("/etc/mpsync/mpsync.toml"));
     assert_eq!(beside, std::path::Path::new("/etc/mpsync/mpsync.credentials"));
     assert_eq!(values(&unit, "RestartPreventExitStatus"), ["78"]);
     assert_eq!(values(&unit, "ConditionPathExists"), ["/etc/mpsync/mpsync.toml"]);
@@ -74,10 +75,16 @@ fn the_template_is_the_unit_per_instance() {
         u.lines()
             .filter(|l| !l.starts_with('#') && l.contains('='))
             .filter(|l| {
-                !["Description=", "ExecStart=", "StateDirectory=", "LoadCredential=",
-                  "ConditionPathExists=", "User="]
-                    .iter()
-                    .any(|k| l.starts_with(k))
+                ![
+                    "Description=",
+                    "ExecStart=",
+                    "StateDirectory=",
+                    "LoadCredential=",
+                    "ConditionPathExists=",
+                    "User=",
+                ]
+                .iter()
+                .any(|k| l.starts_with(k))
             })
             .map(str::to_owned)
             .collect()

@@ -92,7 +92,12 @@ impl Asker {
         Ok(s.trim().to_owned())
     }
 
-    fn line_or(&mut self, flag: &'static str, prompt: &str, default: &str) -> Result<String, InitError> {
+    fn line_or(
+        &mut self,
+        flag: &'static str,
+        prompt: &str,
+        default: &str,
+    ) -> Result<String, InitError> {
         if !self.tty {
             return Ok(default.to_owned());
         }
@@ -123,12 +128,11 @@ impl Asker {
                 path: p.to_path_buf(),
                 source,
             })?,
-            None if self.tty => rpassword::prompt_password(format!("{prompt} (not shown): "))
-                .map_err(|source| InitError::Io {
-                    action: "read",
-                    path: "the terminal".into(),
-                    source,
-                })?,
+            None if self.tty => {
+                rpassword::prompt_password(format!("{prompt} (not shown): ")).map_err(|source| {
+                    InitError::Io { action: "read", path: "the terminal".into(), source }
+                })?
+            }
             None => return Err(InitError::Missing(flag)),
         };
         let value = value.trim().to_owned();
@@ -196,7 +200,10 @@ fn gather(
     let reseller_id = match args.reseller_id {
         Some(id) => id,
         None => {
-            let text = ask.line("--reseller-id", "Mailprotector reseller id (the number in the console URL)")?;
+            let text = ask.line(
+                "--reseller-id",
+                "Mailprotector reseller id (the number in the console URL)",
+            )?;
             text.parse().map_err(|_| InitError::Bad {
                 flag: "--reseller-id",
                 reason: format!("{text:?} is not a number"),
@@ -222,11 +229,8 @@ fn gather(
     if billing == InitBilling::Connectwise {
         names.extend(["connectwise-public-key", "connectwise-private-key"]);
     }
-    let existing: Vec<PathBuf> = names
-        .iter()
-        .map(|n| creds.join(n))
-        .filter(|p| p.symlink_metadata().is_ok())
-        .collect();
+    let existing: Vec<PathBuf> =
+        names.iter().map(|n| creds.join(n)).filter(|p| p.symlink_metadata().is_ok()).collect();
     if !existing.is_empty() {
         return Err(InitError::Exists(existing));
     }
@@ -313,7 +317,8 @@ fn gather(
     }
     if billing != InitBilling::None {
         let stem = config_path.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
-        let name = if stem == "mpsync" { "mapping.toml".into() } else { format!("{stem}.mapping.toml") };
+        let name =
+            if stem == "mpsync" { "mapping.toml".into() } else { format!("{stem}.mapping.toml") };
         let mapping = config_path.with_file_name(name);
         let _ = write!(
             config,
@@ -378,11 +383,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mpsync.toml");
         std::fs::write(&path, SHIPPED_EXAMPLE).unwrap();
-        let opts = crate::config::LoadOptions {
-            path,
-            env: Default::default(),
-            overrides: Vec::new(),
-        };
+        let opts =
+            crate::config::LoadOptions { path, env: Default::default(), overrides: Vec::new() };
         let e = crate::config::load(&opts).unwrap_err();
         let keys: Vec<&str> = e.problems.iter().map(|p| p.key.as_str()).collect();
         assert_eq!(keys, ["mailprotector.api_key_file", "mailprotector.reseller_id"], "{e:#}");

@@ -177,7 +177,11 @@ fn secrets_fall_back_to_the_credentials_directory() {
     let p = problems(&opts(&path, &[], &[]));
     assert_eq!(p[0].key, "mailprotector.api_key_file");
     let beside = fx.dir.path().join("c.credentials/mailprotector-api-key");
-    assert!(p[0].message.contains(&format!("write it to {}", beside.display())), "{}", p[0].message);
+    assert!(
+        p[0].message.contains(&format!("write it to {}", beside.display())),
+        "{}",
+        p[0].message
+    );
 }
 
 #[test]

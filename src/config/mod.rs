@@ -34,7 +34,7 @@ pub use mapping::{Mapping, MappingError, MappingProblem, ProductMapping, Suppres
 pub use render::{redacted_toml, redacted_toml_annotated};
 pub use schedule::Schedule;
 pub use secret::{Secret, credentials_dir_for};
-pub use validate::credential_names;
 pub use types::*;
+pub use validate::credential_names;
 
 pub use crate::model::user_types::CountedTypes;

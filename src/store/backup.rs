@@ -13,8 +13,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use redb::{
-    Key, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, TableError,
-    MultimapTableHandle, TableHandle, Value, WriteTransaction,
+    Key, MultimapTableHandle, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    TableError, TableHandle, Value, WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
 
@@ -56,31 +56,30 @@ fn backup(inner: &Inner, dest: &Path) -> Result<BackupReport, StoreError> {
     let io = |action: &'static str| {
         move |source: std::io::Error| StoreError::Io { action, path: dest.to_path_buf(), source }
     };
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dest)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => {
-                StoreError::BackupExists { path: dest.to_path_buf() }
-            }
-            _ => io("create the backup file")(e),
-        })?;
+    let file =
+        OpenOptions::new().read(true).write(true).create_new(true).mode(0o600).open(dest).map_err(
+            |e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    StoreError::BackupExists { path: dest.to_path_buf() }
+                }
+                _ => io("create the backup file")(e),
+            },
+        )?;
     let src = inner.read()?;
     let backend = redb::backends::FileBackend::new(file)
         .map_err(|e| StoreError::db("create the backup", dest.to_path_buf(), e))?;
     let copy = redb::Builder::new()
         .create_with_backend(backend)
         .map_err(|e| StoreError::db("create the backup", dest.to_path_buf(), e))?;
-    let txn =
-        copy.begin_write().map_err(|e| StoreError::db("write the backup", dest.to_path_buf(), e))?;
+    let txn = copy
+        .begin_write()
+        .map_err(|e| StoreError::db("write the backup", dest.to_path_buf(), e))?;
     let rows = copy_all(&src, &txn, &inner.path, dest)?;
     txn.commit().map_err(|e| StoreError::db("commit the backup", dest.to_path_buf(), e))?;
     let (runs, last_run) = {
-        let read =
-            copy.begin_read().map_err(|e| StoreError::db("read the backup", dest.to_path_buf(), e))?;
+        let read = copy
+            .begin_read()
+            .map_err(|e| StoreError::db("read the backup", dest.to_path_buf(), e))?;
         let table = read
             .open_table(tables::RUNS)
             .map_err(|e| StoreError::db("read the backup", dest.to_path_buf(), e))?;

@@ -12,7 +12,8 @@ use crate::reconcile::Reconciliation;
 
 /// key → encoded [`Reconciliation`]. Only [`LATEST`] is written today; the table is created
 /// on the first save, so a store from before reconciliation existed reads as "none yet".
-pub(super) const RECONCILIATION: TableDefinition<&str, &[u8]> = TableDefinition::new("reconciliation_v1");
+pub(super) const RECONCILIATION: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("reconciliation_v1");
 
 /// The key of the latest reconciliation.
 const LATEST: &str = "latest";

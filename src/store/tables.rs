@@ -144,9 +144,9 @@ pub(crate) fn init_schema_with(
     steps: &[Migration],
 ) -> Result<Vec<&'static str>, StoreError> {
     let found = {
-        let meta = txn.open_table(META).map_err(|e| {
-            StoreError::db("create the store tables", path.to_path_buf(), e)
-        })?;
+        let meta = txn
+            .open_table(META)
+            .map_err(|e| StoreError::db("create the store tables", path.to_path_buf(), e))?;
         meta.get(KEY_SCHEMA)
             .map_err(|e| StoreError::db("read the schema version", path.to_path_buf(), e))?
             .map(|v| v.value())
