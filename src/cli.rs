@@ -229,6 +229,9 @@ pub struct SimArgs {
     /// Write the API keys as secret files (mode 0600) and a ready mpsync.toml into DIR.
     #[arg(long, value_name = "DIR")]
     pub keys_dir: Option<PathBuf>,
+    /// The PSA the written configuration and mapping bill from (both are simulated).
+    #[arg(long, value_enum, value_name = "PSA", default_value = "connectwise")]
+    pub psa: Psa,
     /// Serve the capture bundle in DIR (written by `mpsync capture`) instead of generated
     /// data: exactly the captured answers, any key accepted, 404 for anything not captured.
     #[arg(
@@ -276,6 +279,18 @@ pub struct DemoArgs {
     /// Seed of the demo data.
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub seed: u64,
+    /// The simulated PSA the demo bills from.
+    #[arg(long, value_enum, value_name = "PSA", default_value = "connectwise")]
+    pub psa: Psa,
+}
+
+/// A simulated PSA (`mpsync sim --psa`, `mpsync demo --psa`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Psa {
+    /// ConnectWise Manage agreement additions.
+    Connectwise,
+    /// Datto Autotask recurring-service contracts.
+    Autotask,
 }
 
 /// `mpsync reconcile`.

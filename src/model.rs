@@ -358,7 +358,8 @@ pub struct BilledLine {
 }
 
 /// A billed line's identity in its PSA: what a write-back addresses and what a mapping's line
-/// preference names. Its [`LineRef::key`] is stable and short (`cw:12/345`, `csv:7`).
+/// preference names. Its [`LineRef::key`] is stable and short (`cw:12/345`,
+/// `at:29684183/55/3001`, `csv:7`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "psa", rename_all = "snake_case")]
 pub enum LineRef {
@@ -369,6 +370,19 @@ pub enum LineRef {
         /// The addition id.
         addition: u64,
     },
+    /// An Autotask contract service (a service on a recurring-service contract), whose
+    /// quantity lives in per-period units rows and changes only by an adjustment (which
+    /// names `contractServiceID`, or `contractID` + `serviceID`). None of the three ids
+    /// changes over the line's life. The contract and service ids are 32-bit, as the API
+    /// declares its reference fields (F5.12); this keeps the type as small as the others.
+    Autotask {
+        /// The contract id.
+        contract: u32,
+        /// The service id (the product id the mapping names).
+        service: u32,
+        /// The contract service id (`contractServiceID`).
+        contract_service: u64,
+    },
     /// A row of a CSV export (line number, 1-based, header included): never writable.
     Csv {
         /// The line number in the file.
@@ -377,10 +391,14 @@ pub enum LineRef {
 }
 
 impl LineRef {
-    /// The stable short form: `cw:<agreement>/<addition>` or `csv:<line>`.
+    /// The stable short form: `cw:<agreement>/<addition>`,
+    /// `at:<contract>/<service>/<contractService>` or `csv:<line>`.
     pub fn key(&self) -> String {
         match self {
             LineRef::Connectwise { agreement, addition } => format!("cw:{agreement}/{addition}"),
+            LineRef::Autotask { contract, service, contract_service } => {
+                format!("at:{contract}/{service}/{contract_service}")
+            }
             LineRef::Csv { line } => format!("csv:{line}"),
         }
     }
@@ -395,6 +413,17 @@ impl LineRef {
                 addition: b.trim().parse().ok()?,
             });
         }
+        if let Some(rest) = key.strip_prefix("at:") {
+            let mut ids = rest.split('/').map(str::trim);
+            let (Some(contract), Some(service), Some(contract_service), None) =
+                (ids.next(), ids.next(), ids.next(), ids.next())
+            else {
+                return None;
+            };
+            let (contract, service) = (contract.parse().ok()?, service.parse().ok()?);
+            let contract_service = contract_service.parse().ok()?;
+            return Some(LineRef::Autotask { contract, service, contract_service });
+        }
         let line = key.strip_prefix("csv:")?.trim().parse().ok()?;
         Some(LineRef::Csv { line })
     }
@@ -407,6 +436,11 @@ impl fmt::Display for LineRef {
             LineRef::Connectwise { agreement, addition } => {
                 write!(f, "ConnectWise agreement {agreement} addition {addition}")
             }
+            LineRef::Autotask { contract_service, contract, service } => write!(
+                f,
+                "Autotask contract {contract} service {service} (contract service \
+                 {contract_service})"
+            ),
             LineRef::Csv { line } => write!(f, "CSV line {line}"),
         }
     }
@@ -436,12 +470,27 @@ mod tests {
         assert_eq!(cw.to_string(), "ConnectWise agreement 12 addition 345");
         let csv = LineRef::Csv { line: 7 };
         assert_eq!(csv.key(), "csv:7");
-        for r in [cw, csv] {
+        let at = LineRef::Autotask { contract: 29684183, service: 55, contract_service: 3001 };
+        assert_eq!(at.key(), "at:29684183/55/3001");
+        assert_eq!(at.to_string(), "Autotask contract 29684183 service 55 (contract service 3001)");
+        assert_eq!(serde_json::to_value(&at).unwrap()["psa"], "autotask");
+        for r in [cw, csv, at] {
             assert_eq!(LineRef::parse(&r.key()), Some(r.clone()));
             let json = serde_json::to_value(&r).unwrap();
             assert_eq!(serde_json::from_value::<LineRef>(json).unwrap(), r);
         }
-        for bad in ["", "cw:12", "cw:a/1", "csv:", "xx:1/2", "12/345"] {
+        for bad in [
+            "",
+            "cw:12",
+            "cw:a/1",
+            "csv:",
+            "xx:1/2",
+            "12/345",
+            "at:3001",
+            "at:1/2/x",
+            "at:1/2/3/4",
+            "at:5000000000/1/2",
+        ] {
             assert_eq!(LineRef::parse(bad), None, "{bad}");
         }
     }

@@ -7,6 +7,7 @@
 
 mod support;
 
+mod billing_autotask;
 mod billing_connectwise;
 mod billing_csv;
 mod billing_generator;
@@ -41,6 +42,7 @@ mod plan_e2e;
 mod reconcile_api;
 mod reconcile_cli;
 mod reconcile_e2e;
+mod reconcile_e2e_autotask;
 mod secret_echo;
 mod sim_cli;
 mod store_backup;

@@ -15,6 +15,7 @@ mod secrets;
 mod start;
 mod tasks;
 mod writeback;
+mod zone_cache;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -340,8 +341,9 @@ pub fn build_jobs(
         schedule: mp.schedule.clone(),
         job: Arc::new(vendor),
     }];
-    let billing =
-        crate::billing::source_from_config(&config.billing).map_err(JobsError::Billing)?;
+    let zones = Arc::new(zone_cache::StoreZones(store.clone()));
+    let billing = crate::billing::source_with_zone_cache(&config.billing, zones)
+        .map_err(JobsError::Billing)?;
     if let Some(source) = billing {
         jobs.push(JobSpec {
             kind: RunKind::Billing,

@@ -9,6 +9,7 @@
 //! shorter than [`MIN_BODY_SECRET_LEN`]: a short `clientId` such as `mpsync` (an identifier,
 //! not a secret, but sent beside the keys) would otherwise cut a word out of every line.
 
+use crate::billing::autotask::AutotaskClient;
 use crate::billing::connectwise::ConnectwiseClient;
 use crate::config::{BillingSource, Config, Secret};
 use crate::gradient::GradientClient;
@@ -19,8 +20,14 @@ use crate::upstream::{MIN_BODY_SECRET_LEN, Scrubber};
 pub fn secret_scrubber(config: &Config) -> Scrubber {
     let mut secrets: Vec<Secret> =
         MailprotectorClient::credentials(&config.mailprotector).secrets().cloned().collect();
-    if let BillingSource::Connectwise(cw) = &config.billing.source {
-        secrets.extend(ConnectwiseClient::credentials(cw).secrets().cloned());
+    match &config.billing.source {
+        BillingSource::Connectwise(cw) => {
+            secrets.extend(ConnectwiseClient::credentials(cw).secrets().cloned());
+        }
+        BillingSource::Autotask(at) => {
+            secrets.extend(AutotaskClient::credentials(at).secrets().cloned());
+        }
+        BillingSource::None | BillingSource::Csv(_) => {}
     }
     let g = &config.gradient;
     match (&g.vendor_key, &g.partner_key) {

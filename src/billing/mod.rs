@@ -1,12 +1,14 @@
 //! The billing side: where billed quantities come from. A [`BilledSource`] reads every
 //! account and billed line the PSA holds — ConnectWise Manage agreement additions
-//! ([`ConnectwiseSource`]) or a CSV export ([`CsvSource`]) — or fails whole with a typed
+//! ([`ConnectwiseSource`]), Autotask recurring-service contracts ([`AutotaskSource`]) or a
+//! CSV export ([`CsvSource`]) — or fails whole with a typed
 //! [`BillingError`]; a partial read is never returned.
 //!
 //! The way back: a [`write::LineWriter`] reads and sets the quantity of single lines in the
 //! PSA, for an operator-approved write-back; [`writer_from_config`] builds the configured
 //! source's writer, or says why it has none.
 
+pub mod autotask;
 pub mod connectwise;
 pub mod csv;
 pub mod write;
@@ -18,6 +20,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
+pub use self::autotask::AutotaskSource;
 pub use self::connectwise::{ConnectwiseSource, ConnectwiseWriter};
 pub use self::csv::{CsvError, CsvProblem, CsvSource, parse_csv};
 use crate::config::{BillingConfig, BillingSource};
@@ -79,6 +82,15 @@ pub enum BillingError {
         #[source]
         source: CsvReadError,
     },
+    /// The PSA answered, but the API user sees none of what must be there (a security level
+    /// that hides it returns no rows rather than an error).
+    #[error("{source_name}: {what}")]
+    NothingVisible {
+        /// The billing source's name.
+        source_name: &'static str,
+        /// What is missing and how to fix it.
+        what: String,
+    },
     /// Shutdown (or the caller) stopped the read; nothing was recorded.
     #[error("the billing read was cancelled before it completed; nothing was recorded")]
     Cancelled,
@@ -101,6 +113,7 @@ impl ExitStatus for BillingError {
             BillingError::Upstream(e) => e.exit(),
             BillingError::Csv(_) => Exit::DataErr,
             BillingError::CsvIo { .. } => Exit::IoErr,
+            BillingError::NothingVisible { .. } => Exit::Unavailable,
             BillingError::Cancelled => Exit::Failure,
         }
     }
@@ -114,7 +127,22 @@ pub fn source_from_config(
     Ok(match &cfg.source {
         BillingSource::None => None,
         BillingSource::Connectwise(cw) => Some(Arc::new(ConnectwiseSource::new(cw)?)),
+        BillingSource::Autotask(at) => Some(Arc::new(AutotaskSource::new(at)?)),
         BillingSource::Csv(c) => Some(Arc::new(CsvSource::new(c.path.clone()))),
+    })
+}
+
+/// [`source_from_config`], with an Autotask source keeping its looked-up zone in `zones`
+/// (the daemon's store) so a restart does not look it up again.
+pub fn source_with_zone_cache(
+    cfg: &BillingConfig,
+    zones: Arc<dyn autotask::ZoneCache>,
+) -> Result<Option<Arc<dyn BilledSource>>, BillingError> {
+    Ok(match &cfg.source {
+        BillingSource::Autotask(at) => {
+            Some(Arc::new(AutotaskSource::new(at)?.with_zone_cache(zones)))
+        }
+        _ => source_from_config(cfg)?,
     })
 }
 
@@ -124,7 +152,8 @@ pub fn source_from_config(
 pub fn has_write_path(cfg: &BillingConfig) -> bool {
     match &cfg.source {
         BillingSource::Connectwise(_) => true,
-        BillingSource::Csv(_) | BillingSource::None => false,
+        // Not yet: the write-back by adjustment comes after the apply engine.
+        BillingSource::Autotask(_) | BillingSource::Csv(_) | BillingSource::None => false,
     }
 }
 
@@ -137,6 +166,11 @@ pub fn writer_from_config(
 ) -> Result<Arc<dyn write::LineWriter>, write::WriteError> {
     match &cfg.source {
         BillingSource::Connectwise(cw) => Ok(Arc::new(ConnectwiseWriter::new(cw)?)),
+        BillingSource::Autotask(_) => Err(write::WriteError::NotWritable {
+            billing: "autotask",
+            why: "writing back to Autotask (by contract service adjustment) is not built yet; \
+                  change the quantities in Autotask itself",
+        }),
         BillingSource::Csv(_) => Err(write::WriteError::NotWritable {
             billing: "csv",
             why: "a CSV export is a copy of the PSA's data that mpsync only reads; change the \
@@ -168,6 +202,9 @@ pub async fn check(cfg: &BillingConfig) -> Option<Result<String, BillingError>> 
                 .map(|info| format!("ConnectWise {} answers with these keys", info.describe()))
                 .map_err(BillingError::from),
         ),
+        BillingSource::Autotask(at) => {
+            Some(autotask::check_connection(at).await.map(|r| r.describe()))
+        }
         BillingSource::Csv(c) => {
             let path = c.path.clone();
             let parsed =

@@ -1,4 +1,5 @@
-//! `mpsync demo`: the simulated Mailprotector and ConnectWise with a seeded demo reseller whose
+//! `mpsync demo`: the simulated Mailprotector and ConnectWise (or Autotask, `--psa autotask`)
+//! with a seeded demo reseller whose
 //! billing has every kind of discrepancy planted, and a daemon against them in a temporary
 //! state directory, until Ctrl-C. The first thing a new user runs.
 
@@ -9,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::{CommandError, DemoError, Globals, report};
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, Psa};
 use mpsync_sim::{SimOptions, SimServer};
 
 /// Runs the demo until Ctrl-C/SIGTERM, then stops everything and removes the temporary dir.
@@ -37,10 +38,19 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Result<(), CommandError> {
                 return Err(DemoError::Config { dir: dir.path().to_path_buf(), source }.into());
             }
         };
-    let billing = mpsync_sim::connectwise::BillingData::generate(&sim.control().read(), args.seed);
-    if let Err(source) =
-        super::sim::write_billing_files(dir.path(), &sim.base_url(), &billing, None)
-    {
+    let written = match args.psa {
+        Psa::Connectwise => {
+            let billing =
+                mpsync_sim::connectwise::BillingData::generate(&sim.control().read(), args.seed);
+            super::sim::write_billing_files(dir.path(), &sim.base_url(), &billing, None)
+        }
+        // The simulator serves this one's data: its units rows are laid out around today.
+        Psa::Autotask => {
+            let at = sim.control().autotask();
+            super::sim::write_autotask_files(dir.path(), &sim.base_url(), &at.read(), None)
+        }
+    };
+    if let Err(source) = written {
         sim.shutdown().await;
         return Err(DemoError::Billing { dir: dir.path().to_path_buf(), source }.into());
     }
@@ -60,10 +70,15 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Result<(), CommandError> {
     ];
     let globals = Globals { config_path: config.clone(), ..g.clone() };
     println!(
-        "mpsync demo: a simulated Mailprotector reseller ({} customers, seed {}) on {}",
+        "mpsync demo: a simulated Mailprotector reseller ({} customers, seed {}) on {}, billed \
+         in a simulated {}",
         args.customers,
         args.seed,
-        sim.base_url()
+        sim.base_url(),
+        match args.psa {
+            Psa::Connectwise => "ConnectWise Manage",
+            Psa::Autotask => "Autotask",
+        }
     );
     println!("  config and state in {} (removed on exit)", dir.path().display());
     let state = dir.path().join("state");

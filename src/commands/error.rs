@@ -15,7 +15,9 @@ use crate::writeback::ApplyError;
 
 mod own;
 
-pub use own::{BackupError, CaptureCommandError, DemoError, SimCommandError, TargetError};
+pub use own::{
+    BackupError, CaptureCommandError, DemoError, InitError, SimCommandError, TargetError,
+};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +105,7 @@ pub enum CommandError {
     Apply(#[from] ApplyError),
     /// `init`'s own failures.
     #[error(transparent)]
-    Init(#[from] super::init::InitError),
+    Init(#[from] InitError),
     /// `backup`'s own failures.
     #[error(transparent)]
     Backup(#[from] BackupError),

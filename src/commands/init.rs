@@ -13,62 +13,13 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use super::{CommandError, Globals};
+use super::{CommandError, Globals, InitError};
 use crate::cli::{CheckArgs, InitArgs, InitBilling};
 use crate::config::credentials_dir_for;
-use crate::exit::{Exit, ExitStatus};
 
 /// The unconfigured config the Debian package installs as `/etc/mpsync/mpsync.toml`: `init`
 /// may replace it (and only it).
 pub const SHIPPED_EXAMPLE: &str = include_str!("../../packaging/mpsync.toml");
-
-/// Why `init` wrote nothing, or stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    /// A file `init` would write exists.
-    #[error(
-        "{} already exist{}; mpsync init never overwrites. Edit the config (then `mpsync \
-         check`), or move the files away to start over",
-        list(.0), if .0.len() == 1 { "s" } else { "" }
-    )]
-    Exists(Vec<PathBuf>),
-    /// A value is missing and there is no terminal to ask.
-    #[error("{0} is needed: standard input is not a terminal to ask on, so pass {0}")]
-    Missing(&'static str),
-    /// A value given is not usable.
-    #[error("{flag}: {reason}")]
-    Bad {
-        /// The flag (or prompt).
-        flag: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-    /// Reading a value or writing a file failed.
-    #[error("cannot {action} {}: {source}", .path.display())]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: io::Error,
-    },
-}
-
-fn list(paths: &[PathBuf]) -> String {
-    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-}
-
-impl ExitStatus for InitError {
-    fn exit(&self) -> Exit {
-        match self {
-            InitError::Exists(_) => Exit::CantCreate,
-            InitError::Missing(_) | InitError::Bad { .. } => Exit::Usage,
-            InitError::Io { .. } => Exit::IoErr,
-        }
-    }
-}
 
 /// Reads values: flags first, then the terminal, else an error naming the flag.
 struct Asker {

@@ -24,7 +24,8 @@ use crate::exit::{Exit, ExitStatus};
 use crate::store::Store;
 
 pub use error::{
-    BackupError, CaptureCommandError, CommandError, DemoError, SimCommandError, TargetError, report,
+    BackupError, CaptureCommandError, CommandError, DemoError, InitError, SimCommandError,
+    TargetError, report,
 };
 pub use sim::{write_replay_config, write_sim_config};
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{CommandError, Globals, SimCommandError};
-use crate::cli::SimArgs;
+use crate::cli::{Psa, SimArgs};
 use mpsync_sim::faults::Fault;
 use mpsync_sim::{SimOptions, SimServer};
 
@@ -78,20 +78,36 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Result<(), CommandError> {
         "  every key: GET {base_url}/_sim/keys; expected counts: GET {base_url}/_sim/expected_counts"
     );
     if let Some(dir) = &args.keys_dir {
-        if let Err(source) = write_sim_config(dir, &ctl, &base_url, args.rate_limit) {
+        if let Err(source) = write_sim_config_for(dir, &ctl, &base_url, args.rate_limit, args.psa) {
             handle.shutdown().await;
             return Err(SimCommandError::KeysDir { dir: dir.clone(), source }.into());
         }
         let config = dir.join("mpsync.toml");
         println!("  wrote {} (mode 0600) and {}", dir.join(KEY_FILE).display(), config.display());
-        let billing = ctl.connectwise();
-        let billing = billing.read();
-        println!(
-            "  wrote the ConnectWise keys ({CW_PUBLIC_FILE}, {CW_PRIVATE_FILE}), the [billing] \
-             section and {MAPPING_FILE} (left unmapped on purpose: {} customer, {} product)",
-            billing.planted_with("unmapped_customer").len(),
-            billing.planted_with("unmapped_product").len(),
-        );
+        match args.psa {
+            Psa::Connectwise => {
+                let billing = ctl.connectwise();
+                let billing = billing.read();
+                println!(
+                    "  wrote the ConnectWise keys ({CW_PUBLIC_FILE}, {CW_PRIVATE_FILE}), the \
+                     [billing] section and {MAPPING_FILE} (left unmapped on purpose: {} \
+                     customer, {} product)",
+                    billing.planted_with("unmapped_customer").len(),
+                    billing.planted_with("unmapped_product").len(),
+                );
+            }
+            Psa::Autotask => {
+                let billing = ctl.autotask();
+                let billing = billing.read();
+                println!(
+                    "  wrote the Autotask credentials ({AT_CODE_FILE}, {AT_SECRET_FILE}), the \
+                     [billing] section (zone looked up from the user name) and {MAPPING_FILE} \
+                     (left unmapped on purpose: {} customer, {} product)",
+                    billing.planted_with("unmapped_customer").len(),
+                    billing.planted_with("unmapped_product").len(),
+                );
+            }
+        }
         println!(
             "  wrote {} and {} (mode 0600) and an enabled [gradient] section",
             dir.join(GRADIENT_VENDOR_KEY_FILE).display(),
@@ -115,12 +131,30 @@ pub fn write_sim_config(
     base_url: &str,
     rate_limit: Option<f64>,
 ) -> std::io::Result<PathBuf> {
+    write_sim_config_for(dir, control, base_url, rate_limit, Psa::Connectwise)
+}
+
+/// [`write_sim_config`] billing from the simulated `psa`.
+pub fn write_sim_config_for(
+    dir: &Path,
+    control: &mpsync_sim::SimControl,
+    base_url: &str,
+    rate_limit: Option<f64>,
+    psa: Psa,
+) -> std::io::Result<PathBuf> {
     let (reseller_id, key) = {
         let ds = control.read();
         (ds.reseller_id(), ds.reseller_key().to_owned())
     };
     let config = write_keys_dir(dir, base_url, reseller_id, &key, rate_limit)?;
-    write_billing_files(dir, base_url, &control.connectwise().read(), rate_limit)?;
+    match psa {
+        Psa::Connectwise => {
+            write_billing_files(dir, base_url, &control.connectwise().read(), rate_limit)?
+        }
+        Psa::Autotask => {
+            write_autotask_files(dir, base_url, &control.autotask().read(), rate_limit)?
+        }
+    }
     let g = control.gradient();
     write_gradient_keys(dir, base_url, &g.vendor_key(), &g.partner_key())?;
     Ok(config)
@@ -257,6 +291,45 @@ pub(super) fn billing_toml(
         quoted(&dir.join(MAPPING_FILE).to_string_lossy())
     ));
     s
+}
+
+pub(super) const AT_CODE_FILE: &str = "autotask-integration-code";
+pub(super) const AT_SECRET_FILE: &str = "autotask-secret";
+
+/// Writes the simulated Autotask user's integration code and secret (0600) and
+/// `DIR/mapping.toml` (company and service ids), and appends `[billing]`,
+/// `[billing.autotask]` (no `base_url`: the zone is looked up from the user name through the
+/// simulator) and `[reconcile]` to `DIR/mpsync.toml` (call after [`write_keys_dir`]).
+pub fn write_autotask_files(
+    dir: &Path,
+    base_url: &str,
+    billing: &mpsync_sim::autotask::AtData,
+    rate_limit: Option<f64>,
+) -> std::io::Result<()> {
+    let dir = std::fs::canonicalize(dir)?;
+    let creds = &billing.credentials;
+    write_secret(&dir.join(AT_CODE_FILE), &creds.integration_code)?;
+    write_secret(&dir.join(AT_SECRET_FILE), &creds.secret)?;
+    std::fs::write(dir.join(MAPPING_FILE), &billing.mapping_toml)?;
+    let mut s = format!(
+        "\n[billing]\nsource = \"autotask\"\nschedule = \"30 */5 * * * *\"\n\n\
+         [billing.autotask]\nzone_lookup_url = {lookup}\nusername = {user}\n\
+         integration_code_file = {code}\nsecret_file = {secret}\n",
+        lookup = quoted(&format!("{base_url}{}/", mpsync_sim::autotask::API_PREFIX)),
+        user = quoted(&creds.username),
+        code = quoted(&dir.join(AT_CODE_FILE).to_string_lossy()),
+        secret = quoted(&dir.join(AT_SECRET_FILE).to_string_lossy()),
+    );
+    // The simulated database has the real one's 10,000 requests an hour: a faster budget
+    // than the cautious default is fine for a demo of a few hundred requests.
+    let rps = rate_limit.unwrap_or(20.0);
+    s.push_str(&format!("rate_limit = {rps:?}\nburst = {}\n", rps.ceil().max(1.0) as u64));
+    s.push_str(&format!(
+        "\n[reconcile]\nmapping_file = {}\n",
+        quoted(&dir.join(MAPPING_FILE).to_string_lossy())
+    ));
+    let mut config = std::fs::OpenOptions::new().append(true).open(dir.join("mpsync.toml"))?;
+    config.write_all(s.as_bytes())
 }
 
 /// A TOML string literal.

@@ -185,9 +185,10 @@ readers! {
     billing_source: SourceKind = deserialize_any, |v| match string(v)?.trim() {
         "none" => Ok(SourceKind::None),
         "connectwise" => Ok(SourceKind::Connectwise),
+        "autotask" => Ok(SourceKind::Autotask),
         "csv" => Ok(SourceKind::Csv),
         _ => Err(Invalid(format!(
-            "{} is not a billing source; use \"connectwise\", \"csv\" or \"none\"",
+            "{} is not a billing source; use \"connectwise\", \"autotask\", \"csv\" or \"none\"",
             v.show()
         ))),
     };
@@ -206,6 +207,7 @@ readers! {
 pub(crate) enum SourceKind {
     None,
     Connectwise,
+    Autotask,
     Csv,
 }
 

@@ -245,7 +245,18 @@ fn sources_only_need_their_own_settings() {
     let p = problems(&opts(&fx.config("[billing]\nsource = \"csv\"\n"), &[], &[]));
     assert_eq!(p[0].key, "billing.csv.path");
     let p = problems(&opts(&fx.config("[billing]\nsource = \"quickbooks\"\n"), &[], &[]));
-    assert!(p[0].message.contains("\"connectwise\", \"csv\" or \"none\""), "{p:?}");
+    assert!(p[0].message.contains("\"connectwise\", \"autotask\", \"csv\" or \"none\""), "{p:?}");
+    let p = problems(&opts(&fx.config("[billing]\nsource = \"autotask\"\n"), &[], &[]));
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "billing.autotask.integration_code_file",
+            "billing.autotask.secret_file",
+            "billing.autotask.username"
+        ]
+    );
+    assert!(p[0].message.contains("LoadCredential=autotask-integration-code"), "{p:?}");
 }
 
 #[test]
@@ -315,6 +326,9 @@ fn every_key_in_the_example_is_known_and_every_known_key_is_in_the_example() {
     // So are the per-service Gradient categories (built-in defaults apply).
     assert!(text.contains("# [gradient.services.CloudFilter]"));
     known.retain(|k| k != "gradient.services");
+    // Autotask's base_url is discovered unless given, so the example leaves it commented.
+    assert!(text.contains("# base_url = \"https://webservices5.autotask.net"));
+    known.retain(|k| k != "billing.autotask.base_url");
     in_file.sort();
     known.sort();
     assert_eq!(in_file, known);
@@ -585,7 +599,7 @@ fn a_key_outside_any_section_lists_its_sections_in_schema_order() {
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(
         p[0].message
-            .ends_with("put it under [mailprotector] or [billing.connectwise] or [gradient]"),
+            .ends_with("put it under [mailprotector] or [billing.connectwise] or [billing.autotask] or [gradient]"),
         "{}",
         p[0].message
     );

@@ -89,6 +89,7 @@ tables! {
         source: Option<SourceKind> = "l::billing_source",
         schedule: Option<Schedule> = "l::schedule",
         connectwise: RawConnectwise,
+        autotask: RawAutotask,
         csv: RawCsv,
     }
 
@@ -99,6 +100,20 @@ tables! {
         public_key_file: Option<PathBuf> = "l::secret_path",
         private_key_file: Option<PathBuf> = "l::secret_path",
         client_id: Option<String> = "l::text",
+        rate_limit: Option<f64> = "l::rate",
+        burst: Option<u32> = "l::whole_u32",
+        max_in_flight: Option<usize> = "l::in_flight",
+        timeout: Option<Duration> = "l::duration",
+        connect_timeout: Option<Duration> = "l::duration",
+    }
+
+    /// `[billing.autotask]`.
+    RawAutotask {
+        base_url: Option<url::Url> = "l::base_url",
+        zone_lookup_url: Option<url::Url> = "l::base_url",
+        username: Option<String> = "l::text",
+        integration_code_file: Option<PathBuf> = "l::secret_path",
+        secret_file: Option<PathBuf> = "l::secret_path",
         rate_limit: Option<f64> = "l::rate",
         burst: Option<u32> = "l::whole_u32",
         max_in_flight: Option<usize> = "l::in_flight",

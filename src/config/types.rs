@@ -137,7 +137,7 @@ pub struct CountDefinition {
 }
 
 /// `[billing]`: where billed quantities come from. Shown as `source = "..."` with the chosen
-/// source's table (`[billing.connectwise]` or `[billing.csv]`).
+/// source's table (`[billing.connectwise]`, `[billing.autotask]` or `[billing.csv]`).
 #[derive(Debug, Clone)]
 pub struct BillingConfig {
     /// The source, with its settings.
@@ -153,16 +153,19 @@ pub enum BillingSource {
     None,
     /// ConnectWise Manage agreement additions.
     Connectwise(Box<ConnectwiseConfig>),
+    /// Datto Autotask recurring-service contracts.
+    Autotask(Box<AutotaskConfig>),
     /// A CSV export.
     Csv(CsvConfig),
 }
 
 impl BillingSource {
-    /// Its name in `billing.source`: `none`, `connectwise` or `csv`.
+    /// Its name in `billing.source`: `none`, `connectwise`, `autotask` or `csv`.
     pub fn name(&self) -> &'static str {
         match self {
             BillingSource::None => "none",
             BillingSource::Connectwise(_) => "connectwise",
+            BillingSource::Autotask(_) => "autotask",
             BillingSource::Csv(_) => "csv",
         }
     }
@@ -182,6 +185,27 @@ pub struct ConnectwiseConfig {
     /// The integration's clientId GUID.
     pub client_id: String,
     /// Rate limit, concurrency and timeouts.
+    #[serde(flatten)]
+    pub limits: UpstreamLimits,
+}
+
+/// `[billing.autotask]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AutotaskConfig {
+    /// The zone's REST root (`https://webservicesN.autotask.net/ATServicesRest/`); `None`:
+    /// discovered from the user name through `zone_lookup_url` (and again after a 401).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<url::Url>,
+    /// Where the zone of `username` is looked up (any zone answers; default webservices2).
+    pub zone_lookup_url: url::Url,
+    /// The API-only user's user name (an e-mail address).
+    pub username: String,
+    /// The API tracking identifier of the integration (`ApiIntegrationCode`).
+    pub integration_code: Secret,
+    /// The API user's secret (password).
+    pub secret: Secret,
+    /// Rate limit, concurrency and timeouts (default 1 request/s: at most 36% of the
+    /// database's 10,000 requests an hour, which every integration shares).
     #[serde(flatten)]
     pub limits: UpstreamLimits,
 }
@@ -260,6 +284,7 @@ impl Serialize for BillingConfig {
         match &self.source {
             BillingSource::None => {}
             BillingSource::Connectwise(cw) => map.serialize_entry("connectwise", cw)?,
+            BillingSource::Autotask(at) => map.serialize_entry("autotask", at)?,
             BillingSource::Csv(csv) => map.serialize_entry("csv", csv)?,
         }
         map.end()

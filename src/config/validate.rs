@@ -180,7 +180,7 @@ fn remote_listen(c: &mut Check<'_>, listen: SocketAddr) {
 }
 
 /// Every secret: its `*_file` key, its systemd credential, and what it is (for "not set").
-const SECRETS: [(&str, &str, &str); 6] = [
+const SECRETS: [(&str, &str, &str); 8] = [
     ("daemon.access_token_file", "mpsync-access-token", ACCESS_TOKEN),
     ("mailprotector.api_key_file", "mailprotector-api-key", "the Mailprotector API key"),
     (
@@ -193,6 +193,12 @@ const SECRETS: [(&str, &str, &str); 6] = [
         "connectwise-private-key",
         "the API member's private key",
     ),
+    (
+        "billing.autotask.integration_code_file",
+        "autotask-integration-code",
+        "the Autotask API tracking identifier (integration code)",
+    ),
+    ("billing.autotask.secret_file", "autotask-secret", "the Autotask API user's secret"),
     ("gradient.vendor_key_file", "gradient-vendor-key", "the Gradient vendor API key"),
     ("gradient.partner_key_file", "gradient-partner-key", "the Gradient partner API key"),
 ];
@@ -326,9 +332,11 @@ fn mailprotector(r: RawMailprotector, c: &mut Check<'_>) -> MailprotectorConfig 
 fn billing(r: RawBilling, c: &mut Check<'_>) -> BillingConfig {
     let kind = r.source.unwrap_or(SourceKind::None);
     let cw = connectwise(r.connectwise, kind == SourceKind::Connectwise, c);
+    let at = autotask(r.autotask, kind == SourceKind::Autotask, c);
     let source = match kind {
         SourceKind::None => BillingSource::None,
         SourceKind::Connectwise => BillingSource::Connectwise(Box::new(cw)),
+        SourceKind::Autotask => BillingSource::Autotask(Box::new(at)),
         SourceKind::Csv => {
             let path = c.required(
                 "billing.csv.path",
@@ -368,6 +376,34 @@ fn connectwise(r: RawConnectwise, used: bool, c: &mut Check<'_>) -> ConnectwiseC
         private_key: private_key.unwrap_or_else(unloaded),
         client_id,
         limits: limits!(r, 10.0, 10),
+    }
+}
+
+/// `[billing.autotask]`; the user name and both secrets are required only when it is the
+/// source. The default budget is 1 request/s (burst 10, 3 in flight, the API's thread limit
+/// per entity): at most 3,600 of the 10,000 requests an hour the whole database shares.
+fn autotask(r: RawAutotask, used: bool, c: &mut Check<'_>) -> AutotaskConfig {
+    let key = "billing.autotask.username";
+    let msg = "required when billing.source = \"autotask\": the API-only user's user name \
+               (Admin → Resources/Users, security level API User)";
+    let username = if used { c.required(key, r.username, msg) } else { r.username };
+    let integration_code =
+        secret(c, "billing.autotask.integration_code_file", r.integration_code_file, used);
+    let secret_value = secret(c, "billing.autotask.secret_file", r.secret_file, used);
+    AutotaskConfig {
+        base_url: r.base_url,
+        zone_lookup_url: (r.zone_lookup_url)
+            .unwrap_or_else(|| url("https://webservices2.autotask.net/ATServicesRest/")),
+        username: username.unwrap_or_default(),
+        integration_code: integration_code.unwrap_or_else(unloaded),
+        secret: secret_value.unwrap_or_else(unloaded),
+        limits: UpstreamLimits {
+            rate_limit: r.rate_limit.unwrap_or(1.0),
+            burst: r.burst.unwrap_or(10),
+            max_in_flight: r.max_in_flight.unwrap_or(3),
+            timeout: r.timeout.unwrap_or(secs(30)),
+            connect_timeout: r.connect_timeout.unwrap_or(secs(5)),
+        },
     }
 }
 

@@ -192,6 +192,7 @@ impl Health {
         let billing = match &config.billing.source {
             BillingSource::None => None,
             BillingSource::Connectwise(_) => Some("connectwise"),
+            BillingSource::Autotask(_) => Some("autotask"),
             BillingSource::Csv(_) => Some("csv"),
         };
         self.set_configured(Source::Mailprotector, true, Some("mailprotector"));

@@ -117,11 +117,19 @@ fn a_missing_step_and_a_newer_store_are_refused() {
     assert!(matches!(e, StoreError::NewerSchema { found: 3, supported: 2, .. }), "{e:?}");
 }
 
+/// Whether `steps` hold exactly one step from each version below `version`, and no other.
+fn covers(steps: &[Migration], version: u32) -> bool {
+    let mut from: Vec<u32> = steps.iter().map(|m| m.from).collect();
+    from.sort_unstable();
+    from == (1..version).collect::<Vec<_>>()
+}
+
 #[test]
 fn the_shipped_steps_cover_every_older_version() {
-    for from in 1..SCHEMA_VERSION {
-        let n = MIGRATIONS.iter().filter(|m| m.from == from).count();
-        assert_eq!(n, 1, "schema version {from} needs exactly one upgrade step");
-    }
-    assert!(MIGRATIONS.iter().all(|m| m.from >= 1 && m.from < SCHEMA_VERSION));
+    assert!(covers(MIGRATIONS, SCHEMA_VERSION), "one upgrade step per older schema version");
+    // The rule itself: a gap, a duplicate or a step past the version is caught.
+    assert!(covers(&[STEP_2, STEP_3], 3));
+    assert!(!covers(&[STEP_3], 3));
+    assert!(!covers(&[STEP_2, STEP_2], 2));
+    assert!(!covers(&[STEP_2, STEP_3], 2));
 }

@@ -23,6 +23,11 @@ use super::scrub::Scrubber;
 /// names and counts. No upstream issues keys this short.
 pub const MIN_BODY_SECRET_LEN: usize = 8;
 
+/// Which 5xx answers are permanent for an upstream (see
+/// [`UpstreamClient::with_rule`](super::UpstreamClient::with_rule)): `true` fails the call at
+/// once instead of retrying it.
+pub type PermanentRule = fn(status: u16, body: &[u8]) -> bool;
+
 /// One endpoint call: the concrete path and its route pattern for accounting and errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
@@ -107,6 +112,8 @@ pub(super) struct Reader {
     pub(super) scrubber: Scrubber,
     /// The secrets long enough to cut from data bodies (see [`MIN_BODY_SECRET_LEN`]).
     body_scrubber: Scrubber,
+    /// Which 5xx answers fail at once instead of being retried (none by default).
+    permanent: Option<PermanentRule>,
 }
 
 impl Reader {
@@ -121,7 +128,12 @@ impl Reader {
         let body_scrubber = Scrubber::new(
             secrets.iter().copied().filter(|s| s.trim().len() >= MIN_BODY_SECRET_LEN),
         );
-        Reader { name, credential, retry, scrubber, body_scrubber }
+        Reader { name, credential, retry, scrubber, body_scrubber, permanent: None }
+    }
+
+    /// The same reader with a rule marking some 5xx answers permanent.
+    pub(super) fn with_rule(self, permanent: Option<PermanentRule>) -> Reader {
+        Reader { permanent, ..self }
     }
 
     /// See [`UpstreamClient::interpret`](super::UpstreamClient::interpret): the status
@@ -155,7 +167,7 @@ impl Reader {
                     .map(|d| self.retry.clamp_retry_after(d));
                 Answer::RateLimited { retry_after }
             }
-            s if status_is_transient(s) => {
+            s if status_is_transient(s) && !self.permanent.is_some_and(|p| p(s, &body)) => {
                 Answer::Transient { status, message: error_message(&body, &self.scrubber) }
             }
             _ => Answer::Fatal(self.classify(endpoint, status, &body)),
@@ -185,7 +197,8 @@ impl Reader {
                 path: endpoint.path.clone(),
                 message,
             },
-            400..=499 => UpstreamError::Rejected {
+            // 5xx only reach here when the upstream's rule made them permanent.
+            400..=599 => UpstreamError::Rejected {
                 upstream,
                 endpoint: label,
                 status,

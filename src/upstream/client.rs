@@ -14,7 +14,7 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
-use super::answer::{Answer, Endpoint, Reader, UpstreamResponse};
+use super::answer::{Answer, Endpoint, PermanentRule, Reader, UpstreamResponse};
 use super::error::{UpstreamError, excerpt};
 use super::limit::Budget;
 use super::planned::PlannedRequest;
@@ -90,7 +90,6 @@ struct Shared {
     reader: Reader,
     /// The names of the credential headers, for [`UpstreamClient::describe`].
     auth_header_names: Vec<String>,
-    base: String,
     http: reqwest::Client,
     budget: Budget,
 }
@@ -99,6 +98,9 @@ struct Shared {
 #[derive(Clone)]
 pub struct UpstreamClient {
     shared: Arc<Shared>,
+    /// The base URL (with the API prefix, no trailing `/`); [`UpstreamClient::rebased`]
+    /// changes it for one clone (an upstream whose host is discovered, e.g. Autotask's zone).
+    base: Arc<str>,
     stats: Arc<RequestStats>,
     recorder: Option<Arc<dyn Recorder>>,
 }
@@ -107,7 +109,7 @@ impl std::fmt::Debug for UpstreamClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UpstreamClient")
             .field("upstream", &self.shared.reader.name)
-            .field("base", &self.shared.base)
+            .field("base", &self.base)
             .field("recording", &self.recorder.is_some())
             .finish()
     }
@@ -122,6 +124,17 @@ enum Failure {
 impl UpstreamClient {
     /// Builds the client: crypto provider, timeouts, sensitive auth headers, the budget.
     pub fn new(spec: UpstreamSpec) -> Result<UpstreamClient, UpstreamError> {
+        Self::with_rule(spec, None)
+    }
+
+    /// [`UpstreamClient::new`] with a rule that marks some 5xx answers permanent: `rule(status,
+    /// body)` returning `true` makes that answer fail at once as [`UpstreamError::Rejected`]
+    /// instead of being retried (an API that answers 500 for permission and validation
+    /// problems, e.g. Autotask's `{"errors": [...]}`).
+    pub fn with_rule(
+        spec: UpstreamSpec,
+        rule: Option<PermanentRule>,
+    ) -> Result<UpstreamClient, UpstreamError> {
         install_crypto_provider();
         let setup = |reason: String| UpstreamError::Setup { upstream: spec.name.clone(), reason };
         let mut headers = HeaderMap::new();
@@ -145,27 +158,39 @@ impl UpstreamClient {
             .user_agent(USER_AGENT)
             .build()
             .map_err(|e| setup(format!("HTTP client: {e}")))?;
-        let base = spec.base_url.as_str().trim_end_matches('/').to_owned();
+        let base: Arc<str> = spec.base_url.as_str().trim_end_matches('/').into();
         let stats = Arc::new(RequestStats::new(spec.name.clone()));
         let shared = Shared {
             budget: Budget::new(&spec.limits),
             auth_header_names: spec.auth_headers.iter().map(|(n, _)| n.clone()).collect(),
-            base,
             http,
             reader: Reader::new(
                 spec.name.clone(),
                 spec.credential.clone(),
                 spec.retry.clone(),
                 &spec.secrets().map(Secret::expose).collect::<Vec<_>>(),
-            ),
+            )
+            .with_rule(rule),
         };
-        Ok(UpstreamClient { shared: Arc::new(shared), stats, recorder: None })
+        Ok(UpstreamClient { shared: Arc::new(shared), base, stats, recorder: None })
+    }
+
+    /// A clone (same pool, budget, accounting and secrets) that sends to `base` instead:
+    /// for an upstream whose host is discovered at run time.
+    pub fn rebased(&self, base: &url::Url) -> UpstreamClient {
+        UpstreamClient { base: base.as_str().trim_end_matches('/').into(), ..self.clone() }
+    }
+
+    /// The base URL calls are sent below (no trailing `/`).
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// A clone sharing the pool and budget but counting into fresh accounting (one per run).
     pub fn scoped(&self) -> UpstreamClient {
         UpstreamClient {
             shared: self.shared.clone(),
+            base: self.base.clone(),
             stats: Arc::new(RequestStats::new(self.shared.reader.name.clone())),
             recorder: self.recorder.clone(),
         }
@@ -210,7 +235,7 @@ impl UpstreamClient {
         query: &[(&str, String)],
         json: Option<&serde_json::Value>,
     ) -> PlannedRequest {
-        let mut url = format!("{}{}", self.shared.base, endpoint.path);
+        let mut url = format!("{}{}", self.base, endpoint.path);
         if !query.is_empty() {
             // The encoding reqwest's `.query()` uses (application/x-www-form-urlencoded).
             let mut q = url::form_urlencoded::Serializer::new(String::new());
@@ -327,7 +352,7 @@ impl UpstreamClient {
         query: &[(&str, String)],
         json: Option<&serde_json::Value>,
     ) -> Result<(u16, HeaderMap, bytes::Bytes), Failure> {
-        let url = format!("{}{}", self.shared.base, endpoint.path);
+        let url = format!("{}{}", self.base, endpoint.path);
         let mut req = self.shared.http.request(endpoint.method.clone(), url);
         if !query.is_empty() {
             req = req.query(query);

@@ -18,7 +18,7 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use answer::{Answer, Endpoint, MIN_BODY_SECRET_LEN, UpstreamResponse};
+pub use answer::{Answer, Endpoint, MIN_BODY_SECRET_LEN, PermanentRule, UpstreamResponse};
 pub use client::{Credentials, UpstreamClient, UpstreamSpec, install_crypto_provider};
 pub use error::{Malformed, UpstreamError};
 pub use limit::{Budget, PauseGate};

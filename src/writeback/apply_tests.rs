@@ -111,6 +111,7 @@ struct MemPsa {
 fn addition(line: &LineRef) -> u64 {
     match line {
         LineRef::Connectwise { addition, .. } => *addition,
+        LineRef::Autotask { contract_service, .. } => *contract_service,
         LineRef::Csv { line } => *line,
     }
 }

@@ -35,8 +35,14 @@ impl SimProcess {
     /// Starts the simulator on a free port with `customers` customers from `seed` and waits
     /// until it has written every file into `dir`.
     pub fn start(dir: &Path, seed: u64, customers: u32) -> SimProcess {
+        SimProcess::start_psa(dir, seed, customers, "connectwise")
+    }
+
+    /// [`SimProcess::start`] with `--psa psa` (`connectwise` or `autotask`).
+    pub fn start_psa(dir: &Path, seed: u64, customers: u32, psa: &str) -> SimProcess {
         let mut child = mpsync()
             .args(["sim", "--listen", "127.0.0.1:0", "--customers", &customers.to_string()])
+            .args(["--psa", psa])
             .args(["--seed", &seed.to_string()])
             // The written config matches this budget, so runs take well under a second.
             .args(["--rate-limit", "1000"])
@@ -87,6 +93,14 @@ impl SimProcess {
     /// Makes every ConnectWise endpoint answer `status` (the Mailprotector API is untouched).
     pub fn connectwise_outage(&self, status: u16) {
         for fault in mpsync_sim::connectwise::outage(status) {
+            let body = serde_json::to_value(&fault).unwrap();
+            self.control(Method::POST, "/_sim/faults", Some(body));
+        }
+    }
+
+    /// Makes every Autotask endpoint answer `status` (the Mailprotector API is untouched).
+    pub fn autotask_outage(&self, status: u16) {
+        for fault in mpsync_sim::autotask::outage(status) {
             let body = serde_json::to_value(&fault).unwrap();
             self.control(Method::POST, "/_sim/faults", Some(body));
         }

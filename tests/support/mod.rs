@@ -9,13 +9,15 @@
 //! - [`e2e`]: `mpsync sim --keys-dir` as a child and the rows its planted truth predicts.
 //! - [`echo`]: proxies that echo every credential back, and the check that none shows.
 //! - [`sim`]: a client for the simulated Mailprotector API over HTTP.
-//! - [`mp`], [`cw`], [`gradient`]: clients and configs for each upstream against a simulator.
+//! - [`mp`], [`cw`], [`at`], [`gradient`]: clients and configs for each upstream against a
+//!   simulator.
 //! - [`store`], [`reconcile`], [`dashboard`], [`api`]: store data sets, a sample
 //!   reconciliation, seeded dashboard data, and the daemon's router in process.
 //! - [`webdriver`]: a minimal WebDriver client and chromedriver for the browser test.
 //! - [`writeback`]: plans built from the simulated ConnectWise, and `mpsync apply` runs.
 
 pub mod api;
+pub mod at;
 pub mod common;
 pub mod cw;
 pub mod daemon;

@@ -7,6 +7,7 @@
 //! Run: `cargo build --release -p mpsync -p mpsync-bench && target/release/mpsync-bench`
 //! (`--quick` for small sizes; `--help` for every knob).
 
+mod autotask;
 mod http;
 mod naive;
 mod real;
@@ -79,6 +80,14 @@ pub struct Args {
     /// Where to write the report ("-" for stdout only).
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub out: String,
+    /// Only the Autotask billing read at each size (the default budget, 1 request/s, unless
+    /// --autotask-rps): requests, wall time and share of the simulated database's hourly
+    /// threshold, printed as a Markdown section.
+    #[arg(long)]
+    pub autotask: bool,
+    /// Client rate limit of the Autotask measurement, requests/s.
+    #[arg(long, default_value_t = 1.0)]
+    pub autotask_rps: f64,
     /// Internal: run as a measurement child (`sync` or `naive`).
     #[arg(long, hide = true)]
     pub child: Option<String>,
@@ -151,6 +160,11 @@ async fn child(mode: &str, args: &Args) -> Result<()> {
 async fn parent(mut args: Args) -> Result<()> {
     if args.sizes.is_empty() {
         args.sizes = if args.quick { vec![50, 200] } else { vec![200, 2_000, 10_000] };
+    }
+    if args.autotask {
+        let command = std::env::args().collect::<Vec<_>>().join(" ");
+        print!("{}", autotask::run(&args.sizes, args.seed, args.autotask_rps, &command).await?);
+        return Ok(());
     }
     let http_at = args.http_customers.unwrap_or(if args.quick { 200 } else { 10_000 });
     let command = std::env::args().collect::<Vec<_>>().join(" ");

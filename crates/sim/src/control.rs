@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use super::autotask::{AtData, AutotaskSim};
 use super::connectwise::{BillingData, ConnectwiseSim};
 use super::dataset::{Dataset, Services, SimError};
 use super::faults::{Fault, FaultStatus};
@@ -20,6 +21,8 @@ struct Shared {
     gradient: GradientSim,
     /// The simulated ConnectWise, its data generated from the dataset on first use.
     connectwise: OnceLock<ConnectwiseSim>,
+    /// The simulated Autotask, its data generated from the ConnectWise billing on first use.
+    autotask: OnceLock<AutotaskSim>,
 }
 
 /// A handle on a simulator's state, usable while it serves. Cloning is cheap.
@@ -45,6 +48,7 @@ impl SimControl {
                 gate: RequestGate::new(seed),
                 gradient,
                 connectwise: OnceLock::new(),
+                autotask: OnceLock::new(),
             }),
         }
     }
@@ -91,6 +95,19 @@ impl SimControl {
             BillingData::generate(&ds, ds.seed())
         };
         ConnectwiseSim::new(self.gate().clone(), data)
+    }
+
+    /// The simulated Autotask served under `/ATServicesRest`: the same truth as
+    /// [`SimControl::connectwise`]'s billing (see [`AtData::from_connectwise`]), its units
+    /// rows laid out around the day of first use.
+    pub fn autotask(&self) -> AutotaskSim {
+        self.shared
+            .autotask
+            .get_or_init(|| {
+                let data = AtData::generate(&self.connectwise().read());
+                AutotaskSim::new(self.gate().clone(), data)
+            })
+            .clone()
     }
 
     /// The main reseller's id (188).

@@ -1,4 +1,4 @@
-//! The route patterns of the simulated Mailprotector and ConnectWise APIs: what their requests
+//! The route patterns of the simulated Mailprotector, ConnectWise and Autotask APIs: what their requests
 //! are counted under and what a fault's `endpoint` must match. Data only, in a module of its
 //! own, because both the simulators that serve these routes and the faults they apply
 //! (`Fault::validate`) read them.
@@ -40,4 +40,47 @@ pub const CONNECTWISE: [&str; 8] = [
     "GET /finance/agreements/{id}/additions",
     "GET /finance/agreements/{id}/additions/{id}",
     "PATCH /finance/agreements/{id}/additions/{id}",
+];
+
+/// Every Autotask route (without the `/ATServicesRest/v1.0` prefix), as counted and as fault
+/// `endpoint`s match them; also `autotask::ENDPOINTS`.
+pub const AUTOTASK: [&str; 38] = [
+    "GET /versioninformation",
+    "GET /zoneInformation",
+    "GET /ThresholdInformation",
+    "POST /Companies/query",
+    "GET /Companies/query",
+    "POST /Companies/query/next",
+    "GET /Companies/query/next",
+    "GET /Companies/{id}",
+    "POST /Contracts/query",
+    "GET /Contracts/query",
+    "POST /Contracts/query/next",
+    "GET /Contracts/query/next",
+    "GET /Contracts/{id}",
+    "POST /ContractServices/query",
+    "GET /ContractServices/query",
+    "POST /ContractServices/query/next",
+    "GET /ContractServices/query/next",
+    "GET /ContractServices/{id}",
+    "POST /ContractServiceUnits/query",
+    "GET /ContractServiceUnits/query",
+    "POST /ContractServiceUnits/query/next",
+    "GET /ContractServiceUnits/query/next",
+    "GET /ContractServiceUnits/{id}",
+    "POST /ContractServiceBundles/query",
+    "GET /ContractServiceBundles/query",
+    "POST /ContractServiceBundles/query/next",
+    "GET /ContractServiceBundles/query/next",
+    "GET /ContractServiceBundles/{id}",
+    "POST /Services/query",
+    "GET /Services/query",
+    "POST /Services/query/next",
+    "GET /Services/query/next",
+    "GET /Services/{id}",
+    "POST /ServiceBundles/query",
+    "GET /ServiceBundles/query",
+    "POST /ServiceBundles/query/next",
+    "GET /ServiceBundles/query/next",
+    "GET /ServiceBundles/{id}",
 ];

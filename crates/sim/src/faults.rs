@@ -223,7 +223,10 @@ impl Fault {
     /// Checks values a type cannot: an endpoint that matches a route, rates, statuses,
     /// positive rps.
     pub fn validate(&self) -> Result<(), String> {
-        let routes = endpoints::MAILPROTECTOR.iter().chain(&endpoints::CONNECTWISE);
+        let routes = endpoints::MAILPROTECTOR
+            .iter()
+            .chain(&endpoints::CONNECTWISE)
+            .chain(&endpoints::AUTOTASK);
         if !routes.clone().any(|r| plan::endpoint_matches(&self.endpoint, r)) {
             return Err(format!(
                 "endpoint {:?} matches no route; use *, a path segment (customers, domains, \

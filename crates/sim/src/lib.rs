@@ -11,6 +11,8 @@
 //! - [`dataset`]: the seeded generator, the data, its mutations and the ground truth.
 //! - [`mailprotector`]: the Mailprotector v1 API under `/api/v1`.
 //! - [`connectwise`]: the ConnectWise Manage API under `/v4_6_release/apis/3.0`.
+//! - [`autotask`]: the Datto Autotask REST API under `/ATServicesRest` (its zones, threshold
+//!   and thread limit included).
 //! - [`gradient`]: the Gradient Synthesize vendor API under `/api/vendor-api`.
 //! - [`faults`]: injectable faults and response variants ([`Variant`]), and the `--fault` spec
 //!   syntax; [`endpoints`]: the Mailprotector and ConnectWise route patterns they match.
@@ -19,6 +21,7 @@
 //! - [`replay`]: serving a capture bundle instead of generated data (`mpsync sim --replay`).
 #![forbid(unsafe_code)]
 
+pub mod autotask;
 pub mod connectwise;
 pub mod control;
 pub mod control_http;
@@ -44,7 +47,8 @@ pub use server::{SimHandle, SimOptions, SimServer, SimStartError};
 
 /// Every simulated API on one router: Mailprotector under `/api/v1`, the control surface under
 /// `/_sim`, and a JSON 404 for anything else. Other simulators (Gradient under
-/// `/api/vendor-api`, ConnectWise under `/v4_6_release/apis/3.0`) merge in here.
+/// `/api/vendor-api`, ConnectWise under `/v4_6_release/apis/3.0`, Autotask under
+/// `/ATServicesRest`) merge in here.
 pub fn router(control: SimControl) -> Router {
     let cw = control.connectwise();
     router_with(control, cw)
@@ -53,10 +57,12 @@ pub fn router(control: SimControl) -> Router {
 /// [`router`] with a given ConnectWise simulator (tests that change billing data keep its
 /// handle).
 pub fn router_with(control: SimControl, cw: connectwise::ConnectwiseSim) -> Router {
+    let at = control.autotask();
     let counter = control.clone();
     let wrong_method = control.clone();
     mailprotector::router(control.clone())
         .merge(connectwise::router(cw))
+        .merge(autotask::router(at))
         .merge(gradient::router(control.gradient().clone()))
         .merge(control_http::router(control))
         .fallback(move |req: Request| {

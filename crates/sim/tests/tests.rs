@@ -5,6 +5,7 @@
 mod support;
 
 mod api;
+mod autotask;
 mod cw_writes;
 mod dataset;
 mod faults;

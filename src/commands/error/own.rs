@@ -1,6 +1,7 @@
 //! The failures of the commands' own steps, one enum per command that has any: `capture`'s
 //! bundle directory, `sim`'s flags and simulator (and `sim --replay`'s bundle), `demo`'s
-//! temporary directory. Each is a variant of [`super::CommandError`] and knows its status.
+//! temporary directory, `backup`'s copy, `init`'s files and values. Each is a variant of
+//! [`super::CommandError`] and knows its status.
 
 use std::path::PathBuf;
 
@@ -219,6 +220,54 @@ impl ExitStatus for BackupError {
                 Exit::CantCreate
             }
             BackupError::Write { .. } => Exit::IoErr,
+        }
+    }
+}
+
+/// Why `init` wrote nothing, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// A file `init` would write exists.
+    #[error(
+        "{} already exist{}; mpsync init never overwrites. Edit the config (then `mpsync \
+         check`), or move the files away to start over",
+        list(.0), if .0.len() == 1 { "s" } else { "" }
+    )]
+    Exists(Vec<PathBuf>),
+    /// A value is missing and there is no terminal to ask.
+    #[error("{0} is needed: standard input is not a terminal to ask on, so pass {0}")]
+    Missing(&'static str),
+    /// A value given is not usable.
+    #[error("{flag}: {reason}")]
+    Bad {
+        /// The flag (or prompt).
+        flag: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading a value or writing a file failed.
+    #[error("cannot {action} {}: {source}", .path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+impl ExitStatus for InitError {
+    fn exit(&self) -> Exit {
+        match self {
+            InitError::Exists(_) => Exit::CantCreate,
+            InitError::Missing(_) | InitError::Bad { .. } => Exit::Usage,
+            InitError::Io { .. } => Exit::IoErr,
         }
     }
 }

@@ -167,6 +167,9 @@ pub struct BillingData {
     pub mapping_toml: String,
     /// Every row the reconciliation must produce, with its status.
     pub planted: Vec<Planted>,
+    /// What `mapping_toml` says, before rendering (the Autotask simulator renders its own
+    /// ids from it).
+    pub(crate) mapping: super::mapping::MappingText,
 }
 
 impl BillingData {

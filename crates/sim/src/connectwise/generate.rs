@@ -64,6 +64,7 @@ impl BillingData {
                 credentials: credentials(seed),
                 mapping_toml: String::new(),
                 planted: Vec::new(),
+                mapping: MappingText::default(),
             },
             next_agreement: FIRST_AGREEMENT,
             next_addition: FIRST_ADDITION,
@@ -147,6 +148,7 @@ impl BillingData {
             });
         }
         g.data.mapping_toml = mapping.render(seed);
+        g.data.mapping = mapping;
         g.data.agreements.sort_by_key(|a| a.id);
         g.data.additions.sort_by_key(|a| a.id);
         g.data

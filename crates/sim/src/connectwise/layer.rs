@@ -186,7 +186,7 @@ pub(crate) async fn layer(
 }
 
 /// Applies the variants and body damage.
-async fn finish(resp: Response, plan: &Plan) -> Response {
+pub(crate) async fn finish(resp: Response, plan: &Plan) -> Response {
     let (mut parts, body) = resp.into_parts();
     if plan.variants.contains(&Variant::NoPagination) {
         parts.headers.remove(header::LINK);

@@ -19,8 +19,8 @@
 mod conditions;
 mod data;
 mod generate;
-mod layer;
-mod mapping;
+pub(crate) mod layer;
+pub(crate) mod mapping;
 mod routes;
 pub mod writes;
 
