@@ -114,6 +114,8 @@ pub struct BackupArgs {
 pub enum InitBilling {
     /// ConnectWise Manage agreements.
     Connectwise,
+    /// Datto Autotask contracts.
+    Autotask,
     /// A CSV export of billed lines.
     Csv,
     /// No billing: counts only.
@@ -149,6 +151,15 @@ pub struct InitArgs {
     /// ConnectWise API host (default https://api-na.myconnectwise.net).
     #[arg(long, value_name = "URL")]
     pub cw_url: Option<String>,
+    /// The Autotask API-only user's user name (with --billing autotask).
+    #[arg(long, value_name = "NAME")]
+    pub at_username: Option<String>,
+    /// A file holding the Autotask integration code, or `-` (a line of stdin).
+    #[arg(long, value_name = "PATH")]
+    pub at_integration_code_file: Option<PathBuf>,
+    /// A file holding the Autotask API user's secret, or `-` (a line of stdin).
+    #[arg(long, value_name = "PATH")]
+    pub at_secret_file: Option<PathBuf>,
     /// The CSV export of billed lines (with --billing csv).
     #[arg(long, value_name = "PATH")]
     pub csv_path: Option<PathBuf>,

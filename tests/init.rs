@@ -146,3 +146,38 @@ fn the_shipped_example_is_the_one_config_init_replaces() {
     let written = std::fs::read_to_string(&config).unwrap();
     assert!(written.contains(&format!("reseller_id = {}", sim.control().reseller_id())));
 }
+
+#[test]
+fn autotask_secrets_come_as_lines_of_standard_input_in_flag_order() {
+    let dir = TestDir::new();
+    let config = dir.path().join("at.toml");
+    let args = [
+        "--reseller-id",
+        "188",
+        "--api-key-file",
+        "-",
+        "--billing",
+        "autotask",
+        "--at-username",
+        "api@example.com",
+        "--at-integration-code-file",
+        "-",
+        "--at-secret-file",
+        "-",
+        "--no-check",
+    ];
+    let out = init(&config, &args, "mp-key-0123456789\nINTEGRATION-CODE-42\nat-secret-value-7\n");
+    assert!(out.status.success(), "{}", text(&out));
+    let creds = dir.path().join("at.credentials");
+    for (name, value) in [
+        ("mailprotector-api-key", "mp-key-0123456789"),
+        ("autotask-integration-code", "INTEGRATION-CODE-42"),
+        ("autotask-secret", "at-secret-value-7"),
+    ] {
+        assert_eq!(std::fs::read_to_string(creds.join(name)).unwrap(), format!("{value}\n"));
+        assert_eq!(mode(&creds.join(name)), 0o600);
+    }
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(written.contains("source = \"autotask\""), "{written}");
+    assert!(written.contains("username = \"api@example.com\""), "{written}");
+}

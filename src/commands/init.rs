@@ -164,21 +164,26 @@ fn gather(
     let billing = match args.billing {
         Some(b) => b,
         None => match ask
-            .line_or("--billing", "Billing source: connectwise, csv or none", "none")?
+            .line_or("--billing", "Billing source: connectwise, autotask, csv or none", "none")?
             .as_str()
         {
             "connectwise" => InitBilling::Connectwise,
+            "autotask" => InitBilling::Autotask,
             "csv" => InitBilling::Csv,
             "none" => InitBilling::None,
             other => {
-                let reason = format!("{other:?} is none of connectwise, csv, none");
+                let reason = format!("{other:?} is none of connectwise, autotask, csv, none");
                 return Err(InitError::Bad { flag: "--billing", reason });
             }
         },
     };
     let mut names = vec!["mailprotector-api-key"];
-    if billing == InitBilling::Connectwise {
-        names.extend(["connectwise-public-key", "connectwise-private-key"]);
+    match billing {
+        InitBilling::Connectwise => {
+            names.extend(["connectwise-public-key", "connectwise-private-key"]);
+        }
+        InitBilling::Autotask => names.extend(["autotask-integration-code", "autotask-secret"]),
+        InitBilling::Csv | InitBilling::None => {}
     }
     let existing: Vec<PathBuf> =
         names.iter().map(|n| creds.join(n)).filter(|p| p.symlink_metadata().is_ok()).collect();
@@ -228,6 +233,33 @@ fn gather(
                 "\n[billing]\nsource = \"csv\"\n\n[billing.csv]\npath = {}\n",
                 toml_str(&path)
             );
+        }
+        InitBilling::Autotask => {
+            let user = match &args.at_username {
+                Some(u) => u.clone(),
+                None => ask.line("--at-username", "Autotask API-only user name")?,
+            };
+            let _ = write!(
+                config,
+                "\n[billing]\nsource = \"autotask\"\n\n[billing.autotask]\nusername = {}\n",
+                toml_str(&user)
+            );
+            secrets.push((
+                "autotask-integration-code",
+                ask.secret(
+                    "--at-integration-code-file",
+                    args.at_integration_code_file.as_deref(),
+                    "Autotask integration code",
+                )?,
+            ));
+            secrets.push((
+                "autotask-secret",
+                ask.secret(
+                    "--at-secret-file",
+                    args.at_secret_file.as_deref(),
+                    "Autotask API user's secret",
+                )?,
+            ));
         }
         InitBilling::Connectwise => {
             let company = match &args.cw_company_id {
