@@ -256,7 +256,7 @@ fn sources_only_need_their_own_settings() {
             "billing.autotask.username"
         ]
     );
-    assert!(p[0].message.contains("LoadCredential=autotask-integration-code"), "{p:?}");
+    assert!(p[0].message.contains(".credentials/autotask-integration-code"), "{p:?}");
 }
 
 #[test]
