@@ -95,7 +95,7 @@ fn a_client_that_leaves_mid_answer_is_logged_at_debug_not_as_an_error() {
 
     let mut s = TcpStream::connect(&addr).unwrap();
     s.set_read_timeout(Some(daemon::DEADLINE)).unwrap();
-    write!(s, "GET /v1/reconciliation HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    write!(s, "GET /v1/reconciliation?format=csv HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
     let mut first = vec![0u8; 64 * 1024];
     s.read_exact(&mut first).unwrap();
     assert!(String::from_utf8_lossy(&first).starts_with("HTTP/1.1 200"));

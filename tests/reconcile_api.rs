@@ -93,6 +93,9 @@ async fn json_carries_rows_summary_and_runs_and_filters_narrow_the_rows() {
     );
     assert_eq!(leak["monthly_impact"], 7.0);
     assert_eq!(leak["account_name"], "Leak Company");
+    assert!(leak.get("evidence").is_none(), "evidence only when asked for: {leak}");
+    let v = json(&get(&store, "/v1/reconciliation?evidence=true").await);
+    let leak = v["rows"].as_array().unwrap().iter().find(|r| r["account"] == "A2").unwrap();
     assert_eq!(leak["evidence"]["vendor_run"], 7);
     assert_eq!(leak["evidence"]["lines"][0]["source_ref"], "agreement 7 addition A2");
     assert_eq!(leak["evidence"]["customers"][0]["name"], "Leak, Co");
@@ -194,4 +197,141 @@ async fn customers_show_mapping_state_and_suggestions() {
     assert_eq!(acme["suggestions"][0]["normalized"], "acme");
     assert_eq!(acme["suggestions"][0]["stanza"], "329 = \"250\"  # Acme, Inc. ↔ ACME Inc");
     assert_eq!(v["unmapped"], 1);
+}
+
+#[tokio::test]
+async fn pages_follow_next_cursor_to_every_row_once_and_the_last_page_has_none() {
+    let (_dir, store) = open();
+    let rec = crate::support::reconcile::large(1234);
+    store.save_reconciliation(&rec).await.unwrap();
+    let mut seen = Vec::new();
+    let mut uri = "/v1/reconciliation?limit=500".to_string();
+    let mut pages = 0;
+    loop {
+        let v = json(&get(&store, &uri).await);
+        pages += 1;
+        assert_eq!(v["summary"]["rows"], 1234, "the summary covers every row on every page");
+        let rows = v["rows"].as_array().unwrap();
+        assert!(rows.iter().all(|r| r.get("evidence").is_none()), "no evidence unless asked");
+        seen.extend(rows.iter().map(|r| r["account"].as_str().unwrap().to_string()));
+        match v["next_cursor"].as_str() {
+            Some(c) => uri = format!("/v1/reconciliation?limit=500&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3, "500 + 500 + 234");
+    let mut expected: Vec<String> = rec
+        .rows
+        .iter()
+        .map(|r| match &r.key {
+            mpsync::reconcile::RowKey::Service { account, .. } => account.clone(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(seen, expected, "key order, no row twice, none left out");
+    expected.dedup();
+    assert_eq!(expected.len(), 1234);
+    // The default page is 500 rows; evidence comes when asked for.
+    let v = json(&get(&store, "/v1/reconciliation?evidence=true&limit=2").await);
+    assert_eq!(v["rows"].as_array().unwrap().len(), 2);
+    assert_eq!(v["rows"][0]["evidence"]["customers"][0]["count"], 10);
+    assert_eq!(json(&get(&store, "/v1/reconciliation").await)["count"], 500);
+    // CSV is every matching row at once.
+    let csv = get(&store, "/v1/reconciliation?format=csv").await;
+    assert_eq!(csv.body.lines().count(), 1 + 1234);
+    assert!(csv.body.lines().nth(1).unwrap().ends_with(",7"), "vendor run column");
+}
+
+#[tokio::test]
+async fn a_cursor_or_limit_the_server_never_gave_is_a_400_that_says_what_to_use() {
+    let (_dir, store) = open();
+    store.save_reconciliation(&sample()).await.unwrap();
+    for (uri, says) in [
+        ("/v1/reconciliation?cursor=zz", "next_cursor"),
+        ("/v1/reconciliation?limit=0", "limit"),
+        ("/v1/reconciliation?limit=lots", "limit"),
+        ("/v1/reconciliation?evidence=maybe", "evidence"),
+    ] {
+        let r = get(&store, uri).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}");
+        assert!(r.body.contains(says), "{uri}: {}", r.body);
+    }
+    // Filters and pages combine: one status, one row per page.
+    let v = json(&get(&store, "/v1/reconciliation?status=under_billed,match&limit=1").await);
+    assert_eq!(v["count"], 1);
+    let c = v["next_cursor"].as_str().expect("a second matching row");
+    let v = json(
+        &get(&store, &format!("/v1/reconciliation?status=under_billed,match&limit=1&cursor={c}"))
+            .await,
+    );
+    assert_eq!(v["count"], 1);
+    assert!(v.get("next_cursor").is_none(), "{v}");
+}
+
+#[tokio::test]
+async fn a_recompute_keeps_since_of_unchanged_rows_and_removes_rows_that_are_gone() {
+    let (_dir, store) = open();
+    let first = sample();
+    store.save_reconciliation(&first).await.unwrap();
+    // A recompute through the store's row-by-row path: the previous rows come from the
+    // table, one key at a time.
+    let mut inputs_rows = first.rows.clone();
+    inputs_rows.pop();
+    let head = first.head();
+    let customers = first.customers.clone();
+    let n = inputs_rows.len();
+    let priors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = priors.clone();
+    store
+        .replace_reconciliation(move |prior, sink| {
+            for row in inputs_rows {
+                seen.lock().unwrap().push(prior(&row.key).map(|p| p.since));
+                sink(row);
+            }
+            (head, customers)
+        })
+        .await
+        .unwrap();
+    let priors = priors.lock().unwrap().clone();
+    assert_eq!(priors.len(), n);
+    for (p, row) in priors.iter().zip(&first.rows) {
+        assert_eq!(p.as_ref(), Some(&row.since), "the previous row is read by key");
+    }
+    let back = store.latest_reconciliation().await.unwrap().unwrap();
+    assert_eq!(back.rows, first.rows[..n], "the last row is gone, the others unchanged");
+}
+
+#[tokio::test]
+async fn a_store_that_kept_the_reconciliation_as_one_value_is_converted_at_open() {
+    let dir = crate::support::common::TestDir::new();
+    std::fs::create_dir_all(dir.state_dir()).unwrap();
+    let path = dir.state_dir().join(mpsync::store::FILE_NAME);
+    let rec = sample();
+    {
+        // What mpsync wrote before the rows had their own table: format byte 1, then JSON.
+        let db = redb::Database::create(&path).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let old: redb::TableDefinition<&str, &[u8]> =
+                redb::TableDefinition::new("reconciliation_v1");
+            let mut t = txn.open_table(old).unwrap();
+            let mut value = vec![1u8];
+            value.extend(serde_json::to_vec(&rec).unwrap());
+            t.insert("latest", value.as_slice()).unwrap();
+            // Schema version 1, as every store of that layout says.
+            let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+            txn.open_table(meta).unwrap().insert("schema_version", 1).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let store = tokio::task::spawn_blocking({
+        let dir = dir.state_dir();
+        move || Store::open(&dir).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(store.latest_reconciliation().await.unwrap(), Some(rec));
+    let tables = store.row_counts().await.unwrap();
+    assert!(!tables.contains_key("reconciliation_v1"), "{tables:?}");
+    assert_eq!(tables["reconciliation_rows_v2"], 5);
 }

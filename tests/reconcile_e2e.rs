@@ -246,13 +246,13 @@ fn planted_discrepancies_come_out_exactly_through_the_api_and_the_cli() {
     d.wait_log("mapping reloaded from");
     let gone = RowKey::UnmappedCustomer { customer: unmapped };
     let doc = wait_for(DEADLINE, "the reconciliation of the reloaded mapping", || {
-        let doc = d.get("/v1/reconciliation").json();
+        let doc = d.get("/v1/reconciliation?evidence=true&limit=5000").json();
         (!served(&doc).contains_key(&gone)).then_some(doc)
     });
     assert_rows(&served(&doc), &reloaded, "after the mapping reload");
     sync_now(&d);
     let doc = settle(&d, 6);
-    let last_served = d.get("/v1/reconciliation").json();
+    let last_served = d.get("/v1/reconciliation?evidence=true&limit=5000").json();
     assert_rows(&served(&doc), &remapped, "after a vendor run with the new mapping");
     let csv_served = d.get("/v1/reconciliation?format=csv").body;
 

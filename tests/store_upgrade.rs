@@ -1,8 +1,8 @@
 //! Upgrades keep the data: a store written by schema version 1 with every kind of record (runs
 //! of each kind and outcome, usage and billed snapshots, history, a reconciliation, a plan),
 //! kept under `tests/fixtures/store-v1/`, opens with this build — migrated to the current
-//! schema in one transaction when that is newer — with every run and record still there; and
-//! a store from a newer mpsync is refused without being touched.
+//! schema in the one transaction that opens it (1 → 2: the reconciliation kept row by row) —
+//! with every run and record still there, and the new version recorded.
 //!
 //! `STORE_WRITE_FIXTURE=1` regenerates the fixture: do that only while the schema is still
 //! version 1 (when it changes, add a `store-v2/` fixture and keep this one).
@@ -101,4 +101,16 @@ async fn a_v1_store_opens_with_every_run_and_record() {
     let plan = store.latest_plan().await.unwrap().expect("the plan kept");
     assert_eq!((plan.id, plan.changes.len()), (1, 1));
     assert!(store.begin_run(RunKind::Vendor, at(120)).await.unwrap() > 4);
+    let tables = store.row_counts().await.unwrap();
+    assert!(!tables.contains_key("reconciliation_v1"), "the old layout is gone: {tables:?}");
+    assert!(tables["reconciliation_rows_v2"] > 0, "{tables:?}");
+    drop(store);
+
+    // The file now says the current version.
+    let db = redb::Database::open(state.join("mpsync.redb")).unwrap();
+    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+    let version = txn.open_table(meta).unwrap().get("schema_version").unwrap().unwrap().value();
+    assert_eq!(version, u64::from(SCHEMA_VERSION));
+    assert!(SCHEMA_VERSION >= 2, "the fixture is older than this build's schema");
 }

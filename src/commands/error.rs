@@ -67,6 +67,9 @@ pub enum CommandError {
         #[source]
         source: StoreError,
     },
+    /// `reconcile` could not write its output.
+    #[error("cannot write the reconciliation to standard output: {0}")]
+    Stdout(#[source] io::Error),
     /// `reconcile --status` names no status.
     #[error("--status: {0}")]
     Status(#[from] UnknownStatus),
@@ -142,6 +145,7 @@ impl ExitStatus for CommandError {
             CommandError::Status(_) | CommandError::PlanStatus(_) => Exit::Usage,
             CommandError::NoSuchPlan(_) => Exit::Usage,
             CommandError::StoreHeld { .. } => Exit::TempFail,
+            CommandError::Stdout(_) => Exit::IoErr,
             CommandError::Capture(e) => e.exit(),
             CommandError::Sim(e) => e.exit(),
             CommandError::Demo(e) => e.exit(),

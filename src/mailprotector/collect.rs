@@ -278,25 +278,57 @@ async fn walk_user_groups(
     Ok(out)
 }
 
-/// Products per group: fresh cache entries as they are, the rest read now (concurrently).
+/// Which groups' service lists to read now: those missing from the cache, expired (at least
+/// `services_refresh` old) or stamped in the future, plus a rolling share of the oldest
+/// others, so that lists read together (the first run reads them all at once) do not all
+/// expire together a day later. The share is the fraction of `services_refresh` that passed
+/// since the newest cached list was read (the previous run, as every run reads some), so
+/// each run reads about `groups × interval ÷ services_refresh` lists and every list is
+/// re-read before it is `services_refresh` old.
+pub(super) fn lists_to_read(
+    groups: &[u64],
+    cache: &HashMap<u64, CachedServices>,
+    refresh: std::time::Duration,
+    now: DateTime<Utc>,
+) -> Vec<u64> {
+    let refresh = chrono::Duration::from_std(refresh).unwrap_or(chrono::Duration::MAX);
+    let mut read = Vec::new();
+    let mut fresh: Vec<(DateTime<Utc>, u64)> = Vec::new();
+    for &g in groups {
+        match cache.get(&g) {
+            Some(c) if now.signed_duration_since(c.fetched_at) < refresh && c.fetched_at <= now => {
+                fresh.push((c.fetched_at, g));
+            }
+            _ => read.push(g),
+        }
+    }
+    let Some(newest) = fresh.iter().map(|(at, _)| *at).max() else { return read };
+    let since = now.signed_duration_since(newest).num_milliseconds().max(0) as u128;
+    let refresh_ms = refresh.num_milliseconds().max(1) as u128;
+    // Groups due over the elapsed share of the refresh period (rounded to the nearest, so a
+    // run seconds after the last reads none), less those read anyway.
+    let due = ((groups.len() as u128 * since * 2 + refresh_ms) / (refresh_ms * 2)) as usize;
+    let extra = due.saturating_sub(read.len()).min(fresh.len());
+    if extra > 0 {
+        fresh.select_nth_unstable(extra - 1);
+        read.extend(fresh[..extra].iter().map(|(_, g)| *g));
+    }
+    read
+}
+
+/// Products per group: cache entries as they are, the rest (see [`lists_to_read`]) read now
+/// (concurrently).
 async fn services_for(
     client: &MailprotectorClient,
     input: &CollectInput<'_>,
     groups: Vec<u64>,
 ) -> Result<(HashMap<u64, Vec<String>>, HashMap<u64, CachedServices>, u64), CollectError> {
-    let refresh =
-        chrono::Duration::from_std(input.config.services_refresh).unwrap_or(chrono::Duration::MAX);
+    let stale = lists_to_read(&groups, input.cache, input.config.services_refresh, input.now);
+    let reading: HashSet<u64> = stale.iter().copied().collect();
     let mut cache = HashMap::with_capacity(groups.len());
-    let mut stale = Vec::new();
-    for g in groups {
-        match input.cache.get(&g) {
-            Some(c)
-                if input.now.signed_duration_since(c.fetched_at) < refresh
-                    && c.fetched_at <= input.now =>
-            {
-                cache.insert(g, c.clone());
-            }
-            _ => stale.push(g),
+    for g in groups.iter().filter(|g| !reading.contains(g)) {
+        if let Some(c) = input.cache.get(g) {
+            cache.insert(*g, c.clone());
         }
     }
     let fetched = stale.len() as u64;

@@ -140,3 +140,64 @@ async fn type_names_that_echo_the_key_are_reported_without_it() {
         assert!(!shown.to_lowercase().contains(&form.to_lowercase()), "{form} in {shown}");
     }
 }
+
+mod rolling_refresh {
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    use chrono::{DateTime, TimeZone, Utc};
+
+    use super::super::lists_to_read;
+    use crate::model::CachedServices;
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    /// Runs `runs` hourly collections of `groups` groups (the first with an empty cache);
+    /// the number of lists each run read, and the oldest list after each run.
+    fn hourly(groups: u64, runs: i64) -> (Vec<usize>, Vec<chrono::Duration>) {
+        let ids: Vec<u64> = (1..=groups).collect();
+        let mut cache: HashMap<u64, CachedServices> = HashMap::new();
+        let (mut reads, mut oldest) = (Vec::new(), Vec::new());
+        for run in 0..runs {
+            let now = t0() + chrono::Duration::hours(run);
+            let read = lists_to_read(&ids, &cache, DAY, now);
+            reads.push(read.len());
+            for g in read {
+                cache.insert(g, CachedServices { products: vec![], fetched_at: now });
+            }
+            oldest.push(cache.values().map(|c| now - c.fetched_at).max().unwrap());
+        }
+        (reads, oldest)
+    }
+
+    #[test]
+    fn hourly_runs_read_a_flat_share_and_no_list_gets_older_than_the_refresh() {
+        let (reads, oldest) = hourly(21_058, 72);
+        assert_eq!(reads[0], 21_058, "the first run reads every list");
+        let steady = &reads[1..];
+        let mut sorted = steady.to_vec();
+        sorted.sort_unstable();
+        let median = sorted[sorted.len() / 2];
+        assert!(median > 0 && median <= 21_058 / 24 + 1, "{median}");
+        let max = *steady.iter().max().unwrap();
+        assert!(max * 2 <= median * 3, "a steady run read {max} lists, the median {median}");
+        assert!(oldest.iter().all(|age| *age < chrono::Duration::hours(24)), "{oldest:?}");
+    }
+
+    #[test]
+    fn new_and_expired_groups_are_read_and_a_long_pause_reads_everything() {
+        let ids: Vec<u64> = vec![1, 2, 3];
+        let mut cache = HashMap::new();
+        cache.insert(1, CachedServices { products: vec![], fetched_at: t0() });
+        let now = t0() + chrono::Duration::minutes(1);
+        let mut read = lists_to_read(&ids, &cache, DAY, now);
+        read.sort_unstable();
+        assert_eq!(read, vec![2, 3], "missing lists are read; a minute later 1 is not due");
+        let later = t0() + chrono::Duration::hours(30);
+        assert_eq!(lists_to_read(&ids, &cache, DAY, later).len(), 3);
+    }
+}

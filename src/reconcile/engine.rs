@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 
 use super::{
     CustomerContribution, CustomerMapping, Evidence, Freshness, Inputs, LineEvidence, MappingState,
-    Observation, Reconciliation, Row, RowKey, Since, SourceStatus, Status, Summary, SuppressionRef,
+    Observation, Prior, Reconciliation, ReconciliationHead, Row, RowKey, Since, SourceStatus,
+    Status, Summary, SuppressionRef,
 };
 use crate::config::{Mapping, Suppression};
 use crate::model::RunId;
@@ -17,6 +18,33 @@ const EPSILON: f64 = 1e-9;
 
 /// Computes the reconciliation. Pure: the same inputs always give the same result.
 pub fn compute(inp: &Inputs<'_>) -> Reconciliation {
+    let previous: HashMap<&RowKey, &Row> =
+        inp.previous.map(|p| p.rows.iter().map(|r| (&r.key, r)).collect()).unwrap_or_default();
+    let mut rows = Vec::new();
+    let (head, customers) =
+        compute_each(inp, &mut |key| previous.get(key).map(|r| Prior::of(r)), &mut |row| {
+            rows.push(row)
+        });
+    Reconciliation {
+        computed_at: head.computed_at,
+        vendor_run: head.vendor_run,
+        billing_run: head.billing_run,
+        rows,
+        summary: head.summary,
+        customers,
+    }
+}
+
+/// [`compute`] one row at a time, for a store that keeps rows apart: `prior` gives the
+/// previous result's row of a key (its `since` and debounce memory; `inp.previous` is not
+/// read), and `sink` takes each row, in key order, as soon as it is finished, so the caller
+/// never holds the whole set. Returns the head (summary of every row) and the customers'
+/// mapping states. Pure as long as `prior` answers from a fixed previous result.
+pub fn compute_each(
+    inp: &Inputs<'_>,
+    prior: &mut dyn FnMut(&RowKey) -> Option<Prior>,
+    sink: &mut dyn FnMut(Row),
+) -> (ReconciliationHead, Vec<CustomerMapping>) {
     let vendor_run = inp.usage.map(|u| u.run_id);
     let billing_run = inp.billed.map(|b| b.run_id);
     let vendor =
@@ -24,27 +52,24 @@ pub fn compute(inp: &Inputs<'_>) -> Reconciliation {
     let billing =
         freshness("billing", inp.billed.map(|b| (b.run_id, b.observed_at)), &inp.billing, inp);
     let newest_run = vendor_run.max(billing_run);
-    let previous: HashMap<&RowKey, &Row> =
-        inp.previous.map(|p| p.rows.iter().map(|r| (&r.key, r)).collect()).unwrap_or_default();
-
     let names = account_names(inp);
-    let rows: Vec<Row> = gather(inp)
-        .into_iter()
-        .map(|(key, draft)| {
-            let prev = previous.get(&key).copied();
-            let ctx = RowCtx { vendor: &vendor, billing: &billing, newest_run, names: &names };
-            finish(inp, key, draft, prev, &ctx)
-        })
-        .collect();
-    let summary = summarize(&rows, vendor, billing);
-    Reconciliation {
+    let mut totals = Totals::default();
+    {
+        let ctx = RowCtx { vendor: &vendor, billing: &billing, newest_run, names: &names };
+        for (key, draft) in gather(inp) {
+            let prev = prior(&key);
+            let row = finish(inp, key, draft, prev.as_ref(), &ctx);
+            totals.add(&row);
+            sink(row);
+        }
+    }
+    let head = ReconciliationHead {
         computed_at: inp.now,
         vendor_run,
         billing_run,
-        rows,
-        summary,
-        customers: customer_states(inp, &names),
-    }
+        summary: totals.summary(vendor, billing),
+    };
+    (head, customer_states(inp, &names))
 }
 
 /// PSA account id → name, from the billed snapshot.
@@ -247,7 +272,7 @@ fn unit_price(lines: &[LineEvidence]) -> Option<f64> {
     Some(priced.iter().map(|(q, p)| q * p).sum::<f64>() / qty)
 }
 
-fn finish(inp: &Inputs<'_>, key: RowKey, d: Draft, prev: Option<&Row>, ctx: &RowCtx<'_>) -> Row {
+fn finish(inp: &Inputs<'_>, key: RowKey, d: Draft, prev: Option<&Prior>, ctx: &RowCtx<'_>) -> Row {
     let m = inp.mapping;
     let is_service = matches!(key, RowKey::Service { .. });
     let stale_reason = ctx
@@ -328,7 +353,7 @@ fn finish(inp: &Inputs<'_>, key: RowKey, d: Draft, prev: Option<&Row>, ctx: &Row
 /// The debounce memory after this computation. A stale row keeps the old memory, so an
 /// outage neither resets nor advances the count; a recomputation without a new vendor run
 /// (after a billing run) does not advance it either.
-fn observe(raw: Option<Status>, prev: Option<&Row>, vendor_run: Option<RunId>) -> Observation {
+fn observe(raw: Option<Status>, prev: Option<&Prior>, vendor_run: Option<RunId>) -> Observation {
     let prev = prev.map(|p| &p.observed);
     let Some(status) = raw else {
         return prev.cloned().unwrap_or(Observation {
@@ -371,37 +396,52 @@ fn suppression_for<'m>(inp: &Inputs<'m>, key: &RowKey, d: &Draft) -> Option<&'m 
     })
 }
 
-fn summarize(rows: &[Row], vendor: Freshness, billing: Freshness) -> Summary {
-    let mut by_status: BTreeMap<String, u64> =
-        Status::ALL.iter().map(|s| (s.as_str().to_string(), 0)).collect();
-    let mut s = Summary {
-        rows: rows.len() as u64,
-        by_status: BTreeMap::new(),
-        impact_under_billed: 0.0,
-        impact_over_billed: 0.0,
-        discrepancies: 0,
-        unpriced_discrepancies: 0,
-        attention: 0,
-        vendor,
-        billing,
-    };
-    for r in rows {
-        *by_status.entry(r.status.as_str().to_string()).or_insert(0) += 1;
+/// The summary's counters, added to one row at a time.
+#[derive(Debug, Default)]
+struct Totals {
+    rows: u64,
+    by_status: BTreeMap<Status, u64>,
+    impact_under_billed: f64,
+    impact_over_billed: f64,
+    discrepancies: u64,
+    unpriced_discrepancies: u64,
+    attention: u64,
+}
+
+impl Totals {
+    fn add(&mut self, r: &Row) {
+        self.rows += 1;
+        *self.by_status.entry(r.status).or_insert(0) += 1;
         if r.status.needs_attention() {
-            s.attention += 1;
+            self.attention += 1;
         }
         if !r.status.is_discrepancy() {
-            continue;
+            return;
         }
-        s.discrepancies += 1;
+        self.discrepancies += 1;
         match r.monthly_impact {
-            None => s.unpriced_discrepancies += 1,
-            Some(x) if x > 0.0 => s.impact_under_billed += x,
-            Some(x) => s.impact_over_billed += -x,
+            None => self.unpriced_discrepancies += 1,
+            Some(x) if x > 0.0 => self.impact_under_billed += x,
+            Some(x) => self.impact_over_billed += -x,
         }
     }
-    s.by_status = by_status;
-    s
+
+    fn summary(self, vendor: Freshness, billing: Freshness) -> Summary {
+        Summary {
+            rows: self.rows,
+            by_status: Status::ALL
+                .iter()
+                .map(|s| (s.as_str().to_string(), self.by_status.get(s).copied().unwrap_or(0)))
+                .collect(),
+            impact_under_billed: self.impact_under_billed,
+            impact_over_billed: self.impact_over_billed,
+            discrepancies: self.discrepancies,
+            unpriced_discrepancies: self.unpriced_discrepancies,
+            attention: self.attention,
+            vendor,
+            billing,
+        }
+    }
 }
 
 /// Every vendor customer's mapping state, with suggestions for the unmapped ones.

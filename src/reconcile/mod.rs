@@ -24,10 +24,11 @@ use serde::{Deserialize, Serialize};
 use crate::config::Mapping;
 use crate::model::{BilledSnapshot, CustomerId, RunId, UsageSnapshot};
 
-pub use engine::compute;
+pub use engine::{compute, compute_each};
 pub use filter::{Filter, UnknownStatus};
 pub use output::{
-    CSV_COLUMNS, NOT_YET, csv, csv_field, json_report, money, note, quantity, summary_text, table,
+    CSV_COLUMNS, JsonPage, NOT_YET, csv, csv_field, csv_header, csv_line, json_page, money, note,
+    quantity, summary_text, table, write_json_stream,
 };
 pub use suggest::{normalize_name, suggestions};
 
@@ -197,6 +198,16 @@ pub struct Evidence {
     pub lines: Vec<LineEvidence>,
 }
 
+impl Evidence {
+    /// Nothing recorded (not loaded, or no run at all).
+    pub fn is_empty(&self) -> bool {
+        self.vendor_run.is_none()
+            && self.billing_run.is_none()
+            && self.customers.is_empty()
+            && self.lines.is_empty()
+    }
+}
+
 /// The debounce memory of a row: the comparison's own result and how many consecutive
 /// vendor runs produced it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -259,7 +270,8 @@ pub struct Row {
     pub suppression: Option<SuppressionRef>,
     /// The debounce memory (carried to the next computation).
     pub observed: Observation,
-    /// Where the numbers came from.
+    /// Where the numbers came from (left out when not loaded: `?evidence=true` asks for it).
+    #[serde(default, skip_serializing_if = "Evidence::is_empty")]
     pub evidence: Evidence,
 }
 
@@ -369,6 +381,50 @@ pub struct Reconciliation {
     pub summary: Summary,
     /// Every customer of the vendor snapshot with its mapping state and suggestions.
     pub customers: Vec<CustomerMapping>,
+}
+
+/// A reconciliation without its rows: when, from which runs, and the totals over every row.
+/// What health, metrics and the planner need, kept apart from the rows in the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconciliationHead {
+    /// When it was computed.
+    pub computed_at: DateTime<Utc>,
+    /// The vendor run it used.
+    pub vendor_run: Option<RunId>,
+    /// The billing run it used.
+    pub billing_run: Option<RunId>,
+    /// Totals and input freshness.
+    pub summary: Summary,
+}
+
+impl Reconciliation {
+    /// Its head (a copy of the summary; the rows stay).
+    pub fn head(&self) -> ReconciliationHead {
+        ReconciliationHead {
+            computed_at: self.computed_at,
+            vendor_run: self.vendor_run,
+            billing_run: self.billing_run,
+            summary: self.summary.clone(),
+        }
+    }
+}
+
+/// What the next computation carries over from a row of the previous one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prior {
+    /// The status it showed.
+    pub status: Status,
+    /// Since when.
+    pub since: Since,
+    /// Its debounce memory.
+    pub observed: Observation,
+}
+
+impl Prior {
+    /// The prior of `row`.
+    pub fn of(row: &Row) -> Prior {
+        Prior { status: row.status, since: row.since.clone(), observed: row.observed.clone() }
+    }
 }
 
 /// Whether the last run of a source failed (its last good snapshot is passed separately).

@@ -64,7 +64,7 @@ pub fn note(r: &Row) -> String {
 }
 
 /// The row's fields as text, in [`CSV_COLUMNS`] order.
-fn fields(r: &Row) -> Vec<String> {
+fn fields(r: &Row, vendor_run: Option<crate::model::RunId>) -> Vec<String> {
     let (kind, account, psa, customer, product) = match &r.key {
         RowKey::Service { account, psa_product } => {
             ("service", account.clone(), psa_product.clone(), String::new(), String::new())
@@ -97,7 +97,7 @@ fn fields(r: &Row) -> Vec<String> {
         r.seen_runs.to_string(),
         r.debounce_runs.to_string(),
         note(r),
-        opt(r.evidence.vendor_run, |v| v.to_string()),
+        opt(vendor_run, |v| v.to_string()),
     ]
 }
 
@@ -113,13 +113,26 @@ pub fn csv_field(s: &str) -> String {
 
 /// The rows as CSV: a header row, then one line per row (CRLF line ends, RFC 4180).
 pub fn csv<'a>(rows: impl IntoIterator<Item = &'a Row>) -> String {
+    let mut out = csv_header();
+    for r in rows {
+        out.push_str(&csv_line(r, r.evidence.vendor_run));
+    }
+    out
+}
+
+/// The CSV header line, with its CRLF.
+pub fn csv_header() -> String {
     let mut out = CSV_COLUMNS.join(",");
     out.push_str("\r\n");
-    for r in rows {
-        let line: Vec<String> = fields(r).iter().map(|f| csv_field(f)).collect();
-        out.push_str(&line.join(","));
-        out.push_str("\r\n");
-    }
+    out
+}
+
+/// One row as a CSV line, with its CRLF (for answers written row by row); `vendor_run` is
+/// the reconciliation's (rows read without their evidence do not carry it).
+pub fn csv_line(r: &Row, vendor_run: Option<crate::model::RunId>) -> String {
+    let line: Vec<String> = fields(r, vendor_run).iter().map(|f| csv_field(f)).collect();
+    let mut out = line.join(",");
+    out.push_str("\r\n");
     out
 }
 
@@ -183,19 +196,21 @@ pub fn table<'a>(rows: impl IntoIterator<Item = &'a Row>) -> String {
 pub const NOT_YET: &str = "no reconciliation yet: it is computed after the first vendor and \
                            billing runs complete (POST /v1/sync, or wait for the schedule)";
 
-/// The JSON document of `/v1/reconciliation` and `mpsync reconcile --format json`: when and
-/// from which runs, the summary (of all rows), the filters, and the rows that pass them.
-/// It borrows the reconciliation: serialise it straight to bytes (`serde_json::to_vec`), as
-/// 10,000 customers make megabytes that a `serde_json::Value` copy would multiply.
+/// The JSON document of `/v1/reconciliation`: when and from which runs, the summary (of
+/// all rows), the filters, one page of the rows that pass them and where the next page
+/// starts (`next_cursor`, absent on the last page).
 #[derive(Debug, Serialize)]
-pub struct JsonReport<'a> {
+pub struct JsonPage<'a> {
     computed_at: Option<&'a chrono::DateTime<chrono::Utc>>,
     vendor_run: Option<crate::model::RunId>,
     billing_run: Option<crate::model::RunId>,
     summary: Option<&'a super::Summary>,
     filters: JsonFilters<'a>,
     count: usize,
-    rows: Vec<&'a super::Row>,
+    limit: usize,
+    rows: &'a [Row],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     note: Option<&'static str>,
 }
@@ -207,31 +222,82 @@ struct JsonFilters<'a> {
     product: &'a Option<String>,
 }
 
-/// The report of `rec` (or the "not yet" note) with `filter` applied.
-pub fn json_report<'a>(
-    rec: Option<&'a super::Reconciliation>,
-    filter: &'a super::Filter,
-) -> JsonReport<'a> {
-    let filters = JsonFilters {
+fn filters(filter: &super::Filter) -> JsonFilters<'_> {
+    JsonFilters {
         status: filter.statuses.iter().map(|s| s.as_str()).collect(),
         account: &filter.account,
         product: &filter.product,
-    };
-    let rows = rec.map(|r| filter.apply(&r.rows)).unwrap_or_default();
-    JsonReport {
-        computed_at: rec.map(|r| &r.computed_at),
-        vendor_run: rec.and_then(|r| r.vendor_run),
-        billing_run: rec.and_then(|r| r.billing_run),
-        summary: rec.map(|r| &r.summary),
-        filters,
-        count: rows.len(),
-        rows,
-        note: rec.is_none().then_some(NOT_YET),
     }
 }
 
+/// One page of rows of `head` (or the "not yet" note) under `filter`.
+pub fn json_page<'a>(
+    head: Option<&'a super::ReconciliationHead>,
+    filter: &'a super::Filter,
+    rows: &'a [Row],
+    limit: usize,
+    next_cursor: Option<String>,
+) -> JsonPage<'a> {
+    JsonPage {
+        computed_at: head.map(|r| &r.computed_at),
+        vendor_run: head.and_then(|r| r.vendor_run),
+        billing_run: head.and_then(|r| r.billing_run),
+        summary: head.map(|r| &r.summary),
+        filters: filters(filter),
+        count: rows.len(),
+        limit,
+        rows,
+        next_cursor,
+        note: head.is_none().then_some(NOT_YET),
+    }
+}
+
+/// Writes one row of a streamed document.
+pub type RowWriter<'a> = dyn FnMut(&Row) -> std::io::Result<()> + 'a;
+
+/// The whole JSON document of `mpsync reconcile --format json`, written row by row: the head
+/// fields, `rows` (one per line, from `each`, which calls its argument per row), then
+/// `count`. Nothing holds more than one row.
+pub fn write_json_stream(
+    w: &mut dyn std::io::Write,
+    head: Option<&super::ReconciliationHead>,
+    filter: &super::Filter,
+    each: &mut dyn FnMut(&mut RowWriter<'_>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    #[derive(Serialize)]
+    struct Start<'a> {
+        computed_at: Option<&'a chrono::DateTime<chrono::Utc>>,
+        vendor_run: Option<crate::model::RunId>,
+        billing_run: Option<crate::model::RunId>,
+        summary: Option<&'a super::Summary>,
+        filters: JsonFilters<'a>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<&'static str>,
+    }
+    let start = Start {
+        computed_at: head.map(|r| &r.computed_at),
+        vendor_run: head.and_then(|r| r.vendor_run),
+        billing_run: head.and_then(|r| r.billing_run),
+        summary: head.map(|r| &r.summary),
+        filters: filters(filter),
+        note: head.is_none().then_some(NOT_YET),
+    };
+    let start = serde_json::to_string(&start).map_err(std::io::Error::from)?;
+    // Reopen the object to append the rows and their count.
+    w.write_all(start.strip_suffix('}').unwrap_or(&start).as_bytes())?;
+    w.write_all(b",\"rows\":[")?;
+    let mut count = 0usize;
+    each(&mut |row| {
+        w.write_all(if count == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut *w, row).map_err(std::io::Error::from)?;
+        count += 1;
+        Ok(())
+    })?;
+    write!(w, "\n],\"count\":{count}}}\n")
+}
+
 /// The summary in two lines for people: rows per status (non-zero ones) and money.
-pub fn summary_text(rec: &super::Reconciliation) -> String {
+pub fn summary_text(rec: &super::ReconciliationHead) -> String {
     let s = &rec.summary;
     let statuses: Vec<String> =
         s.by_status.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();

@@ -1,5 +1,8 @@
-//! `GET /v1/reconciliation`: the latest stored reconciliation as JSON (rows + summary) or CSV
-//! (`?format=csv`), filtered by `?status=` (comma-separated), `?account=` and `?product=`.
+//! `GET /v1/reconciliation`: the latest stored reconciliation as JSON, one page at a time
+//! (`?limit=`, default 500, and `?cursor=` from the previous answer's `next_cursor`; rows
+//! without their evidence unless `?evidence=true`), or as CSV of every matching row streamed
+//! from the store (`?format=csv`); filtered by `?status=` (comma-separated), `?account=` and
+//! `?product=`.
 //! Also the mapping state that `/v1/customers` adds to each customer.
 
 use std::collections::HashMap;
@@ -17,7 +20,8 @@ use super::ApiState;
 use super::errors::json_error;
 use super::query::ApiQuery;
 use crate::model::CustomerId;
-use crate::reconcile::{self, CustomerMapping, Filter, Reconciliation};
+use crate::reconcile::{self, CustomerMapping, Filter};
+use crate::store::{Cursor, RowPage};
 
 /// The reconciliation routes, merged into the `/v1` API.
 pub fn routes() -> Router<ApiState> {
@@ -30,10 +34,24 @@ struct ReconQuery {
     account: Option<String>,
     product: Option<String>,
     format: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+    evidence: Option<String>,
 }
+
+/// Rows per page when `limit` is not given.
+pub const DEFAULT_LIMIT: usize = 500;
+/// The largest `limit` accepted.
+pub const MAX_LIMIT: usize = 5000;
 
 fn bad_request(message: String) -> Response {
     json_error(StatusCode::BAD_REQUEST, message)
+}
+
+fn store_failed(e: crate::store::StoreError) -> Response {
+    tracing::error!("store read failed: {e}");
+    let body = Json(json!({ "error": e.to_string() }));
+    (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
 }
 
 async fn reconciliation(
@@ -49,40 +67,76 @@ async fn reconciliation(
         Some("csv") => true,
         Some(other) => return bad_request(format!("unknown format {other:?}: use json or csv")),
     };
+    let limit = match q.limit.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return bad_request(format!(
+                    "limit {l:?} is not a number of rows from 1 to {MAX_LIMIT}"
+                ));
+            }
+        },
+    };
+    let cursor = match q.cursor.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(c) => match Cursor::parse(c) {
+            Ok(c) => Some(c),
+            Err(e) => return bad_request(e.to_string()),
+        },
+    };
+    let evidence = match q.evidence.as_deref().map(str::trim) {
+        None | Some("") | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(other) => return bad_request(format!("evidence {other:?}: use true or false")),
+    };
     let nonempty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     let filter = Filter { statuses, account: nonempty(q.account), product: nonempty(q.product) };
-    let rec = match api.store.latest_reconciliation_shared().await {
-        Ok(rec) => rec,
-        Err(e) => {
-            tracing::error!("store read failed: {e}");
-            let body = Json(json!({ "error": e.to_string() }));
-            return (StatusCode::SERVICE_UNAVAILABLE, body).into_response();
+    let head = match api.store.reconciliation_head().await {
+        Ok(head) => head,
+        Err(e) => return store_failed(e),
+    };
+    if csv {
+        // Every matching row, read and written one at a time on the blocking pool (behind
+        // a render slot): the answer is megabytes at 10,000 customers, the memory one row.
+        let slot = match api.renders.enter("the reconciliation").await {
+            Ok(slot) => slot,
+            Err(busy) => return busy,
+        };
+        let store = api.store.clone();
+        let vendor_run = head.as_ref().and_then(|h| h.vendor_run);
+        let body = super::stream::blocking_body("the reconciliation as CSV", slot, move |w| {
+            w.write_all(reconcile::csv_header().as_bytes())?;
+            let mut failed = None;
+            store
+                .each_reconciliation_row(&filter, cursor.as_ref(), false, &mut |row| match w
+                    .write_all(reconcile::csv_line(&row, vendor_run).as_bytes())
+                {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                })
+                .map_err(std::io::Error::other)?;
+            failed.map_or(Ok(()), Err)
+        });
+        return ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response();
+    }
+    // A page is at most `limit` rows, read from the store by key on the blocking pool.
+    let page = match &head {
+        None => RowPage { rows: Vec::new(), next: None },
+        Some(_) => {
+            match api.store.reconciliation_page(filter.clone(), cursor, limit, evidence).await {
+                Ok(page) => page,
+                Err(e) => return store_failed(e),
+            }
         }
     };
-    // Filtering and rendering 10,000 rows is CPU work of tens of milliseconds: it runs on the
-    // blocking pool so the single-threaded HTTP runtime keeps answering the probes meanwhile,
-    // a few at a time (the gate), and JSON streams out in chunks instead of a buffer of
-    // megabytes.
-    let slot = match api.renders.enter("the reconciliation").await {
-        Ok(slot) => slot,
-        Err(busy) => return busy,
-    };
-    if !csv {
-        let body = super::stream::blocking_body("the reconciliation", slot, move |w| {
-            let report = reconcile::json_report(rec.as_deref(), &filter);
-            super::stream::write_json(w, &report)
-        });
-        return ([(header::CONTENT_TYPE, "application/json")], body).into_response();
-    }
-    let rendered = tokio::task::spawn_blocking(move || {
-        let rows = rec.as_ref().map(|r| filter.apply(&r.rows)).unwrap_or_default();
-        let csv = reconcile::csv(rows.iter().copied());
-        drop(slot);
-        csv
-    })
-    .await;
-    match rendered {
-        Ok(body) => ([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response(),
+    let next = page.next.as_ref().map(Cursor::encode);
+    let report = reconcile::json_page(head.as_deref(), &filter, &page.rows, limit, next);
+    match serde_json::to_vec(&report) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => {
             tracing::error!("rendering the reconciliation failed: {e}");
             let body = Json(json!({ "error": "rendering the reconciliation failed; see the log" }));
@@ -91,20 +145,20 @@ async fn reconciliation(
     }
 }
 
-/// The latest reconciliation, for the mapping state `/v1/customers` adds to each customer;
-/// `None` when none is stored or it cannot be read (the counts are still worth serving).
-pub(super) async fn for_customers(api: &ApiState) -> Option<std::sync::Arc<Reconciliation>> {
-    api.store.latest_reconciliation_shared().await.unwrap_or_else(|e| {
+/// The customers' mapping states of the latest reconciliation, for `/v1/customers`; empty
+/// when none is stored or it cannot be read (the counts are still worth serving).
+pub(super) async fn for_customers(api: &ApiState) -> Vec<CustomerMapping> {
+    api.store.reconciliation_customers().await.unwrap_or_else(|e| {
         tracing::warn!("cannot read the reconciliation for /v1/customers: {e}");
-        None
+        Vec::new()
     })
 }
 
-/// Each customer's mapping in `rec`, by customer id (borrowed, not copied).
+/// Each customer's mapping in `list`, by customer id (borrowed, not copied).
 pub(super) fn mappings_by_customer(
-    rec: Option<&Reconciliation>,
+    list: &[CustomerMapping],
 ) -> HashMap<CustomerId, &CustomerMapping> {
-    rec.map(|r| r.customers.iter().map(|c| (c.customer, c)).collect()).unwrap_or_default()
+    list.iter().map(|c| (c.customer, c)).collect()
 }
 
 /// Adds `mapping` (state, account) and `suggestions` to one customer's JSON.

@@ -123,7 +123,7 @@ impl Ending {
 /// A body produced by `write` on the blocking pool, holding `slot` until it is written. If the
 /// client goes away the writer's next chunk fails and `write` stops (logged at debug); an
 /// error from `write` ends the body early (the client sees a truncated answer, and the log
-/// says why). Write JSON with [`write_json`], which keeps the writer's error kind.
+/// says why). Errors keep their kind (`BrokenPipe` when the client went away).
 pub fn blocking_body<F>(what: &'static str, slot: OwnedSemaphorePermit, write: F) -> Body
 where
     F: FnOnce(&mut dyn Write) -> io::Result<()> + Send + 'static,
@@ -157,6 +157,7 @@ where
     Body::from_stream(chunks)
 }
 
+#[cfg(test)]
 /// Writes `value` as JSON. `serde_json` wraps the writer's errors; `io::Error::from` takes
 /// them back out, so a client that went away still reads as `BrokenPipe`.
 pub fn write_json<T: serde::Serialize + ?Sized>(w: &mut dyn Write, value: &T) -> io::Result<()> {

@@ -123,7 +123,7 @@ async fn customers(State(api): State<ApiState>) -> Response {
                 Err(busy) => return busy,
             };
             let body = tokio::task::spawn_blocking(move || {
-                let mappings = super::reconciliation::mappings_by_customer(rec.as_deref());
+                let mappings = super::reconciliation::mappings_by_customer(&rec);
                 let body = customers_body(&snap, &mappings, push.as_ref());
                 let bytes = serde_json::to_vec(&body).unwrap_or_default();
                 drop(slot);

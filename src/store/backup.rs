@@ -114,7 +114,10 @@ fn copy_all(
     c.copy(tables::RENAMES)?;
     c.copy(tables::BILLED)?;
     c.copy(tables::SERVICE_CACHE)?;
-    c.copy(reconciliation::RECONCILIATION)?;
+    c.copy(reconciliation::ROWS)?;
+    c.copy(reconciliation::EVIDENCE)?;
+    c.copy(reconciliation::META)?;
+    c.copy(reconciliation::OLD)?;
     c.copy(plans::PLANS)?;
     c.copy(writeback::JOURNAL)?;
     c.copy(writeback::AUDIT)?;

@@ -126,7 +126,7 @@ fn covers(steps: &[Migration], version: u32) -> bool {
 
 #[test]
 fn the_shipped_steps_cover_every_older_version() {
-    assert!(covers(MIGRATIONS, SCHEMA_VERSION), "one upgrade step per older schema version");
+    assert!(covers(crate::store::MIGRATIONS, SCHEMA_VERSION), "one upgrade step per older version");
     // The rule itself: a gap, a duplicate or a step past the version is caught.
     assert!(covers(&[STEP_2, STEP_3], 3));
     assert!(!covers(&[STEP_3], 3));

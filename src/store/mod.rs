@@ -33,8 +33,18 @@ pub use error::StoreError;
 pub use history::{HistoryPoint, Rename};
 pub use plans::PlanSaved;
 pub use prune::PruneStats;
+pub use reconciliation::{BadCursor, Cursor, RowPage};
 pub use tables::SCHEMA_VERSION;
 pub use unrecorded::FILE_NAME as UNRECORDED_FILE_NAME;
+
+/// Every schema upgrade step, keyed by the version it starts from (see
+/// [`tables::Migration`]); all run at open in the one transaction that opens the store.
+const MIGRATIONS: &[tables::Migration] = &[tables::Migration {
+    from: 1,
+    what: "the latest reconciliation moves from one value (reconciliation_v1) to a row per \
+           key (reconciliation_rows_v2, reconciliation_evidence_v2, reconciliation_meta_v2)",
+    run: reconciliation::migrate_step,
+}];
 
 /// The file name of the database inside the state directory.
 pub const FILE_NAME: &str = "mpsync.redb";
@@ -55,9 +65,9 @@ const CACHE_BYTES: usize = 16 * 1024 * 1024;
 struct Inner {
     db: Database,
     path: PathBuf,
-    /// The latest reconciliation as last saved or read: this process is the file's only
-    /// user (the lock guarantees it), so readers skip decoding megabytes of JSON each time.
-    latest_reconciliation: std::sync::Mutex<Option<Arc<crate::reconcile::Reconciliation>>>,
+    /// The head of the latest reconciliation as last saved or read: this process is the
+    /// file's only user (the lock guarantees it), so health and every page skip decoding it.
+    reconciliation_head: std::sync::Mutex<Option<Arc<crate::reconcile::ReconciliationHead>>>,
     /// The file's permission bits before this open restricted them to 0600, if it did.
     tightened_from: Option<u32>,
     /// The first I/O error this handle met, in words: after it redb refuses every write
@@ -124,12 +134,12 @@ impl Store {
 
     fn init(db: Database, path: PathBuf, tightened_from: Option<u32>) -> Result<Store, StoreError> {
         let txn = begin_write(&db, &path)?;
-        tables::init_schema(&txn, &path)?;
+        tables::init_schema(&txn, &path, MIGRATIONS)?;
         txn.commit().map_err(|e| StoreError::db("initialise the schema", path.clone(), e))?;
         let inner = Inner {
             db,
             path,
-            latest_reconciliation: Default::default(),
+            reconciliation_head: Default::default(),
             tightened_from,
             first_io_error: Default::default(),
         };

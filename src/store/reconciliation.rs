@@ -1,88 +1,499 @@
-//! The latest reconciliation, kept as one versioned value so `mpsync reconcile`, the HTTP API
-//! and the next computation (which carries `since` and debounce counters) read the same thing.
-//! It records the vendor and billing runs it came from inside the value.
+//! The latest reconciliation, kept row by row so nothing has to hold it whole: at 10,000
+//! customers it is tens of thousands of rows and megabytes of evidence.
+//!
+//! - `reconciliation_rows_v2`: one row per key (see [`row_key`]: service rows by (account,
+//!   PSA product), then unmapped customers, then unmapped products), without its evidence.
+//!   Each value starts with the row's status byte so a status filter skips the decoding.
+//! - `reconciliation_evidence_v2`: each row's evidence under the same key, read only when a
+//!   caller asks for it (`?evidence=true`, the planner).
+//! - `reconciliation_meta_v2`: the head (when, which runs, the summary of every row) and the
+//!   customers' mapping states, apart from the rows.
+//!
+//! A recomputation ([`Store::replace_reconciliation`]) runs the pure engine row by row inside
+//! ONE write transaction: each row's previous state (`since`, debounce memory) is read from
+//! the table as the engine reaches its key, the new row is written only when it changed, and
+//! rows that no longer exist are removed before the commit. Readers see the old result or the
+//! new one, never a mix.
+//!
+//! Stores from before this layout kept the whole reconciliation as one value in
+//! `reconciliation_v1`; opening such a store moves it into these tables (it is derived data:
+//! a lost or unreadable one is simply recomputed from the stored snapshots).
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use redb::{TableDefinition, TableError};
+use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError, WriteTransaction};
 
 use super::tables;
-use super::{Store, StoreError};
-use crate::reconcile::Reconciliation;
+use super::{Inner, Store, StoreError};
+use crate::reconcile::{
+    CustomerMapping, Evidence, Filter, Prior, Reconciliation, ReconciliationHead, Row, RowKey,
+    Status,
+};
 
-/// key → encoded [`Reconciliation`]. Only [`LATEST`] is written today; the table is created
-/// on the first save, so a store from before reconciliation existed reads as "none yet".
-pub(super) const RECONCILIATION: TableDefinition<&str, &[u8]> =
-    TableDefinition::new("reconciliation_v1");
+/// key (see [`row_key`]) → status byte + encoded [`Row`] without its evidence.
+pub(super) const ROWS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("reconciliation_rows_v2");
+/// key → encoded [`Evidence`].
+pub(super) const EVIDENCE: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("reconciliation_evidence_v2");
+/// [`HEAD`] and [`CUSTOMERS`] → encoded values.
+pub(super) const META: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("reconciliation_meta_v2");
+/// The whole reconciliation as one value (stores written before the rows had a table).
+pub(super) const OLD: TableDefinition<&str, &[u8]> = TableDefinition::new("reconciliation_v1");
 
-/// The key of the latest reconciliation.
-const LATEST: &str = "latest";
+/// The meta key of the [`ReconciliationHead`].
+const HEAD: &str = "head";
+/// The meta key of the customers' mapping states.
+const CUSTOMERS: &str = "customers";
+
+/// A row's key in the tables: byte order is the engine's row order (services by account
+/// then PSA product, unmapped customers by id, unmapped products by name).
+pub(crate) fn row_key(key: &RowKey) -> Vec<u8> {
+    match key {
+        RowKey::Service { account, psa_product } => {
+            let mut k = Vec::with_capacity(2 + account.len() + psa_product.len());
+            k.push(0);
+            k.extend_from_slice(account.as_bytes());
+            k.push(0);
+            k.extend_from_slice(psa_product.as_bytes());
+            k
+        }
+        RowKey::UnmappedCustomer { customer } => {
+            let mut k = vec![1];
+            k.extend_from_slice(&customer.to_be_bytes());
+            k
+        }
+        RowKey::UnmappedProduct { product } => {
+            let mut k = vec![2];
+            k.extend_from_slice(product.as_bytes());
+            k
+        }
+    }
+}
+
+fn status_byte(s: Status) -> u8 {
+    Status::ALL.iter().position(|x| *x == s).unwrap_or(0) as u8
+}
+
+fn status_of_byte(b: u8) -> Option<Status> {
+    Status::ALL.get(usize::from(b)).copied()
+}
+
+/// Where a page of rows ends: the last row's key, handed to clients as an opaque string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor(Vec<u8>);
+
+/// A `cursor` that no answer handed out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "cursor {given:?} is not one this server gave out; use the next_cursor of the previous \
+     answer, or leave cursor out to start from the first row"
+)]
+pub struct BadCursor {
+    /// The value given.
+    pub given: String,
+}
+
+impl Cursor {
+    /// Reads a cursor handed out by [`Cursor::encode`].
+    pub fn parse(s: &str) -> Result<Cursor, BadCursor> {
+        let bad = || BadCursor { given: s.chars().take(80).collect() };
+        let s = s.trim();
+        if s.is_empty() || !s.len().is_multiple_of(2) {
+            return Err(bad());
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+            .collect::<Option<Vec<u8>>>()
+            .map(Cursor)
+            .ok_or_else(bad)
+    }
+
+    /// The cursor of the page that starts after `row`.
+    pub fn after_row(row: &Row) -> Cursor {
+        Cursor(row_key(&row.key))
+    }
+
+    /// The opaque text form.
+    pub fn encode(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// One page of rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RowPage {
+    /// The rows, in key order.
+    pub rows: Vec<Row>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+}
+
+/// What a computation hands back: the head and the customers' mapping states.
+pub type Computed = (ReconciliationHead, Vec<CustomerMapping>);
 
 impl Store {
-    /// Replaces the stored reconciliation with `rec` in one transaction.
+    /// Replaces the stored reconciliation with `rec` in one transaction (tests, migration;
+    /// the daemon uses [`Store::replace_reconciliation`]).
     pub async fn save_reconciliation(&self, rec: &Reconciliation) -> Result<(), StoreError> {
-        self.save_reconciliation_shared(Arc::new(rec.clone())).await
+        let rec = rec.clone();
+        self.replace_reconciliation(move |_, sink| {
+            let computed = (rec.head(), rec.customers);
+            for row in rec.rows {
+                sink(row);
+            }
+            computed
+        })
+        .await
+        .map(|_| ())
     }
 
-    /// [`Store::save_reconciliation`] of a value the caller shares: it becomes what readers
-    /// get without being copied.
-    pub async fn save_reconciliation_shared(
+    /// Replaces the stored reconciliation with what `compute` produces, in one write
+    /// transaction on the blocking pool: `compute` gets the previous row of a key (`prior`)
+    /// and hands each new row to `sink` as soon as it is finished (see
+    /// `reconcile::compute_each`). Unchanged rows are not rewritten; rows not produced are
+    /// removed. Returns the new head, which readers get from then on.
+    pub async fn replace_reconciliation<F>(
         &self,
-        rec: Arc<Reconciliation>,
-    ) -> Result<(), StoreError> {
-        // Encode on the caller's side: the value is plain data, and the blocking task then
-        // only writes bytes.
-        let bytes = tables::encode(&*rec);
-        let cached = rec;
+        compute: F,
+    ) -> Result<Arc<ReconciliationHead>, StoreError>
+    where
+        F: FnOnce(&mut dyn FnMut(&RowKey) -> Option<Prior>, &mut dyn FnMut(Row)) -> Computed
+            + Send
+            + 'static,
+    {
         self.blocking("save the reconciliation", move |inner| {
             let txn = inner.write()?;
-            txn.open_table(RECONCILIATION)
-                .map_err(inner.err("open the reconciliation table"))?
-                .insert(LATEST, bytes.as_slice())
-                .map_err(inner.err("write the reconciliation"))?;
+            let head = write_all(inner, &txn, compute)?;
             txn.commit().map_err(inner.err("commit the reconciliation"))?;
-            *inner.latest_reconciliation.lock().unwrap_or_else(|e| e.into_inner()) = Some(cached);
-            Ok(())
+            let head = Arc::new(head);
+            *inner.reconciliation_head.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(head.clone());
+            Ok(head)
         })
         .await
     }
 
-    /// The latest stored reconciliation; `None` before the first one was saved.
-    pub async fn latest_reconciliation(&self) -> Result<Option<Reconciliation>, StoreError> {
-        Ok(self.latest_reconciliation_shared().await?.map(|r| Reconciliation::clone(&r)))
-    }
-
-    /// [`Store::latest_reconciliation`] without a copy: readers share the decoded value (at
-    /// 10,000 customers it is tens of megabytes, so HTTP readers must not each copy it).
-    pub async fn latest_reconciliation_shared(
-        &self,
-    ) -> Result<Option<Arc<Reconciliation>>, StoreError> {
+    /// The head of the latest reconciliation (when, which runs, the summary); `None` before
+    /// the first one was saved. Kept in memory: health, metrics and every page read it.
+    pub async fn reconciliation_head(&self) -> Result<Option<Arc<ReconciliationHead>>, StoreError> {
         self.blocking("read the reconciliation", |inner| {
-            let cache = &inner.latest_reconciliation;
-            if let Some(rec) = cache.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                return Ok(Some(rec.clone()));
+            let cache = &inner.reconciliation_head;
+            if let Some(head) = cache.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                return Ok(Some(head.clone()));
             }
             let txn = inner.read()?;
-            let table = match txn.open_table(RECONCILIATION) {
-                Ok(t) => t,
-                Err(TableError::TableDoesNotExist(_)) => return Ok(None),
-                Err(e) => {
-                    return Err(StoreError::db(
-                        "open the reconciliation table",
-                        inner.path.clone(),
-                        e,
-                    ));
-                }
-            };
-            let Some(value) = table.get(LATEST).map_err(inner.err("read the reconciliation"))?
-            else {
+            let Some(head) = read_meta::<ReconciliationHead>(inner, &txn, HEAD)? else {
                 return Ok(None);
             };
-            let rec: Reconciliation = tables::decode(&inner.path, "reconciliation", value.value())?;
-            // Only into an empty cache: a save that committed meanwhile holds the newer value.
+            // Only into an empty cache: a save that committed meanwhile holds the newer head.
             let mut cached = cache.lock().unwrap_or_else(|e| e.into_inner());
-            Ok(Some(cached.get_or_insert_with(|| Arc::new(rec)).clone()))
+            Ok(Some(cached.get_or_insert_with(|| Arc::new(head)).clone()))
         })
         .await
     }
+
+    /// Every vendor customer's mapping state in the latest reconciliation (empty before the
+    /// first one). Read from the store on each call.
+    pub async fn reconciliation_customers(&self) -> Result<Vec<CustomerMapping>, StoreError> {
+        self.blocking("read the customers' mapping states", |inner| {
+            let txn = inner.read()?;
+            Ok(read_meta(inner, &txn, CUSTOMERS)?.unwrap_or_default())
+        })
+        .await
+    }
+
+    /// At most `limit` rows passing `filter`, after the row `after` (from the start when
+    /// `None`), with their evidence when `evidence`.
+    pub async fn reconciliation_page(
+        &self,
+        filter: Filter,
+        after: Option<Cursor>,
+        limit: usize,
+        evidence: bool,
+    ) -> Result<RowPage, StoreError> {
+        let store = self.clone();
+        self.blocking("read reconciliation rows", move |_| {
+            let mut rows = Vec::new();
+            let mut next = None;
+            let limit = limit.max(1);
+            store.each_reconciliation_row(&filter, after.as_ref(), evidence, &mut |row| {
+                if rows.len() == limit {
+                    next = rows.last().map(|r: &Row| Cursor(row_key(&r.key)));
+                    return false;
+                }
+                rows.push(row);
+                true
+            })?;
+            Ok(RowPage { rows, next })
+        })
+        .await
+    }
+
+    /// Every row passing `filter`, with evidence when `evidence` (the planner asks for the
+    /// discrepancies only, so it never holds the other rows).
+    pub async fn reconciliation_rows(
+        &self,
+        filter: Filter,
+        evidence: bool,
+    ) -> Result<Vec<Row>, StoreError> {
+        let store = self.clone();
+        self.blocking("read reconciliation rows", move |_| {
+            let mut rows = Vec::new();
+            store.each_reconciliation_row(&filter, None, evidence, &mut |row| {
+                rows.push(row);
+                true
+            })?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Hands each row passing `filter` (after `after`, in key order; with its evidence when
+    /// `evidence`) to `f` until `f` returns false, from one read transaction, without holding
+    /// more than one row. BLOCKING: for streaming answers on the blocking pool.
+    pub fn each_reconciliation_row(
+        &self,
+        filter: &Filter,
+        after: Option<&Cursor>,
+        evidence: bool,
+        f: &mut dyn FnMut(Row) -> bool,
+    ) -> Result<(), StoreError> {
+        let inner = &*self.inner;
+        let txn = inner.read()?;
+        let rows = match txn.open_table(ROWS) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(()),
+            Err(e) => {
+                return Err(StoreError::db("open the reconciliation rows", inner.path.clone(), e));
+            }
+        };
+        let evidence_table = if evidence {
+            Some(txn.open_table(EVIDENCE).map_err(inner.err("open the reconciliation evidence"))?)
+        } else {
+            None
+        };
+        let range = match after {
+            Some(c) => rows.range::<&[u8]>((
+                std::ops::Bound::Excluded(c.0.as_slice()),
+                std::ops::Bound::Unbounded,
+            )),
+            None => rows.range::<&[u8]>(..),
+        }
+        .map_err(inner.err("read the reconciliation rows"))?;
+        for entry in range {
+            let (k, v) = entry.map_err(inner.err("read the reconciliation rows"))?;
+            let value = v.value();
+            let Some((&status, encoded)) = value.split_first() else { continue };
+            if !filter.statuses.is_empty()
+                && !status_of_byte(status).is_some_and(|s| filter.statuses.contains(&s))
+            {
+                continue;
+            }
+            let mut row: Row = tables::decode(&inner.path, "reconciliation row", encoded)?;
+            if !filter.matches(&row) {
+                continue;
+            }
+            if let Some(table) = &evidence_table
+                && let Some(e) =
+                    table.get(k.value()).map_err(inner.err("read the reconciliation evidence"))?
+            {
+                row.evidence = tables::decode(&inner.path, "reconciliation evidence", e.value())?;
+            }
+            if !f(row) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The latest reconciliation whole, rows with evidence (`mpsync check`, tests); `None`
+    /// before the first one. The daemon's readers page instead.
+    pub async fn latest_reconciliation(&self) -> Result<Option<Reconciliation>, StoreError> {
+        let Some(head) = self.reconciliation_head().await? else { return Ok(None) };
+        let rows = self.reconciliation_rows(Filter::default(), true).await?;
+        let customers = self.reconciliation_customers().await?;
+        let head = ReconciliationHead::clone(&head);
+        Ok(Some(Reconciliation {
+            computed_at: head.computed_at,
+            vendor_run: head.vendor_run,
+            billing_run: head.billing_run,
+            rows,
+            summary: head.summary,
+            customers,
+        }))
+    }
+}
+
+/// Reads one meta value; `None` when the table or the key does not exist yet.
+fn read_meta<T: serde::de::DeserializeOwned>(
+    inner: &Inner,
+    txn: &redb::ReadTransaction,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    let table = match txn.open_table(META) {
+        Ok(t) => t,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+        Err(e) => {
+            return Err(StoreError::db("open the reconciliation table", inner.path.clone(), e));
+        }
+    };
+    let Some(value) = table.get(key).map_err(inner.err("read the reconciliation"))? else {
+        return Ok(None);
+    };
+    tables::decode(&inner.path, "reconciliation", value.value()).map(Some)
+}
+
+/// Runs `compute` against the tables in `txn`: see [`Store::replace_reconciliation`].
+fn write_all<F>(
+    inner: &Inner,
+    txn: &WriteTransaction,
+    compute: F,
+) -> Result<ReconciliationHead, StoreError>
+where
+    F: FnOnce(&mut dyn FnMut(&RowKey) -> Option<Prior>, &mut dyn FnMut(Row)) -> Computed,
+{
+    let rows =
+        RefCell::new(txn.open_table(ROWS).map_err(inner.err("open the reconciliation rows"))?);
+    let mut evidence =
+        txn.open_table(EVIDENCE).map_err(inner.err("open the reconciliation evidence"))?;
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    let mut failed: Option<StoreError> = None;
+    let read_prior = |key: &RowKey| -> Option<Prior> {
+        let rows = rows.borrow();
+        let value = rows.get(row_key(key).as_slice()).ok()??;
+        // An unreadable previous row only loses its `since` and debounce memory.
+        tables::decode::<Prior>(&inner.path, "reconciliation row", value.value().get(1..)?).ok()
+    };
+    let mut prior = read_prior;
+    let mut sink = |mut row: Row| {
+        if failed.is_some() {
+            return;
+        }
+        let k = row_key(&row.key);
+        let ev = std::mem::take(&mut row.evidence);
+        let mut value = vec![status_byte(row.status)];
+        value.extend_from_slice(&tables::encode(&row));
+        let ev = tables::encode(&ev);
+        let result = (|| -> Result<(), StoreError> {
+            let mut rows = rows.borrow_mut();
+            let same = rows
+                .get(k.as_slice())
+                .map_err(inner.err("read a reconciliation row"))?
+                .is_some_and(|old| old.value() == value.as_slice());
+            if !same {
+                rows.insert(k.as_slice(), value.as_slice())
+                    .map_err(inner.err("write a reconciliation row"))?;
+            }
+            let same = evidence
+                .get(k.as_slice())
+                .map_err(inner.err("read a row's evidence"))?
+                .is_some_and(|old| old.value() == ev.as_slice());
+            if !same {
+                evidence
+                    .insert(k.as_slice(), ev.as_slice())
+                    .map_err(inner.err("write a row's evidence"))?;
+            }
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                seen.insert(k);
+            }
+            Err(e) => failed = Some(e),
+        }
+    };
+    let (head, customers) = compute(&mut prior, &mut sink);
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let mut rows = rows.into_inner();
+    let gone = |k: &[u8]| !seen.contains(k);
+    rows.retain(|k, _| !gone(k)).map_err(inner.err("remove old reconciliation rows"))?;
+    evidence.retain(|k, _| !gone(k)).map_err(inner.err("remove old evidence"))?;
+    let mut meta = txn.open_table(META).map_err(inner.err("open the reconciliation table"))?;
+    meta.insert(HEAD, tables::encode(&head).as_slice())
+        .map_err(inner.err("write the reconciliation summary"))?;
+    meta.insert(CUSTOMERS, tables::encode(&customers).as_slice())
+        .map_err(inner.err("write the customers' mapping states"))?;
+    Ok(head)
+}
+
+/// Moves a reconciliation kept whole by an older mpsync (`reconciliation_v1`) into the row
+/// tables, in `txn` at open. A value this build cannot read is dropped: it is derived data,
+/// and the daemon recomputes it from the stored snapshots at start.
+fn migrate(inner_path: &std::path::Path, txn: &WriteTransaction) -> Result<(), StoreError> {
+    let err = |action: &'static str| {
+        move |e: redb::Error| StoreError::db(action, inner_path.to_path_buf(), e)
+    };
+    let old: Option<Vec<u8>> = match txn.open_table(OLD) {
+        Ok(t) => {
+            if t.len().map_err(|e| err("read the old reconciliation")(e.into()))? == 0 {
+                None
+            } else {
+                t.get("latest")
+                    .map_err(|e| err("read the old reconciliation")(e.into()))?
+                    .map(|v| v.value().to_vec())
+            }
+        }
+        Err(TableError::TableDoesNotExist(_)) => return Ok(()),
+        Err(e) => return Err(err("open the old reconciliation")(e.into())),
+    };
+    let old = old.and_then(|bytes| {
+        tables::decode::<Reconciliation>(inner_path, "reconciliation", &bytes)
+            .inspect_err(|e| {
+                tracing::warn!("the stored reconciliation is dropped and will be recomputed: {e}")
+            })
+            .ok()
+    });
+    if let Some(rec) = old {
+        write_rows_at_open(inner_path, txn, rec)?;
+    }
+    txn.delete_table(OLD).map_err(|e| err("remove the old reconciliation")(e.into()))?;
+    Ok(())
+}
+
+/// [`migrate`] as the schema step 1 → 2 (`store/mod.rs`).
+pub(crate) fn migrate_step(
+    txn: &WriteTransaction,
+    path: &std::path::Path,
+) -> Result<(), StoreError> {
+    migrate(path, txn)
+}
+
+/// [`write_all`] for [`migrate`], which runs before the store handle exists.
+fn write_rows_at_open(
+    path: &std::path::Path,
+    txn: &WriteTransaction,
+    rec: Reconciliation,
+) -> Result<(), StoreError> {
+    let err =
+        |action: &'static str| move |e: redb::Error| StoreError::db(action, path.to_path_buf(), e);
+    let mut rows =
+        txn.open_table(ROWS).map_err(|e| err("open the reconciliation rows")(e.into()))?;
+    let mut evidence =
+        txn.open_table(EVIDENCE).map_err(|e| err("open the reconciliation evidence")(e.into()))?;
+    let head = rec.head();
+    for mut row in rec.rows {
+        let k = row_key(&row.key);
+        let ev: Evidence = std::mem::take(&mut row.evidence);
+        let mut value = vec![status_byte(row.status)];
+        value.extend_from_slice(&tables::encode(&row));
+        rows.insert(k.as_slice(), value.as_slice())
+            .map_err(|e| err("write a reconciliation row")(e.into()))?;
+        evidence
+            .insert(k.as_slice(), tables::encode(&ev).as_slice())
+            .map_err(|e| err("write a row's evidence")(e.into()))?;
+    }
+    let mut meta =
+        txn.open_table(META).map_err(|e| err("open the reconciliation table")(e.into()))?;
+    meta.insert(HEAD, tables::encode(&head).as_slice())
+        .map_err(|e| err("write the reconciliation summary")(e.into()))?;
+    meta.insert(CUSTOMERS, tables::encode(&rec.customers).as_slice())
+        .map_err(|e| err("write the customers' mapping states")(e.into()))?;
+    Ok(())
 }

@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use super::StoreError;
 
 /// The schema version this build writes and the highest it can open.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Internal counters and the schema version: `schema_version`, `next_run_id`,
 /// `last_ok.<kind>`, `latest_snapshot`, `latest_billed_snapshot`, `latest_billed_run`.
@@ -100,8 +100,9 @@ pub(crate) fn decode<T: DeserializeOwned>(
 
 /// One schema step: turns a store of schema version `from` into version `from + 1` inside the
 /// caller's write transaction (a new table plus a copy, pitfalls B2-5). When a change needs
-/// one, raise [`SCHEMA_VERSION`] and add the step to [`MIGRATIONS`]; never edit or remove a
-/// step that shipped, and keep a fixture store of the old version (tests/fixtures/).
+/// one, raise [`SCHEMA_VERSION`] and add the step to `MIGRATIONS` (in `store/mod.rs`, where
+/// the modules owning the tables are wired); never edit or remove a step that shipped, and
+/// keep a fixture store of the old version (tests/fixtures/).
 #[derive(Clone, Copy)]
 pub(crate) struct Migration {
     /// The version the step starts from.
@@ -112,14 +113,15 @@ pub(crate) struct Migration {
     pub run: fn(&WriteTransaction, &Path) -> Result<(), StoreError>,
 }
 
-/// Every step, keyed by the version it starts from. Empty while version 1 is the only schema.
-pub(crate) const MIGRATIONS: &[Migration] = &[];
-
 /// Creates every table, and checks, migrates or writes the schema version, in `txn`. Returns
 /// an error (and the caller aborts the transaction, so a failed upgrade leaves the file as it
 /// was) when the file is newer than this build or a step fails.
-pub(crate) fn init_schema(txn: &WriteTransaction, path: &Path) -> Result<(), StoreError> {
-    init_schema_with(txn, path, SCHEMA_VERSION, MIGRATIONS)?;
+pub(crate) fn init_schema(
+    txn: &WriteTransaction,
+    path: &Path,
+    steps: &[Migration],
+) -> Result<(), StoreError> {
+    init_schema_with(txn, path, SCHEMA_VERSION, steps)?;
     let err =
         |e: redb::TableError| StoreError::db("create the store tables", path.to_path_buf(), e);
     txn.open_table(KV).map_err(err)?;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::config::ReconcileConfig;
 use crate::config::mapping::Mapping;
 use crate::model::{RunKind, RunOutcome};
-use crate::reconcile::{self, Inputs, Reconciliation, Settings, SourceStatus};
+use crate::reconcile::{self, Filter, Inputs, ReconciliationHead, Settings, SourceStatus};
 use crate::store::{PlanSaved, Store, StoreError};
 use crate::writeback::{self, PlanSettings};
 
@@ -23,35 +23,44 @@ pub async fn recompute(
     settings: &ReconcileConfig,
     plan: &PlanSettings,
     now: DateTime<Utc>,
-) -> Result<Arc<Reconciliation>, StoreError> {
+) -> Result<Arc<ReconciliationHead>, StoreError> {
     let usage = store.latest_usage_snapshot().await?;
     let billed = store.latest_billed_snapshot().await?;
-    let previous = store.latest_reconciliation_shared().await?;
     let vendor = source_status(store, RunKind::Vendor).await?;
     let billing = source_status(store, RunKind::Billing).await?;
-    let inputs = Inputs {
-        usage: usage.as_ref(),
-        vendor,
-        billed: billed.as_ref(),
-        billing,
-        mapping,
-        settings: Settings { max_age: settings.max_age, debounce_runs: settings.debounce_runs },
-        now,
-        previous: previous.as_deref(),
-    };
-    let rec = Arc::new(reconcile::compute(&inputs));
-    // The inputs go before the result is encoded and kept: at 10,000 customers each of them
-    // is megabytes.
-    drop((usage, billed, previous));
-    store.save_reconciliation_shared(rec.clone()).await?;
-    let built = writeback::plan::build(
-        &rec,
+    let settings = Settings { max_age: settings.max_age, debounce_runs: settings.debounce_runs };
+    let owned_mapping = mapping.clone();
+    // Row by row into one write transaction: each row's previous state is read from the
+    // table as its key comes up, and nothing holds the whole result (at 10,000 customers,
+    // tens of thousands of rows with megabytes of evidence).
+    let head = store
+        .replace_reconciliation(move |prior, sink| {
+            let inputs = Inputs {
+                usage: usage.as_ref(),
+                vendor,
+                billed: billed.as_ref(),
+                billing,
+                mapping: &owned_mapping,
+                settings,
+                now,
+                previous: None,
+            };
+            reconcile::compute_each(&inputs, prior, sink)
+        })
+        .await?;
+    // The planner reads only the rows it may act on, with their evidence.
+    let statuses = writeback::plan::PLANNED_STATUSES.to_vec();
+    let rows = store.reconciliation_rows(Filter { statuses, ..Filter::default() }, true).await?;
+    let built = writeback::plan::build_from(
+        &head,
+        &rows,
         mapping,
         plan.billing,
         plan.writable,
         plan.max_changes_per_apply,
         now,
     );
+    drop(rows);
     match store.save_plan(built).await? {
         PlanSaved::New { plan, superseded: Some(old) } => tracing::info!(
             "plan {} replaces plan {old}: {} (a newer reconciliation changed what to do)",
@@ -65,7 +74,7 @@ pub async fn recompute(
             tracing::debug!("plan {} still current: the same {}", plan.id, counts(&plan));
         }
     }
-    Ok(rec)
+    Ok(head)
 }
 
 /// "3 changes, 1 not planned, 0 manual steps".

@@ -15,13 +15,34 @@ use super::{Change, LineChoice, ManualStep, NotPlanned, Plan, Policy, WriteBackM
 use crate::billing::write::{QUANTITY_EPSILON, same_quantity};
 use crate::config::mapping::{LinePreference, Mapping};
 use crate::model::LineRef;
-use crate::reconcile::{LineEvidence, Reconciliation, Row, RowKey, Status, quantity};
+use crate::reconcile::{
+    LineEvidence, Reconciliation, ReconciliationHead, Row, RowKey, Status, quantity,
+};
 
 /// Builds the plan for `rec` as of `now`. `billing` is the billing source's name
 /// (`connectwise`, `csv`), `writable` whether it has a write path, `max_changes_per_apply`
 /// the `[write_back]` cap; all three are recorded in the plan for `apply` and for people.
 pub fn build(
     rec: &Reconciliation,
+    mapping: &Mapping,
+    billing: &str,
+    writable: bool,
+    max_changes_per_apply: u32,
+    now: DateTime<Utc>,
+) -> Plan {
+    build_from(&rec.head(), &rec.rows, mapping, billing, writable, max_changes_per_apply, now)
+}
+
+/// The statuses whose rows the planner looks at; the others are left alone, so a caller
+/// that keeps rows apart reads only these (with their evidence).
+pub const PLANNED_STATUSES: [Status; 4] =
+    [Status::Unbilled, Status::UnderBilled, Status::OverBilled, Status::BilledWithoutUsage];
+
+/// [`build`] from a reconciliation's head and some of its rows, in key order: those with a
+/// [`PLANNED_STATUSES`] status are enough (others are skipped), with their evidence.
+pub fn build_from(
+    rec: &ReconciliationHead,
+    rows: &[Row],
     mapping: &Mapping,
     billing: &str,
     writable: bool,
@@ -42,7 +63,7 @@ pub fn build(
         manual: Vec::new(),
         superseded_by: None,
     };
-    for row in &rec.rows {
+    for row in rows {
         let RowKey::Service { account, psa_product } = &row.key else { continue };
         let policy = mapping.policy_for(psa_product);
         if policy.mode == WriteBackMode::Off {

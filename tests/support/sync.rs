@@ -193,7 +193,7 @@ pub fn wait_reconciled_from_latest_runs(d: &Daemon) -> Value {
     };
     let want = (last_ok("vendor"), last_ok("billing"), failed("vendor"), failed("billing"));
     wait_for(DEADLINE, &format!("a reconciliation of the latest runs {want:?}"), || {
-        let doc = d.get("/v1/reconciliation").json();
+        let doc = d.get("/v1/reconciliation?evidence=true&limit=5000").json();
         let s = &doc["summary"];
         let got = (
             doc["vendor_run"].as_u64(),

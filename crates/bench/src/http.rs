@@ -66,8 +66,12 @@ pub struct HttpResult {
     /// The daemon binary that was measured.
     pub daemon: String,
     /// What `/v1/reconciliation` served once billing and reconciliation were in:
-    /// (rows, JSON body bytes), or `None` when it never held rows.
+    /// (rows in all, JSON bytes of the first page), or `None` when it never held rows.
     pub reconciliation: Option<(usize, usize)>,
+    /// The daemon's peak RSS (VmHWM, kB) after each step, in order.
+    pub hwm_steps: Vec<(String, u64)>,
+    /// The full CSV export after the load: (rows, bytes, seconds), and VmHWM after it (kB).
+    pub csv_export: Option<(usize, usize, f64)>,
 }
 
 /// Kills the daemon if the measurement ends early.
@@ -133,6 +137,11 @@ pub async fn measure(config: &Path, dir: &Path, plan: &LoadPlan) -> Result<HttpR
     // (409) or starts it (202).
     let prev = latest_run(&http, &base).await?.map(|r| r.0);
     trigger(&http, &base).await?;
+    let mut hwm_steps = Vec::new();
+    let mut hwm = |step: &str| {
+        hwm_steps.push((step.to_owned(), proc_status_kb(&pid, "VmHWM:").unwrap_or(0)));
+    };
+    hwm("started");
     phases.push(
         phase(
             "cold vendor run (first sync)",
@@ -144,6 +153,7 @@ pub async fn measure(config: &Path, dir: &Path, plan: &LoadPlan) -> Result<HttpR
         )
         .await?,
     );
+    hwm("cold vendor run");
     let last = phases[0].run.as_ref().map(|r| r.0);
     // The billing run (started by catch-up beside the cold vendor run) must finish and the
     // reconciliation be computed before the warm phase, so its reads serve every row.
@@ -152,10 +162,28 @@ pub async fn measure(config: &Path, dir: &Path, plan: &LoadPlan) -> Result<HttpR
     } else {
         None
     };
+    hwm("billing run and first reconciliation");
     trigger(&http, &base).await?;
     phases
         .push(phase("warm vendor run (steady state)", &http, &base, data_path, plan, last).await?);
+    hwm("warm vendor run and its recompute, under read load");
     phases.push(idle(&base, data_path, plan).await?);
+    hwm("idle read load");
+    let csv_export = if reconciliation.is_some() {
+        let started = Instant::now();
+        let mut resp = http.get(format!("{base}/v1/reconciliation?format=csv")).send().await?;
+        let (mut bytes, mut lines) = (0usize, 0usize);
+        while let Some(chunk) = resp.chunk().await? {
+            bytes += chunk.len();
+            lines += chunk.iter().filter(|b| **b == b'\n').count();
+        }
+        let secs = started.elapsed().as_secs_f64();
+        hwm("full CSV export");
+        eprintln!("  CSV export: {} rows, {bytes} bytes, {secs:.2}s", lines.saturating_sub(1));
+        Some((lines.saturating_sub(1), bytes, secs))
+    } else {
+        None
+    };
     let daemon_hwm_kb = proc_status_kb(&pid, "VmHWM:").unwrap_or(0);
     // A clean stop: SIGTERM via kill(1) (no unsafe code here), then the guard's SIGKILL.
     let _ = Command::new("kill").arg("-TERM").arg(&pid).status();
@@ -176,6 +204,8 @@ pub async fn measure(config: &Path, dir: &Path, plan: &LoadPlan) -> Result<HttpR
         data_path: data_path.to_owned(),
         daemon,
         reconciliation,
+        hwm_steps,
+        csv_export,
     })
 }
 
@@ -185,7 +215,7 @@ async fn wait_reconciliation(http: &reqwest::Client, base: &str) -> Result<(usiz
     loop {
         let body = http.get(format!("{base}/v1/reconciliation")).send().await?.bytes().await?;
         let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let rows = v["rows"].as_array().map_or(0, Vec::len);
+        let rows = v["summary"]["rows"].as_u64().unwrap_or(0) as usize;
         if rows > 0 {
             eprintln!("  reconciliation: {rows} rows, {} bytes", body.len());
             return Ok((rows, body.len()));

@@ -80,6 +80,16 @@ pub struct Args {
     /// Where to write the report ("-" for stdout only).
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub out: String,
+    /// Simulated hourly steady-state runs after the warm run (rolling service-list refresh;
+    /// each run's clock is one hour after the previous one). 0 skips them.
+    #[arg(long, default_value_t = 0)]
+    pub steady_runs: u32,
+    /// Sizes at which the steady-state runs are made (default: every size).
+    #[arg(long, value_delimiter = ',')]
+    pub steady_sizes: Vec<u32>,
+    /// Internal: hours added to the child's clock.
+    #[arg(long, hide = true, default_value_t = 0)]
+    pub clock_hours: i64,
     /// Only the Autotask billing read at each size (the default budget, 1 request/s, unless
     /// --autotask-rps): requests, wall time and share of the simulated database's hourly
     /// threshold, printed as a Markdown section.
@@ -132,6 +142,8 @@ pub struct SizeResult {
     pub warm: SyncMeasure,
     /// The naive baseline.
     pub naive: Option<SyncMeasure>,
+    /// Simulated hourly runs after the warm one: (hour, requests, service lists read).
+    pub steady: Vec<(i64, u64, u64)>,
     /// The HTTP measurement, when taken at this size.
     pub http: Option<http::HttpResult>,
 }
@@ -149,7 +161,10 @@ async fn child(mode: &str, args: &Args) -> Result<()> {
     let config = args.config.as_deref().context("--config")?;
     let counts = args.counts_out.as_deref().context("--counts-out")?;
     let report = match mode {
-        "sync" => real::run(config, args.state.as_deref().context("--state")?, counts).await?,
+        "sync" => {
+            let state = args.state.as_deref().context("--state")?;
+            real::run(config, state, counts, args.clock_hours).await?
+        }
         "naive" => naive::run(config, counts).await?,
         other => anyhow::bail!("unknown child mode {other:?}"),
     };
@@ -226,20 +241,35 @@ async fn one_size(args: &Args, n: u32, with_http: bool) -> Result<SizeResult> {
         ClientLimits { rps: args.client_rps, burst: args.burst, in_flight: args.in_flight };
     let config = setup::write_config(dir.path(), &sim.base_url(), rid, &key, &limits)?;
     let state = dir.path().join("kept.json");
-    let measure = |mode: &'static str, name: &'static str| {
+    let measure = |mode: &'static str, name: &'static str, hours: i64| {
         let (config, state, truth, control) =
             (config.clone(), state.clone(), truth.clone(), sim.control().clone());
         let counts = dir.path().join(format!("{name}-counts.json"));
-        async move { measure(mode, &config, &state, &counts, &truth, &control).await }
+        async move { measure(mode, &config, &state, &counts, &truth, &control, hours).await }
     };
-    let cold = measure("sync", "cold").await?;
+    let cold = measure("sync", "cold", 0).await?;
     eprintln!("  cold: {:.2}s, {} requests", cold.child.wall_s, cold.child.total());
-    let warm = measure("sync", "warm").await?;
+    let warm = measure("sync", "warm", 0).await?;
     eprintln!("  warm: {:.2}s, {} requests", warm.child.wall_s, warm.child.total());
+    let mut steady = Vec::new();
+    if args.steady_runs > 0 && (args.steady_sizes.is_empty() || args.steady_sizes.contains(&n)) {
+        for hour in 1..=i64::from(args.steady_runs) {
+            let m = measure("sync", "steady", hour).await?;
+            if m.mismatches > 0 {
+                anyhow::bail!("steady run at hour {hour}: {} customers miscounted", m.mismatches);
+            }
+            steady.push((hour, m.child.total(), m.child.services_fetched));
+        }
+        eprintln!(
+            "  {} steady runs: {:?}",
+            steady.len(),
+            steady.iter().map(|s| s.1).collect::<Vec<_>>()
+        );
+    }
     let naive = if args.no_naive {
         None
     } else {
-        let m = measure("naive", "naive").await?;
+        let m = measure("naive", "naive", 0).await?;
         eprintln!("  naive: {:.2}s, {} requests", m.child.wall_s, m.child.total());
         Some(m)
     };
@@ -267,7 +297,7 @@ async fn one_size(args: &Args, n: u32, with_http: bool) -> Result<SizeResult> {
         None
     };
     sim.shutdown().await;
-    Ok(SizeResult { customers: n, domains, groups, cold, warm, naive, http })
+    Ok(SizeResult { customers: n, domains, groups, cold, warm, naive, steady, http })
 }
 
 async fn measure(
@@ -277,9 +307,12 @@ async fn measure(
     counts: &std::path::Path,
     truth: &Counts,
     control: &mpsync_sim::SimControl,
+    clock_hours: i64,
 ) -> Result<SyncMeasure> {
     control.reset_requests();
     let args = vec![
+        "--clock-hours".into(),
+        clock_hours.to_string(),
         "--config".into(),
         config.display().to_string(),
         "--state".into(),

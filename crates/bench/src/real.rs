@@ -25,7 +25,13 @@ struct Kept {
 
 /// Runs one sync with the config at `config`, the kept state at `state` (read if present,
 /// then replaced) and writes the counts to `counts_out`.
-pub async fn run(config: &Path, state: &Path, counts_out: &Path) -> Result<ChildReport> {
+/// `clock_hours` moves the run's clock forward (simulated hourly runs).
+pub async fn run(
+    config: &Path,
+    state: &Path,
+    counts_out: &Path,
+    clock_hours: i64,
+) -> Result<ChildReport> {
     let cfg = load_config(config)?;
     let mp = cfg.mailprotector;
     let kept: Kept = match std::fs::read(state) {
@@ -40,7 +46,7 @@ pub async fn run(config: &Path, state: &Path, counts_out: &Path) -> Result<Child
             config: &mp,
             cache: &kept.cache,
             walk_stats: kept.walk_stats.clone(),
-            now: Utc::now(),
+            now: Utc::now() + chrono::Duration::hours(clock_hours),
             cancel: CancellationToken::new(),
         },
     )

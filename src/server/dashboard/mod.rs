@@ -15,7 +15,6 @@ mod writeback;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
@@ -43,6 +42,8 @@ pub struct DashboardQuery {
     pub status: Option<String>,
     /// A PSA account id or name (ignoring case); empty = all.
     pub account: Option<String>,
+    /// Where the page of rows starts: the "next page" link's cursor; empty = the first page.
+    pub cursor: Option<String>,
 }
 
 /// The Content-Security-Policy of the page: nothing may load from anywhere, the one inline
@@ -65,19 +66,31 @@ pub async fn page(
     let mut error = None;
     let mut plan = None;
     let mut audit = Vec::new();
-    let (rec, runs): (Option<Arc<Reconciliation>>, Vec<crate::model::RunRecord>) = match &state.api
+    let mut next_cursor = None;
+    let (rec, runs): (Option<(Reconciliation, usize)>, Vec<crate::model::RunRecord>) = match &state
+        .api
     {
         None => {
             error = Some("this server has no store, so there is no reconciliation to show".into());
             (None, Vec::new())
         }
         Some(api) => {
-            // Shared, not copied: at 10,000 customers the reconciliation is tens of megabytes.
-            let rec = api.store.latest_reconciliation_shared().await.unwrap_or_else(|e| {
-                tracing::error!("dashboard: cannot read the reconciliation: {e}");
-                error = Some(e.to_string());
-                None
-            });
+            // One page of rows (with evidence, for the history charts), the unmapped
+            // customers' rows and the customers' mapping states: never the whole set.
+            let cursor = q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty());
+            let cursor = match cursor.map(PageCursor::parse).transpose() {
+                Ok(c) => c,
+                Err(e) => {
+                    error = Some(e.to_string());
+                    None
+                }
+            };
+            let rec =
+                page_of(api, &filters.filter, cursor, &mut next_cursor).await.unwrap_or_else(|e| {
+                    tracing::error!("dashboard: cannot read the reconciliation: {e}");
+                    error = Some(e.to_string());
+                    None
+                });
             let runs = api.store.recent_runs(RUNS_SHOWN, None).await.unwrap_or_else(|e| {
                 tracing::warn!("dashboard: cannot read the recent runs: {e}");
                 Vec::new()
@@ -96,15 +109,13 @@ pub async fn page(
     };
 
     let (shown, matching) = match &rec {
-        Some(r) => {
-            let passing = filters.filter.apply(&r.rows);
-            let matching = passing.len();
-            let mut ordered = model::order_rows(passing);
-            ordered.truncate(model::MAX_ROWS);
-            (ordered, matching)
+        Some((r, on_page)) => {
+            let ordered = model::order_rows(r.rows[..*on_page].iter().collect());
+            (ordered, model::matching(&r.summary, &filters.filter))
         }
-        None => (Vec::new(), 0),
+        None => (Vec::new(), None),
     };
+    let rec = rec.as_ref().map(|(r, _)| r);
     let histories = match &state.api {
         Some(api) => {
             let pairs = shown.iter().flat_map(|r| model::history_pairs(r)).collect();
@@ -123,9 +134,10 @@ pub async fn page(
     let view = model::View {
         now,
         filters: &filters,
-        rec: rec.as_deref(),
+        rec,
         rows,
         matching,
+        next_cursor,
         sources,
         runs: &runs,
         plan: plan.as_ref(),
@@ -178,4 +190,86 @@ async fn read_histories(
         .filter_map(std::future::ready)
         .collect()
         .await
+}
+
+/// Where a page of the dashboard's rows starts: rows are shown by status rank (those needing
+/// action first), then by key, so the cursor names the status and the last key shown.
+#[derive(Debug, Clone, PartialEq)]
+struct PageCursor {
+    status: crate::reconcile::Status,
+    after: crate::store::Cursor,
+}
+
+impl PageCursor {
+    fn parse(s: &str) -> Result<PageCursor, crate::store::BadCursor> {
+        let bad = || crate::store::BadCursor { given: s.chars().take(80).collect() };
+        let (status, key) = s.split_once('.').ok_or_else(bad)?;
+        let status = crate::reconcile::Status::parse(status).ok_or_else(bad)?;
+        Ok(PageCursor { status, after: crate::store::Cursor::parse(key)? })
+    }
+
+    fn encode(&self) -> String {
+        format!("{}.{}", self.status, self.after.encode())
+    }
+}
+
+/// The latest reconciliation as the page needs it: its head, one page of the rows passing
+/// `filter` (from `cursor`; the first of the returned rows, counted by the `usize`), then the
+/// unmapped customers' rows, and the customers; `next` gets the next page's cursor. The page
+/// reads status by status in rank order, so the rows needing action come first.
+async fn page_of(
+    api: &crate::server::ApiState,
+    filter: &crate::reconcile::Filter,
+    cursor: Option<PageCursor>,
+    next: &mut Option<String>,
+) -> Result<Option<(Reconciliation, usize)>, crate::store::StoreError> {
+    let Some(head) = api.store.reconciliation_head().await? else { return Ok(None) };
+    let mut rows = Vec::new();
+    let ranked = model::statuses_by_rank();
+    let start = cursor.as_ref().and_then(|c| ranked.iter().position(|s| *s == c.status));
+    for (i, status) in ranked.iter().enumerate().skip(start.unwrap_or(0)) {
+        if !filter.statuses.is_empty() && !filter.statuses.contains(status) {
+            continue;
+        }
+        if head.summary.by_status.get(status.as_str()).copied().unwrap_or(0) == 0 {
+            continue;
+        }
+        let after = match (&cursor, start) {
+            (Some(c), Some(s)) if s == i => Some(c.after.clone()),
+            _ => None,
+        };
+        let want = model::MAX_ROWS - rows.len();
+        let only = crate::reconcile::Filter { statuses: vec![*status], ..filter.clone() };
+        let page = api.store.reconciliation_page(only, after, want, true).await?;
+        rows.extend(page.rows);
+        if let Some(after) = page.next {
+            *next = Some(PageCursor { status: *status, after }.encode());
+            break;
+        }
+        if rows.len() == model::MAX_ROWS {
+            // Full exactly at the end of this status: the next page starts after it.
+            if let Some(last) = rows.last() {
+                let after = crate::store::Cursor::after_row(last);
+                *next = Some(PageCursor { status: *status, after }.encode());
+            }
+            break;
+        }
+    }
+    let on_page = rows.len();
+    let unmapped = crate::reconcile::Filter {
+        statuses: vec![crate::reconcile::Status::UnmappedCustomer],
+        ..Default::default()
+    };
+    rows.extend(api.store.reconciliation_rows(unmapped, true).await?);
+    let customers = api.store.reconciliation_customers().await?;
+    let head = crate::reconcile::ReconciliationHead::clone(&head);
+    let rec = Reconciliation {
+        computed_at: head.computed_at,
+        vendor_run: head.vendor_run,
+        billing_run: head.billing_run,
+        rows,
+        summary: head.summary,
+        customers,
+    };
+    Ok(Some((rec, on_page)))
 }

@@ -188,8 +188,21 @@ pub fn sources(health: &HealthState, now: DateTime<Utc>) -> Vec<SourceView> {
 /// 10,000 accounts would make the page heavy); typing any other id or name still works.
 pub const MAX_ACCOUNT_CHOICES: usize = 500;
 
+/// How many rows pass `filter`, from the summary's counts; `None` when an account or product
+/// filter makes the summary unable to tell.
+pub fn matching(summary: &crate::reconcile::Summary, filter: &Filter) -> Option<u64> {
+    if filter.account.is_some() || filter.product.is_some() {
+        return None;
+    }
+    if filter.statuses.is_empty() {
+        return Some(summary.rows);
+    }
+    Some(filter.statuses.iter().filter_map(|s| summary.by_status.get(s.as_str())).sum())
+}
+
 /// Billing accounts that appear in the rows, id → name, for the account filter's choices:
-/// those with a row needing attention first, at most [`MAX_ACCOUNT_CHOICES`].
+/// those with a row needing attention first, at most [`MAX_ACCOUNT_CHOICES`]. The page holds
+/// one page of rows, so these are the page's accounts.
 pub fn accounts(rec: &Reconciliation) -> BTreeMap<String, Option<String>> {
     // id → (needs attention, name)
     let mut all: BTreeMap<&str, (bool, Option<&str>)> = BTreeMap::new();
@@ -241,8 +254,11 @@ pub struct View<'a> {
     /// The rows that pass the filters, in display order, with their history (at most
     /// [`MAX_ROWS`]).
     pub rows: Vec<(&'a Row, Vec<Step>)>,
-    /// How many rows pass the filters in all.
-    pub matching: usize,
+    /// How many rows pass the filters in all, when the summary tells (filters by status
+    /// only).
+    pub matching: Option<u64>,
+    /// The cursor of the next page of rows, if there is one.
+    pub next_cursor: Option<String>,
     /// Vendor, billing and push freshness.
     pub sources: Vec<SourceView>,
     /// The most recent runs, newest first.

@@ -182,9 +182,13 @@ fn filters(h: &mut Html, view: &View<'_>) {
 
 fn rows(h: &mut Html, view: &View<'_>) {
     h.raw("<section id=\"rows-section\"><h2>Rows</h2><p class=\"note\" id=\"rows-count\">");
-    h.display(view.rows.len()).raw(" of ").display(view.matching).raw(" matching rows shown");
-    if view.rows.len() < view.matching {
-        h.raw(" (narrow the filters to see the rest)");
+    h.display(view.rows.len());
+    match view.matching {
+        Some(n) => h.raw(" of ").display(n).raw(" matching rows shown"),
+        None => h.raw(" matching rows shown"),
+    };
+    if view.next_cursor.is_some() {
+        h.raw(" on this page (the next page is linked below the table)");
     }
     h.raw(", those needing action first.</p>");
     h.raw("<table id=\"rows\"><thead><tr><th>Status</th><th>Account / subject</th>");
@@ -198,7 +202,20 @@ fn rows(h: &mut Html, view: &View<'_>) {
     if view.rows.is_empty() {
         h.raw("<tr><td colspan=\"11\" class=\"empty\">No rows match these filters.</td></tr>");
     }
-    h.raw("</tbody></table></section>");
+    h.raw("</tbody></table>");
+    if let Some(cursor) = &view.next_cursor {
+        let f = view.filters;
+        let mut href = format!("?cursor={}", query_value(cursor));
+        if !f.status_text.is_empty() {
+            href.push_str(&format!("&status={}", query_value(&f.status_text)));
+        }
+        if let Some(a) = &f.filter.account {
+            href.push_str(&format!("&account={}", query_value(a)));
+        }
+        h.raw("<p class=\"note\"><a id=\"next-page\"").attr("href", href);
+        h.raw(">Next page of rows →</a> <a href=\"/\" id=\"first-page\">first page</a></p>");
+    }
+    h.raw("</section>");
 }
 
 fn row_html(h: &mut Html, r: &Row, steps: &[sparkline::Step], end: chrono::DateTime<chrono::Utc>) {

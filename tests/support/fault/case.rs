@@ -221,12 +221,18 @@ fn clear(fx: &mut Fixture, case: &Case) {
 fn provoke(fx: &Fixture, case: &Case, after: u64) -> Option<Value> {
     match case.outcome {
         Outcome::NoRun => {
-            let before = get_json(fx.d(), "/v1/reconciliation")["computed_at"].clone();
+            let before =
+                get_json(fx.d(), "/v1/reconciliation?evidence=true&limit=5000")["computed_at"]
+                    .clone();
             fx.d().signal("HUP");
             crate::support::common::wait_for(
                 crate::support::daemon::DEADLINE,
                 "a recomputation",
-                || (get_json(fx.d(), "/v1/reconciliation")["computed_at"] != before).then_some(()),
+                || {
+                    (get_json(fx.d(), "/v1/reconciliation?evidence=true&limit=5000")["computed_at"]
+                        != before)
+                        .then_some(())
+                },
             );
             assert_eq!(fx.last_run_id(), after, "{}: no run was started", case.name);
             None
@@ -273,7 +279,7 @@ fn check_outcome(fx: &Fixture, case: &Case, run: Option<&Value>) {
             // The newest run's data is compared, whatever its clock said (ids order runs).
             let field = if case.kind == "billing" { "billing_run" } else { "vendor_run" };
             if case.kind != "push" {
-                let rec = get_json(fx.d(), "/v1/reconciliation");
+                let rec = get_json(fx.d(), "/v1/reconciliation?evidence=true&limit=5000");
                 assert_eq!(rec[field], run["id"], "{name}: the reconciliation uses run {run}");
             }
             if let Inject::Spec(_) = case.inject {

@@ -92,7 +92,7 @@ impl Fixture {
     /// Reads what the daemon serves now, the history of `(customer, product)`.
     pub fn observe(&self, sample: &(u64, String)) -> Observed {
         let d = self.d();
-        let rec = get_json(d, "/v1/reconciliation");
+        let rec = get_json(d, "/v1/reconciliation?evidence=true&limit=5000");
         let rows = rec["rows"]
             .as_array()
             .unwrap_or_else(|| panic!("no reconciliation rows: {rec}"))
