@@ -70,6 +70,9 @@ pub struct AtData {
     /// Every row the reconciliation must produce, with its status (account = company id,
     /// PSA product = service id).
     pub planted: Vec<Planted>,
+    /// Every contract service adjustment accepted, oldest first (the API cannot read them
+    /// back; tests do).
+    pub adjustments: Vec<super::adjust::AtAdjustment>,
 }
 
 /// The Autotask company id of a ConnectWise company id.
@@ -309,6 +312,7 @@ impl AtData {
             credentials: credentials(cw.seed),
             mapping_toml: mapping.render(cw.seed),
             planted,
+            adjustments: Vec::new(),
         }
     }
 

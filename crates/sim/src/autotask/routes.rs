@@ -37,8 +37,18 @@ enum Route {
     Version,
     Zone,
     Threshold,
-    Query { entity: &'static str, next: bool },
-    Item { entity: &'static str, id: String },
+    Query {
+        entity: &'static str,
+        next: bool,
+    },
+    Item {
+        entity: &'static str,
+        id: String,
+    },
+    /// `/ContractServiceAdjustments`, or `/Contracts/{id}/ServiceAdjustments` (the id).
+    Adjust {
+        contract: Option<String>,
+    },
 }
 
 impl Route {
@@ -47,6 +57,7 @@ impl Route {
             Route::Version | Route::Zone => "",
             Route::Threshold => "ThresholdInformation",
             Route::Query { entity, .. } | Route::Item { entity, .. } => entity,
+            Route::Adjust { .. } => "ContractServiceAdjustments",
         }
     }
 }
@@ -59,6 +70,16 @@ fn route(sim: &AutotaskSim, rest: &str) -> Option<Route> {
         [v] if v.eq_ignore_ascii_case("versioninformation") => Route::Version,
         [v, z] if version(v) && z.eq_ignore_ascii_case("zoneInformation") => Route::Zone,
         [v, t] if version(v) && t.eq_ignore_ascii_case("ThresholdInformation") => Route::Threshold,
+        [v, a] if version(v) && a.eq_ignore_ascii_case("ContractServiceAdjustments") => {
+            Route::Adjust { contract: None }
+        }
+        [v, c, id, a]
+            if version(v)
+                && c.eq_ignore_ascii_case("Contracts")
+                && a.eq_ignore_ascii_case("ServiceAdjustments") =>
+        {
+            Route::Adjust { contract: Some((*id).to_owned()) }
+        }
         [v, e, q] if version(v) && q.eq_ignore_ascii_case("query") => {
             Route::Query { entity: entity(e)?, next: false }
         }
@@ -81,6 +102,8 @@ fn pattern(method: &Method, r: &Route) -> String {
         Route::Query { entity, next: false } => format!("/{entity}/query"),
         Route::Query { entity, next: true } => format!("/{entity}/query/next"),
         Route::Item { entity, .. } => format!("/{entity}/{{id}}"),
+        Route::Adjust { contract: None } => "/ContractServiceAdjustments".to_owned(),
+        Route::Adjust { contract: Some(_) } => "/Contracts/{id}/ServiceAdjustments".to_owned(),
     };
     format!("{method} {path}")
 }
@@ -273,6 +296,26 @@ async fn answer(
             };
             let get_search = (method == Method::GET).then_some(text.as_str());
             query_page(sim, entity, &text, after, sees_contracts, &root, get_search)
+        }
+        Route::Adjust { contract } => {
+            if method != Method::POST {
+                return method_not_allowed(&method);
+            }
+            if !sees_contracts {
+                return errors(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The logged in Resource does not have the adequate permissions",
+                );
+            }
+            let path_contract = match contract.map(|c| c.parse::<u64>()) {
+                None => None,
+                Some(Ok(c)) => Some(c),
+                Some(Err(_)) => return not_found(),
+            };
+            match sim.mutate(|d| super::adjust::apply(d, &body, path_contract)) {
+                Ok(id) => axum::Json(json!({ "itemId": id })).into_response(),
+                Err(m) => errors(StatusCode::INTERNAL_SERVER_ERROR, m),
+            }
         }
         Route::Version | Route::Zone => not_found(),
     }
