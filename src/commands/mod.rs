@@ -24,7 +24,7 @@ use crate::store::Store;
 pub use error::{
     CaptureCommandError, CommandError, DemoError, SimCommandError, TargetError, report,
 };
-pub use sim::{write_replay_config, write_sim_config};
+pub use sim::{write_replay_config, write_sim_config, write_sim_config_for};
 
 /// Runs the parsed command line and returns the process exit status: the one place where a
 /// command's error is printed and becomes a status.

@@ -1,6 +1,7 @@
 //! The one handler behind every Autotask path: it splits the path itself (routes are
 //! case-insensitive, C1), then counts, faults, authenticates, spends the threshold, takes a
-//! thread slot, answers and damages the answer as the faults say.
+//! thread slot, answers and damages (or, for `hang_after`, withholds) the answer as the
+//! faults say.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -176,6 +177,11 @@ pub(crate) async fn handle(State(sim): State<AutotaskSim>, req: Request) -> Resp
     c.count_request(&pat);
     let plan = c.plan(&pat);
     let resp = answer(&sim, req, r, zone, prefix, &plan).await;
+    if plan.hang_after {
+        // Handled (an adjustment is made and journalled); the answer never comes.
+        c.shutdown().cancelled().await;
+        return framework(StatusCode::SERVICE_UNAVAILABLE, "simulator shutting down");
+    }
     let resp = finish(resp, &plan).await;
     c.count_status(resp.status().as_u16());
     resp
