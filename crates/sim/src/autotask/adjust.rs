@@ -15,25 +15,8 @@
 use chrono::{Datelike, Months, NaiveDate};
 use serde_json::{Map, Value, json};
 
-use super::data::{AtData, at_date};
+use super::data::{AtAdjustment, AtData, at_date};
 use super::query::get_ci;
-
-/// One adjustment as the simulator recorded it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AtAdjustment {
-    /// The `itemId` answered.
-    pub id: u64,
-    /// The contract.
-    pub contract_id: u64,
-    /// The contract service adjusted.
-    pub contract_service_id: u64,
-    /// Its service.
-    pub service_id: u64,
-    /// The day it takes effect.
-    pub effective_date: NaiveDate,
-    /// The signed change of units.
-    pub unit_change: i64,
-}
 
 /// The first `itemId` of an adjustment (the note's sample answer).
 const FIRST_ADJUSTMENT: u64 = 77_001;

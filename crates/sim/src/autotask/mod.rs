@@ -35,8 +35,9 @@ use axum::Router;
 use axum::routing::any;
 use tokio::time::Instant;
 
-pub use adjust::AtAdjustment;
-pub use data::{AtCredentials, AtData, CONTRACT_ENTITIES, ENTITIES, at_date, service_id};
+pub use data::{
+    AtAdjustment, AtCredentials, AtData, CONTRACT_ENTITIES, ENTITIES, at_date, service_id,
+};
 
 use super::faults::{Fault, FaultKind};
 use crate::requests::RequestGate;
