@@ -60,5 +60,7 @@ mod sync_catch_up;
 mod sync_cron;
 mod sync_daemon;
 mod writeback_apply;
+mod writeback_autotask;
+mod writeback_autotask_cli;
 mod writeback_cli;
 mod writeback_daemon;

@@ -27,7 +27,7 @@ pub use error::{
     BackupError, CaptureCommandError, CommandError, DemoError, InitError, SimCommandError,
     TargetError, report,
 };
-pub use sim::{write_replay_config, write_sim_config};
+pub use sim::{write_replay_config, write_sim_config, write_sim_config_for};
 
 /// Runs the parsed command line and returns the process exit status: the one place where a
 /// command's error is printed and becomes a status.

@@ -397,6 +397,7 @@ fn autotask(r: RawAutotask, used: bool, c: &mut Check<'_>) -> AutotaskConfig {
         username: username.unwrap_or_default(),
         integration_code: integration_code.unwrap_or_else(unloaded),
         secret: secret_value.unwrap_or_else(unloaded),
+        adjustment_effective: r.adjustment_effective.unwrap_or_default(),
         limits: UpstreamLimits {
             rate_limit: r.rate_limit.unwrap_or(1.0),
             burst: r.burst.unwrap_or(10),
