@@ -247,6 +247,7 @@ fn cases() -> Vec<Case> {
                 "autotask rejected the credentials",
                 "billing.autotask.username",
                 "integration code and secret",
+                "secret_file",
                 "revoked",
             ]),
             stale: Stale::Services,
