@@ -86,6 +86,96 @@ pub enum Command {
     /// Every write-back attempt and its result (applied, skipped and why, failed and the PSA's
     /// error), with who and when, newest first.
     Audit(AuditArgs),
+    /// Write a consistent copy of the store to PATH (a new file, mode 0600), while the daemon
+    /// runs (through its control socket: run it as root or the daemon's user) or not.
+    /// Restore: stop mpsync, copy the file over <state_dir>/mpsync.redb, start mpsync.
+    Backup(BackupArgs),
+    /// Write a starter config (-c PATH, default /etc/mpsync/mpsync.toml) and its secrets
+    /// (mode 0600, in NAME.credentials/ beside it, where the systemd unit loads them), then
+    /// run `check`. Asks for what the flags leave out when run on a terminal (secrets without
+    /// echo); otherwise the flags must say it all. Never overwrites a file (exit 73).
+    Init(InitArgs),
+}
+
+/// `mpsync backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where to write the copy: a new file (an existing one is never replaced).
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// State directory holding the store; overrides daemon.state_dir (and then the config
+    /// is not read at all).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Where billed quantities come from, for `mpsync init`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitBilling {
+    /// ConnectWise Manage agreements.
+    Connectwise,
+    /// Datto Autotask contracts.
+    Autotask,
+    /// A CSV export of billed lines.
+    Csv,
+    /// No billing: counts only.
+    None,
+}
+
+/// `mpsync init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Your Mailprotector reseller id (the number in the console URL of your reseller
+    /// overview).
+    #[arg(long, value_name = "N")]
+    pub reseller_id: Option<u64>,
+    /// A file holding the Mailprotector API key, or `-` to read it as a line from standard
+    /// input.
+    #[arg(long, value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
+    /// Where billed quantities come from.
+    #[arg(long, value_enum, value_name = "SOURCE")]
+    pub billing: Option<InitBilling>,
+    /// ConnectWise company (login) id (with --billing connectwise).
+    #[arg(long, value_name = "ID")]
+    pub cw_company_id: Option<String>,
+    /// ConnectWise integration clientId (with --billing connectwise).
+    #[arg(long, value_name = "GUID")]
+    pub cw_client_id: Option<String>,
+    /// A file holding the ConnectWise API member's public key, or `-` (a line of stdin).
+    #[arg(long, value_name = "PATH")]
+    pub cw_public_key_file: Option<PathBuf>,
+    /// A file holding the ConnectWise API member's private key, or `-` (a line of stdin).
+    #[arg(long, value_name = "PATH")]
+    pub cw_private_key_file: Option<PathBuf>,
+    /// ConnectWise API host (default https://api-na.myconnectwise.net).
+    #[arg(long, value_name = "URL")]
+    pub cw_url: Option<String>,
+    /// The Autotask API-only user's user name (with --billing autotask).
+    #[arg(long, value_name = "NAME")]
+    pub at_username: Option<String>,
+    /// A file holding the Autotask integration code, or `-` (a line of stdin).
+    #[arg(long, value_name = "PATH")]
+    pub at_integration_code_file: Option<PathBuf>,
+    /// A file holding the Autotask API user's secret, or `-` (a line of stdin).
+    #[arg(long, value_name = "PATH")]
+    pub at_secret_file: Option<PathBuf>,
+    /// The CSV export of billed lines (with --billing csv).
+    #[arg(long, value_name = "PATH")]
+    pub csv_path: Option<PathBuf>,
+    /// Mailprotector API host (default https://emailservice.io).
+    #[arg(long, value_name = "URL")]
+    pub mailprotector_url: Option<String>,
+    /// The HTTP endpoint's address (default 127.0.0.1:9847; give each instance of the
+    /// template unit its own port).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Where the store lives (default: the unit's StateDirectory=, else /var/lib/mpsync).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Write the files only; do not run `check` (which connects to the upstreams).
+    #[arg(long)]
+    pub no_check: bool,
 }
 
 /// `mpsync run`.

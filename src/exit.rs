@@ -22,6 +22,9 @@ pub enum Exit {
     Unavailable = 69,
     /// Internal software error (EX_SOFTWARE).
     Software = 70,
+    /// An output file cannot be created: `mpsync init` and `mpsync backup` refuse to
+    /// overwrite a file that exists (EX_CANTCREAT).
+    CantCreate = 73,
     /// Local I/O failed, e.g. the state directory cannot be written (EX_IOERR).
     IoErr = 74,
     /// The store is held by another process; try again later (EX_TEMPFAIL).
@@ -45,6 +48,7 @@ impl Exit {
             Exit::DataErr,
             Exit::Unavailable,
             Exit::Software,
+            Exit::CantCreate,
             Exit::IoErr,
             Exit::TempFail,
             Exit::Config,

@@ -107,7 +107,7 @@ async fn describe_is_exactly_the_request_that_is_sent() {
     let w = writer(&server);
     let new = add.quantity + 1.0;
 
-    let planned = w.describe(&line, new).unwrap();
+    let planned = w.describe(&line, 0.0, new).unwrap();
     assert_eq!(server.control.requests().get(PATCH), 0, "describing sends nothing");
     w.set_quantity(&line, new).await.unwrap();
     let sent = server.cw.writes();
@@ -145,9 +145,9 @@ async fn describe_is_exactly_the_request_that_is_sent() {
         assert!(!shown.contains(secret.as_str()), "no secret in {shown}");
     }
     // Lines of another source, and impossible quantities, are refused before anything is sent.
-    let csv = w.describe(&LineRef::Csv { line: 3 }, 1.0).unwrap_err();
+    let csv = w.describe(&LineRef::Csv { line: 3 }, 0.0, 1.0).unwrap_err();
     assert!(matches!(csv, WriteError::WrongPsa { .. }), "{csv}");
-    assert!(matches!(w.describe(&line, -1.0), Err(WriteError::InvalidQuantity { .. })));
+    assert!(matches!(w.describe(&line, 0.0, -1.0), Err(WriteError::InvalidQuantity { .. })));
     let e = w.read_line(&LineRef::Csv { line: 3 }).await.unwrap_err();
     assert_eq!((e.kind(), e.exit()), ("wrong_psa", Exit::DataErr));
     assert_eq!(server.control.requests().total, 1);

@@ -231,7 +231,7 @@ fn cases() -> Vec<Case> {
             expect: &[
                 "billing.connectwise.public_key_file: not set",
                 "billing.connectwise.private_key_file: not set",
-                "LoadCredential=connectwise-public-key",
+                ".credentials/connectwise-public-key",
             ],
         },
         Case {

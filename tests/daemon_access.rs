@@ -22,7 +22,7 @@ fn a_listen_address_other_hosts_reach_needs_allow_remote_and_a_token() {
     let dir = TestDir::new();
     for (extra, key, fix) in [
         ("", "daemon.listen", "daemon.allow_remote = true"),
-        ("allow_remote = true\n", "daemon.access_token_file", "LoadCredential=mpsync-access-token"),
+        ("allow_remote = true\n", "daemon.access_token_file", ".credentials/mpsync-access-token"),
     ] {
         let config = config_with(&dir, "0.0.0.0:9847", extra);
         let mut cmd = mpsync();

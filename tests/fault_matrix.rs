@@ -1,5 +1,5 @@
-//! The fault matrix: the real daemon against the simulators (Mailprotector, ConnectWise,
-//! Gradient) under each fault of DESIGN.md's reliability bar. Every case gets its own
+//! The fault matrix: the real daemon against the simulators (Mailprotector, ConnectWise or
+//! Autotask, Gradient) under each fault of DESIGN.md's reliability bar. Every case gets its own
 //! simulator, daemon and state dir, and asserts the affected run's recorded outcome and
 //! reason, reconciliation rows `stale` and never wrong, `/v1/health`, recovery on the next
 //! run once the fault clears, and that nothing committed earlier is lost (across a restart).
@@ -15,6 +15,13 @@
 //! while answered 429 (each pausing every caller for `Retry-After`). So a burst below those
 //! limits ends `ok` after retries, a longer one `failed`; 401 and malformed bodies are never
 //! retried.
+//!
+//! The billing cases run against ConnectWise and against Autotask. Autotask's hourly
+//! threshold answers 429 "API request threshold exceeded." with a `Retry-After`; the cases
+//! cause it with the simulator's storm fault (the same answer, `Retry-After: 1`) rather than by
+//! spending the real threshold, whose 60-second `Retry-After` would make a case last minutes.
+
+use mpsync::cli::Psa;
 
 use crate::support::common;
 use crate::support::daemon::Daemon;
@@ -45,6 +52,7 @@ const GRADIENT_FAILED: Health = Health {
 const MALFORMED: Case = Case {
     name: "",
     kind: "vendor",
+    psa: Psa::Connectwise,
     inject: Inject::Spec(""),
     env: &[],
     outcome: Outcome::Failed(&[
@@ -64,6 +72,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "429 storm shorter than the retry budget",
             kind: "vendor",
+            psa: Psa::Connectwise,
             inject: Inject::Spec("kind=storm,retry_after=1,times=3,endpoint=customers"),
             env: &[],
             outcome: Outcome::Ok,
@@ -73,6 +82,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "429 storm longer than the retry budget (30 answers)",
             kind: "vendor",
+            psa: Psa::Connectwise,
             inject: Inject::Spec("kind=storm,retry_after=1,endpoint=customers"),
             env: &[],
             outcome: Outcome::Failed(&[
@@ -86,6 +96,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "5xx burst below the attempt limit",
             kind: "vendor",
+            psa: Psa::Connectwise,
             inject: Inject::Spec("status=503,times=3,endpoint=users"),
             env: &[],
             outcome: Outcome::Ok,
@@ -95,6 +106,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "5xx on every attempt",
             kind: "vendor",
+            psa: Psa::Connectwise,
             inject: Inject::Spec("status=503,endpoint=users"),
             env: &[],
             outcome: Outcome::Failed(&[
@@ -110,6 +122,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "hang (no answer within the timeout)",
             kind: "vendor",
+            psa: Psa::Connectwise,
             inject: Inject::Spec("kind=hang,endpoint=users"),
             env: SHORT_TIMEOUT,
             outcome: Outcome::Failed(&[
@@ -138,6 +151,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "connection dropped mid-answer",
             kind: "vendor",
+            psa: Psa::Connectwise,
             inject: Inject::Spec("kind=disconnect,endpoint=users"),
             env: &[],
             outcome: Outcome::Failed(&[
@@ -152,6 +166,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "revoked key",
             kind: "vendor",
+            psa: Psa::Connectwise,
             inject: Inject::RevokeKey,
             env: &[],
             outcome: Outcome::Failed(&[
@@ -166,6 +181,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "PSA (ConnectWise) down",
             kind: "billing",
+            psa: Psa::Connectwise,
             inject: Inject::PsaDown(503),
             env: &[],
             outcome: Outcome::Failed(&["connectwise is unavailable", "503", "try later"]),
@@ -175,6 +191,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "PSA 5xx burst below the attempt limit",
             kind: "billing",
+            psa: Psa::Connectwise,
             inject: Inject::Spec("status=503,times=2,endpoint=additions"),
             env: &[],
             outcome: Outcome::Ok,
@@ -184,6 +201,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "PSA keys revoked",
             kind: "billing",
+            psa: Psa::Connectwise,
             inject: Inject::RevokePsaKeys,
             env: &[],
             outcome: Outcome::Failed(&[
@@ -195,8 +213,77 @@ fn cases() -> Vec<Case> {
             health: BILLING_FAILED,
         },
         Case {
+            name: "PSA (Autotask) down",
+            kind: "billing",
+            psa: Psa::Autotask,
+            inject: Inject::PsaDown(503),
+            env: &[],
+            outcome: Outcome::Failed(&[
+                "autotask is unavailable",
+                "after 5 attempts",
+                "503",
+                "try later",
+            ]),
+            stale: Stale::Services,
+            health: BILLING_FAILED,
+        },
+        Case {
+            name: "Autotask 5xx burst below the attempt limit",
+            kind: "billing",
+            psa: Psa::Autotask,
+            inject: Inject::Spec("status=503,times=2,endpoint=POST /ContractServices/query"),
+            env: &[],
+            outcome: Outcome::Ok,
+            stale: Stale::None,
+            health: Health { check_status: "pass", output_has: "", ..BILLING_FAILED },
+        },
+        Case {
+            name: "Autotask API user's secret revoked",
+            kind: "billing",
+            psa: Psa::Autotask,
+            inject: Inject::RevokePsaKeys,
+            env: &[],
+            outcome: Outcome::Failed(&[
+                "autotask rejected the credentials",
+                "billing.autotask.username",
+                "integration code and secret",
+                "secret_file",
+                "revoked",
+            ]),
+            stale: Stale::Services,
+            health: BILLING_FAILED,
+        },
+        Case {
+            name: "Autotask hourly threshold exceeded for a few answers",
+            kind: "billing",
+            psa: Psa::Autotask,
+            inject: Inject::Spec(
+                "kind=storm,retry_after=1,times=3,endpoint=POST /ContractServices/query",
+            ),
+            env: &[],
+            outcome: Outcome::Ok,
+            stale: Stale::None,
+            health: Health { check_status: "pass", output_has: "", ..BILLING_FAILED },
+        },
+        Case {
+            name: "Autotask hourly threshold exceeded past the retry budget (30 answers)",
+            kind: "billing",
+            psa: Psa::Autotask,
+            inject: Inject::Spec("kind=storm,retry_after=1,endpoint=POST /ContractServices/query"),
+            env: &[],
+            outcome: Outcome::Failed(&[
+                "autotask kept answering 429",
+                "POST /ContractServices/query",
+                "after 30 attempts",
+                "try later",
+            ]),
+            stale: Stale::Services,
+            health: BILLING_FAILED,
+        },
+        Case {
             name: "Gradient down",
             kind: "push",
+            psa: Psa::Connectwise,
             inject: Inject::GradientDown(503),
             env: &[],
             outcome: Outcome::Failed(&["gradient", "503", "try later"]),
@@ -206,6 +293,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "Gradient partner key revoked",
             kind: "push",
+            psa: Psa::Connectwise,
             inject: Inject::RevokeGradientKey,
             env: &[],
             outcome: Outcome::Failed(&["gradient", "re-enter it"]),
@@ -215,6 +303,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "disk full (the store cannot grow)",
             kind: "vendor",
+            psa: Psa::Connectwise,
             inject: Inject::DiskFull,
             env: &[],
             outcome: Outcome::Unrecorded(&[
@@ -234,6 +323,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "clock jumps forward past max_age",
             kind: "vendor",
+            psa: Psa::Connectwise,
             inject: Inject::ClockJump("+3h"),
             env: &[],
             outcome: Outcome::NoRun,
@@ -248,6 +338,7 @@ fn cases() -> Vec<Case> {
         Case {
             name: "clock jumps backwards",
             kind: "vendor",
+            psa: Psa::Connectwise,
             inject: Inject::ClockJump("-3h"),
             env: &[],
             outcome: Outcome::Ok,

@@ -318,6 +318,9 @@ async fn a_store_that_kept_the_reconciliation_as_one_value_is_converted_at_open(
             let mut value = vec![1u8];
             value.extend(serde_json::to_vec(&rec).unwrap());
             t.insert("latest", value.as_slice()).unwrap();
+            // Schema version 1, as every store of that layout says.
+            let meta: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+            txn.open_table(meta).unwrap().insert("schema_version", 1).unwrap();
         }
         txn.commit().unwrap();
     }

@@ -1,5 +1,5 @@
 //! Write-back in the daemon: the control socket's handler (the command line's `apply`,
-//! `plan` and `audit` while the daemon holds the store), the auto mode after a reconciliation, and
+//! `plan`, `audit` and `backup` while the daemon holds the store), the auto mode after a reconciliation, and
 //! `mpsync_writeback_changes_total`. Every apply here goes through one lock, so the auto mode
 //! and an operator's apply never work on the same plan at once, and uses the writer and
 //! secrets of the config in force at that moment.
@@ -205,6 +205,23 @@ impl Handler for Writeback {
                     };
                     match read {
                         Ok(plan) => Reply::Plan { plan: plan.map(Box::new) },
+                        Err(e) => Reply::Error { message: e.to_string(), exit: e.exit().code() },
+                    }
+                }
+                Request::Backup {} => {
+                    // The copy goes into the state directory, the one place the service may
+                    // write; the command moves it out and removes it.
+                    let file = crate::control::backup_file_name();
+                    let dir = self.store.path().parent().unwrap_or(std::path::Path::new("."));
+                    match self.store.backup_to(dir.join(&file)).await {
+                        Ok(report) => {
+                            tracing::info!(
+                                runs = report.runs,
+                                "store backed up through the control socket ({} bytes)",
+                                report.bytes
+                            );
+                            Reply::Backup { file, report }
+                        }
                         Err(e) => Reply::Error { message: e.to_string(), exit: e.exit().code() },
                     }
                 }

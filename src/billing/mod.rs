@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-pub use self::autotask::AutotaskSource;
+pub use self::autotask::{AutotaskSource, AutotaskWriter};
 pub use self::connectwise::{ConnectwiseSource, ConnectwiseWriter};
 pub use self::csv::{CsvError, CsvProblem, CsvSource, parse_csv};
 use crate::config::{BillingConfig, BillingSource};
@@ -151,26 +151,22 @@ pub fn source_with_zone_cache(
 /// it, so a plan for CSV billing says its changes are entered by hand.
 pub fn has_write_path(cfg: &BillingConfig) -> bool {
     match &cfg.source {
-        BillingSource::Connectwise(_) => true,
-        // Not yet: the write-back by adjustment comes after the apply engine.
-        BillingSource::Autotask(_) | BillingSource::Csv(_) | BillingSource::None => false,
+        BillingSource::Connectwise(_) | BillingSource::Autotask(_) => true,
+        BillingSource::Csv(_) | BillingSource::None => false,
     }
 }
 
 /// The configured billing source's writer, for a write-back:
 /// [`write::WriteError::NotWritable`] for a CSV export and for no billing source (nothing is
-/// built, nothing is sent). Building the ConnectWise client fails only on a key that is not a
-/// valid header value.
+/// built, nothing is sent). Autotask writes by contract service adjustment
+/// ([`AutotaskWriter`]). Building a client fails only on a key that is not a valid header
+/// value.
 pub fn writer_from_config(
     cfg: &BillingConfig,
 ) -> Result<Arc<dyn write::LineWriter>, write::WriteError> {
     match &cfg.source {
         BillingSource::Connectwise(cw) => Ok(Arc::new(ConnectwiseWriter::new(cw)?)),
-        BillingSource::Autotask(_) => Err(write::WriteError::NotWritable {
-            billing: "autotask",
-            why: "writing back to Autotask (by contract service adjustment) is not built yet; \
-                  change the quantities in Autotask itself",
-        }),
+        BillingSource::Autotask(at) => Ok(Arc::new(AutotaskWriter::new(at)?)),
         BillingSource::Csv(_) => Err(write::WriteError::NotWritable {
             billing: "csv",
             why: "a CSV export is a copy of the PSA's data that mpsync only reads; change the \

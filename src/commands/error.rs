@@ -15,7 +15,9 @@ use crate::writeback::ApplyError;
 
 mod own;
 
-pub use own::{CaptureCommandError, DemoError, SimCommandError, TargetError};
+pub use own::{
+    BackupError, CaptureCommandError, DemoError, InitError, SimCommandError, TargetError,
+};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -104,6 +106,12 @@ pub enum CommandError {
     /// `apply` refused the plan, or the store failed during it.
     #[error(transparent)]
     Apply(#[from] ApplyError),
+    /// `init`'s own failures.
+    #[error(transparent)]
+    Init(#[from] InitError),
+    /// `backup`'s own failures.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
     /// The daemon holds the store and could not be asked through its control socket.
     #[error(transparent)]
     Control(#[from] ControlError),
@@ -143,6 +151,8 @@ impl ExitStatus for CommandError {
             CommandError::Demo(e) => e.exit(),
             CommandError::Apply(e) => e.exit(),
             CommandError::Control(e) => e.exit(),
+            CommandError::Backup(e) => e.exit(),
+            CommandError::Init(e) => e.exit(),
             CommandError::Remote { exit, .. } => *exit,
             CommandError::Reported(status) => *status,
         }
@@ -170,6 +180,8 @@ impl CommandError {
             CommandError::Sim(_) => Speaker::Command("sim"),
             CommandError::Demo(_) => Speaker::Command("demo"),
             CommandError::Apply(_) => Speaker::Command("apply"),
+            CommandError::Backup(_) => Speaker::Command("backup"),
+            CommandError::Init(_) => Speaker::Command("init"),
             _ => Speaker::Mpsync,
         }
     }

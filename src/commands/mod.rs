@@ -4,11 +4,13 @@
 
 mod apply;
 mod audit;
+mod backup;
 mod capture;
 mod check;
 mod config_cmd;
 mod demo;
 mod error;
+mod init;
 mod plan;
 mod reconcile;
 mod run;
@@ -22,9 +24,10 @@ use crate::exit::{Exit, ExitStatus};
 use crate::store::Store;
 
 pub use error::{
-    CaptureCommandError, CommandError, DemoError, SimCommandError, TargetError, report,
+    BackupError, CaptureCommandError, CommandError, DemoError, InitError, SimCommandError,
+    TargetError, report,
 };
-pub use sim::{write_replay_config, write_sim_config};
+pub use sim::{write_replay_config, write_sim_config, write_sim_config_for};
 
 /// Runs the parsed command line and returns the process exit status: the one place where a
 /// command's error is printed and becomes a status.
@@ -49,6 +52,8 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Plan(args) => plan::print(&globals, args).await,
             Command::Apply(args) => apply::run(&globals, args).await,
             Command::Audit(args) => audit::print(&globals, args).await,
+            Command::Backup(args) => backup::run(&globals, args).await,
+            Command::Init(args) => init::run(&globals, args).await,
         };
         // Said inside the runtime: dropping it waits for blocking tasks, and one stuck on a
         // failing disk must not swallow the reason.

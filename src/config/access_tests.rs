@@ -73,7 +73,7 @@ fn allow_remote_needs_a_token_from_a_file_or_the_credential() {
     let p = problems(&path, &[]);
     assert_eq!(p.len(), 1, "{p:?}");
     assert_eq!(p[0].key, "daemon.access_token_file");
-    assert!(p[0].message.contains("LoadCredential=mpsync-access-token"), "{}", p[0].message);
+    assert!(p[0].message.contains(".credentials/mpsync-access-token"), "{}", p[0].message);
 
     // The systemd credential.
     let creds = dir.path().join("creds");

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::schedule::Schedule;
-use super::types::LogFormat;
+use super::types::{AdjustmentEffective, LogFormat};
 use crate::config::Invalid;
 use crate::model::user_types::CountedTypes;
 
@@ -180,6 +180,16 @@ readers! {
         "text" => Ok(LogFormat::Text),
         "json" => Ok(LogFormat::Json),
         _ => Err(Invalid(format!("{} is not a log format; use \"text\" or \"json\"", v.show()))),
+    };
+    /// `billing.autotask.adjustment_effective`.
+    adjustment_effective: AdjustmentEffective = deserialize_any, |v| match string(v)?.trim() {
+        "next_period" => Ok(AdjustmentEffective::NextPeriod),
+        "today" => Ok(AdjustmentEffective::Today),
+        _ => Err(Invalid(format!(
+            "{} is not an effective-date policy; use \"next_period\" (the first day of the next \
+             billing period) or \"today\" (for contracts that prorate)",
+            v.show()
+        ))),
     };
     /// `billing.source`.
     billing_source: SourceKind = deserialize_any, |v| match string(v)?.trim() {

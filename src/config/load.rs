@@ -35,7 +35,12 @@ fn finish(
     let fail = |problems| ConfigError { path: opts.path.clone(), problems };
     let (root, prov) = merged.map_err(fail)?;
     let (raw, problems) = de::read::<RawConfig>(root, &prov);
-    let mut check = Check { problems, prov, env: &opts.env };
+    let mut check = Check {
+        problems,
+        prov,
+        env: &opts.env,
+        credentials_dir: super::secret::credentials_dir_for(&opts.path),
+    };
     let cfg = validate(raw, &mut check, opts.path.clone());
     let Check { mut problems, prov, .. } = check;
     // Stable: one key's problems keep their order.

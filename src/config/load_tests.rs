@@ -176,7 +176,56 @@ fn secrets_fall_back_to_the_credentials_directory() {
     assert_eq!(cfg.mailprotector.api_key.expose(), "from-credential");
     let p = problems(&opts(&path, &[], &[]));
     assert_eq!(p[0].key, "mailprotector.api_key_file");
-    assert!(p[0].message.contains("LoadCredential=mailprotector-api-key"), "{}", p[0].message);
+    let beside = fx.dir.path().join("c.credentials/mailprotector-api-key");
+    assert!(
+        p[0].message.contains(&format!("write it to {}", beside.display())),
+        "{}",
+        p[0].message
+    );
+}
+
+#[test]
+fn a_credentials_directory_loaded_by_the_unit_is_read_under_its_prefix() {
+    // LoadCredential=mpsync:/etc/mpsync/NAME.credentials exposes each file F as mpsync_F.
+    let fx = Fixture::new();
+    let creds = fx.dir.path().join("creds");
+    fs::create_dir(&creds).unwrap();
+    fs::write(creds.join("mpsync_mailprotector-api-key"), "from-the-directory\n").unwrap();
+    let path = fx.dir.path().join("c.toml");
+    fs::write(&path, "[mailprotector]\nreseller_id = 7\n").unwrap();
+    let env = [("CREDENTIALS_DIRECTORY", creds.to_str().unwrap())];
+    let cfg = load(&opts(&path, &env, &[])).unwrap();
+    assert_eq!(cfg.mailprotector.api_key.expose(), "from-the-directory");
+    // A credential under its own name (a unit with LoadCredential=NAME:PATH) still wins.
+    fs::write(creds.join("mailprotector-api-key"), "from-its-own-line\n").unwrap();
+    let cfg = load(&opts(&path, &env, &[])).unwrap();
+    assert_eq!(cfg.mailprotector.api_key.expose(), "from-its-own-line");
+    // Neither: the problem names the file to write, in the directory the unit loads.
+    let empty = fx.dir.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let p = problems(&opts(&path, &[("CREDENTIALS_DIRECTORY", empty.to_str().unwrap())], &[]));
+    let beside = fx.dir.path().join("c.credentials/mailprotector-api-key");
+    assert_eq!(p[0].key, "mailprotector.api_key_file");
+    assert!(p[0].message.contains(&beside.display().to_string()), "{}", p[0].message);
+}
+
+#[test]
+fn outside_systemd_secrets_are_read_from_the_credentials_directory_beside_the_config() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    let path = fx.dir.path().join("work.toml");
+    fs::write(&path, "[mailprotector]\nreseller_id = 7\n").unwrap();
+    let dir = fx.dir.path().join("work.credentials");
+    fs::create_dir(&dir).unwrap();
+    let key = dir.join("mailprotector-api-key");
+    fs::write(&key, "beside-the-config\n").unwrap();
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
+    // Read as a file: a key others may read is refused, as for a *_file key.
+    let p = problems(&opts(&path, &[], &[]));
+    assert!(p[0].message.contains("chmod 600"), "{}", p[0].message);
+    fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).unwrap();
+    let cfg = load(&opts(&path, &[], &[])).unwrap();
+    assert_eq!(cfg.mailprotector.api_key.expose(), "beside-the-config");
 }
 
 #[test]
@@ -207,7 +256,7 @@ fn sources_only_need_their_own_settings() {
             "billing.autotask.username"
         ]
     );
-    assert!(p[0].message.contains("LoadCredential=autotask-integration-code"), "{p:?}");
+    assert!(p[0].message.contains(".credentials/autotask-integration-code"), "{p:?}");
 }
 
 #[test]

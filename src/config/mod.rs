@@ -33,7 +33,8 @@ pub use load::{load, load_text, load_with_provenance};
 pub use mapping::{Mapping, MappingError, MappingProblem, ProductMapping, Suppression};
 pub use render::{redacted_toml, redacted_toml_annotated};
 pub use schedule::Schedule;
-pub use secret::Secret;
+pub use secret::{Secret, credentials_dir_for};
 pub use types::*;
+pub use validate::credential_names;
 
 pub use crate::model::user_types::CountedTypes;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::leaf::{self as l, SourceKind};
 use super::schedule::Schedule;
-use super::types::LogFormat;
+use super::types::{AdjustmentEffective, LogFormat};
 use crate::model::user_types::CountedTypes;
 
 /// Declares the tables of the schema. `key: Option<T> = "reader"` is a value read by that
@@ -114,6 +114,7 @@ tables! {
         username: Option<String> = "l::text",
         integration_code_file: Option<PathBuf> = "l::secret_path",
         secret_file: Option<PathBuf> = "l::secret_path",
+        adjustment_effective: Option<AdjustmentEffective> = "l::adjustment_effective",
         rate_limit: Option<f64> = "l::rate",
         burst: Option<u32> = "l::whole_u32",
         max_in_flight: Option<usize> = "l::in_flight",

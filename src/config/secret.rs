@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::Invalid;
 use secrecy::{ExposeSecret, SecretString};
@@ -43,6 +43,16 @@ impl Serialize for Secret {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str("<redacted>")
     }
+}
+
+/// The credentials directory of the config file `config`: `NAME.credentials` beside
+/// `NAME.toml` (`/etc/mpsync/mpsync.credentials` for the default config, one per instance of
+/// the template unit). The shipped units load it with `LoadCredential=`; outside systemd
+/// (`sudo mpsync check`) mpsync reads the secrets there itself.
+pub fn credentials_dir_for(config: &Path) -> PathBuf {
+    let stem = config.file_stem().map(|s| s.to_string_lossy()).unwrap_or_default();
+    let stem = if stem.is_empty() { "mpsync".into() } else { stem };
+    config.with_file_name(format!("{stem}.credentials"))
 }
 
 /// Largest secret file accepted; API keys are short, a big file is a wrong path.

@@ -204,10 +204,36 @@ pub struct AutotaskConfig {
     pub integration_code: Secret,
     /// The API user's secret (password).
     pub secret: Secret,
+    /// When a write-back's quantity change takes effect (the adjustment's `effectiveDate`).
+    pub adjustment_effective: AdjustmentEffective,
     /// Rate limit, concurrency and timeouts (default 1 request/s: at most 36% of the
     /// database's 10,000 requests an hour, which every integration shares).
     #[serde(flatten)]
     pub limits: UpstreamLimits,
+}
+
+/// `billing.autotask.adjustment_effective`: the `effectiveDate` of a write-back's contract
+/// service adjustment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdjustmentEffective {
+    /// The first day of the next billing period (the default): the current period is billed
+    /// as it stands, the new quantity from the next one on (what Gradient's "approve" does).
+    #[default]
+    NextPeriod,
+    /// Today: for contracts that prorate, the current period is split and the rest of it is
+    /// billed at the new quantity.
+    Today,
+}
+
+impl AdjustmentEffective {
+    /// The value as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdjustmentEffective::NextPeriod => "next_period",
+            AdjustmentEffective::Today => "today",
+        }
+    }
 }
 
 /// `[billing.csv]`.

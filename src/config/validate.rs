@@ -23,6 +23,9 @@ pub(crate) struct Check<'e> {
     pub problems: Vec<ConfigProblem>,
     pub prov: Provenance,
     pub env: &'e HashMap<String, String>,
+    /// The credentials directory beside the config file ([`super::credentials_dir_for`]):
+    /// where secrets are read from outside systemd when no `*_file` key names them.
+    pub credentials_dir: PathBuf,
 }
 
 impl<'e> Check<'e> {
@@ -201,7 +204,10 @@ const SECRETS: [(&str, &str, &str); 8] = [
 ];
 const ACCESS_TOKEN: &str = "with daemon.allow_remote = true, the access token of the HTTP endpoint";
 
-/// When `needed`, reads the secret `key` names (`file`), else its systemd credential.
+/// When `needed`, reads the secret `key` names (`file`); else, under systemd, its credential
+/// (`$CREDENTIALS_DIRECTORY/<name>`, or `mpsync_<name>` as a credentials directory loaded with
+/// `LoadCredential=mpsync:DIR` names it); else the file `<name>` in the credentials directory
+/// beside the config, which is what that unit line loads.
 fn secret(c: &mut Check<'_>, key: &str, file: Option<PathBuf>, needed: bool) -> Option<Secret> {
     if !needed || c.reported(key) {
         return None;
@@ -209,16 +215,42 @@ fn secret(c: &mut Check<'_>, key: &str, file: Option<PathBuf>, needed: bool) -> 
     let (_, credential, what) = *SECRETS.iter().find(|s| s.0 == key).expect("a listed secret");
     let source = match (file, c.env_var("CREDENTIALS_DIRECTORY")) {
         (Some(p), _) => SecretSource::File(p),
-        (None, Some(dir)) => SecretSource::Credential(PathBuf::from(dir).join(credential)),
+        (None, Some(dir)) => {
+            let dir = PathBuf::from(dir);
+            let plain = dir.join(credential);
+            let from_dir = dir.join(format!("{CREDENTIAL_PREFIX}{credential}"));
+            if plain.exists() {
+                SecretSource::Credential(plain)
+            } else if from_dir.exists() {
+                SecretSource::Credential(from_dir)
+            } else {
+                let beside = c.credentials_dir.join(credential);
+                c.problem(
+                    key,
+                    format!(
+                        "not set: {what} is needed, and the service has no credential \
+                         {credential}; write it to {} (chmod 600; `mpsync init` does) and \
+                         restart the service, or set {key}",
+                        beside.display()
+                    ),
+                );
+                return None;
+            }
+        }
         (None, None) => {
-            c.problem(
-                key,
-                format!(
-                    "not set: {what} is needed; set {key} to a file holding it (chmod 600), or run \
-                     under systemd with LoadCredential={credential}:/path/to/file"
-                ),
-            );
-            return None;
+            let beside = c.credentials_dir.join(credential);
+            if !beside.exists() {
+                c.problem(
+                    key,
+                    format!(
+                        "not set: {what} is needed; write it to {} (chmod 600; `mpsync init` \
+                         does), or set {key} to a file holding it",
+                        beside.display()
+                    ),
+                );
+                return None;
+            }
+            SecretSource::File(beside)
         }
     };
     match read_secret(key, &source) {
@@ -233,6 +265,17 @@ fn secret(c: &mut Check<'_>, key: &str, file: Option<PathBuf>, needed: bool) -> 
             None
         }
     }
+}
+
+/// The credential id the shipped units load the credentials directory under:
+/// `LoadCredential=mpsync:/etc/mpsync/NAME.credentials` exposes each file `F` in it as
+/// `$CREDENTIALS_DIRECTORY/mpsync_F`.
+pub(crate) const CREDENTIAL_PREFIX: &str = "mpsync_";
+
+/// Every secret's credential name (the file name in a credentials directory) and its
+/// `*_file` key, in the order `mpsync check` and `mpsync init` name them.
+pub fn credential_names() -> impl Iterator<Item = (&'static str, &'static str)> {
+    SECRETS.iter().map(|(key, name, _)| (*name, *key))
 }
 
 /// The limits of one upstream from its section `$r` (the three sections share the limit keys,
@@ -354,6 +397,7 @@ fn autotask(r: RawAutotask, used: bool, c: &mut Check<'_>) -> AutotaskConfig {
         username: username.unwrap_or_default(),
         integration_code: integration_code.unwrap_or_else(unloaded),
         secret: secret_value.unwrap_or_else(unloaded),
+        adjustment_effective: r.adjustment_effective.unwrap_or_default(),
         limits: UpstreamLimits {
             rate_limit: r.rate_limit.unwrap_or(1.0),
             burst: r.burst.unwrap_or(10),

@@ -1,5 +1,5 @@
 //! The local control socket: how the command line reaches a running daemon for what needs the
-//! store, which the daemon holds locked (`mpsync apply`, `mpsync audit`).
+//! store, which the daemon holds locked (`mpsync apply`, `mpsync audit`, `mpsync backup`).
 //!
 //! A Unix domain socket `<state_dir>/mpsync.sock`, mode 0600 in the 0700 state directory, so
 //! only the daemon's user and root reach it (under systemd, `sudo mpsync apply` works). It is
@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use client::{ControlError, request};
 pub use server::{ControlListener, Handler, Replies, serve};
 
+use crate::store::BackupReport;
 use crate::writeback::{ApplyEvent, ApplyReport, AuditEntry, Plan, PlanId};
 
 /// The socket's file name in the state directory.
@@ -29,6 +30,16 @@ pub const SOCKET_NAME: &str = "mpsync.sock";
 /// The socket of the daemon whose state directory is `state_dir`.
 pub fn socket_path(state_dir: &Path) -> PathBuf {
     state_dir.join(SOCKET_NAME)
+}
+
+/// A fresh name for the copy a backup request writes into the state directory (hidden, and
+/// unique per request).
+pub fn backup_file_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(".mpsync-backup-{}-{nanos}.redb", std::process::id())
 }
 
 /// One request to the daemon.
@@ -54,6 +65,9 @@ pub enum Request {
         #[serde(default)]
         id: Option<PlanId>,
     },
+    /// `mpsync backup`: a consistent copy of the store, written into the state directory
+    /// (the daemon may write nowhere else); the command moves it where it was asked to.
+    Backup {},
     /// `mpsync audit`: audit entries, newest first.
     Audit {
         /// At most this many.
@@ -81,6 +95,13 @@ pub enum Reply {
     Audit {
         /// Newest first.
         entries: Vec<AuditEntry>,
+    },
+    /// The answer to a backup request.
+    Backup {
+        /// The copy's file name in the state directory.
+        file: String,
+        /// What it holds.
+        report: BackupReport,
     },
     /// The request failed: the message to print and the exit status it deserves.
     Error {

@@ -35,6 +35,7 @@ impl Handler for Stand {
                     out.send(Reply::Error { message: format!("plan {plan} for {who}"), exit: 65 });
                 }
                 Request::Plan { .. } => out.send(Reply::Plan { plan: None }),
+                Request::Backup {} => out.send(Reply::Error { message: "no".into(), exit: 74 }),
                 Request::Audit { .. } => {
                     out.gone().cancelled().await;
                     self.seen_gone.cancel();

@@ -36,6 +36,61 @@ pub enum StoreError {
         supported: u32,
     },
 
+    /// A step upgrading the store from an older schema failed; the file was left as it was.
+    #[error(
+        "cannot upgrade the store {path} from schema version {from} ({what}): {source}. The \
+         file was not changed: the upgrade runs in one transaction. Keep a copy of the file and \
+         report this, or go back to the previous mpsync"
+    )]
+    Migration {
+        /// The database file.
+        path: PathBuf,
+        /// The version the failed step starts from.
+        from: u32,
+        /// What the step does.
+        what: &'static str,
+        /// Why it failed.
+        #[source]
+        source: Box<StoreError>,
+    },
+
+    /// No step upgrades this schema version (a build error: every old version needs one).
+    #[error(
+        "cannot upgrade the store {path} from schema version {from} to {to}: this mpsync has \
+         no upgrade step from version {from}. The file was not changed; report this"
+    )]
+    MigrationMissing {
+        /// The database file.
+        path: PathBuf,
+        /// The version with no step.
+        from: u32,
+        /// The version this build writes.
+        to: u32,
+    },
+
+    /// `mpsync backup` never replaces a file.
+    #[error(
+        "{path} exists; a backup never replaces a file: choose a new name, or move the old \
+         file away first"
+    )]
+    BackupExists {
+        /// The file asked for.
+        path: PathBuf,
+    },
+
+    /// The store holds a table the backup does not know how to copy (a build error: every
+    /// table must be listed in `store/backup.rs`).
+    #[error(
+        "cannot back up {path}: it holds the table {table}, which this mpsync does not know how \
+         to copy; nothing was written. Stop the daemon and copy the file instead, and report this"
+    )]
+    BackupUnknownTable {
+        /// The database file.
+        path: PathBuf,
+        /// The table.
+        table: String,
+    },
+
     /// Local I/O failed: creating the state directory, opening or writing the file.
     #[error("cannot {action} {path}: {source}. {}", io_advice(source))]
     Io {
@@ -223,6 +278,11 @@ impl ExitStatus for StoreError {
     fn exit(&self) -> Exit {
         match self {
             StoreError::Locked { .. } => Exit::TempFail,
+            StoreError::Migration { source, .. } => source.exit(),
+            StoreError::MigrationMissing { .. } | StoreError::BackupUnknownTable { .. } => {
+                Exit::Software
+            }
+            StoreError::BackupExists { .. } => Exit::CantCreate,
             StoreError::NewerSchema { .. }
             | StoreError::NotAStore { .. }
             | StoreError::Corrupt { .. } => Exit::DataErr,

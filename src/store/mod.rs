@@ -4,6 +4,7 @@
 //! Opening is blocking (call it from `spawn_blocking`); every other method is `async` and runs
 //! its redb work on the blocking pool, never holding a transaction across an `.await`.
 
+mod backup;
 mod billing;
 mod cache;
 mod error;
@@ -27,6 +28,7 @@ use redb::{Database, ReadableDatabase, ReadableTableMetadata, StorageBackend, Ta
 
 use crate::model::RunId;
 
+pub use backup::BackupReport;
 pub use error::StoreError;
 pub use history::{HistoryPoint, Rename};
 pub use plans::PlanSaved;
@@ -34,6 +36,15 @@ pub use prune::PruneStats;
 pub use reconciliation::{BadCursor, Cursor, RowPage};
 pub use tables::SCHEMA_VERSION;
 pub use unrecorded::FILE_NAME as UNRECORDED_FILE_NAME;
+
+/// Every schema upgrade step, keyed by the version it starts from (see
+/// [`tables::Migration`]); all run at open in the one transaction that opens the store.
+const MIGRATIONS: &[tables::Migration] = &[tables::Migration {
+    from: 1,
+    what: "the latest reconciliation moves from one value (reconciliation_v1) to a row per \
+           key (reconciliation_rows_v2, reconciliation_evidence_v2, reconciliation_meta_v2)",
+    run: reconciliation::migrate_step,
+}];
 
 /// The file name of the database inside the state directory.
 pub const FILE_NAME: &str = "mpsync.redb";
@@ -124,8 +135,7 @@ impl Store {
 
     fn init(db: Database, path: PathBuf, tightened_from: Option<u32>) -> Result<Store, StoreError> {
         let txn = begin_write(&db, &path)?;
-        tables::init_schema(&txn, &path)?;
-        reconciliation::migrate(&path, &txn)?;
+        tables::init_schema(&txn, &path, MIGRATIONS)?;
         txn.commit().map_err(|e| StoreError::db("initialise the schema", path.clone(), e))?;
         let inner = Inner {
             db,

@@ -40,13 +40,16 @@ use crate::reconcile::{
 };
 
 /// key (see [`row_key`]) → status byte + encoded [`Row`] without its evidence.
-const ROWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("reconciliation_rows_v2");
+pub(super) const ROWS: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("reconciliation_rows_v2");
 /// key → encoded [`Evidence`].
-const EVIDENCE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("reconciliation_evidence_v2");
+pub(super) const EVIDENCE: TableDefinition<&[u8], &[u8]> =
+    TableDefinition::new("reconciliation_evidence_v2");
 /// [`HEAD`] and [`CUSTOMERS`] → encoded values.
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("reconciliation_meta_v2");
+pub(super) const META: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("reconciliation_meta_v2");
 /// The whole reconciliation as one value (stores written before the rows had a table).
-const OLD: TableDefinition<&str, &[u8]> = TableDefinition::new("reconciliation_v1");
+pub(super) const OLD: TableDefinition<&str, &[u8]> = TableDefinition::new("reconciliation_v1");
 
 /// The meta key of the [`ReconciliationHead`].
 const HEAD: &str = "head";
@@ -552,10 +555,7 @@ fn encode_row(base: &Base, row: &mut Row) -> (Vec<u8>, Vec<u8>) {
 /// Moves a reconciliation kept whole by an older mpsync (`reconciliation_v1`) into the row
 /// tables, in `txn` at open. A value this build cannot read is dropped: it is derived data,
 /// and the daemon recomputes it from the stored snapshots at start.
-pub(crate) fn migrate(
-    inner_path: &std::path::Path,
-    txn: &WriteTransaction,
-) -> Result<(), StoreError> {
+fn migrate(inner_path: &std::path::Path, txn: &WriteTransaction) -> Result<(), StoreError> {
     let err = |action: &'static str| {
         move |e: redb::Error| StoreError::db(action, inner_path.to_path_buf(), e)
     };
@@ -584,6 +584,14 @@ pub(crate) fn migrate(
     }
     txn.delete_table(OLD).map_err(|e| err("remove the old reconciliation")(e.into()))?;
     Ok(())
+}
+
+/// [`migrate`] as the schema step 1 → 2 (`store/mod.rs`).
+pub(crate) fn migrate_step(
+    txn: &WriteTransaction,
+    path: &std::path::Path,
+) -> Result<(), StoreError> {
+    migrate(path, txn)
 }
 
 /// [`write_all`] for [`migrate`], which runs before the store handle exists.

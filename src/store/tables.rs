@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use super::StoreError;
 
 /// The schema version this build writes and the highest it can open.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Internal counters and the schema version: `schema_version`, `next_run_id`,
 /// `last_ok.<kind>`, `latest_snapshot`, `latest_billed_snapshot`, `latest_billed_run`.
@@ -98,32 +98,32 @@ pub(crate) fn decode<T: DeserializeOwned>(
     }
 }
 
-/// Creates every table, and checks or writes the schema version, in `txn`. Returns an error
-/// (and the caller aborts the transaction) when the file is newer than this build.
-pub(crate) fn init_schema(txn: &WriteTransaction, path: &Path) -> Result<(), StoreError> {
+/// One schema step: turns a store of schema version `from` into version `from + 1` inside the
+/// caller's write transaction (a new table plus a copy, pitfalls B2-5). When a change needs
+/// one, raise [`SCHEMA_VERSION`] and add the step to `MIGRATIONS` (in `store/mod.rs`, where
+/// the modules owning the tables are wired); never edit or remove a step that shipped, and
+/// keep a fixture store of the old version (tests/fixtures/).
+#[derive(Clone, Copy)]
+pub(crate) struct Migration {
+    /// The version the step starts from.
+    pub from: u32,
+    /// What it does, for the log line and errors.
+    pub what: &'static str,
+    /// The step.
+    pub run: fn(&WriteTransaction, &Path) -> Result<(), StoreError>,
+}
+
+/// Creates every table, and checks, migrates or writes the schema version, in `txn`. Returns
+/// an error (and the caller aborts the transaction, so a failed upgrade leaves the file as it
+/// was) when the file is newer than this build or a step fails.
+pub(crate) fn init_schema(
+    txn: &WriteTransaction,
+    path: &Path,
+    steps: &[Migration],
+) -> Result<(), StoreError> {
+    init_schema_with(txn, path, SCHEMA_VERSION, steps)?;
     let err =
         |e: redb::TableError| StoreError::db("create the store tables", path.to_path_buf(), e);
-    let mut meta = txn.open_table(META).map_err(err)?;
-    let found = meta
-        .get(KEY_SCHEMA)
-        .map_err(|e| StoreError::db("read the schema version", path.to_path_buf(), e))?
-        .map(|v| v.value());
-    match found {
-        Some(v) if v > u64::from(SCHEMA_VERSION) => {
-            return Err(StoreError::NewerSchema {
-                path: path.to_path_buf(),
-                found: u32::try_from(v).unwrap_or(u32::MAX),
-                supported: SCHEMA_VERSION,
-            });
-        }
-        // Version 1 is the first schema: nothing older exists to migrate from.
-        Some(_) => {}
-        None => {
-            meta.insert(KEY_SCHEMA, u64::from(SCHEMA_VERSION))
-                .map_err(|e| StoreError::db("write the schema version", path.to_path_buf(), e))?;
-        }
-    }
-    drop(meta);
     txn.open_table(KV).map_err(err)?;
     txn.open_table(RUNS).map_err(err)?;
     txn.open_table(RUNNING).map_err(err)?;
@@ -135,3 +135,65 @@ pub(crate) fn init_schema(txn: &WriteTransaction, path: &Path) -> Result<(), Sto
     txn.open_table(SERVICE_CACHE).map_err(err)?;
     Ok(())
 }
+
+/// Reads the schema version and brings it to `target` with `steps`, all in `txn`: a new store
+/// gets `target`; an older one runs each step from its version up, in order, then records
+/// `target`; a newer one is refused. Returns the steps run.
+pub(crate) fn init_schema_with(
+    txn: &WriteTransaction,
+    path: &Path,
+    target: u32,
+    steps: &[Migration],
+) -> Result<Vec<&'static str>, StoreError> {
+    let found = {
+        let meta = txn
+            .open_table(META)
+            .map_err(|e| StoreError::db("create the store tables", path.to_path_buf(), e))?;
+        meta.get(KEY_SCHEMA)
+            .map_err(|e| StoreError::db("read the schema version", path.to_path_buf(), e))?
+            .map(|v| v.value())
+    };
+    let found = match found {
+        Some(v) if v > u64::from(target) => {
+            return Err(StoreError::NewerSchema {
+                path: path.to_path_buf(),
+                found: u32::try_from(v).unwrap_or(u32::MAX),
+                supported: target,
+            });
+        }
+        Some(v) => u32::try_from(v).unwrap_or(target),
+        // A new file: it is created at the current version.
+        None => target,
+    };
+    let mut ran = Vec::new();
+    for from in found..target {
+        let step = steps.iter().find(|m| m.from == from).ok_or_else(|| {
+            StoreError::MigrationMissing { path: path.to_path_buf(), from, to: target }
+        })?;
+        (step.run)(txn, path).map_err(|source| StoreError::Migration {
+            path: path.to_path_buf(),
+            from,
+            what: step.what,
+            source: Box::new(source),
+        })?;
+        ran.push(step.what);
+    }
+    let mut meta = txn
+        .open_table(META)
+        .map_err(|e| StoreError::db("create the store tables", path.to_path_buf(), e))?;
+    meta.insert(KEY_SCHEMA, u64::from(target))
+        .map_err(|e| StoreError::db("write the schema version", path.to_path_buf(), e))?;
+    if !ran.is_empty() {
+        tracing::info!(
+            "store {} upgraded from schema version {found} to {target} ({}); the upgrade \
+             commits in one transaction with every run kept",
+            path.display(),
+            ran.join("; ")
+        );
+    }
+    Ok(ran)
+}
+
+#[cfg(test)]
+#[path = "migrate_tests.rs"]
+mod migrate_tests;

@@ -17,11 +17,13 @@ use crate::writeback::{
 };
 
 /// (plan, row) → encoded [`JournalEntry`].
-const JOURNAL: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("apply_journal_v1");
+pub(super) const JOURNAL: TableDefinition<(u64, u32), &[u8]> =
+    TableDefinition::new("apply_journal_v1");
 /// seq → encoded [`AuditEntry`].
-const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_v1");
+pub(super) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit_v1");
 /// (plan, seq) → (): the audit entries of each plan.
-const AUDIT_BY_PLAN: TableDefinition<(u64, u64), ()> = TableDefinition::new("audit_by_plan_v1");
+pub(super) const AUDIT_BY_PLAN: TableDefinition<(u64, u64), ()> =
+    TableDefinition::new("audit_by_plan_v1");
 
 impl Store {
     /// The apply journal of plan `plan`, by row.

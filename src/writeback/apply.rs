@@ -305,7 +305,7 @@ fn known_changes(plan: &Plan) -> String {
 
 /// A dry run's outcome: the exact request, or why it could not be built.
 fn dry_run(writer: &dyn LineWriter, change: &Change, interrupted: bool) -> Outcome {
-    match writer.describe(&change.line, change.to) {
+    match writer.describe(&change.line, change.from, change.to) {
         Ok(request) => Outcome::DryRun { request, interrupted },
         Err(e) => Outcome::Failed {
             reason: e.to_string(),

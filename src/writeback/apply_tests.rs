@@ -167,7 +167,7 @@ impl LineWriter for MemPsa {
         })
     }
 
-    fn describe(&self, line: &LineRef, q: f64) -> Result<PlannedRequest, WriteError> {
+    fn describe(&self, line: &LineRef, _: f64, q: f64) -> Result<PlannedRequest, WriteError> {
         Ok(PlannedRequest {
             method: "PATCH".into(),
             url: format!("http://psa/additions/{}", addition(line)),

@@ -308,6 +308,13 @@ pub fn how_to_apply(plan: &Plan) -> String {
     }
     let mut out =
         format!("to apply: mpsync apply {} (add --dry-run to see the requests first)", plan.id);
+    if plan.billing == "autotask" {
+        out.push_str(
+            "; in Autotask each change is one contract service adjustment of (new − billed) \
+             units, effective on the first day of next month, or today with \
+             billing.autotask.adjustment_effective = \"today\" (for contracts that prorate)",
+        );
+    }
     if plan.changes.len() > plan.max_changes_per_apply as usize {
         out.push_str(&format!(
             "; {} changes, at most {} per apply: run it again for the rest",

@@ -112,6 +112,15 @@ fn the_last_line_says_why_a_plan_cannot_be_applied() {
          available for CSV billing"
     );
     p.writable = true;
+    p.billing = "autotask".into();
+    let at = how_to_apply(&p);
+    assert!(at.starts_with("to apply: mpsync apply 4"), "{at}");
+    assert!(
+        at.contains("one contract service adjustment")
+            && at.contains("first day of next month")
+            && at.contains("adjustment_effective = \"today\""),
+        "{at}"
+    );
     p.changes.clear();
     assert_eq!(how_to_apply(&p), "nothing to apply");
 }

@@ -60,6 +60,7 @@ pub fn config(lookup: &str, base: Option<&str>, creds: &AtCredentials) -> Autota
             "/etc/mpsync/autotask-integration-code",
         ),
         secret: Secret::new(creds.secret.clone(), "/etc/mpsync/autotask-secret"),
+        adjustment_effective: Default::default(),
         limits: UpstreamLimits {
             rate_limit: 2000.0,
             burst: 100,

@@ -171,3 +171,141 @@ pub fn opt_in(mapping: &Path, mode: &str) {
     }
     std::fs::write(mapping, toml::to_string(&t).unwrap()).unwrap();
 }
+
+/// The route patterns of the Autotask write path.
+pub const AT_POST: &str = "POST /ContractServiceAdjustments";
+pub const AT_UNITS: &str = "POST /ContractServiceUnits/query";
+
+/// One simulated Autotask contract service a write-back can change: it bills the same units
+/// today and from `effective` (the day a write takes effect), on an active contract of an
+/// active company.
+#[derive(Debug, Clone)]
+pub struct AtLine {
+    pub contract: u64,
+    pub service: u64,
+    pub contract_service: u64,
+    pub company: u64,
+    pub units: f64,
+}
+
+impl AtLine {
+    pub fn line(&self) -> LineRef {
+        LineRef::Autotask {
+            contract: self.contract as u32,
+            service: self.service as u32,
+            contract_service: self.contract_service,
+        }
+    }
+}
+
+/// The contract services of `data` whose units are the same today and on `effective`,
+/// by id; and (second) those whose units on `effective` differ from today's (a change
+/// already scheduled for the next period).
+pub fn at_lines(
+    data: &mpsync_sim::autotask::AtData,
+    effective: chrono::NaiveDate,
+) -> (Vec<AtLine>, Vec<AtLine>) {
+    let (mut same, mut scheduled) = (Vec::new(), Vec::new());
+    let today = data.today;
+    let rows = |e: &str| data.rows.get(e).cloned().unwrap_or_default();
+    let contracts = rows("Contracts");
+    let companies = rows("Companies");
+    for cs in rows("ContractServices") {
+        let id = cs["id"].as_u64().unwrap();
+        let contract = cs["contractID"].as_u64().unwrap();
+        let Some(c) = contracts.iter().find(|c| c["id"] == contract) else { continue };
+        let company = c["companyID"].as_u64().unwrap();
+        let Some(co) = companies.iter().find(|co| co["id"] == company) else { continue };
+        if c["status"] != 1 || !c["endDate"].as_str().unwrap().starts_with("2099") {
+            continue;
+        }
+        if co["isActive"] != true || co["companyType"] != 1 {
+            continue;
+        }
+        let (Some(now), Some(then)) = (
+            mpsync_sim::autotask::adjust::units_on(data, id, today),
+            mpsync_sim::autotask::adjust::units_on(data, id, effective),
+        ) else {
+            continue;
+        };
+        let line = AtLine {
+            contract,
+            service: cs["serviceID"].as_u64().unwrap(),
+            contract_service: id,
+            company,
+            units: now,
+        };
+        if now == then { same.push(line) } else { scheduled.push(line) }
+    }
+    (same, scheduled)
+}
+
+/// An Autotask plan (id 0) changing each line to its units plus the given step, in review
+/// mode, cap 25.
+pub fn at_plan_of(changes: &[(&AtLine, f64)]) -> Plan {
+    let now = Utc::now();
+    Plan {
+        id: 0,
+        created_at: now,
+        reconciliation_at: now,
+        vendor_run: Some(1),
+        billing_run: Some(2),
+        billing: "autotask".into(),
+        writable: true,
+        max_changes_per_apply: 25,
+        changes: changes
+            .iter()
+            .enumerate()
+            .map(|(i, (l, step))| {
+                let line = l.line();
+                let (from, to) = (l.units, l.units + step);
+                Change {
+                    row: i as u32 + 1,
+                    account: l.company.to_string(),
+                    account_name: Some(format!("Company {}", l.company)),
+                    psa_product: l.service.to_string(),
+                    products: vec!["CloudFilter".into()],
+                    status: if to > from { Status::UnderBilled } else { Status::OverBilled },
+                    line_key: line.key(),
+                    line,
+                    from,
+                    to,
+                    vendor_quantity: to as u64,
+                    unit_price: Some(1.0),
+                    monthly_amount: Some(*step),
+                    reason: format!("Mailprotector counts {to}; the line bills {from}"),
+                    mode: WriteBackMode::Review,
+                    held: None,
+                    vendor_run: Some(1),
+                    billing_run: Some(2),
+                }
+            })
+            .collect(),
+        not_planned: Vec::new(),
+        manual: Vec::new(),
+        superseded_by: None,
+    }
+}
+
+/// The config `mpsync sim --psa autotask --keys-dir` writes for `sim` into `dir`, pinned for
+/// tests, the Autotask timeout set to `timeout`, room for every change in one apply.
+pub fn at_sim_config(sim: &Sim, dir: &Path, timeout: &str) -> PathBuf {
+    let config = mpsync::commands::write_sim_config_for(
+        dir,
+        sim.control(),
+        &sim.base_url(),
+        Some(1000.0),
+        mpsync::cli::Psa::Autotask,
+    )
+    .expect("write the config");
+    crate::support::e2e::pin_for_test(&config, 1);
+    let mut t: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
+    let mut at = t["billing"]["autotask"].as_table().cloned().unwrap();
+    at.insert("timeout".into(), timeout.into());
+    t["billing"].as_table_mut().unwrap().insert("autotask".into(), toml::Value::Table(at));
+    let mut wb = toml::Table::new();
+    wb.insert("max_changes_per_apply".into(), 1000.into());
+    t.insert("write_back".into(), toml::Value::Table(wb));
+    std::fs::write(&config, toml::to_string(&t).unwrap()).unwrap();
+    config
+}

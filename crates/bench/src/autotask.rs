@@ -46,6 +46,7 @@ pub async fn run(sizes: &[u32], seed: u64, rps: f64, command: &str) -> Result<St
             username: creds.username.clone(),
             integration_code: Secret::new(creds.integration_code.clone(), "bench"),
             secret: Secret::new(creds.secret.clone(), "bench"),
+            adjustment_effective: Default::default(),
             limits: UpstreamLimits {
                 rate_limit: rps,
                 burst: 10,

@@ -44,7 +44,7 @@ pub const CONNECTWISE: [&str; 8] = [
 
 /// Every Autotask route (without the `/ATServicesRest/v1.0` prefix), as counted and as fault
 /// `endpoint`s match them; also `autotask::ENDPOINTS`.
-pub const AUTOTASK: [&str; 38] = [
+pub const AUTOTASK: [&str; 40] = [
     "GET /versioninformation",
     "GET /zoneInformation",
     "GET /ThresholdInformation",
@@ -83,4 +83,6 @@ pub const AUTOTASK: [&str; 38] = [
     "POST /ServiceBundles/query/next",
     "GET /ServiceBundles/query/next",
     "GET /ServiceBundles/{id}",
+    "POST /ContractServiceAdjustments",
+    "POST /Contracts/{id}/ServiceAdjustments",
 ];

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use super::models::{Page, Single, ThresholdInfo, ZoneInfo};
+use super::models::{Created, Page, Single, ThresholdInfo, ZoneInfo};
 use super::zone::{CachedZone, ZoneCache};
 use crate::billing::BillingError;
 use crate::config::{AutotaskConfig, Secret};
@@ -60,16 +60,19 @@ pub enum Entity {
     ContractServiceBundles,
     /// `ThresholdInformation` (counts against the threshold itself).
     ThresholdInformation,
+    /// `ContractServiceAdjustments` (create-only: the write-back).
+    ContractServiceAdjustments,
 }
 
 impl Entity {
-    const ALL: [Entity; 6] = [
+    const ALL: [Entity; 7] = [
         Entity::Companies,
         Entity::Contracts,
         Entity::ContractServices,
         Entity::ContractServiceUnits,
         Entity::ContractServiceBundles,
         Entity::ThresholdInformation,
+        Entity::ContractServiceAdjustments,
     ];
 
     /// The entity's name in paths.
@@ -81,6 +84,7 @@ impl Entity {
             Entity::ContractServiceUnits => "ContractServiceUnits",
             Entity::ContractServiceBundles => "ContractServiceBundles",
             Entity::ThresholdInformation => "ThresholdInformation",
+            Entity::ContractServiceAdjustments => "ContractServiceAdjustments",
         }
     }
 
@@ -92,6 +96,7 @@ impl Entity {
             Entity::ContractServiceUnits => "/ContractServiceUnits/query",
             Entity::ContractServiceBundles => "/ContractServiceBundles/query",
             Entity::ThresholdInformation => "/ThresholdInformation",
+            Entity::ContractServiceAdjustments => "/ContractServiceAdjustments",
         }
     }
 
@@ -103,6 +108,7 @@ impl Entity {
             Entity::ContractServiceUnits => "/ContractServiceUnits/query/next",
             Entity::ContractServiceBundles => "/ContractServiceBundles/query/next",
             Entity::ThresholdInformation => "/ThresholdInformation",
+            Entity::ContractServiceAdjustments => "/ContractServiceAdjustments",
         }
     }
 
@@ -114,6 +120,7 @@ impl Entity {
             Entity::ContractServiceUnits => "/ContractServiceUnits/{id}",
             Entity::ContractServiceBundles => "/ContractServiceBundles/{id}",
             Entity::ThresholdInformation => "/ThresholdInformation",
+            Entity::ContractServiceAdjustments => "/ContractServiceAdjustments",
         }
     }
 }
@@ -484,6 +491,45 @@ impl AutotaskClient {
             Ok(single.item)
         })
         .await
+    }
+
+    /// `POST /v1.0/{Entity}` with `body`, sent once (a create is not idempotent: no retry
+    /// after a failure that may have created it; a 401 in a looked-up zone is tried once more
+    /// in the zone looked up again, as nothing was created). The new record's `itemId`
+    /// (F5.10).
+    pub async fn create(&self, entity: Entity, body: &Value) -> Result<u64, BillingError> {
+        self.in_zone(|http| async move {
+            let ep = Self::create_endpoint(entity);
+            let resp = {
+                let _thread = self.thread(entity).await;
+                http.send(&ep, &[], Some(body), false).await.map_err(explain)?
+            };
+            let created: Created = http.parse_json(&resp)?;
+            Ok(created.item_id)
+        })
+        .await
+    }
+
+    /// The call [`AutotaskClient::create`] makes, credentials redacted, on the zone kept (or
+    /// configured; the lookup root when none is known yet: a dry run sends nothing).
+    pub fn describe_create(&self, entity: Entity, body: &Value) -> crate::upstream::PlannedRequest {
+        let known = self.configured.clone().or_else(|| {
+            let z = self.zone.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            z.and_then(|z| url::Url::parse(&z.url).ok())
+        });
+        let http = match known {
+            Some(base) => self.http.rebased(&base),
+            None => self.http.clone(),
+        };
+        http.describe(&Self::create_endpoint(entity), &[], Some(body))
+    }
+
+    fn create_endpoint(entity: Entity) -> Endpoint {
+        Endpoint::new(
+            Method::POST,
+            format!("/{API_VERSION}/{}", entity.name()),
+            entity.query_pattern(),
+        )
     }
 
     /// `GET /v1.0/ThresholdInformation` (F5.3): the database's use of its hourly threshold.

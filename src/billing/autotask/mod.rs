@@ -4,12 +4,13 @@
 //! do not count (their chain is not read). Requests, for N companies and C contracts: ⌈N/500⌉
 //! company pages, ⌈C/500⌉ contract pages, and per 500 contracts one query each for their
 //! services, their units rows covering the day and their bundles (one page per 500 rows).
-//! The source only reads; the line identity ([`LineRef::Autotask`]) is ready for a
-//! write-back by adjustment.
+//! The source only reads; [`AutotaskWriter`] writes a quantity back by contract service
+//! adjustment, on the line identity ([`LineRef::Autotask`]).
 
 mod client;
 pub mod models;
 pub mod rules;
+mod writer;
 pub mod zone;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ pub use client::{
 use models::{
     Company, Contract, ContractService, ContractServiceBundle, ContractServiceUnit, ThresholdInfo,
 };
+pub use writer::AutotaskWriter;
 pub use zone::{CachedZone, ZONE_KEY, ZoneCache};
 
 use super::{Billed, BilledSource, BillingError, FetchReport};

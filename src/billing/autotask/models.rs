@@ -159,6 +159,14 @@ pub struct Single<T> {
     pub item: Option<T>,
 }
 
+/// The answer to a create (F5.10): `{"itemId": N}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Created {
+    /// The new record's id.
+    pub item_id: u64,
+}
+
 /// `zoneInformation?user=` (F1.4).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]

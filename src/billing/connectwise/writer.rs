@@ -186,7 +186,12 @@ impl LineWriter for ConnectwiseWriter {
         })
     }
 
-    fn describe(&self, line: &LineRef, quantity: f64) -> Result<PlannedRequest, WriteError> {
+    fn describe(
+        &self,
+        line: &LineRef,
+        _from: f64,
+        quantity: f64,
+    ) -> Result<PlannedRequest, WriteError> {
         let (ep, body) = Self::patch(line, quantity)?;
         Ok(self.client.upstream().describe(&ep, &[], Some(&body)))
     }

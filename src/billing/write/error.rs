@@ -87,7 +87,8 @@ pub enum WriteError {
     /// The configured billing source has no write path.
     #[error(
         "billing.source = \"{billing}\" has no write path: {why}; to correct quantities with \
-         mpsync, bill from ConnectWise (billing.source = \"connectwise\")"
+         mpsync, bill from ConnectWise or Autotask (billing.source = \"connectwise\" or \
+         \"autotask\")"
     )]
     NotWritable {
         /// The configured source (`csv`, `none`).

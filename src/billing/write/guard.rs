@@ -159,7 +159,7 @@ mod tests {
             })
         }
 
-        fn describe(&self, _: &LineRef, _: f64) -> Result<PlannedRequest, WriteError> {
+        fn describe(&self, _: &LineRef, _: f64, _: f64) -> Result<PlannedRequest, WriteError> {
             unreachable!("not used by the guard")
         }
 

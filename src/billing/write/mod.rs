@@ -69,10 +69,17 @@ pub trait LineWriter: Send + Sync + 'static {
         quantity: f64,
     ) -> BoxFuture<'a, Result<LineState, WriteError>>;
 
-    /// The exact request [`LineWriter::set_quantity`] would send for the same arguments,
-    /// credentials redacted; nothing is sent. Fails as `set_quantity` would before sending
-    /// (a line of another PSA, an impossible quantity).
-    fn describe(&self, line: &LineRef, quantity: f64) -> Result<PlannedRequest, WriteError>;
+    /// The exact request [`LineWriter::set_quantity`] would send to set `line` to
+    /// `quantity` when it holds `from` (what the plan read: a PSA that writes a change
+    /// rather than a quantity, like Autotask's adjustments, sends `quantity − from`),
+    /// credentials redacted; nothing is sent, not even a read. Fails as `set_quantity` would
+    /// before sending (a line of another PSA, an impossible quantity).
+    fn describe(
+        &self,
+        line: &LineRef,
+        from: f64,
+        quantity: f64,
+    ) -> Result<PlannedRequest, WriteError>;
 
     /// Requests this writer has made so far (retries included).
     fn stats(&self) -> StatsSnapshot;
@@ -106,7 +113,7 @@ impl LineWriter for NoWriter {
         Box::pin(async move { Err(self.error.clone()) })
     }
 
-    fn describe(&self, _: &LineRef, _: f64) -> Result<PlannedRequest, WriteError> {
+    fn describe(&self, _: &LineRef, _: f64, _: f64) -> Result<PlannedRequest, WriteError> {
         Err(self.error.clone())
     }
 

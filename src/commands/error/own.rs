@@ -1,6 +1,7 @@
 //! The failures of the commands' own steps, one enum per command that has any: `capture`'s
 //! bundle directory, `sim`'s flags and simulator (and `sim --replay`'s bundle), `demo`'s
-//! temporary directory. Each is a variant of [`super::CommandError`] and knows its status.
+//! temporary directory, `backup`'s copy, `init`'s files and values. Each is a variant of
+//! [`super::CommandError`] and knows its status.
 
 use std::path::PathBuf;
 
@@ -186,5 +187,87 @@ pub enum DemoError {
 impl ExitStatus for DemoError {
     fn exit(&self) -> Exit {
         Exit::IoErr
+    }
+}
+
+/// `mpsync backup`'s own failures (the store's and the control socket's are theirs).
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// There is no store to back up.
+    #[error(
+        "there is no store at {}: nothing to back up. Check daemon.state_dir (or --state-dir)",
+        .0.display()
+    )]
+    NoStore(std::path::PathBuf),
+    /// The copy the daemon wrote could not be moved to where it was asked for.
+    #[error("cannot write the backup {}: {source}", .path.display())]
+    Write {
+        /// The file asked for.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ExitStatus for BackupError {
+    fn exit(&self) -> Exit {
+        match self {
+            BackupError::NoStore(_) => Exit::IoErr,
+            BackupError::Write { source, .. }
+                if source.kind() == std::io::ErrorKind::AlreadyExists =>
+            {
+                Exit::CantCreate
+            }
+            BackupError::Write { .. } => Exit::IoErr,
+        }
+    }
+}
+
+/// Why `init` wrote nothing, or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// A file `init` would write exists.
+    #[error(
+        "{} already exist{}; mpsync init never overwrites. Edit the config (then `mpsync \
+         check`), or move the files away to start over",
+        list(.0), if .0.len() == 1 { "s" } else { "" }
+    )]
+    Exists(Vec<PathBuf>),
+    /// A value is missing and there is no terminal to ask.
+    #[error("{0} is needed: standard input is not a terminal to ask on, so pass {0}")]
+    Missing(&'static str),
+    /// A value given is not usable.
+    #[error("{flag}: {reason}")]
+    Bad {
+        /// The flag (or prompt).
+        flag: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Reading a value or writing a file failed.
+    #[error("cannot {action} {}: {source}", .path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+impl ExitStatus for InitError {
+    fn exit(&self) -> Exit {
+        match self {
+            InitError::Exists(_) => Exit::CantCreate,
+            InitError::Missing(_) | InitError::Bad { .. } => Exit::Usage,
+            InitError::Io { .. } => Exit::IoErr,
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! affects, rows and health while it lasts, recovery once it clears, nothing lost (also across
 //! a restart).
 
+use mpsync::cli::Psa;
 use mpsync_sim::{Fault, FaultKind};
 use serde_json::Value;
 
@@ -11,15 +12,17 @@ use crate::support::sync::trigger_sync;
 /// How the fault is caused.
 #[derive(Debug, Clone, Copy)]
 pub enum Inject {
-    /// A simulator fault (`Fault::parse` spec) on the Mailprotector or ConnectWise routes.
+    /// A simulator fault (`Fault::parse` spec) on the Mailprotector, ConnectWise or Autotask
+    /// routes.
     Spec(&'static str),
-    /// Every ConnectWise endpoint answers this status.
+    /// Every endpoint of the case's PSA answers this status.
     PsaDown(u16),
     /// Every Gradient endpoint answers this status.
     GradientDown(u16),
     /// The Mailprotector key is revoked at the first request (401 from then on).
     RevokeKey,
-    /// The ConnectWise API member's keys are revoked.
+    /// The PSA's API keys are revoked (ConnectWise: the API member's; Autotask: the API
+    /// user's secret).
     RevokePsaKeys,
     /// The Gradient partner key is revoked.
     RevokeGradientKey,
@@ -73,6 +76,8 @@ pub struct Case {
     pub name: &'static str,
     /// The run kind the fault hits: "vendor", "billing" or "push".
     pub kind: &'static str,
+    /// Where billing comes from (the PSA the `--keys-dir` config names).
+    pub psa: Psa,
     pub inject: Inject,
     /// `MPSYNC_*` overrides for this case (short timeouts).
     pub env: &'static [(&'static str, &'static str)],
@@ -110,7 +115,7 @@ impl Case {
 
 /// Runs one case end to end; panics with the case name on the first broken expectation.
 pub fn run(case: &Case, seed: u64) {
-    let mut fx = Fixture::new(seed, case.gradient(), case.env);
+    let mut fx = Fixture::with_psa(seed, case.gradient(), case.env, case.psa);
     fx.start(case.wrap());
     let mut after = 0;
     fx.settle(after, case.kinds());
@@ -180,7 +185,11 @@ fn inject(fx: &mut Fixture, case: &Case) {
             fx.sim.add_fault(Fault::parse(spec).expect("a valid fault spec"));
         }
         Inject::PsaDown(status) => {
-            for f in mpsync_sim::connectwise::outage(status) {
+            let faults = match case.psa {
+                Psa::Connectwise => mpsync_sim::connectwise::outage(status),
+                Psa::Autotask => mpsync_sim::autotask::outage(status),
+            };
+            for f in faults {
                 fx.sim.add_fault(f);
             }
         }
@@ -191,7 +200,10 @@ fn inject(fx: &mut Fixture, case: &Case) {
         Inject::RevokeKey => {
             fx.sim.add_fault(Fault::new(FaultKind::Revoke { key: None }).on("customers"));
         }
-        Inject::RevokePsaKeys => control.connectwise().revoke(),
+        Inject::RevokePsaKeys => match case.psa {
+            Psa::Connectwise => control.connectwise().revoke(),
+            Psa::Autotask => control.autotask().revoke(),
+        },
         Inject::RevokeGradientKey => control.gradient().revoke_partner_key(),
         Inject::DiskFull => fx.limit_writes(Some(4096)),
         Inject::ClockJump(offset) => fx.set_clock(offset),
@@ -206,7 +218,10 @@ fn clear(fx: &mut Fixture, case: &Case) {
     control.gradient().clear_faults();
     match case.inject {
         Inject::RevokeKey => control.restore_key(&control.reseller_key()),
-        Inject::RevokePsaKeys => control.connectwise().restore(),
+        Inject::RevokePsaKeys => match case.psa {
+            Psa::Connectwise => control.connectwise().restore(),
+            Psa::Autotask => control.autotask().restore(),
+        },
         Inject::RevokeGradientKey => control.gradient().restore_partner_key(),
         Inject::DiskFull => {
             fx.limit_writes(None);

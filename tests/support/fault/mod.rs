@@ -1,5 +1,5 @@
-//! The fault matrix's machinery: the in-process simulators (Mailprotector, ConnectWise,
-//! Gradient) with the config `mpsync sim --keys-dir` writes, the real daemon against them
+//! The fault matrix's machinery: the in-process simulators (Mailprotector, ConnectWise or
+//! Autotask, Gradient) with the config `mpsync sim [--psa autotask] --keys-dir` writes, the real daemon against them
 //! (optionally under a file-size limit or a fake wall clock), and what a case observes: runs,
 //! reconciliation rows, customers, history and health.
 
@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
+use mpsync::cli::Psa;
 use serde_json::Value;
 
 pub use case::{Case, Health, Inject, Outcome, Stale, run};
@@ -63,11 +64,21 @@ impl Fixture {
     /// schedules that never fire during a test: runs come from the start-up catch-up and
     /// `POST /v1/sync` only (the Gradient push, which has no trigger, runs every second).
     pub fn new(seed: u64, gradient: bool, extra_env: &[(&str, &str)]) -> Fixture {
+        Fixture::with_psa(seed, gradient, extra_env, Psa::Connectwise)
+    }
+
+    /// [`Fixture::new`] with billing from the simulated `psa`.
+    pub fn with_psa(seed: u64, gradient: bool, extra_env: &[(&str, &str)], psa: Psa) -> Fixture {
         let sim = Sim::start(seed, CUSTOMERS);
         let dir = TestDir::new();
-        let config =
-            mpsync::commands::write_sim_config(dir.path(), sim.control(), &sim.base_url(), None)
-                .expect("write the simulator config");
+        let config = mpsync::commands::write_sim_config_for(
+            dir.path(),
+            sim.control(),
+            &sim.base_url(),
+            None,
+            psa,
+        )
+        .expect("write the simulator config");
         const NEVER: &str = "0 0 0 1 1 *";
         let mut env: Vec<(String, String)> = vec![
             ("MPSYNC_DAEMON__SHUTDOWN_GRACE".into(), "10s".into()),

@@ -54,6 +54,23 @@ pub fn service_id(psa: &str) -> Option<u64> {
     PRODUCTS.iter().position(|p| p.1 == psa).map(|i| 55 + i as u64)
 }
 
+/// One adjustment as the simulator recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AtAdjustment {
+    /// The `itemId` answered.
+    pub id: u64,
+    /// The contract.
+    pub contract_id: u64,
+    /// The contract service adjusted.
+    pub contract_service_id: u64,
+    /// Its service.
+    pub service_id: u64,
+    /// The day it takes effect.
+    pub effective_date: NaiveDate,
+    /// The signed change of units.
+    pub unit_change: i64,
+}
+
 /// Everything the simulated Autotask serves, and the truth about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AtData {
@@ -70,6 +87,9 @@ pub struct AtData {
     /// Every row the reconciliation must produce, with its status (account = company id,
     /// PSA product = service id).
     pub planted: Vec<Planted>,
+    /// Every contract service adjustment accepted, oldest first (the API cannot read them
+    /// back; tests do).
+    pub adjustments: Vec<AtAdjustment>,
 }
 
 /// The Autotask company id of a ConnectWise company id.
@@ -309,6 +329,7 @@ impl AtData {
             credentials: credentials(cw.seed),
             mapping_toml: mapping.render(cw.seed),
             planted,
+            adjustments: Vec::new(),
         }
     }
 

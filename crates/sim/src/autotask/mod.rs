@@ -11,10 +11,17 @@
 //! lookup names the new one). Requests are counted and faulted with the other simulators'
 //! (faults name Autotask routes by their patterns, e.g. `POST /Companies/query`).
 //!
+//! Quantities change only through contract service adjustments ([`adjust`]): create-only,
+//! a signed `unitChange` from an `effectiveDate`, splitting the units rows; every accepted
+//! one is kept in a journal for tests ([`AutotaskSim::adjustments`]), since the API cannot
+//! read them back. Controls stand in for someone working in the PSA: units changed from a
+//! day on, a contract service deleted or ended.
+//!
 //! Sim choices where the note is silent: an injected 5xx status answers with the framework's
 //! `{"Message": ...}` shape (an outage), not `errors`; the second zone lives under
 //! `/z2/ATServicesRest` on the same listener.
 
+pub mod adjust;
 mod data;
 pub mod query;
 mod routes;
@@ -28,7 +35,9 @@ use axum::Router;
 use axum::routing::any;
 use tokio::time::Instant;
 
-pub use data::{AtCredentials, AtData, CONTRACT_ENTITIES, ENTITIES, at_date, service_id};
+pub use data::{
+    AtAdjustment, AtCredentials, AtData, CONTRACT_ENTITIES, ENTITIES, at_date, service_id,
+};
 
 use super::faults::{Fault, FaultKind};
 use crate::requests::RequestGate;
@@ -143,6 +152,34 @@ impl AutotaskSim {
     /// Changes the data, atomically for requests.
     pub fn mutate<R>(&self, f: impl FnOnce(&mut AtData) -> R) -> R {
         f(&mut self.state.data.write().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Every adjustment accepted so far, oldest first.
+    pub fn adjustments(&self) -> Vec<AtAdjustment> {
+        self.read().adjustments.clone()
+    }
+
+    /// The units contract service `cs` bills on `day` (the row covering it), if any.
+    pub fn units_on(&self, cs: u64, day: chrono::NaiveDate) -> Option<f64> {
+        adjust::units_on(&self.read(), cs, day)
+    }
+
+    /// Someone changed contract service `cs` in the PSA: from `day` on (the row covering it
+    /// and every later row) it bills `units`. Not a request, not journaled. Returns the rows
+    /// changed.
+    pub fn set_units(&self, cs: u64, day: chrono::NaiveDate, units: f64) -> usize {
+        self.mutate(|d| adjust::set_units(d, cs, day, units))
+    }
+
+    /// Someone deleted contract service `cs` (and its units rows); whether it existed.
+    pub fn delete_contract_service(&self, cs: u64) -> bool {
+        self.mutate(|d| adjust::delete_contract_service(d, cs))
+    }
+
+    /// Someone ended contract service `cs` on `last`: no units row runs past it. Returns the
+    /// rows left.
+    pub fn end_contract_service(&self, cs: u64, last: chrono::NaiveDate) -> usize {
+        self.mutate(|d| adjust::end_contract_service(d, cs, last))
     }
 
     /// The accepted API users.

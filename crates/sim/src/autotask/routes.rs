@@ -1,6 +1,7 @@
 //! The one handler behind every Autotask path: it splits the path itself (routes are
 //! case-insensitive, C1), then counts, faults, authenticates, spends the threshold, takes a
-//! thread slot, answers and damages the answer as the faults say.
+//! thread slot, answers and damages (or, for `hang_after`, withholds) the answer as the
+//! faults say.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -37,8 +38,18 @@ enum Route {
     Version,
     Zone,
     Threshold,
-    Query { entity: &'static str, next: bool },
-    Item { entity: &'static str, id: String },
+    Query {
+        entity: &'static str,
+        next: bool,
+    },
+    Item {
+        entity: &'static str,
+        id: String,
+    },
+    /// `/ContractServiceAdjustments`, or `/Contracts/{id}/ServiceAdjustments` (the id).
+    Adjust {
+        contract: Option<String>,
+    },
 }
 
 impl Route {
@@ -47,6 +58,7 @@ impl Route {
             Route::Version | Route::Zone => "",
             Route::Threshold => "ThresholdInformation",
             Route::Query { entity, .. } | Route::Item { entity, .. } => entity,
+            Route::Adjust { .. } => "ContractServiceAdjustments",
         }
     }
 }
@@ -59,6 +71,16 @@ fn route(sim: &AutotaskSim, rest: &str) -> Option<Route> {
         [v] if v.eq_ignore_ascii_case("versioninformation") => Route::Version,
         [v, z] if version(v) && z.eq_ignore_ascii_case("zoneInformation") => Route::Zone,
         [v, t] if version(v) && t.eq_ignore_ascii_case("ThresholdInformation") => Route::Threshold,
+        [v, a] if version(v) && a.eq_ignore_ascii_case("ContractServiceAdjustments") => {
+            Route::Adjust { contract: None }
+        }
+        [v, c, id, a]
+            if version(v)
+                && c.eq_ignore_ascii_case("Contracts")
+                && a.eq_ignore_ascii_case("ServiceAdjustments") =>
+        {
+            Route::Adjust { contract: Some((*id).to_owned()) }
+        }
         [v, e, q] if version(v) && q.eq_ignore_ascii_case("query") => {
             Route::Query { entity: entity(e)?, next: false }
         }
@@ -81,6 +103,8 @@ fn pattern(method: &Method, r: &Route) -> String {
         Route::Query { entity, next: false } => format!("/{entity}/query"),
         Route::Query { entity, next: true } => format!("/{entity}/query/next"),
         Route::Item { entity, .. } => format!("/{entity}/{{id}}"),
+        Route::Adjust { contract: None } => "/ContractServiceAdjustments".to_owned(),
+        Route::Adjust { contract: Some(_) } => "/Contracts/{id}/ServiceAdjustments".to_owned(),
     };
     format!("{method} {path}")
 }
@@ -153,6 +177,11 @@ pub(crate) async fn handle(State(sim): State<AutotaskSim>, req: Request) -> Resp
     c.count_request(&pat);
     let plan = c.plan(&pat);
     let resp = answer(&sim, req, r, zone, prefix, &plan).await;
+    if plan.hang_after {
+        // Handled (an adjustment is made and journalled); the answer never comes.
+        c.shutdown().cancelled().await;
+        return framework(StatusCode::SERVICE_UNAVAILABLE, "simulator shutting down");
+    }
     let resp = finish(resp, &plan).await;
     c.count_status(resp.status().as_u16());
     resp
@@ -273,6 +302,26 @@ async fn answer(
             };
             let get_search = (method == Method::GET).then_some(text.as_str());
             query_page(sim, entity, &text, after, sees_contracts, &root, get_search)
+        }
+        Route::Adjust { contract } => {
+            if method != Method::POST {
+                return method_not_allowed(&method);
+            }
+            if !sees_contracts {
+                return errors(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The logged in Resource does not have the adequate permissions",
+                );
+            }
+            let path_contract = match contract.map(|c| c.parse::<u64>()) {
+                None => None,
+                Some(Ok(c)) => Some(c),
+                Some(Err(_)) => return not_found(),
+            };
+            match sim.mutate(|d| super::adjust::apply(d, &body, path_contract)) {
+                Ok(id) => axum::Json(json!({ "itemId": id })).into_response(),
+                Err(m) => errors(StatusCode::INTERNAL_SERVER_ERROR, m),
+            }
         }
         Route::Version | Route::Zone => not_found(),
     }
