@@ -134,13 +134,23 @@ struct StoredOut<'a> {
     live_from: Option<i64>,
 }
 
-/// [`StoredOut`] read back, as a whole row or only its [`Prior`].
+/// The `live_from` of a stored row, read on its own (a second pass over the value that skips
+/// every other field: cheaper than buffering the row to flatten it).
 #[derive(serde::Deserialize)]
-struct StoredIn<T> {
-    #[serde(flatten)]
-    row: T,
+struct LiveFrom {
     #[serde(default)]
     live_from: Option<i64>,
+}
+
+/// Reads a [`StoredOut`] back, as a whole row or only its [`Prior`] (both ignore
+/// `live_from`), with its `live_from`.
+fn decode_stored<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    bytes: &[u8],
+) -> Result<(T, Option<i64>), StoreError> {
+    let row: T = tables::decode(path, "reconciliation row", bytes)?;
+    let live: LiveFrom = tables::decode(path, "reconciliation row", bytes)?;
+    Ok((row, live.live_from))
 }
 
 /// A row's key in the tables: byte order is the engine's row order (services by account
@@ -391,9 +401,8 @@ impl Store {
             {
                 continue;
             }
-            let stored: StoredIn<Row> = tables::decode(&inner.path, "reconciliation row", encoded)?;
-            let mut row = stored.row;
-            base.restore(&mut row, stored.live_from);
+            let (mut row, live_from) = decode_stored::<Row>(&inner.path, encoded)?;
+            base.restore(&mut row, live_from);
             if !filter.matches(&row) {
                 continue;
             }
@@ -476,14 +485,9 @@ where
         let rows = rows.borrow();
         let value = rows.get(row_key(key).as_slice()).ok()??;
         // An unreadable previous row only loses its `since` and debounce memory.
-        let stored = tables::decode::<StoredIn<Prior>>(
-            &inner.path,
-            "reconciliation row",
-            value.value().get(1..)?,
-        )
-        .ok()?;
-        let mut prior = stored.row;
-        prev_base.restore_observed(&mut prior.observed, stored.live_from);
+        let (mut prior, live_from) =
+            decode_stored::<Prior>(&inner.path, value.value().get(1..)?).ok()?;
+        prev_base.restore_observed(&mut prior.observed, live_from);
         Some(prior)
     };
     let mut prior = read_prior;
