@@ -188,6 +188,7 @@ async fn parent(mut args: Args) -> Result<()> {
     }
     if args.daemon_only {
         let command = std::env::args().collect::<Vec<_>>().join(" ");
+        let mut lat = String::new();
         let mut out =
             format!("Command: `{command}`\n\n| customers | step | VmHWM |\n|---|---|---|\n");
         for &n in &args.sizes {
@@ -196,8 +197,17 @@ async fn parent(mut args: Args) -> Result<()> {
             for (step, kb) in &h.hwm_steps {
                 out += &format!("| {n} | {step} | {:.1} MiB |\n", *kb as f64 / 1024.0);
             }
+            for p in &h.phases {
+                for e in &p.endpoints {
+                    lat += &format!(
+                        "| {n} | {} | {} | {} | {:.2} / {:.2} ms |\n",
+                        p.name, e.path, e.count, e.p50_ms, e.p99_ms
+                    );
+                }
+            }
         }
-        print!("{out}");
+        out += "\n| customers | phase | endpoint | answers | p50 / p99 |\n|---|---|---|---|---|\n";
+        print!("{out}{lat}");
         return Ok(());
     }
     let http_at = args.http_customers.unwrap_or(if args.quick { 200 } else { 10_000 });
