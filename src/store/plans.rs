@@ -128,55 +128,14 @@ fn read_plan(inner: &Inner, id: PlanId) -> Result<Option<Plan>, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::model::LineRef;
-    use crate::reconcile::Status;
-    use crate::writeback::{Change, WriteBackMode};
+    use crate::writeback::WriteBackMode;
 
     fn plan(changes: &[(u64, f64, f64)]) -> Plan {
-        let at = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
-        Plan {
-            id: 0,
-            created_at: at,
-            reconciliation_at: at,
-            vendor_run: Some(1),
-            billing_run: Some(2),
-            billing: "connectwise".into(),
-            writable: true,
-            max_changes_per_apply: 25,
-            changes: changes
-                .iter()
-                .enumerate()
-                .map(|(i, &(addition, from, to))| {
-                    let line = LineRef::Connectwise { agreement: 1, addition };
-                    Change {
-                        row: i as u32 + 1,
-                        account: "250".into(),
-                        account_name: None,
-                        psa_product: "MP-CF".into(),
-                        products: vec!["CloudFilter".into()],
-                        status: Status::UnderBilled,
-                        line_key: line.key(),
-                        line,
-                        from,
-                        to,
-                        vendor_quantity: to as u64,
-                        unit_price: None,
-                        monthly_amount: None,
-                        reason: String::new(),
-                        mode: WriteBackMode::Review,
-                        held: None,
-                        vendor_run: Some(1),
-                        billing_run: Some(2),
-                    }
-                })
-                .collect(),
-            not_planned: Vec::new(),
-            manual: Vec::new(),
-            superseded_by: None,
-        }
+        let changes: Vec<_> =
+            changes.iter().map(|&(a, from, to)| (a, from, to, WriteBackMode::Review)).collect();
+        crate::writeback::sample_plan(0, &changes)
     }
 
     #[tokio::test]

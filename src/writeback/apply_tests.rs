@@ -11,7 +11,6 @@ use futures_util::future::BoxFuture;
 use super::*;
 use crate::billing::write::{LineState, PlannedRequest};
 use crate::model::LineRef;
-use crate::reconcile::Status;
 use crate::upstream::StatsSnapshot;
 use crate::writeback::{ApplySummary, WriteBackMode};
 
@@ -183,47 +182,12 @@ impl LineWriter for MemPsa {
 
 /// A plan whose row i changes addition i from `from` to `to`, each with `mode`.
 fn plan(id: PlanId, changes: &[(f64, f64, WriteBackMode)]) -> Plan {
-    let at = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
-    Plan {
-        id,
-        created_at: at,
-        reconciliation_at: at,
-        vendor_run: Some(1),
-        billing_run: Some(2),
-        billing: "connectwise".into(),
-        writable: true,
-        max_changes_per_apply: 25,
-        changes: changes
-            .iter()
-            .enumerate()
-            .map(|(i, &(from, to, mode))| {
-                let line = LineRef::Connectwise { agreement: 1, addition: i as u64 + 1 };
-                Change {
-                    row: i as u32 + 1,
-                    account: "250".into(),
-                    account_name: Some("Acme".into()),
-                    psa_product: "MP-CF".into(),
-                    products: vec!["CloudFilter".into()],
-                    status: Status::UnderBilled,
-                    line_key: line.key(),
-                    line,
-                    from,
-                    to,
-                    vendor_quantity: to as u64,
-                    unit_price: Some(2.0),
-                    monthly_amount: Some((to - from) * 2.0),
-                    reason: String::new(),
-                    mode,
-                    held: None,
-                    vendor_run: Some(1),
-                    billing_run: Some(2),
-                }
-            })
-            .collect(),
-        not_planned: Vec::new(),
-        manual: Vec::new(),
-        superseded_by: None,
-    }
+    let changes: Vec<_> = changes
+        .iter()
+        .enumerate()
+        .map(|(i, &(from, to, mode))| (i as u64 + 1, from, to, mode))
+        .collect();
+    crate::writeback::sample_plan(id, &changes)
 }
 
 fn setup(p: Plan) -> (MemLedger, MemPsa) {

@@ -216,3 +216,51 @@ pub struct ManualStep {
     /// What to do, in words.
     pub reason: String,
 }
+
+/// A plan for tests: one change per `(addition, from, to, mode)` on ConnectWise agreement 1,
+/// account 250 ("Acme"), PSA product MP-CF, at 2.00 a unit.
+#[cfg(test)]
+pub(crate) fn sample_plan(id: PlanId, changes: &[(u64, f64, f64, WriteBackMode)]) -> Plan {
+    use chrono::TimeZone;
+    let at = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+    Plan {
+        id,
+        created_at: at,
+        reconciliation_at: at,
+        vendor_run: Some(1),
+        billing_run: Some(2),
+        billing: "connectwise".into(),
+        writable: true,
+        max_changes_per_apply: 25,
+        changes: changes
+            .iter()
+            .enumerate()
+            .map(|(i, &(addition, from, to, mode))| {
+                let line = LineRef::Connectwise { agreement: 1, addition };
+                Change {
+                    row: i as u32 + 1,
+                    account: "250".into(),
+                    account_name: Some("Acme".into()),
+                    psa_product: "MP-CF".into(),
+                    products: vec!["CloudFilter".into()],
+                    status: Status::UnderBilled,
+                    line_key: line.key(),
+                    line,
+                    from,
+                    to,
+                    vendor_quantity: to as u64,
+                    unit_price: Some(2.0),
+                    monthly_amount: Some((to - from) * 2.0),
+                    reason: String::new(),
+                    mode,
+                    held: None,
+                    vendor_run: Some(1),
+                    billing_run: Some(2),
+                }
+            })
+            .collect(),
+        not_planned: Vec::new(),
+        manual: Vec::new(),
+        superseded_by: None,
+    }
+}
