@@ -469,7 +469,7 @@ impl AutotaskClient {
                 return Err(http.bad_response(&resp.endpoint, reason, b"").into());
             }
             let path = next_path(http.base(), &next)
-                .map_err(|reason| http.bad_response(&resp.endpoint, reason, b""))?;
+                .map_err(|m| http.bad_response(&resp.endpoint, m.0, b""))?;
             ep = Endpoint::new(Method::POST, path, entity.next_pattern());
         }
     }
@@ -553,7 +553,7 @@ impl AutotaskClient {
 /// The path (and query) of an absolute `nextPageUrl` below `base`, the zone's REST root it
 /// must be on: mpsync sends its credentials to no other host (F3.13). Path case is ignored
 /// (F1.6).
-pub fn next_path(base: &str, next: &str) -> Result<String, String> {
+pub fn next_path(base: &str, next: &str) -> Result<String, crate::upstream::Malformed> {
     let b = url::Url::parse(base).map_err(|e| format!("the base {base:?} is not a URL: {e}"))?;
     let n = url::Url::parse(next.trim())
         .map_err(|e| format!("the nextPageUrl {next:?} is not an absolute URL: {e}"))?;
@@ -570,7 +570,8 @@ pub fn next_path(base: &str, next: &str) -> Result<String, String> {
         return Err(format!(
             "the nextPageUrl points outside the zone's REST root {base}; mpsync sends its \
              credentials nowhere else"
-        ));
+        )
+        .into());
     }
     let query = n.query().map(|q| format!("?{q}")).unwrap_or_default();
     Ok(format!("{}{query}", &path[root.len()..]))
