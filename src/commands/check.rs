@@ -96,8 +96,11 @@ async fn checks(cfg: &Config) -> Vec<CheckResult> {
     // The mapping is a local file: its problems (78) come before upstream ones (69).
     out.extend(mapping_check::mapping_check(cfg).await);
     out.push(mailprotector(cfg).await);
+    let write_back = mapping_check::write_back_wanted(cfg).await;
     out.extend(
-        crate::billing::check(&cfg.billing).await.map(|r| CheckResult::from_result("billing", r)),
+        crate::billing::check(&cfg.billing, write_back)
+            .await
+            .map(|r| CheckResult::from_result("billing", r)),
     );
     out.extend(gradient(cfg).await);
     out
