@@ -94,7 +94,7 @@ pub enum Command {
     /// (mode 0600, in NAME.credentials/ beside it, where the systemd unit loads them), then
     /// run `check`. Asks for what the flags leave out when run on a terminal (secrets without
     /// echo); otherwise the flags must say it all. Never overwrites a file (exit 73).
-    Init(InitArgs),
+    Init(Box<InitArgs>),
 }
 
 /// `mpsync backup`.

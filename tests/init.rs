@@ -222,7 +222,11 @@ fn halopsa_from_flags_writes_its_section_and_the_client_secret_and_the_config_lo
     let shown = mpsync().arg("-c").arg(&config).arg("config").output().unwrap();
     assert!(shown.status.success(), "{}", text(&shown));
     let shown = text(&shown);
-    assert!(shown.contains("[billing.halopsa]") && shown.contains("auth_url = \"https://acme.halopsa.com/auth\""), "{shown}");
+    assert!(
+        shown.contains("[billing.halopsa]")
+            && shown.contains("auth_url = \"https://acme.halopsa.com/auth\""),
+        "{shown}"
+    );
     assert!(!shown.contains("halo-secret-value-9"), "{shown}");
 
     // On premises: no tenant line.

@@ -199,10 +199,7 @@ pub fn configured_writer(cfg: &BillingConfig) -> Arc<dyn write::LineWriter> {
 /// ConnectWise answers `GET /system/info` with the configured keys; HaloPSA grants a token
 /// with the scopes needed (`write_back`: some product opts in to write-back) and answers
 /// each route; a CSV file parses cleanly. `None` when no billing source is configured.
-pub async fn check(
-    cfg: &BillingConfig,
-    write_back: bool,
-) -> Option<Result<String, BillingError>> {
+pub async fn check(cfg: &BillingConfig, write_back: bool) -> Option<Result<String, BillingError>> {
     match &cfg.source {
         BillingSource::None => None,
         BillingSource::Connectwise(cw) => Some(

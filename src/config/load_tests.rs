@@ -673,7 +673,10 @@ fn halopsa_settings_derive_the_auth_url_token_url_and_scopes() {
     // The default budget: burst + 300 s × rate stays under 300 requests per 5 minutes.
     assert!(f64::from(h.limits.burst) + 300.0 * h.limits.rate_limit <= 300.0, "{:?}", h.limits);
     let shown = crate::config::redacted_toml(&cfg);
-    assert!(shown.contains("[billing.halopsa]") && !shown.contains("halo-client-secret"), "{shown}");
+    assert!(
+        shown.contains("[billing.halopsa]") && !shown.contains("halo-client-secret"),
+        "{shown}"
+    );
 
     let given = "auth_url = \"https://login.example/auth/\"\nscope = \"  all   \"\n";
     let cfg = load(&opts(&fx.config(&text(given)), &[], &[])).unwrap();

@@ -444,8 +444,7 @@ fn halopsa(r: RawHalopsa, used: bool, c: &mut Check<'_>) -> HalopsaConfig {
         "the API application's Client ID (Configuration > Integrations > HaloPSA API > View \
          Applications; authentication method Client ID and Secret (Services))",
     );
-    let client_secret =
-        secret(c, "billing.halopsa.client_secret_file", r.client_secret_file, used);
+    let client_secret = secret(c, "billing.halopsa.client_secret_file", r.client_secret_file, used);
     let auth_url = r.auth_url.unwrap_or_else(|| {
         let mut u = base_url.clone();
         let path = format!("{}/auth", u.path().trim_end_matches('/'));

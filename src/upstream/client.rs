@@ -414,9 +414,8 @@ impl UpstreamClient {
                 for (k, v) in pairs {
                     f.append_pair(k, v);
                 }
-                req = req
-                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(f.finish());
+                req =
+                    req.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(f.finish());
             }
         }
         if let Some(token) = bearer {

@@ -240,7 +240,8 @@ impl ExitStatus for UpstreamError {
 /// (so an escaped echo is caught as well).
 pub(super) fn error_message(body: &[u8], scrub: &Scrubber) -> String {
     let text = String::from_utf8_lossy(body);
-    let from_json = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| json_message(&v));
+    let from_json =
+        serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| json_message(&v));
     let msg = from_json.unwrap_or_else(|| text.into_owned());
     let msg = excerpt(msg.as_bytes(), scrub, 200);
     if msg.is_empty() { "no message".to_owned() } else { msg }
@@ -382,7 +383,10 @@ mod tests {
     fn oauth_and_dotnet_bodies_read_as_sentences() {
         let none = &Scrubber::default();
         assert_eq!(
-            error_message(br#"{"error":"invalid_request","error_description":"unknown tenant"}"#, none),
+            error_message(
+                br#"{"error":"invalid_request","error_description":"unknown tenant"}"#,
+                none
+            ),
             "invalid_request: unknown tenant"
         );
         assert_eq!(error_message(br#"{"error":"invalid_scope"}"#, none), "invalid_scope");
@@ -401,7 +405,10 @@ mod tests {
             ),
             "Quantity cannot be negative"
         );
-        assert_eq!(error_message(br#""No matching custom table""#, none), "No matching custom table");
+        assert_eq!(
+            error_message(br#""No matching custom table""#, none),
+            "No matching custom table"
+        );
         assert_eq!(
             error_message(br#"{"":["A non-empty request body is required."]}"#, none),
             "A non-empty request body is required."

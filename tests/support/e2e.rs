@@ -106,6 +106,14 @@ impl SimProcess {
         }
     }
 
+    /// Every HaloPSA route answers `status` (the token endpoint included).
+    pub fn halopsa_outage(&self, status: u16) {
+        for fault in mpsync_sim::halopsa::outage(status) {
+            let body = serde_json::to_value(&fault).unwrap();
+            self.control(Method::POST, "/_sim/faults", Some(body));
+        }
+    }
+
     /// Removes every fault.
     pub fn clear_faults(&self) {
         self.control(Method::DELETE, "/_sim/faults", None);

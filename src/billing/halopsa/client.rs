@@ -467,11 +467,7 @@ impl HaloClient {
                 Ok(f) => f,
                 Err(why) => match total {
                     Some(t) if (out.len() as u64) < t => {
-                        let reason = format!(
-                            "{why}: {} of {t} {} read",
-                            out.len(),
-                            r.what()
-                        );
+                        let reason = format!("{why}: {} of {t} {} read", out.len(), r.what());
                         return Err(self.http.bad_response(&list_label(r), reason, b"").into());
                     }
                     // Without a total, a page of repeats is where the list ends.
@@ -575,14 +571,13 @@ pub fn unwrap_list(body: Value, key: &str) -> Result<(Vec<Value>, Option<u64>), 
     match body {
         Value::Array(rows) => Ok((rows, None)),
         Value::Object(mut o) => {
-            let total = o
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("record_count"))
-                .and_then(|(_, v)| match v {
+            let total = o.iter().find(|(k, _)| k.eq_ignore_ascii_case("record_count")).and_then(
+                |(_, v)| match v {
                     Value::Number(n) => n.as_u64(),
                     Value::String(s) => s.trim().parse().ok(),
                     _ => None,
-                });
+                },
+            );
             let name = o.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned();
             match name.and_then(|k| o.remove(&k)) {
                 Some(Value::Array(rows)) => Ok((rows, total)),

@@ -240,7 +240,11 @@ async fn token_endpoint_errors_say_what_to_check() {
             _ => ok(json!([])),
         }
     };
-    let s = stub(refuse(r#"{"error":"invalid_client","error_description":"Invalid client credentials"}"#, 401)).await;
+    let s = stub(refuse(
+        r#"{"error":"invalid_client","error_description":"Invalid client credentials"}"#,
+        401,
+    ))
+    .await;
     let e = list_clients(&client(&s)).await.unwrap_err();
     let text = e.to_string();
     assert!(text.contains("invalid_client"), "{text}");
@@ -248,13 +252,17 @@ async fn token_endpoint_errors_say_what_to_check() {
     assert!(!text.contains(SECRET), "{text}");
     assert_eq!(s.to("/auth/token").len(), 1, "bad credentials are not retried");
 
-    let s = stub(refuse(r#"{"error":"invalid_request","error_description":"unknown tenant"}"#, 400)).await;
+    let s =
+        stub(refuse(r#"{"error":"invalid_request","error_description":"unknown tenant"}"#, 400))
+            .await;
     let e = list_clients(&client(&s)).await.unwrap_err().to_string();
     assert!(e.contains("check billing.halopsa.tenant") && e.contains("acme"), "{e}");
 
     // The application lacks read:items: each scope is tried alone to name it.
     let s = stub(|r, _| match r.path.as_str() {
-        "/auth/token" if r.body.contains("read%3Aitems") => status(400, r#"{"error":"invalid_scope"}"#),
+        "/auth/token" if r.body.contains("read%3Aitems") => {
+            status(400, r#"{"error":"invalid_scope"}"#)
+        }
         "/auth/token" => default_token(),
         _ => ok(json!([])),
     })
@@ -266,11 +274,16 @@ async fn token_endpoint_errors_say_what_to_check() {
 
 #[test]
 fn list_bodies_unwrap_as_envelope_or_array() {
-    let (rows, total) = unwrap_list(json!({"record_count": 2, "invoices": [{"id": 1}]}), "invoices").unwrap();
+    let (rows, total) =
+        unwrap_list(json!({"record_count": 2, "invoices": [{"id": 1}]}), "invoices").unwrap();
     assert_eq!((rows.len(), total), (1, Some(2)));
     let (rows, total) = unwrap_list(json!([{"id": 1}, {"id": 2}]), "invoices").unwrap();
     assert_eq!((rows.len(), total), (2, None));
-    assert!(unwrap_list(json!({"record_count": 2}), "invoices").unwrap_err().contains("\"invoices\" array"));
+    assert!(
+        unwrap_list(json!({"record_count": 2}), "invoices")
+            .unwrap_err()
+            .contains("\"invoices\" array")
+    );
     assert!(unwrap_list(json!({"invoices": 5}), "invoices").is_err());
     assert!(unwrap_list(json!("text"), "invoices").is_err());
 }

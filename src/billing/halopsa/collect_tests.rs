@@ -74,16 +74,27 @@ async fn server() -> Stub {
                         Some(vec![line(100, 21, 9.0, 30.0, json!({}))])),
                 ]}))
             }
-            "/api/RecurringInvoice/7" => ok(invoice(7, 12, 0, json!({}), Some(vec![line(
-                70,
-                17,
-                4.0,
-                22.0,
-                json!({"recurring_invoice_quantity_type": 1,
+            "/api/RecurringInvoice/7" => ok(invoice(
+                7,
+                12,
+                0,
+                json!({}),
+                Some(vec![line(
+                    70,
+                    17,
+                    4.0,
+                    22.0,
+                    json!({"recurring_invoice_quantity_type": 1,
                        "startdate": "1900-01-01T00:00:00", "enddate": "1899-12-30T00:00:00"}),
-            )]))),
-            "/api/RecurringInvoice/9" => ok(invoice(9, 12, 0, json!({"disabled": true}),
-                Some(vec![line(90, 17, 8.0, 22.0, json!({}))]))),
+                )]),
+            )),
+            "/api/RecurringInvoice/9" => ok(invoice(
+                9,
+                12,
+                0,
+                json!({"disabled": true}),
+                Some(vec![line(90, 17, 8.0, 22.0, json!({}))]),
+            )),
             _ => ok(json!([])),
         }
     })
@@ -99,7 +110,11 @@ async fn a_read_counts_active_lines_keeps_every_other_with_its_reason_and_names_
     let billed = report.outcome.unwrap();
     let accounts: Vec<(&str, &str)> =
         billed.accounts.iter().map(|a| (a.id.as_str(), a.name.as_str())).collect();
-    assert_eq!(accounts, [("12", "Acme Dental"), ("15", "Birch Legal")], "inactive clients are no accounts");
+    assert_eq!(
+        accounts,
+        [("12", "Acme Dental"), ("15", "Birch Legal")],
+        "inactive clients are no accounts"
+    );
 
     let by_line = |id: i32| {
         billed
@@ -110,12 +125,18 @@ async fn a_read_counts_active_lines_keeps_every_other_with_its_reason_and_names_
     };
     let l = by_line(24967);
     assert_eq!((l.account_id.as_str(), l.product_id.as_str()), ("12", "17"));
-    assert_eq!((l.quantity, l.unit_price, l.counted, l.note.as_deref()), (25.0, Some(22.0), true, None));
+    assert_eq!(
+        (l.quantity, l.unit_price, l.counted, l.note.as_deref()),
+        (25.0, Some(22.0), true, None)
+    );
     assert_eq!(
         l.line,
         Some(LineRef::Halopsa { invoice: -94, line: 24967, item: 17, computed: false })
     );
-    assert_eq!(l.source_ref, "recurring invoice -94 (contract ACME-MSP-2025) line 24967 item 17 (IT-17)");
+    assert_eq!(
+        l.source_ref,
+        "recurring invoice -94 (contract ACME-MSP-2025) line 24967 item 17 (IT-17)"
+    );
     assert!(by_line(28857).counted);
 
     let computed = by_line(70);
@@ -170,11 +191,17 @@ async fn check_probes_each_route_with_one_row_and_names_a_missing_scope() {
             status(400, r#"{"error":"invalid_scope"}"#)
         }
         "/auth/token" => default_token(),
-        _ => ok(json!({"record_count": 7, "clients": [], "contracts": [], "items": [], "invoices": []})),
+        _ => ok(
+            json!({"record_count": 7, "clients": [], "contracts": [], "items": [], "invoices": []}),
+        ),
     })
     .await;
     let ok = check_connection(&config(&s.base), false).await.unwrap();
-    assert!(ok.describe().contains("GET /RecurringInvoice (read:invoices, 7 records)"), "{}", ok.describe());
+    assert!(
+        ok.describe().contains("GET /RecurringInvoice (read:invoices, 7 records)"),
+        "{}",
+        ok.describe()
+    );
     let e = check_connection(&config(&s.base), true).await.unwrap_err().to_string();
     assert!(e.contains("not granted edit:invoices"), "{e}");
 }

@@ -120,11 +120,14 @@ pub async fn with_lines(
     listed: Vec<RecurringInvoice>,
     cancel: &CancellationToken,
 ) -> Result<Vec<RecurringInvoice>, BillingError> {
-    let whole = |i: &RecurringInvoice| i.lines.as_ref().is_some_and(|l| l.iter().all(Line::is_whole));
+    let whole =
+        |i: &RecurringInvoice| i.lines.as_ref().is_some_and(|l| l.iter().all(Line::is_whole));
     let (mut ready, partial): (Vec<_>, Vec<_>) = listed.into_iter().partition(whole);
     if !partial.is_empty() {
-        tracing::debug!(invoices = partial.len(),
-            "halopsa: the invoice list did not carry whole lines; reading those invoices alone");
+        tracing::debug!(
+            invoices = partial.len(),
+            "halopsa: the invoice list did not carry whole lines; reading those invoices alone"
+        );
     }
     let read: Vec<RecurringInvoice> = futures_util::stream::iter(partial)
         .map(|listed| async move {
@@ -174,8 +177,14 @@ pub fn build(client: &HaloClient, f: &Fetched, on: NaiveDate) -> Result<Billed, 
     for inv in invoices {
         let ep = "GET /RecurringInvoice/{id}";
         let contract = inv.contract_id.filter(|c| *c != 0).and_then(|c| contracts.get(&c).copied());
-        let mut why = rules::client_reasons(inv.client_id, inv.client_id.and_then(|c| clients.get(&c).copied()));
-        why.extend(rules::contract_reasons(contract, on).map_err(|e| bad("GET /ClientContract", e.to_string()))?);
+        let mut why = rules::client_reasons(
+            inv.client_id,
+            inv.client_id.and_then(|c| clients.get(&c).copied()),
+        );
+        why.extend(
+            rules::contract_reasons(contract, on)
+                .map_err(|e| bad("GET /ClientContract", e.to_string()))?,
+        );
         why.extend(rules::invoice_reasons(inv, on).map_err(|e| bad(ep, e.to_string()))?);
         let mut lines: Vec<Line> = Vec::new();
         for (i, raw) in inv.lines.iter().flatten().enumerate() {

@@ -105,7 +105,10 @@ pub fn contract_reasons(
 }
 
 /// Why the lines of recurring invoice `inv` do not count on `on`; empty when they do.
-pub fn invoice_reasons(inv: &RecurringInvoice, on: NaiveDate) -> Result<Vec<String>, UnreadableDate> {
+pub fn invoice_reasons(
+    inv: &RecurringInvoice,
+    on: NaiveDate,
+) -> Result<Vec<String>, UnreadableDate> {
     let mut why = Vec::new();
     let name = format!("recurring invoice {}", inv.id);
     if inv.disabled == Some(true) {
@@ -196,7 +199,10 @@ mod tests {
         assert_eq!(parse_day(Some("  ")), Ok(None));
         assert_eq!(parse_day(None), Ok(None));
         assert_eq!(parse_day(Some("2025-05-05T00:00:00")), Ok(NaiveDate::from_ymd_opt(2025, 5, 5)));
-        assert_eq!(parse_day(Some("2025-05-05T00:00:00.000Z")), Ok(NaiveDate::from_ymd_opt(2025, 5, 5)));
+        assert_eq!(
+            parse_day(Some("2025-05-05T00:00:00.000Z")),
+            Ok(NaiveDate::from_ymd_opt(2025, 5, 5))
+        );
         assert_eq!(parse_day(Some("2025-05-05")), Ok(NaiveDate::from_ymd_opt(2025, 5, 5)));
         assert_eq!(parse_day(Some("soon")), Err("soon".to_owned()));
     }
@@ -235,10 +241,15 @@ mod tests {
         );
         let ended = line(serde_json::json!({"id":8,"_itemid":1,"qty_order":1,
             "enddate":"2026-11-14T00:00:00","recurring_invoice_quantity_type":0}));
-        assert_eq!(judge(&[], &ended, on()).unwrap().note.as_deref(), Some("line 8 ended on 2026-11-14"));
+        assert_eq!(
+            judge(&[], &ended, on()).unwrap().note.as_deref(),
+            Some("line 8 ended on 2026-11-14")
+        );
         let bad = line(serde_json::json!({"id":9,"startdate":"next week"}));
-        assert_eq!(judge(&[], &bad, on()).unwrap_err().to_string(),
-            "line 9 startdate \"next week\" is not a date");
+        assert_eq!(
+            judge(&[], &bad, on()).unwrap_err().to_string(),
+            "line 9 startdate \"next week\" is not a date"
+        );
     }
 
     #[test]
@@ -255,7 +266,8 @@ mod tests {
                 .unwrap();
         assert!(invoice_reasons(&live, on()).unwrap().is_empty());
         let c: Contract = serde_json::from_value(serde_json::json!({"id":31,"ref":"ACME",
-            "active":false,"expired":true})).unwrap();
+            "active":false,"expired":true}))
+        .unwrap();
         assert_eq!(
             contract_reasons(Some(&c), on()).unwrap(),
             ["contract 31 (ACME) is inactive", "contract 31 (ACME) has expired"]

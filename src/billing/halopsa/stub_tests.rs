@@ -132,4 +132,3 @@ pub fn fast() -> RetryPolicy {
         ..RetryPolicy::default()
     }
 }
-

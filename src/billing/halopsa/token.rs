@@ -93,6 +93,9 @@ mod tests {
             assert!(!t.fresh_at(at + Duration::from_secs(3540)), "{none:?}");
         }
         let t = token(Some(1e30), at);
-        assert!(t.fresh_at(at + Duration::from_secs(86_400)), "a huge value is capped, not a panic");
+        assert!(
+            t.fresh_at(at + Duration::from_secs(86_400)),
+            "a huge value is capped, not a panic"
+        );
     }
 }
