@@ -129,6 +129,7 @@ pub struct HaloClient {
     http: UpstreamClient,
     /// The token endpoint's base (`auth_url`): the same budget and accounting as `http`.
     auth: UpstreamClient,
+    auth_base: url::Url,
     tenant: Option<String>,
     client_id: String,
     secret: Secret,
@@ -194,6 +195,7 @@ impl HaloClient {
         Ok(HaloClient {
             http,
             auth,
+            auth_base,
             tenant: cfg.tenant.clone(),
             client_id: cfg.client_id.clone(),
             secret: cfg.client_secret.clone(),
@@ -213,7 +215,7 @@ impl HaloClient {
     /// A clone that shares the budget and token but counts requests afresh.
     pub fn scoped(&self) -> HaloClient {
         let http = self.http.scoped();
-        let auth = http.rebased(&url::Url::parse(self.auth.base()).expect("a parsed base"));
+        let auth = http.rebased(&self.auth_base);
         HaloClient { http, auth, ..self.clone() }
     }
 
