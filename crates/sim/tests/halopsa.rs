@@ -295,3 +295,74 @@ async fn the_rolling_window_answers_429_in_text_and_refused_requests_count() {
     h.halo.advance(Duration::from_secs(101));
     assert_eq!(h.get("/Item", &t).await.status, 200);
 }
+
+/// Every row of `path`, walking pages of 7 (so paging is exercised) with `extra` parameters.
+async fn all(h: &Halo, t: &str, path: &str, key: &str, extra: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for page in 1.. {
+        let r = h.get(&format!("{path}?pageinate=true&page_size=7&page_no={page}{extra}"), t).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text);
+        let rows = r.json[key].as_array().unwrap().clone();
+        if rows.is_empty() {
+            assert_eq!(out.len() as u64, r.json["record_count"].as_u64().unwrap());
+            return out;
+        }
+        out.extend(rows);
+    }
+    unreachable!()
+}
+
+fn in_date(v: &Value, today: &str) -> bool {
+    let (start, end) = (v["startdate"].as_str(), v["enddate"].as_str());
+    start.is_none_or(|s| &s[..10] <= today) && end.is_none_or(|e| &e[..10] >= today)
+}
+
+#[tokio::test]
+async fn the_planted_statuses_follow_from_the_billing_rules_read_through_the_api() {
+    let h = Halo::start(7, 60).await;
+    let t = h.token(None).await;
+    let today = h.halo.read().today.format("%Y-%m-%d").to_string();
+    let clients = all(&h, &t, "/Client", "clients", "&includeinactive=true").await;
+    let invoices = all(&h, &t, "/RecurringInvoice", "invoices", "&includelines=true").await;
+    let active =
+        |c: &Value| clients.iter().any(|x| x["id"] == c["client_id"] && x["inactive"] == false);
+    // The rule the daemon applies: lines of active (not disabled, in date) recurring invoices
+    // of active clients, active and in date themselves, summed per (client, item).
+    let mut billed: std::collections::BTreeMap<(i64, i64), f64> = Default::default();
+    for inv in invoices.iter().filter(|i| i["disabled"] == false && in_date(i, &today) && active(i))
+    {
+        for l in inv["lines"].as_array().unwrap() {
+            if l["isinactive"] == false && in_date(l, &today) {
+                let key = (inv["client_id"].as_i64().unwrap(), l["_itemid"].as_i64().unwrap());
+                *billed.entry(key).or_default() += l["qty_order"].as_f64().unwrap();
+            }
+        }
+    }
+    let data = h.halo.read().clone();
+    for status in mpsync_sim::connectwise::PLANTED_STATUSES {
+        assert!(!data.planted_with(status).is_empty(), "{status} planted");
+    }
+    for p in data.planted.iter().filter(|p| p.account_id.is_some()) {
+        let key = (
+            p.account_id.as_deref().unwrap().parse::<i64>().unwrap(),
+            p.psa_product.as_deref().unwrap().parse::<i64>().unwrap(),
+        );
+        let got = billed.remove(&key).unwrap_or(0.0);
+        assert_eq!(got, p.billed_qty, "{} row {key:?}", p.expected_status);
+    }
+    // What is left is only items that are not Mailprotector products.
+    let mp: Vec<i64> = (17..=24).collect();
+    assert!(billed.keys().all(|(_, item)| !mp.contains(item)), "{billed:?}");
+    assert!(!billed.is_empty(), "foreign items are billed too");
+    // The auto-calculated line carries a discrepancy a write-back must leave alone.
+    let auto = data.plants_of("auto_calculated_line")[0];
+    let row = data
+        .planted
+        .iter()
+        .find(|p| {
+            p.account_id == Some(auto.client_id.to_string())
+                && p.psa_product == auto.item_id.map(|i| i.to_string())
+        })
+        .unwrap();
+    assert_eq!(row.expected_status, "over_billed");
+}

@@ -489,50 +489,70 @@ pub(crate) enum WriteRoute {
     Process,
 }
 
-/// Applies one write body to a copy of the data and, when it is accepted, commits it; then
-/// carries out the side-effect faults. Returns the answer body and the journal entry.
+/// Applies one write body and, when it is refused, puts the rows it touched back (only the
+/// written resource's rows are saved, not the whole data); then carries out the side-effect
+/// faults. Returns the answer body and the journal entry.
 pub(crate) fn apply(
     data: &mut HaloData,
     route: WriteRoute,
     raw: &[u8],
     effects: &[SideEffect],
 ) -> Result<(Value, HaloWrite), WriteError> {
-    let mut d = data.clone();
-    let written = match route {
-        WriteRoute::Process => process(&mut d, raw)?,
-        _ => {
-            let elems = elements(raw)?;
-            match route {
-                WriteRoute::Post(Resource::RecurringInvoice) => post_recurring(&mut d, &elems)?,
-                WriteRoute::Post(r) => post_rows(&mut d, r, &elems)?,
-                WriteRoute::UpdateLines => update_lines(&mut d, &elems)?,
-                WriteRoute::AddLines => add_lines(&mut d, &elems)?,
-                WriteRoute::Process => unreachable!("handled above"),
-            }
-        }
+    let resource = match route {
+        WriteRoute::Post(r) => r,
+        _ => Resource::RecurringInvoice,
     };
-    let Written { mut saved, mut write } = written;
-    if let (Some(effect), Some(&ihid)) = (effects.first(), write.ids.first())
-        && route != WriteRoute::Process
-        && !matches!(route, WriteRoute::Post(r) if r != Resource::RecurringInvoice)
-    {
-        write.side_effect = side_effect(&mut d, ihid, &write.changes, *effect);
-        if write.side_effect.is_some() {
-            // The answer shows what was saved, the side effect included.
-            refresh(&d, route, &mut saved);
+    let saved_rows = data.rows.get(&resource).cloned();
+    let saved_next = data.next_line;
+    match written(data, route, raw) {
+        Ok(w) => Ok(finish_write(data, route, w, effects)),
+        Err(e) => {
+            match saved_rows {
+                Some(rows) => data.rows.insert(resource, rows),
+                None => data.rows.remove(&resource),
+            };
+            data.next_line = saved_next;
+            Err(e)
         }
     }
-    *data = d;
-    let body = if saved.len() == 1
-        && route != WriteRoute::UpdateLines
-        && route != WriteRoute::AddLines
-        && route != WriteRoute::Process
-    {
-        saved.remove(0)
-    } else {
-        Value::Array(saved)
-    };
-    Ok((body, write))
+}
+
+fn written(d: &mut HaloData, route: WriteRoute, raw: &[u8]) -> Result<Written, WriteError> {
+    if route == WriteRoute::Process {
+        return process(d, raw);
+    }
+    let elems = elements(raw)?;
+    match route {
+        WriteRoute::Post(Resource::RecurringInvoice) => post_recurring(d, &elems),
+        WriteRoute::Post(r) => post_rows(d, r, &elems),
+        WriteRoute::UpdateLines => update_lines(d, &elems),
+        WriteRoute::AddLines | WriteRoute::Process => add_lines(d, &elems),
+    }
+}
+
+fn finish_write(
+    d: &mut HaloData,
+    route: WriteRoute,
+    w: Written,
+    effects: &[SideEffect],
+) -> (Value, HaloWrite) {
+    let Written { mut saved, mut write } = w;
+    let lines_route = matches!(
+        route,
+        WriteRoute::Post(Resource::RecurringInvoice)
+            | WriteRoute::UpdateLines
+            | WriteRoute::AddLines
+    );
+    if let (true, Some(effect), Some(&ihid)) = (lines_route, effects.first(), write.ids.first()) {
+        write.side_effect = side_effect(d, ihid, &write.changes, *effect);
+        if write.side_effect.is_some() {
+            // The answer shows what was saved, the side effect included.
+            refresh(d, route, &mut saved);
+        }
+    }
+    let object = matches!(route, WriteRoute::Post(_)) && saved.len() == 1;
+    let body = if object { saved.remove(0) } else { Value::Array(saved) };
+    (body, write)
 }
 
 fn refresh(d: &HaloData, route: WriteRoute, saved: &mut [Value]) {
