@@ -366,3 +366,31 @@ async fn the_planted_statuses_follow_from_the_billing_rules_read_through_the_api
         .unwrap();
     assert_eq!(row.expected_status, "over_billed");
 }
+
+#[tokio::test]
+async fn the_control_routes_show_the_credentials_and_change_the_settings() {
+    let h = Halo::start(3, 10).await;
+    let ctl = format!("{}/_sim/halopsa", h.sim.base_url());
+    let info: Value = h.http.get(&ctl).send().await.unwrap().json().await.unwrap();
+    assert_eq!(info["base_path"], "/halo");
+    assert_eq!(info["client_id"], h.creds.client_id.as_str());
+    assert_eq!(info["client_secret"], h.creds.client_secret.as_str());
+    assert_eq!(info["settings"]["rate_limit"], 700);
+    let body = json!({"rate_limit": 2, "list_shape": "bare", "tenant": null});
+    let r = h.http.post(format!("{ctl}/settings")).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let t = h.token(None).await;
+    let r = h.get("/Item", &t).await;
+    assert!(r.json.is_array(), "bare lists now: {}", r.text);
+    assert_eq!(h.get("/Item", &t).await.status, 200);
+    assert_eq!(h.get("/Item", &t).await.status, 429);
+    let r = h.http.post(format!("{ctl}/advance")).json(&json!({"secs": 300})).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(h.get("/Item", &t).await.status, 200);
+    let r = h.http.post(format!("{ctl}/expire_tokens")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(h.get("/Item", &t).await.status, 401);
+    let r =
+        h.http.post(format!("{ctl}/settings")).json(&json!({"rate_limt": 1})).send().await.unwrap();
+    assert_eq!(r.status(), 400, "an unknown setting is refused");
+}

@@ -27,6 +27,7 @@
 
 mod auth;
 mod binding;
+pub mod control;
 mod data;
 pub mod lists;
 mod routes;
@@ -363,7 +364,11 @@ pub fn outage(status: u16) -> Vec<Fault> {
     ENDPOINTS.iter().map(|e| Fault::new(FaultKind::Status { status }).on(e)).collect()
 }
 
-/// The Halo routes (everything under [`PREFIX`]). Merge into the simulator's router.
+/// The Halo routes (everything under [`PREFIX`]) and its control routes under
+/// `/_sim/halopsa` ([`control`]). Merge into the simulator's router.
 pub fn router(sim: HaloSim) -> Router {
-    Router::new().route(&format!("{PREFIX}/{{*rest}}"), any(routes::handle)).with_state(sim)
+    Router::new()
+        .route(&format!("{PREFIX}/{{*rest}}"), any(routes::handle))
+        .with_state(sim.clone())
+        .merge(control::router(sim))
 }
