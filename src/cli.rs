@@ -316,6 +316,8 @@ pub enum Psa {
     Connectwise,
     /// Datto Autotask recurring-service contracts.
     Autotask,
+    /// HaloPSA recurring-invoice lines.
+    Halopsa,
 }
 
 /// `mpsync reconcile`.
