@@ -56,13 +56,22 @@ fn planted_statuses_come_out_of_halopsa_and_an_outage_makes_them_stale_not_lost(
     }
     // The row billed by a line Halo computes is over-billed and its evidence says so.
     let auto = halo.plants.iter().find(|p| p.kind == "auto_calculated_line").unwrap();
-    let key = format!("halo:{}/{}/", auto.invoice_id.unwrap(), auto.line_id.unwrap());
     let rows = doc["rows"].as_array().cloned().unwrap_or_default();
-    let row = rows
+    let (row, evidence) = rows
         .iter()
-        .find(|r| r.to_string().contains(&key))
-        .unwrap_or_else(|| panic!("no row shows line {key}"));
-    assert!(row.to_string().contains("Halo computes this line's quantity"), "{row}");
+        .find_map(|r| {
+            let lines = r["evidence"]["lines"].as_array()?;
+            let e = lines.iter().find(|e| {
+                e["line"]["psa"] == "halopsa" && e["line"]["line"].as_i64() == auto.line_id
+            })?;
+            Some((r, e))
+        })
+        .unwrap_or_else(|| panic!("no row shows line {:?}", auto.line_id));
+    assert_eq!(row["status"], "over_billed", "{row}");
+    assert_eq!(evidence["line"]["computed"], true, "{evidence}");
+    assert_eq!(evidence["counted"], true, "{evidence}");
+    let note = evidence["note"].as_str().unwrap_or_default();
+    assert!(note.contains("Halo computes this line's quantity"), "{evidence}");
 
     // A HaloPSA outage: the billing run fails naming HaloPSA; rows needing billing are stale,
     // the unmapped rows stand.
