@@ -96,3 +96,44 @@ fn planted_statuses_come_out_of_halopsa_and_an_outage_makes_them_stale_not_lost(
     let doc = settle(&d, 3);
     assert_rows(&served(&doc), &settled, "after the outage");
 }
+
+/// `mpsync -c CONFIG check`: its exit code and its table.
+fn check(config: &std::path::Path) -> (Option<i32>, String) {
+    let out = crate::support::common::mpsync().arg("-c").arg(config).arg("check").output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn check_names_the_scope_the_application_lacks_and_the_write_scope_once_a_product_opts_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimProcess::start_psa(dir.path(), SEED, 20, "halopsa");
+    let (code, table) = check(&sim.config);
+    assert_eq!(code, Some(0), "{table}");
+    assert!(table.contains("GET /RecurringInvoice (read:invoices"), "{table}");
+
+    let grant = |scopes: &[&str]| {
+        let body = serde_json::json!({ "granted_scopes": scopes });
+        sim.control(reqwest::Method::POST, "/_sim/halopsa/settings", Some(body));
+    };
+    grant(&["read:customers", "read:contracts", "read:invoices", "edit:invoices"]);
+    let (code, table) = check(&sim.config);
+    assert_eq!(code, Some(69), "{table}");
+    let billing = table.lines().find(|l| l.starts_with("billing")).unwrap_or_default();
+    assert!(billing.contains("FAILED") && billing.contains("not granted read:items"), "{table}");
+    assert!(billing.contains("Configuration > Integrations > HaloPSA API"), "{table}");
+
+    // Reads granted, no edit: fine until a product opts in to write-back.
+    grant(&["read:customers", "read:contracts", "read:items", "read:invoices"]);
+    assert_eq!(check(&sim.config).0, Some(0));
+    let mapping = std::fs::read_to_string(&sim.mapping).unwrap();
+    let opted = mapping.replacen(
+        "[products.CloudFilter]\n",
+        "[products.CloudFilter]\nwrite_back = \"review\"\n",
+        1,
+    );
+    assert_ne!(opted, mapping, "the mapping has a CloudFilter table");
+    std::fs::write(&sim.mapping, opted).unwrap();
+    let (code, table) = check(&sim.config);
+    assert_eq!(code, Some(69), "{table}");
+    assert!(table.contains("not granted edit:invoices"), "{table}");
+}
