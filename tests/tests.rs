@@ -66,3 +66,4 @@ mod writeback_autotask;
 mod writeback_autotask_cli;
 mod writeback_cli;
 mod writeback_daemon;
+mod writeback_halopsa;
