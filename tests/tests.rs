@@ -67,3 +67,4 @@ mod writeback_autotask_cli;
 mod writeback_cli;
 mod writeback_daemon;
 mod writeback_halopsa;
+mod writeback_halopsa_cli;
