@@ -241,3 +241,62 @@ async fn side_effect_faults_change_or_drop_another_line_of_the_invoice() {
     assert_eq!(r.json["ClassName"], "System.Exception");
     assert_eq!(h.get("/Client", &t).await.status, 200);
 }
+
+#[tokio::test]
+async fn the_existing_fault_kinds_apply_to_the_halo_routes() {
+    let h = Halo::start(3, 40).await;
+    let t = h.token(None).await;
+    let ctl = h.sim.control().clone();
+    ctl.add_fault(Fault::parse("kind=malformed,endpoint=GET /Item,times=1").unwrap());
+    let r = h.get("/Item", &t).await;
+    assert_eq!(r.status, 200);
+    assert!(serde_json::from_str::<Value>(&r.text).is_err(), "not JSON: {}", r.text);
+    ctl.add_fault(
+        Fault::parse("kind=wrong_types,endpoint=GET /RecurringInvoice/{id},times=1").unwrap(),
+    );
+    let (id, _) = two_line_invoice(&h);
+    let r = h.get(&format!("/RecurringInvoice/{id}"), &t).await;
+    assert!(r.json["id"].is_string() && r.json["lines"][0]["qty_order"].is_string(), "{}", r.text);
+
+    // A write whose answer never comes: made and journaled, then the request hangs until the
+    // simulator stops.
+    ctl.add_fault(Fault::parse("kind=hang_after,endpoint=updatelines").unwrap());
+    let (_, lines) = two_line_invoice(&h);
+    let line = lines[0]["id"].as_i64().unwrap();
+    let body = json!([{"id": line, "ihid": id, "qty_order": 1}]);
+    let url = format!("{}/api/RecurringInvoice/updatelines", h.base);
+    let pending = tokio::spawn(h.http.post(url).bearer_auth(&t).json(&body).send());
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while h.halo.writes().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "the write was not made");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(qty(&h.halo.line(line).unwrap().1), 1.0);
+    ctl.clear_faults();
+
+    // Revoked after one request: the next call and the token endpoint answer 401.
+    ctl.add_fault(Fault::parse("kind=revoke,endpoint=GET /Client,after=1").unwrap());
+    assert_eq!(h.get("/Client", &t).await.status, 200);
+    assert_eq!(h.get("/Client", &t).await.status, 401);
+    assert_eq!(h.get("/Item", &t).await.status, 401);
+    h.halo.restore();
+    let t = h.token(None).await;
+    assert_eq!(h.get("/Item", &t).await.status, 200);
+
+    // The whole PSA down, the token endpoint included.
+    for f in mpsync_sim::halopsa::outage(503) {
+        ctl.add_fault(f);
+    }
+    let r = h
+        .token_request(
+            &[("grant_type", "client_credentials")],
+            crate::support::halo::TenantIn::Query,
+        )
+        .await;
+    assert_eq!(r.status, 503);
+    ctl.clear_faults();
+    let Halo { sim, .. } = h;
+    sim.shutdown().await;
+    let released = pending.await.unwrap().expect("an answer at shutdown");
+    assert_eq!(released.status(), 503);
+}

@@ -247,6 +247,8 @@ pub fn recompute(header: &mut Value) {
 struct Gen {
     today: NaiveDate,
     rows: BTreeMap<Resource, Vec<Value>>,
+    /// Recurring invoice id → its position in `rows` (lines are added by invoice id).
+    position: BTreeMap<i64, usize>,
     plants: Vec<HaloPlant>,
     next_line: i64,
     next_invoice: i64,
@@ -258,7 +260,8 @@ impl Gen {
     }
 
     fn header_mut(&mut self, id: i64) -> Option<&mut Value> {
-        self.rows.get_mut(&Resource::RecurringInvoice)?.iter_mut().find(|h| h["id"] == id)
+        let i = *self.position.get(&id)?;
+        self.rows.get_mut(&Resource::RecurringInvoice)?.get_mut(i)
     }
 
     fn contract(&mut self, id: i64, client: (i64, &str), status: &str, end: Option<NaiveDate>) {
@@ -297,6 +300,8 @@ impl Gen {
         self.next_invoice += 1;
         let id = if negative || n % 7 == 3 { -(n - 10) } else { n };
         let (contract_id, contract_ref) = contract.unwrap_or((0, String::new()));
+        let at = self.rows.get(&Resource::RecurringInvoice).map_or(0, Vec::len);
+        self.position.insert(id, at);
         let last = halo_date(self.month(0));
         let next = halo_date(self.month(1));
         self.push(
@@ -368,6 +373,7 @@ impl HaloData {
         let mut g = Gen {
             today,
             rows: Resource::ALL.iter().map(|r| (*r, Vec::new())).collect(),
+            position: BTreeMap::new(),
             plants: Vec::new(),
             next_line: 24_001,
             next_invoice: 101,
@@ -587,7 +593,7 @@ fn plant_auto_line(
             per_row.entry(key).or_default().push(l["id"].as_i64().unwrap_or(0));
         }
     }
-    let counting: Vec<i64> = counted.values().copied().collect();
+    let counting: std::collections::BTreeSet<i64> = counted.values().copied().collect();
     let pick = planted.iter_mut().find(|p| {
         let (Some(a), Some(i)) = (&p.account_id, &p.psa_product) else { return false };
         let key = (a.parse().unwrap_or(0), i.parse().unwrap_or(0));
