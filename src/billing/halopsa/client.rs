@@ -9,15 +9,13 @@
 //! too (F7). The token never reaches a log, a `Debug` or an error.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::models::TokenAnswer;
 use super::token::{Clock, Token, system_clock};
 use crate::billing::BillingError;
 use crate::config::{HalopsaConfig, Secret};
@@ -234,154 +232,6 @@ impl HaloClient {
         &self.scope
     }
 
-    /// The token to send: the one kept while fresh, else a new one.
-    pub async fn token(&self) -> Result<Token, UpstreamError> {
-        let mut slot = self.token.lock().await;
-        let now = (self.clock)();
-        if let Some(t) = slot.as_ref().filter(|t| t.fresh_at(now)) {
-            return Ok(t.clone());
-        }
-        let t = self.fetch_token().await?;
-        *slot = Some(t.clone());
-        Ok(t)
-    }
-
-    /// After a 401 answered to the token of `generation`: a new token, unless another caller
-    /// renewed it already.
-    async fn renew(&self, generation: u64) -> Result<Token, UpstreamError> {
-        let mut slot = self.token.lock().await;
-        if let Some(t) = slot.as_ref().filter(|t| t.generation != generation) {
-            return Ok(t.clone());
-        }
-        *slot = None;
-        let t = self.fetch_token().await?;
-        *slot = Some(t.clone());
-        Ok(t)
-    }
-
-    /// `POST auth_url/token` with the client-credentials grant.
-    async fn fetch_token(&self) -> Result<Token, UpstreamError> {
-        let answer = self.request_token(&self.scope).await.map_err(|e| self.token_error(e));
-        let answer = match answer {
-            Err(UpstreamError::Forbidden { upstream, endpoint, credential, message })
-                if message.starts_with("invalid_scope") =>
-            {
-                let refused = self.refused_scopes().await;
-                return Err(UpstreamError::Forbidden {
-                    upstream,
-                    endpoint,
-                    credential,
-                    message: scope_message(&message, &refused, &self.scope),
-                });
-            }
-            other => other?,
-        };
-        let generation = self.generations.fetch_add(1, Ordering::Relaxed) + 1;
-        let value = Secret::new(answer.access_token, "the HaloPSA access token");
-        tracing::debug!(generation, "halopsa: access token fetched");
-        Ok(Token::new(value, answer.expires_in, (self.clock)(), generation))
-    }
-
-    async fn request_token(&self, scope: &str) -> Result<TokenAnswer, UpstreamError> {
-        let ep = Endpoint::new(Method::POST, "/token", "/token");
-        let query: Vec<(&str, String)> =
-            self.tenant.iter().map(|t| ("tenant", t.clone())).collect();
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", self.client_id.as_str()),
-            ("client_secret", self.secret.expose()),
-            ("scope", scope),
-        ];
-        // A token request changes nothing: retried like a read.
-        let resp = self.auth.post_form(&ep, &query, &form, true).await?;
-        let answer: TokenAnswer = self.auth.parse_json(&resp).map_err(|_| {
-            self.http.bad_response(
-                &resp.endpoint,
-                "the token answer has no access_token (expected {\"access_token\": ..., \
-                 \"expires_in\": ...})",
-                b"",
-            )
-        })?;
-        if answer.access_token.trim().is_empty() {
-            return Err(self.http.bad_response(&resp.endpoint, "the access_token is empty", b""));
-        }
-        Ok(answer)
-    }
-
-    /// The scopes asked for that Halo refuses one by one (at most eight are tried).
-    async fn refused_scopes(&self) -> Vec<String> {
-        let mut refused = Vec::new();
-        let scopes: Vec<&str> = self.scope.split_whitespace().collect();
-        if scopes.len() < 2 || scopes.len() > 8 {
-            return refused;
-        }
-        for s in scopes {
-            if let Err(e) = self.request_token(s).await
-                && self.token_error(e).kind() == "forbidden"
-            {
-                refused.push(s.to_owned());
-            }
-        }
-        refused
-    }
-
-    /// What a token endpoint failure means for the operator (F10, F42, §3 token endpoint).
-    fn token_error(&self, e: UpstreamError) -> UpstreamError {
-        let tenant = self.tenant.as_deref().unwrap_or("(not set)");
-        match e {
-            UpstreamError::Unauthorized { upstream, endpoint, credential, message } => {
-                UpstreamError::Unauthorized { upstream, endpoint, credential, message }
-            }
-            UpstreamError::Rejected { upstream, endpoint, message, .. }
-                if message.starts_with("invalid_client") =>
-            {
-                let credential = self.http_credential();
-                UpstreamError::Unauthorized { upstream, endpoint, credential, message }
-            }
-            UpstreamError::Rejected { upstream, message, .. }
-                if message.to_ascii_lowercase().contains("tenant") =>
-            {
-                UpstreamError::Setup {
-                    upstream,
-                    reason: format!(
-                        "the token endpoint does not know tenant {tenant} ({message}); check \
-                         billing.halopsa.tenant: the tenant name shown under Configuration > \
-                         Integrations > HaloPSA API (Halo-hosted instances need it; leave it out \
-                         on premises)"
-                    ),
-                }
-            }
-            UpstreamError::Rejected { upstream, endpoint, message, .. }
-                if message.starts_with("invalid_scope") =>
-            {
-                UpstreamError::Forbidden {
-                    upstream,
-                    endpoint,
-                    credential: "billing.halopsa.client_id (the API application)".into(),
-                    message,
-                }
-            }
-            UpstreamError::NotFound { upstream, .. } => UpstreamError::Setup {
-                upstream,
-                reason: format!(
-                    "there is no token endpoint at {}/token (404); check billing.halopsa.auth_url: \
-                     the Authorisation Server shown under Configuration > Integrations > \
-                     HaloPSA API",
-                    self.auth.base()
-                ),
-            },
-            other => other,
-        }
-    }
-
-    fn http_credential(&self) -> String {
-        format!(
-            "billing.halopsa.client_id ({}) and the secret file {}",
-            self.client_id,
-            self.secret.origin()
-        )
-    }
-
     /// Sends one call with the token; after a 401, fetches a new token once and replays the
     /// call (a 401 means it was not carried out). A 403 names `scope`.
     pub async fn call(
@@ -553,19 +403,6 @@ fn credential_text(cfg: &HalopsaConfig) -> String {
     )
 }
 
-/// The `invalid_scope` message: which scopes were refused, and where to grant them.
-fn scope_message(message: &str, refused: &[String], asked: &str) -> String {
-    let which = if refused.is_empty() {
-        format!("one of the scopes asked for ({asked})")
-    } else {
-        refused.join(", ")
-    };
-    format!(
-        "{message}: the API application is not granted {which}; grant it to the application \
-         under {WHERE_SCOPES}, or set billing.halopsa.scope to what it is granted"
-    )
-}
-
 /// The rows of a list answer and its `record_count`: an envelope `{"record_count": N,
 /// "<key>": [...]}` (the key matched without regard to case, `record_count` optional, a
 /// number or a numeric string), or a bare array (F13–F14, §3.2 item 1).
@@ -612,6 +449,9 @@ pub(crate) fn explain(e: UpstreamError, scope: &str) -> UpstreamError {
         other => other,
     }
 }
+
+#[path = "auth.rs"]
+mod auth;
 
 #[cfg(test)]
 #[path = "client_tests.rs"]
