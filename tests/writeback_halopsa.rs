@@ -75,8 +75,15 @@ fn lines_of(s: &Setup, id: i64) -> Vec<(i64, Value)> {
             let keep = |k: &str| l[k].clone();
             (
                 l["id"].as_i64().unwrap(),
-                json!([keep("_itemid"), keep("qty_order"), keep("unit_price"), keep("isinactive"),
-                       keep("startdate"), keep("enddate"), keep("recurring_invoice_quantity_type")]),
+                json!([
+                    keep("_itemid"),
+                    keep("qty_order"),
+                    keep("unit_price"),
+                    keep("isinactive"),
+                    keep("startdate"),
+                    keep("enddate"),
+                    keep("recurring_invoice_quantity_type")
+                ]),
             )
         })
         .collect();
@@ -320,10 +327,17 @@ async fn lines_changed_deleted_or_locked_in_the_psa_are_skipped_with_the_reason(
 /// A write that also disturbs another line of its invoice (`fault` on `route`): failed with
 /// the line's before → after, the apply stops, and the next apply finishes the rest (the
 /// disturbed change's line already holds its new quantity: not written again).
-async fn side_effect(seed: u64, fault: FaultKind, route: &str, want: impl Fn(&LineChange, i64) -> String) {
+async fn side_effect(
+    seed: u64,
+    fault: FaultKind,
+    route: &str,
+    want: impl Fn(&LineChange, i64) -> String,
+) {
     let s = setup(seed, &[1.0, 2.0, 3.0]).await;
     if route == HALO_REPOST {
-        s.server.control.add_fault(Fault::new(FaultKind::Status { status: 404 }).on(HALO_UPDATELINES));
+        s.server
+            .control
+            .add_fault(Fault::new(FaultKind::Status { status: 404 }).on(HALO_UPDATELINES));
     }
     let id = s.server.control.add_fault(Fault::new(fault).on(route).after(1).times(1));
     let inv = s.lines[1].invoice;

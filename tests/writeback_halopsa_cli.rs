@@ -121,7 +121,10 @@ fn kill_9_at_every_step_of_a_halopsa_apply_writes_each_line_once() {
     assert_eq!(code, 0, "{err}");
     let (invoice, line) = f.ids(1);
     let c = &f.plan.changes[1];
-    assert!(out.contains("POST ") && out.contains("/halo/api/RecurringInvoice/updatelines"), "{out}");
+    assert!(
+        out.contains("POST ") && out.contains("/halo/api/RecurringInvoice/updatelines"),
+        "{out}"
+    );
     let body = format!(r#"[{{"id":{line},"ihid":{invoice},"qty_order":{:?}}}]"#, c.to);
     assert!(out.contains(&body), "{out}\nwant {body}");
     assert!(out.contains("Authorization: Bearer <redacted>"), "{out}");

@@ -326,13 +326,13 @@ fn account_wide(e: &WriteError) -> bool {
         e,
         WriteError::SideEffect { .. }
             | WriteError::Upstream(
-            UpstreamError::Unauthorized { .. }
-                | UpstreamError::Forbidden { .. }
-                | UpstreamError::RateLimited { .. }
-                | UpstreamError::Unavailable { .. }
-                | UpstreamError::Timeout { .. }
-                | UpstreamError::Setup { .. }
-        )
+                UpstreamError::Unauthorized { .. }
+                    | UpstreamError::Forbidden { .. }
+                    | UpstreamError::RateLimited { .. }
+                    | UpstreamError::Unavailable { .. }
+                    | UpstreamError::Timeout { .. }
+                    | UpstreamError::Setup { .. }
+            )
     )
 }
 

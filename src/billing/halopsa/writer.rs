@@ -153,9 +153,8 @@ impl HalopsaWriter {
             .iter()
             .enumerate()
             .map(|(i, l)| {
-                serde_json::from_value::<Line>(l.clone()).map_err(|e| {
-                    bad(format!("recurring invoice {invoice} line {}: {e}", i + 1))
-                })
+                serde_json::from_value::<Line>(l.clone())
+                    .map_err(|e| bad(format!("recurring invoice {invoice} line {}: {e}", i + 1)))
             })
             .collect::<Result<Vec<Line>, _>>()?;
         Ok(Snapshot { header, lines, raw })
@@ -223,8 +222,7 @@ impl HalopsaWriter {
             match self.post(UPDATELINES, &Self::updatelines_body(ids, quantity)).await {
                 Ok(()) => return Ok(()),
                 Err(
-                    UpstreamError::NotFound { .. }
-                    | UpstreamError::Rejected { status: 405, .. },
+                    UpstreamError::NotFound { .. } | UpstreamError::Rejected { status: 405, .. },
                 ) => {
                     tracing::info!(
                         "halopsa: POST /RecurringInvoice/updatelines is not there (404/405); \
