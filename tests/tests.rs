@@ -68,3 +68,4 @@ mod writeback_cli;
 mod writeback_daemon;
 mod writeback_halopsa;
 mod writeback_halopsa_cli;
+mod writeback_halopsa_daemon;
