@@ -314,8 +314,7 @@ impl LineWriter for HalopsaWriter {
                     });
                 }
             }
-            let state = self.state(line, &after)?;
-            Ok(LineState { locked: None, ..state })
+            self.state(line, &after)
         })
     }
 
