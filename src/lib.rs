@@ -25,6 +25,8 @@
 //! - [`commands`]: one function per CLI command, called by the thin binary.
 //! - [`control`]: the daemon's local control socket, through which the command line applies
 //!   plans and reads the audit log while the daemon holds the store.
+//! - [`events`]: the event log's events (discrepancies raised, changed, resolved; sources
+//!   failing and recovering; push and write-back failures), derived purely.
 //! - [`writeback`]: the reviewed plan of PSA quantity changes, applied once, and its audit.
 //! - [`model`]: the domain words shared by every module (customer, product, run, snapshot).
 //! - [`exit`]: exit codes (sysexits) and the mapping from errors to them.
@@ -43,6 +45,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod control;
+pub mod events;
 pub mod exit;
 pub mod gradient;
 pub mod health;

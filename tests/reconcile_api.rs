@@ -283,7 +283,7 @@ async fn a_recompute_keeps_since_of_unchanged_rows_and_removes_rows_that_are_gon
     let priors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let seen = priors.clone();
     store
-        .replace_reconciliation(head.vendor_run, move |prior, sink| {
+        .replace_reconciliation(head.vendor_run, head.computed_at, move |prior, sink| {
             for row in inputs_rows {
                 seen.lock().unwrap().push(prior(&row.key).map(|p| p.since));
                 sink(row);

@@ -64,6 +64,7 @@ pub(super) struct Reconciler {
     pub mapping: Option<Mapping>,
     pub metrics: Metrics,
     pub writeback: Arc<super::writeback::Writeback>,
+    pub events: super::event_observer::EventObserver,
 }
 
 impl Reconciler {
@@ -139,6 +140,7 @@ impl Reconciler {
         let now = chrono::Utc::now();
         match crate::sync::recompute(&self.store, mapping, &settings, &plan, now).await {
             Ok(rec) => {
+                self.events.reconciled(rec.clone());
                 let s = &rec.summary;
                 for (status, n) in &s.by_status {
                     rows.get_or_create(&StatusLabel { status: status.clone() }).set(*n as i64);
