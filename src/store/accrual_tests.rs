@@ -36,7 +36,9 @@ async fn recompute(store: &Store, m: &Mapping, minutes: i64, previous: Option<i6
     let billed = BilledSnapshot {
         run_id: minutes as u64 + 1,
         observed_at: at(minutes),
-        accounts: (1..=N).map(|k| Account { id: format!("A{k}"), name: format!("A {k}") }).collect(),
+        accounts: (1..=N)
+            .map(|k| Account { id: format!("A{k}"), name: format!("A {k}") })
+            .collect(),
         lines: (1..=N)
             .map(|k| BilledLine {
                 account_id: format!("A{k}"),
@@ -105,7 +107,9 @@ async fn open_discrepancies_are_not_rewritten_while_their_money_grows() {
     // 50 rows × 4.00 a month × 2 hours.
     let want = N as f64 * 4.0 * 2.0 * 3600.0 / crate::reconcile::episode::MONTH;
     assert!((money - want).abs() < 1e-9, "{money} vs {want}");
-    eprintln!("rows (and evidence) written per recomputation with {N} open discrepancies: {written:?}");
+    eprintln!(
+        "rows (and evidence) written per recomputation with {N} open discrepancies: {written:?}"
+    );
     assert!(written.iter().all(|n| *n == 0), "{written:?}");
 
     // After the daemon was down for 3 hours (more than max_age), every open discrepancy is
