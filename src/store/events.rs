@@ -30,6 +30,54 @@ const KEY_LOW_WATER: &str = "events_low_water";
 /// `kv_v1` key of the source state machine's state ([`SourcesState`]).
 const KEY_SOURCES: &str = "events.sources";
 
+/// Appends events one at a time in a write transaction, so a computation that raises many
+/// (the first one after an upgrade) never holds them all: [`Appender::push`] each, then
+/// [`Appender::finish`] records the next id.
+pub(super) struct Appender<'t> {
+    table: redb::Table<'t, u64, &'static [u8]>,
+    first: u64,
+    next: u64,
+}
+
+impl<'t> Appender<'t> {
+    /// Opens the event log in `txn`.
+    pub(super) fn open(inner: &Inner, txn: &'t WriteTransaction) -> Result<Self, StoreError> {
+        let first = {
+            let meta = txn.open_table(META).map_err(inner.err("open meta"))?;
+            meta.get(KEY_NEXT_EVENT).map_err(inner.err("read meta"))?.map(|v| v.value())
+        }
+        .unwrap_or(1);
+        let table = txn.open_table(EVENTS).map_err(inner.err("open the event log"))?;
+        Ok(Appender { table, first, next: first })
+    }
+
+    /// Appends `ev` with the next id (written into it).
+    pub(super) fn push(&mut self, inner: &Inner, ev: &mut Event) -> Result<(), StoreError> {
+        ev.id = self.next;
+        self.table
+            .insert(self.next, tables::encode(ev).as_slice())
+            .map_err(inner.err("append to the event log"))?;
+        self.next += 1;
+        Ok(())
+    }
+
+    /// Records the next id in `txn`; the last id given (`None` when nothing was appended).
+    pub(super) fn finish(
+        self,
+        inner: &Inner,
+        txn: &WriteTransaction,
+    ) -> Result<Option<EventId>, StoreError> {
+        let Appender { table, first, next } = self;
+        drop(table);
+        if next == first {
+            return Ok(None);
+        }
+        let mut meta = txn.open_table(META).map_err(inner.err("open meta"))?;
+        meta.insert(KEY_NEXT_EVENT, next).map_err(inner.err("write meta"))?;
+        Ok(Some(next - 1))
+    }
+}
+
 /// Appends `events` in `txn`, giving each the next id (written into the events). Returns the
 /// last id given (`None` when `events` is empty).
 pub(super) fn append_in(
@@ -40,19 +88,11 @@ pub(super) fn append_in(
     if events.is_empty() {
         return Ok(None);
     }
-    let mut meta = txn.open_table(META).map_err(inner.err("open meta"))?;
-    let mut next =
-        meta.get(KEY_NEXT_EVENT).map_err(inner.err("read meta"))?.map(|v| v.value()).unwrap_or(1);
-    let mut table = txn.open_table(EVENTS).map_err(inner.err("open the event log"))?;
+    let mut appender = Appender::open(inner, txn)?;
     for ev in events.iter_mut() {
-        ev.id = next;
-        table
-            .insert(next, tables::encode(ev).as_slice())
-            .map_err(inner.err("append to the event log"))?;
-        next += 1;
+        appender.push(inner, ev)?;
     }
-    meta.insert(KEY_NEXT_EVENT, next).map_err(inner.err("write meta"))?;
-    Ok(Some(next - 1))
+    appender.finish(inner, txn)
 }
 
 /// The last id given out (0 before the first event), read in `txn`.

@@ -34,7 +34,6 @@ use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError, Wr
 
 use super::tables;
 use super::{Inner, Store, StoreError};
-use crate::events::Event;
 use crate::model::RunId;
 use crate::reconcile::{
     CustomerMapping, Evidence, Filter, Observation, Prior, Reconciliation, ReconciliationHead, Row,
@@ -509,7 +508,7 @@ where
         Some(prior)
     };
     let mut prior = read_prior;
-    let mut events: Vec<Event> = Vec::new();
+    let mut events = super::events::Appender::open(inner, txn)?;
     let mut sink = |mut row: Row| {
         if failed.is_some() {
             return;
@@ -537,8 +536,10 @@ where
             if let Some(e) = applied_err {
                 return Err(e);
             }
-            events.extend(event);
-            Ok(())
+            match event {
+                Some(mut ev) => events.push(inner, &mut ev),
+                None => Ok(()),
+            }
         };
         let result = (|| -> Result<(), StoreError> {
             let mut rows = rows.borrow_mut();
@@ -593,7 +594,9 @@ where
         let Some(bytes) = value.get(1..) else { continue };
         let Ok((old, _)) = decode_stored::<Row>(&inner.path, bytes) else { continue };
         let seen_at = prev_base.computed_at.unwrap_or(now);
-        events.extend(crate::events::rows::gone(&old, seen_at, now));
+        if let Some(mut ev) = crate::events::rows::gone(&old, seen_at, now) {
+            events.push(inner, &mut ev)?;
+        }
     }
     evidence.retain(|k, _| !gone(k)).map_err(inner.err("remove old evidence"))?;
     let mut meta = txn.open_table(META).map_err(inner.err("open the reconciliation table"))?;
@@ -605,7 +608,7 @@ where
     meta.insert(CUSTOMERS, tables::encode(&customers).as_slice())
         .map_err(inner.err("write the customers' mapping states"))?;
     drop(meta);
-    let last_event = super::events::append_in(inner, txn, &mut events)?;
+    let last_event = events.finish(inner, txn)?;
     Ok((head, last_event))
 }
 
