@@ -20,6 +20,7 @@ mod layers;
 mod leaf;
 mod load;
 pub mod mapping;
+mod notify;
 mod raw;
 mod render;
 mod schedule;

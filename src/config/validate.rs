@@ -29,7 +29,7 @@ pub(crate) struct Check<'e> {
 }
 
 impl<'e> Check<'e> {
-    fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
+    pub(crate) fn problem(&mut self, key: impl Into<String>, message: impl Into<String>) {
         self.problems.push(ConfigProblem { key: key.into(), message: message.into() });
     }
 
@@ -39,12 +39,12 @@ impl<'e> Check<'e> {
     }
 
     /// Whether `key` was given with a bad value (already reported while reading).
-    fn reported(&self, key: &str) -> bool {
+    pub(crate) fn reported(&self, key: &str) -> bool {
         self.problems.iter().any(|p| p.key == key)
     }
 
     /// A required value: reports `missing` unless the key was given with a bad value.
-    fn required<T>(&mut self, key: &str, value: Option<T>, missing: &str) -> Option<T> {
+    pub(crate) fn required<T>(&mut self, key: &str, value: Option<T>, missing: &str) -> Option<T> {
         if value.is_none() && !self.reported(key) {
             self.problem(key, missing);
         }
@@ -94,6 +94,7 @@ pub(crate) fn validate(raw: RawConfig, c: &mut Check<'_>, source: PathBuf) -> Co
         write_back: WriteBackConfig {
             max_changes_per_apply: raw.write_back.max_changes_per_apply.unwrap_or(25),
         },
+        notify: super::notify::channels(raw.notify, c),
     }
 }
 
@@ -213,6 +214,21 @@ fn secret(c: &mut Check<'_>, key: &str, file: Option<PathBuf>, needed: bool) -> 
         return None;
     }
     let (_, credential, what) = *SECRETS.iter().find(|s| s.0 == key).expect("a listed secret");
+    secret_named(c, key, credential, what, file)
+}
+
+/// [`secret`] for a secret not in [`SECRETS`] (a `[[notify]]` channel's, whose credential
+/// name has the channel's name in it): `key`'s file, else the credential `credential`.
+pub(crate) fn secret_named(
+    c: &mut Check<'_>,
+    key: &str,
+    credential: &str,
+    what: &str,
+    file: Option<PathBuf>,
+) -> Option<Secret> {
+    if c.reported(key) {
+        return None;
+    }
     let source = match (file, c.env_var("CREDENTIALS_DIRECTORY")) {
         (Some(p), _) => SecretSource::File(p),
         (None, Some(dir)) => {

@@ -298,6 +298,10 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
         }
     }
 
+    for (name, n) in &st.notify {
+        checks.insert(format!("notify:{name}"), vec![notify_check(n, now)]);
+    }
+
     let status = checks.values().flatten().map(|c| c.status).max().unwrap_or(CheckStatus::Pass);
     let notes = checks
         .iter()
@@ -314,6 +318,57 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
         notes,
         checks,
     }
+}
+
+/// Failed attempts in a row from which a channel's check warns.
+const NOTIFY_WARN_AFTER: u32 = 3;
+
+/// How long a refused delivery keeps its channel's check at `warn`.
+const REFUSED_WARN_FOR: chrono::Duration = chrono::Duration::hours(24);
+
+/// One notification channel: `pass` while it delivers; `warn` when it cannot be set up, has
+/// failed [`NOTIFY_WARN_AFTER`] times in a row (it keeps being retried, at most hourly by
+/// default), or a receiver refused a delivery in the last day (that one was skipped). Never
+/// `fail`: a receiver's outage is not the daemon's, and restarting it would not help.
+fn notify_check(n: &super::NotifyHealth, now: DateTime<Utc>) -> Check {
+    let mut c = check("component", CheckStatus::Pass);
+    c.component_id = Some(n.kind.clone());
+    c.observed_value = Some(n.pending.into());
+    c.observed_unit = Some("pending events");
+    c.time = n.last_ok.map(rfc3339);
+    if n.failures > 0 {
+        c.consecutive_failures = Some(n.failures);
+    }
+    if let Some((at, reason)) = &n.last_error {
+        c.last_error = Some(LastError { time: rfc3339(*at), reason: reason.clone() });
+    }
+    let mut concerns = Vec::new();
+    if let Some(why) = &n.broken {
+        concerns.push(format!("cannot deliver: {why}"));
+    }
+    if n.failures >= NOTIFY_WARN_AFTER {
+        let since = n.failing_since.map(|t| format!(" since {}", rfc3339(t))).unwrap_or_default();
+        let next = n.next_attempt.map(|t| format!("; next attempt at {}", rfc3339(t)));
+        let last = n.last_error.as_ref().map(|(_, r)| format!(": {r}")).unwrap_or_default();
+        concerns.push(format!(
+            "{} deliveries failed in a row{since}{last}{}; {} events wait",
+            n.failures,
+            next.unwrap_or_default(),
+            n.pending
+        ));
+    }
+    if let Some((at, id, why)) = n.last_refused.as_ref().filter(|r| now - r.0 < REFUSED_WARN_FOR) {
+        concerns.push(format!(
+            "the receiver refused {id} at {} and it was skipped ({} refused in all): {why}",
+            rfc3339(*at),
+            n.refused
+        ));
+    }
+    if !concerns.is_empty() {
+        c.status = CheckStatus::Warn;
+        c.output = Some(concerns.join("; "));
+    }
+    c
 }
 
 /// How the last vendor run counted: who, by which walk, whether `user_count` stood in; a
