@@ -36,6 +36,8 @@ mod mailprotector_counts;
 mod mailprotector_faults;
 mod mailprotector_requests;
 mod mailprotector_sync_cli;
+mod notify_cli;
+mod notify_daemon;
 mod parsers_fuzz;
 mod plan_cli;
 mod plan_e2e;
