@@ -140,8 +140,14 @@ fn notify_test_fails_with_69_naming_each_refusal_without_the_secrets() {
     let out = run(&config, &["notify", "test"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(69), "{stdout}{stderr}");
-    assert!(stdout.contains("hook (webhook): FAILED — webhook receiver refused it: HTTP 404"), "{stdout}");
-    assert!(stdout.contains("teams (teams): FAILED — teams receiver answered HTTP 503: busy"), "{stdout}");
+    assert!(
+        stdout.contains("hook (webhook): FAILED — webhook receiver refused it: HTTP 404"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("teams (teams): FAILED — teams receiver answered HTTP 503: busy"),
+        "{stdout}"
+    );
     assert!(stdout.contains("slack (slack): ok"), "{stdout}");
     assert!(stdout.contains("mail (email): FAILED — SMTP server 127.0.0.1 refused it"), "{stdout}");
     assert!(stdout.contains("3 of 4 channel(s) failed"), "{stdout}");
@@ -215,7 +221,8 @@ fn check_lists_each_channel_and_its_filters_and_config_redacts_the_secrets() {
 #[test]
 fn bad_channel_settings_name_the_key() {
     let td = TestDir::new();
-    let base = std::fs::read_to_string(td.valid_config("127.0.0.1:0", "http://127.0.0.1:9")).unwrap();
+    let base =
+        std::fs::read_to_string(td.valid_config("127.0.0.1:0", "http://127.0.0.1:9")).unwrap();
     let url = td.secret("url", "https://hooks.example/abc");
     let bad_url = td.secret("bad-url", "not a url at all");
     let url = url.display();
@@ -257,13 +264,19 @@ fn bad_channel_settings_name_the_key() {
         let out = run(&config, &["config"]);
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(78), "{section}: {stderr}");
-        let line = stderr.lines().find(|l| l.contains(key)).unwrap_or_else(|| panic!("{key} in {stderr}"));
+        let line =
+            stderr.lines().find(|l| l.contains(key)).unwrap_or_else(|| panic!("{key} in {stderr}"));
         assert!(line.contains(says), "{key}: {line}");
     }
     // Two channels with one name.
-    let twice = format!("{base}\n[[notify]]\nname = \"a\"\nkind = \"slack\"\nurl_file = \"{url}\"\n[[notify]]\nname = \"a\"\nkind = \"teams\"\nurl_file = \"{url}\"\n");
+    let twice = format!(
+        "{base}\n[[notify]]\nname = \"a\"\nkind = \"slack\"\nurl_file = \"{url}\"\n[[notify]]\nname = \"a\"\nkind = \"teams\"\nurl_file = \"{url}\"\n"
+    );
     let out = run(&td.config(&twice), &["config"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(78));
-    assert!(stderr.contains("notify[1].name") && stderr.contains("used by two channels"), "{stderr}");
+    assert!(
+        stderr.contains("notify[1].name") && stderr.contains("used by two channels"),
+        "{stderr}"
+    );
 }

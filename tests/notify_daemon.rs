@@ -141,11 +141,18 @@ fn a_failing_receiver_shows_in_health_and_metrics_then_recovers_without_duplicat
     });
     let output = check["output"].as_str().unwrap();
     assert!(output.contains("deliveries failed in a row"), "{output}");
-    assert!(output.contains("webhook receiver answered HTTP 503: no such hook: <redacted>"), "{output}");
+    assert!(
+        output.contains("webhook receiver answered HTTP 503: no such hook: <redacted>"),
+        "{output}"
+    );
     assert!(check["observedValue"].as_u64() > Some(0), "events wait: {check}");
     assert_eq!(check["componentId"], "webhook");
     let metrics = d.get("/metrics").body;
-    let retries = metric(&metrics, "mpsync_notify_deliveries_total", &[("channel", "hook"), ("result", "retry")]);
+    let retries = metric(
+        &metrics,
+        "mpsync_notify_deliveries_total",
+        &[("channel", "hook"), ("result", "retry")],
+    );
     assert!(retries >= 3.0, "{metrics}");
     assert!(metric(&metrics, "mpsync_notify_pending", &[("channel", "hook")]) > 0.0, "{metrics}");
     let health = d.get("/v1/health").body;
@@ -158,7 +165,11 @@ fn a_failing_receiver_shows_in_health_and_metrics_then_recovers_without_duplicat
     let check = settled(&d);
     assert!(check.get("output").is_none(), "{check}");
     let metrics = d.get("/metrics").body;
-    let ok = metric(&metrics, "mpsync_notify_deliveries_total", &[("channel", "hook"), ("result", "ok")]);
+    let ok = metric(
+        &metrics,
+        "mpsync_notify_deliveries_total",
+        &[("channel", "hook"), ("result", "ok")],
+    );
     let log = stop(d);
     assert!(!log.contains(TOKEN), "{log}");
     let all = stored_events(&state);

@@ -36,7 +36,8 @@ impl NotifyPublisher {
     /// Registers `mpsync_notify_deliveries_total{channel,result}` (result = ok, retry,
     /// refused) and `mpsync_notify_pending{channel}`.
     pub fn register(metrics: &Metrics, health: Health) -> NotifyPublisher {
-        let p = NotifyPublisher { health, deliveries: Family::default(), pending: Family::default() };
+        let p =
+            NotifyPublisher { health, deliveries: Family::default(), pending: Family::default() };
         metrics.register(
             "mpsync_notify_deliveries",
             "Notification delivery attempts by channel and result (ok; retry: failed, tried \

@@ -14,10 +14,10 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::schedule::Schedule;
 use super::types::{AdjustmentEffective, LogFormat, NotifyKindName, SmtpTls};
-use crate::events::EventKind;
-use crate::reconcile::Status;
 use crate::config::Invalid;
+use crate::events::EventKind;
 use crate::model::user_types::CountedTypes;
+use crate::reconcile::Status;
 
 /// A value as given, before it is judged.
 #[derive(Debug, Clone, PartialEq)]
@@ -502,14 +502,16 @@ fn non_empty_list(v: &Raw, what: &str) -> Result<Vec<String>, Invalid> {
 }
 
 /// A non-empty list of names, each one of `allowed` (read by `parse`).
-fn named_list<T>(v: &Raw, parse: fn(&str) -> Option<T>, allowed: &[&str]) -> Result<Vec<T>, Invalid> {
+fn named_list<T>(
+    v: &Raw,
+    parse: fn(&str) -> Option<T>,
+    allowed: &[&str],
+) -> Result<Vec<T>, Invalid> {
     let names = non_empty_list(v, &format!("names such as [\"{}\"]", allowed[0]))?;
     names
         .iter()
         .map(|n| {
-            parse(n).ok_or_else(|| {
-                Invalid(format!("{n:?} is not one of: {}", allowed.join(", ")))
-            })
+            parse(n).ok_or_else(|| Invalid(format!("{n:?} is not one of: {}", allowed.join(", "))))
         })
         .collect()
 }

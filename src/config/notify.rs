@@ -31,7 +31,10 @@ pub(crate) fn channels(raw: Vec<RawNotify>, c: &mut Check<'_>) -> Vec<NotifyConf
         );
         let name = name.unwrap_or_default();
         if !name.is_empty() && out.iter().any(|n| n.name == name) {
-            c.problem(key("name"), format!("{name:?} is used by two channels; names must be unique"));
+            c.problem(
+                key("name"),
+                format!("{name:?} is used by two channels; names must be unique"),
+            );
         }
         let Some(kind_name) = kind else { continue };
         let kind = match kind_name {
@@ -137,7 +140,11 @@ fn email(r: &RawNotify, name: &str, i: usize, c: &mut Check<'_>) -> Option<Notif
     }
     let host = c.required(&key("smtp_host"), r.smtp_host.clone(), "required: the SMTP server");
     let from = c.required(&key("from"), r.from.clone(), "required: the sender address");
-    let to = c.required(&key("to"), r.to.clone(), "required: the recipients, e.g. [\"ops@example.com\"]");
+    let to = c.required(
+        &key("to"),
+        r.to.clone(),
+        "required: the recipients, e.g. [\"ops@example.com\"]",
+    );
     let tls = r.tls.unwrap_or(SmtpTls::Starttls);
     if let Some(f) = &from {
         mailbox(c, &key("from"), f);
@@ -146,8 +153,8 @@ fn email(r: &RawNotify, name: &str, i: usize, c: &mut Check<'_>) -> Option<Notif
         mailbox(c, &key("to"), t);
     }
     if let (Some(h), SmtpTls::None) = (&host, tls) {
-        let loopback = h.eq_ignore_ascii_case("localhost")
-            || hosts::as_ip(h).is_some_and(hosts::is_loopback);
+        let loopback =
+            h.eq_ignore_ascii_case("localhost") || hosts::as_ip(h).is_some_and(hosts::is_loopback);
         if !loopback {
             c.problem(
                 key("tls"),

@@ -198,8 +198,14 @@ impl Notifier {
                 Ok(wake) => wake,
                 Err(Stop::Cancelled) => return,
                 Err(Stop::Store(e)) => {
-                    tracing::warn!("notifications: {e}; trying again in {}s", STORE_RETRY.as_secs());
-                    Some(self.clock.now() + chrono::Duration::from_std(STORE_RETRY).unwrap_or_default())
+                    tracing::warn!(
+                        "notifications: {e}; trying again in {}s",
+                        STORE_RETRY.as_secs()
+                    );
+                    Some(
+                        self.clock.now()
+                            + chrono::Duration::from_std(STORE_RETRY).unwrap_or_default(),
+                    )
                 }
             };
             let sleep = wake.map(|t| (t - self.clock.now()).to_std().unwrap_or(Duration::ZERO));

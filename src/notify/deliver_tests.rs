@@ -146,7 +146,12 @@ impl Rig {
     }
 }
 
-fn ev(kind: EventKind, account: Option<&str>, status: Option<Status>, impact: Option<f64>) -> Event {
+fn ev(
+    kind: EventKind,
+    account: Option<&str>,
+    status: Option<Status>,
+    impact: Option<f64>,
+) -> Event {
     let mut e = Event::new(kind, t("2026-03-01T07:00:00Z"), format!("{kind}"));
     e.account = account.map(str::to_owned);
     e.status_to = status;
@@ -200,13 +205,13 @@ async fn filters_pick_events_by_kind_status_money_and_account() {
     )
     .await;
     rig.append(vec![
-        opened("7", 60.0),                                                          // 1 yes
-        opened("9", 60.0),                                                          // 2 account
-        opened("8", 10.0),                                                          // 3 money
+        opened("7", 60.0), // 1 yes
+        opened("9", 60.0), // 2 account
+        opened("8", 10.0), // 3 money
         ev(EventKind::DiscrepancyOpened, Some("7"), Some(Status::OverBilled), Some(-80.0)), // 4
-        ev(EventKind::SourceFailing, None, None, None),                             // 5 yes
-        ev(EventKind::SourceRecovered, None, None, None),                           // 6 kind
-        opened("8", 50.0),                                                          // 7 yes
+        ev(EventKind::SourceFailing, None, None, None), // 5 yes
+        ev(EventKind::SourceRecovered, None, None, None), // 6 kind
+        opened("8", 50.0), // 7 yes
     ])
     .await;
     let seen = rig.wait_seen(3).await;
@@ -301,7 +306,8 @@ async fn the_backoff_survives_a_restart_and_a_new_channel_starts_after_the_last_
     );
     rig.config.send(Arc::new(cfg)).unwrap();
     for _ in 0..100 {
-        let all: Option<BTreeMap<String, ChannelState>> = rig.store.get_meta(STATE_KEY).await.unwrap();
+        let all: Option<BTreeMap<String, ChannelState>> =
+            rig.store.get_meta(STATE_KEY).await.unwrap();
         if all.is_some_and(|a| a.contains_key("late")) {
             break;
         }

@@ -166,16 +166,16 @@ impl Delivery {
                     body.push(json!({"type": "TextBlock", "text": format!("- {}", ev.text), "wrap": true, "spacing": "Small"}));
                 }
                 if let Some(more) = self.more() {
-                    body.push(json!({"type": "TextBlock", "text": more, "wrap": true, "isSubtle": true}));
+                    body.push(
+                        json!({"type": "TextBlock", "text": more, "wrap": true, "isSubtle": true}),
+                    );
                 }
             }
             _ => {
                 let ev = &self.events[0];
                 body.push(json!({"type": "TextBlock", "text": ev.text, "wrap": true}));
-                let facts: Vec<Value> = facts(ev)
-                    .into_iter()
-                    .map(|(t, v)| json!({"title": t, "value": v}))
-                    .collect();
+                let facts: Vec<Value> =
+                    facts(ev).into_iter().map(|(t, v)| json!({"title": t, "value": v})).collect();
                 body.push(json!({"type": "FactSet", "facts": facts}));
             }
         }

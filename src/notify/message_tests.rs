@@ -48,7 +48,8 @@ fn the_webhook_payload_is_versioned_and_carries_each_event_with_its_id() {
     let digest = Delivery::digest("ops", vec![opened(7, 24.0), opened(9, 6.0)], 11);
     let v = digest.webhook_json(t("2026-03-01T08:00:05Z"));
     assert_eq!((v["id"].as_str(), v["type"].as_str()), (Some("digest-ops-11"), Some("digest")));
-    let ids: Vec<u64> = v["events"].as_array().unwrap().iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> =
+        v["events"].as_array().unwrap().iter().map(|e| e["id"].as_u64().unwrap()).collect();
     assert_eq!(ids, [7, 9]);
     assert_eq!(digest.event_id(), None, "a digest has no single event id");
     assert_eq!(v["title"], "mpsync digest: 2 events, 2 new discrepancies (30.00 a month missed)");

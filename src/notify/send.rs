@@ -226,10 +226,11 @@ impl EmailTransport {
         .map_err(|err| setup(format!("TLS set-up for {}: {err}", e.smtp_host)))?;
         let mut builder = builder.port(e.smtp_port).timeout(Some(timeout));
         if let (Some(user), Some(password)) = (&e.username, &e.password) {
-            builder = builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
-                user.clone(),
-                password.expose().to_owned(),
-            ));
+            builder =
+                builder.credentials(lettre::transport::smtp::authentication::Credentials::new(
+                    user.clone(),
+                    password.expose().to_owned(),
+                ));
         }
         let scrubber = Scrubber::new(
             e.password.iter().map(Secret::expose).filter(|p| p.trim().len() >= MIN_BODY_SECRET_LEN),

@@ -132,7 +132,10 @@ mod tests {
         let mut st = ChannelState::new(5, t(0));
         st.failed("503".into(), t(10), b, 1.0);
         st.failed("503".into(), t(40), b, 1.0);
-        assert_eq!((st.attempts, st.next_attempt, st.failing_since), (2, Some(t(100)), Some(t(10))));
+        assert_eq!(
+            (st.attempts, st.next_attempt, st.failing_since),
+            (2, Some(t(100)), Some(t(10)))
+        );
         assert_eq!(st.cursor, 5, "nothing handled yet");
         st.delivered(6, t(100));
         assert_eq!((st.cursor, st.attempts, st.next_attempt, st.failing_since), (6, 0, None, None));

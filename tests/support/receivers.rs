@@ -295,7 +295,8 @@ fn serve_smtp(
             auth = Some((b64(&u), b64(&p)));
             out.write_all(b"235 2.7.0 Authentication successful\r\n")?;
         } else if upper.starts_with("MAIL FROM:") {
-            mail = Mail { auth: auth.clone(), from: cmd[10..].trim().to_owned(), ..Mail::default() };
+            mail =
+                Mail { auth: auth.clone(), from: cmd[10..].trim().to_owned(), ..Mail::default() };
             out.write_all(b"250 2.1.0 Ok\r\n")?;
         } else if upper.starts_with("RCPT TO:") {
             mail.to.push(cmd[8..].trim().to_owned());
