@@ -496,7 +496,7 @@ fn non_empty_list(v: &Raw, what: &str) -> Result<Vec<String>, Invalid> {
     };
     let out: Vec<String> = items.iter().map(non_empty).collect::<Result<_, _>>()?;
     if out.is_empty() {
-        return Err(Invalid(format!("is empty; list at least one, or leave the key out")));
+        return Err("is empty; list at least one, or leave the key out".into());
     }
     Ok(out)
 }

@@ -15,22 +15,14 @@ pub fn matches(f: &NotifyFilter, ev: &Event) -> bool {
         EventKind::DiscrepancyResolved => ev.status_from.or(ev.status_to),
         _ => ev.status_to,
     };
-    if let (false, Some(s)) = (f.statuses.is_empty(), status) {
-        if !f.statuses.contains(&s) {
-            return false;
-        }
-    }
-    if let (Some(min), Some(m)) = (f.min_monthly_impact, ev.monthly_impact) {
-        if m.abs() < min {
-            return false;
-        }
-    }
-    if let (false, Some(a)) = (f.accounts.is_empty(), &ev.account) {
-        if !f.accounts.contains(a) {
-            return false;
-        }
-    }
-    true
+    let status_ok = f.statuses.is_empty() || status.is_none_or(|s| f.statuses.contains(&s));
+    let money_ok = match (f.min_monthly_impact, ev.monthly_impact) {
+        (Some(min), Some(m)) => m.abs() >= min,
+        _ => true,
+    };
+    let account_ok =
+        f.accounts.is_empty() || ev.account.as_ref().is_none_or(|a| f.accounts.contains(a));
+    status_ok && money_ok && account_ok
 }
 
 /// The filter in words, for `mpsync check`: "events: all; statuses: under_billed; …".
