@@ -13,6 +13,7 @@
 //! - [`billing`]: billed quantities from ConnectWise Manage or a CSV export.
 //! - [`gradient`]: the Gradient Synthesize vendor API client and the push plan and report.
 //! - [`reconcile`]: the pure reconciliation engine: snapshots + mapping → typed rows.
+//! - [`report`]: the period report (`mpsync report`, `/v1/report`) from the event log.
 //! - [`sync`]: the sync engine: schedules, run lifecycle, catch-up, backoff.
 //! - [`server`]: the axum routes: probes, health, v1 API.
 //! - [`health`]: the in-memory state that health answers from.
@@ -56,6 +57,7 @@ pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod reconcile;
+pub mod report;
 pub mod server;
 pub mod store;
 pub mod sync;

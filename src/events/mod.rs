@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::RunId;
+pub(crate) use crate::reconcile::span_words;
 use crate::reconcile::{RowKey, Status};
 
 /// An event's id: assigned by the store, counting up from 1, never reused (pruning and
@@ -280,19 +281,6 @@ pub fn push_failed(run_id: RunId, at: DateTime<Utc>, error: &str) -> Event {
 pub(crate) fn money_words(x: f64, per_month: bool) -> String {
     let per = if per_month { " a month" } else { "" };
     if x < 0.0 { format!("{:.2}{per} overcharged", -x) } else { format!("{x:.2}{per} missed") }
-}
-
-/// A span of seconds in words: "3 days", "5 hours", "12 minutes".
-pub(crate) fn span_words(secs: i64) -> String {
-    let secs = secs.max(0);
-    let (n, unit) = if secs >= 2 * 86_400 {
-        (secs / 86_400, "day")
-    } else if secs >= 2 * 3600 {
-        (secs / 3600, "hour")
-    } else {
-        (secs / 60, "minute")
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 #[cfg(test)]

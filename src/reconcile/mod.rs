@@ -30,7 +30,7 @@ pub use episode::Episode;
 pub use filter::{Filter, UnknownStatus};
 pub use output::{
     CSV_COLUMNS, JsonPage, NOT_YET, csv, csv_field, csv_header, csv_line, json_page, money, note,
-    quantity, summary_text, table, write_json_stream,
+    quantity, span_words, summary_text, table, write_json_stream,
 };
 pub use suggest::{normalize_name, suggestions};
 

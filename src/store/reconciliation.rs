@@ -705,6 +705,10 @@ fn write_rows_at_open(
 }
 
 #[cfg(test)]
+#[path = "accrual_tests.rs"]
+mod accrual_tests;
+
+#[cfg(test)]
 pub(crate) mod tests {
     use std::collections::BTreeMap;
     use std::time::Duration;
@@ -784,7 +788,7 @@ psa_product = "MP-CF"
     }
 
     /// Every stored row and evidence value, raw.
-    fn raw(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pub(crate) fn raw(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
         let inner = &*store.inner;
         let txn = inner.read().unwrap();
         let mut out = Vec::new();
