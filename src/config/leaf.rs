@@ -15,9 +15,9 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use super::schedule::Schedule;
 use super::types::{AdjustmentEffective, LogFormat, NotifyKindName, SmtpTls};
 use crate::config::Invalid;
-use crate::events::EventKind;
+use crate::model::event_kind::EventKind;
+use crate::model::status::Status;
 use crate::model::user_types::CountedTypes;
-use crate::reconcile::Status;
 
 /// A value as given, before it is judged.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
+use super::check::{Check, secret_named};
 use super::hosts;
 use super::raw::RawNotify;
 use super::types::{EmailConfig, NotifyConfig, NotifyFilter, NotifyKind, NotifyKindName, SmtpTls};
-use super::validate::{Check, secret_named};
 
 /// The keys only one kind uses, and which.
 const EMAIL_KEYS: [&str; 7] =

@@ -13,9 +13,9 @@ use serde::{Deserialize, Deserializer};
 use super::leaf::{self as l, SourceKind};
 use super::schedule::Schedule;
 use super::types::{AdjustmentEffective, LogFormat, NotifyKindName, SmtpTls};
-use crate::events::EventKind;
+use crate::model::event_kind::EventKind;
+use crate::model::status::Status;
 use crate::model::user_types::CountedTypes;
-use crate::reconcile::Status;
 
 /// Declares the tables of the schema. `key: Option<T> = "reader"` is a value read by that
 /// `leaf` reader; `key: T` is a nested table, an array or a map of tables. Every table refuses

@@ -495,9 +495,9 @@ pub struct EmailConfig {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NotifyFilter {
     /// Event kinds (empty: all).
-    pub events: Vec<crate::events::EventKind>,
+    pub events: Vec<crate::model::event_kind::EventKind>,
     /// Statuses the row enters (or, for a resolved discrepancy, leaves) (empty: all).
-    pub statuses: Vec<crate::reconcile::Status>,
+    pub statuses: Vec<crate::model::status::Status>,
     /// The least monthly impact (either direction) worth telling.
     pub min_monthly_impact: Option<f64>,
     /// PSA account ids (empty: all).
