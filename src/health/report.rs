@@ -609,4 +609,44 @@ mod tests {
             h.report(t("2026-01-01T00:01:10Z"), FRESH).checks["gradient:lastSuccess"][0].clone();
         assert_eq!((g.status, g.waiting), (CheckStatus::Warn, None));
     }
+
+    #[test]
+    fn a_notification_channel_warns_after_three_failures_and_for_a_day_after_a_refusal() {
+        let h = Health::new(t("2026-01-01T00:00:00Z"));
+        let mut n = super::super::NotifyHealth {
+            kind: "teams".into(),
+            pending: 4,
+            failures: 2,
+            failing_since: Some(t("2026-01-01T00:00:00Z")),
+            last_error: Some((t("2026-01-01T00:01:00Z"), "teams receiver answered HTTP 503".into())),
+            next_attempt: Some(t("2026-01-01T00:02:00Z")),
+            ..Default::default()
+        };
+        let check = |h: &Health, n: &super::super::NotifyHealth, now: &str| {
+            h.set_notify([("ops".to_owned(), n.clone())].into());
+            h.report(t(now), FRESH).checks["notify:ops"][0].clone()
+        };
+        let c = check(&h, &n, "2026-01-01T00:01:30Z");
+        assert_eq!(c.status, CheckStatus::Pass, "two failures: still retrying quietly");
+        assert_eq!(c.consecutive_failures, Some(2));
+        assert_eq!(c.observed_value, Some(4.into()));
+        n.failures = 3;
+        let c = check(&h, &n, "2026-01-01T00:01:30Z");
+        assert_eq!(c.status, CheckStatus::Warn);
+        let out = c.output.unwrap();
+        assert!(out.contains("3 deliveries failed in a row since 2026-01-01T00:00:00Z"), "{out}");
+        assert!(out.contains("HTTP 503") && out.contains("next attempt at 2026-01-01T00:02:00Z"));
+        assert_eq!(h.report(t("2026-01-01T00:01:30Z"), FRESH).status, CheckStatus::Warn, "never fail");
+
+        let n = super::super::NotifyHealth {
+            kind: "teams".into(),
+            refused: 1,
+            last_refused: Some((t("2026-01-01T00:00:00Z"), "event-9".into(), "HTTP 400".into())),
+            ..Default::default()
+        };
+        let c = check(&h, &n, "2026-01-01T23:00:00Z");
+        assert_eq!(c.status, CheckStatus::Warn);
+        assert!(c.output.unwrap().contains("refused event-9"));
+        assert_eq!(check(&h, &n, "2026-01-02T00:00:01Z").status, CheckStatus::Pass, "a day later");
+    }
 }
