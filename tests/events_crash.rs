@@ -2,7 +2,7 @@
 //! itself as a writer child that recomputes the reconciliation the way the daemon does
 //! (`Store::replace_reconciliation` with the pure engine, row by row in one transaction) from
 //! inputs that open, change, resolve and remove discrepancies every few steps. The parent
-//! SIGKILLs it at random moments; after every kill the event log and the rows must agree:
+//! SIGKILLs it at random moments (a random number of commits, then 0-40 ms); after every kill the event log and the rows must agree:
 //! every open discrepancy has exactly one `discrepancy_opened` and no `discrepancy_resolved`,
 //! every opened one without a resolution is still an open row, nothing is there twice, ids have
 //! no hole, and nothing the child saw committed is lost. `EVENTS_CRASH_ITERATIONS` raises the
@@ -184,7 +184,10 @@ async fn sigkill_during_reconciliations_keeps_the_event_log_and_the_rows_in_agre
                 seen += 1;
             }
         }
-        child.0.kill().unwrap(); // SIGKILL, somewhere inside the next reconciliation
+        // A random 0-40 ms later (the sled pattern, pitfalls C8): somewhere inside the next
+        // reconciliations, not always at the same point after a commit.
+        std::thread::sleep(Duration::from_micros((seed >> 17) % 40_000));
+        child.0.kill().unwrap(); // SIGKILL
         child.0.wait().unwrap();
         drop(child);
 

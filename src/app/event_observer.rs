@@ -124,7 +124,84 @@ fn aged(f: &Freshness) -> Option<String> {
 }
 
 fn log(event: Option<crate::events::Event>) {
-    if let Some(ev) = event {
-        tracing::warn!(event = ev.id, kind = %ev.kind, "{}", ev.text);
+    match event {
+        Some(ev) if ev.kind == crate::events::EventKind::SourceRecovered => {
+            tracing::info!(event = ev.id, kind = %ev.kind, "{}", ev.text);
+        }
+        Some(ev) => tracing::warn!(event = ev.id, kind = %ev.kind, "{}", ev.text),
+        None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::events::EventKind;
+
+    fn run(id: u64, kind: RunKind, outcome: RunOutcome, hour: u32) -> Box<RunRecord> {
+        let at = Utc.with_ymd_and_hms(2026, 11, 1, hour, 0, 0).unwrap();
+        Box::new(RunRecord {
+            id,
+            kind,
+            started_at: at,
+            finished_at: Some(at),
+            outcome,
+            requests: Default::default(),
+            error: (outcome == RunOutcome::Failed).then(|| "HTTP 503".to_owned()),
+            snapshot: None,
+            counting: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn failed_pushes_and_sources_and_aged_inputs_become_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let hour = Duration::from_secs(3600);
+        apply(&store, Note::Run(RunKind::Push, run(1, RunKind::Push, RunOutcome::Failed, 9)), hour)
+            .await
+            .unwrap();
+        for (id, h) in [(2, 9), (3, 10)] {
+            let r = run(id, RunKind::Billing, RunOutcome::Failed, h);
+            apply(&store, Note::Run(RunKind::Billing, r), hour).await.unwrap();
+        }
+        let r = run(4, RunKind::Billing, RunOutcome::Ok, 11);
+        apply(&store, Note::Run(RunKind::Billing, r), hour).await.unwrap();
+        let kinds: Vec<(EventKind, Option<String>)> = store
+            .events_after(0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.kind, e.source))
+            .collect();
+        let billing = Some("billing".to_owned());
+        assert_eq!(
+            kinds,
+            [
+                (EventKind::PushFailed, Some("gradient".to_owned())),
+                (EventKind::SourceFailing, billing.clone()),
+                (EventKind::SourceRecovered, billing),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_an_input_stale_by_age_counts_as_aged() {
+        let mut f = Freshness {
+            run_id: Some(1),
+            observed_at: Some(Utc::now()),
+            age_seconds: Some(9000),
+            last_run_failed: false,
+            last_error: None,
+            stale_reason: Some("the vendor data is 2h 30m old, more than max_age 2h".into()),
+        };
+        assert!(aged(&f).is_some());
+        f.last_run_failed = true;
+        assert!(aged(&f).is_none(), "a failing run is told by the run observer");
+        f.last_run_failed = false;
+        f.observed_at = None;
+        assert!(aged(&f).is_none(), "no run yet is not an outage");
     }
 }
