@@ -56,7 +56,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Audit(args) => audit::print(&globals, args).await,
             Command::Report(args) => report::print(&globals, args).await,
             Command::Backup(args) => backup::run(&globals, args).await,
-            Command::Init(args) => init::run(&globals, args).await,
+            Command::Init(args) => init::run(&globals, *args).await,
             Command::Notify(args) => notify::run(&globals, args).await,
         };
         // Said inside the runtime: dropping it waits for blocking tasks, and one stuck on a

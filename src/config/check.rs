@@ -46,7 +46,7 @@ impl<'e> Check<'e> {
 }
 
 /// Every secret: its `*_file` key, its systemd credential, and what it is (for "not set").
-const SECRETS: [(&str, &str, &str); 8] = [
+const SECRETS: [(&str, &str, &str); 9] = [
     ("daemon.access_token_file", "mpsync-access-token", ACCESS_TOKEN),
     ("mailprotector.api_key_file", "mailprotector-api-key", "the Mailprotector API key"),
     (
@@ -65,6 +65,11 @@ const SECRETS: [(&str, &str, &str); 8] = [
         "the Autotask API tracking identifier (integration code)",
     ),
     ("billing.autotask.secret_file", "autotask-secret", "the Autotask API user's secret"),
+    (
+        "billing.halopsa.client_secret_file",
+        "halopsa-client-secret",
+        "the HaloPSA API application's client secret",
+    ),
     ("gradient.vendor_key_file", "gradient-vendor-key", "the Gradient vendor API key"),
     ("gradient.partner_key_file", "gradient-partner-key", "the Gradient partner API key"),
 ];

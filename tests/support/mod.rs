@@ -11,7 +11,7 @@
 //! - [`receivers`]: an HTTP receiver and an SMTP server standing in for notification
 //!   receivers (webhook, Teams, Slack, e-mail).
 //! - [`sim`]: a client for the simulated Mailprotector API over HTTP.
-//! - [`mp`], [`cw`], [`at`], [`gradient`]: clients and configs for each upstream against a
+//! - [`mp`], [`cw`], [`at`], [`halo`], [`gradient`]: clients and configs for each upstream against a
 //!   simulator.
 //! - [`store`], [`reconcile`], [`dashboard`], [`api`]: store data sets, a sample
 //!   reconciliation, seeded dashboard data, and the daemon's router in process.
@@ -28,6 +28,7 @@ pub mod e2e;
 pub mod echo;
 pub mod fault;
 pub mod gradient;
+pub mod halo;
 pub mod mp;
 pub mod receivers;
 pub mod reconcile;
