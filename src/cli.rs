@@ -100,6 +100,37 @@ pub enum Command {
     /// run `check`. Asks for what the flags leave out when run on a terminal (secrets without
     /// echo); otherwise the flags must say it all. Never overwrites a file (exit 73).
     Init(Box<InitArgs>),
+    /// Notifications (the `[[notify]]` channels): `mpsync notify test [NAME]` sends each a
+    /// sample.
+    Notify(NotifyArgs),
+}
+
+/// `mpsync notify`.
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: NotifyCommand,
+}
+
+/// The `mpsync notify` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a sample notification, clearly marked as a test, to every `[[notify]]` channel
+    /// (or only to NAME) and print each receiver's answer. Exits 69 if any delivery failed.
+    /// Needs only the config and the secrets, not the daemon.
+    Test(NotifyTestArgs),
+}
+
+/// `mpsync notify test`.
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
+    /// Only this channel (its `name`).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// Print the results as JSON: `{"channels": [{"name", "kind", "ok", "status", "answer"}]}`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `mpsync backup`.

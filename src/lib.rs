@@ -28,6 +28,8 @@
 //!   plans and reads the audit log while the daemon holds the store.
 //! - [`events`]: the event log's events (discrepancies raised, changed, resolved; sources
 //!   failing and recovering; push and write-back failures), derived purely.
+//! - [`notify`]: notifications (webhook, Teams, Slack, e-mail) delivered from the event log,
+//!   at least once, with retries that survive restarts.
 //! - [`writeback`]: the reviewed plan of PSA quantity changes, applied once, and its audit.
 //! - [`model`]: the domain words shared by every module (customer, product, run, snapshot).
 //! - [`exit`]: exit codes (sysexits) and the mapping from errors to them.
@@ -53,6 +55,7 @@ pub mod health;
 pub mod mailprotector;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod reconcile;
 pub mod report;
 pub mod server;

@@ -40,6 +40,8 @@ mod mailprotector_faults;
 mod mailprotector_requests;
 mod mailprotector_sync_cli;
 mod monitoring_kit;
+mod notify_cli;
+mod notify_daemon;
 mod parsers_fuzz;
 mod plan_cli;
 mod plan_e2e;

@@ -140,6 +140,20 @@ pub enum CommandError {
         /// The exit status it gave.
         exit: Exit,
     },
+    /// `notify test NAME`: no channel is called NAME.
+    #[error("there is no [[notify]] channel named {name:?}; the configured ones are: {known}")]
+    NoSuchChannel {
+        /// The name asked for.
+        name: String,
+        /// The configured names.
+        known: String,
+    },
+    /// `notify test`: the config has no `[[notify]]` section.
+    #[error(
+        "no notification channel is configured: add a [[notify]] section to the config (see \
+         the README, \"Notifications\")"
+    )]
+    NoChannels,
     /// The command's output already says what failed (`check`'s table, `sync --once`'s run
     /// summaries); only its exit status is left to give.
     #[error("the output above says what failed (exit status {})", .0.code())]
@@ -160,7 +174,8 @@ impl ExitStatus for CommandError {
             CommandError::Jobs(e) => e.exit(),
             CommandError::Daemon(e) => e.exit(),
             CommandError::Status(_) | CommandError::PlanStatus(_) => Exit::Usage,
-            CommandError::NoSuchPlan(_) => Exit::Usage,
+            CommandError::NoSuchPlan(_) | CommandError::NoSuchChannel { .. } => Exit::Usage,
+            CommandError::NoChannels => Exit::Config,
             CommandError::ReportDate { .. } | CommandError::ReportPeriod { .. } => Exit::Usage,
             CommandError::StoreHeld { .. } => Exit::TempFail,
             CommandError::Stdout(_) => Exit::IoErr,

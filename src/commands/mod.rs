@@ -11,6 +11,7 @@ mod config_cmd;
 mod demo;
 mod error;
 mod init;
+mod notify;
 mod plan;
 mod reconcile;
 mod report;
@@ -56,6 +57,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Report(args) => report::print(&globals, args).await,
             Command::Backup(args) => backup::run(&globals, args).await,
             Command::Init(args) => init::run(&globals, *args).await,
+            Command::Notify(args) => notify::run(&globals, args).await,
         };
         // Said inside the runtime: dropping it waits for blocking tasks, and one stuck on a
         // failing disk must not swallow the reason.
