@@ -4,7 +4,7 @@
 //!
 //! | method and path | what |
 //! |---|---|
-//! | `GET /_sim/halopsa` | `base_path`, `tenant`, `client_id`, `client_secret`, `settings`, `live_tokens`, `plants` |
+//! | `GET /_sim/halopsa` | `base_path`, `tenant`, `client_id`, `client_secret`, `settings`, `live_tokens`, `plants` (the Halo-specific objects planted), `planted` (every reconciliation row the data must produce, with its status) |
 //! | `POST /_sim/halopsa/settings` | change some settings: `{"rate_limit":300, "rate_window_secs":300, "retry_after":true, "expires_in":60, "granted_scopes":["all"], "list_shape":"bare_when_counted", "ignore_includelines":true, "tenant":null}` → the settings |
 //! | `POST /_sim/halopsa/expire_tokens` | every token handed out ends now |
 //! | `POST /_sim/halopsa/advance` | `{"secs":N}`: the simulator's clock moves on (tokens, rate window) |
@@ -73,14 +73,14 @@ pub fn router(sim: HaloSim) -> Router {
 }
 
 async fn info(State(h): State<HaloSim>) -> Response {
-    let (creds, plants) = {
+    let (creds, plants, planted) = {
         let d = h.read();
-        (d.credentials.clone(), d.plants.clone())
+        (d.credentials.clone(), d.plants.clone(), d.planted.clone())
     };
     Json(json!({
         "base_path": PREFIX, "tenant": creds.tenant, "client_id": creds.client_id,
         "client_secret": creds.client_secret, "settings": settings_json(&h.settings()),
-        "live_tokens": h.live_tokens(), "plants": plants,
+        "live_tokens": h.live_tokens(), "plants": plants, "planted": planted,
     }))
     .into_response()
 }

@@ -29,6 +29,7 @@ mod auth;
 mod binding;
 pub mod control;
 mod data;
+mod generate;
 pub mod lists;
 mod routes;
 pub mod writes;
