@@ -79,7 +79,7 @@ pub async fn run(sizes: &[u32], seed: u64, speedup: f64, command: &str) -> Resul
                 let sim_total: u64 = m.by_endpoint.values().sum();
                 writeln!(
                     rows,
-                    "| {limit} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                    "| {limit} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                     counts.0,
                     counts.1,
                     counts.2,
