@@ -86,6 +86,11 @@ pub enum Command {
     /// Every write-back attempt and its result (applied, skipped and why, failed and the PSA's
     /// error), with who and when, newest first.
     Audit(AuditArgs),
+    /// What discrepancies appeared in a period, were fixed (and how) and are still open, with
+    /// their money, per account: the month-end report. Works while the daemon runs (through
+    /// its control socket: run it as root or the daemon's user), or use
+    /// `curl 'http://127.0.0.1:9847/v1/report?since=2026-11-01'`.
+    Report(ReportArgs),
     /// Write a consistent copy of the store to PATH (a new file, mode 0600), while the daemon
     /// runs (through its control socket: run it as root or the daemon's user) or not.
     /// Restore: stop mpsync, copy the file over <state_dir>/mpsync.redb, start mpsync.
@@ -368,6 +373,34 @@ pub enum ReconcileFormat {
     Json,
     /// CSV with a header row (the same as /v1/reconciliation?format=csv).
     Csv,
+}
+
+/// `mpsync report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The period's start: YYYY-MM-DD (midnight UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "DATE")]
+    pub since: String,
+    /// The period's end, exclusive (default: now): YYYY-MM-DD or an RFC 3339 time.
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "md")]
+    pub format: ReportFormat,
+    /// State directory holding the store; overrides daemon.state_dir.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// How `mpsync report` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown, for people.
+    Md,
+    /// CSV, one line per discrepancy and section.
+    Csv,
+    /// JSON (the same as /v1/report?format=json).
+    Json,
 }
 
 /// `mpsync apply`.

@@ -6,6 +6,7 @@
 //! [`TaskTracker`](tokio_util::task::TaskTracker) (inside [`Tasks`]) own every task.
 
 mod error;
+mod event_observer;
 mod health_observer;
 mod observe;
 mod push_observer;
@@ -197,9 +198,13 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
             health.mark_ready();
         })
     };
+    let (events, recorder) =
+        event_observer::EventObserver::new(store.clone(), config_tx.subscribe(), token.clone());
+    tasks.spawn("event log", recorder);
     let observer: Arc<dyn RunObserver> = Arc::new(Fanout(vec![
         Arc::new(health.clone()),
         Arc::new(run_metrics),
+        Arc::new(events.clone()),
         Arc::new(reconcile_trigger),
     ]));
     let stop_reason = StopReason::default();
@@ -235,6 +240,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
         mapping,
         metrics: metrics.clone(),
         writeback,
+        events,
     };
     tasks.spawn("reconciler", reconciler.run(reconcile_rx, token.clone()));
     tasks.spawn(

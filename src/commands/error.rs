@@ -76,6 +76,23 @@ pub enum CommandError {
     /// `plan --status` names no status.
     #[error("--status: {0}")]
     PlanStatus(#[source] UnknownStatus),
+    /// `report --since`/`--until` is not a date.
+    #[error("{flag}: {source}")]
+    ReportDate {
+        /// The flag.
+        flag: &'static str,
+        /// Why.
+        #[source]
+        source: crate::report::BadDate,
+    },
+    /// `report`: the period ends before it starts.
+    #[error("--until {until} is not after --since {since}: the period would be empty")]
+    ReportPeriod {
+        /// The start.
+        since: String,
+        /// The end.
+        until: String,
+    },
     /// `plan --id N`: there is no plan N.
     #[error(
         "there is no plan {0}: plans are numbered from 1 as they are built; `mpsync plan` shows \
@@ -144,6 +161,7 @@ impl ExitStatus for CommandError {
             CommandError::Daemon(e) => e.exit(),
             CommandError::Status(_) | CommandError::PlanStatus(_) => Exit::Usage,
             CommandError::NoSuchPlan(_) => Exit::Usage,
+            CommandError::ReportDate { .. } | CommandError::ReportPeriod { .. } => Exit::Usage,
             CommandError::StoreHeld { .. } => Exit::TempFail,
             CommandError::Stdout(_) => Exit::IoErr,
             CommandError::Capture(e) => e.exit(),

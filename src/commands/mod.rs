@@ -13,6 +13,7 @@ mod error;
 mod init;
 mod plan;
 mod reconcile;
+mod report;
 mod run;
 mod sim;
 mod sync;
@@ -52,6 +53,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Plan(args) => plan::print(&globals, args).await,
             Command::Apply(args) => apply::run(&globals, args).await,
             Command::Audit(args) => audit::print(&globals, args).await,
+            Command::Report(args) => report::print(&globals, args).await,
             Command::Backup(args) => backup::run(&globals, args).await,
             Command::Init(args) => init::run(&globals, *args).await,
         };

@@ -5,6 +5,7 @@
 //! previous result (which carries each row's `since` and debounce counters).
 
 mod engine;
+pub mod episode;
 mod filter;
 mod output;
 mod suggest;
@@ -25,10 +26,11 @@ use crate::config::Mapping;
 use crate::model::{BilledSnapshot, CustomerId, RunId, UsageSnapshot};
 
 pub use engine::{compute, compute_each};
+pub use episode::Episode;
 pub use filter::{Filter, UnknownStatus};
 pub use output::{
     CSV_COLUMNS, JsonPage, NOT_YET, csv, csv_field, csv_header, csv_line, json_page, money, note,
-    quantity, summary_text, table, write_json_stream,
+    quantity, span_words, summary_text, table, write_json_stream,
 };
 pub use suggest::{normalize_name, suggestions};
 
@@ -270,6 +272,19 @@ pub struct Row {
     pub suppression: Option<SuppressionRef>,
     /// The debounce memory (carried to the next computation).
     pub observed: Observation,
+    /// The discrepancy episode: the current one, or the last one while the row stays
+    /// resolved (see [`episode`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<Episode>,
+    /// What the open episode has cost so far, as of the reconciliation's `computed_at`:
+    /// positive = revenue missed, negative = overcharged (`None` without an open episode or
+    /// without a unit price). Derived from `episode`; not stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accrued: Option<f64>,
+    /// Seconds of the open episode left out of `accrued` (an input was stale, or the daemon
+    /// did not compute for longer than `max_age`). Derived from `episode`; not stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excluded_seconds: Option<i64>,
     /// Where the numbers came from (left out when not loaded: `?evidence=true` asks for it).
     #[serde(default, skip_serializing_if = "Evidence::is_empty")]
     pub evidence: Evidence,
@@ -310,6 +325,12 @@ pub struct Summary {
     pub impact_under_billed: f64,
     /// Monthly money overcharged: Σ |impact| of `over_billed` and `billed_without_usage` (≥ 0).
     pub impact_over_billed: f64,
+    /// Money missed so far: Σ positive `accrued` of rows with an open episode (≥ 0).
+    #[serde(default)]
+    pub accrued_under_billed: f64,
+    /// Money overcharged so far: Σ |negative `accrued`| of rows with an open episode (≥ 0).
+    #[serde(default)]
+    pub accrued_over_billed: f64,
     /// Rows with a raised discrepancy (under/over billed, unbilled, billed without usage).
     pub discrepancies: u64,
     /// Discrepancies whose money is unknown (no unit price).
@@ -418,12 +439,20 @@ pub struct Prior {
     pub since: Since,
     /// Its debounce memory.
     pub observed: Observation,
+    /// Its discrepancy episode.
+    #[serde(default)]
+    pub episode: Option<Episode>,
 }
 
 impl Prior {
     /// The prior of `row`.
     pub fn of(row: &Row) -> Prior {
-        Prior { status: row.status, since: row.since.clone(), observed: row.observed.clone() }
+        Prior {
+            status: row.status,
+            since: row.since.clone(),
+            observed: row.observed.clone(),
+            episode: row.episode.clone(),
+        }
     }
 }
 
@@ -462,6 +491,9 @@ pub struct Inputs<'a> {
     pub settings: Settings,
     /// The current time.
     pub now: DateTime<Utc>,
+    /// When the previous reconciliation was computed (for the money accrued since: a longer
+    /// gap than `max_age` is excluded); `previous`'s own time wins when it is given.
+    pub previous_at: Option<DateTime<Utc>>,
     /// The previous result (for `since` and debounce).
     pub previous: Option<&'a Reconciliation>,
 }
