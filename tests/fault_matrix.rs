@@ -1,5 +1,5 @@
-//! The fault matrix: the real daemon against the simulators (Mailprotector, ConnectWise or
-//! Autotask, Gradient) under each fault of DESIGN.md's reliability bar. Every case gets its own
+//! The fault matrix: the real daemon against the simulators (Mailprotector, ConnectWise,
+//! Autotask or HaloPSA, Gradient) under each fault of DESIGN.md's reliability bar. Every case gets its own
 //! simulator, daemon and state dir, and asserts the affected run's recorded outcome and
 //! reason, reconciliation rows `stale` and never wrong, `/v1/health`, recovery on the next
 //! run once the fault clears, and that nothing committed earlier is lost (across a restart).
@@ -20,6 +20,12 @@
 //! threshold answers 429 "API request threshold exceeded." with a `Retry-After`; the cases
 //! cause it with the simulator's storm fault (the same answer, `Retry-After: 1`) rather than by
 //! spending the real threshold, whose 60-second `Retry-After` would make a case last minutes.
+//!
+//! The HaloPSA cases mirror them and add what Halo has of its own: its rolling limit's
+//! text/plain 429 without `Retry-After` (the simulator's real limiter, shrunk to 2 requests
+//! per 2 s: the client pauses its default 30 s and goes on), and a token that ends while a read
+//! is under way (401, a new token, the call replayed). Past the retry budget uses the storm
+//! fault (`Retry-After: 1`) for the same reason as Autotask's.
 
 use mpsync::cli::Psa;
 
@@ -40,6 +46,8 @@ const MP_FAILED: Health = Health {
 const MP_PASS: Health = Health { check_status: "pass", output_has: "", ..MP_FAILED };
 /// The billing check warns with the failed run; only rows that use billing turn stale.
 const BILLING_FAILED: Health = Health { check: "billing:lastSuccess", ..MP_FAILED };
+/// The billing check passes: the fault was absorbed.
+const BILLING_PASS: Health = Health { check_status: "pass", output_has: "", ..BILLING_FAILED };
 /// The push failed: the gradient check warns; the reconciliation does not depend on it. (The
 /// push runs every second, so more than one may have failed by the time health is read.)
 const GRADIENT_FAILED: Health = Health {
@@ -66,6 +74,24 @@ const MALFORMED: Case = Case {
 
 /// Short per-request timeout for the hang case: 5 attempts of 1s plus backoff.
 const SHORT_TIMEOUT: &[(&str, &str)] = &[("MPSYNC_MAILPROTECTOR__TIMEOUT", "1s")];
+/// The same for HaloPSA (its default is 60 s).
+const HALO_SHORT_TIMEOUT: &[(&str, &str)] = &[("MPSYNC_BILLING__HALOPSA__TIMEOUT", "1s")];
+
+/// A HaloPSA invoice list that does not parse fails the billing run at once, naming the list.
+const HALO_MALFORMED: Case = Case {
+    name: "",
+    kind: "billing",
+    psa: Psa::Halopsa,
+    inject: Inject::Spec(""),
+    env: &[],
+    outcome: Outcome::Failed(&[
+        "halopsa sent a malformed response",
+        "GET /RecurringInvoice",
+        "try again later, and if it persists report it",
+    ]),
+    stale: Stale::Services,
+    health: BILLING_FAILED,
+};
 
 fn cases() -> Vec<Case> {
     vec![
@@ -279,6 +305,142 @@ fn cases() -> Vec<Case> {
             ]),
             stale: Stale::Services,
             health: BILLING_FAILED,
+        },
+        Case {
+            name: "PSA (HaloPSA) down",
+            kind: "billing",
+            psa: Psa::Halopsa,
+            inject: Inject::PsaDown(503),
+            env: &[],
+            outcome: Outcome::Failed(&[
+                // Whichever list gave up first (they are read at once); the token is cached.
+                "halopsa is unavailable: GET /",
+                "after 5 attempts",
+                "503",
+                "try later",
+            ]),
+            stale: Stale::Services,
+            health: BILLING_FAILED,
+        },
+        Case {
+            name: "HaloPSA 500 burst below the attempt limit",
+            kind: "billing",
+            psa: Psa::Halopsa,
+            inject: Inject::Spec("status=500,times=2,endpoint=GET /RecurringInvoice"),
+            env: &[],
+            outcome: Outcome::Ok,
+            stale: Stale::None,
+            health: BILLING_PASS,
+        },
+        Case {
+            name: "HaloPSA 500 on every attempt",
+            kind: "billing",
+            psa: Psa::Halopsa,
+            inject: Inject::Spec("status=500,endpoint=GET /RecurringInvoice"),
+            env: &[],
+            outcome: Outcome::Failed(&[
+                "halopsa is unavailable",
+                "GET /RecurringInvoice",
+                "after 5 attempts",
+                "500",
+                "try later",
+            ]),
+            stale: Stale::Services,
+            health: BILLING_FAILED,
+        },
+        Case {
+            name: "HaloPSA client secret revoked",
+            kind: "billing",
+            psa: Psa::Halopsa,
+            inject: Inject::RevokePsaKeys,
+            env: &[],
+            outcome: Outcome::Failed(&[
+                "halopsa rejected the credentials",
+                "billing.halopsa.client_id",
+                "revoked",
+            ]),
+            stale: Stale::Services,
+            health: BILLING_FAILED,
+        },
+        Case {
+            name: "HaloPSA hang (no answer within the timeout)",
+            kind: "billing",
+            psa: Psa::Halopsa,
+            inject: Inject::Spec("kind=hang,endpoint=GET /ClientContract"),
+            env: HALO_SHORT_TIMEOUT,
+            outcome: Outcome::Failed(&[
+                "halopsa did not answer",
+                "GET /ClientContract",
+                "raise the timeout",
+            ]),
+            stale: Stale::Services,
+            health: BILLING_FAILED,
+        },
+        Case {
+            name: "HaloPSA slow (answers within the timeout)",
+            kind: "billing",
+            psa: Psa::Halopsa,
+            inject: Inject::Spec("kind=latency,ms=400,endpoint=GET /RecurringInvoice"),
+            env: HALO_SHORT_TIMEOUT,
+            outcome: Outcome::Ok,
+            stale: Stale::None,
+            health: BILLING_PASS,
+        },
+        Case {
+            name: "HaloPSA truncated JSON",
+            inject: Inject::Spec("kind=truncate,endpoint=GET /RecurringInvoice"),
+            ..HALO_MALFORMED
+        },
+        Case {
+            // Ids and quantities as numeric strings are read as the numbers: the same rows.
+            name: "HaloPSA numbers sent as strings",
+            kind: "billing",
+            psa: Psa::Halopsa,
+            inject: Inject::Spec("kind=wrong_types,endpoint=GET /RecurringInvoice"),
+            env: &[],
+            outcome: Outcome::Ok,
+            stale: Stale::None,
+            health: BILLING_PASS,
+        },
+        Case {
+            name: "HaloPSA body is not JSON",
+            inject: Inject::Spec("kind=malformed,endpoint=GET /RecurringInvoice"),
+            ..HALO_MALFORMED
+        },
+        Case {
+            name: "HaloPSA rolling limit reached (text 429, no Retry-After)",
+            kind: "billing",
+            psa: Psa::Halopsa,
+            inject: Inject::HaloRollingLimit { limit: 2, window_secs: 2 },
+            env: &[],
+            outcome: Outcome::Ok,
+            stale: Stale::None,
+            health: BILLING_PASS,
+        },
+        Case {
+            name: "HaloPSA rolling limit past the retry budget (30 answers)",
+            kind: "billing",
+            psa: Psa::Halopsa,
+            inject: Inject::Spec("kind=storm,retry_after=1,endpoint=GET /RecurringInvoice"),
+            env: &[],
+            outcome: Outcome::Failed(&[
+                "halopsa kept answering 429",
+                "GET /RecurringInvoice",
+                "after 30 attempts",
+                "try later",
+            ]),
+            stale: Stale::Services,
+            health: BILLING_FAILED,
+        },
+        Case {
+            name: "HaloPSA token expires mid-read",
+            kind: "billing",
+            psa: Psa::Halopsa,
+            inject: Inject::HaloTokensExpireMidRead,
+            env: &[],
+            outcome: Outcome::Ok,
+            stale: Stale::None,
+            health: BILLING_PASS,
         },
         Case {
             name: "Gradient down",

@@ -30,7 +30,18 @@ pub enum Inject {
     DiskFull,
     /// The daemon's wall clock jumps by this libfaketime offset, e.g. "+3h".
     ClockJump(&'static str),
+    /// The simulated HaloPSA's own rolling limit (not a fault) at `limit` requests per
+    /// `window_secs`, answering its text/plain 429 without `Retry-After`, as Halo does.
+    HaloRollingLimit { limit: u64, window_secs: u64 },
+    /// Every HaloPSA token ends while the read is under way: the invoice list is held by the
+    /// simulator (latency) until the test has expired the tokens, so the calls before it used
+    /// the old token and it is answered 401.
+    HaloTokensExpireMidRead,
 }
+
+/// How long the simulated Halo holds the invoice list in [`Inject::HaloTokensExpireMidRead`]:
+/// the time the test has to see it arrive and expire the tokens (well below the timeout).
+const HALO_HOLD_MS: u64 = 10_000;
 
 /// What the affected run records.
 #[derive(Debug, Clone, Copy)]
@@ -209,6 +220,18 @@ fn inject(fx: &mut Fixture, case: &Case) {
         Inject::RevokeGradientKey => control.gradient().revoke_partner_key(),
         Inject::DiskFull => fx.limit_writes(Some(4096)),
         Inject::ClockJump(offset) => fx.set_clock(offset),
+        Inject::HaloRollingLimit { limit, window_secs } => {
+            control.halopsa().update_settings(|s| {
+                s.rate_limit = limit;
+                s.rate_window = std::time::Duration::from_secs(window_secs);
+                s.retry_after = false;
+            });
+        }
+        Inject::HaloTokensExpireMidRead => {
+            let hold =
+                format!("kind=latency,ms={HALO_HOLD_MS},times=1,endpoint=GET /RecurringInvoice");
+            fx.sim.add_fault(Fault::parse(&hold).expect("a valid fault spec"));
+        }
     }
 }
 
@@ -230,6 +253,13 @@ fn clear(fx: &mut Fixture, case: &Case) {
             fx.limit_writes(None);
             fx.stop();
             fx.start(Wrap::Plain);
+        }
+        Inject::HaloRollingLimit { .. } => {
+            let normal = mpsync_sim::halopsa::HaloSettings::default();
+            control.halopsa().update_settings(|s| {
+                s.rate_limit = normal.rate_limit;
+                s.rate_window = normal.rate_window;
+            });
         }
         _ => {}
     }
@@ -271,6 +301,38 @@ fn provoke(fx: &Fixture, case: &Case, after: u64) -> Option<Value> {
             None
         }
         _ if case.gradient() => Some(fx.settle(after, &["push"]).remove(0)),
+        _ if matches!(case.inject, Inject::HaloTokensExpireMidRead) => {
+            let control = fx.sim.control().clone();
+            let before = control.requests();
+            let lists =
+                |r: &mpsync_sim::RequestCounts| r.get("GET /Client") + r.get("GET /ClientContract");
+            trigger_sync(fx.d());
+            crate::support::common::wait_for(
+                crate::support::daemon::DEADLINE,
+                "the invoice list to reach the simulated HaloPSA",
+                || control.faults().iter().any(|f| f.fired > 0).then_some(()),
+            );
+            let held = control.requests();
+            assert!(
+                lists(&held) > lists(&before),
+                "{}: the read had made calls with the old token: {held:?}",
+                case.name
+            );
+            control.halopsa().expire_tokens();
+            let run = fx.settle(after, case.kinds()).into_iter().find(|r| r["kind"] == case.kind);
+            let now = control.requests();
+            assert!(
+                now.status(401) > before.status(401),
+                "{}: the held call was refused with the expired token: {now:?}",
+                case.name
+            );
+            assert!(
+                now.get("POST /auth/token") > held.get("POST /auth/token"),
+                "{}: a new token was fetched after the 401: {now:?}",
+                case.name
+            );
+            run
+        }
         _ => {
             trigger_sync(fx.d());
             let settled = fx.settle(after, case.kinds());
@@ -306,6 +368,14 @@ fn check_outcome(fx: &Fixture, case: &Case, run: Option<&Value>) {
                     fired > 0,
                     "{name}: the fault never fired, so nothing was retried: {run} {:?}",
                     fx.sim.control().faults()
+                );
+            }
+            // The upstream's own refusal was met, and the run got past it.
+            if let Inject::HaloRollingLimit { .. } = case.inject {
+                let requests = fx.sim.control().requests();
+                assert!(
+                    requests.status(429) > 0,
+                    "{name}: the rolling limit never answered 429: {requests:?}"
                 );
             }
         }
