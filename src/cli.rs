@@ -94,7 +94,7 @@ pub enum Command {
     /// (mode 0600, in NAME.credentials/ beside it, where the systemd unit loads them), then
     /// run `check`. Asks for what the flags leave out when run on a terminal (secrets without
     /// echo); otherwise the flags must say it all. Never overwrites a file (exit 73).
-    Init(InitArgs),
+    Init(Box<InitArgs>),
 }
 
 /// `mpsync backup`.
@@ -116,6 +116,8 @@ pub enum InitBilling {
     Connectwise,
     /// Datto Autotask contracts.
     Autotask,
+    /// HaloPSA recurring invoices.
+    Halopsa,
     /// A CSV export of billed lines.
     Csv,
     /// No billing: counts only.
@@ -160,6 +162,18 @@ pub struct InitArgs {
     /// A file holding the Autotask API user's secret, or `-` (a line of stdin).
     #[arg(long, value_name = "PATH")]
     pub at_secret_file: Option<PathBuf>,
+    /// The HaloPSA instance root, e.g. https://acme.halopsa.com (with --billing halopsa).
+    #[arg(long, value_name = "URL")]
+    pub halo_url: Option<String>,
+    /// The HaloPSA tenant name of a Halo-hosted instance; `-` for none (on premises).
+    #[arg(long, value_name = "NAME")]
+    pub halo_tenant: Option<String>,
+    /// The HaloPSA API application's Client ID (with --billing halopsa).
+    #[arg(long, value_name = "ID")]
+    pub halo_client_id: Option<String>,
+    /// A file holding the HaloPSA API application's client secret, or `-` (a line of stdin).
+    #[arg(long, value_name = "PATH")]
+    pub halo_client_secret_file: Option<PathBuf>,
     /// The CSV export of billed lines (with --billing csv).
     #[arg(long, value_name = "PATH")]
     pub csv_path: Option<PathBuf>,
@@ -302,6 +316,8 @@ pub enum Psa {
     Connectwise,
     /// Datto Autotask recurring-service contracts.
     Autotask,
+    /// HaloPSA recurring-invoice lines.
+    Halopsa,
 }
 
 /// `mpsync reconcile`.

@@ -383,6 +383,21 @@ pub enum LineRef {
         /// The contract service id (`contractServiceID`).
         contract_service: u64,
     },
+    /// A line of a HaloPSA recurring invoice: what a writer needs to find it again (the
+    /// invoice it belongs to, `ihid`; its own id; the item it bills, `_itemid`) and whether
+    /// Halo computes its quantity itself (`recurring_invoice_quantity_type` not 0), in which
+    /// case it is never written. Halo's ids are 32-bit and may be negative (F31).
+    Halopsa {
+        /// The recurring invoice (`ihid`).
+        invoice: i32,
+        /// The line's id.
+        line: i32,
+        /// The item billed (`_itemid`: the product id the mapping names).
+        item: i32,
+        /// Whether Halo computes the quantity (from users, assets or licences): such a
+        /// line is counted but never planned for a write-back.
+        computed: bool,
+    },
     /// A row of a CSV export (line number, 1-based, header included): never writable.
     Csv {
         /// The line number in the file.
@@ -392,15 +407,26 @@ pub enum LineRef {
 
 impl LineRef {
     /// The stable short form: `cw:<agreement>/<addition>`,
-    /// `at:<contract>/<service>/<contractService>` or `csv:<line>`.
+    /// `at:<contract>/<service>/<contractService>`, `halo:<invoice>/<line>/<item>` (with
+    /// `/computed` for a line whose quantity Halo computes) or `csv:<line>`.
     pub fn key(&self) -> String {
         match self {
             LineRef::Connectwise { agreement, addition } => format!("cw:{agreement}/{addition}"),
             LineRef::Autotask { contract, service, contract_service } => {
                 format!("at:{contract}/{service}/{contract_service}")
             }
+            LineRef::Halopsa { invoice, line, item, computed } => {
+                let tail = if *computed { "/computed" } else { "" };
+                format!("halo:{invoice}/{line}/{item}{tail}")
+            }
             LineRef::Csv { line } => format!("csv:{line}"),
         }
+    }
+
+    /// Whether a write-back may change this line's quantity: not a line whose quantity the
+    /// PSA computes itself (a HaloPSA line with a non-manual quantity type).
+    pub fn writable(&self) -> bool {
+        !matches!(self, LineRef::Halopsa { computed: true, .. })
     }
 
     /// Parses [`LineRef::key`]'s form; `None` for anything else.
@@ -424,6 +450,24 @@ impl LineRef {
             let contract_service = contract_service.parse().ok()?;
             return Some(LineRef::Autotask { contract, service, contract_service });
         }
+        if let Some(rest) = key.strip_prefix("halo:") {
+            let mut ids = rest.split('/').map(str::trim);
+            let (Some(invoice), Some(line), Some(item)) = (ids.next(), ids.next(), ids.next())
+            else {
+                return None;
+            };
+            let computed = match (ids.next(), ids.next()) {
+                (None, _) => false,
+                (Some("computed"), None) => true,
+                _ => return None,
+            };
+            return Some(LineRef::Halopsa {
+                invoice: invoice.parse().ok()?,
+                line: line.parse().ok()?,
+                item: item.parse().ok()?,
+                computed,
+            });
+        }
         let line = key.strip_prefix("csv:")?.trim().parse().ok()?;
         Some(LineRef::Csv { line })
     }
@@ -441,6 +485,13 @@ impl fmt::Display for LineRef {
                 "Autotask contract {contract} service {service} (contract service \
                  {contract_service})"
             ),
+            LineRef::Halopsa { invoice, line, item, computed } => {
+                write!(f, "HaloPSA recurring invoice {invoice} line {line} (item {item})")?;
+                if *computed {
+                    f.write_str(", quantity computed by Halo")?;
+                }
+                Ok(())
+            }
             LineRef::Csv { line } => write!(f, "CSV line {line}"),
         }
     }
@@ -474,7 +525,16 @@ mod tests {
         assert_eq!(at.key(), "at:29684183/55/3001");
         assert_eq!(at.to_string(), "Autotask contract 29684183 service 55 (contract service 3001)");
         assert_eq!(serde_json::to_value(&at).unwrap()["psa"], "autotask");
-        for r in [cw, csv, at] {
+        let halo = LineRef::Halopsa { invoice: -94, line: 24967, item: 17, computed: false };
+        assert_eq!(halo.key(), "halo:-94/24967/17");
+        assert_eq!(halo.to_string(), "HaloPSA recurring invoice -94 line 24967 (item 17)");
+        assert_eq!(serde_json::to_value(&halo).unwrap()["psa"], "halopsa");
+        assert!(halo.writable());
+        let auto = LineRef::Halopsa { invoice: 5, line: 6, item: 7, computed: true };
+        assert_eq!(auto.key(), "halo:5/6/7/computed");
+        assert!(auto.to_string().ends_with(", quantity computed by Halo"));
+        assert!(!auto.writable(), "Halo recalculates it: never written");
+        for r in [cw, csv, at, halo, auto] {
             assert_eq!(LineRef::parse(&r.key()), Some(r.clone()));
             let json = serde_json::to_value(&r).unwrap();
             assert_eq!(serde_json::from_value::<LineRef>(json).unwrap(), r);
@@ -490,6 +550,11 @@ mod tests {
             "at:1/2/x",
             "at:1/2/3/4",
             "at:5000000000/1/2",
+            "halo:1/2",
+            "halo:1/2/x",
+            "halo:1/2/3/manual",
+            "halo:1/2/3/computed/4",
+            "halo:3000000000/1/2",
         ] {
             assert_eq!(LineRef::parse(bad), None, "{bad}");
         }

@@ -260,12 +260,17 @@ async fn a_bad_query_string_is_the_json_error_body_on_every_route() {
 async fn large_answers_queue_for_a_render_slot_while_health_answers() {
     let (_dir, store) = open();
     // The CSV of every row streams behind a render slot (JSON pages are small and do not).
-    let rec = reconcile::large(20_000);
+    // 14,000 rows are about 1.6 MiB of CSV: more than an answer's queue and chunk buffer hold
+    // (5 × 256 KiB), so the first reader's writer really waits on it.
+    let rec = reconcile::large(14_000);
     let rows = rec.rows.len();
     store.save_reconciliation(&rec).await.unwrap();
     let health = Health::new(Utc::now());
     health.set_store_open("/tmp/x/mpsync.redb".into(), Utc::now());
-    let gate = gate();
+    // Each request in line is bounded by the handler's 10 s (the 503 after the wait is tested
+    // apart): two in line, so the last waits for one whole debug-build render, not two, which
+    // a loaded CI host could not always give within the bound.
+    let gate = RenderGate::new(1, Duration::from_secs(8));
     let app = app_with(&store, &health, Access::default(), gate.clone());
     let get = |uri: &str| app.clone().oneshot(req("GET", uri, &[]));
 
@@ -273,8 +278,8 @@ async fn large_answers_queue_for_a_render_slot_while_health_answers() {
     let first = get("/v1/reconciliation?format=csv").await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);
     let queued: Vec<_> =
-        (0..3).map(|_| tokio::spawn(get("/v1/reconciliation?format=csv"))).collect();
-    wait_until(Duration::from_secs(10), "three readers in line", || gate.waiting() == 3).await;
+        (0..2).map(|_| tokio::spawn(get("/v1/reconciliation?format=csv"))).collect();
+    wait_until(Duration::from_secs(10), "two readers in line", || gate.waiting() == 2).await;
     assert_eq!(gate.available(), 0);
     // Health, probes and metrics do not stand in that line.
     for path in ["/v1/health", "/livez", "/metrics"] {
@@ -288,7 +293,7 @@ async fn large_answers_queue_for_a_render_slot_while_health_answers() {
         let resp = reader.await.unwrap().unwrap();
         assert_eq!(resp.status(), StatusCode::OK);
         let body = axum::body::to_bytes(resp.into_body(), 1 << 28).await.unwrap();
-        assert!(body.len() > 2 << 20, "premise: more than the queue holds ({} bytes)", body.len());
+        assert!(body.len() > 5 << 18, "premise: more than the queue holds ({} bytes)", body.len());
         let lines = body.iter().filter(|b| **b == b'\n').count();
         assert_eq!(lines, rows + 1, "a whole CSV answer: the header and every row");
     }

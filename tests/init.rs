@@ -181,3 +181,59 @@ fn autotask_secrets_come_as_lines_of_standard_input_in_flag_order() {
     assert!(written.contains("source = \"autotask\""), "{written}");
     assert!(written.contains("username = \"api@example.com\""), "{written}");
 }
+
+#[test]
+fn halopsa_from_flags_writes_its_section_and_the_client_secret_and_the_config_loads() {
+    let dir = TestDir::new();
+    let config = dir.path().join("halo.toml");
+    let args = [
+        "--reseller-id",
+        "188",
+        "--api-key-file",
+        "-",
+        "--billing",
+        "halopsa",
+        "--halo-url",
+        "https://acme.halopsa.com/api/",
+        "--halo-tenant",
+        "acme",
+        "--halo-client-id",
+        "app-0001",
+        "--halo-client-secret-file",
+        "-",
+        "--no-check",
+    ];
+    let out = init(&config, &args, "mp-key-0123456789\nhalo-secret-value-9\n");
+    assert!(out.status.success(), "{}", text(&out));
+    let secret = dir.path().join("halo.credentials").join("halopsa-client-secret");
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "halo-secret-value-9\n");
+    assert_eq!(mode(&secret), 0o600);
+    let written = std::fs::read_to_string(&config).unwrap();
+    for line in [
+        "source = \"halopsa\"",
+        "base_url = \"https://acme.halopsa.com\"",
+        "client_id = \"app-0001\"",
+        "tenant = \"acme\"",
+    ] {
+        assert!(written.contains(line), "{line} in {written}");
+    }
+    assert!(!written.contains("halo-secret-value-9"), "{written}");
+    // The config it wrote loads, and the secret is found beside it.
+    let shown = mpsync().arg("-c").arg(&config).arg("config").output().unwrap();
+    assert!(shown.status.success(), "{}", text(&shown));
+    let shown = text(&shown);
+    assert!(
+        shown.contains("[billing.halopsa]")
+            && shown.contains("auth_url = \"https://acme.halopsa.com/auth\""),
+        "{shown}"
+    );
+    assert!(!shown.contains("halo-secret-value-9"), "{shown}");
+
+    // On premises: no tenant line.
+    let config = dir.path().join("onprem.toml");
+    let mut args = args.to_vec();
+    args[9] = "-";
+    let out = init(&config, &args, "mp-key-0123456789\nhalo-secret-value-9\n");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!std::fs::read_to_string(&config).unwrap().contains("tenant"));
+}

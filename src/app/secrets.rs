@@ -11,6 +11,7 @@
 
 use crate::billing::autotask::AutotaskClient;
 use crate::billing::connectwise::ConnectwiseClient;
+use crate::billing::halopsa::HaloClient;
 use crate::config::{BillingSource, Config, Secret};
 use crate::gradient::GradientClient;
 use crate::mailprotector::MailprotectorClient;
@@ -26,6 +27,9 @@ pub fn secret_scrubber(config: &Config) -> Scrubber {
         }
         BillingSource::Autotask(at) => {
             secrets.extend(AutotaskClient::credentials(at).secrets().cloned());
+        }
+        BillingSource::Halopsa(h) => {
+            secrets.extend(HaloClient::credentials(h).secrets().cloned());
         }
         BillingSource::None | BillingSource::Csv(_) => {}
     }

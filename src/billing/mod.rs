@@ -1,7 +1,8 @@
 //! The billing side: where billed quantities come from. A [`BilledSource`] reads every
 //! account and billed line the PSA holds — ConnectWise Manage agreement additions
-//! ([`ConnectwiseSource`]), Autotask recurring-service contracts ([`AutotaskSource`]) or a
-//! CSV export ([`CsvSource`]) — or fails whole with a typed
+//! ([`ConnectwiseSource`]), Autotask recurring-service contracts ([`AutotaskSource`]),
+//! HaloPSA recurring-invoice lines ([`HalopsaSource`]) or a CSV export ([`CsvSource`]) — or
+//! fails whole with a typed
 //! [`BillingError`]; a partial read is never returned.
 //!
 //! The way back: a [`write::LineWriter`] reads and sets the quantity of single lines in the
@@ -11,6 +12,7 @@
 pub mod autotask;
 pub mod connectwise;
 pub mod csv;
+pub mod halopsa;
 pub mod write;
 
 use std::sync::Arc;
@@ -23,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::autotask::{AutotaskSource, AutotaskWriter};
 pub use self::connectwise::{ConnectwiseSource, ConnectwiseWriter};
 pub use self::csv::{CsvError, CsvProblem, CsvSource, parse_csv};
+pub use self::halopsa::HalopsaSource;
 use crate::config::{BillingConfig, BillingSource};
 use crate::exit::{Exit, ExitStatus};
 use crate::model::{Account, BilledLine};
@@ -128,6 +131,7 @@ pub fn source_from_config(
         BillingSource::None => None,
         BillingSource::Connectwise(cw) => Some(Arc::new(ConnectwiseSource::new(cw)?)),
         BillingSource::Autotask(at) => Some(Arc::new(AutotaskSource::new(at)?)),
+        BillingSource::Halopsa(h) => Some(Arc::new(HalopsaSource::new(h)?)),
         BillingSource::Csv(c) => Some(Arc::new(CsvSource::new(c.path.clone()))),
     })
 }
@@ -152,7 +156,7 @@ pub fn source_with_zone_cache(
 pub fn has_write_path(cfg: &BillingConfig) -> bool {
     match &cfg.source {
         BillingSource::Connectwise(_) | BillingSource::Autotask(_) => true,
-        BillingSource::Csv(_) | BillingSource::None => false,
+        BillingSource::Halopsa(_) | BillingSource::Csv(_) | BillingSource::None => false,
     }
 }
 
@@ -167,6 +171,11 @@ pub fn writer_from_config(
     match &cfg.source {
         BillingSource::Connectwise(cw) => Ok(Arc::new(ConnectwiseWriter::new(cw)?)),
         BillingSource::Autotask(at) => Ok(Arc::new(AutotaskWriter::new(at)?)),
+        BillingSource::Halopsa(_) => Err(write::WriteError::NotWritable {
+            billing: "halopsa",
+            why: "this mpsync reads HaloPSA but does not write to it yet; enter the changes of \
+                  `mpsync plan --csv` in Halo by hand",
+        }),
         BillingSource::Csv(_) => Err(write::WriteError::NotWritable {
             billing: "csv",
             why: "a CSV export is a copy of the PSA's data that mpsync only reads; change the \
@@ -187,9 +196,10 @@ pub fn configured_writer(cfg: &BillingConfig) -> Arc<dyn write::LineWriter> {
 }
 
 /// The "Check Connection" step for the configured billing source, for `mpsync check`:
-/// ConnectWise answers `GET /system/info` with the configured keys; a CSV file parses
-/// cleanly. `None` when no billing source is configured.
-pub async fn check(cfg: &BillingConfig) -> Option<Result<String, BillingError>> {
+/// ConnectWise answers `GET /system/info` with the configured keys; HaloPSA grants a token
+/// with the scopes needed (`write_back`: some product opts in to write-back) and answers
+/// each route; a CSV file parses cleanly. `None` when no billing source is configured.
+pub async fn check(cfg: &BillingConfig, write_back: bool) -> Option<Result<String, BillingError>> {
     match &cfg.source {
         BillingSource::None => None,
         BillingSource::Connectwise(cw) => Some(
@@ -200,6 +210,9 @@ pub async fn check(cfg: &BillingConfig) -> Option<Result<String, BillingError>> 
         ),
         BillingSource::Autotask(at) => {
             Some(autotask::check_connection(at).await.map(|r| r.describe()))
+        }
+        BillingSource::Halopsa(h) => {
+            Some(halopsa::check_connection(h, write_back).await.map(|r| r.describe()))
         }
         BillingSource::Csv(c) => {
             let path = c.path.clone();

@@ -96,11 +96,30 @@ async fn checks(cfg: &Config) -> Vec<CheckResult> {
     // The mapping is a local file: its problems (78) come before upstream ones (69).
     out.extend(mapping_check::mapping_check(cfg).await);
     out.push(mailprotector(cfg).await);
+    let write_back = mapping_check::write_back_wanted(cfg).await;
     out.extend(
-        crate::billing::check(&cfg.billing).await.map(|r| CheckResult::from_result("billing", r)),
+        crate::billing::check(&cfg.billing, write_back)
+            .await
+            .map(|r| CheckResult::from_result("billing", r).with_warnings(budget_warning(cfg))),
     );
     out.extend(gradient(cfg).await);
     out
+}
+
+/// A warning when the HaloPSA budget admits more than the 300 requests per rolling 5 minutes
+/// hosted Halo allows: a GCRA lets `burst` through at once, then `rate_limit` per second.
+fn budget_warning(cfg: &Config) -> Vec<String> {
+    let crate::config::BillingSource::Halopsa(h) = &cfg.billing.source else { return Vec::new() };
+    let most = f64::from(h.limits.burst) + 300.0 * h.limits.rate_limit;
+    if most <= 300.0 {
+        return Vec::new();
+    }
+    vec![format!(
+        "billing.halopsa.rate_limit {} with burst {} admits up to {most:.0} requests in 5 \
+         minutes, more than the 300 per rolling 5 minutes hosted Halo allows (keep burst + 300 \
+         × rate_limit under your tenant's limit, or expect 429 pauses)",
+        h.limits.rate_limit, h.limits.burst
+    )]
 }
 
 /// The "Check Connection" step for Gradient, when the push is enabled: the keys, the

@@ -49,6 +49,10 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Result<(), CommandError> {
             let at = sim.control().autotask();
             super::sim::write_autotask_files(dir.path(), &sim.base_url(), &at.read(), None)
         }
+        Psa::Halopsa => {
+            let halo = sim.control().halopsa();
+            super::sim::write_halopsa_files(dir.path(), &sim.base_url(), &halo.read())
+        }
     };
     if let Err(source) = written {
         sim.shutdown().await;
@@ -78,6 +82,7 @@ pub async fn run(g: &Globals, args: DemoArgs) -> Result<(), CommandError> {
         match args.psa {
             Psa::Connectwise => "ConnectWise Manage",
             Psa::Autotask => "Autotask",
+            Psa::Halopsa => "HaloPSA",
         }
     );
     println!("  config and state in {} (removed on exit)", dir.path().display());

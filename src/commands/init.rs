@@ -164,15 +164,21 @@ fn gather(
     let billing = match args.billing {
         Some(b) => b,
         None => match ask
-            .line_or("--billing", "Billing source: connectwise, autotask, csv or none", "none")?
+            .line_or(
+                "--billing",
+                "Billing source: connectwise, autotask, halopsa, csv or none",
+                "none",
+            )?
             .as_str()
         {
             "connectwise" => InitBilling::Connectwise,
             "autotask" => InitBilling::Autotask,
+            "halopsa" => InitBilling::Halopsa,
             "csv" => InitBilling::Csv,
             "none" => InitBilling::None,
             other => {
-                let reason = format!("{other:?} is none of connectwise, autotask, csv, none");
+                let reason =
+                    format!("{other:?} is none of connectwise, autotask, halopsa, csv, none");
                 return Err(InitError::Bad { flag: "--billing", reason });
             }
         },
@@ -183,6 +189,7 @@ fn gather(
             names.extend(["connectwise-public-key", "connectwise-private-key"]);
         }
         InitBilling::Autotask => names.extend(["autotask-integration-code", "autotask-secret"]),
+        InitBilling::Halopsa => names.push("halopsa-client-secret"),
         InitBilling::Csv | InitBilling::None => {}
     }
     let existing: Vec<PathBuf> =
@@ -258,6 +265,50 @@ fn gather(
                     "--at-secret-file",
                     args.at_secret_file.as_deref(),
                     "Autotask API user's secret",
+                )?,
+            ));
+        }
+        InitBilling::Halopsa => {
+            let url = match &args.halo_url {
+                Some(u) => u.clone(),
+                None => ask.line(
+                    "--halo-url",
+                    "HaloPSA address (the resource server without /api, e.g. https://acme.halopsa.com)",
+                )?,
+            };
+            let url = url.trim().trim_end_matches('/').trim_end_matches("/api").to_owned();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                let reason = format!("{url:?} is not an address such as https://acme.halopsa.com");
+                return Err(InitError::Bad { flag: "--halo-url", reason });
+            }
+            let tenant = match &args.halo_tenant {
+                Some(t) => t.clone(),
+                None => ask.line_or(
+                    "--halo-tenant",
+                    "HaloPSA tenant (Configuration > Integrations > HaloPSA API; - on premises)",
+                    "-",
+                )?,
+            };
+            let client_id = match &args.halo_client_id {
+                Some(c) => c.clone(),
+                None => ask.line("--halo-client-id", "HaloPSA API application's Client ID")?,
+            };
+            let _ = write!(
+                config,
+                "\n[billing]\nsource = \"halopsa\"\n\n[billing.halopsa]\nbase_url = {}\nclient_id = {}\n",
+                toml_str(&url),
+                toml_str(&client_id)
+            );
+            let tenant = tenant.trim();
+            if !tenant.is_empty() && tenant != "-" {
+                let _ = writeln!(config, "tenant = {}", toml_str(tenant));
+            }
+            secrets.push((
+                "halopsa-client-secret",
+                ask.secret(
+                    "--halo-client-secret-file",
+                    args.halo_client_secret_file.as_deref(),
+                    "HaloPSA client secret",
                 )?,
             ));
         }

@@ -53,7 +53,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Apply(args) => apply::run(&globals, args).await,
             Command::Audit(args) => audit::print(&globals, args).await,
             Command::Backup(args) => backup::run(&globals, args).await,
-            Command::Init(args) => init::run(&globals, args).await,
+            Command::Init(args) => init::run(&globals, *args).await,
         };
         // Said inside the runtime: dropping it waits for blocking tasks, and one stuck on a
         // failing disk must not swallow the reason.

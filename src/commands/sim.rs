@@ -77,6 +77,9 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Result<(), CommandError> {
     println!(
         "  every key: GET {base_url}/_sim/keys; expected counts: GET {base_url}/_sim/expected_counts"
     );
+    if args.psa == Psa::Halopsa {
+        print_halopsa(&ctl.halopsa().credentials(), &base_url);
+    }
     if let Some(dir) = &args.keys_dir {
         if let Err(source) = write_sim_config_for(dir, &ctl, &base_url, args.rate_limit, args.psa) {
             handle.shutdown().await;
@@ -103,6 +106,17 @@ pub async fn run(_g: &Globals, args: SimArgs) -> Result<(), CommandError> {
                     "  wrote the Autotask credentials ({AT_CODE_FILE}, {AT_SECRET_FILE}), the \
                      [billing] section (zone looked up from the user name) and {MAPPING_FILE} \
                      (left unmapped on purpose: {} customer, {} product)",
+                    billing.planted_with("unmapped_customer").len(),
+                    billing.planted_with("unmapped_product").len(),
+                );
+            }
+            Psa::Halopsa => {
+                let billing = ctl.halopsa();
+                let billing = billing.read();
+                println!(
+                    "  wrote the HaloPSA client secret ({HALO_SECRET_FILE}), the [billing] \
+                     section and {MAPPING_FILE} (left unmapped on purpose: {} customer, {} \
+                     product)",
                     billing.planted_with("unmapped_customer").len(),
                     billing.planted_with("unmapped_product").len(),
                 );
@@ -154,6 +168,7 @@ pub fn write_sim_config_for(
         Psa::Autotask => {
             write_autotask_files(dir, base_url, &control.autotask().read(), rate_limit)?
         }
+        Psa::Halopsa => write_halopsa_files(dir, base_url, &control.halopsa().read())?,
     }
     let g = control.gradient();
     write_gradient_keys(dir, base_url, &g.vendor_key(), &g.partner_key())?;
@@ -324,6 +339,53 @@ pub fn write_autotask_files(
     // than the cautious default is fine for a demo of a few hundred requests.
     let rps = rate_limit.unwrap_or(20.0);
     s.push_str(&format!("rate_limit = {rps:?}\nburst = {}\n", rps.ceil().max(1.0) as u64));
+    s.push_str(&format!(
+        "\n[reconcile]\nmapping_file = {}\n",
+        quoted(&dir.join(MAPPING_FILE).to_string_lossy())
+    ));
+    let mut config = std::fs::OpenOptions::new().append(true).open(dir.join("mpsync.toml"))?;
+    config.write_all(s.as_bytes())
+}
+
+/// Prints where the simulated HaloPSA is and the API application it accepts (the simulator's
+/// own, generated credentials: printing them is the point).
+fn print_halopsa(creds: &mpsync_sim::halopsa::HaloCredentials, base_url: &str) {
+    println!(
+        "  HaloPSA: base_url {base_url}{} (token {base_url}{}/auth/token, API {base_url}{}/api)",
+        mpsync_sim::halopsa::PREFIX,
+        mpsync_sim::halopsa::PREFIX,
+        mpsync_sim::halopsa::PREFIX
+    );
+    println!("  HaloPSA tenant:        {}", creds.tenant.as_deref().unwrap_or("(none: on-prem)"));
+    println!("  HaloPSA client_id:     {}", creds.client_id);
+    println!("  HaloPSA client_secret: {}", creds.client_secret);
+}
+
+pub(super) const HALO_SECRET_FILE: &str = "halopsa-client-secret";
+
+/// Writes the simulated HaloPSA application's client secret (0600) and `DIR/mapping.toml`
+/// (client and item ids), and appends `[billing]`, `[billing.halopsa]` (`base_url` is the
+/// simulator's `/halo`; `auth_url` and `scope` left to their defaults) and `[reconcile]` to
+/// `DIR/mpsync.toml` (call after [`write_keys_dir`]).
+pub fn write_halopsa_files(
+    dir: &Path,
+    base_url: &str,
+    billing: &mpsync_sim::halopsa::HaloData,
+) -> std::io::Result<()> {
+    let dir = std::fs::canonicalize(dir)?;
+    let creds = &billing.credentials;
+    write_secret(&dir.join(HALO_SECRET_FILE), &creds.client_secret)?;
+    std::fs::write(dir.join(MAPPING_FILE), &billing.mapping_toml)?;
+    let mut s = format!(
+        "\n[billing]\nsource = \"halopsa\"\nschedule = \"30 */5 * * * *\"\n\n\
+         [billing.halopsa]\nbase_url = {url}\nclient_id = {id}\nclient_secret_file = {secret}\n",
+        url = quoted(&format!("{base_url}{}", mpsync_sim::halopsa::PREFIX)),
+        id = quoted(&creds.client_id),
+        secret = quoted(&dir.join(HALO_SECRET_FILE).to_string_lossy()),
+    );
+    if let Some(t) = &creds.tenant {
+        s.push_str(&format!("tenant = {}\n", quoted(t)));
+    }
     s.push_str(&format!(
         "\n[reconcile]\nmapping_file = {}\n",
         quoted(&dir.join(MAPPING_FILE).to_string_lossy())

@@ -196,12 +196,15 @@ readers! {
         "none" => Ok(SourceKind::None),
         "connectwise" => Ok(SourceKind::Connectwise),
         "autotask" => Ok(SourceKind::Autotask),
+        "halopsa" => Ok(SourceKind::Halopsa),
         "csv" => Ok(SourceKind::Csv),
         _ => Err(Invalid(format!(
-            "{} is not a billing source; use \"connectwise\", \"autotask\", \"csv\" or \"none\"",
+            "{} is not a billing source; use \"connectwise\", \"autotask\", \"halopsa\", \"csv\" or \"none\"",
             v.show()
         ))),
     };
+    /// `billing.halopsa.scope`: space-separated OAuth scopes such as `read:invoices`.
+    halo_scope: String = deserialize_any, halo_scope_of;
     /// `count_user_types`: a non-empty list of user type names or ids.
     user_types: CountedTypes = deserialize_any, user_type_list;
     /// A non-empty list of product names.
@@ -218,6 +221,7 @@ pub(crate) enum SourceKind {
     None,
     Connectwise,
     Autotask,
+    Halopsa,
     Csv,
 }
 
@@ -350,6 +354,22 @@ fn base_url_of(v: &Raw) -> Result<url::Url, Invalid> {
         )));
     }
     Ok(url)
+}
+
+/// Space-separated scope names (`read:customers edit:invoices`, `all`), each of letters,
+/// digits, `:`, `_`, `-` and `.`; normalised to single spaces.
+fn halo_scope_of(v: &Raw) -> Result<String, Invalid> {
+    let s = non_empty(v)?;
+    let words: Vec<&str> = s.split_whitespace().collect();
+    if let Some(bad) = words.iter().find(|w| {
+        !w.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '_' | '-' | '.'))
+    }) {
+        return Err(Invalid(format!(
+            "{bad:?} is not a scope name; list scopes separated by spaces, e.g. \"read:customers \
+             read:contracts read:items read:invoices\""
+        )));
+    }
+    Ok(words.join(" "))
 }
 
 fn path_of(v: &Raw) -> Result<PathBuf, Invalid> {

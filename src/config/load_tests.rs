@@ -245,7 +245,10 @@ fn sources_only_need_their_own_settings() {
     let p = problems(&opts(&fx.config("[billing]\nsource = \"csv\"\n"), &[], &[]));
     assert_eq!(p[0].key, "billing.csv.path");
     let p = problems(&opts(&fx.config("[billing]\nsource = \"quickbooks\"\n"), &[], &[]));
-    assert!(p[0].message.contains("\"connectwise\", \"autotask\", \"csv\" or \"none\""), "{p:?}");
+    assert!(
+        p[0].message.contains("\"connectwise\", \"autotask\", \"halopsa\", \"csv\" or \"none\""),
+        "{p:?}"
+    );
     let p = problems(&opts(&fx.config("[billing]\nsource = \"autotask\"\n"), &[], &[]));
     let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
     assert_eq!(
@@ -257,6 +260,18 @@ fn sources_only_need_their_own_settings() {
         ]
     );
     assert!(p[0].message.contains(".credentials/autotask-integration-code"), "{p:?}");
+    let p = problems(&opts(&fx.config("[billing]\nsource = \"halopsa\"\n"), &[], &[]));
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "billing.halopsa.base_url",
+            "billing.halopsa.client_id",
+            "billing.halopsa.client_secret_file"
+        ]
+    );
+    assert!(p[0].message.contains("https://acme.halopsa.com"), "{p:?}");
+    assert!(p[2].message.contains(".credentials/halopsa-client-secret"), "{p:?}");
 }
 
 #[test]
@@ -329,6 +344,9 @@ fn every_key_in_the_example_is_known_and_every_known_key_is_in_the_example() {
     // Autotask's base_url is discovered unless given, so the example leaves it commented.
     assert!(text.contains("# base_url = \"https://webservices5.autotask.net"));
     known.retain(|k| k != "billing.autotask.base_url");
+    // HaloPSA's scope is derived (reads, plus edit:invoices for a write-back) unless given.
+    assert!(text.contains("# scope = \"read:customers"));
+    known.retain(|k| k != "billing.halopsa.scope");
     in_file.sort();
     known.sort();
     assert_eq!(in_file, known);
@@ -599,7 +617,7 @@ fn a_key_outside_any_section_lists_its_sections_in_schema_order() {
     assert_eq!(p.len(), 1, "{p:?}");
     assert!(
         p[0].message
-            .ends_with("put it under [mailprotector] or [billing.connectwise] or [billing.autotask] or [gradient]"),
+            .ends_with("put it under [mailprotector] or [billing.connectwise] or [billing.autotask] or [billing.halopsa] or [gradient]"),
         "{}",
         p[0].message
     );
@@ -628,4 +646,68 @@ fn max_changes_per_apply_defaults_to_25_and_is_bounded_from_file_and_environment
     let path = fx.config("[write_back]\nmax_changes = 3\n");
     let p = problems(&opts(&path, &[], &[]));
     assert!(p[0].message.contains("max_changes_per_apply"), "the near miss is suggested: {p:?}");
+}
+
+#[test]
+fn halopsa_settings_derive_the_auth_url_token_url_and_scopes() {
+    let fx = Fixture::new();
+    let secret = fx.secret("halo", "halo-client-secret\n");
+    let text = |extra: &str| {
+        format!(
+            "[billing]\nsource = \"halopsa\"\n[billing.halopsa]\nbase_url = \
+             \"https://acme.halopsa.com\"\nclient_id = \"app-1\"\nclient_secret_file = \"{}\"\n{extra}",
+            secret.display()
+        )
+    };
+    let cfg = load(&opts(&fx.config(&text("tenant = \"acme\"\n")), &[], &[])).unwrap();
+    let BillingSource::Halopsa(h) = &cfg.billing.source else { panic!("{:?}", cfg.billing) };
+    assert_eq!(h.auth_url.as_str(), "https://acme.halopsa.com/auth");
+    assert_eq!(h.token_url().as_str(), "https://acme.halopsa.com/auth/token?tenant=acme");
+    assert_eq!(h.api_url().as_str(), "https://acme.halopsa.com/api");
+    assert_eq!(h.client_secret.expose(), "halo-client-secret");
+    assert_eq!(h.scope_for(false), "read:customers read:contracts read:items read:invoices");
+    assert_eq!(
+        h.scope_for(true),
+        "read:customers read:contracts read:items read:invoices edit:invoices"
+    );
+    // The default budget: burst + 300 s × rate stays under 300 requests per 5 minutes.
+    assert!(f64::from(h.limits.burst) + 300.0 * h.limits.rate_limit <= 300.0, "{:?}", h.limits);
+    let shown = crate::config::redacted_toml(&cfg);
+    assert!(
+        shown.contains("[billing.halopsa]") && !shown.contains("halo-client-secret"),
+        "{shown}"
+    );
+
+    let given = "auth_url = \"https://login.example/auth/\"\nscope = \"  all   \"\n";
+    let cfg = load(&opts(&fx.config(&text(given)), &[], &[])).unwrap();
+    let BillingSource::Halopsa(h) = &cfg.billing.source else { panic!() };
+    assert_eq!(h.token_url().as_str(), "https://login.example/auth/token", "no tenant on premises");
+    assert_eq!((h.scope_for(false), h.scope_for(true)), ("all".into(), "all".into()));
+}
+
+#[test]
+fn bad_halopsa_values_and_unknown_keys_name_their_key() {
+    let fx = Fixture::new();
+    let secret = fx.secret("halo", "halo-client-secret\n");
+    let text = format!(
+        "[billing]\nsource = \"halopsa\"\n[billing.halopsa]\nbase_url = \"ftp://acme\"\n\
+         client_id = \"app-1\"\nclient_secret_file = \"{}\"\nscope = \"read:items, edit\"\n\
+         tenent = \"acme\"\nrate_limit = 0\n",
+        secret.display()
+    );
+    let p = problems(&opts(&fx.config(&text), &[], &[]));
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "billing.halopsa.base_url",
+            "billing.halopsa.rate_limit",
+            "billing.halopsa.scope",
+            "billing.halopsa.tenent"
+        ],
+        "{p:?}"
+    );
+    assert!(p[0].message.contains("https://"), "{p:?}");
+    assert!(p[2].message.contains("\"read:items,\" is not a scope name"), "{p:?}");
+    assert!(p[3].message.contains("tenant"), "a near miss is suggested: {p:?}");
 }

@@ -90,6 +90,7 @@ tables! {
         schedule: Option<Schedule> = "l::schedule",
         connectwise: RawConnectwise,
         autotask: RawAutotask,
+        halopsa: RawHalopsa,
         csv: RawCsv,
     }
 
@@ -115,6 +116,21 @@ tables! {
         integration_code_file: Option<PathBuf> = "l::secret_path",
         secret_file: Option<PathBuf> = "l::secret_path",
         adjustment_effective: Option<AdjustmentEffective> = "l::adjustment_effective",
+        rate_limit: Option<f64> = "l::rate",
+        burst: Option<u32> = "l::whole_u32",
+        max_in_flight: Option<usize> = "l::in_flight",
+        timeout: Option<Duration> = "l::duration",
+        connect_timeout: Option<Duration> = "l::duration",
+    }
+
+    /// `[billing.halopsa]`.
+    RawHalopsa {
+        base_url: Option<url::Url> = "l::base_url",
+        auth_url: Option<url::Url> = "l::base_url",
+        tenant: Option<String> = "l::text",
+        client_id: Option<String> = "l::text",
+        client_secret_file: Option<PathBuf> = "l::secret_path",
+        scope: Option<String> = "l::halo_scope",
         rate_limit: Option<f64> = "l::rate",
         burst: Option<u32> = "l::whole_u32",
         max_in_flight: Option<usize> = "l::in_flight",

@@ -155,17 +155,20 @@ pub enum BillingSource {
     Connectwise(Box<ConnectwiseConfig>),
     /// Datto Autotask recurring-service contracts.
     Autotask(Box<AutotaskConfig>),
+    /// HaloPSA recurring-invoice lines.
+    Halopsa(Box<HalopsaConfig>),
     /// A CSV export.
     Csv(CsvConfig),
 }
 
 impl BillingSource {
-    /// Its name in `billing.source`: `none`, `connectwise`, `autotask` or `csv`.
+    /// Its name in `billing.source`: `none`, `connectwise`, `autotask`, `halopsa` or `csv`.
     pub fn name(&self) -> &'static str {
         match self {
             BillingSource::None => "none",
             BillingSource::Connectwise(_) => "connectwise",
             BillingSource::Autotask(_) => "autotask",
+            BillingSource::Halopsa(_) => "halopsa",
             BillingSource::Csv(_) => "csv",
         }
     }
@@ -233,6 +236,74 @@ impl AdjustmentEffective {
             AdjustmentEffective::NextPeriod => "next_period",
             AdjustmentEffective::Today => "today",
         }
+    }
+}
+
+/// The scopes a HaloPSA read asks for by default: the least that reads clients, contracts,
+/// items and recurring invoices.
+pub const HALOPSA_READ_SCOPES: [&str; 4] =
+    ["read:customers", "read:contracts", "read:items", "read:invoices"];
+
+/// The scope a HaloPSA write-back asks for on top of [`HALOPSA_READ_SCOPES`].
+pub const HALOPSA_WRITE_SCOPE: &str = "edit:invoices";
+
+/// `[billing.halopsa]`.
+#[derive(Debug, Clone, Serialize)]
+pub struct HalopsaConfig {
+    /// The instance root (`https://acme.halopsa.com`); the API is `base_url` + `/api`.
+    pub base_url: url::Url,
+    /// The authorisation server (default `base_url` + `/auth`); tokens come from
+    /// `auth_url` + `/token`.
+    pub auth_url: url::Url,
+    /// The tenant name of a Halo-hosted instance, sent as `?tenant=` on the token URL;
+    /// `None` for an on-premises install.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// The API application's client id.
+    pub client_id: String,
+    /// The API application's client secret.
+    pub client_secret: Secret,
+    /// The scopes asked for, space-separated; `None`: [`HALOPSA_READ_SCOPES`], plus
+    /// [`HALOPSA_WRITE_SCOPE`] for a write-back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    /// Rate limit, concurrency and timeouts (default 0.9 requests/s with a burst of 20: at
+    /// most 20 + 0.9 × 300 = 290 requests in any 5 minutes, under Halo's 300).
+    #[serde(flatten)]
+    pub limits: UpstreamLimits,
+}
+
+impl HalopsaConfig {
+    /// The scopes a token is asked for: the configured `scope`, else the reads, plus
+    /// `edit:invoices` when `write` (a write-back).
+    pub fn scope_for(&self, write: bool) -> String {
+        if let Some(s) = &self.scope {
+            return s.clone();
+        }
+        let mut scopes: Vec<&str> = HALOPSA_READ_SCOPES.to_vec();
+        if write {
+            scopes.push(HALOPSA_WRITE_SCOPE);
+        }
+        scopes.join(" ")
+    }
+
+    /// The token endpoint: `auth_url` + `/token`, with `?tenant=` when a tenant is set.
+    pub fn token_url(&self) -> url::Url {
+        let mut u = self.auth_url.clone();
+        let path = format!("{}/token", u.path().trim_end_matches('/'));
+        u.set_path(&path);
+        if let Some(t) = &self.tenant {
+            u.query_pairs_mut().append_pair("tenant", t);
+        }
+        u
+    }
+
+    /// The resource server root: `base_url` + `/api`.
+    pub fn api_url(&self) -> url::Url {
+        let mut u = self.base_url.clone();
+        let path = format!("{}/api", u.path().trim_end_matches('/'));
+        u.set_path(&path);
+        u
     }
 }
 
@@ -311,6 +382,7 @@ impl Serialize for BillingConfig {
             BillingSource::None => {}
             BillingSource::Connectwise(cw) => map.serialize_entry("connectwise", cw)?,
             BillingSource::Autotask(at) => map.serialize_entry("autotask", at)?,
+            BillingSource::Halopsa(h) => map.serialize_entry("halopsa", h)?,
             BillingSource::Csv(csv) => map.serialize_entry("csv", csv)?,
         }
         map.end()

@@ -180,7 +180,7 @@ fn remote_listen(c: &mut Check<'_>, listen: SocketAddr) {
 }
 
 /// Every secret: its `*_file` key, its systemd credential, and what it is (for "not set").
-const SECRETS: [(&str, &str, &str); 8] = [
+const SECRETS: [(&str, &str, &str); 9] = [
     ("daemon.access_token_file", "mpsync-access-token", ACCESS_TOKEN),
     ("mailprotector.api_key_file", "mailprotector-api-key", "the Mailprotector API key"),
     (
@@ -199,6 +199,11 @@ const SECRETS: [(&str, &str, &str); 8] = [
         "the Autotask API tracking identifier (integration code)",
     ),
     ("billing.autotask.secret_file", "autotask-secret", "the Autotask API user's secret"),
+    (
+        "billing.halopsa.client_secret_file",
+        "halopsa-client-secret",
+        "the HaloPSA API application's client secret",
+    ),
     ("gradient.vendor_key_file", "gradient-vendor-key", "the Gradient vendor API key"),
     ("gradient.partner_key_file", "gradient-partner-key", "the Gradient partner API key"),
 ];
@@ -333,10 +338,12 @@ fn billing(r: RawBilling, c: &mut Check<'_>) -> BillingConfig {
     let kind = r.source.unwrap_or(SourceKind::None);
     let cw = connectwise(r.connectwise, kind == SourceKind::Connectwise, c);
     let at = autotask(r.autotask, kind == SourceKind::Autotask, c);
+    let halo = halopsa(r.halopsa, kind == SourceKind::Halopsa, c);
     let source = match kind {
         SourceKind::None => BillingSource::None,
         SourceKind::Connectwise => BillingSource::Connectwise(Box::new(cw)),
         SourceKind::Autotask => BillingSource::Autotask(Box::new(at)),
+        SourceKind::Halopsa => BillingSource::Halopsa(Box::new(halo)),
         SourceKind::Csv => {
             let path = c.required(
                 "billing.csv.path",
@@ -403,6 +410,59 @@ fn autotask(r: RawAutotask, used: bool, c: &mut Check<'_>) -> AutotaskConfig {
             burst: r.burst.unwrap_or(10),
             max_in_flight: r.max_in_flight.unwrap_or(3),
             timeout: r.timeout.unwrap_or(secs(30)),
+            connect_timeout: r.connect_timeout.unwrap_or(secs(5)),
+        },
+    }
+}
+
+/// `[billing.halopsa]`; `base_url`, `client_id` and the secret are required only when it is
+/// the source. The default budget is 0.9 requests/s with a burst of 20 and 2 in flight: a
+/// GCRA admits at most burst + 300 × rate = 290 requests in any 5 minutes, under the 300 per
+/// rolling 5 minutes Halo's hosted tenants allow (token requests included, with room to
+/// spare).
+fn halopsa(r: RawHalopsa, used: bool, c: &mut Check<'_>) -> HalopsaConfig {
+    let req = |c: &mut Check<'_>, key: &str, v: Option<String>, what: &str| {
+        let msg = format!("required when billing.source = \"halopsa\": {what}");
+        if used { c.required(key, v, &msg) } else { v }.unwrap_or_default()
+    };
+    let base_url = if used {
+        c.required(
+            "billing.halopsa.base_url",
+            r.base_url,
+            "required when billing.source = \"halopsa\": your Halo instance's address, e.g. \
+             \"https://acme.halopsa.com\" (Configuration > Integrations > HaloPSA API shows it \
+             as the resource server without /api)",
+        )
+    } else {
+        r.base_url
+    };
+    let base_url = base_url.unwrap_or_else(|| url("https://halopsa.invalid"));
+    let client_id = req(
+        c,
+        "billing.halopsa.client_id",
+        r.client_id,
+        "the API application's Client ID (Configuration > Integrations > HaloPSA API > View \
+         Applications; authentication method Client ID and Secret (Services))",
+    );
+    let client_secret = secret(c, "billing.halopsa.client_secret_file", r.client_secret_file, used);
+    let auth_url = r.auth_url.unwrap_or_else(|| {
+        let mut u = base_url.clone();
+        let path = format!("{}/auth", u.path().trim_end_matches('/'));
+        u.set_path(&path);
+        u
+    });
+    HalopsaConfig {
+        base_url,
+        auth_url,
+        tenant: r.tenant,
+        client_id,
+        client_secret: client_secret.unwrap_or_else(unloaded),
+        scope: r.scope,
+        limits: UpstreamLimits {
+            rate_limit: r.rate_limit.unwrap_or(0.9),
+            burst: r.burst.unwrap_or(20),
+            max_in_flight: r.max_in_flight.unwrap_or(2),
+            timeout: r.timeout.unwrap_or(secs(60)),
             connect_timeout: r.connect_timeout.unwrap_or(secs(5)),
         },
     }

@@ -191,9 +191,7 @@ impl Health {
     pub fn configure(&self, config: &Config) {
         let billing = match &config.billing.source {
             BillingSource::None => None,
-            BillingSource::Connectwise(_) => Some("connectwise"),
-            BillingSource::Autotask(_) => Some("autotask"),
-            BillingSource::Csv(_) => Some("csv"),
+            other => Some(other.name()),
         };
         self.set_configured(Source::Mailprotector, true, Some("mailprotector"));
         self.set_configured(Source::Billing, billing.is_some(), billing);

@@ -9,7 +9,7 @@
 use std::sync::{Arc, Once};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{ACCEPT, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
@@ -113,6 +113,14 @@ impl std::fmt::Debug for UpstreamClient {
             .field("recording", &self.recorder.is_some())
             .finish()
     }
+}
+
+/// The body of one call.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    None,
+    Json(&'a serde_json::Value),
+    Form(&'a [(&'a str, &'a str)]),
 }
 
 enum Failure {
@@ -264,6 +272,46 @@ impl UpstreamClient {
         json: Option<&serde_json::Value>,
         idempotent: bool,
     ) -> Result<UpstreamResponse, UpstreamError> {
+        let body = json.map_or(Body::None, Body::Json);
+        self.dispatch(endpoint, query, body, None, idempotent).await
+    }
+
+    /// [`UpstreamClient::send`] with `Authorization: Bearer <token>` (marked sensitive, never
+    /// logged) for an upstream whose credential is a short-lived token fetched at run time
+    /// (HaloPSA): the header cannot be one of the client's fixed auth headers. The caller cuts
+    /// the token out of errors (see [`UpstreamError::scrubbed`]).
+    pub async fn send_bearer(
+        &self,
+        endpoint: &Endpoint,
+        query: &[(&str, String)],
+        json: Option<&serde_json::Value>,
+        token: &Secret,
+        idempotent: bool,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let body = json.map_or(Body::None, Body::Json);
+        self.dispatch(endpoint, query, body, Some(token), idempotent).await
+    }
+
+    /// POSTs `form` as `application/x-www-form-urlencoded` (an OAuth token request) with
+    /// `query`; retried like any call when `idempotent`. The form's values are never logged.
+    pub async fn post_form(
+        &self,
+        endpoint: &Endpoint,
+        query: &[(&str, String)],
+        form: &[(&str, &str)],
+        idempotent: bool,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        self.dispatch(endpoint, query, Body::Form(form), None, idempotent).await
+    }
+
+    async fn dispatch(
+        &self,
+        endpoint: &Endpoint,
+        query: &[(&str, String)],
+        body: Body<'_>,
+        bearer: Option<&Secret>,
+        idempotent: bool,
+    ) -> Result<UpstreamResponse, UpstreamError> {
         let sh = &self.shared;
         let (name, policy) = (&sh.reader.name, &sh.reader.retry);
         let label = endpoint.label();
@@ -284,7 +332,7 @@ impl UpstreamClient {
             self.stats.record_wait(waited);
             attempts += 1;
             self.stats.record_request(&label, attempts > 1);
-            let outcome = self.attempt(endpoint, query, json).await;
+            let outcome = self.attempt(endpoint, query, body, bearer).await;
             drop(permit);
             if let (Some(recorder), Ok((status, headers, body))) = (&self.recorder, &outcome) {
                 recorder.record(&Exchange {
@@ -350,15 +398,31 @@ impl UpstreamClient {
         &self,
         endpoint: &Endpoint,
         query: &[(&str, String)],
-        json: Option<&serde_json::Value>,
+        body: Body<'_>,
+        bearer: Option<&Secret>,
     ) -> Result<(u16, HeaderMap, bytes::Bytes), Failure> {
         let url = format!("{}{}", self.base, endpoint.path);
         let mut req = self.shared.http.request(endpoint.method.clone(), url);
         if !query.is_empty() {
             req = req.query(query);
         }
-        if let Some(body) = json {
-            req = req.json(body);
+        match body {
+            Body::None => {}
+            Body::Json(v) => req = req.json(v),
+            Body::Form(pairs) => {
+                let mut f = url::form_urlencoded::Serializer::new(String::new());
+                for (k, v) in pairs {
+                    f.append_pair(k, v);
+                }
+                req =
+                    req.header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(f.finish());
+            }
+        }
+        if let Some(token) = bearer {
+            let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+                .map_err(|_| Failure::Transport("the access token is not a valid header".into()))?;
+            value.set_sensitive(true);
+            req = req.header(AUTHORIZATION, value);
         }
         let resp = req.send().await.map_err(|e| self.transport(e))?;
         let status = resp.status().as_u16();

@@ -179,6 +179,43 @@ impl UpstreamError {
     }
 }
 
+impl UpstreamError {
+    /// The same error with every form of every secret `scrub` holds cut out of its text: for
+    /// a secret the client did not know when it was built (a HaloPSA access token).
+    pub fn scrubbed(self, scrub: &Scrubber) -> UpstreamError {
+        let s = |t: String| scrub.scrub(&t).into_owned();
+        match self {
+            UpstreamError::Unauthorized { upstream, endpoint, credential, message } => {
+                UpstreamError::Unauthorized { upstream, endpoint, credential, message: s(message) }
+            }
+            UpstreamError::Forbidden { upstream, endpoint, credential, message } => {
+                UpstreamError::Forbidden { upstream, endpoint, credential, message: s(message) }
+            }
+            UpstreamError::NotFound { upstream, endpoint, path, message } => {
+                UpstreamError::NotFound { upstream, endpoint, path, message: s(message) }
+            }
+            UpstreamError::Unavailable { upstream, endpoint, attempts, detail } => {
+                UpstreamError::Unavailable { upstream, endpoint, attempts, detail: s(detail) }
+            }
+            UpstreamError::BadResponse { upstream, endpoint, reason, excerpt } => {
+                UpstreamError::BadResponse {
+                    upstream,
+                    endpoint,
+                    reason: s(reason),
+                    excerpt: s(excerpt),
+                }
+            }
+            UpstreamError::Rejected { upstream, endpoint, status, message, fields } => {
+                UpstreamError::Rejected { upstream, endpoint, status, message: s(message), fields }
+            }
+            UpstreamError::Setup { upstream, reason } => {
+                UpstreamError::Setup { upstream, reason: s(reason) }
+            }
+            e @ (UpstreamError::RateLimited { .. } | UpstreamError::Timeout { .. }) => e,
+        }
+    }
+}
+
 impl ExitStatus for UpstreamError {
     fn exit(&self) -> Exit {
         match self {
@@ -195,43 +232,75 @@ impl ExitStatus for UpstreamError {
     }
 }
 
-/// Extracts a human message from an error body: JSON `error`, then `message`, then
-/// `errors` (array or object), else the raw text. Never fails; the result is collapsed to
-/// one line and truncated. Every form of every secret `scrub` holds is replaced by
-/// `<redacted>`, after the JSON is decoded (so an escaped echo is caught as well).
+/// Extracts a human message from an error body: a bare JSON string; JSON `error` (with its
+/// OAuth `error_description`), then `message` (or .NET's `Message`), then `errors` (array or
+/// object); a model-binding map of field → messages (`{"[0].qty":["Could not convert…"]}`);
+/// else the raw text. Never fails; the result is collapsed to one line and truncated. Every
+/// form of every secret `scrub` holds is replaced by `<redacted>`, after the JSON is decoded
+/// (so an escaped echo is caught as well).
 pub(super) fn error_message(body: &[u8], scrub: &Scrubber) -> String {
     let text = String::from_utf8_lossy(body);
-    let from_json = serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| {
-        let obj = v.as_object()?;
-        for key in ["error", "message"] {
-            match obj.get(key) {
-                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {
+    let from_json =
+        serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| json_message(&v));
+    let msg = from_json.unwrap_or_else(|| text.into_owned());
+    let msg = excerpt(msg.as_bytes(), scrub, 200);
+    if msg.is_empty() { "no message".to_owned() } else { msg }
+}
+
+/// The message a JSON error body carries (see [`error_message`]), if it has one.
+fn json_message(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    let text = |v: &Value| v.as_str().map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned);
+    let obj = match v {
+        Value::String(s) => return Some(s.clone()).filter(|s| !s.trim().is_empty()),
+        Value::Object(o) => o,
+        _ => return None,
+    };
+    if let Some(e) = obj.get("error").and_then(text) {
+        return Some(match obj.get("error_description").and_then(text) {
+            Some(d) => format!("{e}: {d}"),
+            None => e,
+        });
+    }
+    for key in ["error", "message", "Message"] {
+        match obj.get(key) {
+            Some(Value::String(s)) if !s.trim().is_empty() => return Some(s.clone()),
+            Some(Value::Object(inner)) => {
+                if let Some(Value::String(s)) = inner.get("message") {
                     return Some(s.clone());
                 }
-                Some(serde_json::Value::Object(inner)) => {
-                    if let Some(serde_json::Value::String(s)) = inner.get("message") {
-                        return Some(s.clone());
-                    }
-                }
-                _ => {}
             }
+            _ => {}
         }
-        match obj.get("errors") {
-            Some(serde_json::Value::Array(a)) if !a.is_empty() => Some(
+    }
+    let listed = |o: &serde_json::Map<String, Value>| {
+        o.iter()
+            .map(|(k, e)| match e {
+                Value::Array(a) if a.iter().all(Value::is_string) => {
+                    let msgs: Vec<&str> = a.iter().filter_map(Value::as_str).collect();
+                    if k.is_empty() { msgs.join(", ") } else { format!("{k}: {}", msgs.join(", ")) }
+                }
+                e => format!("{k}: {e}"),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    match obj.get("errors") {
+        Some(Value::Array(a)) if !a.is_empty() => {
+            return Some(
                 a.iter()
                     .map(|e| e.as_str().map(str::to_owned).unwrap_or_else(|| e.to_string()))
                     .collect::<Vec<_>>()
                     .join("; "),
-            ),
-            Some(serde_json::Value::Object(o)) if !o.is_empty() => {
-                Some(o.iter().map(|(k, e)| format!("{k}: {e}")).collect::<Vec<_>>().join("; "))
-            }
-            _ => None,
+            );
         }
-    });
-    let msg = from_json.unwrap_or_else(|| text.into_owned());
-    let msg = excerpt(msg.as_bytes(), scrub, 200);
-    if msg.is_empty() { "no message".to_owned() } else { msg }
+        Some(Value::Object(o)) if !o.is_empty() => return Some(listed(o)),
+        _ => {}
+    }
+    // A model-binding map: every value a list of messages.
+    let binding = !obj.is_empty()
+        && obj.values().all(|e| matches!(e, Value::Array(a) if a.iter().all(Value::is_string)));
+    binding.then(|| listed(obj))
 }
 
 /// The fields a validation error body names: `errors[].field` of a body shaped like
@@ -308,6 +377,43 @@ mod tests {
         );
         assert_eq!(error_message(b"", none), "no message");
         assert_eq!(error_message(&[0xff, 0xfe, b'x'], none), "\u{fffd}\u{fffd}x");
+    }
+
+    #[test]
+    fn oauth_and_dotnet_bodies_read_as_sentences() {
+        let none = &Scrubber::default();
+        assert_eq!(
+            error_message(
+                br#"{"error":"invalid_request","error_description":"unknown tenant"}"#,
+                none
+            ),
+            "invalid_request: unknown tenant"
+        );
+        assert_eq!(error_message(br#"{"error":"invalid_scope"}"#, none), "invalid_scope");
+        // The three 400 shapes HaloPSA answers with (reference F41).
+        assert_eq!(
+            error_message(
+                br#"{"[0].qty_order":["Could not convert string to double: ten. Path '[0].qty_order'."]}"#,
+                none
+            ),
+            "[0].qty_order: Could not convert string to double: ten. Path '[0].qty_order'."
+        );
+        assert_eq!(
+            error_message(
+                br#"{"ClassName":"System.Exception","Message":"Quantity cannot be negative","Data":null,"HResult":-2146233088}"#,
+                none
+            ),
+            "Quantity cannot be negative"
+        );
+        assert_eq!(
+            error_message(br#""No matching custom table""#, none),
+            "No matching custom table"
+        );
+        assert_eq!(
+            error_message(br#"{"":["A non-empty request body is required."]}"#, none),
+            "A non-empty request body is required."
+        );
+        assert_eq!(error_message(br#"{"a":1}"#, none), r#"{"a":1}"#, "no message: the text");
     }
 
     #[test]

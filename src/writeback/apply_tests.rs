@@ -111,6 +111,7 @@ fn addition(line: &LineRef) -> u64 {
     match line {
         LineRef::Connectwise { addition, .. } => *addition,
         LineRef::Autotask { contract_service, .. } => *contract_service,
+        LineRef::Halopsa { line, .. } => *line as u64,
         LineRef::Csv { line } => *line,
     }
 }

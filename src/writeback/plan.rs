@@ -209,6 +209,16 @@ impl Service<'_> {
             },
         };
         let line = counted[target];
+        if let Some(r) = line.line.as_ref().filter(|r| !r.writable()) {
+            let why = format!(
+                "{} is a line whose quantity the PSA computes itself ({r}): a written quantity \
+                 would be overwritten at its next recalculation, so mpsync never changes it; \
+                 change how the PSA counts it, or bill the product on a line with a manual \
+                 quantity",
+                r.key()
+            );
+            return Err(self.not_planned(&counted, why));
+        }
         let others: f64 =
             counted.iter().enumerate().filter(|(i, _)| *i != target).map(|(_, l)| l.quantity).sum();
         let floor = self.policy.min_quantity.unwrap_or(0.0);

@@ -320,6 +320,21 @@ fn a_line_without_an_id_asks_for_a_billing_sync() {
 }
 
 #[test]
+fn a_line_whose_quantity_halo_computes_is_never_planned() {
+    let computed = LineRef::Halopsa { invoice: -94, line: 24967, item: 17, computed: true };
+    let w = World::new(vec![cf(1, 42)], vec![line("A1", 40.0, Some(computed))]);
+    let plan = w.plan(&mapping(REVIEW, ""));
+    assert!(plan.changes.is_empty(), "{plan:#?}");
+    let not = &plan.not_planned[0];
+    assert_eq!(not.lines[0].line_key, "halo:-94/24967/17/computed");
+    assert!(not.reason.contains("computes itself") && not.reason.contains("never changes it"));
+    let manual = LineRef::Halopsa { invoice: -94, line: 24967, item: 17, computed: false };
+    let w = World::new(vec![cf(1, 42)], vec![line("A1", 40.0, Some(manual))]);
+    let plan = w.plan(&mapping(REVIEW, ""));
+    assert_eq!(plan.changes[0].line_key, "halo:-94/24967/17", "a manual line is planned");
+}
+
+#[test]
 fn money_is_unknown_without_a_price_and_rows_are_numbered_in_reconciliation_order() {
     let mut lines = vec![
         line("A1", 40.0, Some(cw(1, 1))),

@@ -106,6 +106,14 @@ impl SimProcess {
         }
     }
 
+    /// Every HaloPSA route answers `status` (the token endpoint included).
+    pub fn halopsa_outage(&self, status: u16) {
+        for fault in mpsync_sim::halopsa::outage(status) {
+            let body = serde_json::to_value(&fault).unwrap();
+            self.control(Method::POST, "/_sim/faults", Some(body));
+        }
+    }
+
     /// Removes every fault.
     pub fn clear_faults(&self) {
         self.control(Method::DELETE, "/_sim/faults", None);
@@ -181,8 +189,13 @@ impl Expect {
     }
 
     /// A fresh service row: `vendor` users, `billed` units of `psa_product` (none: unbilled).
+    /// The PSA product is a ConnectWise product identifier or the HaloPSA item id of one.
     pub fn service(status: Status, psa_product: &str, vendor: u64, billed: Option<f64>) -> Expect {
-        let price = billed.and_then(|_| PRODUCTS.iter().find(|p| p.1 == psa_product)).map(|p| p.2);
+        let named = |p: &&(&str, &str, f64, u64, f64)| {
+            p.1 == psa_product
+                || mpsync_sim::halopsa::item_id(p.1).is_some_and(|i| i.to_string() == psa_product)
+        };
+        let price = billed.and_then(|_| PRODUCTS.iter().find(named)).map(|p| p.2);
         let delta = vendor as f64 - billed.unwrap_or(0.0);
         Expect {
             status,

@@ -9,7 +9,7 @@
 //! - [`e2e`]: `mpsync sim --keys-dir` as a child and the rows its planted truth predicts.
 //! - [`echo`]: proxies that echo every credential back, and the check that none shows.
 //! - [`sim`]: a client for the simulated Mailprotector API over HTTP.
-//! - [`mp`], [`cw`], [`at`], [`gradient`]: clients and configs for each upstream against a
+//! - [`mp`], [`cw`], [`at`], [`halo`], [`gradient`]: clients and configs for each upstream against a
 //!   simulator.
 //! - [`store`], [`reconcile`], [`dashboard`], [`api`]: store data sets, a sample
 //!   reconciliation, seeded dashboard data, and the daemon's router in process.
@@ -26,6 +26,7 @@ pub mod e2e;
 pub mod echo;
 pub mod fault;
 pub mod gradient;
+pub mod halo;
 pub mod mp;
 pub mod reconcile;
 pub mod sim;

@@ -11,6 +11,7 @@ use super::connectwise::{BillingData, ConnectwiseSim};
 use super::dataset::{Dataset, Services, SimError};
 use super::faults::{Fault, FaultStatus};
 use super::gradient::GradientSim;
+use super::halopsa::{HaloData, HaloSim};
 use super::requests::{RequestCounts, RequestGate};
 
 struct Shared {
@@ -23,6 +24,8 @@ struct Shared {
     connectwise: OnceLock<ConnectwiseSim>,
     /// The simulated Autotask, its data generated from the ConnectWise billing on first use.
     autotask: OnceLock<AutotaskSim>,
+    /// The simulated HaloPSA, its data generated from the ConnectWise billing on first use.
+    halopsa: OnceLock<HaloSim>,
 }
 
 /// A handle on a simulator's state, usable while it serves. Cloning is cheap.
@@ -49,6 +52,7 @@ impl SimControl {
                 gradient,
                 connectwise: OnceLock::new(),
                 autotask: OnceLock::new(),
+                halopsa: OnceLock::new(),
             }),
         }
     }
@@ -106,6 +110,19 @@ impl SimControl {
             .get_or_init(|| {
                 let data = AtData::generate(&self.connectwise().read());
                 AutotaskSim::new(self.gate().clone(), data)
+            })
+            .clone()
+    }
+
+    /// The simulated HaloPSA served under `/halo`: the same truth as
+    /// [`SimControl::connectwise`]'s billing (see [`HaloData::from_connectwise`]) plus the
+    /// Halo-specific plants, its dates laid out around the day of first use.
+    pub fn halopsa(&self) -> HaloSim {
+        self.shared
+            .halopsa
+            .get_or_init(|| {
+                let data = HaloData::generate(&self.connectwise().read());
+                HaloSim::new(self.gate().clone(), data)
             })
             .clone()
     }

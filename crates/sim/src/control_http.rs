@@ -11,6 +11,7 @@
 //! | `DELETE /_sim/faults`, `DELETE /_sim/faults/{id}` | remove all, or one |
 //! | `GET /_sim/expected_counts` | ground truth: `{"<customer id>":{"<product>":users}}`, counting type User (1) only; `?types=1,3,11` counts those user type ids instead |
 //! | `POST /_sim/keys/revoke` | `{"key":"..."}`: that key answers 401 from now on |
+//! | `/_sim/halopsa/...` | the simulated HaloPSA's credentials, settings, clock, tokens and journal: see [`crate::halopsa::control`] |
 //! | `POST /_sim/mutations` | one change: `{"op":"add_users","group":109,"n":5}`, `remove_users` (group, n), `rename_customer` (customer, name), `move_domain` (domain, customer), `set_services` (group, hosting, addons), `add_customer` (name, reseller?), `add_domain` (customer, name, parent?), `add_group` (domain, name, hosting, addons, users), `add_mailing_lists` (group, n), `add_unlicensed_users` (group, n), `hide_customer` (customer), `unhide_customer` (customer) → `{"id":..}`, `{"ids":[..]}` or `{}`; ConnectWise changes made in the PSA behind mpsync's back: `delete_addition` (addition) → the deleted addition, `set_addition_quantity` (addition, quantity) → `{"previous":..}`, `set_edit_rights` (allowed: the API member's role may PATCH or gets 403) → `{}` |
 
 use axum::body::Bytes;

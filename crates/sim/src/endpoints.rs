@@ -1,4 +1,4 @@
-//! The route patterns of the simulated Mailprotector, ConnectWise and Autotask APIs: what their requests
+//! The route patterns of the simulated Mailprotector, ConnectWise, Autotask and HaloPSA APIs: what their requests
 //! are counted under and what a fault's `endpoint` must match. Data only, in a module of its
 //! own, because both the simulators that serve these routes and the faults they apply
 //! (`Fault::validate`) read them.
@@ -85,4 +85,34 @@ pub const AUTOTASK: [&str; 40] = [
     "GET /ServiceBundles/{id}",
     "POST /ContractServiceAdjustments",
     "POST /Contracts/{id}/ServiceAdjustments",
+];
+
+/// Every HaloPSA route (without the `/halo` prefix; API routes without `/api`), as counted
+/// and as fault `endpoint`s match them; also `halopsa::ENDPOINTS`. Resource names are written
+/// as the reference spells them (requests match them ignoring case).
+pub const HALOPSA: [&str; 24] = [
+    "POST /auth/token",
+    "GET /Client",
+    "GET /Client/{id}",
+    "POST /Client",
+    "DELETE /Client/{id}",
+    "GET /ClientContract",
+    "GET /ClientContract/{id}",
+    "POST /ClientContract",
+    "DELETE /ClientContract/{id}",
+    "GET /RecurringInvoice",
+    "GET /RecurringInvoice/{id}",
+    "POST /RecurringInvoice",
+    "DELETE /RecurringInvoice/{id}",
+    "POST /RecurringInvoice/updatelines",
+    "POST /RecurringInvoice/Lines",
+    "POST /RecurringInvoice/process",
+    "GET /Item",
+    "GET /Item/{id}",
+    "POST /Item",
+    "DELETE /Item/{id}",
+    "GET /Invoice",
+    "GET /Invoice/{id}",
+    "POST /Invoice",
+    "DELETE /Invoice/{id}",
 ];

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::endpoints;
 
 pub use plan::FaultStatus;
-pub(crate) use plan::{FaultSet, Plan, Post, Pre};
+pub(crate) use plan::{FaultSet, Plan, Post, Pre, SideEffect};
 pub use variant::{Variant, variant_lines};
 
 /// One injected fault.
@@ -98,6 +98,13 @@ pub enum FaultKind {
         #[serde(default)]
         key: Option<String>,
     },
+    /// HaloPSA recurring-invoice writes only: the write is made, and another line of the
+    /// same invoice (the first the write did not change) gains one unit — a PSA bug the
+    /// client's re-read after the write must notice.
+    ChangeOtherLine,
+    /// HaloPSA recurring-invoice writes only: the write is made, and another line of the same
+    /// invoice disappears.
+    DropOtherLine,
     /// Serve one of the shapes the client must tolerate.
     Variant {
         /// Which one.
@@ -120,6 +127,8 @@ rate=0..1, after=N, times=N apply to every kind):
   kind=hang | kind=truncate | kind=disconnect | kind=malformed | kind=wrong_types
   kind=hang_after                     handle the request (a write is made), never answer
   kind=revoke,after=100[,key=KEY]     the key answers 401 after 100 requests
+  kind=change_other_line | kind=drop_other_line
+                                      HaloPSA invoice writes also change/remove another line
   variant=NAME                        serve an alternative the client must accept:";
 
 /// The forms `--fault` accepts with every variant, shown when a spec does not parse (and,
@@ -226,7 +235,8 @@ impl Fault {
         let routes = endpoints::MAILPROTECTOR
             .iter()
             .chain(&endpoints::CONNECTWISE)
-            .chain(&endpoints::AUTOTASK);
+            .chain(&endpoints::AUTOTASK)
+            .chain(&endpoints::HALOPSA);
         if !routes.clone().any(|r| plan::endpoint_matches(&self.endpoint, r)) {
             return Err(format!(
                 "endpoint {:?} matches no route; use *, a path segment (customers, domains, \
@@ -262,6 +272,11 @@ mod tests {
         assert_eq!(Fault::parse("kind=hang_after").unwrap().kind, FaultKind::HangAfter);
         assert_eq!(Fault::parse("kind=truncate").unwrap().kind, FaultKind::Truncate);
         assert_eq!(Fault::parse("kind=disconnect").unwrap().kind, FaultKind::Disconnect);
+        let f = Fault::parse("kind=drop_other_line,endpoint=POST /RecurringInvoice").unwrap();
+        assert_eq!(
+            (f.kind, f.endpoint.as_str()),
+            (FaultKind::DropOtherLine, "POST /RecurringInvoice")
+        );
         let l = Fault::parse("kind=latency,ms=200,jitter_ms=50").unwrap();
         assert_eq!(l.kind, FaultKind::Latency { ms: 200, jitter_ms: 50 });
         let r = Fault::parse("kind=revoke,after=100").unwrap();

@@ -13,6 +13,8 @@
 //! - [`connectwise`]: the ConnectWise Manage API under `/v4_6_release/apis/3.0`.
 //! - [`autotask`]: the Datto Autotask REST API under `/ATServicesRest` (its zones, threshold
 //!   and thread limit included).
+//! - [`halopsa`]: the HaloPSA API under `/halo` (token endpoint `/halo/auth/token`, API
+//!   `/halo/api`; tenant, scopes, expiring tokens, the rolling five-minute limit).
 //! - [`gradient`]: the Gradient Synthesize vendor API under `/api/vendor-api`.
 //! - [`faults`]: injectable faults and response variants ([`Variant`]), and the `--fault` spec
 //!   syntax; [`endpoints`]: the Mailprotector and ConnectWise route patterns they match.
@@ -29,6 +31,7 @@ pub mod dataset;
 pub mod endpoints;
 pub mod faults;
 pub mod gradient;
+pub mod halopsa;
 pub mod mailprotector;
 pub mod replay;
 mod requests;
@@ -48,7 +51,7 @@ pub use server::{SimHandle, SimOptions, SimServer, SimStartError};
 /// Every simulated API on one router: Mailprotector under `/api/v1`, the control surface under
 /// `/_sim`, and a JSON 404 for anything else. Other simulators (Gradient under
 /// `/api/vendor-api`, ConnectWise under `/v4_6_release/apis/3.0`, Autotask under
-/// `/ATServicesRest`) merge in here.
+/// `/ATServicesRest`, HaloPSA under `/halo`) merge in here.
 pub fn router(control: SimControl) -> Router {
     let cw = control.connectwise();
     router_with(control, cw)
@@ -58,11 +61,13 @@ pub fn router(control: SimControl) -> Router {
 /// handle).
 pub fn router_with(control: SimControl, cw: connectwise::ConnectwiseSim) -> Router {
     let at = control.autotask();
+    let halo = control.halopsa();
     let counter = control.clone();
     let wrong_method = control.clone();
     mailprotector::router(control.clone())
         .merge(connectwise::router(cw))
         .merge(autotask::router(at))
+        .merge(halopsa::router(halo))
         .merge(gradient::router(control.gradient().clone()))
         .merge(control_http::router(control))
         .fallback(move |req: Request| {

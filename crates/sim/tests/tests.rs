@@ -10,6 +10,8 @@ mod cw_writes;
 mod dataset;
 mod faults;
 mod gradient;
+mod halopsa;
+mod halopsa_writes;
 mod mutations;
 mod scale;
 mod scale_http;

@@ -66,6 +66,14 @@ pub async fn mapping_check(cfg: &Config) -> Vec<CheckResult> {
     ]
 }
 
+/// Whether some product of the mapping opts in to write-back (so the billing check tests the
+/// write scope too); false when the mapping cannot be read (its own check says why).
+pub async fn write_back_wanted(cfg: &Config) -> bool {
+    let path = cfg.reconcile.mapping_file.clone();
+    let loaded = tokio::task::spawn_blocking(move || Mapping::load(&path)).await;
+    matches!(loaded, Ok(Ok(m)) if m.products.values().any(|p| p.policy.mode != crate::writeback::WriteBackMode::Off))
+}
+
 /// The latest reconciliation and vendor snapshot, when a store exists (checking must not
 /// create one) and no daemon holds it.
 async fn read_stored(cfg: &Config) -> Stored {

@@ -75,7 +75,10 @@ pub fn write_back_check(cfg: &Config, mapping: &Mapping) -> CheckResult {
         .filter(|l| {
             !matches!(
                 (&l.line, billing),
-                (LineRef::Connectwise { .. }, "connectwise") | (LineRef::Csv { .. }, "csv")
+                (LineRef::Connectwise { .. }, "connectwise")
+                    | (LineRef::Autotask { .. }, "autotask")
+                    | (LineRef::Halopsa { .. }, "halopsa")
+                    | (LineRef::Csv { .. }, "csv")
             )
         })
         .map(|l| (l.source_line, l.line.key()))

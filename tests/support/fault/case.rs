@@ -188,6 +188,7 @@ fn inject(fx: &mut Fixture, case: &Case) {
             let faults = match case.psa {
                 Psa::Connectwise => mpsync_sim::connectwise::outage(status),
                 Psa::Autotask => mpsync_sim::autotask::outage(status),
+                Psa::Halopsa => mpsync_sim::halopsa::outage(status),
             };
             for f in faults {
                 fx.sim.add_fault(f);
@@ -203,6 +204,7 @@ fn inject(fx: &mut Fixture, case: &Case) {
         Inject::RevokePsaKeys => match case.psa {
             Psa::Connectwise => control.connectwise().revoke(),
             Psa::Autotask => control.autotask().revoke(),
+            Psa::Halopsa => control.halopsa().revoke(),
         },
         Inject::RevokeGradientKey => control.gradient().revoke_partner_key(),
         Inject::DiskFull => fx.limit_writes(Some(4096)),
@@ -221,6 +223,7 @@ fn clear(fx: &mut Fixture, case: &Case) {
         Inject::RevokePsaKeys => match case.psa {
             Psa::Connectwise => control.connectwise().restore(),
             Psa::Autotask => control.autotask().restore(),
+            Psa::Halopsa => control.halopsa().restore(),
         },
         Inject::RevokeGradientKey => control.gradient().restore_partner_key(),
         Inject::DiskFull => {

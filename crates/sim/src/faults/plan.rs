@@ -62,6 +62,13 @@ pub(crate) enum Post {
     WrongTypes,
 }
 
+/// A HaloPSA write that also changes another line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SideEffect {
+    ChangeOtherLine,
+    DropOtherLine,
+}
+
 /// What to do to one request.
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
@@ -73,6 +80,8 @@ pub(crate) struct Plan {
     pub(crate) revoke: Vec<Option<String>>,
     /// Handle the request, then never answer.
     pub(crate) hang_after: bool,
+    /// What a HaloPSA write also does to another line.
+    pub(crate) side_effects: Vec<SideEffect>,
 }
 
 /// Whether an endpoint spec matches a route pattern like `GET /domains/{id}/user_groups`.
@@ -177,6 +186,8 @@ impl FaultSet {
                 FaultKind::WrongTypes => plan.post.push(Post::WrongTypes),
                 FaultKind::Revoke { key } => plan.revoke.push(key.clone()),
                 FaultKind::Variant { variant } => plan.variants.push(*variant),
+                FaultKind::ChangeOtherLine => plan.side_effects.push(SideEffect::ChangeOtherLine),
+                FaultKind::DropOtherLine => plan.side_effects.push(SideEffect::DropOtherLine),
             }
         }
         plan

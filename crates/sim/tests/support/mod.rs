@@ -4,6 +4,7 @@
 
 pub mod cw;
 pub mod gradient;
+pub mod halo;
 
 use mpsync_sim::{SimHandle, SimOptions, SimServer};
 use reqwest::StatusCode;
