@@ -86,6 +86,11 @@ pub enum Command {
     /// Every write-back attempt and its result (applied, skipped and why, failed and the PSA's
     /// error), with who and when, newest first.
     Audit(AuditArgs),
+    /// What discrepancies appeared in a period, were fixed (and how) and are still open, with
+    /// their money, per account: the month-end report. Works while the daemon runs (through
+    /// its control socket: run it as root or the daemon's user), or use
+    /// `curl 'http://127.0.0.1:9847/v1/report?since=2026-11-01'`.
+    Report(ReportArgs),
     /// Write a consistent copy of the store to PATH (a new file, mode 0600), while the daemon
     /// runs (through its control socket: run it as root or the daemon's user) or not.
     /// Restore: stop mpsync, copy the file over <state_dir>/mpsync.redb, start mpsync.
@@ -95,6 +100,37 @@ pub enum Command {
     /// run `check`. Asks for what the flags leave out when run on a terminal (secrets without
     /// echo); otherwise the flags must say it all. Never overwrites a file (exit 73).
     Init(Box<InitArgs>),
+    /// Notifications (the `[[notify]]` channels): `mpsync notify test [NAME]` sends each a
+    /// sample.
+    Notify(NotifyArgs),
+}
+
+/// `mpsync notify`.
+#[derive(Debug, Args)]
+pub struct NotifyArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: NotifyCommand,
+}
+
+/// The `mpsync notify` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NotifyCommand {
+    /// Send a sample notification, clearly marked as a test, to every `[[notify]]` channel
+    /// (or only to NAME) and print each receiver's answer. Exits 69 if any delivery failed.
+    /// Needs only the config and the secrets, not the daemon.
+    Test(NotifyTestArgs),
+}
+
+/// `mpsync notify test`.
+#[derive(Debug, Args)]
+pub struct NotifyTestArgs {
+    /// Only this channel (its `name`).
+    #[arg(value_name = "NAME")]
+    pub name: Option<String>,
+    /// Print the results as JSON: `{"channels": [{"name", "kind", "ok", "status", "answer"}]}`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `mpsync backup`.
@@ -368,6 +404,34 @@ pub enum ReconcileFormat {
     Json,
     /// CSV with a header row (the same as /v1/reconciliation?format=csv).
     Csv,
+}
+
+/// `mpsync report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The period's start: YYYY-MM-DD (midnight UTC) or an RFC 3339 time.
+    #[arg(long, value_name = "DATE")]
+    pub since: String,
+    /// The period's end, exclusive (default: now): YYYY-MM-DD or an RFC 3339 time.
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "md")]
+    pub format: ReportFormat,
+    /// State directory holding the store; overrides daemon.state_dir.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// How `mpsync report` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown, for people.
+    Md,
+    /// CSV, one line per discrepancy and section.
+    Csv,
+    /// JSON (the same as /v1/report?format=json).
+    Json,
 }
 
 /// `mpsync apply`.

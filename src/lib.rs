@@ -13,6 +13,7 @@
 //! - [`billing`]: billed quantities from ConnectWise Manage or a CSV export.
 //! - [`gradient`]: the Gradient Synthesize vendor API client and the push plan and report.
 //! - [`reconcile`]: the pure reconciliation engine: snapshots + mapping → typed rows.
+//! - [`report`]: the period report (`mpsync report`, `/v1/report`) from the event log.
 //! - [`sync`]: the sync engine: schedules, run lifecycle, catch-up, backoff.
 //! - [`server`]: the axum routes: probes, health, v1 API.
 //! - [`health`]: the in-memory state that health answers from.
@@ -25,6 +26,10 @@
 //! - [`commands`]: one function per CLI command, called by the thin binary.
 //! - [`control`]: the daemon's local control socket, through which the command line applies
 //!   plans and reads the audit log while the daemon holds the store.
+//! - [`events`]: the event log's events (discrepancies raised, changed, resolved; sources
+//!   failing and recovering; push and write-back failures), derived purely.
+//! - [`notify`]: notifications (webhook, Teams, Slack, e-mail) delivered from the event log,
+//!   at least once, with retries that survive restarts.
 //! - [`writeback`]: the reviewed plan of PSA quantity changes, applied once, and its audit.
 //! - [`model`]: the domain words shared by every module (customer, product, run, snapshot).
 //! - [`exit`]: exit codes (sysexits) and the mapping from errors to them.
@@ -43,13 +48,16 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod control;
+pub mod events;
 pub mod exit;
 pub mod gradient;
 pub mod health;
 pub mod mailprotector;
 pub mod metrics;
 pub mod model;
+pub mod notify;
 pub mod reconcile;
+pub mod report;
 pub mod server;
 pub mod store;
 pub mod sync;

@@ -7,8 +7,10 @@
 //! ([`products`]) and user types ([`user_types`]), Gradient's service categories
 //! ([`gradient_categories`]).
 
+pub mod event_kind;
 pub mod gradient_categories;
 pub mod products;
+pub mod status;
 pub mod user_types;
 
 use std::collections::BTreeMap;

@@ -134,6 +134,7 @@ async fn reconciling_the_simulator_gives_exactly_the_planted_rows() {
             mapping: &mapping,
             settings: Settings { max_age: std::time::Duration::from_secs(7200), debounce_runs: 1 },
             now,
+            previous_at: None,
             previous: None,
         });
         let got: BTreeMap<RowKey, (String, Option<u64>, Option<f64>)> = result

@@ -81,7 +81,14 @@ async fn prune_drops_old_data_but_keeps_the_latest() {
     let stats = store.prune(at(21 * DAY), days(2), days(10)).await.unwrap();
     assert_eq!(
         stats,
-        PruneStats { snapshots: 3, billed_snapshots: 0, history_points: 3, renames: 1, runs: 3 }
+        PruneStats {
+            snapshots: 3,
+            billed_snapshots: 0,
+            history_points: 3,
+            renames: 1,
+            runs: 3,
+            events: 0
+        }
     );
     let latest = store.latest_usage_snapshot().await.unwrap().unwrap();
     assert_eq!((latest.run_id, latest.customers.clone()), (r5.id, day20.clone()));
@@ -103,7 +110,14 @@ async fn prune_drops_old_data_but_keeps_the_latest() {
     let stats = store.prune(at(400 * DAY), days(2), days(10)).await.unwrap();
     assert_eq!(
         stats,
-        PruneStats { snapshots: 0, billed_snapshots: 0, history_points: 1, renames: 1, runs: 2 }
+        PruneStats {
+            snapshots: 0,
+            billed_snapshots: 0,
+            history_points: 1,
+            renames: 1,
+            runs: 2,
+            events: 0
+        }
     );
     assert!(store.history(2, "SS").await.unwrap().is_empty());
     assert_eq!(points(&store.history(1, "CF").await.unwrap()), vec![(r4, 12)]);

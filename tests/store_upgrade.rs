@@ -97,7 +97,13 @@ async fn a_v1_store_opens_with_every_run_and_record() {
     let billed = store.latest_billed_snapshot().await.unwrap().unwrap();
     assert_eq!((billed.run_id, billed.lines.len()), (3, 1));
     let rec = store.latest_reconciliation().await.unwrap().expect("the reconciliation kept");
-    assert_eq!(rec.rows, sample().rows);
+    // A reconciliation stored before discrepancy episodes existed has none: the next
+    // computation starts them (and their money) from then on.
+    let mut want = sample().rows;
+    for r in &mut want {
+        (r.episode, r.accrued, r.excluded_seconds) = (None, None, None);
+    }
+    assert_eq!(rec.rows, want);
     let plan = store.latest_plan().await.unwrap().expect("the plan kept");
     assert_eq!((plan.id, plan.changes.len()), (1, 1));
     assert!(store.begin_run(RunKind::Vendor, at(120)).await.unwrap() > 4);

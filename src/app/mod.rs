@@ -6,7 +6,9 @@
 //! [`TaskTracker`](tokio_util::task::TaskTracker) (inside [`Tasks`]) own every task.
 
 mod error;
+mod event_observer;
 mod health_observer;
+mod notify_observer;
 mod observe;
 mod push_observer;
 mod reconciler;
@@ -197,9 +199,25 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
             health.mark_ready();
         })
     };
+    let (events, recorder) =
+        event_observer::EventObserver::new(store.clone(), config_tx.subscribe(), token.clone());
+    tasks.spawn("event log", recorder);
+    // Channels get their cursors before anything can append an event, so none is skipped.
+    let notifications = crate::notify::Notifier::new(
+        store.clone(),
+        config_tx.subscribe(),
+        Arc::new(crate::notify::SystemClock),
+        Arc::new(|c: &crate::config::NotifyConfig| crate::notify::transport(c)),
+        Arc::new(notify_observer::NotifyPublisher::register(&metrics, health.clone())),
+    );
+    if let Err(e) = notifications.init().await {
+        tracing::error!("notifications: cannot read or set the channels' cursors: {e}");
+    }
+    tasks.spawn("notifications", notifications.run(token.clone()));
     let observer: Arc<dyn RunObserver> = Arc::new(Fanout(vec![
         Arc::new(health.clone()),
         Arc::new(run_metrics),
+        Arc::new(events.clone()),
         Arc::new(reconcile_trigger),
     ]));
     let stop_reason = StopReason::default();
@@ -235,6 +253,7 @@ pub async fn run(opts: RunOptions) -> Result<(), DaemonError> {
         mapping,
         metrics: metrics.clone(),
         writeback,
+        events,
     };
     tasks.spawn("reconciler", reconciler.run(reconcile_rx, token.clone()));
     tasks.spawn(

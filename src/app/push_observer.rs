@@ -33,6 +33,14 @@ impl PushObserver {
     /// `mpsync_gradient_push_pairs` (result = accepted, unmapped, refused, failed, planned).
     pub fn register(metrics: &Metrics, health: Health) -> PushObserver {
         let o = PushObserver { health, pushes: Family::default(), pairs: Family::default() };
+        // Every series exists from the start at 0, so an alert on `increase(...)` sees the
+        // first failure (a series that appears at 1 has no increase to show).
+        for result in ["ok", "failed", "dry_run"] {
+            drop(o.pushes.get_or_create(&ResultLabel { result: result.into() }));
+        }
+        for result in ["accepted", "unmapped", "refused", "failed", "planned"] {
+            drop(o.pairs.get_or_create(&ResultLabel { result: result.into() }));
+        }
         metrics.register(
             "mpsync_gradient_pushes",
             "Gradient pushes that reached the counts, by result (ok, failed, dry_run)",

@@ -64,6 +64,7 @@ pub(super) struct Reconciler {
     pub mapping: Option<Mapping>,
     pub metrics: Metrics,
     pub writeback: Arc<super::writeback::Writeback>,
+    pub events: super::event_observer::EventObserver,
 }
 
 impl Reconciler {
@@ -88,6 +89,14 @@ impl Reconciler {
             "Monthly money at stake in discrepancies, by direction (under_billed, over_billed)",
             impact.clone(),
         );
+        let accrued: Family<DirectionLabel, Gauge<f64, std::sync::atomic::AtomicU64>> =
+            Family::default();
+        self.metrics.register(
+            "mpsync_discrepancy_accrued_money",
+            "Money open discrepancies have cost since they began (spans with stale inputs \
+             excluded), by direction (under_billed: missed, over_billed: overcharged)",
+            accrued.clone(),
+        );
         let mut refresh = tokio::time::interval(REFRESH);
         refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
@@ -101,7 +110,7 @@ impl Reconciler {
                     true
                 }
             };
-            if self.recompute(&rows, &impact).await && after_news {
+            if self.recompute(&rows, &impact, &accrued).await && after_news {
                 self.writeback.auto_apply().await;
             }
             // A billing run an apply asked for while another was running starts now.
@@ -130,6 +139,7 @@ impl Reconciler {
         &self,
         rows: &Family<StatusLabel, Gauge>,
         impact: &Family<DirectionLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+        accrued: &Family<DirectionLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
     ) -> bool {
         let Some(mapping) = &self.mapping else { return false };
         let (settings, plan) = {
@@ -139,6 +149,7 @@ impl Reconciler {
         let now = chrono::Utc::now();
         match crate::sync::recompute(&self.store, mapping, &settings, &plan, now).await {
             Ok(rec) => {
+                self.events.reconciled(rec.clone());
                 let s = &rec.summary;
                 for (status, n) in &s.by_status {
                     rows.get_or_create(&StatusLabel { status: status.clone() }).set(*n as i64);
@@ -149,6 +160,12 @@ impl Reconciler {
                 impact
                     .get_or_create(&DirectionLabel { direction: "over_billed".into() })
                     .set(s.impact_over_billed);
+                for (direction, v) in [
+                    ("under_billed", s.accrued_under_billed),
+                    ("over_billed", s.accrued_over_billed),
+                ] {
+                    accrued.get_or_create(&DirectionLabel { direction: direction.into() }).set(v);
+                }
                 let stale = s.by_status.get("stale").copied().unwrap_or(0);
                 tracing::info!(
                     rows = s.rows,

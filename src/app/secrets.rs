@@ -46,9 +46,14 @@ pub fn secret_scrubber(config: &Config) -> Scrubber {
         let session = crate::server::session_value(token.expose());
         secrets.extend([token.clone(), Secret::new(session, token.origin())]);
     }
-    Scrubber::new(
+    let mut scrubber = Scrubber::new(
         secrets.iter().map(Secret::expose).filter(|s| s.trim().len() >= MIN_BODY_SECRET_LEN),
-    )
+    );
+    // Notification URLs (and their tokens) and SMTP passwords.
+    for channel in &config.notify {
+        scrubber.extend(&crate::notify::send::scrubber(channel));
+    }
+    scrubber
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Write-back in the daemon: the control socket's handler (the command line's `apply`,
-//! `plan`, `audit` and `backup` while the daemon holds the store), the auto mode after a reconciliation, and
+//! `plan`, `audit`, `report` and `backup` while the daemon holds the store), the auto mode after a reconciliation, and
 //! `mpsync_writeback_changes_total`. Every apply here goes through one lock, so the auto mode
 //! and an operator's apply never work on the same plan at once, and uses the writer and
 //! secrets of the config in force at that moment.
@@ -222,6 +222,12 @@ impl Handler for Writeback {
                             );
                             Reply::Backup { file, report }
                         }
+                        Err(e) => Reply::Error { message: e.to_string(), exit: e.exit().code() },
+                    }
+                }
+                Request::Report { since, until } => {
+                    match crate::report::load(&self.store, since, until).await {
+                        Ok(report) => Reply::PeriodReport { report: Box::new(report) },
                         Err(e) => Reply::Error { message: e.to_string(), exit: e.exit().code() },
                     }
                 }

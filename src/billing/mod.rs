@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::autotask::{AutotaskSource, AutotaskWriter};
 pub use self::connectwise::{ConnectwiseSource, ConnectwiseWriter};
 pub use self::csv::{CsvError, CsvProblem, CsvSource, parse_csv};
-pub use self::halopsa::HalopsaSource;
+pub use self::halopsa::{HalopsaSource, HalopsaWriter};
 use crate::config::{BillingConfig, BillingSource};
 use crate::exit::{Exit, ExitStatus};
 use crate::model::{Account, BilledLine};
@@ -155,15 +155,18 @@ pub fn source_with_zone_cache(
 /// it, so a plan for CSV billing says its changes are entered by hand.
 pub fn has_write_path(cfg: &BillingConfig) -> bool {
     match &cfg.source {
-        BillingSource::Connectwise(_) | BillingSource::Autotask(_) => true,
-        BillingSource::Halopsa(_) | BillingSource::Csv(_) | BillingSource::None => false,
+        BillingSource::Connectwise(_) | BillingSource::Autotask(_) | BillingSource::Halopsa(_) => {
+            true
+        }
+        BillingSource::Csv(_) | BillingSource::None => false,
     }
 }
 
 /// The configured billing source's writer, for a write-back:
 /// [`write::WriteError::NotWritable`] for a CSV export and for no billing source (nothing is
 /// built, nothing is sent). Autotask writes by contract service adjustment
-/// ([`AutotaskWriter`]). Building a client fails only on a key that is not a valid header
+/// ([`AutotaskWriter`]), HaloPSA by recurring-invoice line, verified by re-reading the
+/// invoice ([`HalopsaWriter`]). Building a client fails only on a key that is not a valid header
 /// value.
 pub fn writer_from_config(
     cfg: &BillingConfig,
@@ -171,11 +174,7 @@ pub fn writer_from_config(
     match &cfg.source {
         BillingSource::Connectwise(cw) => Ok(Arc::new(ConnectwiseWriter::new(cw)?)),
         BillingSource::Autotask(at) => Ok(Arc::new(AutotaskWriter::new(at)?)),
-        BillingSource::Halopsa(_) => Err(write::WriteError::NotWritable {
-            billing: "halopsa",
-            why: "this mpsync reads HaloPSA but does not write to it yet; enter the changes of \
-                  `mpsync plan --csv` in Halo by hand",
-        }),
+        BillingSource::Halopsa(h) => Ok(Arc::new(HalopsaWriter::new(h)?)),
         BillingSource::Csv(_) => Err(write::WriteError::NotWritable {
             billing: "csv",
             why: "a CSV export is a copy of the PSA's data that mpsync only reads; change the \

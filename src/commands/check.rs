@@ -103,7 +103,32 @@ async fn checks(cfg: &Config) -> Vec<CheckResult> {
             .map(|r| CheckResult::from_result("billing", r).with_warnings(budget_warning(cfg))),
     );
     out.extend(gradient(cfg).await);
+    out.extend(cfg.notify.iter().map(notify_channel));
     out
+}
+
+/// A `[[notify]]` channel: its kind, filters and digest schedule (nothing is sent; `mpsync
+/// notify test` does that).
+fn notify_channel(c: &crate::config::NotifyConfig) -> CheckResult {
+    let when = match &c.digest {
+        Some(d) => format!("a digest on \"{}\"", d.as_str()),
+        None => "each event as it happens".to_owned(),
+    };
+    let detail = format!(
+        "{} channel, {when}; {} (send a sample with `mpsync notify test {}`)",
+        c.kind.name().as_str(),
+        crate::notify::filter::describe(&c.filter),
+        c.name
+    );
+    let data = serde_json::json!({
+        "kind": c.kind.name().as_str(),
+        "digest": c.digest.as_ref().map(|d| d.as_str()),
+        "events": c.filter.events,
+        "statuses": c.filter.statuses,
+        "min_monthly_impact": c.filter.min_monthly_impact,
+        "accounts": c.filter.accounts,
+    });
+    CheckResult::pass(&format!("notify:{}", c.name), detail).with_data(data)
 }
 
 /// A warning when the HaloPSA budget admits more than the 300 requests per rolling 5 minutes

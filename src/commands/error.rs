@@ -76,6 +76,23 @@ pub enum CommandError {
     /// `plan --status` names no status.
     #[error("--status: {0}")]
     PlanStatus(#[source] UnknownStatus),
+    /// `report --since`/`--until` is not a date.
+    #[error("{flag}: {source}")]
+    ReportDate {
+        /// The flag.
+        flag: &'static str,
+        /// Why.
+        #[source]
+        source: crate::report::BadDate,
+    },
+    /// `report`: the period ends before it starts.
+    #[error("--until {until} is not after --since {since}: the period would be empty")]
+    ReportPeriod {
+        /// The start.
+        since: String,
+        /// The end.
+        until: String,
+    },
     /// `plan --id N`: there is no plan N.
     #[error(
         "there is no plan {0}: plans are numbered from 1 as they are built; `mpsync plan` shows \
@@ -123,6 +140,20 @@ pub enum CommandError {
         /// The exit status it gave.
         exit: Exit,
     },
+    /// `notify test NAME`: no channel is called NAME.
+    #[error("there is no [[notify]] channel named {name:?}; the configured ones are: {known}")]
+    NoSuchChannel {
+        /// The name asked for.
+        name: String,
+        /// The configured names.
+        known: String,
+    },
+    /// `notify test`: the config has no `[[notify]]` section.
+    #[error(
+        "no notification channel is configured: add a [[notify]] section to the config (see \
+         the README, \"Notifications\")"
+    )]
+    NoChannels,
     /// The command's output already says what failed (`check`'s table, `sync --once`'s run
     /// summaries); only its exit status is left to give.
     #[error("the output above says what failed (exit status {})", .0.code())]
@@ -143,7 +174,9 @@ impl ExitStatus for CommandError {
             CommandError::Jobs(e) => e.exit(),
             CommandError::Daemon(e) => e.exit(),
             CommandError::Status(_) | CommandError::PlanStatus(_) => Exit::Usage,
-            CommandError::NoSuchPlan(_) => Exit::Usage,
+            CommandError::NoSuchPlan(_) | CommandError::NoSuchChannel { .. } => Exit::Usage,
+            CommandError::NoChannels => Exit::Config,
+            CommandError::ReportDate { .. } | CommandError::ReportPeriod { .. } => Exit::Usage,
             CommandError::StoreHeld { .. } => Exit::TempFail,
             CommandError::Stdout(_) => Exit::IoErr,
             CommandError::Capture(e) => e.exit(),

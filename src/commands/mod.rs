@@ -11,8 +11,10 @@ mod config_cmd;
 mod demo;
 mod error;
 mod init;
+mod notify;
 mod plan;
 mod reconcile;
+mod report;
 mod run;
 mod sim;
 mod sync;
@@ -52,8 +54,10 @@ pub fn dispatch(cli: Cli) -> Exit {
             Command::Plan(args) => plan::print(&globals, args).await,
             Command::Apply(args) => apply::run(&globals, args).await,
             Command::Audit(args) => audit::print(&globals, args).await,
+            Command::Report(args) => report::print(&globals, args).await,
             Command::Backup(args) => backup::run(&globals, args).await,
             Command::Init(args) => init::run(&globals, *args).await,
+            Command::Notify(args) => notify::run(&globals, args).await,
         };
         // Said inside the runtime: dropping it waits for blocking tasks, and one stuck on a
         // failing disk must not swallow the reason.

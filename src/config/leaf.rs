@@ -13,8 +13,10 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::schedule::Schedule;
-use super::types::{AdjustmentEffective, LogFormat};
+use super::types::{AdjustmentEffective, LogFormat, NotifyKindName, SmtpTls};
 use crate::config::Invalid;
+use crate::model::event_kind::EventKind;
+use crate::model::status::Status;
 use crate::model::user_types::CountedTypes;
 
 /// A value as given, before it is judged.
@@ -211,6 +213,48 @@ readers! {
     products: Vec<String> = deserialize_any, product_list;
     /// One of Gradient's service categories.
     category: String = deserialize_any, |v| one_of(v, &crate::model::gradient_categories::CATEGORIES);
+    /// A `[[notify]]` channel name: letters, digits, `-` and `_` (it names a credential
+    /// file, a health check and a metric label).
+    channel_name: String = deserialize_any, channel_name_of;
+    /// `notify.kind`.
+    notify_kind: NotifyKindName = deserialize_any, |v| match string(v)?.trim() {
+        "webhook" => Ok(NotifyKindName::Webhook),
+        "teams" => Ok(NotifyKindName::Teams),
+        "slack" => Ok(NotifyKindName::Slack),
+        "email" => Ok(NotifyKindName::Email),
+        _ => Err(Invalid(format!(
+            "{} is not a notification kind; use \"webhook\", \"teams\", \"slack\" or \"email\"",
+            v.show()
+        ))),
+    };
+    /// `notify.tls`.
+    smtp_tls: SmtpTls = deserialize_any, |v| match string(v)?.trim() {
+        "starttls" => Ok(SmtpTls::Starttls),
+        "tls" => Ok(SmtpTls::Tls),
+        "none" => Ok(SmtpTls::None),
+        _ => Err(Invalid(format!(
+            "{} is not a TLS mode; use \"starttls\" (port 587), \"tls\" (implicit TLS, port \
+             465) or \"none\" (a relay on this host only)",
+            v.show()
+        ))),
+    };
+    /// A TCP port, 1 to 65535.
+    port: u16 = deserialize_u64, |v| {
+        let n = whole_min(v, 1)?;
+        u16::try_from(n).map_err(|_| Invalid(format!("{n} is not a port; use 1 to 65535")))
+    };
+    /// An amount of money ≥ 0.
+    amount: f64 = deserialize_f64, |v| match v {
+        Raw::Float(f) if f.is_finite() && *f >= 0.0 => Ok(*f),
+        Raw::Int(n) if *n >= 0 => Ok(*n as f64),
+        _ => Err(Invalid(format!("{} is not an amount ≥ 0, e.g. 50.0", v.show()))),
+    };
+    /// A non-empty list of non-empty texts.
+    texts: Vec<String> = deserialize_any, |v| non_empty_list(v, "values such as [\"a\"]");
+    /// A non-empty list of event kind names.
+    event_kinds: Vec<EventKind> = deserialize_any, |v| named_list(v, EventKind::parse, &EventKind::ALL.map(EventKind::as_str));
+    /// A non-empty list of reconciliation status names.
+    statuses: Vec<Status> = deserialize_any, |v| named_list(v, Status::parse, &Status::ALL.map(Status::as_str));
     /// One of Gradient's service subcategories.
     subcategory: String = deserialize_any, |v| one_of(v, &crate::model::gradient_categories::SUBCATEGORIES);
 }
@@ -451,6 +495,45 @@ fn user_type_list(v: &Raw) -> Result<CountedTypes, Invalid> {
     CountedTypes::new(ids).ok_or_else(|| {
         "is empty; list at least one user type, e.g. [\"user\"] (nobody would be counted)".into()
     })
+}
+
+fn channel_name_of(v: &Raw) -> Result<String, Invalid> {
+    let s = non_empty(v)?;
+    if s.len() > 64 || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(Invalid(format!(
+            "{} is not a channel name; use at most 64 letters, digits, '-' and '_' (it names \
+             the credential notify-<name>-url and the health check notify:<name>)",
+            v.show()
+        )));
+    }
+    Ok(s)
+}
+
+/// A non-empty list of non-empty texts (`what` shows the expected form).
+fn non_empty_list(v: &Raw, what: &str) -> Result<Vec<String>, Invalid> {
+    let Raw::List(items) = v else {
+        return Err(Invalid(format!("expected a list of {what}, got {}", v.show())));
+    };
+    let out: Vec<String> = items.iter().map(non_empty).collect::<Result<_, _>>()?;
+    if out.is_empty() {
+        return Err("is empty; list at least one, or leave the key out".into());
+    }
+    Ok(out)
+}
+
+/// A non-empty list of names, each one of `allowed` (read by `parse`).
+fn named_list<T>(
+    v: &Raw,
+    parse: fn(&str) -> Option<T>,
+    allowed: &[&str],
+) -> Result<Vec<T>, Invalid> {
+    let names = non_empty_list(v, &format!("names such as [\"{}\"]", allowed[0]))?;
+    names
+        .iter()
+        .map(|n| {
+            parse(n).ok_or_else(|| Invalid(format!("{n:?} is not one of: {}", allowed.join(", "))))
+        })
+        .collect()
 }
 
 fn product_list(v: &Raw) -> Result<Vec<String>, Invalid> {

@@ -344,6 +344,9 @@ fn every_key_in_the_example_is_known_and_every_known_key_is_in_the_example() {
     // Autotask's base_url is discovered unless given, so the example leaves it commented.
     assert!(text.contains("# base_url = \"https://webservices5.autotask.net"));
     known.retain(|k| k != "billing.autotask.base_url");
+    // Notification channels are shown commented out (there are none by default).
+    assert!(text.contains("# [[notify]]"));
+    known.retain(|k| k != "notify");
     // HaloPSA's scope is derived (reads, plus edit:invoices for a write-back) unless given.
     assert!(text.contains("# scope = \"read:customers"));
     known.retain(|k| k != "billing.halopsa.scope");

@@ -13,6 +13,7 @@
 //! (the validated [`Config`], whose `Serialize` is `render`'s `mpsync config` view). Nothing
 //! here imports this file: it only declares and re-exports.
 
+mod check;
 mod de;
 mod error;
 pub mod hosts;
@@ -20,6 +21,7 @@ mod layers;
 mod leaf;
 mod load;
 pub mod mapping;
+mod notify;
 mod raw;
 mod render;
 mod schedule;
@@ -27,6 +29,7 @@ mod secret;
 mod types;
 mod validate;
 
+pub use check::credential_names;
 pub use error::{ConfigError, ConfigProblem, Invalid};
 pub use layers::{DEFAULT_CONFIG_PATH, LoadOptions, Origin, Provenance};
 pub use load::{load, load_text, load_with_provenance};
@@ -35,6 +38,5 @@ pub use render::{redacted_toml, redacted_toml_annotated};
 pub use schedule::Schedule;
 pub use secret::{Secret, credentials_dir_for};
 pub use types::*;
-pub use validate::credential_names;
 
 pub use crate::model::user_types::CountedTypes;

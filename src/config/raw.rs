@@ -12,7 +12,9 @@ use serde::{Deserialize, Deserializer};
 
 use super::leaf::{self as l, SourceKind};
 use super::schedule::Schedule;
-use super::types::{AdjustmentEffective, LogFormat};
+use super::types::{AdjustmentEffective, LogFormat, NotifyKindName, SmtpTls};
+use crate::model::event_kind::EventKind;
+use crate::model::status::Status;
 use crate::model::user_types::CountedTypes;
 
 /// Declares the tables of the schema. `key: Option<T> = "reader"` is a value read by that
@@ -41,6 +43,7 @@ tables! {
         gradient: RawGradient,
         reconcile: RawReconcile,
         write_back: RawWriteBack,
+        notify: Vec<RawNotify>,
     }
 
     /// `[daemon]`.
@@ -176,6 +179,32 @@ tables! {
     /// `[write_back]`.
     RawWriteBack {
         max_changes_per_apply: Option<u32> = "l::changes_per_apply",
+    }
+}
+
+tables! {
+    /// `[[notify]]`: one notification channel. The kind-specific keys are all listed here
+    /// (serde cannot refuse unknown keys beside a tagged enum); `validate` refuses those that
+    /// do not belong to the channel's `kind`.
+    RawNotify {
+        name: Option<String> = "l::channel_name",
+        kind: Option<NotifyKindName> = "l::notify_kind",
+        url_file: Option<PathBuf> = "l::secret_path",
+        events: Option<Vec<EventKind>> = "l::event_kinds",
+        statuses: Option<Vec<Status>> = "l::statuses",
+        min_monthly_impact: Option<f64> = "l::amount",
+        accounts: Option<Vec<String>> = "l::texts",
+        digest: Option<Schedule> = "l::schedule",
+        timeout: Option<Duration> = "l::duration",
+        retry_initial: Option<Duration> = "l::duration",
+        retry_max: Option<Duration> = "l::duration",
+        smtp_host: Option<String> = "l::text",
+        smtp_port: Option<u16> = "l::port",
+        tls: Option<SmtpTls> = "l::smtp_tls",
+        username: Option<String> = "l::text",
+        password_file: Option<PathBuf> = "l::secret_path",
+        from: Option<String> = "l::text",
+        to: Option<Vec<String>> = "l::texts",
     }
 }
 

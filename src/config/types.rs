@@ -34,6 +34,9 @@ pub struct Config {
     pub reconcile: ReconcileConfig,
     /// `[write_back]`.
     pub write_back: WriteBackConfig,
+    /// `[[notify]]`: the notification channels, in file order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<NotifyConfig>,
 }
 
 /// `[daemon]`: the process itself.
@@ -415,4 +418,206 @@ pub(crate) fn format_duration(d: Duration) -> String {
         }
     }
     format!("{ms}ms")
+}
+
+/// `notify.kind` as written (the validated [`NotifyKind`] carries the settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyKindName {
+    /// A generic JSON webhook.
+    Webhook,
+    /// A Microsoft Teams incoming webhook or Workflows URL.
+    Teams,
+    /// A Slack incoming webhook.
+    Slack,
+    /// E-mail over SMTP.
+    Email,
+}
+
+impl NotifyKindName {
+    /// The value as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyKindName::Webhook => "webhook",
+            NotifyKindName::Teams => "teams",
+            NotifyKindName::Slack => "slack",
+            NotifyKindName::Email => "email",
+        }
+    }
+}
+
+/// `notify.tls`: how the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (required, not opportunistic); port 587.
+    Starttls,
+    /// TLS from the first byte ("SMTPS"); port 465.
+    Tls,
+    /// No TLS: only for a relay on this host (a loopback `smtp_host`).
+    None,
+}
+
+impl SmtpTls {
+    /// The value as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmtpTls::Starttls => "starttls",
+            SmtpTls::Tls => "tls",
+            SmtpTls::None => "none",
+        }
+    }
+
+    /// The port this mode uses when `smtp_port` is not set.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        }
+    }
+}
+
+/// One `[[notify]]` channel.
+#[derive(Debug, Clone)]
+pub struct NotifyConfig {
+    /// Its unique name (health check `notify:<name>`, metric label `channel`).
+    pub name: String,
+    /// Where messages go, with the kind's settings.
+    pub kind: NotifyKind,
+    /// Which events it is sent.
+    pub filter: NotifyFilter,
+    /// When set, matching events are batched into one message on this schedule.
+    pub digest: Option<Schedule>,
+    /// Total time for one delivery (default 10s).
+    pub timeout: Duration,
+    /// The first wait after a failed delivery (default 30s); it doubles, with jitter.
+    pub retry_initial: Duration,
+    /// The longest wait between attempts (default 1h): the slow cadence a receiver that
+    /// keeps failing is retried at.
+    pub retry_max: Duration,
+}
+
+/// A channel's kind and its settings.
+#[derive(Debug, Clone)]
+pub enum NotifyKind {
+    /// A generic JSON webhook: one versioned JSON document per POST.
+    Webhook {
+        /// The URL (a secret: it often carries a token).
+        url: Secret,
+    },
+    /// Microsoft Teams: an Adaptive Card.
+    Teams {
+        /// The incoming webhook or Workflows URL (a secret).
+        url: Secret,
+    },
+    /// Slack incoming webhook: `text` plus `blocks`.
+    Slack {
+        /// The webhook URL (a secret).
+        url: Secret,
+    },
+    /// E-mail over SMTP.
+    Email(Box<EmailConfig>),
+}
+
+impl NotifyKind {
+    /// The kind's name as written in the config.
+    pub fn name(&self) -> NotifyKindName {
+        match self {
+            NotifyKind::Webhook { .. } => NotifyKindName::Webhook,
+            NotifyKind::Teams { .. } => NotifyKindName::Teams,
+            NotifyKind::Slack { .. } => NotifyKindName::Slack,
+            NotifyKind::Email(_) => NotifyKindName::Email,
+        }
+    }
+
+    /// Every secret of the channel.
+    pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        let (url, password) = match self {
+            NotifyKind::Webhook { url } | NotifyKind::Teams { url } | NotifyKind::Slack { url } => {
+                (Some(url), None)
+            }
+            NotifyKind::Email(e) => (None, e.password.as_ref()),
+        };
+        url.into_iter().chain(password)
+    }
+}
+
+/// The SMTP settings of an `email` channel.
+#[derive(Debug, Clone)]
+pub struct EmailConfig {
+    /// The SMTP server.
+    pub smtp_host: String,
+    /// Its port (default by `tls`: 587, 465 or 25).
+    pub smtp_port: u16,
+    /// How the connection is secured.
+    pub tls: SmtpTls,
+    /// The SMTP user, when the server wants a login.
+    pub username: Option<String>,
+    /// Its password (required with `username`).
+    pub password: Option<Secret>,
+    /// The sender address (`"mpsync <mpsync@example.com>"` or a bare address).
+    pub from: String,
+    /// The recipients.
+    pub to: Vec<String>,
+}
+
+/// Which events a channel is sent. Empty lists and `None` let everything through; a filter
+/// on a field only applies to events that carry it (a `source_failing` has no account, no
+/// status and no money, and passes `accounts`, `statuses` and `min_monthly_impact`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NotifyFilter {
+    /// Event kinds (empty: all).
+    pub events: Vec<crate::model::event_kind::EventKind>,
+    /// Statuses the row enters (or, for a resolved discrepancy, leaves) (empty: all).
+    pub statuses: Vec<crate::model::status::Status>,
+    /// The least monthly impact (either direction) worth telling.
+    pub min_monthly_impact: Option<f64>,
+    /// PSA account ids (empty: all).
+    pub accounts: Vec<String>,
+}
+
+impl Serialize for NotifyConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("name", &self.name)?;
+        map.serialize_entry("kind", self.kind.name().as_str())?;
+        match &self.kind {
+            NotifyKind::Webhook { url } | NotifyKind::Teams { url } | NotifyKind::Slack { url } => {
+                map.serialize_entry("url", url)?;
+            }
+            NotifyKind::Email(e) => {
+                map.serialize_entry("smtp_host", &e.smtp_host)?;
+                map.serialize_entry("smtp_port", &e.smtp_port)?;
+                map.serialize_entry("tls", e.tls.as_str())?;
+                if let Some(u) = &e.username {
+                    map.serialize_entry("username", u)?;
+                }
+                if let Some(p) = &e.password {
+                    map.serialize_entry("password", p)?;
+                }
+                map.serialize_entry("from", &e.from)?;
+                map.serialize_entry("to", &e.to)?;
+            }
+        }
+        let f = &self.filter;
+        if !f.events.is_empty() {
+            map.serialize_entry("events", &f.events)?;
+        }
+        if !f.statuses.is_empty() {
+            map.serialize_entry("statuses", &f.statuses)?;
+        }
+        if let Some(m) = f.min_monthly_impact {
+            map.serialize_entry("min_monthly_impact", &m)?;
+        }
+        if !f.accounts.is_empty() {
+            map.serialize_entry("accounts", &f.accounts)?;
+        }
+        if let Some(d) = &self.digest {
+            map.serialize_entry("digest", d)?;
+        }
+        map.serialize_entry("timeout", &format_duration(self.timeout))?;
+        map.serialize_entry("retry_initial", &format_duration(self.retry_initial))?;
+        map.serialize_entry("retry_max", &format_duration(self.retry_max))?;
+        map.end()
+    }
 }

@@ -68,6 +68,13 @@ pub enum Request {
     /// `mpsync backup`: a consistent copy of the store, written into the state directory
     /// (the daemon may write nowhere else); the command moves it where it was asked to.
     Backup {},
+    /// `mpsync report`: the period report of `since..until`.
+    Report {
+        /// The period's start.
+        since: chrono::DateTime<chrono::Utc>,
+        /// Its end.
+        until: chrono::DateTime<chrono::Utc>,
+    },
     /// `mpsync audit`: audit entries, newest first.
     Audit {
         /// At most this many.
@@ -95,6 +102,11 @@ pub enum Reply {
     Audit {
         /// Newest first.
         entries: Vec<AuditEntry>,
+    },
+    /// The answer to a report request.
+    PeriodReport {
+        /// The report.
+        report: Box<crate::report::Report>,
     },
     /// The answer to a backup request.
     Backup {

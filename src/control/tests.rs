@@ -36,6 +36,7 @@ impl Handler for Stand {
                 }
                 Request::Plan { .. } => out.send(Reply::Plan { plan: None }),
                 Request::Backup {} => out.send(Reply::Error { message: "no".into(), exit: 74 }),
+                Request::Report { .. } => out.send(Reply::Error { message: "no".into(), exit: 70 }),
                 Request::Audit { .. } => {
                     out.gone().cancelled().await;
                     self.seen_gone.cancel();

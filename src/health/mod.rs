@@ -121,6 +121,33 @@ pub struct HealthState {
     pub push: Option<PushPairs>,
     /// How the last completed vendor run counted (its run id and report).
     pub counting: Option<(RunId, DateTime<Utc>, CountingReport)>,
+    /// Each `[[notify]]` channel's deliveries, by channel name.
+    pub notify: BTreeMap<String, NotifyHealth>,
+}
+
+/// One notification channel's deliveries, as `notify:<name>` reports them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NotifyHealth {
+    /// `webhook`, `teams`, `slack` or `email`.
+    pub kind: String,
+    /// Matching events not delivered yet.
+    pub pending: u64,
+    /// Failed attempts in a row.
+    pub failures: u32,
+    /// Since when deliveries have been failing.
+    pub failing_since: Option<DateTime<Utc>>,
+    /// The last failure: when, why (no secrets).
+    pub last_error: Option<(DateTime<Utc>, String)>,
+    /// When the next attempt is due, while failing.
+    pub next_attempt: Option<DateTime<Utc>>,
+    /// The last accepted delivery.
+    pub last_ok: Option<DateTime<Utc>>,
+    /// Deliveries refused for good (skipped) since the channel was added.
+    pub refused: u64,
+    /// The last refused delivery: when, its id, the receiver's answer.
+    pub last_refused: Option<(DateTime<Utc>, String, String)>,
+    /// Why the channel cannot deliver at all (its transport could not be set up).
+    pub broken: Option<String>,
 }
 
 /// The last Gradient push's (customer, product) pairs by outcome.
@@ -169,6 +196,7 @@ impl Health {
             reconciliation: None,
             push: None,
             counting: None,
+            notify: BTreeMap::new(),
         };
         let health =
             Health { state: Arc::new(RwLock::new(state)), ready: Arc::new(AtomicBool::new(false)) };
@@ -267,6 +295,11 @@ impl Health {
     /// Replaces how the last completed vendor run counted.
     pub fn set_counting(&self, run_id: RunId, at: DateTime<Utc>, report: CountingReport) {
         self.write().counting = Some((run_id, at, report));
+    }
+
+    /// Replaces every notification channel's state (channels not listed are gone).
+    pub fn set_notify(&self, channels: BTreeMap<String, NotifyHealth>) {
+        self.write().notify = channels;
     }
 
     /// Replaces the reconciliation summary.

@@ -298,6 +298,10 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
         }
     }
 
+    for (name, n) in &st.notify {
+        checks.insert(format!("notify:{name}"), vec![notify_check(n, now)]);
+    }
+
     let status = checks.values().flatten().map(|c| c.status).max().unwrap_or(CheckStatus::Pass);
     let notes = checks
         .iter()
@@ -314,6 +318,57 @@ pub(super) fn build(st: &HealthState, now: DateTime<Utc>, main_loop: LoopStatus)
         notes,
         checks,
     }
+}
+
+/// Failed attempts in a row from which a channel's check warns.
+const NOTIFY_WARN_AFTER: u32 = 3;
+
+/// How long a refused delivery keeps its channel's check at `warn`.
+const REFUSED_WARN_FOR: chrono::Duration = chrono::Duration::hours(24);
+
+/// One notification channel: `pass` while it delivers; `warn` when it cannot be set up, has
+/// failed [`NOTIFY_WARN_AFTER`] times in a row (it keeps being retried, at most hourly by
+/// default), or a receiver refused a delivery in the last day (that one was skipped). Never
+/// `fail`: a receiver's outage is not the daemon's, and restarting it would not help.
+fn notify_check(n: &super::NotifyHealth, now: DateTime<Utc>) -> Check {
+    let mut c = check("component", CheckStatus::Pass);
+    c.component_id = Some(n.kind.clone());
+    c.observed_value = Some(n.pending.into());
+    c.observed_unit = Some("pending events");
+    c.time = n.last_ok.map(rfc3339);
+    if n.failures > 0 {
+        c.consecutive_failures = Some(n.failures);
+    }
+    if let Some((at, reason)) = &n.last_error {
+        c.last_error = Some(LastError { time: rfc3339(*at), reason: reason.clone() });
+    }
+    let mut concerns = Vec::new();
+    if let Some(why) = &n.broken {
+        concerns.push(format!("cannot deliver: {why}"));
+    }
+    if n.failures >= NOTIFY_WARN_AFTER {
+        let since = n.failing_since.map(|t| format!(" since {}", rfc3339(t))).unwrap_or_default();
+        let next = n.next_attempt.map(|t| format!("; next attempt at {}", rfc3339(t)));
+        let last = n.last_error.as_ref().map(|(_, r)| format!(": {r}")).unwrap_or_default();
+        concerns.push(format!(
+            "{} deliveries failed in a row{since}{last}{}; {} events wait",
+            n.failures,
+            next.unwrap_or_default(),
+            n.pending
+        ));
+    }
+    if let Some((at, id, why)) = n.last_refused.as_ref().filter(|r| now - r.0 < REFUSED_WARN_FOR) {
+        concerns.push(format!(
+            "the receiver refused {id} at {} and it was skipped ({} refused in all): {why}",
+            rfc3339(*at),
+            n.refused
+        ));
+    }
+    if !concerns.is_empty() {
+        c.status = CheckStatus::Warn;
+        c.output = Some(concerns.join("; "));
+    }
+    c
 }
 
 /// How the last vendor run counted: who, by which walk, whether `user_count` stood in; a
@@ -553,5 +608,47 @@ mod tests {
         let g =
             h.report(t("2026-01-01T00:01:10Z"), FRESH).checks["gradient:lastSuccess"][0].clone();
         assert_eq!((g.status, g.waiting), (CheckStatus::Warn, None));
+    }
+
+    #[test]
+    fn a_notification_channel_warns_after_three_failures_and_for_a_day_after_a_refusal() {
+        let h = Health::new(t("2026-01-01T00:00:00Z"));
+        let mut n = super::super::NotifyHealth {
+            kind: "teams".into(),
+            pending: 4,
+            failures: 2,
+            failing_since: Some(t("2026-01-01T00:00:00Z")),
+            last_error: Some((
+                t("2026-01-01T00:01:00Z"),
+                "teams receiver answered HTTP 503".into(),
+            )),
+            next_attempt: Some(t("2026-01-01T00:02:00Z")),
+            ..Default::default()
+        };
+        let check = |h: &Health, n: &super::super::NotifyHealth, now: &str| {
+            h.set_notify([("ops".to_owned(), n.clone())].into());
+            h.report(t(now), FRESH).checks["notify:ops"][0].clone()
+        };
+        let c = check(&h, &n, "2026-01-01T00:01:30Z");
+        assert_eq!(c.status, CheckStatus::Pass, "two failures: still retrying quietly");
+        assert_eq!(c.consecutive_failures, Some(2));
+        assert_eq!(c.observed_value, Some(4.into()));
+        n.failures = 3;
+        let c = check(&h, &n, "2026-01-01T00:01:30Z");
+        assert_eq!(c.status, CheckStatus::Warn);
+        let out = c.output.unwrap();
+        assert!(out.contains("3 deliveries failed in a row since 2026-01-01T00:00:00Z"), "{out}");
+        assert!(out.contains("HTTP 503") && out.contains("next attempt at 2026-01-01T00:02:00Z"));
+
+        let n = super::super::NotifyHealth {
+            kind: "teams".into(),
+            refused: 1,
+            last_refused: Some((t("2026-01-01T00:00:00Z"), "event-9".into(), "HTTP 400".into())),
+            ..Default::default()
+        };
+        let c = check(&h, &n, "2026-01-01T23:00:00Z");
+        assert_eq!(c.status, CheckStatus::Warn);
+        assert!(c.output.unwrap().contains("refused event-9"));
+        assert_eq!(check(&h, &n, "2026-01-02T00:00:01Z").status, CheckStatus::Pass, "a day later");
     }
 }

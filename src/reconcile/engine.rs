@@ -353,6 +353,20 @@ fn finish(inp: &Inputs<'_>, key: RowKey, d: Draft, prev: Option<&Prior>, ctx: &R
         Some(p) if p.status == status => p.since.clone(),
         _ => Since { at: inp.now, run_id: ctx.newest_run },
     };
+    let episode = super::episode::advance(
+        prev.and_then(|p| p.episode.as_ref()),
+        &super::episode::Step {
+            status,
+            monthly_impact,
+            vendor_quantity,
+            billed_quantity,
+            now: inp.now,
+            previous_at: inp.previous.map(|p| p.computed_at).or(inp.previous_at),
+            max_age: inp.settings.max_age,
+        },
+    );
+    let (accrued, excluded_seconds) =
+        super::episode::shown(status, monthly_impact, episode.as_ref(), inp.now);
     let account_name = match &key {
         RowKey::Service { account, .. } => ctx.names.get(account.as_str()).map(|n| n.to_string()),
         _ => None,
@@ -378,6 +392,9 @@ fn finish(inp: &Inputs<'_>, key: RowKey, d: Draft, prev: Option<&Prior>, ctx: &R
             line: s.line,
         }),
         observed,
+        episode,
+        accrued,
+        excluded_seconds,
         evidence: Evidence {
             vendor_run: inp.usage.map(|u| u.run_id),
             customers: d.customers,
@@ -441,6 +458,8 @@ struct Totals {
     by_status: BTreeMap<Status, u64>,
     impact_under_billed: f64,
     impact_over_billed: f64,
+    accrued_under_billed: f64,
+    accrued_over_billed: f64,
     discrepancies: u64,
     unpriced_discrepancies: u64,
     attention: u64,
@@ -452,6 +471,11 @@ impl Totals {
         *self.by_status.entry(r.status).or_insert(0) += 1;
         if r.status.needs_attention() {
             self.attention += 1;
+        }
+        match r.accrued {
+            Some(x) if x > 0.0 => self.accrued_under_billed += x,
+            Some(x) => self.accrued_over_billed += -x,
+            None => {}
         }
         if !r.status.is_discrepancy() {
             return;
@@ -473,6 +497,8 @@ impl Totals {
                 .collect(),
             impact_under_billed: self.impact_under_billed,
             impact_over_billed: self.impact_over_billed,
+            accrued_under_billed: self.accrued_under_billed,
+            accrued_over_billed: self.accrued_over_billed,
             discrepancies: self.discrepancies,
             unpriced_discrepancies: self.unpriced_discrepancies,
             attention: self.attention,

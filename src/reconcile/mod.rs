@@ -5,6 +5,7 @@
 //! previous result (which carries each row's `since` and debounce counters).
 
 mod engine;
+pub mod episode;
 mod filter;
 mod output;
 mod suggest;
@@ -15,7 +16,6 @@ mod proptests;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -25,102 +25,15 @@ use crate::config::Mapping;
 use crate::model::{BilledSnapshot, CustomerId, RunId, UsageSnapshot};
 
 pub use engine::{compute, compute_each};
+pub use episode::Episode;
 pub use filter::{Filter, UnknownStatus};
 pub use output::{
     CSV_COLUMNS, JsonPage, NOT_YET, csv, csv_field, csv_header, csv_line, json_page, money, note,
-    quantity, summary_text, table, write_json_stream,
+    quantity, span_words, summary_text, table, write_json_stream,
 };
 pub use suggest::{normalize_name, suggestions};
 
-/// A row's status (DESIGN.md's table, plus `pending`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Vendor quantity equals billed quantity.
-    Match,
-    /// Differs by no more than the product's tolerance.
-    WithinTolerance,
-    /// Vendor > billed: revenue leak.
-    UnderBilled,
-    /// 0 < vendor < billed: the customer may be overcharged.
-    OverBilled,
-    /// Mapped vendor usage with no counted billed line at all ("new revenue").
-    Unbilled,
-    /// Billed, but the fresh vendor data shows no usage.
-    BilledWithoutUsage,
-    /// A customer with usage and no account mapping.
-    UnmappedCustomer,
-    /// A product with usage and no PSA product mapping.
-    UnmappedProduct,
-    /// An input is missing, older than `max_age`, or its last run failed.
-    Stale,
-    /// An active operator suppression covers the row.
-    Suppressed,
-    /// A discrepancy seen in fewer than `debounce_runs` consecutive vendor runs.
-    Pending,
-}
-
-impl Status {
-    /// Every status, in display order.
-    pub const ALL: [Status; 11] = [
-        Status::Match,
-        Status::WithinTolerance,
-        Status::UnderBilled,
-        Status::OverBilled,
-        Status::Unbilled,
-        Status::BilledWithoutUsage,
-        Status::UnmappedCustomer,
-        Status::UnmappedProduct,
-        Status::Stale,
-        Status::Suppressed,
-        Status::Pending,
-    ];
-
-    /// The snake_case name used in JSON, CSV, filters and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Match => "match",
-            Status::WithinTolerance => "within_tolerance",
-            Status::UnderBilled => "under_billed",
-            Status::OverBilled => "over_billed",
-            Status::Unbilled => "unbilled",
-            Status::BilledWithoutUsage => "billed_without_usage",
-            Status::UnmappedCustomer => "unmapped_customer",
-            Status::UnmappedProduct => "unmapped_product",
-            Status::Stale => "stale",
-            Status::Suppressed => "suppressed",
-            Status::Pending => "pending",
-        }
-    }
-
-    /// Parses a snake_case name.
-    pub fn parse(s: &str) -> Option<Status> {
-        Status::ALL.into_iter().find(|st| st.as_str() == s.trim())
-    }
-
-    /// A quantity disagreement that costs money: under/over billed, unbilled, billed without
-    /// usage. Only these are debounced and counted in the money totals.
-    pub fn is_discrepancy(self) -> bool {
-        matches!(
-            self,
-            Status::UnderBilled
-                | Status::OverBilled
-                | Status::Unbilled
-                | Status::BilledWithoutUsage
-        )
-    }
-
-    /// Something an operator should look at: a discrepancy or a missing mapping.
-    pub fn needs_attention(self) -> bool {
-        self.is_discrepancy() || matches!(self, Status::UnmappedCustomer | Status::UnmappedProduct)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::model::status::Status;
 
 /// What a row is about; its identity across reconciliations.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -270,6 +183,19 @@ pub struct Row {
     pub suppression: Option<SuppressionRef>,
     /// The debounce memory (carried to the next computation).
     pub observed: Observation,
+    /// The discrepancy episode: the current one, or the last one while the row stays
+    /// resolved (see [`episode`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<Episode>,
+    /// What the open episode has cost so far, as of the reconciliation's `computed_at`:
+    /// positive = revenue missed, negative = overcharged (`None` without an open episode or
+    /// without a unit price). Derived from `episode`; not stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accrued: Option<f64>,
+    /// Seconds of the open episode left out of `accrued` (an input was stale, or the daemon
+    /// did not compute for longer than `max_age`). Derived from `episode`; not stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excluded_seconds: Option<i64>,
     /// Where the numbers came from (left out when not loaded: `?evidence=true` asks for it).
     #[serde(default, skip_serializing_if = "Evidence::is_empty")]
     pub evidence: Evidence,
@@ -310,6 +236,12 @@ pub struct Summary {
     pub impact_under_billed: f64,
     /// Monthly money overcharged: Σ |impact| of `over_billed` and `billed_without_usage` (≥ 0).
     pub impact_over_billed: f64,
+    /// Money missed so far: Σ positive `accrued` of rows with an open episode (≥ 0).
+    #[serde(default)]
+    pub accrued_under_billed: f64,
+    /// Money overcharged so far: Σ |negative `accrued`| of rows with an open episode (≥ 0).
+    #[serde(default)]
+    pub accrued_over_billed: f64,
     /// Rows with a raised discrepancy (under/over billed, unbilled, billed without usage).
     pub discrepancies: u64,
     /// Discrepancies whose money is unknown (no unit price).
@@ -418,12 +350,20 @@ pub struct Prior {
     pub since: Since,
     /// Its debounce memory.
     pub observed: Observation,
+    /// Its discrepancy episode.
+    #[serde(default)]
+    pub episode: Option<Episode>,
 }
 
 impl Prior {
     /// The prior of `row`.
     pub fn of(row: &Row) -> Prior {
-        Prior { status: row.status, since: row.since.clone(), observed: row.observed.clone() }
+        Prior {
+            status: row.status,
+            since: row.since.clone(),
+            observed: row.observed.clone(),
+            episode: row.episode.clone(),
+        }
     }
 }
 
@@ -462,6 +402,9 @@ pub struct Inputs<'a> {
     pub settings: Settings,
     /// The current time.
     pub now: DateTime<Utc>,
+    /// When the previous reconciliation was computed (for the money accrued since: a longer
+    /// gap than `max_age` is excluded); `previous`'s own time wins when it is given.
+    pub previous_at: Option<DateTime<Utc>>,
     /// The previous result (for `since` and debounce).
     pub previous: Option<&'a Reconciliation>,
 }

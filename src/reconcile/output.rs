@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{Row, RowKey};
 
 /// The CSV header, in column order.
-pub const CSV_COLUMNS: [&str; 21] = [
+pub const CSV_COLUMNS: [&str; 24] = [
     "kind",
     "status",
     "account",
@@ -28,6 +28,9 @@ pub const CSV_COLUMNS: [&str; 21] = [
     "debounce_runs",
     "note",
     "vendor_run",
+    "accrued",
+    "accrued_since",
+    "excluded_seconds",
 ];
 
 /// A quantity without a needless `.0`: `12`, `12.5`.
@@ -38,6 +41,19 @@ pub fn quantity(x: f64) -> String {
         let s = format!("{x:.4}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     }
+}
+
+/// A span of seconds in words: "3 days", "5 hours", "12 minutes".
+pub fn span_words(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (n, unit) = if secs >= 2 * 86_400 {
+        (secs / 86_400, "day")
+    } else if secs >= 2 * 3600 {
+        (secs / 3600, "hour")
+    } else {
+        (secs / 60, "minute")
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 /// Money with two decimals.
@@ -57,10 +73,20 @@ pub fn note(r: &Row) -> String {
     if let Some(s) = &r.suppression {
         return format!("suppressed until {}: {}", s.until, s.reason);
     }
-    if let Some(p) = r.pending_status {
-        return format!("{p} seen in {} of {} vendor runs", r.seen_runs, r.debounce_runs);
+    let mut out = match r.pending_status {
+        Some(p) => format!("{p} seen in {} of {} vendor runs", r.seen_runs, r.debounce_runs),
+        None => String::new(),
+    };
+    if let Some(secs) = r.excluded_seconds.filter(|s| *s > 0) {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(&format!(
+            "{} excluded from accrued (inputs stale or the daemon down)",
+            span_words(secs)
+        ));
     }
-    String::new()
+    out
 }
 
 /// The row's fields as text, in [`CSV_COLUMNS`] order.
@@ -98,6 +124,11 @@ fn fields(r: &Row, vendor_run: Option<crate::model::RunId>) -> Vec<String> {
         r.debounce_runs.to_string(),
         note(r),
         opt(vendor_run, |v| v.to_string()),
+        opt(r.accrued, money),
+        opt(r.episode.as_ref().filter(|e| e.is_open()), |e| {
+            e.started_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        }),
+        opt(r.excluded_seconds, |v| v.to_string()),
     ]
 }
 
@@ -138,8 +169,17 @@ pub fn csv_line(r: &Row, vendor_run: Option<crate::model::RunId>) -> String {
 
 /// The rows as an aligned table for a terminal.
 pub fn table<'a>(rows: impl IntoIterator<Item = &'a Row>) -> String {
-    let header =
-        ["STATUS", "ACCOUNT", "PSA PRODUCT", "VENDOR", "BILLED", "DELTA", "IMPACT", "NOTE"];
+    let header = [
+        "STATUS",
+        "ACCOUNT",
+        "PSA PRODUCT",
+        "VENDOR",
+        "BILLED",
+        "DELTA",
+        "IMPACT",
+        "ACCRUED",
+        "NOTE",
+    ];
     let mut lines: Vec<Vec<String>> = vec![header.iter().map(|s| s.to_string()).collect()];
     for r in rows {
         let (who, what) = match &r.key {
@@ -168,6 +208,7 @@ pub fn table<'a>(rows: impl IntoIterator<Item = &'a Row>) -> String {
             opt(r.billed_quantity, quantity),
             opt(r.delta, quantity),
             opt(r.monthly_impact, money),
+            opt(r.accrued, money),
             note,
         ]);
     }
@@ -302,11 +343,14 @@ pub fn summary_text(rec: &super::ReconciliationHead) -> String {
     let statuses: Vec<String> =
         s.by_status.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
     let mut out = format!(
-        "{} rows: {}\nmonthly impact: under-billed {}, over-billed {}",
+        "{} rows: {}\nmonthly impact: under-billed {}, over-billed {}\naccrued so far: \
+         under-billed {}, over-billed {}",
         s.rows,
         if statuses.is_empty() { "none".to_string() } else { statuses.join(", ") },
         money(s.impact_under_billed),
         money(s.impact_over_billed),
+        money(s.accrued_under_billed),
+        money(s.accrued_over_billed),
     );
     if s.unpriced_discrepancies > 0 {
         out.push_str(&format!(

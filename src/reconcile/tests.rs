@@ -82,6 +82,7 @@ pub(super) fn inputs<'a>(
         mapping: m,
         settings: Settings { max_age: Duration::from_secs(2 * 3600), debounce_runs: 1 },
         now,
+        previous_at: None,
         previous,
     }
 }

@@ -14,6 +14,7 @@ mod plan;
 mod probes;
 mod query;
 mod reconciliation;
+mod report;
 mod stream;
 mod v1;
 

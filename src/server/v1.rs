@@ -25,6 +25,7 @@ pub fn routes() -> Router<ApiState> {
         .merge(super::reconciliation::routes())
         .merge(super::plan::routes())
         .merge(super::audit::routes())
+        .merge(super::report::routes())
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

@@ -99,4 +99,39 @@ impl Store {
         })
         .await
     }
+
+    /// Reads the value under `key` (`None` when absent), lets `f` change it, and stores the
+    /// result, in one write transaction (a read-modify-write no other writer can interleave).
+    pub async fn update_meta<T, F>(&self, key: &str, f: F) -> Result<(), StoreError>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+        F: FnOnce(&mut Option<T>) + Send + 'static,
+    {
+        let key = key.to_owned();
+        self.blocking("update metadata", move |inner| {
+            let txn = inner.write()?;
+            {
+                let mut table = txn.open_table(KV).map_err(inner.err("open metadata"))?;
+                let mut value: Option<T> =
+                    match table.get(key.as_str()).map_err(inner.err("read metadata"))? {
+                        Some(v) => Some(tables::decode(&inner.path, "metadata value", v.value())?),
+                        None => None,
+                    };
+                f(&mut value);
+                match value {
+                    Some(v) => {
+                        let bytes = tables::encode(&v);
+                        table
+                            .insert(key.as_str(), bytes.as_slice())
+                            .map_err(inner.err("write metadata"))?;
+                    }
+                    None => {
+                        table.remove(key.as_str()).map_err(inner.err("write metadata"))?;
+                    }
+                }
+            }
+            txn.commit().map_err(inner.err("commit metadata"))
+        })
+        .await
+    }
 }

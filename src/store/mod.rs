@@ -8,6 +8,7 @@ mod backup;
 mod billing;
 mod cache;
 mod error;
+mod events;
 mod history;
 mod plans;
 mod prune;
@@ -74,6 +75,8 @@ struct Inner {
     /// The first I/O error this handle met, in words: after it redb refuses every write
     /// ([`StoreError::WritesStopped`]), so it is the reason a run's end cannot be recorded.
     first_io_error: std::sync::OnceLock<String>,
+    /// The last event id committed, for [`Store::subscribe_events`].
+    events: tokio::sync::watch::Sender<crate::events::EventId>,
 }
 
 impl Store {
@@ -137,13 +140,16 @@ impl Store {
         let txn = begin_write(&db, &path)?;
         tables::init_schema(&txn, &path, MIGRATIONS)?;
         txn.commit().map_err(|e| StoreError::db("initialise the schema", path.clone(), e))?;
-        let inner = Inner {
+        let mut inner = Inner {
             db,
             path,
             reconciliation_head: Default::default(),
             tightened_from,
             first_io_error: Default::default(),
+            events: tokio::sync::watch::Sender::new(0),
         };
+        let last = events::last_id(&inner, &inner.read()?)?;
+        inner.events = tokio::sync::watch::Sender::new(last);
         Ok(Store { inner: Arc::new(inner) })
     }
 

@@ -28,6 +28,8 @@ pub struct PruneStats {
     pub renames: u64,
     /// Run records dropped.
     pub runs: u64,
+    /// Events dropped from the event log.
+    pub events: u64,
 }
 
 impl Store {
@@ -39,7 +41,9 @@ impl Store {
     ///   (customer, product), which tells since when the current value holds; that latest
     ///   point is dropped too when it is a 0 (the product is gone, there is nothing to date);
     /// - renames and finished run records older than the history retention, except the last
-    ///   success of each kind.
+    ///   success of each kind;
+    /// - events recorded before the history retention, except those above the event log's
+    ///   low-water mark (not yet delivered) once a consumer has set one.
     pub async fn prune(
         &self,
         now: DateTime<Utc>,
@@ -55,6 +59,7 @@ impl Store {
             prune_billed(inner, &txn, snap_cutoff, &mut stats)?;
             prune_history(inner, &txn, hist_cutoff, &mut stats)?;
             prune_runs(inner, &txn, hist_cutoff, &mut stats)?;
+            stats.events = super::events::prune_in(inner, &txn, hist_cutoff)?;
             txn.commit().map_err(inner.err("commit the pruning"))?;
             Ok(stats)
         })

@@ -29,6 +29,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use redb::{ReadableTable, ReadableTableMetadata, TableDefinition, TableError, WriteTransaction};
 
 use super::tables;
@@ -68,13 +69,16 @@ struct Base {
     vendor_run: Option<RunId>,
     billing_run: Option<RunId>,
     seq: i64,
+    /// When the reconciliation was computed: what a row's `accrued` is shown as of.
+    #[serde(default)]
+    computed_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Base {
     /// The base of a recomputation using `vendor_run` and `billing_run` after `prev`.
     fn next(prev: Base, vendor_run: Option<RunId>, billing_run: Option<RunId>) -> Base {
         let seq = if prev.vendor_run == vendor_run { prev.seq } else { prev.seq + 1 };
-        Base { vendor_run, billing_run, seq }
+        Base { vendor_run, billing_run, seq, computed_at: None }
     }
 
     /// The seen count of a streak stored as `live_from`.
@@ -87,6 +91,14 @@ impl Base {
         if let Some(from) = live_from {
             self.restore_observed(&mut row.observed, Some(from));
             row.seen_runs = row.observed.seen_runs;
+        }
+        if let Some(at) = self.computed_at {
+            (row.accrued, row.excluded_seconds) = crate::reconcile::episode::shown(
+                row.status,
+                row.monthly_impact,
+                row.episode.as_ref(),
+                at,
+            );
         }
     }
 
@@ -245,7 +257,7 @@ impl Store {
     /// the daemon uses [`Store::replace_reconciliation`]).
     pub async fn save_reconciliation(&self, rec: &Reconciliation) -> Result<(), StoreError> {
         let rec = rec.clone();
-        self.replace_reconciliation(rec.vendor_run, move |_, sink| {
+        self.replace_reconciliation(rec.vendor_run, rec.computed_at, move |_, sink| {
             let computed = (rec.head(), rec.customers);
             for row in rec.rows {
                 sink(row);
@@ -260,11 +272,14 @@ impl Store {
     /// transaction on the blocking pool: `compute` gets the previous row of a key (`prior`)
     /// and hands each new row to `sink` as soon as it is finished (see
     /// `reconcile::compute_each`). Unchanged rows are not rewritten; rows not produced are
-    /// removed. `vendor_run` is the vendor run the computation uses (the head's `vendor_run`).
+    /// removed. `vendor_run` is the vendor run the computation uses (the head's `vendor_run`),
+    /// `now` its time (the head's `computed_at`). The events of the rows' transitions (see
+    /// [`crate::events::rows`]) are appended to the event log in the same transaction.
     /// Returns the new head, which readers get from then on.
     pub async fn replace_reconciliation<F>(
         &self,
         vendor_run: Option<RunId>,
+        now: DateTime<Utc>,
         compute: F,
     ) -> Result<Arc<ReconciliationHead>, StoreError>
     where
@@ -274,8 +289,9 @@ impl Store {
     {
         self.blocking("save the reconciliation", move |inner| {
             let txn = inner.write()?;
-            let head = write_all(inner, &txn, vendor_run, compute)?;
+            let (head, last_event) = write_all(inner, &txn, vendor_run, now, compute)?;
             txn.commit().map_err(inner.err("commit the reconciliation"))?;
+            inner.announce(last_event);
             let head = Arc::new(head);
             *inner.reconciliation_head.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some(head.clone());
@@ -462,8 +478,9 @@ fn write_all<F>(
     inner: &Inner,
     txn: &WriteTransaction,
     vendor_run: Option<RunId>,
+    now: DateTime<Utc>,
     compute: F,
-) -> Result<ReconciliationHead, StoreError>
+) -> Result<(ReconciliationHead, Option<crate::events::EventId>), StoreError>
 where
     F: FnOnce(&mut dyn FnMut(&RowKey) -> Option<Prior>, &mut dyn FnMut(Row)) -> Computed,
 {
@@ -491,18 +508,51 @@ where
         Some(prior)
     };
     let mut prior = read_prior;
+    let mut events = super::events::Appender::open(inner, txn)?;
     let mut sink = |mut row: Row| {
         if failed.is_some() {
             return;
         }
         let k = row_key(&row.key);
-        let (value, ev) = encode_row(&base, &mut row);
+        // Every transition changes the stored row (its episode or status), so only a changed
+        // row is looked at for one.
+        let mut transition = |row: &Row, old: Option<&[u8]>| -> Result<(), StoreError> {
+            let prior = match old.and_then(|v| v.get(1..)) {
+                Some(bytes) => Some(decode_stored::<Prior>(&inner.path, bytes)?.0),
+                None => None,
+            };
+            let mut applied_err = None;
+            let mut applied = |key: &RowKey, since: DateTime<Utc>| match key {
+                RowKey::Service { account, psa_product } => {
+                    super::writeback::applied_since(inner, txn, account, psa_product, since)
+                        .unwrap_or_else(|e| {
+                            applied_err = Some(e);
+                            false
+                        })
+                }
+                _ => false,
+            };
+            let event = crate::events::rows::transition(prior.as_ref(), row, now, &mut applied);
+            if let Some(e) = applied_err {
+                return Err(e);
+            }
+            match event {
+                Some(mut ev) => events.push(inner, &mut ev),
+                None => Ok(()),
+            }
+        };
         let result = (|| -> Result<(), StoreError> {
             let mut rows = rows.borrow_mut();
-            let same = rows
-                .get(k.as_slice())
-                .map_err(inner.err("read a reconciliation row"))?
-                .is_some_and(|old| old.value() == value.as_slice());
+            let (value, ev) = encode_row(&base, &mut row);
+            let same = {
+                let old = rows.get(k.as_slice()).map_err(inner.err("read a reconciliation row"))?;
+                let old = old.as_ref().map(|v| v.value());
+                let same = old == Some(value.as_slice());
+                if !same {
+                    transition(&row, old)?;
+                }
+                same
+            };
             if !same {
                 rows.insert(k.as_slice(), value.as_slice())
                     .map_err(inner.err("write a reconciliation row"))?;
@@ -531,17 +581,35 @@ where
     }
     let mut rows = rows.into_inner();
     let gone = |k: &[u8]| !seen.contains(k);
-    rows.retain(|k, _| !gone(k)).map_err(inner.err("remove old reconciliation rows"))?;
+    let mut gone_rows: Vec<Vec<u8>> = Vec::new();
+    rows.retain(|k, v| {
+        if gone(k) {
+            gone_rows.push(v.to_vec());
+        }
+        !gone(k)
+    })
+    .map_err(inner.err("remove old reconciliation rows"))?;
+    for value in gone_rows {
+        // A gone row's last episode is settled as of the last computation that saw it.
+        let Some(bytes) = value.get(1..) else { continue };
+        let Ok((old, _)) = decode_stored::<Row>(&inner.path, bytes) else { continue };
+        let seen_at = prev_base.computed_at.unwrap_or(now);
+        if let Some(mut ev) = crate::events::rows::gone(&old, seen_at, now) {
+            events.push(inner, &mut ev)?;
+        }
+    }
     evidence.retain(|k, _| !gone(k)).map_err(inner.err("remove old evidence"))?;
     let mut meta = txn.open_table(META).map_err(inner.err("open the reconciliation table"))?;
     meta.insert(HEAD, tables::encode(&head).as_slice())
         .map_err(inner.err("write the reconciliation summary"))?;
-    let base = Base { billing_run: head.billing_run, ..base };
+    let base = Base { billing_run: head.billing_run, computed_at: Some(head.computed_at), ..base };
     meta.insert(BASE, tables::encode(&base).as_slice())
         .map_err(inner.err("write the reconciliation summary"))?;
     meta.insert(CUSTOMERS, tables::encode(&customers).as_slice())
         .map_err(inner.err("write the customers' mapping states"))?;
-    Ok(head)
+    drop(meta);
+    let last_event = events.finish(inner, txn)?;
+    Ok((head, last_event))
 }
 
 /// The stored value of `row` (status byte, then the row without its evidence and with its
@@ -551,6 +619,10 @@ fn encode_row(base: &Base, row: &mut Row) -> (Vec<u8>, Vec<u8>) {
     ev.vendor_run = None;
     ev.billing_run = None;
     let live_from = base.strip(row);
+    // Derived from the episode at read time: storing them would rewrite every open
+    // discrepancy at every computation.
+    row.accrued = None;
+    row.excluded_seconds = None;
     let mut value = vec![status_byte(row.status)];
     value.extend_from_slice(&tables::encode(&StoredOut { row, live_from }));
     (value, tables::encode(&ev))
@@ -611,7 +683,10 @@ fn write_rows_at_open(
     let mut evidence =
         txn.open_table(EVIDENCE).map_err(|e| err("open the reconciliation evidence")(e.into()))?;
     let head = rec.head();
-    let base = Base::next(Base::default(), head.vendor_run, head.billing_run);
+    let base = Base {
+        computed_at: Some(head.computed_at),
+        ..Base::next(Base::default(), head.vendor_run, head.billing_run)
+    };
     for mut row in rec.rows {
         let k = row_key(&row.key);
         let (value, ev) = encode_row(&base, &mut row);
@@ -633,7 +708,11 @@ fn write_rows_at_open(
 }
 
 #[cfg(test)]
-mod tests {
+#[path = "accrual_tests.rs"]
+mod accrual_tests;
+
+#[cfg(test)]
+pub(crate) mod tests {
     use std::collections::BTreeMap;
     use std::time::Duration;
 
@@ -644,7 +723,7 @@ mod tests {
     use crate::model::{Account, BilledLine, BilledSnapshot, CustomerUsage, UsageSnapshot};
     use crate::reconcile::{Inputs, Settings, SourceStatus, compute, compute_each};
 
-    const MAPPING: &str = r#"
+    pub(crate) const MAPPING: &str = r#"
 [customers]
 1 = "A1"
 2 = "A2"
@@ -653,12 +732,12 @@ mod tests {
 psa_product = "MP-CF"
 "#;
 
-    fn at(hour: u32) -> DateTime<Utc> {
+    pub(crate) fn at(hour: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 27, hour, 0, 0).unwrap()
     }
 
     /// Customers 1..=3 (mapped) and 4 (unmapped) with these CloudFilter counts.
-    fn usage(run: RunId, hour: u32, counts: [u64; 4]) -> UsageSnapshot {
+    pub(crate) fn usage(run: RunId, hour: u32, counts: [u64; 4]) -> UsageSnapshot {
         let customers = (1..=4u64)
             .map(|id| CustomerUsage {
                 id,
@@ -669,7 +748,7 @@ psa_product = "MP-CF"
         UsageSnapshot { run_id: run, observed_at: at(hour), customers }
     }
 
-    fn billed(run: RunId, hour: u32) -> BilledSnapshot {
+    pub(crate) fn billed(run: RunId, hour: u32) -> BilledSnapshot {
         let line = |account: &str, qty: f64| BilledLine {
             account_id: account.into(),
             product_id: "MP-CF".into(),
@@ -691,7 +770,7 @@ psa_product = "MP-CF"
         }
     }
 
-    fn inputs<'a>(
+    pub(crate) fn inputs<'a>(
         u: &'a UsageSnapshot,
         b: &'a BilledSnapshot,
         m: &'a Mapping,
@@ -706,12 +785,13 @@ psa_product = "MP-CF"
             mapping: m,
             settings: Settings { max_age: Duration::from_secs(2 * 3600), debounce_runs: 2 },
             now: at(hour),
+            previous_at: None,
             previous,
         }
     }
 
     /// Every stored row and evidence value, raw.
-    fn raw(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+    pub(crate) fn raw(store: &Store) -> Vec<(Vec<u8>, Vec<u8>)> {
         let inner = &*store.inner;
         let txn = inner.read().unwrap();
         let mut out = Vec::new();
@@ -747,9 +827,11 @@ psa_product = "MP-CF"
         for (i, (u, b, hour)) in steps.iter().enumerate() {
             let want = compute(&inputs(u, b, &m, *hour, expected.as_ref()));
             let (u2, b2, m2, h) = (u.clone(), (*b).clone(), m.clone(), *hour);
+            let previous_at = expected.as_ref().map(|e| e.computed_at);
             store
-                .replace_reconciliation(Some(u.run_id), move |prior, sink| {
-                    compute_each(&inputs(&u2, &b2, &m2, h, None), prior, sink)
+                .replace_reconciliation(Some(u.run_id), at(h), move |prior, sink| {
+                    let inp = Inputs { previous_at, ..inputs(&u2, &b2, &m2, h, None) };
+                    compute_each(&inp, prior, sink)
                 })
                 .await
                 .unwrap();

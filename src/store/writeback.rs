@@ -25,6 +25,37 @@ pub(super) const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audi
 pub(super) const AUDIT_BY_PLAN: TableDefinition<(u64, u64), ()> =
     TableDefinition::new("audit_by_plan_v1");
 
+/// Whether the audit log holds an applied change to a line of (`account`, `psa_product`)
+/// recorded at or after `since`, read in `txn` (newest first, stopping at the first older
+/// entry: the log grows in time order).
+pub(super) fn applied_since(
+    inner: &super::Inner,
+    txn: &redb::WriteTransaction,
+    account: &str,
+    psa_product: &str,
+    since: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let audit = match txn.open_table(AUDIT) {
+        Ok(t) => t,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(false),
+        Err(e) => return Err(StoreError::db("open the audit log", inner.path.clone(), e)),
+    };
+    for item in audit.iter().map_err(inner.err("read the audit log"))?.rev() {
+        let (_, v) = item.map_err(inner.err("read the audit log"))?;
+        let entry: AuditEntry = tables::decode(&inner.path, "audit entry", v.value())?;
+        if entry.at < since {
+            break;
+        }
+        if entry.result == AuditResult::Applied
+            && entry.account == account
+            && entry.psa_product == psa_product
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 impl Store {
     /// The apply journal of plan `plan`, by row.
     pub async fn apply_journal(
@@ -119,7 +150,24 @@ impl Store {
                 }
             }
             drop((audit, by_plan, journal));
+            // A failure is an event, appended with its audit entry.
+            let mut events = Vec::new();
+            if entry.result == AuditResult::Failed {
+                events.push(crate::events::writeback_failed(crate::events::FailedChange {
+                    at: entry.at,
+                    plan: entry.plan,
+                    account: &entry.account,
+                    account_name: entry.account_name.as_deref(),
+                    psa_product: &entry.psa_product,
+                    line: &entry.line,
+                    from: entry.from,
+                    to: entry.to,
+                    reason: entry.reason.as_deref().unwrap_or("no reason recorded"),
+                }));
+            }
+            let last = super::events::append_in(inner, &txn, &mut events)?;
             txn.commit().map_err(inner.err("commit an apply result"))?;
+            inner.announce(last);
             Ok(entry)
         })
         .await

@@ -31,11 +31,14 @@ pub async fn recompute(
     let settings = Settings { max_age: settings.max_age, debounce_runs: settings.debounce_runs };
     let owned_mapping = mapping.clone();
     let vendor_run = usage.as_ref().map(|u| u.run_id);
+    // The previous computation's time: the money of open discrepancies accrues over the span
+    // since, unless it is longer than max_age (the daemon was down).
+    let previous_at = store.reconciliation_head().await?.map(|h| h.computed_at);
     // Row by row into one write transaction: each row's previous state is read from the
     // table as its key comes up, and nothing holds the whole result (at 10,000 customers,
     // tens of thousands of rows with megabytes of evidence).
     let head = store
-        .replace_reconciliation(vendor_run, move |prior, sink| {
+        .replace_reconciliation(vendor_run, now, move |prior, sink| {
             let inputs = Inputs {
                 usage: usage.as_ref(),
                 vendor,
@@ -44,6 +47,7 @@ pub async fn recompute(
                 mapping: &owned_mapping,
                 settings,
                 now,
+                previous_at,
                 previous: None,
             };
             reconcile::compute_each(&inputs, prior, sink)

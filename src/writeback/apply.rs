@@ -9,8 +9,8 @@
 //! anything else → skipped), so no change is ever written twice.
 //!
 //! A failure that concerns the whole account (revoked key, missing rights, rate limit, outage,
-//! timeout) stops the apply: the rest is "not attempted" and recorded nowhere, so the next
-//! apply does it. A failure of one line (a refused value) is recorded and the apply goes on.
+//! timeout, a write that changed other lines too) stops the apply: the rest is "not
+//! attempted" and recorded nowhere, so the next apply does it. A failure of one line (a refused value) is recorded and the apply goes on.
 
 use std::collections::BTreeMap;
 
@@ -318,17 +318,21 @@ fn dry_run(writer: &dyn LineWriter, change: &Change, interrupted: bool) -> Outco
 
 /// Whether a failure concerns every line of the account (keys, rights, rate limit, outage,
 /// timeout, a client that cannot be built), so the apply stops instead of failing each line.
+/// A write that changed other lines than its own (a HaloPSA invoice re-read after the write)
+/// stops it too: something else is editing the invoices, or the PSA recalculates them, and
+/// more writes would only hide what happened.
 fn account_wide(e: &WriteError) -> bool {
     matches!(
         e,
-        WriteError::Upstream(
-            UpstreamError::Unauthorized { .. }
-                | UpstreamError::Forbidden { .. }
-                | UpstreamError::RateLimited { .. }
-                | UpstreamError::Unavailable { .. }
-                | UpstreamError::Timeout { .. }
-                | UpstreamError::Setup { .. }
-        )
+        WriteError::SideEffect { .. }
+            | WriteError::Upstream(
+                UpstreamError::Unauthorized { .. }
+                    | UpstreamError::Forbidden { .. }
+                    | UpstreamError::RateLimited { .. }
+                    | UpstreamError::Unavailable { .. }
+                    | UpstreamError::Timeout { .. }
+                    | UpstreamError::Setup { .. }
+            )
     )
 }
 
@@ -461,6 +465,14 @@ fn decide(
                 quantity(found.quantity)
             );
             ok(AuditResult::Skipped, Some(with_settling(why)), Some(found.quantity))
+        }
+        Ok(Guarded::Locked { found, why }) => {
+            let why = format!("not written: {why}");
+            ok(AuditResult::Skipped, Some(with_settling(why)), Some(found.quantity))
+        }
+        Err(GuardError { error: WriteError::Locked { why, .. }, .. }) => {
+            let why = format!("not written: {why}");
+            ok(AuditResult::Skipped, Some(with_settling(why)), None)
         }
         Err(GuardError { error: WriteError::Gone { psa, endpoint, message, .. }, .. }) => {
             let why = format!(

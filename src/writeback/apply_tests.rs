@@ -125,6 +125,7 @@ impl MemPsa {
                 unit_price: None,
                 product_id: None,
                 inactive: None,
+                locked: None,
             }),
             None => Err(WriteError::Gone {
                 psa: "connectwise",

@@ -80,6 +80,7 @@ impl World {
             mapping: m,
             settings: Settings { max_age: Duration::from_secs(7200), debounce_runs: self.debounce },
             now: at(10),
+            previous_at: None,
             previous: None,
         })
     }
@@ -434,6 +435,9 @@ fn world_of(specs: &[RowSpec]) -> (Reconciliation, Mapping) {
             stale_reason: None,
             suppression: None,
             observed: Observation { status: None, seen_runs: 1, vendor_run: Some(1) },
+            episode: None,
+            accrued: None,
+            excluded_seconds: None,
             evidence: Evidence {
                 vendor_run: Some(1),
                 customers: vec![],

@@ -21,6 +21,7 @@ fn compute(usage: &UsageSnapshot, billed: &BilledSnapshot, mapping: &Mapping) ->
         mapping,
         settings: Settings { max_age: Duration::from_secs(7200), debounce_runs: 1 },
         now: at(10),
+        previous_at: None,
         previous: None,
     })
 }

@@ -8,6 +8,8 @@
 //! - [`fault`]: the fault matrix's fixtures, cases and daemon wrappers.
 //! - [`e2e`]: `mpsync sim --keys-dir` as a child and the rows its planted truth predicts.
 //! - [`echo`]: proxies that echo every credential back, and the check that none shows.
+//! - [`receivers`]: an HTTP receiver and an SMTP server standing in for notification
+//!   receivers (webhook, Teams, Slack, e-mail).
 //! - [`sim`]: a client for the simulated Mailprotector API over HTTP.
 //! - [`mp`], [`cw`], [`at`], [`halo`], [`gradient`]: clients and configs for each upstream against a
 //!   simulator.
@@ -28,6 +30,7 @@ pub mod fault;
 pub mod gradient;
 pub mod halo;
 pub mod mp;
+pub mod receivers;
 pub mod reconcile;
 pub mod sim;
 pub mod store;

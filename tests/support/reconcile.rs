@@ -74,6 +74,7 @@ pub fn sample() -> Reconciliation {
         mapping: &mapping,
         settings: Settings { max_age: Duration::from_secs(7200), debounce_runs: 1 },
         now: at(10),
+        previous_at: None,
         previous: None,
     })
 }
@@ -110,6 +111,7 @@ pub fn large(n: u64) -> Reconciliation {
         mapping: &mapping,
         settings: Settings { max_age: Duration::from_secs(7200), debounce_runs: 1 },
         now: at(10),
+        previous_at: None,
         previous: None,
     })
 }

@@ -309,3 +309,143 @@ pub fn at_sim_config(sim: &Sim, dir: &Path, timeout: &str) -> PathBuf {
     std::fs::write(&config, toml::to_string(&t).unwrap()).unwrap();
     config
 }
+
+/// The route patterns of the HaloPSA write path.
+pub const HALO_GET: &str = "GET /RecurringInvoice/{id}";
+pub const HALO_UPDATELINES: &str = "POST /RecurringInvoice/updatelines";
+pub const HALO_REPOST: &str = "POST /RecurringInvoice";
+
+/// One simulated HaloPSA recurring-invoice line a write-back may change: a manual quantity,
+/// active and in date, on an enabled invoice in date of an active client, with at least one
+/// other line on the same invoice (so a write that disturbs another line can be seen).
+#[derive(Debug, Clone)]
+pub struct HaloLine {
+    pub invoice: i64,
+    pub line: i64,
+    pub item: i64,
+    pub client: i64,
+    pub qty: f64,
+    pub price: f64,
+}
+
+impl HaloLine {
+    pub fn line_ref(&self) -> LineRef {
+        LineRef::Halopsa {
+            invoice: self.invoice as i32,
+            line: self.line as i32,
+            item: self.item as i32,
+            computed: false,
+        }
+    }
+}
+
+/// The writable lines of `data` (see [`HaloLine`]), by line id; at most one per invoice, so
+/// that changes of one plan never share an invoice.
+pub fn halo_lines(data: &mpsync_sim::halopsa::HaloData) -> Vec<HaloLine> {
+    use mpsync_sim::halopsa::Resource;
+    let today = data.today.format("%Y-%m-%d").to_string();
+    let in_date = |v: &serde_json::Value, start: &str, end: &str| {
+        v[start].as_str().is_none_or(|s| s[..10] <= *today)
+            && v[end].as_str().is_none_or(|e| e[..10] >= *today)
+    };
+    let mut out = Vec::new();
+    for h in data.rows.get(&Resource::RecurringInvoice).into_iter().flatten() {
+        let client = h["client_id"].as_i64().unwrap_or(0);
+        let active = data.row(Resource::Client, client).is_some_and(|c| c["inactive"] == false);
+        if h["disabled"] != false || !in_date(h, "startdate", "enddate") || !active {
+            continue;
+        }
+        let lines = h["lines"].as_array().cloned().unwrap_or_default();
+        if lines.len() < 2 {
+            continue;
+        }
+        let pick = lines.iter().find(|l| {
+            l["recurring_invoice_quantity_type"] == 0
+                && l["isinactive"] == false
+                && l["_itemid"].as_i64().unwrap_or(0) != 0
+                && in_date(l, "startdate", "enddate")
+        });
+        if let Some(l) = pick {
+            out.push(HaloLine {
+                invoice: h["id"].as_i64().unwrap(),
+                line: l["id"].as_i64().unwrap(),
+                item: l["_itemid"].as_i64().unwrap(),
+                client,
+                qty: l["qty_order"].as_f64().unwrap(),
+                price: l["unit_price"].as_f64().unwrap_or(0.0),
+            });
+        }
+    }
+    out.sort_by_key(|l| l.line);
+    out
+}
+
+/// A HaloPSA plan (id 0) changing each line to its quantity plus the given step, in review
+/// mode, cap 25.
+pub fn halo_plan_of(changes: &[(&HaloLine, f64)]) -> Plan {
+    let now = Utc::now();
+    Plan {
+        id: 0,
+        created_at: now,
+        reconciliation_at: now,
+        vendor_run: Some(1),
+        billing_run: Some(2),
+        billing: "halopsa".into(),
+        writable: true,
+        max_changes_per_apply: 25,
+        changes: changes
+            .iter()
+            .enumerate()
+            .map(|(i, (l, step))| {
+                let line = l.line_ref();
+                let (from, to) = (l.qty, l.qty + step);
+                Change {
+                    row: i as u32 + 1,
+                    account: l.client.to_string(),
+                    account_name: Some(format!("Client {}", l.client)),
+                    psa_product: l.item.to_string(),
+                    products: vec!["CloudFilter".into()],
+                    status: if to > from { Status::UnderBilled } else { Status::OverBilled },
+                    line_key: line.key(),
+                    line,
+                    from,
+                    to,
+                    vendor_quantity: to as u64,
+                    unit_price: Some(l.price),
+                    monthly_amount: Some(step * l.price),
+                    reason: format!("Mailprotector counts {to}; the line bills {from}"),
+                    mode: WriteBackMode::Review,
+                    held: None,
+                    vendor_run: Some(1),
+                    billing_run: Some(2),
+                }
+            })
+            .collect(),
+        not_planned: Vec::new(),
+        manual: Vec::new(),
+        superseded_by: None,
+    }
+}
+
+/// The config `mpsync sim --psa halopsa --keys-dir` writes for `sim` into `dir`, pinned for
+/// tests, the HaloPSA timeout set to `timeout`, room for every change in one apply.
+pub fn halo_sim_config(sim: &Sim, dir: &Path, timeout: &str) -> PathBuf {
+    let config = mpsync::commands::write_sim_config_for(
+        dir,
+        sim.control(),
+        &sim.base_url(),
+        Some(1000.0),
+        mpsync::cli::Psa::Halopsa,
+    )
+    .expect("write the config");
+    crate::support::e2e::pin_for_test(&config, 1);
+    let mut t: toml::Table = std::fs::read_to_string(&config).unwrap().parse().unwrap();
+    let mut h = t["billing"]["halopsa"].as_table().cloned().unwrap();
+    h.insert("timeout".into(), timeout.into());
+    t["billing"].as_table_mut().unwrap().insert("halopsa".into(), toml::Value::Table(h));
+    let mut wb = toml::Table::new();
+    wb.insert("max_changes_per_apply".into(), 1000.into());
+    t.insert("write_back".into(), toml::Value::Table(wb));
+    std::fs::write(&config, toml::to_string(&t).unwrap()).unwrap();
+    config
+}

@@ -223,6 +223,7 @@ impl AutotaskWriter {
             product_id: Some(service.to_string()),
             // The units row is judged as the write finds it; the contract is not re-read.
             inactive: None,
+            locked: None,
         })
     }
 

@@ -96,6 +96,7 @@ impl ConnectwiseWriter {
             unit_price: add.unit_price.filter(|p| p.is_finite()),
             product_id: add.product_id(),
             inactive: if reasons.is_empty() { None } else { Some(reasons.join("; ")) },
+            locked: None,
         })
     }
 

@@ -7,12 +7,15 @@
 //! alone (`GET /RecurringInvoice/{id}`, F19). Items are not read: each line names its item.
 //! The source only reads; each line keeps what a writer needs to find it again
 //! ([`LineRef::Halopsa`]: invoice `ihid`, line id, item id, and whether Halo computes its
-//! quantity).
+//! quantity). [`HalopsaWriter`] writes a line back, verified by re-reading its invoice
+//! ([`verify`]).
 
 mod client;
 pub mod models;
 pub mod rules;
 pub mod token;
+pub mod verify;
+mod writer;
 
 #[cfg(test)]
 mod collect_tests;
@@ -31,6 +34,7 @@ pub use client::{
     HaloClient, PAGE_SIZE, Resource, UPSTREAM, WHERE_SCOPES, retry_policy, unwrap_list,
 };
 use models::{Client, Contract, Line, RecurringInvoice};
+pub use writer::HalopsaWriter;
 
 use super::{Billed, BilledSource, BillingError, FetchReport};
 use crate::config::{HALOPSA_WRITE_SCOPE, HalopsaConfig};

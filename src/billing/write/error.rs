@@ -65,6 +65,36 @@ pub enum WriteError {
         /// The quantity in the answer.
         answered: f64,
     },
+    /// The line must not be written as the PSA holds it now (HaloPSA: a quantity Halo
+    /// computes, an inactive line, a disabled or ended invoice): nothing was sent.
+    #[error("{line} is left alone: {why}; nothing was sent to {psa}")]
+    Locked {
+        /// The PSA's short name.
+        psa: &'static str,
+        /// The line.
+        line: LineRef,
+        /// Why, in the operator's words.
+        why: String,
+    },
+    /// The write landed, but re-reading the record it went through (a HaloPSA recurring
+    /// invoice) shows changes mpsync did not ask for: another line changed, appeared or
+    /// disappeared. Each change is listed with its before and after.
+    #[error(
+        "{psa} took the write of {line} (to {quantity}), but re-reading {record} after it          shows changes mpsync did not make: {}. Check {record} in {psa} and put those lines          back by hand; something else is editing it, or {psa} recalculated it, so the apply          stopped",
+        .changes.join("; ")
+    )]
+    SideEffect {
+        /// The PSA's short name.
+        psa: &'static str,
+        /// The line written.
+        line: LineRef,
+        /// The quantity written.
+        quantity: f64,
+        /// The record re-read, e.g. `recurring invoice -94`.
+        record: String,
+        /// Every unasked-for change, before → after.
+        changes: Vec<String>,
+    },
     /// The line belongs to another billing source than this writer's PSA.
     #[error(
         "{line} is not a {psa} line: the plan was made for another billing source than the \
@@ -87,8 +117,8 @@ pub enum WriteError {
     /// The configured billing source has no write path.
     #[error(
         "billing.source = \"{billing}\" has no write path: {why}; to correct quantities with \
-         mpsync, bill from ConnectWise or Autotask (billing.source = \"connectwise\" or \
-         \"autotask\")"
+         mpsync, bill from ConnectWise, Autotask or HaloPSA (billing.source = \"connectwise\", \
+         \"autotask\" or \"halopsa\")"
     )]
     NotWritable {
         /// The configured source (`csv`, `none`).
@@ -114,13 +144,15 @@ impl WriteError {
     }
 
     /// A short machine-readable kind for audit records and JSON: `gone`, `rejected`,
-    /// `unconfirmed`, `wrong_psa`, `invalid_quantity`, `not_writable`, or the upstream
+    /// `unconfirmed`, `locked`, `side_effect`, `wrong_psa`, `invalid_quantity`, `not_writable`, or the upstream
     /// error's kind (`unauthorized`, `forbidden`, `rate_limited`, `unavailable`, `timeout`, ...).
     pub fn kind(&self) -> &'static str {
         match self {
             WriteError::Gone { .. } => "gone",
             WriteError::Rejected { .. } => "rejected",
             WriteError::Unconfirmed { .. } => "unconfirmed",
+            WriteError::Locked { .. } => "locked",
+            WriteError::SideEffect { .. } => "side_effect",
             WriteError::WrongPsa { .. } => "wrong_psa",
             WriteError::InvalidQuantity { .. } => "invalid_quantity",
             WriteError::NotWritable { .. } => "not_writable",
@@ -136,6 +168,8 @@ impl ExitStatus for WriteError {
             WriteError::Gone { .. }
             | WriteError::Rejected { .. }
             | WriteError::Unconfirmed { .. }
+            | WriteError::Locked { .. }
+            | WriteError::SideEffect { .. }
             | WriteError::WrongPsa { .. }
             | WriteError::InvalidQuantity { .. } => Exit::DataErr,
             WriteError::NotWritable { .. } => Exit::Config,

@@ -28,6 +28,13 @@ pub enum Guarded {
         /// The line as read.
         found: LineState,
     },
+    /// The read says the line must not be written ([`LineState::locked`]): nothing was sent.
+    Locked {
+        /// The line as read.
+        found: LineState,
+        /// Why.
+        why: String,
+    },
 }
 
 /// Which call of a guarded write failed.
@@ -69,7 +76,8 @@ impl GuardError {
 }
 
 /// Sets `line` to `new` only if the PSA still holds `expected` (what the plan read): re-reads
-/// it, leaves it alone when it already holds `new` or holds something else, writes otherwise.
+/// it, leaves it alone when it already holds `new`, when the read says it must not be
+/// written ([`LineState::locked`]) or when it holds something else; writes otherwise.
 pub async fn write_if_unchanged(
     writer: &dyn LineWriter,
     line: &LineRef,
@@ -80,6 +88,9 @@ pub async fn write_if_unchanged(
         writer.read_line(line).await.map_err(|error| GuardError { step: Step::Read, error })?;
     if same_quantity(found.quantity, new) {
         return Ok(Guarded::AlreadySet { found });
+    }
+    if let Some(why) = found.locked.clone() {
+        return Ok(Guarded::Locked { found, why });
     }
     if !same_quantity(found.quantity, expected) {
         return Ok(Guarded::Changed { found });
@@ -124,6 +135,7 @@ mod tests {
                     unit_price: None,
                     product_id: None,
                     inactive: None,
+                    locked: None,
                 }),
                 None => Err(WriteError::Gone {
                     psa: "fake",

@@ -1,7 +1,6 @@
 //! The PSA write path, PSA-neutral: a [`LineWriter`] reads one billed line as the PSA holds it
 //! now and sets its quantity, and describes the exact request it would send (for dry runs).
-//! ConnectWise implements it ([`super::connectwise::ConnectwiseWriter`]); other PSAs plug in
-//! the same way, and `writer_from_config` (in [`crate::billing`]) says which billing sources
+//! ConnectWise, Autotask and HaloPSA implement it; other PSAs plug in the same way, and `writer_from_config` (in [`crate::billing`]) says which billing sources
 //! have one (a CSV export does not).
 //!
 //! There is no version field to compare on (ConnectWise §3.4), so a careful write re-reads the
@@ -44,6 +43,11 @@ pub struct LineState {
     /// (ConnectWise: the addition's `cancelledDate`, `effectiveDate` and `billCustomer`; the
     /// agreement is not re-read); `None` when it bills.
     pub inactive: Option<String>,
+    /// Why a write-back must leave the line alone as the read finds it (HaloPSA: a quantity
+    /// Halo computes, an inactive line, a disabled or ended invoice, another item); `None`
+    /// when it may be written. The guard skips such a line with this reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked: Option<String>,
 }
 
 /// Reads and writes the quantity of single billed lines in one PSA. Object-safe: callers hold

@@ -95,6 +95,8 @@ fn totals(h: &mut Html, s: &Summary) {
     card(h, attention_class, "attention", "rows need attention", s.attention.to_string());
     card(h, "bad", "impact-under", "under-billed per month", money(s.impact_under_billed));
     card(h, "warn", "impact-over", "over-billed per month", money(s.impact_over_billed));
+    card(h, "bad", "accrued-under", "missed so far", money(s.accrued_under_billed));
+    card(h, "warn", "accrued-over", "overcharged so far", money(s.accrued_over_billed));
     card(h, "plain", "rows-total", "rows reconciled", s.rows.to_string());
     h.raw("</div>");
     if s.unpriced_discrepancies > 0 {
@@ -194,6 +196,7 @@ fn rows(h: &mut Html, view: &View<'_>) {
     h.raw("<table id=\"rows\"><thead><tr><th>Status</th><th>Account / subject</th>");
     h.raw("<th>PSA product</th><th>Products</th><th class=\"n\">Vendor</th>");
     h.raw("<th class=\"n\">Billed</th><th class=\"n\">Δ</th><th class=\"n\">Impact/mo</th>");
+    h.raw("<th class=\"n\">Accrued</th>");
     h.raw("<th>Since</th><th>Vendor history</th><th>Note</th></tr></thead><tbody>");
     let end = view.rec.map(|r| r.computed_at).unwrap_or(view.now);
     for (row, steps) in &view.rows {
@@ -249,6 +252,7 @@ fn row_html(h: &mut Html, r: &Row, steps: &[sparkline::Step], end: chrono::DateT
     num(h, r.billed_quantity.map(quantity));
     num(h, r.delta.map(|d| if d > 0.0 { format!("+{}", quantity(d)) } else { quantity(d) }));
     num(h, r.monthly_impact.map(money));
+    num(h, r.accrued.map(money));
     h.raw("<td>").text(r.since.at.format("%Y-%m-%d").to_string()).raw("</td><td>");
     // The chart is the vendor quantity over time, so only rows that have one draw it (an
     // unmapped customer's products are not one quantity).

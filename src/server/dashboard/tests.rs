@@ -35,6 +35,9 @@ fn row(account: &str, status: Status, impact: Option<f64>) -> Row {
         stale_reason: None,
         suppression: None,
         observed: Observation { status: Some(status), seen_runs: 1, vendor_run: None },
+        episode: None,
+        accrued: None,
+        excluded_seconds: None,
         evidence: Evidence::default(),
     }
 }
