@@ -169,7 +169,7 @@ pub async fn collect_usage(
     }
     // Groups without counted users add nothing; skipping them saves their service calls.
     let groups: Vec<_> = groups.into_iter().filter(|(_, _, users)| *users > 0).collect();
-    let (products, cache, fetched) =
+    let (cache, fetched) =
         services_for(&client, &input, groups.iter().map(|g| g.0).collect()).await?;
     let facts: Vec<GroupFacts> = groups
         .iter()
@@ -177,14 +177,16 @@ pub async fn collect_usage(
             customer_id,
             group_id,
             users,
-            products: products.get(&group_id).cloned().unwrap_or_default(),
+            products: cache.get(&group_id).map_or(&[][..], |c| c.products.as_slice()),
         })
         .collect();
     let usage =
         count_usage(&customers, &facts, input.config.count_each_product, &input.config.counts);
+    let users_counted = facts.iter().map(|f| f.users).sum();
+    drop(facts);
     stats.walk = Some(walk);
     stats.domains = n_domains;
-    stats.users_counted = facts.iter().map(|f| f.users).sum();
+    stats.users_counted = users_counted;
     let counting = CountingReport {
         walk,
         count_user_types: types.to_string(),
@@ -316,13 +318,13 @@ pub(super) fn lists_to_read(
     read
 }
 
-/// Products per group: cache entries as they are, the rest (see [`lists_to_read`]) read now
-/// (concurrently).
+/// The service list of every group in `groups`: cache entries as they are, the rest (see
+/// [`lists_to_read`]) read now (concurrently); and how many were read.
 async fn services_for(
     client: &MailprotectorClient,
     input: &CollectInput<'_>,
     groups: Vec<u64>,
-) -> Result<(HashMap<u64, Vec<String>>, HashMap<u64, CachedServices>, u64), CollectError> {
+) -> Result<(HashMap<u64, CachedServices>, u64), CollectError> {
     let stale = lists_to_read(&groups, input.cache, input.config.services_refresh, input.now);
     let reading: HashSet<u64> = stale.iter().copied().collect();
     let mut cache = HashMap::with_capacity(groups.len());
@@ -346,8 +348,7 @@ async fn services_for(
         progress.step();
         cache.insert(g, CachedServices { products, fetched_at: input.now });
     }
-    let products = cache.iter().map(|(g, c)| (*g, c.products.clone())).collect();
-    Ok((products, cache, fetched))
+    Ok((cache, fetched))
 }
 
 #[cfg(test)]

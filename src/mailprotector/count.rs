@@ -8,9 +8,10 @@ use super::products::canonical;
 use crate::config::CountDefinition;
 use crate::model::CustomerUsage;
 
-/// What the walk learned about one user group.
+/// What the walk learned about one user group (its products borrowed from the service-list
+/// cache, not copied for every group).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupFacts {
+pub struct GroupFacts<'a> {
     /// The customer owning the group's domain.
     pub customer_id: u64,
     /// The group id.
@@ -18,7 +19,7 @@ pub struct GroupFacts {
     /// Users of type User in the group.
     pub users: u64,
     /// Canonical products enabled on the group.
-    pub products: Vec<String>,
+    pub products: &'a [String],
 }
 
 /// Counts per customer: with `each_product`, one count per canonical product seen on the
@@ -27,7 +28,7 @@ pub struct GroupFacts {
 /// A product or definition that matched groups with 0 users is reported as 0.
 pub fn count_usage(
     customers: &[Customer],
-    groups: &[GroupFacts],
+    groups: &[GroupFacts<'_>],
     each_product: bool,
     definitions: &[CountDefinition],
 ) -> Vec<CustomerUsage> {
@@ -67,13 +68,14 @@ mod tests {
         Customer { id, name: Some(name.into()) }
     }
 
-    fn group(customer_id: u64, group_id: u64, users: u64, products: &[&str]) -> GroupFacts {
-        GroupFacts {
-            customer_id,
-            group_id,
-            users,
-            products: products.iter().map(|p| p.to_string()).collect(),
-        }
+    fn group(
+        customer_id: u64,
+        group_id: u64,
+        users: u64,
+        products: &[&str],
+    ) -> GroupFacts<'static> {
+        let products: Vec<String> = products.iter().map(|p| p.to_string()).collect();
+        GroupFacts { customer_id, group_id, users, products: products.leak() }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! [`compute`]: gathers vendor counts and billed lines per row key, then gives each row its
 //! status by precedence: stale, suppressed, pending, then the comparison itself.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
@@ -11,7 +11,7 @@ use super::{
     Status, Summary, SuppressionRef,
 };
 use crate::config::{Mapping, Suppression};
-use crate::model::RunId;
+use crate::model::{BilledLine, CustomerUsage, RunId};
 
 /// Quantities closer than this are equal (billed quantities are floats).
 const EPSILON: f64 = 1e-9;
@@ -56,12 +56,12 @@ pub fn compute_each(
     let mut totals = Totals::default();
     {
         let ctx = RowCtx { vendor: &vendor, billing: &billing, newest_run, names: &names };
-        for (key, draft) in gather(inp) {
+        gather(inp, &mut |key, draft| {
             let prev = prior(&key);
             let row = finish(inp, key, draft, prev.as_ref(), &ctx);
             totals.add(&row);
             sink(row);
-        }
+        });
     }
     let head = ReconciliationHead {
         computed_at: inp.now,
@@ -123,7 +123,8 @@ fn freshness(
 #[derive(Debug, Default)]
 struct Draft {
     customer_name: Option<String>,
-    products: BTreeSet<String>,
+    /// Sorted, without duplicates.
+    products: Vec<String>,
     vendor: u64,
     customers: Vec<CustomerContribution>,
     lines: Vec<LineEvidence>,
@@ -131,92 +132,129 @@ struct Draft {
     counted: usize,
 }
 
-/// Sums vendor counts and billed lines per row key.
-fn gather(inp: &Inputs<'_>) -> BTreeMap<RowKey, Draft> {
+impl Draft {
+    fn count(&mut self, c: &CustomerUsage, product: &str, count: u64) {
+        self.vendor += count;
+        self.customers.push(CustomerContribution {
+            customer: c.id,
+            name: c.name.clone(),
+            product: product.to_owned(),
+            count,
+        });
+    }
+
+    fn bill(&mut self, line: &BilledLine) {
+        self.lines.push(LineEvidence {
+            source_ref: line.source_ref.clone(),
+            line: line.line.clone(),
+            quantity: line.quantity,
+            unit_price: line.unit_price,
+            counted: line.counted,
+            note: line.note.clone(),
+        });
+        if line.counted && line.quantity.is_finite() {
+            self.billed += line.quantity;
+            self.counted += 1;
+        }
+    }
+}
+
+/// The entries of one PSA account: indices of its customers and of its billed lines, in
+/// input order.
+#[derive(Default)]
+struct AccountEntries {
+    customers: Vec<usize>,
+    lines: Vec<usize>,
+}
+
+/// Sums vendor counts and billed lines per row key and hands each row's draft to `f`, in key
+/// order: service rows one account at a time (only that account's drafts are held), then
+/// unmapped customers, then unmapped products.
+fn gather(inp: &Inputs<'_>, f: &mut dyn FnMut(RowKey, Draft)) {
     let m = inp.mapping;
-    let psa_products: BTreeSet<&str> =
-        m.products.values().map(|p| p.psa_product.as_str()).collect();
-    let mut drafts: BTreeMap<RowKey, Draft> = BTreeMap::new();
-    if let Some(usage) = inp.usage {
-        for c in usage.customers.iter().filter(|c| !m.exclude_customers.contains(&c.id)) {
-            for (product, &count) in &c.counts {
-                if m.exclude_products.contains(product) {
-                    continue;
-                }
-                let contribution = CustomerContribution {
-                    customer: c.id,
-                    name: c.name.clone(),
-                    product: product.clone(),
-                    count,
-                };
-                let key = match (m.account_of(c.id), m.products.get(product)) {
-                    (Some(account), Some(pm)) => RowKey::Service {
-                        account: account.to_string(),
-                        psa_product: pm.psa_product.clone(),
-                    },
-                    // Unmapped usage matters only when there is some.
-                    _ if count == 0 => continue,
-                    (None, _) => RowKey::UnmappedCustomer { customer: c.id },
-                    (Some(_), None) => RowKey::UnmappedProduct { product: product.clone() },
-                };
-                let d = drafts.entry(key.clone()).or_default();
-                d.vendor += count;
-                d.customers.push(contribution.clone());
-                if let RowKey::UnmappedCustomer { .. } = key {
-                    d.customer_name = Some(c.name.clone());
-                    d.products.insert(product.clone());
-                    // Its usage of an unmapped product is an unmapped product too.
-                    if !m.products.contains_key(product) {
-                        let p = drafts
-                            .entry(RowKey::UnmappedProduct { product: product.clone() })
-                            .or_default();
-                        p.vendor += count;
-                        p.customers.push(contribution);
-                    }
+    let customers = inp.usage.map(|u| u.customers.as_slice()).unwrap_or_default();
+    let lines = inp.billed.map(|b| b.lines.as_slice()).unwrap_or_default();
+    // Mailprotector product names per PSA product (sorted: the mapping's order).
+    let mut products_of: HashMap<&str, Vec<String>> = HashMap::new();
+    for (name, p) in &m.products {
+        products_of.entry(p.psa_product.as_str()).or_default().push(name.clone());
+    }
+    let mut accounts: BTreeMap<&str, AccountEntries> = BTreeMap::new();
+    let mut unmapped: Vec<usize> = Vec::new();
+    let counted = |c: &CustomerUsage| !m.exclude_customers.contains(&c.id);
+    for (i, c) in customers.iter().enumerate().filter(|(_, c)| counted(c)) {
+        match m.account_of(c.id) {
+            Some(account) => accounts.entry(account).or_default().customers.push(i),
+            None => unmapped.push(i),
+        }
+    }
+    for (i, line) in lines.iter().enumerate() {
+        if products_of.contains_key(line.product_id.as_str()) {
+            accounts.entry(line.account_id.as_str()).or_default().lines.push(i);
+        }
+    }
+    for (account, entries) in accounts {
+        let mut drafts: BTreeMap<&str, Draft> = BTreeMap::new();
+        for c in entries.customers.iter().map(|&i| &customers[i]) {
+            for (product, &count) in usage(m, c) {
+                if let Some(pm) = m.products.get(product) {
+                    drafts.entry(pm.psa_product.as_str()).or_default().count(c, product, count);
                 }
             }
         }
-    }
-    if let Some(billed) = inp.billed {
-        for line in billed.lines.iter().filter(|l| psa_products.contains(l.product_id.as_str())) {
+        for line in entries.lines.iter().map(|&i| &lines[i]) {
+            drafts.entry(line.product_id.as_str()).or_default().bill(line);
+        }
+        for (psa_product, mut d) in drafts {
+            // A service row exists only when something says it should: usage or a counted
+            // line.
+            if d.vendor == 0 && d.counted == 0 {
+                continue;
+            }
+            d.products = products_of.get(psa_product).cloned().unwrap_or_default();
             let key = RowKey::Service {
-                account: line.account_id.clone(),
-                psa_product: line.product_id.clone(),
+                account: account.to_owned(),
+                psa_product: psa_product.to_owned(),
             };
-            let d = drafts.entry(key).or_default();
-            d.lines.push(LineEvidence {
-                source_ref: line.source_ref.clone(),
-                line: line.line.clone(),
-                quantity: line.quantity,
-                unit_price: line.unit_price,
-                counted: line.counted,
-                note: line.note.clone(),
-            });
-            if line.counted && line.quantity.is_finite() {
-                d.billed += line.quantity;
-                d.counted += 1;
+            f(key, d);
+        }
+    }
+    // Unmapped usage matters only when there is some. Customers by id (a customer listed
+    // twice is one row).
+    unmapped.sort_by_key(|&i| (customers[i].id, i));
+    for same in unmapped.chunk_by(|&a, &b| customers[a].id == customers[b].id) {
+        let mut d = Draft::default();
+        for c in same.iter().map(|&i| &customers[i]) {
+            for (product, &count) in usage(m, c).filter(|(_, n)| **n > 0) {
+                d.count(c, product, count);
+                d.customer_name = Some(c.name.clone());
+                d.products.push(product.clone());
+            }
+        }
+        if !d.customers.is_empty() {
+            d.products.sort();
+            d.products.dedup();
+            f(RowKey::UnmappedCustomer { customer: customers[same[0]].id }, d);
+        }
+    }
+    // Products with usage and no PSA product, whoever uses them.
+    let mut products: BTreeMap<&str, Draft> = BTreeMap::new();
+    for c in customers.iter().filter(|c| counted(c)) {
+        for (product, &count) in usage(m, c) {
+            if count > 0 && !m.products.contains_key(product) {
+                products.entry(product.as_str()).or_default().count(c, product, count);
             }
         }
     }
-    // A service row exists only when something says it should: usage or a counted line.
-    drafts.retain(|k, d| !matches!(k, RowKey::Service { .. }) || d.vendor > 0 || d.counted > 0);
-    for (key, d) in drafts.iter_mut() {
-        match key {
-            RowKey::Service { psa_product, .. } => {
-                d.products = m
-                    .products
-                    .iter()
-                    .filter(|(_, p)| &p.psa_product == psa_product)
-                    .map(|(name, _)| name.clone())
-                    .collect();
-            }
-            RowKey::UnmappedProduct { product } => {
-                d.products.insert(product.clone());
-            }
-            RowKey::UnmappedCustomer { .. } => {}
-        }
+    for (product, mut d) in products {
+        d.products = vec![product.to_owned()];
+        f(RowKey::UnmappedProduct { product: product.to_owned() }, d);
     }
-    drafts
+}
+
+/// A customer's counts of the products that are not excluded.
+fn usage<'a>(m: &'a Mapping, c: &'a CustomerUsage) -> impl Iterator<Item = (&'a String, &'a u64)> {
+    c.counts.iter().filter(|(product, _)| !m.exclude_products.contains(*product))
 }
 
 /// Tolerances and debounce of a service row: the largest over the products billed as it.
@@ -336,7 +374,7 @@ fn finish(inp: &Inputs<'_>, key: RowKey, d: Draft, prev: Option<&Prior>, ctx: &R
     Row {
         account_name,
         customer_name: d.customer_name,
-        products: d.products.into_iter().collect(),
+        products: d.products,
         vendor_quantity,
         billed_quantity,
         delta,

@@ -156,13 +156,18 @@ pub async fn measure(config: &Path, dir: &Path, plan: &LoadPlan) -> Result<HttpR
     hwm("cold vendor run");
     let last = phases[0].run.as_ref().map(|r| r.0);
     // The billing run (started by catch-up beside the cold vendor run) must finish and the
-    // reconciliation be computed before the warm phase, so its reads serve every row.
+    // reconciliation be computed from both runs before the warm phase, so its reads serve
+    // every row compared (a reconciliation of the vendor run alone already has every row,
+    // all stale).
     let reconciliation = if data_path == "/v1/reconciliation" {
-        Some(wait_reconciliation(&http, &base).await?)
+        let billing = wait_run(&http, &base, "billing", None).await?;
+        Some(wait_reconciliation(&http, &base, last.unwrap_or(0), billing).await?)
     } else {
         None
     };
     hwm("billing run and first reconciliation");
+    let billing_before = latest_run_of(&http, &base, "billing").await?.map(|r| r.0);
+    // Starts the warm vendor run and a second billing run beside it, as a schedule would.
     trigger(&http, &base).await?;
     phases
         .push(phase("warm vendor run (steady state)", &http, &base, data_path, plan, last).await?);
@@ -170,8 +175,10 @@ pub async fn measure(config: &Path, dir: &Path, plan: &LoadPlan) -> Result<HttpR
     if reconciliation.is_some()
         && let Some(warm) = phases[1].run.as_ref().map(|r| r.0)
     {
-        wait_recomputed(&http, &base, warm).await?;
-        hwm("recompute after the warm run");
+        // Both warm runs reconciled: the vendor run's recompute, then the billing run's.
+        let billing = wait_run(&http, &base, "billing", billing_before).await?;
+        wait_recomputed(&http, &base, warm, billing).await?;
+        hwm("recompute after the warm runs");
     }
     phases.push(idle(&base, data_path, plan).await?);
     hwm("idle read load");
@@ -215,37 +222,74 @@ pub async fn measure(config: &Path, dir: &Path, plan: &LoadPlan) -> Result<HttpR
     })
 }
 
-/// Waits (bounded) until `/v1/reconciliation` holds rows; returns (rows, body bytes).
-async fn wait_reconciliation(http: &reqwest::Client, base: &str) -> Result<(usize, usize)> {
-    let started = Instant::now();
-    loop {
-        let body = http.get(format!("{base}/v1/reconciliation")).send().await?.bytes().await?;
-        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-        let rows = v["summary"]["rows"].as_u64().unwrap_or(0) as usize;
-        if rows > 0 {
-            eprintln!("  reconciliation: {rows} rows, {} bytes", body.len());
-            return Ok((rows, body.len()));
-        }
-        if started.elapsed() > PHASE_LIMIT {
-            bail!("no reconciliation rows within {PHASE_LIMIT:?} (see daemon.log)");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+/// Waits (bounded) until `/v1/reconciliation` uses vendor run `vendor` and billing run
+/// `billing` (or newer) and holds rows; returns (rows, body bytes of its first page).
+async fn wait_reconciliation(
+    http: &reqwest::Client,
+    base: &str,
+    vendor: u64,
+    billing: u64,
+) -> Result<(usize, usize)> {
+    wait_recomputed(http, base, vendor, billing).await?;
+    let body = http.get(format!("{base}/v1/reconciliation")).send().await?.bytes().await?;
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let rows = v["summary"]["rows"].as_u64().unwrap_or(0) as usize;
+    if rows == 0 {
+        bail!("the reconciliation of vendor run {vendor} and billing run {billing} has no rows");
     }
+    eprintln!("  reconciliation: {rows} rows, {} bytes", body.len());
+    Ok((rows, body.len()))
 }
 
-/// Waits (bounded) until the served reconciliation names vendor run `run`.
-async fn wait_recomputed(http: &reqwest::Client, base: &str, run: u64) -> Result<()> {
+/// Waits (bounded) until the served reconciliation names vendor run `vendor` and billing
+/// run `billing` (or newer ones).
+async fn wait_recomputed(
+    http: &reqwest::Client,
+    base: &str,
+    vendor: u64,
+    billing: u64,
+) -> Result<()> {
     let started = Instant::now();
     loop {
         let v: Value =
             http.get(format!("{base}/v1/reconciliation?limit=1")).send().await?.json().await?;
-        if v["vendor_run"].as_u64().is_some_and(|r| r >= run) {
+        if v["vendor_run"].as_u64().is_some_and(|r| r >= vendor)
+            && v["billing_run"].as_u64().is_some_and(|r| r >= billing)
+        {
             return Ok(());
         }
         if started.elapsed() > PHASE_LIMIT {
-            bail!("no reconciliation of vendor run {run} within {PHASE_LIMIT:?} (see daemon.log)");
+            bail!(
+                "no reconciliation of vendor run {vendor} and billing run {billing} within \
+                 {PHASE_LIMIT:?} (see daemon.log)"
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits (bounded) until a run of `kind` newer than `after` has finished; returns its id.
+/// A failed run is an error: the steps after it would measure something else.
+async fn wait_run(
+    http: &reqwest::Client,
+    base: &str,
+    kind: &str,
+    after: Option<u64>,
+) -> Result<u64> {
+    let started = Instant::now();
+    loop {
+        if let Some((id, true, outcome, _, _)) = latest_run_of(http, base, kind).await?
+            && after.is_none_or(|a| id > a)
+        {
+            if outcome != "ok" {
+                bail!("{kind} run {id} ended {outcome} (see daemon.log)");
+            }
+            return Ok(id);
+        }
+        if started.elapsed() > PHASE_LIMIT {
+            bail!("no {kind} run finished within {PHASE_LIMIT:?} (see daemon.log)");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -296,8 +340,17 @@ async fn latest_run(
     http: &reqwest::Client,
     base: &str,
 ) -> Result<Option<(u64, bool, String, f64, u64)>> {
+    latest_run_of(http, base, "vendor").await
+}
+
+/// The latest run of `kind`: (id, finished, outcome, duration s, requests).
+async fn latest_run_of(
+    http: &reqwest::Client,
+    base: &str,
+    kind: &str,
+) -> Result<Option<(u64, bool, String, f64, u64)>> {
     let v: Value =
-        http.get(format!("{base}/v1/runs?kind=vendor&limit=1")).send().await?.json().await?;
+        http.get(format!("{base}/v1/runs?kind={kind}&limit=1")).send().await?.json().await?;
     let Some(r) = v["runs"].get(0) else { return Ok(None) };
     Ok(Some((
         r["id"].as_u64().unwrap_or(0),

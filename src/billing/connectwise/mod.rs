@@ -76,23 +76,28 @@ impl BilledSource for ConnectwiseSource {
     }
 }
 
-/// Reads every company, agreement and addition and turns them into accounts and lines.
+/// Reads every company, agreement and addition and turns them into accounts and lines. Each
+/// agreement's additions become lines as they arrive, so the read never holds every
+/// addition as ConnectWise sent it (at 10,000 agreements that was most of its memory).
 pub async fn collect(
     client: &ConnectwiseClient,
     now: DateTime<Utc>,
     cancel: &CancellationToken,
 ) -> Result<Billed, BillingError> {
     let companies = client.companies(cancel).await?;
+    let mut lines = Lines::new(client, &companies, now);
+    let accounts = accounts(companies);
     let agreements = client.agreements(cancel).await?;
-    let additions: Vec<(Agreement, Vec<Addition>)> = stream::iter(agreements)
+    let mut additions = stream::iter(agreements)
         .map(|a| async move {
             let adds = client.additions(a.id, cancel).await?;
             Ok::<_, BillingError>((a, adds))
         })
-        .buffered(client.concurrency())
-        .try_collect()
-        .await?;
-    build(client, &companies, &additions, now)
+        .buffered(client.concurrency());
+    while let Some((agreement, adds)) = additions.try_next().await? {
+        lines.add(&agreement, &adds)?;
+    }
+    Ok(Billed { accounts, lines: lines.done() })
 }
 
 /// What the billing source makes of what it read: accounts from the non-deleted companies,
@@ -105,25 +110,50 @@ pub fn build(
     additions: &[(Agreement, Vec<Addition>)],
     now: DateTime<Utc>,
 ) -> Result<Billed, BillingError> {
-    let deleted: HashMap<u64, bool> =
-        companies.iter().map(|c| (c.id, c.deleted_flag == Some(true))).collect();
+    let mut lines = Lines::new(client, companies, now);
+    for (agreement, adds) in additions {
+        lines.add(agreement, adds)?;
+    }
+    Ok(Billed { accounts: accounts(companies.to_vec()), lines: lines.done() })
+}
+
+/// The non-deleted companies as accounts, sorted by id.
+fn accounts(companies: Vec<Company>) -> Vec<Account> {
     let mut accounts: Vec<Account> = companies
-        .iter()
+        .into_iter()
         .filter(|c| c.deleted_flag != Some(true))
         .map(|c| Account {
             id: c.id.to_string(),
             name: c
                 .name
-                .clone()
                 .filter(|n| !n.trim().is_empty())
-                .or_else(|| c.identifier.clone())
+                .or(c.identifier)
                 .unwrap_or_else(|| c.id.to_string()),
         })
         .collect();
     accounts.sort();
-    let mut lines = Vec::new();
-    let ep = "GET /finance/agreements/{id}/additions";
-    for (agreement, adds) in additions {
+    accounts
+}
+
+/// Billed lines, built one agreement at a time.
+struct Lines<'a> {
+    client: &'a ConnectwiseClient,
+    /// Company id → soft-deleted.
+    deleted: HashMap<u64, bool>,
+    now: DateTime<Utc>,
+    lines: Vec<BilledLine>,
+}
+
+impl<'a> Lines<'a> {
+    fn new(client: &'a ConnectwiseClient, companies: &[Company], now: DateTime<Utc>) -> Lines<'a> {
+        let deleted = companies.iter().map(|c| (c.id, c.deleted_flag == Some(true))).collect();
+        Lines { client, deleted, now, lines: Vec::new() }
+    }
+
+    /// One line per addition of `agreement`.
+    fn add(&mut self, agreement: &Agreement, adds: &[Addition]) -> Result<(), BillingError> {
+        let client = self.client;
+        let ep = "GET /finance/agreements/{id}/additions";
         let Some(company) = agreement.company.as_ref().and_then(|c| c.id) else {
             let reason = format!("agreement {} names no company id", agreement.id);
             return Err(client.bad("GET /finance/agreements", reason).into());
@@ -141,11 +171,11 @@ pub fn build(
                     format!("addition {} of agreement {} has no quantity", add.id, agreement.id),
                 )
             })?;
-            let is_deleted = deleted.get(&company).copied().unwrap_or(false);
-            let note = rules::judge(agreement, add, is_deleted, now).map_err(|reason| {
+            let is_deleted = self.deleted.get(&company).copied().unwrap_or(false);
+            let note = rules::judge(agreement, add, is_deleted, self.now).map_err(|reason| {
                 client.bad(ep, format!("{reason} (agreement {})", agreement.id))
             })?;
-            lines.push(BilledLine {
+            self.lines.push(BilledLine {
                 account_id: company.to_string(),
                 product_id,
                 quantity,
@@ -156,8 +186,13 @@ pub fn build(
                 line: Some(LineRef::Connectwise { agreement: agreement.id, addition: add.id }),
             });
         }
+        Ok(())
     }
-    Ok(Billed { accounts, lines })
+
+    fn done(mut self) -> Vec<BilledLine> {
+        self.lines.shrink_to_fit();
+        self.lines
+    }
 }
 
 /// The "Check Connection" step: `GET /system/info` with the configured keys and clientId.
