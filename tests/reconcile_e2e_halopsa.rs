@@ -6,10 +6,10 @@
 //! outage every row that needs billing is `stale` (never a discrepancy) and nothing is lost;
 //! after it, the rows come back.
 
-use mpsync::reconcile::Status;
+use mpsync::reconcile::{Status, normalize_name};
 use mpsync_sim::Dataset;
 use mpsync_sim::connectwise::{BillingData, PLANTED_STATUSES};
-use mpsync_sim::halopsa::HaloData;
+use mpsync_sim::halopsa::{HaloData, Resource};
 use serde_json::Value;
 
 use crate::support::common::wait_for;
@@ -72,6 +72,24 @@ fn planted_statuses_come_out_of_halopsa_and_an_outage_makes_them_stale_not_lost(
     assert_eq!(evidence["counted"], true, "{evidence}");
     let note = evidence["note"].as_str().unwrap_or_default();
     assert!(note.contains("Halo computes this line's quantity"), "{evidence}");
+
+    // The unmapped customer is suggested the one active Halo client named like it (normalized).
+    let unmapped = halo.planted_with("unmapped_customer");
+    let customer = unmapped.first().and_then(|p| p.customer_ids.first().copied()).unwrap();
+    let name = ds.customer_name(customer).unwrap();
+    let clients: Vec<&Value> = halo.rows[&Resource::Client]
+        .iter()
+        .filter(|c| c["inactive"] != true)
+        .filter(|c| normalize_name(c["name"].as_str().unwrap_or("")) == normalize_name(name))
+        .collect();
+    assert_eq!(clients.len(), 1, "one active Halo client is named like {name:?}");
+    let client = clients[0]["id"].as_i64().unwrap().to_string();
+    let customers = d.get("/v1/customers").json();
+    let listed = customers["customers"].as_array().unwrap().iter().find(|c| c["id"] == customer);
+    let suggestion = &listed.expect("the unmapped customer is listed")["suggestions"][0];
+    assert_eq!(suggestion["account"], client.as_str(), "{suggestion}");
+    let stanza = suggestion["stanza"].as_str().unwrap();
+    assert!(stanza.starts_with(&format!("{customer} = \"{client}\"  # ")), "{stanza}");
 
     // A HaloPSA outage: the billing run fails naming HaloPSA; rows needing billing are stale,
     // the unmapped rows stand.
